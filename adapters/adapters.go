@@ -1,0 +1,178 @@
+package adapters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// Sentinel errors. Stores wrap them with context ("sqlstore: insert user %q:
+// %w"); callers compare with errors.Is.
+var (
+	// ErrNotFound: the entry does not exist in the store.
+	ErrNotFound = errors.New("not found in store")
+	// ErrAlreadyExists: a create met an existing entry it cannot adopt.
+	ErrAlreadyExists = errors.New("already exists in store")
+	// ErrRejected: the store refused the data (constraint, schema violation,
+	// permission). Permanent for this desired state: do not retry blindly.
+	ErrRejected = errors.New("rejected by store")
+	// ErrUnavailable: the store cannot be reached or timed out. Retry later.
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrConfig: the tenant's store configuration is invalid.
+	ErrConfig = errors.New("invalid store configuration")
+)
+
+// IsPermanent reports whether err means retrying the same desired state is
+// pointless (the store rejected it, or the configuration is wrong).
+func IsPermanent(err error) bool {
+	return errors.Is(err, ErrRejected) || errors.Is(err, ErrConfig)
+}
+
+// User is the desired state of one user as handed to a store.
+type User struct {
+	// ID is the SCIM id (the ledger's); stores may record it if mapped.
+	ID string
+	// Anchor is the store's immutable key for the entry (SQL primary key,
+	// LDAP entryUUID/objectGUID) once known; empty for a user never applied.
+	Anchor string
+	// Attrs are the SCIM attributes (canonical form). Only mapped ones are
+	// written. Active is Attrs["active"] resolved (absent means true).
+	Attrs  scim.Attrs
+	Active bool
+	// Password is the clear password to set, or nil to leave it alone. It
+	// exists only in memory for the duration of the apply.
+	Password *string
+}
+
+// Entry is a user as read from a store: its anchor and its mapped
+// attributes translated back to SCIM.
+type Entry struct {
+	Anchor string
+	Attrs  scim.Attrs
+}
+
+// Match names the attribute a lookup matches on.
+type Match string
+
+// Lookup attributes a store answers (from its mapping).
+const (
+	MatchUserName   Match = "userName"
+	MatchExternalID Match = "externalId"
+	MatchEmail      Match = "emails.value"
+)
+
+// Store is one tenant's user store. Implementations are safe for concurrent
+// use; scimbridge never runs two applies of one user at once.
+type Store interface {
+	// ApplyUser makes the store hold u, idempotently: with an anchor it
+	// updates that entry (falling back to matching by userName when the
+	// entry is gone); without one it adopts the entry whose userName
+	// matches case-insensitively, or creates one. Only mapped fields are
+	// written. It returns the entry's anchor. Applying the same User twice
+	// changes nothing the second time.
+	ApplyUser(ctx context.Context, u User) (anchor string, err error)
+	// RemoveUser carries out the tenant's delete policy for the entry
+	// (deactivate, or delete the row/entry). A missing entry is success.
+	RemoveUser(ctx context.Context, u User) error
+	// FindUsers returns the entries whose attribute equals value (userName
+	// and email case-insensitively). Unmapped attributes return nothing.
+	FindUsers(ctx context.Context, attr Match, value string) ([]Entry, error)
+	// ListUsers returns up to limit entries in a stable order after the
+	// cursor ("" for the start) and the cursor for the next page ("" at the end).
+	ListUsers(ctx context.Context, cursor string, limit int) ([]Entry, string, error)
+	// Ping checks that the store is reachable.
+	Ping(ctx context.Context) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Factory opens a Store from a tenant's configuration. Opening must be cheap
+// and lazy: connect on first use.
+type Factory func(ctx context.Context, tenantID string, cfg Config) (Store, error)
+
+// Config is a tenant's store: which kind, where, and how SCIM maps onto it.
+// It holds no secret inline: DSN carries no password; the connection string
+// with credentials comes from DSNEnv or DSNFile.
+type Config struct {
+	// Kind is the store kind: "postgres", "sqlite", "mysql", "ldap".
+	Kind string `yaml:"kind" json:"kind"`
+	// DSN is the connection string when it holds no secret (SQLite path,
+	// trust-auth PostgreSQL URL).
+	DSN string `yaml:"dsn,omitempty" json:"dsn,omitempty"`
+	// DSNEnv names an environment variable holding the DSN.
+	DSNEnv string `yaml:"dsn_env,omitempty" json:"dsn_env,omitempty"`
+	// DSNFile names a file holding the DSN.
+	DSNFile string `yaml:"dsn_file,omitempty" json:"dsn_file,omitempty"`
+	// Users maps SCIM users onto the store.
+	Users UserMapping `yaml:"users" json:"users"`
+}
+
+// UserMapping says where users live and which SCIM attribute goes where.
+type UserMapping struct {
+	// Table is the SQL table (optionally schema-qualified, "app.users").
+	Table string `yaml:"table,omitempty" json:"table,omitempty"`
+	// Key is the primary-key column: the store anchor. When Key is also the
+	// column of a mapped attribute (say userName) the key is that value;
+	// otherwise the database generates it.
+	Key string `yaml:"key,omitempty" json:"key,omitempty"`
+	// Attributes maps a SCIM attribute path ("userName", "name.givenName",
+	// `emails[type eq "work"].value`, "urn:...:enterprise:2.0:User:department",
+	// "externalId", "id") to a column (SQL) or attribute (LDAP).
+	Attributes map[string]string `yaml:"attributes" json:"attributes"`
+	// Active maps the SCIM active flag; nil leaves activation unmapped.
+	Active *ActiveMapping `yaml:"active,omitempty" json:"active,omitempty"`
+	// Password maps the password; nil means passwords are not synced.
+	Password *PasswordMapping `yaml:"password,omitempty" json:"password,omitempty"`
+	// OnDelete is what a SCIM DELETE does to the entry: "deactivate"
+	// (default; needs Active) or "delete".
+	OnDelete string `yaml:"on_delete,omitempty" json:"on_delete,omitempty"`
+}
+
+// ActiveMapping maps SCIM active to a column with configured values.
+type ActiveMapping struct {
+	Column string `yaml:"column" json:"column"`
+	// Active and Inactive are the stored values ("true"/"false" when unset;
+	// for a boolean column leave them unset).
+	Active   string `yaml:"active,omitempty" json:"active,omitempty"`
+	Inactive string `yaml:"inactive,omitempty" json:"inactive,omitempty"`
+}
+
+// PasswordMapping maps the password to a column holding its hash.
+type PasswordMapping struct {
+	Column string `yaml:"column" json:"column"`
+	// Hash is "argon2id" (default) or "bcrypt".
+	Hash string `yaml:"hash,omitempty" json:"hash,omitempty"`
+}
+
+// ResolveDSN returns the connection string from DSN, DSNEnv or DSNFile.
+func (c Config) ResolveDSN() (string, error) {
+	switch {
+	case c.DSNEnv != "":
+		v := os.Getenv(c.DSNEnv)
+		if v == "" {
+			return "", fmt.Errorf("%w: environment variable %s is empty", ErrConfig, c.DSNEnv)
+		}
+		return v, nil
+	case c.DSNFile != "":
+		b, err := os.ReadFile(c.DSNFile)
+		if err != nil {
+			return "", fmt.Errorf("%w: dsn_file: %v", ErrConfig, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	case c.DSN != "":
+		return c.DSN, nil
+	}
+	return "", fmt.Errorf("%w: no dsn, dsn_env or dsn_file", ErrConfig)
+}
+
+// ActiveOf resolves the SCIM active attribute (absent means active).
+func ActiveOf(a scim.Attrs) bool {
+	if v, ok := a["active"].(bool); ok {
+		return v
+	}
+	return true
+}

@@ -1,0 +1,74 @@
+package scim
+
+// THIS FILE IS A PLACEHOLDER: the scim helper replaces it with the real
+// implementation (split over path.go, user.go, patch.go, filter.go,
+// discovery.go) and deletes it. Signatures here are the contract the other
+// packages code against.
+
+import "errors"
+
+var errTodo = errors.New("scim: not implemented yet")
+
+// Path is a parsed SCIM attribute path (RFC 7644 §3.10 / §3.5.2 PATCH path):
+// "userName", "name.givenName", `emails[type eq "work"].value`,
+// "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+// `members[value eq "x"]`. Attribute names match case-insensitively.
+type Path struct{ raw string }
+
+// ParsePath parses s; errors are *Error with scimType invalidPath.
+func ParsePath(s string) (*Path, error) { return &Path{raw: s}, nil }
+
+// String returns the path as written.
+func (p *Path) String() string { return p.raw }
+
+// Get returns the value at p in a (for a filtered multi-valued path, the
+// sub-attribute of the first matching element), and whether it exists.
+func (p *Path) Get(a Attrs) (any, bool) { return nil, false }
+
+// Set stores v at p in a (replace semantics), creating intermediate complex
+// attributes and, for a value-filtered path whose element is missing, a new
+// element that satisfies the filter's eq conditions.
+func (p *Path) Set(a Attrs, v any) error { return errTodo }
+
+// Remove deletes the value at p from a; a missing value is not an error.
+func (p *Path) Remove(a Attrs) {}
+
+// ParseUser decodes and validates a User body for POST or PUT. It returns
+// the canonical attributes (read-only ones such as id, meta, groups dropped)
+// and the password if one was sent. Errors are *Error.
+func ParseUser(body []byte) (Attrs, *string, error) { return nil, nil, errTodo }
+
+// RenderUser builds the JSON object of a User from its attributes, id and meta.
+func RenderUser(id string, a Attrs, m Meta) map[string]any { return nil }
+
+// Patch is a parsed PatchOp request.
+type Patch struct{}
+
+// ParsePatch decodes and validates a PatchOp body. Errors are *Error.
+func ParsePatch(body []byte) (*Patch, error) { return nil, errTodo }
+
+// ApplyUser applies the operations to a copy of a, all or nothing; it
+// returns the new attributes and the password if an operation set one.
+func (p *Patch) ApplyUser(a Attrs) (Attrs, *string, error) { return nil, nil, errTodo }
+
+// Filter is a parsed SCIM filter (RFC 7644 §3.4.2.2).
+type Filter struct{}
+
+// ParseFilter parses s; errors are *Error with scimType invalidFilter.
+func ParseFilter(s string) (*Filter, error) { return nil, errTodo }
+
+// Match reports whether the rendered resource r (as built by RenderUser,
+// with id and meta) satisfies the filter.
+func (f *Filter) Match(r map[string]any) bool { return false }
+
+// Lookup is an equality condition that every match of a filter must meet,
+// usable to answer the filter from an index: Attr is one of "userName",
+// "externalId", "emails.value", "displayName", "id".
+type Lookup struct {
+	Attr  string
+	Value string
+}
+
+// Lookups returns the indexable equality conditions ANDed at the top of the
+// filter (empty when the filter has none and needs a scan).
+func (f *Filter) Lookups() []Lookup { return nil }
