@@ -9,30 +9,6 @@ import "errors"
 
 var errTodo = errors.New("scim: not implemented yet")
 
-// Path is a parsed SCIM attribute path (RFC 7644 §3.10 / §3.5.2 PATCH path):
-// "userName", "name.givenName", `emails[type eq "work"].value`,
-// "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
-// `members[value eq "x"]`. Attribute names match case-insensitively.
-type Path struct{ raw string }
-
-// ParsePath parses s; errors are *Error with scimType invalidPath.
-func ParsePath(s string) (*Path, error) { return &Path{raw: s}, nil }
-
-// String returns the path as written.
-func (p *Path) String() string { return p.raw }
-
-// Get returns the value at p in a (for a filtered multi-valued path, the
-// sub-attribute of the first matching element), and whether it exists.
-func (p *Path) Get(a Attrs) (any, bool) { return nil, false }
-
-// Set stores v at p in a (replace semantics), creating intermediate complex
-// attributes and, for a value-filtered path whose element is missing, a new
-// element that satisfies the filter's eq conditions.
-func (p *Path) Set(a Attrs, v any) error { return errTodo }
-
-// Remove deletes the value at p from a; a missing value is not an error.
-func (p *Path) Remove(a Attrs) {}
-
 // ParseUser decodes and validates a User body for POST or PUT. It returns
 // the canonical attributes (read-only ones such as id, meta, groups dropped)
 // and the password if one was sent. Errors are *Error.
