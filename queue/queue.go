@@ -1,0 +1,166 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// TypeReconcile is the task that brings one resource's store entry in line
+// with its desired state. Task types are persisted in Redis: never rename.
+const TypeReconcile = "scimbridge:reconcile"
+
+// Queues, highest priority first. Deprovisioning (deactivate, delete) must
+// not wait behind a bulk initial push of creates.
+const (
+	QueueDeprovision = "deprovision"
+	QueueProvision   = "provision"
+	QueueImport      = "import"
+)
+
+// Priorities maps each queue to its asynq weight.
+var Priorities = map[string]int{
+	QueueDeprovision: 6,
+	QueueProvision:   3,
+	QueueImport:      1,
+}
+
+// Resource kinds carried in a Reconcile.
+const (
+	KindUser  = "User"
+	KindGroup = "Group"
+)
+
+// ErrBadPayload: a task whose payload does not decode. Permanent.
+var ErrBadPayload = errors.New("queue: bad task payload")
+
+// Reconcile is the payload of TypeReconcile: identifiers only.
+type Reconcile struct {
+	Tenant  string `json:"tenant"`
+	Kind    string `json:"kind"`
+	ID      string `json:"id"`
+	Version int64  `json:"version"`
+}
+
+// TaskID is the asynq task id for p: one task per resource version, so a
+// repeated enqueue of the same version is a no-op. A non-empty salt makes a
+// distinct id (used by the sweeper to re-enqueue a version whose task was
+// archived or lost).
+func (p Reconcile) TaskID(salt string) string {
+	id := fmt.Sprintf("rc:%s:%s:%s:%d", p.Tenant, p.Kind, p.ID, p.Version)
+	if salt != "" {
+		id += ":" + salt
+	}
+	return id
+}
+
+// NewReconcileTask builds the task, carrying the trace context of ctx in
+// the task headers.
+func NewReconcileTask(ctx context.Context, p Reconcile) (*asynq.Task, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("queue: encode reconcile: %w", err)
+	}
+	headers := map[string]string{}
+	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(headers))
+	return asynq.NewTaskWithHeaders(TypeReconcile, b, headers), nil
+}
+
+// ParseReconcile decodes a task's payload. A payload that does not decode
+// is permanent: the error wraps asynq.SkipRetry.
+func ParseReconcile(t *asynq.Task) (Reconcile, error) {
+	var p Reconcile
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Tenant == "" || p.ID == "" || p.Kind == "" {
+		return p, fmt.Errorf("%w: %w", ErrBadPayload, asynq.SkipRetry)
+	}
+	return p, nil
+}
+
+// ContextFromTask returns ctx carrying the trace context of the task's headers.
+func ContextFromTask(ctx context.Context, t *asynq.Task) context.Context {
+	h := t.Headers()
+	if len(h) == 0 {
+		return ctx
+	}
+	return otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(h))
+}
+
+// Enqueuer puts reconcile tasks on the queues.
+type Enqueuer struct {
+	client *asynq.Client
+	// MaxRetry is the number of retries of a task before it is archived
+	// (the sweeper still re-enqueues a resource that stays dirty).
+	MaxRetry int
+	// Timeout bounds one apply.
+	Timeout time.Duration
+}
+
+// NewEnqueuer wraps an asynq client.
+func NewEnqueuer(client *asynq.Client) *Enqueuer {
+	return &Enqueuer{client: client, MaxRetry: 20, Timeout: 2 * time.Minute}
+}
+
+// Enqueue queues p on queueName. A task with the same id already queued,
+// scheduled or retrying is success: it will apply the latest state anyway.
+func (e *Enqueuer) Enqueue(ctx context.Context, queueName string, p Reconcile, salt string) error {
+	t, err := NewReconcileTask(ctx, p)
+	if err != nil {
+		return err
+	}
+	_, err = e.client.EnqueueContext(ctx, t,
+		asynq.Queue(queueName),
+		asynq.TaskID(p.TaskID(salt)),
+		asynq.MaxRetry(e.MaxRetry),
+		asynq.Timeout(e.Timeout),
+	)
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("queue: enqueue %s: %w", p.TaskID(salt), err)
+	}
+	return nil
+}
+
+// Close closes the underlying client.
+func (e *Enqueuer) Close() error { return e.client.Close() }
+
+// ErrBusy is returned by a handler that could not take the resource's lease
+// because another apply of it is running: retried soon, not a failure.
+var ErrBusy = errors.New("queue: resource busy")
+
+// ServerConfig returns the asynq server settings: queue priorities, capped
+// jittered backoff, lease contention not counted as a failure.
+func ServerConfig(concurrency int) asynq.Config {
+	return asynq.Config{
+		Concurrency:    concurrency,
+		Queues:         Priorities,
+		RetryDelayFunc: RetryDelay,
+		IsFailure: func(err error) bool {
+			return !errors.Is(err, ErrBusy)
+		},
+		ShutdownTimeout: 20 * time.Second,
+	}
+}
+
+// RetryDelay is the backoff between attempts: lease contention retries in
+// about a second; other errors back off exponentially from 1 s, capped at
+// 5 minutes, with full jitter on the upper half.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, ErrBusy) {
+		return 500*time.Millisecond + time.Duration(rand.Int64N(int64(time.Second)))
+	}
+	if n > 20 {
+		n = 20
+	}
+	d := time.Second << uint(n)
+	if maxDelay := 5 * time.Minute; d > maxDelay || d <= 0 {
+		d = maxDelay
+	}
+	half := d / 2
+	return half + time.Duration(rand.Int64N(int64(half)+1))
+}

@@ -1,0 +1,527 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// Errors returned by the Ledger and the Service (wrapped; use errors.Is).
+var (
+	// ErrNotFound: no such resource in this tenant (or it is deleted).
+	ErrNotFound = errors.New("resource not found")
+	// ErrUniqueness: userName (case-insensitive) or externalId taken.
+	ErrUniqueness = errors.New("uniqueness violation")
+	// ErrVersionMismatch: If-Match did not match the current version.
+	ErrVersionMismatch = errors.New("version mismatch")
+	// ErrUnavailable: Redis could not be reached; nothing was written.
+	ErrUnavailable = errors.New("ledger unavailable")
+)
+
+// Sync states of a resource.
+const (
+	StateApplied = "applied"
+	StatePending = "pending"
+	StateFailed  = "failed"
+)
+
+// Record is one resource in the ledger.
+type Record struct {
+	Tenant   string
+	ID       string
+	Attrs    scim.Attrs // desired attributes (no password)
+	Version  int64      // desired version; meta.version is W/"<Version>"
+	Applied  int64      // last version applied to the store
+	Anchor   string     // store key, once known
+	Created  time.Time
+	Modified time.Time
+	Seq      int64 // creation order: the stable list order
+	Deleted  bool
+	// Failure is the store's reason for the last permanent failure of
+	// FailedVersion (empty when none).
+	Failure       string
+	FailedVersion int64
+
+	sealedPassword  string
+	passwordVersion int64
+}
+
+// State is applied, pending or failed.
+func (r *Record) State() string {
+	switch {
+	case r.Applied >= r.Version:
+		return StateApplied
+	case r.Failure != "" && r.FailedVersion >= r.Version:
+		return StateFailed
+	}
+	return StatePending
+}
+
+// Meta is the record's SCIM meta (without location).
+func (r *Record) Meta(resourceType string) scim.Meta {
+	return scim.Meta{
+		ResourceType: resourceType,
+		Created:      r.Created,
+		LastModified: r.Modified,
+		Version:      fmt.Sprintf("W/%q", strconv.FormatInt(r.Version, 10)),
+	}
+}
+
+// HasPendingPassword reports whether a password waits to be applied.
+func (r *Record) HasPendingPassword() bool { return r.sealedPassword != "" }
+
+// keys names the Redis keys of one tenant's resources of one kind.
+type keys struct {
+	tenant, kind string
+}
+
+func (k keys) prefix() string          { return "sb:{" + k.tenant + "}:" + k.kind + ":" }
+func (k keys) rec(id string) string    { return k.prefix() + "r:" + id }
+func (k keys) idxUserName() string     { return k.prefix() + "idx:un" }
+func (k keys) idxExternalID() string   { return k.prefix() + "idx:ext" }
+func (k keys) idxEmails() string       { return k.prefix() + "idx:em" }
+func (k keys) idxAnchor() string       { return k.prefix() + "idx:anchor" }
+func (k keys) all() string             { return k.prefix() + "all" }
+func (k keys) seq() string             { return k.prefix() + "seq" }
+func (k keys) dirty() string           { return k.prefix() + "dirty" }
+func (k keys) lease(id string) string  { return k.prefix() + "lease:" + id }
+func userKeys(tenant string) keys      { return keys{tenant: tenant, kind: "u"} }
+func (k keys) putKeys(id string) []string {
+	return []string{k.rec(id), k.idxUserName(), k.idxExternalID(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor()}
+}
+
+// Ledger keeps desired and applied state in Redis.
+type Ledger struct {
+	rdb    redis.UniversalClient
+	sealer *Sealer
+	now    func() time.Time
+}
+
+// NewLedger returns a Ledger. sealer may be nil: then passwords are refused
+// with ErrNoSealer rather than stored.
+func NewLedger(rdb redis.UniversalClient, sealer *Sealer) *Ledger {
+	return &Ledger{rdb: rdb, sealer: sealer, now: time.Now}
+}
+
+// Redis returns the client (for the lease and the sweeper).
+func (l *Ledger) Redis() redis.UniversalClient { return l.rdb }
+
+// newID returns a random UUID (version 4).
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// userIndexValues extracts what the indexes hold from a user's attributes.
+func userIndexValues(a scim.Attrs) (userName, externalID, emails string) {
+	if s, ok := a["userName"].(string); ok {
+		userName = strings.ToLower(s)
+	}
+	if s, ok := a["externalId"].(string); ok {
+		externalID = s
+	}
+	var ems []string
+	if list, ok := a["emails"].([]any); ok {
+		seen := map[string]bool{}
+		for _, e := range list {
+			m, _ := e.(map[string]any)
+			if v, ok := m["value"].(string); ok && v != "" && !strings.ContainsAny(v, "\n\x00") {
+				lv := strings.ToLower(v)
+				if !seen[lv] {
+					seen[lv] = true
+					ems = append(ems, lv)
+				}
+			}
+		}
+	}
+	return userName, externalID, strings.Join(ems, "\n")
+}
+
+// putMode is how putUser writes.
+type putMode string
+
+const (
+	modeCreate putMode = "create"
+	modeUpdate putMode = "update"
+	modeDelete putMode = "delete"
+	modeAdopt  putMode = "adopt"
+)
+
+// putUser runs the atomic write. password nil keeps any pending password.
+func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (*Record, error) {
+	k := userKeys(tenant)
+	var doc []byte
+	var un, ext, ems string
+	if mode != modeDelete {
+		var err error
+		if doc, err = json.Marshal(a); err != nil {
+			return nil, fmt.Errorf("sync: encode user %s: %w", id, err)
+		}
+		un, ext, ems = userIndexValues(a)
+		if un == "" {
+			return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "userName is required")
+		}
+	}
+	sealed, pwFlag := "", "0"
+	if password != nil && mode != modeDelete {
+		s, err := l.sealer.Seal(*password, tenant+"/"+id)
+		if err != nil {
+			return nil, err
+		}
+		sealed, pwFlag = s, "1"
+	}
+	now := strconv.FormatInt(l.now().UnixMilli(), 10)
+	res, err := putScript.Run(ctx, l.rdb, k.putKeys(id),
+		string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor).StringSlice()
+	if err != nil {
+		return nil, redisErr("put user", err)
+	}
+	switch res[0] {
+	case "ok":
+		return decodeRecord(tenant, id, res[1:])
+	case "notfound":
+		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
+	case "exists":
+		return nil, fmt.Errorf("sync: user %s: id exists: %w", id, ErrUniqueness)
+	case "version":
+		return nil, fmt.Errorf("sync: user %s is at version %s: %w", id, res[1], ErrVersionMismatch)
+	case "unique":
+		return nil, &UniquenessError{Attribute: res[1], ExistingID: res[2]}
+	case "adopted":
+		return l.getUserAny(ctx, tenant, res[1])
+	}
+	return nil, fmt.Errorf("sync: put user: unexpected reply %q", res[0])
+}
+
+// UniquenessError says which attribute collided. It matches ErrUniqueness.
+type UniquenessError struct {
+	Attribute  string
+	ExistingID string
+}
+
+func (e *UniquenessError) Error() string {
+	return fmt.Sprintf("sync: %s is already taken: %v", e.Attribute, ErrUniqueness)
+}
+
+// Is makes errors.Is(err, ErrUniqueness) true.
+func (e *UniquenessError) Is(target error) bool { return target == ErrUniqueness }
+
+// redisErr classifies a Redis error: connection problems are ErrUnavailable.
+func redisErr(op string, err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, redis.ErrClosed) || errors.Is(err, context.DeadlineExceeded) ||
+		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "LOADING") ||
+		strings.Contains(err.Error(), "i/o timeout") || strings.Contains(err.Error(), "EOF") {
+		return fmt.Errorf("sync: %s: %w: %v", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("sync: %s: %w", op, err)
+}
+
+func decodeRecord(tenant, id string, kv []string) (*Record, error) {
+	if len(kv) == 0 {
+		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
+	}
+	f := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		f[kv[i]] = kv[i+1]
+	}
+	return recordFromFields(tenant, id, f)
+}
+
+func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
+	if len(f) == 0 {
+		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
+	}
+	num := func(k string) int64 { n, _ := strconv.ParseInt(f[k], 10, 64); return n }
+	r := &Record{
+		Tenant:          tenant,
+		ID:              id,
+		Version:         num("v"),
+		Applied:         num("av"),
+		Anchor:          f["anchor"],
+		Created:         time.UnixMilli(num("created")).UTC(),
+		Modified:        time.UnixMilli(num("mod")).UTC(),
+		Seq:             num("seq"),
+		Deleted:         f["del"] == "1",
+		Failure:         f["fail"],
+		FailedVersion:   num("failv"),
+		sealedPassword:  f["pw"],
+		passwordVersion: num("pwv"),
+	}
+	if d := f["doc"]; d != "" {
+		if err := json.Unmarshal([]byte(d), &r.Attrs); err != nil {
+			return nil, fmt.Errorf("sync: decode user %s: %w", id, err)
+		}
+	}
+	return r, nil
+}
+
+// CreateUser records a new user and marks it dirty.
+func (l *Ledger) CreateUser(ctx context.Context, tenant string, a scim.Attrs, password *string) (*Record, error) {
+	return l.putUser(ctx, tenant, newID(), modeCreate, 0, a, password, "")
+}
+
+// UpdateUser replaces the desired attributes of a live user; expect > 0
+// makes it conditional on the current version.
+func (l *Ledger) UpdateUser(ctx context.Context, tenant, id string, expect int64, a scim.Attrs, password *string) (*Record, error) {
+	return l.putUser(ctx, tenant, id, modeUpdate, expect, a, password, "")
+}
+
+// DeleteUser marks a live user deleted (a tombstone the worker applies).
+func (l *Ledger) DeleteUser(ctx context.Context, tenant, id string, expect int64) (*Record, error) {
+	return l.putUser(ctx, tenant, id, modeDelete, expect, nil, nil, "")
+}
+
+// AdoptUser records an entry that exists in the store but not in the
+// ledger, as already applied. If the anchor is known already, the existing
+// record is returned.
+func (l *Ledger) AdoptUser(ctx context.Context, tenant, anchor string, a scim.Attrs) (*Record, error) {
+	k := userKeys(tenant)
+	if id, err := l.rdb.HGet(ctx, k.idxAnchor(), anchor).Result(); err == nil {
+		return l.getUserAny(ctx, tenant, id)
+	} else if !errors.Is(err, redis.Nil) {
+		return nil, redisErr("adopt user", err)
+	}
+	return l.putUser(ctx, tenant, newID(), modeAdopt, 0, a, nil, anchor)
+}
+
+// KnownAnchors returns which of the anchors the ledger already knows.
+func (l *Ledger) KnownAnchors(ctx context.Context, tenant string, anchors []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(anchors))
+	if len(anchors) == 0 {
+		return out, nil
+	}
+	vals, err := l.rdb.HMGet(ctx, userKeys(tenant).idxAnchor(), anchors...).Result()
+	if err != nil {
+		return nil, redisErr("known anchors", err)
+	}
+	for i, v := range vals {
+		if v != nil {
+			out[anchors[i]] = true
+		}
+	}
+	return out, nil
+}
+
+// GetUser returns a live user.
+func (l *Ledger) GetUser(ctx context.Context, tenant, id string) (*Record, error) {
+	r, err := l.getUserAny(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Deleted {
+		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
+	}
+	return r, nil
+}
+
+// getUserAny returns the user's record, deleted or not.
+func (l *Ledger) getUserAny(ctx context.Context, tenant, id string) (*Record, error) {
+	f, err := l.rdb.HGetAll(ctx, userKeys(tenant).rec(id)).Result()
+	if err != nil {
+		return nil, redisErr("get user", err)
+	}
+	return recordFromFields(tenant, id, f)
+}
+
+// GetUsers returns the live users among ids, in the order given, skipping
+// missing ones. One round trip.
+func (l *Ledger) GetUsers(ctx context.Context, tenant string, ids []string) ([]*Record, error) {
+	recs, err := l.getUsersAny(ctx, tenant, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := recs[:0]
+	for _, r := range recs {
+		if !r.Deleted {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// LookupUsers returns the ids of live users whose indexed attribute equals
+// value: userName (case-insensitive), externalId, emails.value
+// (case-insensitive) or id.
+func (l *Ledger) LookupUsers(ctx context.Context, tenant string, attr, value string) ([]string, error) {
+	k := userKeys(tenant)
+	var ids []string
+	switch attr {
+	case "userName", "externalId":
+		idx, v := k.idxUserName(), strings.ToLower(value)
+		if attr == "externalId" {
+			idx, v = k.idxExternalID(), value
+		}
+		id, err := l.rdb.HGet(ctx, idx, v).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, redisErr("lookup user", err)
+		}
+		ids = []string{id}
+	case "emails.value":
+		lv := strings.ToLower(value)
+		members, err := l.rdb.ZRangeByLex(ctx, k.idxEmails(), &redis.ZRangeBy{Min: "[" + lv + "\x00", Max: "(" + lv + "\x01"}).Result()
+		if err != nil {
+			return nil, redisErr("lookup user", err)
+		}
+		for _, m := range members {
+			if i := strings.IndexByte(m, 0); i >= 0 {
+				ids = append(ids, m[i+1:])
+			}
+		}
+	case "id":
+		ids = []string{value}
+	default:
+		return nil, fmt.Errorf("sync: no index on %q", attr)
+	}
+	return ids, nil
+}
+
+// CountUsers returns the number of live users.
+func (l *Ledger) CountUsers(ctx context.Context, tenant string) (int, error) {
+	n, err := l.rdb.ZCard(ctx, userKeys(tenant).all()).Result()
+	if err != nil {
+		return 0, redisErr("count users", err)
+	}
+	return int(n), nil
+}
+
+// UserIDs returns live user ids in creation order, from offset (0-based),
+// at most count.
+func (l *Ledger) UserIDs(ctx context.Context, tenant string, offset, count int) ([]string, error) {
+	if count <= 0 {
+		return nil, nil
+	}
+	ids, err := l.rdb.ZRange(ctx, userKeys(tenant).all(), int64(offset), int64(offset+count-1)).Result()
+	if err != nil {
+		return nil, redisErr("list users", err)
+	}
+	return ids, nil
+}
+
+// MarkApplied records that version was applied with the given anchor, and
+// that the password of passwordVersion (0: none) is no longer needed.
+func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64) error {
+	k := userKeys(tenant)
+	err := appliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.idxAnchor()},
+		id, version, anchor, passwordVersion).Err()
+	if err != nil {
+		return redisErr("mark applied", err)
+	}
+	return nil
+}
+
+// MarkFailed records a permanent failure of version with the store's reason.
+func (l *Ledger) MarkFailed(ctx context.Context, tenant, id string, version int64, reason string) error {
+	k := userKeys(tenant)
+	if len(reason) > 1000 {
+		reason = reason[:1000]
+	}
+	if err := failedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty()}, id, version, reason).Err(); err != nil {
+		return redisErr("mark failed", err)
+	}
+	return nil
+}
+
+// Password returns the clear pending password of r (nil when none).
+func (l *Ledger) Password(r *Record) (*string, error) {
+	if r.sealedPassword == "" {
+		return nil, nil
+	}
+	pw, err := l.sealer.Open(r.sealedPassword, r.Tenant+"/"+r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &pw, nil
+}
+
+// Dirty returns up to limit ids dirty since before the given time, oldest first.
+func (l *Ledger) Dirty(ctx context.Context, tenant string, before time.Time, limit int) ([]string, error) {
+	ids, err := l.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: userKeys(tenant).dirty(), Start: "-inf", Stop: strconv.FormatInt(before.UnixMilli(), 10),
+		ByScore: true, Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, redisErr("dirty users", err)
+	}
+	return ids, nil
+}
+
+// OldestDirty returns how many users are dirty and since when the oldest.
+func (l *Ledger) OldestDirty(ctx context.Context, tenant string) (int, time.Time, error) {
+	k := userKeys(tenant).dirty()
+	pipe := l.rdb.Pipeline()
+	n := pipe.ZCard(ctx, k)
+	first := pipe.ZRangeWithScores(ctx, k, 0, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, time.Time{}, redisErr("oldest dirty", err)
+	}
+	if len(first.Val()) == 0 {
+		return 0, time.Time{}, nil
+	}
+	return int(n.Val()), time.UnixMilli(int64(first.Val()[0].Score)), nil
+}
+
+// Lease takes the per-resource apply lease for ttl. It returns a release
+// function, or ok=false when another apply holds it.
+func (l *Ledger) Lease(ctx context.Context, tenant, id string, ttl time.Duration) (release func(), ok bool, err error) {
+	key := userKeys(tenant).lease(id)
+	token := newID()
+	ok, err = l.rdb.SetNX(ctx, key, token, ttl).Result()
+	if err != nil {
+		return nil, false, redisErr("lease", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = releaseScript.Run(ctx, l.rdb, []string{key}, token).Err()
+	}, true, nil
+}
+
+// getUsersAny is GetUsers including deleted records.
+func (l *Ledger) getUsersAny(ctx context.Context, tenant string, ids []string) ([]*Record, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	k := userKeys(tenant)
+	pipe := l.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, k.rec(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr("get users", err)
+	}
+	out := make([]*Record, 0, len(ids))
+	for i, c := range cmds {
+		if len(c.Val()) == 0 {
+			continue
+		}
+		r, err := recordFromFields(tenant, ids[i], c.Val())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}

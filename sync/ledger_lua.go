@@ -1,0 +1,143 @@
+package sync
+
+import "github.com/redis/go-redis/v9"
+
+// The ledger's atomic steps. Every script touches only keys of one tenant,
+// all sharing the {tenant} hash tag, so they also run on Redis Cluster.
+//
+// Record hash fields: doc (JSON attributes), v (desired version), av
+// (applied version), anchor, created/mod (unix ms), seq (creation order),
+// del ("1" for a deleted resource), un/ext/ems (index values as written,
+// ems newline-separated), fail/failv (last permanent failure and its
+// version), pw/pwv (sealed password waiting to be applied and the version
+// that set it).
+
+// putScript writes a desired state.
+//
+// KEYS: 1 rec, 2 idx userName, 3 idx externalId, 4 idx emails (zset),
+// 5 all (zset by seq), 6 seq counter, 7 dirty (zset), 8 idx anchor
+// ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
+// 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
+// 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor (adopt)
+//
+// Returns {"ok", fields...} (the record as HGETALL) or {"notfound"},
+// {"exists"}, {"version", current}, {"unique", attribute, otherID},
+// {"adopted", id} (adopt of an anchor the ledger knows already).
+var putScript = redis.NewScript(`
+local rec = KEYS[1]
+local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local present = redis.call('EXISTS', rec) == 1
+local live = present and redis.call('HGET', rec, 'del') ~= '1'
+if mode == 'adopt' then
+  local a = redis.call('HGET', KEYS[8], ARGV[11])
+  if a then return {'adopted', a} end
+end
+if mode == 'create' or mode == 'adopt' then
+  if present then return {'exists'} end
+else
+  if not live then return {'notfound'} end
+  local cur = tonumber(redis.call('HGET', rec, 'v'))
+  if expect > 0 and cur ~= expect then return {'version', tostring(cur)} end
+end
+local un, ext = ARGV[5], ARGV[6]
+if mode ~= 'delete' then
+  local o = redis.call('HGET', KEYS[2], un)
+  if o and o ~= id then return {'unique', 'userName', o} end
+  if ext ~= '' then
+    o = redis.call('HGET', KEYS[3], ext)
+    if o and o ~= id then return {'unique', 'externalId', o} end
+  end
+end
+local function split(s)
+  local t = {}
+  for e in string.gmatch(s or '', '[^\n]+') do t[#t+1] = e end
+  return t
+end
+if live then
+  local oun = redis.call('HGET', rec, 'un')
+  if oun and redis.call('HGET', KEYS[2], oun) == id then redis.call('HDEL', KEYS[2], oun) end
+  local oext = redis.call('HGET', rec, 'ext')
+  if oext and oext ~= '' and redis.call('HGET', KEYS[3], oext) == id then redis.call('HDEL', KEYS[3], oext) end
+  for _, e in ipairs(split(redis.call('HGET', rec, 'ems'))) do
+    redis.call('ZREM', KEYS[4], e .. '\0' .. id)
+  end
+end
+local now = ARGV[8]
+local v = 1
+if live then v = tonumber(redis.call('HGET', rec, 'v')) + 1 end
+if mode == 'delete' then
+  redis.call('HSET', rec, 'del', '1', 'v', v, 'mod', now, 'un', '', 'ext', '', 'ems', '')
+  redis.call('ZREM', KEYS[5], id)
+  redis.call('ZADD', KEYS[7], 'NX', now, id)
+else
+  redis.call('HSET', rec, 'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7])
+  redis.call('HSET', KEYS[2], un, id)
+  if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
+  for _, e in ipairs(split(ARGV[7])) do
+    redis.call('ZADD', KEYS[4], 0, e .. '\0' .. id)
+  end
+  if mode == 'create' or mode == 'adopt' then
+    local seq = redis.call('INCR', KEYS[6])
+    redis.call('HSET', rec, 'created', now, 'seq', seq, 'av', 0)
+    redis.call('ZADD', KEYS[5], seq, id)
+  end
+  if mode == 'adopt' then
+    redis.call('HSET', rec, 'av', v, 'anchor', ARGV[11])
+    redis.call('HSET', KEYS[8], ARGV[11], id)
+  else
+    redis.call('ZADD', KEYS[7], 'NX', now, id)
+  end
+  if ARGV[10] == '1' then redis.call('HSET', rec, 'pw', ARGV[9], 'pwv', v) end
+end
+local out = redis.call('HGETALL', rec)
+table.insert(out, 1, 'ok')
+return out
+`)
+
+// appliedScript records that version ARGV[2] was applied.
+//
+// KEYS: 1 rec, 2 dirty, 3 idx anchor
+// ARGV: 1 id, 2 applied version, 3 anchor ("" keeps), 4 password version applied (0 none)
+var appliedScript = redis.NewScript(`
+local rec = KEYS[1]
+if redis.call('EXISTS', rec) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 0
+end
+local applied = tonumber(ARGV[2])
+local av = tonumber(redis.call('HGET', rec, 'av') or '0')
+if applied > av then redis.call('HSET', rec, 'av', applied) end
+local anchor = ARGV[3]
+if anchor ~= '' then
+  local old = redis.call('HGET', rec, 'anchor')
+  if old ~= anchor then
+    if old and old ~= '' and redis.call('HGET', KEYS[3], old) == ARGV[1] then redis.call('HDEL', KEYS[3], old) end
+    redis.call('HSET', rec, 'anchor', anchor)
+    redis.call('HSET', KEYS[3], anchor, ARGV[1])
+  end
+end
+local failv = tonumber(redis.call('HGET', rec, 'failv') or '0')
+if failv <= applied then redis.call('HDEL', rec, 'fail', 'failv') end
+if ARGV[4] ~= '0' and redis.call('HGET', rec, 'pwv') == ARGV[4] then redis.call('HDEL', rec, 'pw', 'pwv') end
+if redis.call('HGET', rec, 'del') == '1' then redis.call('HDEL', rec, 'pw', 'pwv', 'doc') end
+if tonumber(redis.call('HGET', rec, 'v')) <= applied then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1
+`)
+
+// failedScript records a permanent failure of version ARGV[2].
+//
+// KEYS: 1 rec, 2 dirty
+// ARGV: 1 id, 2 version, 3 reason
+var failedScript = redis.NewScript(`
+local rec = KEYS[1]
+if redis.call('EXISTS', rec) == 0 then return 0 end
+redis.call('HSET', rec, 'fail', ARGV[3], 'failv', ARGV[2])
+if redis.call('HGET', rec, 'v') == ARGV[2] then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1
+`)
+
+// releaseScript deletes a lease only if it still holds our token.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)

@@ -1,0 +1,67 @@
+package sync
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+)
+
+// ErrNoSealer: a password arrived but no ledger key is configured, so it
+// cannot be kept (it is never stored in clear text).
+var ErrNoSealer = errors.New("sync: no secret key configured for passwords")
+
+// Sealer encrypts secrets (passwords waiting to be applied) before they
+// enter Redis, with AES-256-GCM under an operator-held key.
+type Sealer struct {
+	aead cipher.AEAD
+}
+
+// NewSealer builds a Sealer from a 32-byte key.
+func NewSealer(key []byte) (*Sealer, error) {
+	if len(key) != 32 {
+		return nil, fmt.Errorf("sync: secret key must be 32 bytes, got %d", len(key))
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("sync: secret key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("sync: secret key: %w", err)
+	}
+	return &Sealer{aead: aead}, nil
+}
+
+// Seal encrypts plaintext; aad binds the result to its resource so a sealed
+// value cannot be moved to another one.
+func (s *Sealer) Seal(plaintext, aad string) (string, error) {
+	if s == nil {
+		return "", ErrNoSealer
+	}
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("sync: seal: %w", err)
+	}
+	out := s.aead.Seal(nonce, nonce, []byte(plaintext), []byte(aad))
+	return base64.RawStdEncoding.EncodeToString(out), nil
+}
+
+// Open decrypts a value made by Seal with the same aad.
+func (s *Sealer) Open(sealed, aad string) (string, error) {
+	if s == nil {
+		return "", ErrNoSealer
+	}
+	b, err := base64.RawStdEncoding.DecodeString(sealed)
+	if err != nil || len(b) < s.aead.NonceSize() {
+		return "", errors.New("sync: open sealed value: malformed")
+	}
+	n := s.aead.NonceSize()
+	pt, err := s.aead.Open(nil, b[:n], b[n:], []byte(aad))
+	if err != nil {
+		return "", errors.New("sync: open sealed value: authentication failed")
+	}
+	return string(pt), nil
+}

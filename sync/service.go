@@ -1,0 +1,380 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	gosync "sync"
+	"time"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/queue"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// StoreSource hands out a tenant's store (tenants.Stores satisfies it).
+type StoreSource interface {
+	Store(ctx context.Context, tenantID string) (adapters.Store, error)
+}
+
+// Enqueuer puts reconcile tasks on a queue (queue.Enqueuer satisfies it).
+type Enqueuer interface {
+	Enqueue(ctx context.Context, queueName string, p queue.Reconcile, salt string) error
+}
+
+// Service is the front door's view of provisioning: every method that
+// writes records the desired state atomically in the ledger, enqueues the
+// reconcile task and returns the record as it now is in the ledger.
+type Service struct {
+	Ledger   *Ledger
+	Enqueuer Enqueuer
+	Stores   StoreSource
+	Logger   *slog.Logger
+	// ImportInterval is how often an unfiltered first page re-reads the
+	// store for entries created outside scimbridge (default 30 s).
+	ImportInterval time.Duration
+	// StoreTimeout bounds a store lookup made while answering a request
+	// (default 10 s).
+	StoreTimeout time.Duration
+
+	mu      gosync.Mutex
+	imports map[string]*importState
+}
+
+type importState struct {
+	mu   gosync.Mutex
+	last time.Time
+}
+
+func (s *Service) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// maxCASRetries bounds read-modify-write retries under concurrent writers.
+const maxCASRetries = 50
+
+// CreateUser records a new user; ErrUniqueness when userName/externalId is taken.
+func (s *Service) CreateUser(ctx context.Context, tenant string, a scim.Attrs, password *string) (*Record, error) {
+	r, err := s.Ledger.CreateUser(ctx, tenant, a, password)
+	if err != nil {
+		return nil, err
+	}
+	q := queue.QueueProvision
+	if !adapters.ActiveOf(a) {
+		q = queue.QueueDeprovision
+	}
+	s.enqueue(ctx, q, r)
+	return r, nil
+}
+
+// ReplaceUser is PUT: the attributes replace the old ones, except that a
+// missing active keeps the old value. ifVersion 0 means unconditional.
+func (s *Service) ReplaceUser(ctx context.Context, tenant, id string, a scim.Attrs, password *string, ifVersion int64) (*Record, error) {
+	return s.updateUser(ctx, tenant, id, ifVersion, func(cur *Record) (scim.Attrs, *string, error) {
+		next := a.Clone()
+		if _, ok := next["active"]; !ok {
+			if v, ok := cur.Attrs["active"]; ok {
+				next["active"] = v
+			}
+		}
+		return next, password, nil
+	})
+}
+
+// PatchUser applies p atomically to the latest state (retrying on a
+// concurrent write). ifVersion 0 means unconditional. Errors from the
+// patch itself are *scim.Error.
+func (s *Service) PatchUser(ctx context.Context, tenant, id string, p *scim.Patch, ifVersion int64) (*Record, error) {
+	return s.updateUser(ctx, tenant, id, ifVersion, func(cur *Record) (scim.Attrs, *string, error) {
+		return p.ApplyUser(cur.Attrs.Clone())
+	})
+}
+
+// updateUser is the read-modify-write loop: compute the next state from the
+// current one and write it only if nobody wrote in between.
+func (s *Service) updateUser(ctx context.Context, tenant, id string, ifVersion int64,
+	next func(cur *Record) (scim.Attrs, *string, error)) (*Record, error) {
+	for range maxCASRetries {
+		cur, err := s.Ledger.GetUser(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if ifVersion > 0 && cur.Version != ifVersion {
+			return nil, fmt.Errorf("sync: user %s is at version %d: %w", id, cur.Version, ErrVersionMismatch)
+		}
+		a, pw, err := next(cur)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.Ledger.UpdateUser(ctx, tenant, id, cur.Version, a, pw)
+		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
+			continue // a concurrent write won; redo on top of it
+		}
+		if err != nil {
+			return nil, err
+		}
+		q := queue.QueueProvision
+		if adapters.ActiveOf(cur.Attrs) && !adapters.ActiveOf(a) {
+			q = queue.QueueDeprovision
+		}
+		s.enqueue(ctx, q, r)
+		return r, nil
+	}
+	return nil, fmt.Errorf("sync: user %s: too many concurrent writes: %w", id, ErrUnavailable)
+}
+
+// DeleteUser records the deletion (the store applies the tenant's delete policy).
+func (s *Service) DeleteUser(ctx context.Context, tenant, id string, ifVersion int64) error {
+	r, err := s.Ledger.DeleteUser(ctx, tenant, id, ifVersion)
+	if err != nil {
+		return err
+	}
+	s.enqueue(ctx, queue.QueueDeprovision, r)
+	return nil
+}
+
+// GetUser returns the user's record.
+func (s *Service) GetUser(ctx context.Context, tenant, id string) (*Record, error) {
+	return s.Ledger.GetUser(ctx, tenant, id)
+}
+
+// enqueue queues the reconcile of r. A failure is logged, not returned:
+// the resource is already marked dirty in the same atomic step as its
+// desired state, and the sweeper re-enqueues it.
+func (s *Service) enqueue(ctx context.Context, queueName string, r *Record) {
+	if s.Enqueuer == nil {
+		return
+	}
+	p := queue.Reconcile{Tenant: r.Tenant, Kind: queue.KindUser, ID: r.ID, Version: r.Version}
+	if err := s.Enqueuer.Enqueue(ctx, queueName, p, ""); err != nil {
+		s.logger().WarnContext(ctx, "enqueue failed; the sweeper will pick the resource up",
+			"tenant", r.Tenant, "id", r.ID, "version", r.Version, "err", err)
+	}
+}
+
+// Render builds the SCIM object of r used for filter matching (no location).
+func Render(r *Record) map[string]any {
+	return scim.RenderUser(r.ID, r.Attrs, r.Meta("User"))
+}
+
+// scanBatch is how many records a filter scan reads per round trip.
+const scanBatch = 500
+
+// ListUsers returns the page [startIndex, startIndex+count) (1-based) of
+// the users matching f (nil for all) in a stable order, and the total. An
+// indexed equality the ledger cannot answer is asked of the store and
+// matching entries are adopted; the first page of an unfiltered list adopts
+// store-only entries first.
+func (s *Service) ListUsers(ctx context.Context, tenant string, f *scim.Filter, startIndex, count int) ([]*Record, int, error) {
+	if startIndex < 1 {
+		startIndex = 1
+	}
+	if f == nil {
+		if startIndex == 1 {
+			s.importStore(ctx, tenant)
+		}
+		total, err := s.Ledger.CountUsers(ctx, tenant)
+		if err != nil {
+			return nil, 0, err
+		}
+		ids, err := s.Ledger.UserIDs(ctx, tenant, startIndex-1, count)
+		if err != nil {
+			return nil, 0, err
+		}
+		recs, err := s.Ledger.GetUsers(ctx, tenant, ids)
+		return recs, total, err
+	}
+	matched, err := s.matchUsers(ctx, tenant, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	total := len(matched)
+	lo := min(startIndex-1, total)
+	hi := min(lo+max(count, 0), total)
+	return matched[lo:hi], total, nil
+}
+
+// matchUsers returns every live user matching f, in list order.
+func (s *Service) matchUsers(ctx context.Context, tenant string, f *scim.Filter) ([]*Record, error) {
+	var candidates []*Record
+	if lks := f.Lookups(); len(lks) > 0 {
+		lk := lks[0]
+		ids, err := s.Ledger.LookupUsers(ctx, tenant, lk.Attr, lk.Value)
+		if err != nil {
+			return nil, err
+		}
+		if candidates, err = s.Ledger.GetUsers(ctx, tenant, ids); err != nil {
+			return nil, err
+		}
+		if len(candidates) == 0 {
+			candidates = s.adoptMatches(ctx, tenant, lk)
+		}
+	} else {
+		total, err := s.Ledger.CountUsers(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		for off := 0; off < total; off += scanBatch {
+			ids, err := s.Ledger.UserIDs(ctx, tenant, off, scanBatch)
+			if err != nil {
+				return nil, err
+			}
+			recs, err := s.Ledger.GetUsers(ctx, tenant, ids)
+			if err != nil {
+				return nil, err
+			}
+			candidates = append(candidates, recs...)
+		}
+	}
+	out := candidates[:0:0]
+	for _, r := range candidates {
+		if f.Match(Render(r)) {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// adoptMatches asks the store for entries matching an equality the ledger
+// missed and adopts them, so an IdP links to an existing account instead
+// of creating a duplicate. A store that cannot answer yields nothing: the
+// create that follows is matched by userName when applied.
+func (s *Service) adoptMatches(ctx context.Context, tenant string, lk scim.Lookup) []*Record {
+	var m adapters.Match
+	switch lk.Attr {
+	case "userName":
+		m = adapters.MatchUserName
+	case "externalId":
+		m = adapters.MatchExternalID
+	case "emails.value":
+		m = adapters.MatchEmail
+	default:
+		return nil
+	}
+	if s.Stores == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout())
+	defer cancel()
+	st, err := s.Stores.Store(ctx, tenant)
+	if err != nil {
+		s.logger().WarnContext(ctx, "store unavailable for lookup", "tenant", tenant, "err", err)
+		return nil
+	}
+	entries, err := st.FindUsers(ctx, m, lk.Value)
+	if err != nil {
+		s.logger().WarnContext(ctx, "store lookup failed", "tenant", tenant, "err", err)
+		return nil
+	}
+	var out []*Record
+	for _, e := range entries {
+		r, err := s.Ledger.AdoptUser(ctx, tenant, e.Anchor, e.Attrs)
+		if err != nil {
+			s.logger().WarnContext(ctx, "adopting store entry failed", "tenant", tenant, "err", err)
+			continue
+		}
+		if !r.Deleted {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func (s *Service) storeTimeout() time.Duration {
+	if s.StoreTimeout > 0 {
+		return s.StoreTimeout
+	}
+	return 10 * time.Second
+}
+
+// importStore adopts store entries the ledger does not know, at most once
+// per ImportInterval per tenant. Failures are logged: listing still answers
+// from the ledger.
+func (s *Service) importStore(ctx context.Context, tenant string) {
+	if s.Stores == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.imports == nil {
+		s.imports = map[string]*importState{}
+	}
+	st := s.imports[tenant]
+	if st == nil {
+		st = &importState{}
+		s.imports[tenant] = st
+	}
+	s.mu.Unlock()
+
+	interval := s.ImportInterval
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if time.Since(st.last) < interval {
+		return
+	}
+	if _, err := s.ImportUsers(ctx, tenant, nil); err != nil {
+		s.logger().WarnContext(ctx, "importing store entries failed", "tenant", tenant, "err", err)
+		return
+	}
+	st.last = time.Now()
+}
+
+// ImportUsers pages through the tenant's store and adopts every entry the
+// ledger does not know. progress, if not nil, is called after each page
+// with the number of entries seen and adopted so far.
+func (s *Service) ImportUsers(ctx context.Context, tenant string, progress func(seen, adopted int)) (int, error) {
+	st, err := s.Stores.Store(ctx, tenant)
+	if err != nil {
+		return 0, err
+	}
+	cursor, seen, adopted := "", 0, 0
+	for {
+		entries, next, err := st.ListUsers(ctx, cursor, scanBatch)
+		if err != nil {
+			return adopted, err
+		}
+		anchors := make([]string, len(entries))
+		for i, e := range entries {
+			anchors[i] = e.Anchor
+		}
+		known, err := s.Ledger.KnownAnchors(ctx, tenant, anchors)
+		if err != nil {
+			return adopted, err
+		}
+		for _, e := range entries {
+			seen++
+			if known[e.Anchor] {
+				continue
+			}
+			if _, err := s.Ledger.AdoptUser(ctx, tenant, e.Anchor, e.Attrs); err != nil {
+				if errors.Is(err, ErrUniqueness) || isSCIMError(err) {
+					// A ledger user claims this userName (its apply will
+					// match the entry), or the entry has no userName.
+					continue
+				}
+				return adopted, err
+			}
+			adopted++
+		}
+		if progress != nil {
+			progress(seen, adopted)
+		}
+		if next == "" || len(entries) == 0 {
+			return adopted, nil
+		}
+		cursor = next
+	}
+}
+
+func isSCIMError(err error) bool {
+	var se *scim.Error
+	return errors.As(err, &se)
+}

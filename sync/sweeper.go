@@ -1,0 +1,117 @@
+package sync
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/queue"
+)
+
+// TenantLister lists tenant ids (the sweeper visits each).
+type TenantLister interface {
+	TenantIDs(ctx context.Context) ([]string, error)
+}
+
+// Sweeper re-enqueues resources that stayed dirty past Grace: a crash
+// between the ledger write and the enqueue, a lost or archived task. Several
+// workers may run one; a Redis lock lets one sweep per interval.
+type Sweeper struct {
+	Ledger   *Ledger
+	Enqueuer Enqueuer
+	Tenants  TenantLister
+	Logger   *slog.Logger
+	// Interval between sweeps (default 30 s).
+	Interval time.Duration
+	// Grace is how long a resource may stay dirty before it is re-enqueued
+	// (default 1 min).
+	Grace time.Duration
+	// Batch bounds the resources re-enqueued per tenant per sweep (default 1000).
+	Batch int
+}
+
+func (s *Sweeper) defaults() (interval, grace time.Duration, batch int) {
+	interval, grace, batch = s.Interval, s.Grace, s.Batch
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	if grace <= 0 {
+		grace = time.Minute
+	}
+	if batch <= 0 {
+		batch = 1000
+	}
+	return
+}
+
+// Run sweeps every Interval until ctx ends.
+func (s *Sweeper) Run(ctx context.Context) {
+	interval, _, _ := s.defaults()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.SweepOnce(ctx); err != nil {
+				s.logger().WarnContext(ctx, "sweep failed", "err", err)
+			} else if n > 0 {
+				s.logger().InfoContext(ctx, "sweeper re-enqueued dirty resources", "count", n)
+			}
+		}
+	}
+}
+
+func (s *Sweeper) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// SweepOnce re-enqueues every resource dirty for longer than Grace, unless
+// another sweeper holds this interval's lock. It returns how many.
+func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
+	interval, grace, batch := s.defaults()
+	ok, err := s.Ledger.rdb.SetNX(ctx, "sb:sweeper:lock", "1", interval/2).Result()
+	if err != nil {
+		return 0, redisErr("sweeper lock", err)
+	}
+	if !ok {
+		return 0, nil
+	}
+	tenants, err := s.Tenants.TenantIDs(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	// The salt changes once per grace period, so a resource is re-enqueued
+	// at most once per period even if its earlier task was archived.
+	salt := "sw" + strconv.FormatInt(now.UnixMilli()/grace.Milliseconds(), 10)
+	total := 0
+	for _, tenant := range tenants {
+		ids, err := s.Ledger.Dirty(ctx, tenant, now.Add(-grace), batch)
+		if err != nil {
+			return total, err
+		}
+		recs, err := s.Ledger.getUsersAny(ctx, tenant, ids)
+		if err != nil {
+			return total, err
+		}
+		for _, r := range recs {
+			q := queue.QueueProvision
+			if r.Deleted || !adapters.ActiveOf(r.Attrs) {
+				q = queue.QueueDeprovision
+			}
+			p := queue.Reconcile{Tenant: tenant, Kind: queue.KindUser, ID: r.ID, Version: r.Version}
+			if err := s.Enqueuer.Enqueue(ctx, q, p, salt); err != nil {
+				return total, err
+			}
+			total++
+		}
+	}
+	return total, nil
+}
