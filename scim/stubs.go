@@ -9,14 +9,6 @@ import "errors"
 
 var errTodo = errors.New("scim: not implemented yet")
 
-// ParseUser decodes and validates a User body for POST or PUT. It returns
-// the canonical attributes (read-only ones such as id, meta, groups dropped)
-// and the password if one was sent. Errors are *Error.
-func ParseUser(body []byte) (Attrs, *string, error) { return nil, nil, errTodo }
-
-// RenderUser builds the JSON object of a User from its attributes, id and meta.
-func RenderUser(id string, a Attrs, m Meta) map[string]any { return nil }
-
 // Patch is a parsed PatchOp request.
 type Patch struct{}
 

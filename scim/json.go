@@ -1,0 +1,67 @@
+package scim
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// maxJSONDepth bounds the nesting of request bodies.
+const maxJSONDepth = 32
+
+// decodeObject decodes a request body that must be one JSON object. Invalid
+// UTF-8, nesting deeper than maxJSONDepth, malformed JSON, trailing data and
+// non-object bodies are 400 invalidSyntax.
+func decodeObject(body []byte, what string) (map[string]any, error) {
+	if !utf8.Valid(body) {
+		return nil, BadRequest(ScimTypeInvalidSyntax, "%s: body is not valid UTF-8", what)
+	}
+	if jsonDepth(body) > maxJSONDepth {
+		return nil, BadRequest(ScimTypeInvalidSyntax, "%s: JSON nested deeper than %d levels", what, maxJSONDepth)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, BadRequest(ScimTypeInvalidSyntax, "%s: malformed JSON: %v", what, err)
+	}
+	if dec.More() {
+		return nil, BadRequest(ScimTypeInvalidSyntax, "%s: unexpected data after the JSON object", what)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, BadRequest(ScimTypeInvalidSyntax, "%s: body must be a JSON object", what)
+	}
+	return m, nil
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in b, without
+// decoding it (so a hostile body cannot make the decoder recurse).
+func jsonDepth(b []byte) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		if inString {
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > deepest {
+				deepest = depth
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return deepest
+}

@@ -1,0 +1,216 @@
+package scim
+
+import (
+	"strings"
+	"time"
+)
+
+// ParseUser decodes and validates a User body for POST or PUT. It returns
+// the canonical attributes and the password if one was sent. Errors are
+// *Error.
+//
+// Keys match the schema in any case. Read-only id, meta, groups and schemas
+// are dropped, not rejected (Okta sends them back on PUT). "True"/"False"
+// strings are accepted for booleans. The enterprise extension is validated
+// and kept nested under its URN (a bare-string manager becomes
+// {"value": ...}); other extension URN keys are kept as given when they are
+// objects. Unknown core attributes are ignored. userName is required.
+func ParseUser(body []byte) (Attrs, *string, error) {
+	m, err := decodeObject(body, "user")
+	if err != nil {
+		return nil, nil, err
+	}
+	return userFromObject(m)
+}
+
+func userFromObject(m map[string]any) (Attrs, *string, error) {
+	a, password, err := resourceFromObject(m, UserSchema, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRequired(a, UserSchema); err != nil {
+		return nil, nil, err
+	}
+	return a, password, nil
+}
+
+// resourceFromObject is the body parsing shared by users and groups.
+func resourceFromObject(m map[string]any, core *Schema, acceptPassword bool) (Attrs, *string, error) {
+	a := Attrs{}
+	var password *string
+	for _, k := range sortedKeys(m) {
+		v := m[k]
+		switch strings.ToLower(k) {
+		case "id", "meta", "schemas":
+			continue
+		case "password":
+			if !acceptPassword {
+				continue
+			}
+			switch pw := v.(type) {
+			case nil:
+			case string:
+				password = &pw
+			default:
+				return nil, nil, BadRequest(ScimTypeInvalidValue, "attribute \"password\" must be a string")
+			}
+			continue
+		}
+		if strings.Contains(k, ":") {
+			if err := setURNKey(a, core, k, v); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		if err := setCoreKey(a, core, k, v); err != nil {
+			return nil, nil, err
+		}
+	}
+	return a, password, nil
+}
+
+// setCoreKey stores a core attribute given under key k, ignoring unknown
+// and read-only attributes.
+func setCoreKey(a Attrs, core *Schema, k string, v any) error {
+	def := coreAttribute(core, k)
+	if def == nil || def.Mutability == MutabilityReadOnly || def.Mutability == MutabilityWriteOnly {
+		return nil
+	}
+	n, err := normalizeValue(def, v, def.Name)
+	if err != nil {
+		return err
+	}
+	setKey(a, k, def, n)
+	return nil
+}
+
+// setURNKey stores a key that carries a schema URN: the core schema's own
+// URN wrapping core attributes, an extension object, or a URN-prefixed
+// attribute ("urn:...:User:department").
+func setURNKey(a Attrs, core *Schema, k string, v any) error {
+	if strings.EqualFold(k, core.ID) {
+		if m, ok := asMap(v); ok {
+			for _, sk := range sortedKeys(m) {
+				if err := setCoreKey(a, core, sk, m[sk]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if isCoreURN(k) {
+		return nil
+	}
+	if v == nil {
+		return nil
+	}
+	if m, ok := asMap(v); ok {
+		urn := k
+		if sch := schemaByURN(k); sch != nil {
+			urn = sch.ID
+		}
+		n, err := normalizeExtension(urn, m)
+		if err != nil {
+			return err
+		}
+		if len(n) > 0 {
+			existing, _ := asMap(a[urn])
+			for ek, ev := range existing {
+				if _, dup := n[ek]; !dup {
+					n[ek] = ev
+				}
+			}
+			a[urn] = n
+		}
+		return nil
+	}
+	p, err := ParsePath(k)
+	if err != nil || p.URN() == "" || p.IsExtension() {
+		return nil // an unknown key that is not an attribute path: ignored
+	}
+	return p.Set(a, v)
+}
+
+// checkRequired reports a missing required core attribute as invalidValue.
+func checkRequired(a Attrs, core *Schema) error {
+	for _, def := range core.Attributes {
+		if !def.Required {
+			continue
+		}
+		v, ok := a[def.Name]
+		if s, isStr := v.(string); !ok || (isStr && strings.TrimSpace(s) == "") {
+			return BadRequest(ScimTypeInvalidValue, "attribute %q is required", def.Name)
+		}
+	}
+	return nil
+}
+
+// RenderUser builds the JSON object of a User from its attributes, id and
+// meta: schemas (the core URN, then every extension URN present), id, the
+// attributes and meta. A password never appears, even if a holds one.
+func RenderUser(id string, a Attrs, m Meta) map[string]any {
+	return renderResource(SchemaUser, "User", id, a, m)
+}
+
+func renderResource(coreURN, resourceType, id string, a Attrs, m Meta) map[string]any {
+	r := make(map[string]any, len(a)+3)
+	schemas := []any{coreURN}
+	var extensions []string
+	for k, v := range a {
+		if strings.EqualFold(k, "password") || strings.EqualFold(k, "id") ||
+			strings.EqualFold(k, "meta") || strings.EqualFold(k, "schemas") {
+			continue
+		}
+		r[k] = cloneValue(v)
+		if strings.Contains(k, ":") {
+			if _, isMap := asMap(v); isMap {
+				extensions = append(extensions, k)
+			}
+		}
+	}
+	sortExtensions(extensions)
+	for _, e := range extensions {
+		schemas = append(schemas, e)
+	}
+	r["schemas"] = schemas
+	r["id"] = id
+	r["meta"] = renderMeta(m, resourceType)
+	return r
+}
+
+// sortExtensions orders the enterprise URN first, then the rest by name.
+func sortExtensions(list []string) {
+	for i := 1; i < len(list); i++ {
+		for j := i; j > 0 && extensionLess(list[j], list[j-1]); j-- {
+			list[j], list[j-1] = list[j-1], list[j]
+		}
+	}
+}
+
+func extensionLess(a, b string) bool {
+	if a == SchemaEnterpriseUser || b == SchemaEnterpriseUser {
+		return a == SchemaEnterpriseUser && b != SchemaEnterpriseUser
+	}
+	return a < b
+}
+
+func renderMeta(m Meta, defaultType string) map[string]any {
+	rt := m.ResourceType
+	if rt == "" {
+		rt = defaultType
+	}
+	meta := map[string]any{"resourceType": rt}
+	if !m.Created.IsZero() {
+		meta["created"] = m.Created.UTC().Format(time.RFC3339)
+	}
+	if !m.LastModified.IsZero() {
+		meta["lastModified"] = m.LastModified.UTC().Format(time.RFC3339)
+	}
+	if m.Version != "" {
+		meta["version"] = m.Version
+	}
+	if m.Location != "" {
+		meta["location"] = m.Location
+	}
+	return meta
+}
