@@ -1,0 +1,347 @@
+package adapters
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// The mapping engine: SCIM attributes to store fields (Fields) and back
+// (Attrs). It is shared by every store kind; a "field" is a SQL column or an
+// LDAP attribute.
+//
+// Values written to the store are strings, with two exceptions:
+//   - nil means the SCIM attribute is absent from the desired state. The
+//     desired state is the whole resource, so an absent attribute means "no
+//     value": an update clears the field (SQL NULL, LDAP attribute removed).
+//     A create may simply leave the field out so the store's default applies.
+//   - the active field holds the configured Active/Inactive string when those
+//     are set, and a Go bool otherwise (a boolean column); each store kind
+//     turns the bool into its own spelling (PostgreSQL true/false, MySQL and
+//     SQLite 1/0, LDAP TRUE/FALSE).
+//
+// The password never goes through Fields: stores hash it (HashPassword) and
+// may skip the write when the stored hash already verifies.
+
+// Well-known SCIM paths the engine treats specially.
+const (
+	pathUserName   = "userName"
+	pathExternalID = "externalId"
+	pathID         = "id"
+	pathActive     = "active"
+	pathPassword   = "password"
+)
+
+// Fields returns the store field values u maps to, keyed by field name: one
+// per mapped attribute (nil when absent in u.Attrs) and the active field when
+// activation is mapped. A value that cannot be stored in a single field (a
+// complex attribute with no "value") is an error wrapping ErrRejected.
+func (m UserMapping) Fields(u User) (map[string]any, error) {
+	fields := make(map[string]any, len(m.Attributes)+1)
+	for _, p := range m.sortedPaths() {
+		column := m.Attributes[p]
+		if strings.EqualFold(p, pathID) {
+			fields[column] = nilIfEmpty(u.ID)
+			continue
+		}
+		path, err := scim.ParsePath(p)
+		if err != nil {
+			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
+		}
+		raw, ok := path.Get(u.Attrs)
+		if !ok {
+			fields[column] = nil
+			continue
+		}
+		v, err := fieldValue(raw)
+		if err != nil {
+			return nil, fmt.Errorf("adapters: attribute %s: %w: %v", p, ErrRejected, err)
+		}
+		fields[column] = v
+	}
+	if m.Active != nil {
+		fields[m.Active.Column] = m.Active.value(u.Active)
+	}
+	return fields, nil
+}
+
+// Attrs builds SCIM attributes from a store entry's fields (as read from the
+// store: string, []byte, integers, floats, bool, time.Time or nil). Fields
+// that are missing or NULL are left out; the active field sets "active". The
+// "id" mapping is not returned (Attrs never hold id).
+func (m UserMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
+	attrs := scim.Attrs{}
+	for _, p := range m.sortedPaths() {
+		if strings.EqualFold(p, pathID) {
+			continue
+		}
+		s, ok := StoredString(fields[m.Attributes[p]])
+		if !ok {
+			continue
+		}
+		path, err := scim.ParsePath(p)
+		if err != nil {
+			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
+		}
+		if err := path.Set(attrs, s); err != nil {
+			return nil, fmt.Errorf("adapters: set %s from field %s: %w", p, m.Attributes[p], err)
+		}
+	}
+	if m.Active != nil {
+		if active, ok := m.Active.Parse(fields[m.Active.Column]); ok {
+			attrs[pathActive] = active
+		}
+	}
+	return attrs, nil
+}
+
+// Columns returns every field the mapping reads or writes except the
+// password: the attribute fields (sorted, without duplicates) and the active
+// field.
+func (m UserMapping) Columns() []string {
+	seen := map[string]bool{}
+	var cols []string
+	for _, p := range m.sortedPaths() {
+		c := m.Attributes[p]
+		if !seen[c] {
+			seen[c] = true
+			cols = append(cols, c)
+		}
+	}
+	if m.Active != nil && !seen[m.Active.Column] {
+		cols = append(cols, m.Active.Column)
+	}
+	return cols
+}
+
+// FieldFor returns the field mapped to the SCIM path p (matched
+// case-insensitively) and whether it is mapped.
+func (m UserMapping) FieldFor(p string) (string, bool) {
+	for _, path := range m.sortedPaths() {
+		if strings.EqualFold(path, p) {
+			return m.Attributes[path], true
+		}
+	}
+	return "", false
+}
+
+// LookupFields returns the fields a lookup on attr compares against: the
+// userName field, the externalId field, or every field holding an email
+// value (`emails.value`, `emails[type eq "work"].value`, ...). Empty when the
+// attribute is not mapped.
+func (m UserMapping) LookupFields(attr Match) []string {
+	switch attr {
+	case MatchUserName:
+		if c, ok := m.FieldFor(pathUserName); ok {
+			return []string{c}
+		}
+	case MatchExternalID:
+		if c, ok := m.FieldFor(pathExternalID); ok {
+			return []string{c}
+		}
+	case MatchEmail:
+		var cols []string
+		seen := map[string]bool{}
+		for _, p := range m.sortedPaths() {
+			if isEmailValuePath(p) && !seen[m.Attributes[p]] {
+				seen[m.Attributes[p]] = true
+				cols = append(cols, m.Attributes[p])
+			}
+		}
+		return cols
+	}
+	return nil
+}
+
+// KeyIsMapped reports whether the key field is also the field of a mapped
+// attribute, so the key value comes from SCIM rather than the store.
+func (m UserMapping) KeyIsMapped() bool {
+	for _, c := range m.Attributes {
+		if c == m.Key {
+			return true
+		}
+	}
+	return false
+}
+
+// isEmailValuePath reports whether p addresses the value of an email:
+// "emails.value", "emails[...].value" or "emails" (case-insensitive).
+func isEmailValuePath(p string) bool {
+	l := strings.ToLower(strings.TrimPrefix(strings.ToLower(p), strings.ToLower(scim.SchemaUser)+":"))
+	if !strings.HasPrefix(l, "emails") {
+		return false
+	}
+	rest := l[len("emails"):]
+	if rest == "" || rest == ".value" {
+		return true
+	}
+	return strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "].value")
+}
+
+func (m UserMapping) sortedPaths() []string {
+	paths := make([]string, 0, len(m.Attributes))
+	for p := range m.Attributes {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	return paths
+}
+
+// value returns the field value for the active flag.
+func (a *ActiveMapping) value(active bool) any {
+	if a.Active == "" && a.Inactive == "" {
+		return active
+	}
+	if active {
+		return a.Active
+	}
+	return a.Inactive
+}
+
+// Parse reads the active flag from a stored value. With configured values,
+// the Active value means true and anything else false; without, the usual
+// boolean spellings (true/t/yes/y/on/1 and non-zero numbers) mean true. A
+// NULL gives ok=false: the flag is unknown and left out.
+func (a *ActiveMapping) Parse(v any) (active, ok bool) {
+	if v == nil {
+		return false, false
+	}
+	if a.Active != "" || a.Inactive != "" {
+		s, ok := StoredString(v)
+		if !ok {
+			return false, false
+		}
+		if a.Active != "" {
+			return s == a.Active, true
+		}
+		return s != a.Inactive, true
+	}
+	return Truthy(v), true
+}
+
+// Truthy interprets a stored boolean-ish value: bool, a non-zero number, or
+// one of true/t/yes/y/on/1 (case-insensitive).
+func Truthy(v any) bool {
+	switch t := v.(type) {
+	case bool:
+		return t
+	case int64:
+		return t != 0
+	case int:
+		return t != 0
+	case int32:
+		return t != 0
+	case float64:
+		return t != 0
+	}
+	s, ok := StoredString(v)
+	if !ok {
+		return false
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "t", "yes", "y", "on", "1":
+		return true
+	}
+	if f, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil {
+		return f != 0
+	}
+	return false
+}
+
+// StoredString renders a value read from a store as a string; ok is false
+// for NULL.
+func StoredString(v any) (string, bool) {
+	switch t := v.(type) {
+	case nil:
+		return "", false
+	case string:
+		return t, true
+	case []byte:
+		return string(t), true
+	case *string:
+		if t == nil {
+			return "", false
+		}
+		return *t, true
+	case bool:
+		return strconv.FormatBool(t), true
+	case int64:
+		return strconv.FormatInt(t, 10), true
+	case int:
+		return strconv.Itoa(t), true
+	case int32:
+		return strconv.FormatInt(int64(t), 10), true
+	case uint64:
+		return strconv.FormatUint(t, 10), true
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64), true
+	case float32:
+		return strconv.FormatFloat(float64(t), 'f', -1, 32), true
+	case time.Time:
+		return t.UTC().Format(time.RFC3339Nano), true
+	case fmt.Stringer:
+		return t.String(), true
+	}
+	return fmt.Sprint(v), true
+}
+
+// fieldValue turns a SCIM value into a single store value: a string, or nil.
+// A multi-valued attribute gives its primary (else first) element; a complex
+// value gives its "value" sub-attribute.
+func fieldValue(v any) (any, error) {
+	switch t := v.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return t, nil
+	case bool:
+		return strconv.FormatBool(t), nil
+	case float64:
+		if t == math.Trunc(t) && math.Abs(t) < 1e15 {
+			return strconv.FormatInt(int64(t), 10), nil
+		}
+		return strconv.FormatFloat(t, 'f', -1, 64), nil
+	case json.Number:
+		return t.String(), nil
+	case int:
+		return strconv.Itoa(t), nil
+	case int64:
+		return strconv.FormatInt(t, 10), nil
+	case []any:
+		if len(t) == 0 {
+			return nil, nil
+		}
+		chosen := t[0]
+		for _, e := range t {
+			if m, ok := e.(map[string]any); ok && m["primary"] == true {
+				chosen = e
+				break
+			}
+		}
+		return fieldValue(chosen)
+	case map[string]any:
+		if inner, ok := t["value"]; ok {
+			if _, nested := inner.(map[string]any); nested {
+				return nil, fmt.Errorf("nested complex value")
+			}
+			return fieldValue(inner)
+		}
+		return nil, fmt.Errorf("complex value without a \"value\" sub-attribute")
+	case scim.Attrs:
+		return fieldValue(map[string]any(t))
+	}
+	return nil, fmt.Errorf("unsupported value type %T", v)
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
