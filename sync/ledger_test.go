@@ -1,0 +1,230 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+func user(userName string, extra ...any) scim.Attrs {
+	a := scim.Attrs{"userName": userName, "active": true,
+		"emails": []any{map[string]any{"value": userName, "type": "work", "primary": true}}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		a[extra[i].(string)] = extra[i+1]
+	}
+	return a
+}
+
+func TestLedgerCreateGetAndUniqueness(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, testSealer(t))
+	ctx := context.Background()
+
+	r, err := l.CreateUser(ctx, tenant, user("Jane@Example.com", "externalId", "00u1"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Version != 1 || r.Applied != 0 || r.ID == "" || r.State() != StatePending {
+		t.Fatalf("new record: %+v", r)
+	}
+	got, err := l.GetUser(ctx, tenant, r.ID)
+	if err != nil || got.Attrs["userName"] != "Jane@Example.com" || got.Seq != r.Seq {
+		t.Fatalf("get: %+v %v", got, err)
+	}
+
+	// userName is unique case-insensitively; externalId exactly.
+	_, err = l.CreateUser(ctx, tenant, user("JANE@example.COM"), nil)
+	var ue *UniquenessError
+	if !errors.Is(err, ErrUniqueness) || !errors.As(err, &ue) || ue.Attribute != "userName" {
+		t.Fatalf("duplicate userName: %v", err)
+	}
+	_, err = l.CreateUser(ctx, tenant, user("other@example.com", "externalId", "00u1"), nil)
+	if !errors.As(err, &ue) || ue.Attribute != "externalId" {
+		t.Fatalf("duplicate externalId: %v", err)
+	}
+	if _, err := l.CreateUser(ctx, tenant, user("other@example.com", "externalId", "00U1"), nil); err != nil {
+		t.Fatalf("externalId differs in case only: %v", err)
+	}
+	// Another tenant is a separate namespace.
+	other := testTenant(t, rdb)
+	if _, err := l.CreateUser(ctx, other, user("jane@example.com"), nil); err != nil {
+		t.Fatalf("same userName in another tenant: %v", err)
+	}
+	if _, err := l.GetUser(ctx, other, r.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("other tenant reads the id: %v", err)
+	}
+}
+
+func TestLedgerUpdateRenameAndIndexes(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, testSealer(t))
+	ctx := context.Background()
+
+	r, _ := l.CreateUser(ctx, tenant, user("a@x.io"), nil)
+	if _, err := l.UpdateUser(ctx, tenant, r.ID, 5, user("b@x.io"), nil); !errors.Is(err, ErrVersionMismatch) {
+		t.Fatalf("wrong expected version: %v", err)
+	}
+	r2, err := l.UpdateUser(ctx, tenant, r.ID, 1, user("b@x.io"), nil)
+	if err != nil || r2.Version != 2 {
+		t.Fatalf("update: %+v %v", r2, err)
+	}
+	if ids, _ := l.LookupUsers(ctx, tenant, "userName", "A@X.IO"); len(ids) != 0 {
+		t.Fatalf("old userName still indexed: %v", ids)
+	}
+	if ids, _ := l.LookupUsers(ctx, tenant, "userName", "B@x.io"); len(ids) != 1 || ids[0] != r.ID {
+		t.Fatalf("new userName lookup: %v", ids)
+	}
+	if ids, _ := l.LookupUsers(ctx, tenant, "emails.value", "b@X.io"); len(ids) != 1 || ids[0] != r.ID {
+		t.Fatalf("email lookup: %v", ids)
+	}
+	// The old name is free again.
+	if _, err := l.CreateUser(ctx, tenant, user("a@x.io"), nil); err != nil {
+		t.Fatalf("reuse of a renamed userName: %v", err)
+	}
+	// Delete: gone from reads, lookups and counts; name free.
+	if _, err := l.DeleteUser(ctx, tenant, r.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.GetUser(ctx, tenant, r.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted user readable: %v", err)
+	}
+	if _, err := l.UpdateUser(ctx, tenant, r.ID, 0, user("c@x.io"), nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update of deleted user: %v", err)
+	}
+	if n, _ := l.CountUsers(ctx, tenant); n != 1 {
+		t.Fatalf("count after delete = %d", n)
+	}
+	if ids, _ := l.LookupUsers(ctx, tenant, "emails.value", "b@x.io"); len(ids) != 0 {
+		t.Fatalf("deleted user's email still indexed: %v", ids)
+	}
+}
+
+func TestLedgerAppliedFailedDirty(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, testSealer(t))
+	ctx := context.Background()
+
+	r, _ := l.CreateUser(ctx, tenant, user("d@x.io"), nil)
+	r2, _ := l.UpdateUser(ctx, tenant, r.ID, 0, user("d@x.io", "displayName", "D"), nil)
+	dirty, _ := l.Dirty(ctx, tenant, time.Now().Add(time.Minute), 10)
+	if len(dirty) != 1 || dirty[0] != r.ID {
+		t.Fatalf("dirty = %v", dirty)
+	}
+	// Applying version 1 leaves the user dirty: version 2 is wanted.
+	if err := l.MarkApplied(ctx, tenant, r.ID, 1, "row-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if dirty, _ := l.Dirty(ctx, tenant, time.Now().Add(time.Minute), 10); len(dirty) != 1 {
+		t.Fatalf("dirty after stale apply = %v", dirty)
+	}
+	// A permanent failure of the latest version: recorded, no longer dirty.
+	if err := l.MarkFailed(ctx, tenant, r.ID, r2.Version, "CHECK constraint failed"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := l.GetUser(ctx, tenant, r.ID)
+	if got.State() != StateFailed || got.Failure != "CHECK constraint failed" || got.Anchor != "row-1" {
+		t.Fatalf("after failure: %+v", got)
+	}
+	if dirty, _ := l.Dirty(ctx, tenant, time.Now().Add(time.Minute), 10); len(dirty) != 0 {
+		t.Fatalf("failed resource still dirty: %v", dirty)
+	}
+	// The next change clears the way; applying it clears the failure.
+	r3, _ := l.UpdateUser(ctx, tenant, r.ID, 0, user("d@x.io", "displayName", "E"), nil)
+	if got, _ := l.GetUser(ctx, tenant, r.ID); got.State() != StatePending {
+		t.Fatalf("state after a new change = %s", got.State())
+	}
+	if err := l.MarkApplied(ctx, tenant, r.ID, r3.Version, "row-1", 0); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = l.GetUser(ctx, tenant, r.ID)
+	if got.State() != StateApplied || got.Failure != "" {
+		t.Fatalf("after apply: %+v", got)
+	}
+	if n, _, _ := l.OldestDirty(ctx, tenant); n != 0 {
+		t.Fatalf("dirty count = %d", n)
+	}
+	// The anchor now finds the record (adoption is idempotent per anchor).
+	ad, err := l.AdoptUser(ctx, tenant, "row-1", user("someone-else@x.io"))
+	if err != nil || ad.ID != r.ID {
+		t.Fatalf("adopting a known anchor: %+v %v", ad, err)
+	}
+}
+
+func TestLedgerPasswordIsSealed(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, testSealer(t))
+	ctx := context.Background()
+	secret := "Sup3r-Secret-Pa55word!"
+
+	r, err := l.CreateUser(ctx, tenant, user("p@x.io"), &secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iter := rdb.Scan(ctx, 0, "sb:{"+tenant+"}:*", 100).Iterator()
+	for iter.Next(ctx) {
+		if strings.Contains(redisValues(ctx, t, rdb, iter.Val()), secret) {
+			t.Fatalf("password in clear text in %s", iter.Val())
+		}
+	}
+	got, _ := l.GetUser(ctx, tenant, r.ID)
+	pw, err := l.Password(got)
+	if err != nil || pw == nil || *pw != secret {
+		t.Fatalf("password round trip: %v %v", pw, err)
+	}
+	// A sealed value cannot be opened for another resource.
+	other := *got
+	other.ID = "someone-else"
+	if _, err := l.Password(&other); err == nil {
+		t.Fatal("sealed password opened under another id")
+	}
+	// Once applied, the sealed password is dropped.
+	if err := l.MarkApplied(ctx, tenant, r.ID, r.Version, "k", got.passwordVersion); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = l.GetUser(ctx, tenant, r.ID)
+	if got.HasPendingPassword() {
+		t.Fatal("password kept after it was applied")
+	}
+	// Without a sealer a password is refused, never stored.
+	plain := NewLedger(rdb, nil)
+	if _, err := plain.CreateUser(ctx, tenant, user("q@x.io"), &secret); !errors.Is(err, ErrNoSealer) {
+		t.Fatalf("no sealer: %v", err)
+	}
+}
+
+func TestLedgerLease(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, nil)
+	ctx := context.Background()
+	release, ok, err := l.Lease(ctx, tenant, "u1", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("first lease: %v %v", ok, err)
+	}
+	if _, ok, _ := l.Lease(ctx, tenant, "u1", time.Minute); ok {
+		t.Fatal("second lease granted while the first is held")
+	}
+	release()
+	release2, ok, _ := l.Lease(ctx, tenant, "u1", time.Minute)
+	if !ok {
+		t.Fatal("lease not granted after release")
+	}
+	release() // a stale release must not drop the new holder's lease
+	if _, ok, _ := l.Lease(ctx, tenant, "u1", time.Minute); ok {
+		t.Fatal("stale release freed someone else's lease")
+	}
+	release2()
+}
