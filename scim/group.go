@@ -117,5 +117,4 @@ func RenderGroup(id string, a Attrs, m Meta) map[string]any {
 	return renderResource(SchemaGroup, "Group", id, a, m)
 }
 
-// isMembers reports whether name is the members attribute.
-func isMembers(name string) bool { return strings.EqualFold(name, "members") }
+func equalFold(a, b string) bool { return strings.EqualFold(a, b) }

@@ -9,16 +9,6 @@ import "errors"
 
 var errTodo = errors.New("scim: not implemented yet")
 
-// Patch is a parsed PatchOp request.
-type Patch struct{}
-
-// ParsePatch decodes and validates a PatchOp body. Errors are *Error.
-func ParsePatch(body []byte) (*Patch, error) { return nil, errTodo }
-
-// ApplyUser applies the operations to a copy of a, all or nothing; it
-// returns the new attributes and the password if an operation set one.
-func (p *Patch) ApplyUser(a Attrs) (Attrs, *string, error) { return nil, nil, errTodo }
-
 // Filter is a parsed SCIM filter (RFC 7644 §3.4.2.2).
 type Filter struct{}
 

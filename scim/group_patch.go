@@ -1,0 +1,224 @@
+package scim
+
+// MemberDelta is the change a Group PATCH makes to the members, so that the
+// caller applies only the change (one row or one LDAP value per member)
+// instead of loading and rewriting a large group.
+//
+// When Replace is false, Add are members to add (adding one already present
+// is not an error) and Remove are member ids to remove (removing one that is
+// absent is not an error); no id is in both. When Replace is true the
+// members were replaced as a whole: Add is the complete new list (possibly
+// empty: all members removed) and Remove is empty.
+type MemberDelta struct {
+	Replace bool
+	Add     []Member
+	Remove  []string
+}
+
+// Empty reports whether the delta changes nothing.
+func (d MemberDelta) Empty() bool {
+	return !d.Replace && len(d.Add) == 0 && len(d.Remove) == 0
+}
+
+// Apply returns current with the delta applied (for callers that do hold the
+// whole list, e.g. small groups or tests). Order: kept members first, in
+// their order, then the added ones.
+func (d MemberDelta) Apply(current []Member) []Member {
+	if d.Replace {
+		return append([]Member(nil), d.Add...)
+	}
+	drop := map[string]bool{}
+	for _, id := range d.Remove {
+		drop[id] = true
+	}
+	index := map[string]int{}
+	var out []Member
+	for _, m := range current {
+		if drop[m.Value] {
+			continue
+		}
+		if _, dup := index[m.Value]; dup {
+			continue
+		}
+		index[m.Value] = len(out)
+		out = append(out, m)
+	}
+	for _, m := range d.Add {
+		if i, ok := index[m.Value]; ok {
+			if m.Display != "" {
+				out[i].Display = m.Display
+			}
+			continue
+		}
+		index[m.Value] = len(out)
+		out = append(out, m)
+	}
+	return out
+}
+
+func (d *MemberDelta) add(m Member) {
+	d.Remove = removeString(d.Remove, m.Value)
+	for i := range d.Add {
+		if d.Add[i].Value == m.Value {
+			d.Add[i] = m
+			return
+		}
+	}
+	d.Add = append(d.Add, m)
+}
+
+func (d *MemberDelta) remove(id string) {
+	for i := range d.Add {
+		if d.Add[i].Value == id {
+			d.Add = append(d.Add[:i], d.Add[i+1:]...)
+			break
+		}
+	}
+	if !d.Replace && !containsString(d.Remove, id) {
+		d.Remove = append(d.Remove, id)
+	}
+}
+
+func (d *MemberDelta) reset(list []Member) {
+	d.Replace, d.Add, d.Remove = true, nil, nil
+	for _, m := range list {
+		d.add(m)
+	}
+}
+
+func removeString(list []string, s string) []string {
+	for i, x := range list {
+		if x == s {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ApplyGroup applies the operations to a copy of a, all or nothing. Member
+// operations are not applied to a: they come back as a MemberDelta, and any
+// members key in a is left out of the result. Handled member operations:
+// add "members" (or path-less {"members": [...]}), replace "members" (whole
+// list), remove "members" (all), remove "members" with a value list (just
+// those: Entra), remove `members[value eq "x"]` (also `or`-ed value eqs),
+// add/replace `members[value eq "x"]` (adds x). Other filters on members are
+// 400 invalidPath; sub-attribute operations on members (display) are
+// ignored. The rename form with the read-only id in the value (Okta) is
+// accepted, id ignored. Errors are *Error naming the failing operation.
+func (p *Patch) ApplyGroup(a Attrs) (Attrs, MemberDelta, error) {
+	out := a.Clone()
+	if out == nil {
+		out = Attrs{}
+	}
+	deleteKey(out, "members")
+	var delta MemberDelta
+	t := patchTarget{core: GroupSchema, members: &delta}
+	for i, op := range p.Operations {
+		if err := t.apply(out, op); err != nil {
+			return nil, MemberDelta{}, opError(i, err)
+		}
+	}
+	if err := checkRequired(out, GroupSchema); err != nil {
+		return nil, MemberDelta{}, err
+	}
+	if len(delta.Add) == 0 {
+		delta.Add = nil
+	}
+	if len(delta.Remove) == 0 {
+		delta.Remove = nil
+	}
+	return out, delta, nil
+}
+
+func (t patchTarget) applyMembers(op string, path *Path, v any, hasValue bool) error {
+	d := t.members
+	if path.sub != "" {
+		return nil // members[...].display and the like: nothing we store
+	}
+	if path.filter != nil {
+		ids, ok := memberIDs(path.filter)
+		if !ok {
+			return BadRequest(ScimTypeInvalidPath, "members filter %q: only value eq conditions are supported", path.raw)
+		}
+		if op == OpRemove {
+			for _, id := range ids {
+				d.remove(id)
+			}
+			return nil
+		}
+		for _, id := range ids {
+			m := Member{Value: id}
+			if given, err := parseMembers(v); err == nil && len(given) == 1 {
+				m = given[0]
+				m.Value = id
+			}
+			d.add(m)
+		}
+		return nil
+	}
+	switch op {
+	case OpRemove:
+		if !hasValue || v == nil {
+			d.reset(nil)
+			return nil
+		}
+		list, err := parseMembers(v)
+		if err != nil {
+			return err
+		}
+		for _, m := range list {
+			d.remove(m.Value)
+		}
+	case OpAdd:
+		list, err := parseMembers(v)
+		if err != nil {
+			return err
+		}
+		for _, m := range list {
+			d.add(m)
+		}
+	case OpReplace:
+		list, err := parseMembers(v)
+		if err != nil {
+			return err
+		}
+		d.reset(list)
+	}
+	return nil
+}
+
+// parseMembers reads a members value given in a PATCH (a list, or one
+// object; "$ref": null accepted).
+func parseMembers(v any) ([]Member, error) {
+	n, err := normalizeValue(GroupSchema.Attribute("members"), v, "members")
+	if err != nil {
+		return nil, err
+	}
+	return normalizeMembers(n)
+}
+
+// memberIDs extracts the ids of a members filter made of `value eq "x"`
+// conditions joined by or.
+func memberIDs(e expr) ([]string, bool) {
+	switch t := e.(type) {
+	case orExpr:
+		l, ok1 := memberIDs(t.left)
+		r, ok2 := memberIDs(t.right)
+		return append(l, r...), ok1 && ok2
+	case compareExpr:
+		s, isStr := t.value.(string)
+		if t.op == "eq" && isStr && t.attr.sub == "" && t.attr.urn == "" && equalFold(t.attr.name, "value") {
+			return []string{s}, true
+		}
+	}
+	return nil, false
+}
