@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/adapters/sqlstore"
+	"github.com/scimbridge/scimbridge/api"
+	"github.com/scimbridge/scimbridge/queue"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
+)
+
+// storeFactories is the one place that imports store implementations.
+func storeFactories() map[string]adapters.Factory {
+	return map[string]adapters.Factory{
+		"postgres": sqlstore.Open,
+		"sqlite":   sqlstore.Open,
+		"mysql":    sqlstore.Open,
+	}
+}
+
+// app holds the wired services of one process.
+type app struct {
+	cfg      *Config
+	log      *slog.Logger
+	rdb      *redis.Client
+	asynqOpt asynq.RedisClientOpt
+	registry *tenants.Registry
+	keys     *tenants.KeyStore
+	stores   *tenants.Stores
+	ledger   *syncsvc.Ledger
+	enqueuer *queue.Enqueuer
+	service  *syncsvc.Service
+}
+
+// newApp connects to Redis and builds the services. It does not start
+// anything.
+func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+	password := ""
+	if cfg.Redis.PasswordEnv != "" {
+		password = os.Getenv(cfg.Redis.PasswordEnv)
+	}
+	rdb := redis.NewClient(&redis.Options{
+		Addr: cfg.Redis.Addr, Password: password, DB: cfg.Redis.DB,
+		DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
+		PoolSize: 64,
+	})
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
+	}
+	var sealer *syncsvc.Sealer
+	if cfg.Secrets.KeyFile != "" {
+		key, err := readSecretKey(cfg.Secrets.KeyFile)
+		if err != nil {
+			rdb.Close()
+			return nil, err
+		}
+		if sealer, err = syncsvc.NewSealer(key); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+	} else {
+		log.Warn("secrets.key_file is not set: passwords sent by IdPs are refused (Sync Password needs it)")
+	}
+	a := &app{
+		cfg: cfg, log: log, rdb: rdb,
+		asynqOpt: asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: password, DB: cfg.Redis.DB},
+		registry: tenants.NewRegistry(rdb),
+		keys:     tenants.NewKeyStore(rdb),
+		ledger:   syncsvc.NewLedger(rdb, sealer),
+	}
+	a.stores = tenants.NewStores(a.registry, storeFactories(), cfg.Stores.IdleClose)
+	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
+	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores, Logger: log}
+	checkRedisSafety(ctx, rdb, log)
+	return a, nil
+}
+
+// checkRedisSafety warns when Redis may lose acknowledged state.
+func checkRedisSafety(ctx context.Context, rdb *redis.Client, log *slog.Logger) {
+	vals, err := rdb.ConfigGet(ctx, "appendonly").Result()
+	if err == nil && vals["appendonly"] != "yes" {
+		log.Warn("redis runs without appendonly: a Redis restart loses acknowledged provisioning state; use appendonly yes in production")
+	}
+	vals, err = rdb.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err == nil && vals["maxmemory-policy"] != "" && vals["maxmemory-policy"] != "noeviction" {
+		log.Warn("redis maxmemory-policy evicts keys: use noeviction, or acknowledged state can vanish",
+			"policy", vals["maxmemory-policy"])
+	}
+}
+
+// seedTenants writes the configured tenants into the registry.
+func (a *app) seedTenants(ctx context.Context) error {
+	for _, t := range a.cfg.Tenants {
+		if err := a.registry.Put(ctx, t); err != nil {
+			return fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
+	}
+	return nil
+}
+
+func (a *app) close() {
+	a.stores.Close()
+	a.enqueuer.Close()
+	a.keys.Wait()
+	a.rdb.Close()
+}
+
+// router builds the SCIM front door.
+func (a *app) router() http.Handler {
+	return api.New(api.Config{
+		PublicURL:    a.cfg.PublicURL,
+		MaxBodyBytes: a.cfg.API.MaxBodyBytes,
+		MaxPageSize:  a.cfg.API.MaxPageSize,
+		Logger:       a.log,
+	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys})
+}
+
+// runAPI serves HTTP until ctx ends, then drains in-flight requests.
+func (a *app) runAPI(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              a.cfg.Listen,
+		Handler:           a.router(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+	}
+	a.log.Info("SCIM API listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	return nil
+}
+
+// tenantAdapter gives sync the registry views it needs.
+type tenantAdapter struct{ reg *tenants.Registry }
+
+func (t tenantAdapter) Enabled(ctx context.Context, id string) (bool, error) {
+	ten, err := t.reg.Get(ctx, id)
+	if errors.Is(err, tenants.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !ten.Disabled, nil
+}
+
+func (t tenantAdapter) TenantIDs(ctx context.Context) ([]string, error) {
+	list, err := t.reg.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(list))
+	for i, ten := range list {
+		ids[i] = ten.ID
+	}
+	return ids, nil
+}
+
+// runWorker processes reconcile tasks and sweeps until ctx ends; in-flight
+// applies finish (or are handed back to the queue) before it returns.
+func (a *app) runWorker(ctx context.Context) error {
+	cfg := queue.ServerConfig(a.cfg.Worker.Concurrency)
+	cfg.Logger = asynqLogger{a.log}
+	cfg.LogLevel = asynq.WarnLevel
+	srv := asynq.NewServer(a.asynqOpt, cfg)
+	mux := asynq.NewServeMux()
+	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry}, Logger: a.log}
+	rec.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency)
+	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: tenantAdapter{a.registry},
+		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace}
+	swCtx, stopSweeper := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { sw.Run(swCtx); close(done) }()
+	go a.stores.Run(swCtx)
+	<-ctx.Done()
+	stopSweeper()
+	<-done
+	srv.Shutdown()
+	a.log.Info("worker stopped")
+	return nil
+}
+
+// asynqLogger routes asynq's log lines to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Error(args ...any) { a.l.Error(fmt.Sprint(args...), "component", "asynq") }
+func (a asynqLogger) Fatal(args ...any) {
+	a.l.Error(fmt.Sprint(args...), "component", "asynq")
+	os.Exit(1)
+}
+
+// readSecretKey reads a 32-byte key stored raw, hex or base64.
+func readSecretKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("secret key: %w", err)
+	}
+	if len(b) == 32 {
+		return b, nil
+	}
+	s := strings.TrimSpace(string(b))
+	if k, err := hex.DecodeString(s); err == nil && len(k) == 32 {
+		return k, nil
+	}
+	if k, err := base64.StdEncoding.DecodeString(s); err == nil && len(k) == 32 {
+		return k, nil
+	}
+	return nil, fmt.Errorf("secret key %s: want 32 bytes (raw, hex or base64)", path)
+}
+
+// newLogger builds the process logger.
+func newLogger(level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}

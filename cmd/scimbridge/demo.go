@@ -1,0 +1,212 @@
+package main
+
+// The embedded default: `scimbridge serve` with no configuration runs on an
+// in-process Redis and a demo SQLite store under the data directory, with a
+// demo tenant and key that survive restarts. For trying scimbridge out only.
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	_ "modernc.org/sqlite" // the demo store's driver
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/tenants"
+)
+
+const (
+	demoTenant  = "demo"
+	demoKeyName = "demo"
+	// demoKeyFile keeps the demo key so it can be shown at every start.
+	// Only the embedded default does this; real keys are never stored.
+	demoKeyFile   = "demo-api-key"
+	demoSecretKey = "secret.key"
+	demoDB        = "demo.db"
+)
+
+// embedded is the running embedded default.
+type embedded struct {
+	dir   string
+	redis *embeddedRedis
+	cfg   *Config
+}
+
+// startEmbedded starts the embedded Redis and prepares the demo store and
+// configuration.
+func startEmbedded(dir string) (*embedded, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	r, err := startEmbeddedRedis(abs)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := embeddedConfig(abs, r.Addr())
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	if err := ensureDemoStore(filepath.Join(abs, demoDB)); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &embedded{dir: abs, redis: r, cfg: cfg}, nil
+}
+
+// Close saves and stops the embedded Redis.
+func (e *embedded) Close() error { return e.redis.Close() }
+
+// embeddedConfig is the configuration of the embedded default.
+func embeddedConfig(dir, redisAddr string) (*Config, error) {
+	var c Config
+	c.Listen = "127.0.0.1:8080"
+	c.Log.Format = "text"
+	if err := c.applyEnv(); err != nil {
+		return nil, err
+	}
+	c.Redis.Addr = redisAddr
+	c.Redis.DB = 0
+	keyFile := filepath.Join(dir, demoSecretKey)
+	if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(keyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("embedded: %w", err)
+		}
+	}
+	c.Secrets.KeyFile = keyFile
+	c.Sweeper.Interval = 0
+	c.Tenants = []tenants.Tenant{{
+		ID:   demoTenant,
+		Name: "Demo workspace (embedded default)",
+		Store: adapters.Config{
+			Kind: "sqlite",
+			DSN:  filepath.Join(dir, demoDB),
+			Users: adapters.UserMapping{
+				Table: "users",
+				Key:   "id",
+				Attributes: map[string]string{
+					"userName":                     "username",
+					"name.givenName":               "given_name",
+					"name.familyName":              "family_name",
+					"displayName":                  "display_name",
+					`emails[type eq "work"].value`: "email",
+					"externalId":                   "external_id",
+					"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "department",
+				},
+				Active:   &adapters.ActiveMapping{Column: "active", Active: "1", Inactive: "0"},
+				Password: &adapters.PasswordMapping{Column: "password_hash", Hash: "argon2id"},
+				OnDelete: "deactivate",
+			},
+		},
+	}}
+	c.applyDefaults()
+	if errs := c.validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("embedded config: %w", joinIndented(errs))
+	}
+	return &c, nil
+}
+
+// ensureDemoStore creates the demo "existing" users table with one user
+// who was there before scimbridge (to show adoption), if it is new.
+func ensureDemoStore(path string) error {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return fmt.Errorf("demo store: %w", err)
+	}
+	defer db.Close()
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS users (
+			id            INTEGER PRIMARY KEY AUTOINCREMENT,
+			username      TEXT NOT NULL,
+			given_name    TEXT,
+			family_name   TEXT,
+			display_name  TEXT,
+			email         TEXT,
+			external_id   TEXT,
+			department    TEXT,
+			active        INTEGER NOT NULL DEFAULT 1,
+			password_hash TEXT,
+			plan          TEXT NOT NULL DEFAULT 'free',
+			created_at    TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+		)`,
+		`INSERT INTO users (username, given_name, family_name, display_name, email, department, plan)
+		 SELECT 'ada.lovelace@example.com', 'Ada', 'Lovelace', 'Ada Lovelace', 'ada.lovelace@example.com', 'Engineering', 'enterprise'
+		 WHERE NOT EXISTS (SELECT 1 FROM users)`,
+	}
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			return fmt.Errorf("demo store: %w", err)
+		}
+	}
+	return nil
+}
+
+// announce makes sure the demo key exists and prints the lines an Okta
+// admin pastes into "Configure API Integration".
+func (e *embedded) announce(ctx context.Context, a *app, w io.Writer) error {
+	keyPath := filepath.Join(e.dir, demoKeyFile)
+	key := ""
+	if b, err := os.ReadFile(keyPath); err == nil {
+		key = strings.TrimSpace(string(b))
+		if _, err := a.keys.Verify(ctx, demoTenant, key); err != nil {
+			key = "" // revoked or from another data directory: make a new one
+		}
+	}
+	if key == "" {
+		_ = a.keys.Revoke(ctx, demoTenant, demoKeyName) // a stale demo key, if any
+		plain, _, err := a.keys.Create(ctx, demoTenant, demoKeyName)
+		if err != nil {
+			return fmt.Errorf("demo key: %w", err)
+		}
+		if err := writeFileAtomic(keyPath, []byte(plain+"\n")); err != nil {
+			return fmt.Errorf("demo key: %w", err)
+		}
+		key = plain
+	}
+	slog.Warn("EMBEDDED DEFAULT: in-process Redis and a demo SQLite store under " + e.dir +
+		"; for trying scimbridge out only, not for production (run with --config)")
+	fmt.Fprintf(w, "\nscimbridge is running with the embedded default (data in %s).\n", e.dir)
+	fmt.Fprintf(w, "Base URL: %s\n", baseURL(a.cfg.PublicURL, demoTenant))
+	fmt.Fprintf(w, "API key: %s\n", key)
+	fmt.Fprintf(w, "Try: curl -H 'Authorization: Bearer %s' '%s/Users?startIndex=1&count=10'\n\n", key, baseURL(a.cfg.PublicURL, demoTenant))
+	return nil
+}
+
+// embeddedAdminConfig connects an admin subcommand to the embedded default:
+// the running server's Redis if there is one, else the snapshot.
+func embeddedAdminConfig(dir string) (*Config, func(), error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if addr, err := readEmbeddedRedisAddr(abs); err == nil && redisAnswers(addr) {
+		cfg, err := embeddedConfig(abs, addr)
+		return cfg, func() {}, err
+	}
+	if _, err := os.Stat(filepath.Join(abs, embeddedSnapshotFile)); err != nil {
+		return nil, nil, fmt.Errorf("no configuration and no embedded data in %s: run `scimbridge serve` first, or pass --config", abs)
+	}
+	r, err := startEmbeddedRedis(abs)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := embeddedConfig(abs, r.Addr())
+	if err != nil {
+		r.Close()
+		return nil, nil, err
+	}
+	return cfg, func() { r.Close() }, nil
+}
