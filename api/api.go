@@ -1,0 +1,160 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scimbridge/scimbridge/scim"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
+)
+
+// Users is the provisioning service as the front door sees it;
+// *sync.Service satisfies it.
+type Users interface {
+	CreateUser(ctx context.Context, tenant string, a scim.Attrs, password *string) (*syncsvc.Record, error)
+	ReplaceUser(ctx context.Context, tenant, id string, a scim.Attrs, password *string, ifVersion int64) (*syncsvc.Record, error)
+	PatchUser(ctx context.Context, tenant, id string, p *scim.Patch, ifVersion int64) (*syncsvc.Record, error)
+	DeleteUser(ctx context.Context, tenant, id string, ifVersion int64) error
+	GetUser(ctx context.Context, tenant, id string) (*syncsvc.Record, error)
+	ListUsers(ctx context.Context, tenant string, f *scim.Filter, startIndex, count int) ([]*syncsvc.Record, int, error)
+}
+
+// Tenants looks tenants up by id; *tenants.Registry satisfies it. Get
+// returns an error wrapping tenants.ErrNotFound for an unknown tenant.
+type Tenants interface {
+	Get(ctx context.Context, id string) (*tenants.Tenant, error)
+}
+
+// Keys checks a presented API key against a tenant's keys;
+// *tenants.KeyStore satisfies it. Verify returns tenants.ErrUnauthorized
+// for every kind of wrong key.
+type Keys interface {
+	Verify(ctx context.Context, tenant, presented string) (*tenants.Key, error)
+}
+
+// Deps are the services the router calls. All are required.
+type Deps struct {
+	Users   Users
+	Tenants Tenants
+	Keys    Keys
+}
+
+// Config configures the router. The zero value of each field means its
+// default.
+type Config struct {
+	// PublicURL is the externally visible scheme://host[:port][/prefix]
+	// of the server, used in meta.location and Location headers. Unset:
+	// derived from each request's Host (http://host).
+	PublicURL string
+	// MaxBodyBytes is the largest request body accepted (413 beyond it).
+	// Unset: 1 MiB.
+	MaxBodyBytes int64
+	// MaxPageSize is the largest count a list answers with; larger counts
+	// are reduced to it. Unset: 1000.
+	MaxPageSize int
+	// DefaultPageSize is the count used when a list request has none.
+	// Unset: 100 (never more than MaxPageSize).
+	DefaultPageSize int
+	// Logger receives the access log and server-side errors. Unset:
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultMaxPageSize     = 1000
+	DefaultDefaultPageSize = 100
+)
+
+func (c Config) withDefaults() Config {
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxPageSize <= 0 {
+		c.MaxPageSize = DefaultMaxPageSize
+	}
+	if c.DefaultPageSize <= 0 {
+		c.DefaultPageSize = DefaultDefaultPageSize
+	}
+	if c.DefaultPageSize > c.MaxPageSize {
+		c.DefaultPageSize = c.MaxPageSize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// server holds the configuration and dependencies the handlers share.
+type server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+}
+
+// BasePath is the route of a tenant's SCIM Base URL below PublicURL.
+const BasePath = "/scim/:tenant/v2"
+
+// New builds the router. It panics when a dependency is missing (a wiring
+// mistake, not a runtime condition).
+func New(cfg Config, deps Deps) *gin.Engine {
+	if deps.Users == nil || deps.Tenants == nil || deps.Keys == nil {
+		panic("api.New: Deps.Users, Deps.Tenants and Deps.Keys are required")
+	}
+	cfg = cfg.withDefaults()
+	s := &server{cfg: cfg, deps: deps, log: cfg.Logger}
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RemoveExtraSlash = true
+	r.Use(s.requestID, s.accessLog, s.recoverPanic)
+	r.NoRoute(func(c *gin.Context) {
+		s.writeError(c, scim.Errorf(http.StatusNotFound, "", "no such endpoint"))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		s.writeError(c, scim.Errorf(http.StatusMethodNotAllowed, "", "method %s not allowed on this endpoint", c.Request.Method))
+	})
+
+	r.GET("/healthz", func(c *gin.Context) {
+		c.JSON(http.StatusOK, gin.H{"status": "ok"})
+	})
+
+	base := r.Group(BasePath, s.authenticate)
+
+	base.GET("/Users", s.listUsers)
+	base.POST("/Users", s.createUser)
+	base.GET("/Users/:id", s.getUser)
+	base.PUT("/Users/:id", s.replaceUser)
+	base.PATCH("/Users/:id", s.patchUser)
+	base.DELETE("/Users/:id", s.deleteUser)
+
+	base.GET("/Groups", s.listGroups)
+	base.POST("/Groups", s.groupsNotImplemented)
+	base.GET("/Groups/:id", s.getGroup)
+	base.PUT("/Groups/:id", s.groupsNotImplemented)
+	base.PATCH("/Groups/:id", s.groupsNotImplemented)
+	base.DELETE("/Groups/:id", s.groupsNotImplemented)
+
+	base.GET("/ServiceProviderConfig", s.serviceProviderConfig)
+	base.GET("/ResourceTypes", s.resourceTypes)
+	base.GET("/ResourceTypes/:name", s.resourceType)
+	base.GET("/Schemas", s.schemas)
+	base.GET("/Schemas/:urn", s.schema)
+	return r
+}
+
+// baseURL is the tenant's SCIM Base URL for this request.
+func (s *server) baseURL(c *gin.Context) string {
+	public := s.cfg.PublicURL
+	if public == "" {
+		public = "http://" + c.Request.Host
+	}
+	return public + "/scim/" + tenantOf(c) + "/v2"
+}

@@ -1,0 +1,18 @@
+// Package api is the SCIM 2.0 front door: a gin router that serves each
+// tenant's Base URL ({PublicURL}/scim/{tenant}/v2), checks the tenant's API
+// key (Bearer or HTTP Basic), accepts and answers SCIM JSON, and hands every
+// request to the provisioning service (sync.Service) through the small
+// interfaces Users, Tenants and Keys. Handlers are thin: they translate HTTP
+// (content types, body limits, ETags, query parameters, error statuses) to
+// service calls and back; parsing and validation live in package scim, state
+// in package sync.
+//
+// Every error answer is a SCIM Error body (RFC 7644 §3.12) and every answer
+// carries Content-Type application/scim+json. Authentication failures are
+// indistinguishable whatever the reason (unknown or disabled tenant, missing,
+// wrong, revoked or another tenant's key). Keys, bodies and query strings are
+// never logged.
+//
+// The router does not change gin's global mode; callers that want quiet
+// start-up call gin.SetMode(gin.ReleaseMode) before New.
+package api
