@@ -58,11 +58,13 @@ func convertExpr(e filter.Expression, depth int) (expr, error) {
 	}
 	switch t := e.(type) {
 	case *filter.LogicalExpression:
-		l, err := convertExpr(t.Left, depth+1)
+		// and/or chains are flat in the text (their nesting is bounded by
+		// the length limit); only not and value paths count as depth here.
+		l, err := convertExpr(t.Left, depth)
 		if err != nil {
 			return nil, err
 		}
-		r, err := convertExpr(t.Right, depth+1)
+		r, err := convertExpr(t.Right, depth)
 		if err != nil {
 			return nil, err
 		}
