@@ -1,0 +1,170 @@
+package scim
+
+// SPConfigOptions are the capabilities the service provider configuration
+// announces. The zero value announces no bulk, no sort, no etag and no
+// password change, with filter maxResults 200.
+type SPConfigOptions struct {
+	DocumentationURI   string // omitted when ""
+	Location           string // meta.location; omitted when ""
+	BulkSupported      bool
+	BulkMaxOperations  int
+	BulkMaxPayloadSize int
+	FilterMaxResults   int // 0 means 200
+	ChangePassword     bool
+	SortSupported      bool
+	ETagSupported      bool
+	MaxPayloadSize     int // bytes a request body may have; omitted when 0
+}
+
+// ServiceProviderConfig is the /ServiceProviderConfig document (RFC 7643
+// §5). PATCH and filtering are always supported; authentication schemes are
+// an OAuth bearer token and HTTP Basic.
+func ServiceProviderConfig(o SPConfigOptions) map[string]any {
+	maxResults := o.FilterMaxResults
+	if maxResults <= 0 {
+		maxResults = 200
+	}
+	doc := map[string]any{
+		"schemas": []any{SchemaSPConfig},
+		"patch":   map[string]any{"supported": true},
+		"bulk": map[string]any{
+			"supported":      o.BulkSupported,
+			"maxOperations":  o.BulkMaxOperations,
+			"maxPayloadSize": o.BulkMaxPayloadSize,
+		},
+		"filter":         map[string]any{"supported": true, "maxResults": maxResults},
+		"changePassword": map[string]any{"supported": o.ChangePassword},
+		"sort":           map[string]any{"supported": o.SortSupported},
+		"etag":           map[string]any{"supported": o.ETagSupported},
+		"authenticationSchemes": []any{
+			map[string]any{
+				"type":        "oauthbearertoken",
+				"name":        "OAuth Bearer Token",
+				"description": "Authentication with a bearer token in the Authorization header",
+				"specUri":     "https://www.rfc-editor.org/info/rfc6750",
+				"primary":     true,
+			},
+			map[string]any{
+				"type":        "httpbasic",
+				"name":        "HTTP Basic",
+				"description": "Authentication with HTTP Basic",
+				"specUri":     "https://www.rfc-editor.org/info/rfc7617",
+			},
+		},
+	}
+	meta := map[string]any{"resourceType": "ServiceProviderConfig"}
+	if o.Location != "" {
+		meta["location"] = o.Location
+	}
+	doc["meta"] = meta
+	if o.DocumentationURI != "" {
+		doc["documentationUri"] = o.DocumentationURI
+	}
+	if o.MaxPayloadSize > 0 {
+		doc["maxPayloadSize"] = o.MaxPayloadSize
+	}
+	return doc
+}
+
+// ResourceTypes are the /ResourceTypes documents (RFC 7643 §6) for User
+// (with the optional Enterprise User extension) and Group. baseURL is the
+// SCIM base ("https://host/scim/v2"); meta.location is omitted when it is "".
+func ResourceTypes(baseURL string) []map[string]any {
+	user := map[string]any{
+		"schemas":     []any{SchemaResourceType},
+		"id":          "User",
+		"name":        "User",
+		"endpoint":    "/Users",
+		"description": "User Account",
+		"schema":      SchemaUser,
+		"schemaExtensions": []any{
+			map[string]any{"schema": SchemaEnterpriseUser, "required": false},
+		},
+		"meta": discoveryMeta("ResourceType", baseURL, "/ResourceTypes/User"),
+	}
+	group := map[string]any{
+		"schemas":     []any{SchemaResourceType},
+		"id":          "Group",
+		"name":        "Group",
+		"endpoint":    "/Groups",
+		"description": "Group",
+		"schema":      SchemaGroup,
+		"meta":        discoveryMeta("ResourceType", baseURL, "/ResourceTypes/Group"),
+	}
+	return []map[string]any{user, group}
+}
+
+func discoveryMeta(resourceType, baseURL, suffix string) map[string]any {
+	m := map[string]any{"resourceType": resourceType}
+	if baseURL != "" {
+		m["location"] = baseURL + suffix
+	}
+	return m
+}
+
+// Schemas are the /Schemas documents (RFC 7643 §7) of the User, Enterprise
+// User and Group schemas, exactly as this package defines and validates
+// them. meta.location is not set; SchemaDocuments adds it.
+func Schemas() []map[string]any { return SchemaDocuments("") }
+
+// SchemaDocuments is Schemas with meta.location under baseURL (omitted when
+// baseURL is "").
+func SchemaDocuments(baseURL string) []map[string]any {
+	var out []map[string]any
+	for _, s := range []*Schema{UserSchema, EnterpriseUserSchema, GroupSchema} {
+		out = append(out, s.Document(baseURL))
+	}
+	return out
+}
+
+// Document is the /Schemas representation of s.
+func (s *Schema) Document(baseURL string) map[string]any {
+	attrs := make([]any, 0, len(s.Attributes))
+	for _, a := range s.Attributes {
+		attrs = append(attrs, a.document())
+	}
+	return map[string]any{
+		"schemas":     []any{SchemaSchema},
+		"id":          s.ID,
+		"name":        s.Name,
+		"description": s.Description,
+		"attributes":  attrs,
+		"meta":        discoveryMeta("Schema", baseURL, "/Schemas/"+s.ID),
+	}
+}
+
+func (a *Attribute) document() map[string]any {
+	d := map[string]any{
+		"name":        a.Name,
+		"type":        a.Type,
+		"multiValued": a.MultiValued,
+		"description": a.Description,
+		"required":    a.Required,
+		"caseExact":   a.CaseExact,
+		"mutability":  a.Mutability,
+		"returned":    a.Returned,
+		"uniqueness":  a.Uniqueness,
+	}
+	if len(a.CanonicalValues) > 0 {
+		vals := make([]any, len(a.CanonicalValues))
+		for i, v := range a.CanonicalValues {
+			vals[i] = v
+		}
+		d["canonicalValues"] = vals
+	}
+	if len(a.ReferenceTypes) > 0 {
+		types := make([]any, len(a.ReferenceTypes))
+		for i, v := range a.ReferenceTypes {
+			types[i] = v
+		}
+		d["referenceTypes"] = types
+	}
+	if a.Type == TypeComplex {
+		subs := make([]any, 0, len(a.SubAttributes))
+		for _, sa := range a.SubAttributes {
+			subs = append(subs, sa.document())
+		}
+		d["subAttributes"] = subs
+	}
+	return d
+}
