@@ -1,0 +1,626 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"modernc.org/sqlite"
+
+	"github.com/scimbridge/scimbridge/adapters"
+)
+
+// Pool settings: a tenant's store gets a handful of connections at most.
+const (
+	maxOpenConns    = 4
+	maxIdleConns    = 2
+	connMaxIdleTime = 5 * time.Minute
+	connMaxLifetime = 30 * time.Minute
+	connectTimeout  = 10 * time.Second
+	// maxFound caps the entries FindUsers returns.
+	maxFound = 100
+	// maxPage caps a ListUsers page; defaultPage is used for limit <= 0.
+	maxPage     = 1000
+	defaultPage = 100
+)
+
+const sqliteLowerFunc = "scimbridge_lower"
+
+func init() {
+	// A Unicode-aware lower() for SQLite, whose built-in folds ASCII only.
+	sqlite.MustRegisterDeterministicScalarFunction(sqliteLowerFunc, 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			switch v := args[0].(type) {
+			case string:
+				return strings.ToLower(v), nil
+			case []byte:
+				return strings.ToLower(string(v)), nil
+			}
+			return args[0], nil
+		})
+}
+
+var tracer = otel.Tracer("github.com/scimbridge/scimbridge/adapters/sqlstore")
+
+// store is one tenant's SQL user table.
+type store struct {
+	tenantID string
+	d        *dialect
+	db       *sql.DB
+	m        adapters.UserMapping
+
+	table   string   // quoted table
+	key     string   // quoted key column
+	columns []string // mapped columns (unquoted), active included, password not
+	// userNameColumn is the column of userName (unquoted).
+	userNameColumn string
+}
+
+var _ adapters.Store = (*store)(nil)
+
+// Open is the adapters.Factory for "postgres", "mysql" and "sqlite". It
+// validates cfg (every problem wraps ErrConfig) and opens a small pool
+// without connecting: the first call connects.
+func Open(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
+	d, ok := dialects[cfg.Kind]
+	if !ok {
+		return nil, fmt.Errorf("sqlstore: kind %q: %w: not a SQL store", cfg.Kind, adapters.ErrConfig)
+	}
+	if err := cfg.ValidateErr(); err != nil {
+		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
+	}
+	dsn, err := cfg.ResolveDSN()
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
+	}
+	db, err := openDB(cfg.Kind, dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
+	}
+	db.SetMaxOpenConns(maxOpenConns)
+	db.SetMaxIdleConns(maxIdleConns)
+	db.SetConnMaxIdleTime(connMaxIdleTime)
+	db.SetConnMaxLifetime(connMaxLifetime)
+
+	m := cfg.Users
+	userNameColumn, _ := m.FieldFor("userName")
+	return &store{
+		tenantID:       tenantID,
+		d:              d,
+		db:             db,
+		m:              m,
+		table:          d.ident(m.Table),
+		key:            d.ident(m.Key),
+		columns:        m.Columns(),
+		userNameColumn: userNameColumn,
+	}, nil
+}
+
+// openDB opens the pool for a kind without connecting. Parse errors never
+// echo the DSN.
+func openDB(kind, dsn string) (*sql.DB, error) {
+	switch kind {
+	case adapters.KindPostgres:
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			// pgconn's parse errors redact the password.
+			return nil, fmt.Errorf("%w: postgres dsn: %v", adapters.ErrConfig, err)
+		}
+		if cfg.ConnectTimeout == 0 {
+			cfg.ConnectTimeout = connectTimeout
+		}
+		return stdlib.OpenDB(*cfg), nil
+	case adapters.KindMySQL:
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mysql dsn does not parse", adapters.ErrConfig)
+		}
+		if cfg.Timeout == 0 {
+			cfg.Timeout = connectTimeout
+		}
+		connector, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("%w: mysql dsn: %v", adapters.ErrConfig, err)
+		}
+		return sql.OpenDB(connector), nil
+	case adapters.KindSQLite:
+		return sql.Open("sqlite", sqliteDSN(dsn))
+	}
+	return nil, fmt.Errorf("%w: kind %q", adapters.ErrConfig, kind)
+}
+
+// sqliteDSN adds busy_timeout, WAL and immediate transactions unless the DSN
+// sets them.
+func sqliteDSN(dsn string) string {
+	var extra []string
+	lower := strings.ToLower(dsn)
+	if !strings.Contains(lower, "busy_timeout") && !strings.Contains(lower, "_timeout=") {
+		extra = append(extra, "_pragma=busy_timeout(5000)")
+	}
+	if !strings.Contains(lower, "journal_mode") && !strings.Contains(lower, "_journal=") {
+		extra = append(extra, "_pragma=journal_mode(WAL)")
+	}
+	if !strings.Contains(lower, "_txlock=") {
+		extra = append(extra, "_txlock=immediate")
+	}
+	if len(extra) == 0 {
+		return dsn
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + strings.Join(extra, "&")
+}
+
+// span starts the span of one store call.
+func (s *store) span(ctx context.Context, name string) (context.Context, trace.Span) {
+	return tracer.Start(ctx, "sqlstore."+name, trace.WithAttributes(
+		attribute.String("scimbridge.tenant", s.tenantID),
+		attribute.String("db.system", s.d.kind),
+	))
+}
+
+func endSpan(span trace.Span, err *error) {
+	if *err != nil {
+		span.RecordError(*err)
+		span.SetStatus(codes.Error, (*err).Error())
+	}
+	span.End()
+}
+
+// row is one entry read from the table.
+type row struct {
+	key      string
+	fields   map[string]any // column -> value as read
+	password any            // the password column's value, when selected
+}
+
+// selectList is "key, c1, c2, ..." (plus the password column when asked).
+func (s *store) selectList(withPassword bool) string {
+	cols := []string{s.key}
+	for _, c := range s.columns {
+		cols = append(cols, s.d.ident(c))
+	}
+	if withPassword {
+		cols = append(cols, s.d.ident(s.m.Password.Column))
+	}
+	return strings.Join(cols, ", ")
+}
+
+// queryer is a *sql.DB or *sql.Tx.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryRows runs a SELECT built from selectList and scans every row.
+func (s *store) queryRows(ctx context.Context, q queryer, st *stmt, withPassword bool) ([]row, error) {
+	rows, err := q.QueryContext(ctx, st.String(), st.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []row
+	for rows.Next() {
+		n := 1 + len(s.columns)
+		if withPassword {
+			n++
+		}
+		vals := make([]any, n)
+		ptrs := make([]any, n)
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		key, ok := adapters.StoredString(vals[0])
+		if !ok {
+			continue // a NULL key cannot be an anchor
+		}
+		r := row{key: key, fields: make(map[string]any, len(s.columns))}
+		for i, c := range s.columns {
+			r.fields[c] = normalize(vals[1+i])
+		}
+		if withPassword {
+			r.password = normalize(vals[n-1])
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// normalize copies driver byte slices (only valid until the next Scan).
+func normalize(v any) any {
+	if b, ok := v.([]byte); ok {
+		return string(b)
+	}
+	return v
+}
+
+// ApplyUser implements adapters.Store: in one transaction, find the row by
+// anchor, else by userName (case-insensitive), then update the columns that
+// differ, or insert.
+func (s *store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, err error) {
+	ctx, span := s.span(ctx, "ApplyUser")
+	defer endSpan(span, &err)
+
+	fields, err := s.m.Fields(u)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: apply user: %w", err)
+	}
+	withPassword := u.Password != nil && s.m.Password != nil
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", translate("begin", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+
+	existing, err := s.findForApply(ctx, tx, u.Anchor, fields[s.userNameColumn], withPassword)
+	if err != nil {
+		return "", err
+	}
+	if existing != nil {
+		anchor, err = s.update(ctx, tx, existing, fields, u.Password, withPassword)
+	} else {
+		anchor, err = s.insert(ctx, tx, fields, u.Password, withPassword)
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", translate("commit", err)
+	}
+	return anchor, nil
+}
+
+// findForApply returns the row an apply targets: the anchor's, else the one
+// whose userName matches case-insensitively; nil when there is none.
+// Several userName matches cannot be adopted: ErrAlreadyExists.
+func (s *store) findForApply(ctx context.Context, tx *sql.Tx, anchor string, userName any, withPassword bool) (*row, error) {
+	if anchor != "" {
+		st := &stmt{d: s.d}
+		st.write("SELECT ", s.selectList(withPassword), " FROM ", s.table, " WHERE ", s.key, " = ").arg(anchor)
+		if s.d.kind != adapters.KindSQLite {
+			// Lock the one row (SQLite's immediate transaction locks
+			// the whole database already).
+			st.write(" FOR UPDATE")
+		}
+		rows, err := s.queryRows(ctx, tx, st, withPassword)
+		if err != nil {
+			return nil, translate("select by anchor", err)
+		}
+		if len(rows) > 0 {
+			return &rows[0], nil
+		}
+	}
+	name, ok := userName.(string)
+	if !ok || name == "" {
+		return nil, nil
+	}
+	rows, err := s.queryRows(ctx, tx, s.matchStmt([]string{s.userNameColumn}, name, 2, withPassword), withPassword)
+	if err != nil {
+		return nil, translate("select by userName", err)
+	}
+	if len(rows) > 1 {
+		return nil, fmt.Errorf("sqlstore: apply user: %w: several rows match the userName case-insensitively", adapters.ErrAlreadyExists)
+	}
+	if len(rows) == 1 {
+		return &rows[0], nil
+	}
+	return nil, nil
+}
+
+// matchStmt selects the rows where any of columns equals value
+// case-insensitively, ordered by key.
+func (s *store) matchStmt(columns []string, value string, limit int, withPassword bool) *stmt {
+	st := &stmt{d: s.d}
+	st.write("SELECT ", s.selectList(withPassword), " FROM ", s.table, " WHERE ")
+	for i, c := range columns {
+		if i > 0 {
+			st.write(" OR ")
+		}
+		st.write(s.d.foldEqual(s.d.ident(c), st.next()))
+		st.args = append(st.args, value)
+	}
+	st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", s.key, limit))
+	return st
+}
+
+// update writes the columns whose stored value differs from the desired one
+// (nothing at all when none does) and returns the row's anchor afterwards.
+func (s *store) update(ctx context.Context, tx *sql.Tx, r *row, fields map[string]any, password *string, withPassword bool) (string, error) {
+	st := &stmt{d: s.d}
+	st.write("UPDATE ", s.table, " SET ")
+	n := 0
+	set := func(col string, v any) {
+		if n > 0 {
+			st.write(", ")
+		}
+		st.write(s.d.ident(col), " = ").arg(v)
+		n++
+	}
+	for _, col := range s.columns {
+		v := fields[col]
+		if !sameValue(v, r.fields[col]) {
+			set(col, v)
+		}
+	}
+	if withPassword {
+		stored, _ := adapters.StoredString(r.password)
+		if !adapters.VerifyPassword(stored, *password) {
+			hash, err := adapters.HashPassword(s.m.Password.Hash, *password)
+			if err != nil {
+				return "", fmt.Errorf("sqlstore: apply user: %w", err)
+			}
+			set(s.m.Password.Column, hash)
+		}
+	}
+	anchor := r.key
+	if n == 0 {
+		return anchor, nil
+	}
+	st.write(" WHERE ", s.key, " = ").arg(r.key)
+	if _, err := tx.ExecContext(ctx, st.String(), st.args...); err != nil {
+		return "", translate("update user", err)
+	}
+	if s.m.KeyIsMapped() {
+		// A natural key moves with its attribute (a renamed userName).
+		if v, ok := fields[s.m.Key].(string); ok {
+			anchor = v
+		}
+	}
+	return anchor, nil
+}
+
+// insert creates the row from the non-nil fields (so column defaults apply
+// to the rest) and returns its key.
+func (s *store) insert(ctx context.Context, tx *sql.Tx, fields map[string]any, password *string, withPassword bool) (string, error) {
+	var cols []string
+	var vals []any
+	for _, col := range s.columns {
+		if v := fields[col]; v != nil {
+			cols = append(cols, col)
+			vals = append(vals, v)
+		}
+	}
+	if withPassword {
+		hash, err := adapters.HashPassword(s.m.Password.Hash, *password)
+		if err != nil {
+			return "", fmt.Errorf("sqlstore: apply user: %w", err)
+		}
+		cols = append(cols, s.m.Password.Column)
+		vals = append(vals, hash)
+	}
+	st := &stmt{d: s.d}
+	st.write("INSERT INTO ", s.table, " (")
+	for i, c := range cols {
+		if i > 0 {
+			st.write(", ")
+		}
+		st.write(s.d.ident(c))
+	}
+	st.write(") VALUES (")
+	for i, v := range vals {
+		if i > 0 {
+			st.write(", ")
+		}
+		st.arg(v)
+	}
+	st.write(")")
+
+	if s.d.returning {
+		st.write(" RETURNING ", s.key)
+		var key any
+		if err := tx.QueryRowContext(ctx, st.String(), st.args...).Scan(&key); err != nil {
+			return "", translate("insert user", err)
+		}
+		anchor, ok := adapters.StoredString(normalize(key))
+		if !ok {
+			return "", fmt.Errorf("sqlstore: insert user: %w: the key column is NULL", adapters.ErrRejected)
+		}
+		return anchor, nil
+	}
+	res, err := tx.ExecContext(ctx, st.String(), st.args...)
+	if err != nil {
+		return "", translate("insert user", err)
+	}
+	if s.m.KeyIsMapped() {
+		if v, ok := fields[s.m.Key].(string); ok {
+			return v, nil
+		}
+	}
+	if id, err := res.LastInsertId(); err == nil && id != 0 {
+		return fmt.Sprint(id), nil
+	}
+	// No auto-increment key: read the key back by userName.
+	name, _ := fields[s.userNameColumn].(string)
+	rows, err := s.queryRows(ctx, tx, s.matchStmt([]string{s.userNameColumn}, name, 2, false), false)
+	if err != nil {
+		return "", translate("read back key", err)
+	}
+	if len(rows) != 1 {
+		return "", fmt.Errorf("sqlstore: insert user: %w: cannot read back the generated key", adapters.ErrRejected)
+	}
+	return rows[0].key, nil
+}
+
+// sameValue reports whether a desired value (string, bool or nil) equals a
+// stored one, so no write is needed.
+func sameValue(desired, stored any) bool {
+	switch d := desired.(type) {
+	case nil:
+		return stored == nil
+	case bool:
+		return stored != nil && adapters.Truthy(stored) == d
+	case string:
+		s, ok := adapters.StoredString(stored)
+		return ok && s == d
+	}
+	return false
+}
+
+// RemoveUser implements adapters.Store. The entry is the anchor's row; with
+// no anchor (a user whose apply crashed before its anchor was recorded) it
+// is the row whose userName matches, as ApplyUser would have adopted it.
+func (s *store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
+	ctx, span := s.span(ctx, "RemoveUser")
+	defer endSpan(span, &err)
+
+	key := u.Anchor
+	if key == "" {
+		name, _ := u.Attrs["userName"].(string)
+		if name == "" {
+			return nil
+		}
+		rows, err := s.queryRows(ctx, s.db, s.matchStmt([]string{s.userNameColumn}, name, 2, false), false)
+		if err != nil {
+			return translate("select by userName", err)
+		}
+		switch len(rows) {
+		case 0:
+			return nil
+		case 1:
+			key = rows[0].key
+		default:
+			return fmt.Errorf("sqlstore: remove user: %w: several rows match the userName case-insensitively", adapters.ErrAlreadyExists)
+		}
+	}
+	st := &stmt{d: s.d}
+	if s.m.OnDelete == adapters.OnDeleteDelete {
+		st.write("DELETE FROM ", s.table, " WHERE ", s.key, " = ").arg(key)
+	} else {
+		inactive, _ := s.m.Fields(adapters.User{Active: false})
+		st.write("UPDATE ", s.table, " SET ", s.d.ident(s.m.Active.Column), " = ").arg(inactive[s.m.Active.Column])
+		st.write(" WHERE ", s.key, " = ").arg(key)
+	}
+	if _, err := s.db.ExecContext(ctx, st.String(), st.args...); err != nil {
+		return translate("remove user", err)
+	}
+	return nil
+}
+
+// FindUsers implements adapters.Store.
+func (s *store) FindUsers(ctx context.Context, attr adapters.Match, value string) (_ []adapters.Entry, err error) {
+	ctx, span := s.span(ctx, "FindUsers")
+	defer endSpan(span, &err)
+
+	columns := s.m.LookupFields(attr)
+	if len(columns) == 0 {
+		return nil, nil
+	}
+	var st *stmt
+	if attr == adapters.MatchExternalID {
+		st = &stmt{d: s.d}
+		st.write("SELECT ", s.selectList(false), " FROM ", s.table, " WHERE ", s.d.exactEqual(s.d.ident(columns[0]), st.next()))
+		st.args = append(st.args, value)
+		st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", s.key, maxFound))
+	} else {
+		st = s.matchStmt(columns, value, maxFound, false)
+	}
+	rows, err := s.queryRows(ctx, s.db, st, false)
+	if err != nil {
+		return nil, translate("find users", err)
+	}
+	return s.entries(rows)
+}
+
+// ListUsers implements adapters.Store: pages ordered by key; the cursor is
+// the last key of the previous page, opaque.
+func (s *store) ListUsers(ctx context.Context, cursor string, limit int) (_ []adapters.Entry, next string, err error) {
+	ctx, span := s.span(ctx, "ListUsers")
+	defer endSpan(span, &err)
+
+	if limit <= 0 {
+		limit = defaultPage
+	}
+	if limit > maxPage {
+		limit = maxPage
+	}
+	st := &stmt{d: s.d}
+	st.write("SELECT ", s.selectList(false), " FROM ", s.table)
+	if cursor != "" {
+		after, err := decodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		st.write(" WHERE ", s.key, " > ").arg(after)
+	}
+	// One more than asked tells whether another page follows.
+	st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", s.key, limit+1))
+	rows, err := s.queryRows(ctx, s.db, st, false)
+	if err != nil {
+		return nil, "", translate("list users", err)
+	}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = encodeCursor(rows[len(rows)-1].key)
+	}
+	entries, err := s.entries(rows)
+	if err != nil {
+		return nil, "", err
+	}
+	return entries, next, nil
+}
+
+const cursorPrefix = "k:"
+
+func encodeCursor(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + key))
+}
+
+func decodeCursor(c string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
+		return "", fmt.Errorf("sqlstore: list users: %w: malformed cursor", adapters.ErrRejected)
+	}
+	return strings.TrimPrefix(string(b), cursorPrefix), nil
+}
+
+func (s *store) entries(rows []row) ([]adapters.Entry, error) {
+	out := make([]adapters.Entry, 0, len(rows))
+	for _, r := range rows {
+		attrs, err := s.m.Attrs(r.fields)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: row %s: %w", r.key, err)
+		}
+		out = append(out, adapters.Entry{Anchor: r.key, Attrs: attrs})
+	}
+	return out, nil
+}
+
+// Ping implements adapters.Store.
+func (s *store) Ping(ctx context.Context) (err error) {
+	ctx, span := s.span(ctx, "Ping")
+	defer endSpan(span, &err)
+	if err := s.db.PingContext(ctx); err != nil {
+		return translate("ping", err)
+	}
+	// Reachable is not enough: the table must be there too.
+	st := &stmt{d: s.d}
+	st.write("SELECT ", s.key, " FROM ", s.table, " WHERE 1 = 0")
+	rows, err := s.db.QueryContext(ctx, st.String())
+	if err != nil {
+		return translate("ping", err)
+	}
+	return translate("ping", rows.Close())
+}
+
+// Close implements adapters.Store.
+func (s *store) Close() error { return s.db.Close() }
