@@ -69,7 +69,7 @@ func (r *Registry) Put(ctx context.Context, t Tenant) error {
 	}
 	key := tenantKey(t.ID)
 	defer r.invalidate(t.ID)
-	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
+	err := watchRetry(ctx, r.rdb, key, func(tx *redis.Tx) error {
 		old, err := tx.Get(ctx, key).Bytes()
 		switch {
 		case errors.Is(err, redis.Nil):
@@ -93,7 +93,7 @@ func (r *Registry) Put(ctx context.Context, t Tenant) error {
 			return nil
 		})
 		return err
-	}, key)
+	})
 	if err != nil {
 		return unavailable(fmt.Sprintf("put %q", t.ID), err)
 	}
@@ -197,7 +197,7 @@ func (r *Registry) setDisabled(ctx context.Context, id string, disabled bool) er
 	}
 	key := tenantKey(id)
 	defer r.invalidate(id)
-	err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
+	err := watchRetry(ctx, r.rdb, key, func(tx *redis.Tx) error {
 		raw, err := tx.Get(ctx, key).Bytes()
 		if err != nil {
 			return err
@@ -216,7 +216,7 @@ func (r *Registry) setDisabled(ctx context.Context, id string, disabled bool) er
 			return nil
 		})
 		return err
-	}, key)
+	})
 	switch {
 	case errors.Is(err, redis.Nil):
 		return fmt.Errorf("tenants: %s %q: %w", op, id, ErrNotFound)
@@ -249,6 +249,19 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("tenants: delete %q: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// watchRetry runs fn as an optimistic transaction on key, again when a
+// concurrent write to key made it fail.
+func watchRetry(ctx context.Context, rdb redis.UniversalClient, key string, fn func(*redis.Tx) error) error {
+	var err error
+	for range 10 {
+		err = rdb.Watch(ctx, fn, key)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return err
 }
 
 // maxCachedTenants bounds the cache, which also remembers unknown ids.

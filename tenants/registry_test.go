@@ -3,6 +3,8 @@ package tenants
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -195,5 +197,45 @@ func TestRegistryCache(t *testing.T) {
 	got2, _ := a.Get(ctx, id)
 	if got2.Store.Users.Attributes["userName"] != "login" {
 		t.Error("mutating a Get result changed the cached tenant")
+	}
+}
+
+// Concurrent writers to one tenant all succeed (the optimistic
+// transaction is retried) and the last one wins.
+func TestRegistryConcurrentWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testRedis(t)
+	reg := NewRegistry(rdb)
+	tn := putTenant(t, reg, newTenantID(t, rdb))
+
+	const writers = 8
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				errs[i] = reg.Disable(ctx, tn.ID)
+				return
+			}
+			u := tn
+			u.Name = fmt.Sprintf("writer %d", i)
+			errs[i] = reg.Put(ctx, u)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("writer %d: %v", i, err)
+		}
+	}
+	got, err := reg.Get(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name == tn.Name {
+		t.Errorf("no Put landed: name %q", got.Name)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -87,6 +88,9 @@ func configHash(c adapters.Config) (string, error) {
 func (s *Stores) Store(ctx context.Context, tenantID string) (adapters.Store, error) {
 	t, err := s.reg.Get(ctx, tenantID)
 	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.retire(tenantID) // deleted tenant
+		}
 		return nil, err
 	}
 	if t.Disabled {

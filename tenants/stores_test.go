@@ -264,6 +264,21 @@ func TestStoresRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Deleting the tenant refuses it and closes its store.
+	if _, err := b.stores.Store(b.ctx, b.tenant.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.reg.Delete(b.ctx, b.tenant.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.stores.Store(b.ctx, b.tenant.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted tenant err = %v, want ErrNotFound", err)
+	}
+	if n := b.factory.opens(); n != 2 || b.factory.store(1).closes.Load() != 1 {
+		t.Errorf("deleted tenant's store: opens %d, closes %d; want 2 opens, the second closed", n, b.factory.store(1).closes.Load())
+	}
+	putTenant(t, b.reg, b.tenant.ID)
+
 	// A kind nobody serves.
 	stores := NewStores(b.reg, map[string]adapters.Factory{}, 0)
 	defer stores.Close()
