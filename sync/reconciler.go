@@ -32,8 +32,8 @@ type Reconciler struct {
 	// StoreTimeout bounds one store call (default 60 s).
 	StoreTimeout time.Duration
 	// afterApply, when set by tests, runs between the store write and the
-	// ledger update (a crash injection point).
-	afterApply func()
+	// ledger update; an error stops the apply there (a crash injection point).
+	afterApply func() error
 }
 
 // Register adds the reconciler's handlers to mux.
@@ -121,7 +121,9 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 		return rc.fail(ctx, r, err)
 	}
 	if rc.afterApply != nil {
-		rc.afterApply()
+		if err := rc.afterApply(); err != nil {
+			return err
+		}
 	}
 	pwv := int64(0)
 	if r.sealedPassword != "" {

@@ -90,7 +90,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	now := time.Now()
 	// The salt changes once per grace period, so a resource is re-enqueued
 	// at most once per period even if its earlier task was archived.
-	salt := "sw" + strconv.FormatInt(now.UnixMilli()/grace.Milliseconds(), 10)
+	salt := "sw" + strconv.FormatInt(now.UnixMilli()/max(grace.Milliseconds(), 1), 10)
 	total := 0
 	for _, tenant := range tenants {
 		ids, err := s.Ledger.Dirty(ctx, tenant, now.Add(-grace), batch)
