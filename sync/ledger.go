@@ -85,17 +85,17 @@ type keys struct {
 	tenant, kind string
 }
 
-func (k keys) prefix() string          { return "sb:{" + k.tenant + "}:" + k.kind + ":" }
-func (k keys) rec(id string) string    { return k.prefix() + "r:" + id }
-func (k keys) idxUserName() string     { return k.prefix() + "idx:un" }
-func (k keys) idxExternalID() string   { return k.prefix() + "idx:ext" }
-func (k keys) idxEmails() string       { return k.prefix() + "idx:em" }
-func (k keys) idxAnchor() string       { return k.prefix() + "idx:anchor" }
-func (k keys) all() string             { return k.prefix() + "all" }
-func (k keys) seq() string             { return k.prefix() + "seq" }
-func (k keys) dirty() string           { return k.prefix() + "dirty" }
-func (k keys) lease(id string) string  { return k.prefix() + "lease:" + id }
-func userKeys(tenant string) keys      { return keys{tenant: tenant, kind: "u"} }
+func (k keys) prefix() string         { return "sb:{" + k.tenant + "}:" + k.kind + ":" }
+func (k keys) rec(id string) string   { return k.prefix() + "r:" + id }
+func (k keys) idxUserName() string    { return k.prefix() + "idx:un" }
+func (k keys) idxExternalID() string  { return k.prefix() + "idx:ext" }
+func (k keys) idxEmails() string      { return k.prefix() + "idx:em" }
+func (k keys) idxAnchor() string      { return k.prefix() + "idx:anchor" }
+func (k keys) all() string            { return k.prefix() + "all" }
+func (k keys) seq() string            { return k.prefix() + "seq" }
+func (k keys) dirty() string          { return k.prefix() + "dirty" }
+func (k keys) lease(id string) string { return k.prefix() + "lease:" + id }
+func userKeys(tenant string) keys     { return keys{tenant: tenant, kind: "u"} }
 func (k keys) putKeys(id string) []string {
 	return []string{k.rec(id), k.idxUserName(), k.idxExternalID(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor()}
 }
