@@ -1,0 +1,372 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/adapters/conformance"
+)
+
+const (
+	defaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	defaultMySQL    = "root@tcp(127.0.0.1:3306)/test"
+)
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// serverDB is one admin connection pool per server for the whole test
+// binary (fixtures are created and inspected through it).
+type serverDB struct {
+	once sync.Once
+	db   *sql.DB
+	err  error
+}
+
+var (
+	postgresAdmin serverDB
+	mysqlAdmin    serverDB
+)
+
+// admin opens (once) the admin pool; a server that does not answer skips
+// the test on a developer machine and fails it under CI.
+func (s *serverDB) admin(tb testing.TB, driver, dsn string) *sql.DB {
+	tb.Helper()
+	s.once.Do(func() {
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			s.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := db.PingContext(ctx); err != nil {
+			s.err = err
+			_ = db.Close()
+			return
+		}
+		db.SetMaxOpenConns(8)
+		s.db = db
+	})
+	if s.err != nil {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("%s server unreachable: %v", driver, s.err)
+		}
+		tb.Skipf("%s server unreachable (set CI to fail instead): %v", driver, s.err)
+	}
+	return s.db
+}
+
+func randomName(tb testing.TB) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatal(err)
+	}
+	return "t_" + hex.EncodeToString(b)
+}
+
+func exec(tb testing.TB, db *sql.DB, query string, args ...any) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, query, args...); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+}
+
+// dsnFile writes the DSN to a file the store reads (dsn_file), so a CI DSN
+// with a password never sits inline in the config.
+func dsnFile(tb testing.TB, dsn string) string {
+	p := filepath.Join(tb.TempDir(), "dsn")
+	if err := os.WriteFile(p, []byte(dsn+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// fixtureDDL is the customer's existing table for a dialect.
+func fixtureDDL(kind, table string, naturalKey bool) string {
+	check := fmt.Sprintf("CHECK (department IS NULL OR department <> '%s')", conformance.RejectedDepartment)
+	switch kind {
+	case adapters.KindPostgres:
+		key := "id bigserial PRIMARY KEY, username text NOT NULL UNIQUE"
+		if naturalKey {
+			key = "username text PRIMARY KEY"
+		}
+		return `CREATE TABLE ` + table + ` (` + key + `,
+			given_name text, family_name text, email text UNIQUE, external_id text,
+			department text ` + check + `,
+			is_active boolean NOT NULL DEFAULT true, password_hash text,
+			plan text DEFAULT 'free', created_at timestamptz DEFAULT now())`
+	case adapters.KindMySQL:
+		key := "id bigint AUTO_INCREMENT PRIMARY KEY, username varchar(255) NOT NULL UNIQUE"
+		if naturalKey {
+			key = "username varchar(255) PRIMARY KEY"
+		}
+		return `CREATE TABLE ` + table + ` (` + key + `,
+			given_name varchar(255), family_name varchar(255), email varchar(255) UNIQUE,
+			external_id varchar(255), department varchar(255) ` + check + `,
+			is_active boolean NOT NULL DEFAULT true, password_hash varchar(255),
+			plan varchar(32) DEFAULT 'free', created_at timestamp DEFAULT CURRENT_TIMESTAMP
+			) CHARACTER SET utf8mb4`
+	case adapters.KindSQLite:
+		key := "id integer PRIMARY KEY AUTOINCREMENT, username text NOT NULL UNIQUE"
+		if naturalKey {
+			key = "username text PRIMARY KEY NOT NULL"
+		}
+		return `CREATE TABLE ` + table + ` (` + key + `,
+			given_name text, family_name text, email text UNIQUE, external_id text,
+			department text ` + check + `,
+			is_active boolean NOT NULL DEFAULT true, password_hash text,
+			plan text DEFAULT 'free', created_at text DEFAULT CURRENT_TIMESTAMP)`
+	}
+	panic("unknown kind " + kind)
+}
+
+// openStore opens the store under test the way cmd will: through Open.
+func openStore(tb testing.TB, cfg adapters.Config) adapters.Store {
+	tb.Helper()
+	s, err := Open(context.Background(), "tenant-"+randomName(tb), cfg)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	tb.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func postgresHarness() conformance.Harness {
+	dsn := envOr("SCIMBRIDGE_TEST_POSTGRES", defaultPostgres)
+	return conformance.Harness{
+		Name: adapters.KindPostgres,
+		New: func(tb testing.TB, opts conformance.Options) (adapters.Store, conformance.Backdoor) {
+			db := postgresAdmin.admin(tb, "pgx", dsn)
+			schema := randomName(tb)
+			exec(tb, db, `CREATE SCHEMA `+schema)
+			tb.Cleanup(func() { exec(tb, db, `DROP SCHEMA `+schema+` CASCADE`) })
+			table := schema + ".users"
+			exec(tb, db, fixtureDDL(adapters.KindPostgres, table, opts.NaturalKey))
+			cfg := adapters.Config{Kind: adapters.KindPostgres, DSNFile: dsnFile(tb, dsn), Users: conformance.Mapping(table, opts)}
+			return openStore(tb, cfg), newBackdoor(adapters.KindPostgres, db, cfg.Users)
+		},
+		Unreachable: func(tb testing.TB) adapters.Store {
+			cfg := adapters.Config{
+				Kind:  adapters.KindPostgres,
+				DSN:   "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=5",
+				Users: conformance.Mapping("users", conformance.Options{}),
+			}
+			return openStore(tb, cfg)
+		},
+	}
+}
+
+func mysqlHarness() conformance.Harness {
+	dsn := envOr("SCIMBRIDGE_TEST_MYSQL", defaultMySQL)
+	return conformance.Harness{
+		Name: adapters.KindMySQL,
+		New: func(tb testing.TB, opts conformance.Options) (adapters.Store, conformance.Backdoor) {
+			db := mysqlAdmin.admin(tb, "mysql", dsn)
+			database := randomName(tb)
+			exec(tb, db, "CREATE DATABASE "+database+" CHARACTER SET utf8mb4")
+			tb.Cleanup(func() { exec(tb, db, "DROP DATABASE "+database) })
+			table := database + ".users"
+			exec(tb, db, fixtureDDL(adapters.KindMySQL, table, opts.NaturalKey))
+			cfg := adapters.Config{Kind: adapters.KindMySQL, DSNFile: dsnFile(tb, dsn), Users: conformance.Mapping(table, opts)}
+			return openStore(tb, cfg), newBackdoor(adapters.KindMySQL, db, cfg.Users)
+		},
+		Unreachable: func(tb testing.TB) adapters.Store {
+			cfg := adapters.Config{
+				Kind:  adapters.KindMySQL,
+				DSN:   "root@tcp(127.0.0.1:1)/test?timeout=5s",
+				Users: conformance.Mapping("users", conformance.Options{}),
+			}
+			return openStore(tb, cfg)
+		},
+	}
+}
+
+func sqliteHarness() conformance.Harness {
+	return conformance.Harness{
+		Name: adapters.KindSQLite,
+		New: func(tb testing.TB, opts conformance.Options) (adapters.Store, conformance.Backdoor) {
+			path := filepath.Join(tb.TempDir(), "app.db")
+			db, err := sql.Open("sqlite", sqliteDSN(path))
+			if err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { _ = db.Close() })
+			exec(tb, db, fixtureDDL(adapters.KindSQLite, "users", opts.NaturalKey))
+			cfg := adapters.Config{Kind: adapters.KindSQLite, DSN: path, Users: conformance.Mapping("main.users", opts)}
+			return openStore(tb, cfg), newBackdoor(adapters.KindSQLite, db, cfg.Users)
+		},
+		Unreachable: func(tb testing.TB) adapters.Store {
+			cfg := adapters.Config{
+				Kind:  adapters.KindSQLite,
+				DSN:   filepath.Join(tb.TempDir(), "no-such-dir", "app.db"),
+				Users: conformance.Mapping("users", conformance.Options{}),
+			}
+			return openStore(tb, cfg)
+		},
+	}
+}
+
+func TestPostgresConformance(t *testing.T) {
+	t.Parallel()
+	conformance.RunUserTests(t, postgresHarness())
+}
+
+func TestMySQLConformance(t *testing.T) {
+	t.Parallel()
+	conformance.RunUserTests(t, mysqlHarness())
+}
+
+func TestSQLiteConformance(t *testing.T) {
+	t.Parallel()
+	conformance.RunUserTests(t, sqliteHarness())
+}
+
+// backdoor reads and writes the fixture table directly.
+type backdoor struct {
+	d     *dialect
+	db    *sql.DB
+	table string
+	key   string
+}
+
+func newBackdoor(kind string, db *sql.DB, m adapters.UserMapping) *backdoor {
+	d := dialects[kind]
+	return &backdoor{d: d, db: db, table: d.ident(m.Table), key: d.ident(m.Key)}
+}
+
+func (b *backdoor) ctx(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+func (b *backdoor) Get(tb testing.TB, anchor string) (map[string]string, bool) {
+	tb.Helper()
+	st := &stmt{d: b.d}
+	st.write("SELECT * FROM ", b.table, " WHERE ", b.key, " = ").arg(anchor)
+	rows, err := b.db.QueryContext(b.ctx(tb), st.String(), st.args...)
+	if err != nil {
+		tb.Fatalf("backdoor get: %v", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			tb.Fatalf("backdoor get: %v", err)
+		}
+		return nil, false
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		tb.Fatalf("backdoor scan: %v", err)
+	}
+	out := map[string]string{}
+	for i, c := range cols {
+		c = strings.ToLower(c)
+		if vals[i] == nil {
+			continue
+		}
+		if c == conformance.FieldActive {
+			out[c] = fmt.Sprint(adapters.Truthy(vals[i]))
+			continue
+		}
+		s, _ := adapters.StoredString(vals[i])
+		out[c] = s
+	}
+	return out, true
+}
+
+func (b *backdoor) Insert(tb testing.TB, fields map[string]string) string {
+	tb.Helper()
+	st := &stmt{d: b.d}
+	names := conformance.SortedKeys(fields)
+	st.write("INSERT INTO ", b.table, " (")
+	for i, n := range names {
+		if i > 0 {
+			st.write(", ")
+		}
+		st.write(b.d.ident(n))
+	}
+	st.write(") VALUES (")
+	for i, n := range names {
+		if i > 0 {
+			st.write(", ")
+		}
+		st.arg(fields[n])
+	}
+	st.write(")")
+	if b.d.returning {
+		st.write(" RETURNING ", b.key)
+		var key any
+		if err := b.db.QueryRowContext(b.ctx(tb), st.String(), st.args...).Scan(&key); err != nil {
+			tb.Fatalf("backdoor insert: %v", err)
+		}
+		s, _ := adapters.StoredString(normalize(key))
+		return s
+	}
+	res, err := b.db.ExecContext(b.ctx(tb), st.String(), st.args...)
+	if err != nil {
+		tb.Fatalf("backdoor insert: %v", err)
+	}
+	if b.key == b.d.ident(conformance.FieldUserName) {
+		return fields[conformance.FieldUserName]
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fmt.Sprint(id)
+}
+
+func (b *backdoor) Set(tb testing.TB, anchor, field, value string) {
+	tb.Helper()
+	st := &stmt{d: b.d}
+	st.write("UPDATE ", b.table, " SET ", b.d.ident(field), " = ").arg(value).write(" WHERE ", b.key, " = ").arg(anchor)
+	if _, err := b.db.ExecContext(b.ctx(tb), st.String(), st.args...); err != nil {
+		tb.Fatalf("backdoor set: %v", err)
+	}
+}
+
+func (b *backdoor) Delete(tb testing.TB, anchor string) {
+	tb.Helper()
+	st := &stmt{d: b.d}
+	st.write("DELETE FROM ", b.table, " WHERE ", b.key, " = ").arg(anchor)
+	if _, err := b.db.ExecContext(b.ctx(tb), st.String(), st.args...); err != nil {
+		tb.Fatalf("backdoor delete: %v", err)
+	}
+}
+
+func (b *backdoor) Count(tb testing.TB) int {
+	tb.Helper()
+	var n int
+	if err := b.db.QueryRowContext(b.ctx(tb), "SELECT count(*) FROM "+b.table).Scan(&n); err != nil {
+		tb.Fatalf("backdoor count: %v", err)
+	}
+	return n
+}
