@@ -99,8 +99,14 @@ func singleVersion(tags []string) (int64, bool) {
 	if len(tags) != 1 {
 		return 0, false
 	}
-	v, err := strconv.ParseInt(tags[0], 10, 64)
-	if err != nil || v <= 0 {
+	return tagVersion(tags[0])
+}
+
+// tagVersion is the version a tag names: a positive integer written as
+// etag writes it (no sign, no leading zeros).
+func tagVersion(tag string) (int64, bool) {
+	v, err := strconv.ParseInt(tag, 10, 64)
+	if err != nil || v <= 0 || strconv.FormatInt(v, 10) != tag {
 		return 0, false
 	}
 	return v, true

@@ -307,6 +307,8 @@ func TestEntityTags(t *testing.T) {
 		{`W/"x"`, []string{"x"}, 0, false},
 		{`W/"0"`, []string{"0"}, 0, false},
 		{`W/"-1"`, []string{"-1"}, 0, false},
+		{`W/"01"`, []string{"01"}, 0, false},
+		{`"+1"`, []string{"+1"}, 0, false},
 		{` , `, nil, 0, true},
 	}
 	for _, tc := range cases {
