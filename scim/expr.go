@@ -73,7 +73,8 @@ func convertExpr(e filter.Expression, depth int) (expr, error) {
 		}
 		return andExpr{l, r}, nil
 	case *filter.NotExpression:
-		in, err := convertExpr(t.Expression, depth+1)
+		// not always takes parentheses, already counted by ParseFilter.
+		in, err := convertExpr(t.Expression, depth)
 		if err != nil {
 			return nil, err
 		}

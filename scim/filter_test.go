@@ -110,6 +110,10 @@ func TestFilterEscapes(t *testing.T) {
 func TestParseFilterErrors(t *testing.T) {
 	deep := strings.Repeat("(", 17) + `userName eq "x"` + strings.Repeat(")", 17)
 	ok := strings.Repeat("(", 16) + `userName eq "x"` + strings.Repeat(")", 16)
+	nots := strings.Repeat("not (", 16) + `userName eq "x"` + strings.Repeat(")", 16)
+	if f, err := ParseFilter(nots); err != nil || !f.Match(map[string]any{"userName": "x"}) {
+		t.Errorf("16 nested nots: %v", err)
+	}
 	if _, err := ParseFilter(ok); err != nil {
 		t.Errorf("16 levels rejected: %v", err)
 	}

@@ -220,9 +220,6 @@ var commonAttributes = []*Attribute{
 	}, readOnly),
 }
 
-// externalIDAttribute is the externalId definition, kept in Attrs.
-var externalIDAttribute = commonAttributes[1]
-
 // schemaByURN returns the known schema with the given URN (case-insensitive).
 func schemaByURN(urn string) *Schema {
 	for _, s := range []*Schema{UserSchema, EnterpriseUserSchema, GroupSchema} {
