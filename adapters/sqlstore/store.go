@@ -296,12 +296,11 @@ func (s *store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, 
 func (s *store) findForApply(ctx context.Context, tx *sql.Tx, anchor string, userName any, withPassword bool) (*row, error) {
 	if anchor != "" {
 		st := &stmt{d: s.d}
+		// No FOR UPDATE: scimbridge never applies one user twice at once,
+		// and a concurrent write by the customer's application wins in
+		// some order either way; a plain read keeps the unchanged case
+		// (the common retry) free of writes.
 		st.write("SELECT ", s.selectList(withPassword), " FROM ", s.table, " WHERE ", s.key, " = ").arg(anchor)
-		if s.d.kind != adapters.KindSQLite {
-			// Lock the one row (SQLite's immediate transaction locks
-			// the whole database already).
-			st.write(" FOR UPDATE")
-		}
 		rows, err := s.queryRows(ctx, tx, st, withPassword)
 		if err != nil {
 			return nil, translate("select by anchor", err)

@@ -1,0 +1,14 @@
+// Package conformance is the one suite every user store passes.
+// RunUserTests runs it against a Harness: a source of fresh, isolated stores
+// of one backend plus a Backdoor that reads and writes the store directly,
+// to check what a store really holds and to play the customer's own
+// application (entries created outside scimbridge, unmapped fields).
+//
+// The fixture each harness builds is a customer's existing user store with
+// the fields named by the Field constants: a key, username (required),
+// given_name, family_name, email (unique), external_id, department (refusing
+// RejectedDepartment), is_active (default true), password_hash, and plan
+// (unmapped, default PlanDefault). Mapping gives the SCIM mapping onto it.
+// A backend's quirk is an explicit, commented t.Skip inside the suite, never
+// a silent gap.
+package conformance
