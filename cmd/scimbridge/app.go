@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
@@ -125,6 +126,9 @@ func (a *app) close() {
 
 // router builds the SCIM front door.
 func (a *app) router() http.Handler {
+	if os.Getenv(gin.EnvGinMode) == "" {
+		gin.SetMode(gin.ReleaseMode)
+	}
 	return api.New(api.Config{
 		PublicURL:    a.cfg.PublicURL,
 		MaxBodyBytes: a.cfg.API.MaxBodyBytes,
