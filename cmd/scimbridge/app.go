@@ -213,7 +213,6 @@ func (a *app) runWorker(ctx context.Context) error {
 	swCtx, stopSweeper := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { sw.Run(swCtx); close(done) }()
-	go a.stores.Run(swCtx)
 	<-ctx.Done()
 	stopSweeper()
 	<-done

@@ -137,6 +137,7 @@ func runServer(ctx context.Context, role string, args []string, stdout, stderr i
 			}
 		}()
 	}
+	go a.stores.Run(runCtx) // closes idle store connections
 	if role == "serve" || role == "api" {
 		start(a.runAPI)
 	}
