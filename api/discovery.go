@@ -10,19 +10,25 @@ import (
 
 // GET /ServiceProviderConfig
 func (s *server) serviceProviderConfig(c *gin.Context) {
-	s.writeJSON(c, http.StatusOK, s.spConfig(s.baseURL(c)))
+	s.writeJSON(c, http.StatusOK, scim.ServiceProviderConfig(scim.SPConfigOptions{
+		Location:         s.baseURL(c) + "/ServiceProviderConfig",
+		FilterMaxResults: s.cfg.MaxPageSize,
+		ChangePassword:   true,
+		ETagSupported:    true,
+		MaxPayloadSize:   int(s.cfg.MaxBodyBytes),
+	}))
 }
 
 // GET /ResourceTypes
 func (s *server) resourceTypes(c *gin.Context) {
-	list := resourceTypeDocs(s.baseURL(c))
+	list := scim.ResourceTypes(s.baseURL(c))
 	s.writeJSON(c, http.StatusOK, scim.NewListResponse(len(list), 1, toAny(list)))
 }
 
 // GET /ResourceTypes/:name
 func (s *server) resourceType(c *gin.Context) {
 	name := c.Param("name")
-	for _, rt := range resourceTypeDocs(s.baseURL(c)) {
+	for _, rt := range scim.ResourceTypes(s.baseURL(c)) {
 		if rt["id"] == name || rt["name"] == name {
 			s.writeJSON(c, http.StatusOK, rt)
 			return
@@ -33,14 +39,14 @@ func (s *server) resourceType(c *gin.Context) {
 
 // GET /Schemas
 func (s *server) schemas(c *gin.Context) {
-	list := schemaDocs()
+	list := scim.SchemaDocuments(s.baseURL(c))
 	s.writeJSON(c, http.StatusOK, scim.NewListResponse(len(list), 1, toAny(list)))
 }
 
 // GET /Schemas/:urn
 func (s *server) schema(c *gin.Context) {
 	urn := c.Param("urn")
-	for _, sc := range schemaDocs() {
+	for _, sc := range scim.SchemaDocuments(s.baseURL(c)) {
 		if sc["id"] == urn {
 			s.writeJSON(c, http.StatusOK, sc)
 			return

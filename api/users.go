@@ -65,7 +65,7 @@ func project(c *gin.Context, rendered map[string]any) map[string]any {
 	if len(attrs) == 0 && len(excluded) == 0 {
 		return rendered
 	}
-	return projectResource(rendered, attrs, excluded)
+	return scim.Project(rendered, attrs, excluded)
 }
 
 // writeUser answers status with the user and its ETag.
@@ -133,7 +133,7 @@ func (s *server) listParams(c *gin.Context) (start, count int, err error) {
 	if !ok || countParam == "" {
 		countParam = strconv.Itoa(s.cfg.DefaultPageSize)
 	}
-	return parseListParams(c.Query("startIndex"), countParam, s.cfg.MaxPageSize)
+	return scim.ParseListParams(c.Query("startIndex"), countParam, s.cfg.MaxPageSize)
 }
 
 // POST /Users
