@@ -318,7 +318,7 @@ func (s *store) findForApply(ctx context.Context, tx *sql.Tx, anchor string, use
 		return nil, translate("select by userName", err)
 	}
 	if len(rows) > 1 {
-		return nil, fmt.Errorf("sqlstore: apply user: %w: several rows match the userName case-insensitively", adapters.ErrAlreadyExists)
+		return nil, fmt.Errorf("sqlstore: apply user: %w: %w: several rows match the userName case-insensitively", adapters.ErrRejected, adapters.ErrAlreadyExists)
 	}
 	if len(rows) == 1 {
 		return &rows[0], nil
@@ -498,7 +498,7 @@ func (s *store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 		case 1:
 			key = rows[0].key
 		default:
-			return fmt.Errorf("sqlstore: remove user: %w: several rows match the userName case-insensitively", adapters.ErrAlreadyExists)
+			return fmt.Errorf("sqlstore: remove user: %w: %w: several rows match the userName case-insensitively", adapters.ErrRejected, adapters.ErrAlreadyExists)
 		}
 	}
 	st := &stmt{d: s.d}
