@@ -2,6 +2,7 @@ package api
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -223,4 +224,63 @@ func TestDiscovery(t *testing.T) {
 		t.Errorf("schema id %v", got)
 	}
 	wantSCIMError(t, env.do(http.MethodGet, baseA+"/Schemas/urn:nope", "", nil), 404, "")
+}
+
+func TestPublicURLFromHost(t *testing.T) {
+	t.Parallel()
+	env := setup(t, Config{})
+	router := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
+		Deps{Users: env.users, Tenants: env.tenants, Keys: env.keys})
+	req := httptest.NewRequest(http.MethodPost, baseA+"/Users", strings.NewReader(userJSON("h@example.com", "h")))
+	req.Host = "scim.internal:8080"
+	req.Header.Set("Authorization", "Bearer "+keyA)
+	req.Header.Set("Content-Type", "application/scim+json")
+	rec := httptest.NewRecorder()
+	router.ServeHTTP(rec, req)
+	wantStatus(t, rec, http.StatusCreated)
+	id := decode(t, rec)["id"].(string)
+	want := "http://scim.internal:8080" + baseA + "/Users/" + id
+	if got := rec.Header().Get("Location"); got != want {
+		t.Errorf("Location %q, want %q", got, want)
+	}
+	if got := path(decode(t, rec), "meta.location"); got != want {
+		t.Errorf("meta.location %v, want %q", got, want)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c := Config{PublicURL: "https://x.test/"}.withDefaults()
+	if c.PublicURL != "https://x.test" || c.MaxBodyBytes != 1<<20 || c.MaxPageSize != 1000 || c.DefaultPageSize != 100 || c.Logger == nil {
+		t.Errorf("defaults %+v", c)
+	}
+	c = Config{MaxPageSize: 10}.withDefaults()
+	if c.DefaultPageSize != 10 {
+		t.Errorf("default page size %d above the maximum 10", c.DefaultPageSize)
+	}
+}
+
+func TestBadListParameters(t *testing.T) {
+	t.Parallel()
+	env := setup(t, Config{})
+	for _, target := range []string{
+		baseA + "/Users?startIndex=abc",
+		baseA + "/Users?count=ten",
+		baseA + "/Groups?count=1.5",
+	} {
+		wantSCIMError(t, env.do(http.MethodGet, target, "", nil), 400, "invalidValue")
+	}
+}
+
+func TestIfMatchListOnUnknownUser(t *testing.T) {
+	t.Parallel()
+	env := setup(t, Config{})
+	for _, m := range []string{http.MethodDelete, http.MethodPatch} {
+		body := ""
+		if m == http.MethodPatch {
+			body = `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","path":"active","value":false}]}`
+		}
+		rec := env.do(m, baseA+"/Users/nope", body, map[string]string{"If-Match": `W/"1", W/"2"`})
+		wantSCIMError(t, rec, http.StatusNotFound, "")
+	}
 }
