@@ -143,6 +143,7 @@ var userCases = []testCase{
 	{"PasswordIgnoredWhenNil", testPasswordNil},
 	{"SameApplyTwice", testSameApplyTwice},
 	{"AdoptAfterCrash", testAdoptAfterCrash},
+	{"AmbiguousUserName", testAmbiguousUserName},
 	{"StaleAnchor", testStaleAnchor},
 	{"StaleAnchorAdoptsUserName", testStaleAnchorAdopts},
 	{"UnmappedFieldsSurvive", testUnmappedSurvive},
@@ -508,6 +509,23 @@ func testAdoptAfterCrash(t *testing.T, h Harness) {
 	}
 	mustCount(t, bd, 1)
 	checkEntry(t, bd, anchor, expected(retry))
+}
+
+func testAmbiguousUserName(t *testing.T, h Harness) {
+	if h.Name == adapters.KindMySQL {
+		// MySQL's fixture column has a case-insensitive collation, so its
+		// unique index already refuses two userNames differing in case:
+		// the ambiguity cannot arise there.
+		t.Skip("mysql: the unique index on username is case-insensitive")
+	}
+	s, bd := h.New(t, Options{})
+	bd.Insert(t, map[string]string{FieldUserName: "jane@example.com"})
+	bd.Insert(t, map[string]string{FieldUserName: "JANE@example.com"})
+	_, err := s.ApplyUser(ctxFor(t), newUser("Jane@Example.com"))
+	if !errors.Is(err, adapters.ErrAlreadyExists) || !adapters.IsPermanent(err) {
+		t.Fatalf("apply matching two entries: err = %v, want a permanent ErrAlreadyExists", err)
+	}
+	mustCount(t, bd, 2)
 }
 
 func testStaleAnchor(t *testing.T, h Harness) {
