@@ -109,6 +109,12 @@ type Config struct {
 	DSNFile string `yaml:"dsn_file,omitempty" json:"dsn_file,omitempty"`
 	// Users maps SCIM users onto the store.
 	Users UserMapping `yaml:"users" json:"users"`
+	// Groups maps SCIM groups onto the store; nil: the tenant does not
+	// sync groups (they are kept in the ledger only).
+	Groups *GroupMapping `yaml:"groups,omitempty" json:"groups,omitempty"`
+	// LDAP holds the settings only an LDAP store has (connection, TLS,
+	// bind, base DNs, object classes, deactivation strategy, dialect).
+	LDAP *LDAPOptions `yaml:"ldap,omitempty" json:"ldap,omitempty"`
 }
 
 // UserMapping says where users live and which SCIM attribute goes where.
