@@ -65,6 +65,9 @@ func ValidSQLTable(s string) bool {
 // (nil when it is valid), each wrapping ErrConfig. Messages never echo the
 // DSN, which might hold a secret.
 func (c Config) Validate() []error {
+	if c.Kind == KindLDAP {
+		return c.validateLDAP() // adapters/ldap_validate.go
+	}
 	var errs []error
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
