@@ -1,11 +1,17 @@
 package sync
 
-// PLACEHOLDER bodies: the group ledger is being written; the signatures
-// are the contract the api package codes against.
-
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/queue"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -34,46 +40,735 @@ type GroupPage struct {
 	Total   int
 }
 
+func groupKeys(tenant string) keys       { return keys{tenant: tenant, kind: "g"} }
+func (k keys) members(id string) string  { return k.prefix() + "m:" + id }
+func (k keys) pending(id string) string  { return k.prefix() + "p:" + id }
+func (k keys) memberSeq() string         { return k.prefix() + "mseq" }
+func (k keys) idxDisplayName() string    { return k.prefix() + "idx:dn" }
+func (k keys) groupPutKeys(id string) []string {
+	return []string{k.rec(id), k.idxDisplayName(), k.idxExternalID(), k.all(), k.seq(), k.dirty(),
+		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all()}
+}
+
+// groupIndexValues extracts what the group indexes hold.
+func groupIndexValues(a scim.Attrs) (displayName, externalID string) {
+	if s, ok := a["displayName"].(string); ok {
+		displayName = strings.ToLower(s)
+	}
+	if s, ok := a["externalId"].(string); ok {
+		externalID = s
+	}
+	return
+}
+
+// withoutMembers drops the members attribute: membership lives in its own set.
+func withoutMembers(a scim.Attrs) scim.Attrs {
+	if _, ok := a["members"]; !ok {
+		return a
+	}
+	out := make(scim.Attrs, len(a))
+	for k, v := range a {
+		if k != "members" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// putGroup runs the atomic group write.
+func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs,
+	replace bool, adds, removes []string, anchor string) (*Record, error) {
+	k := groupKeys(tenant)
+	var doc []byte
+	var dn, ext string
+	if mode != modeDelete {
+		var err error
+		if doc, err = json.Marshal(withoutMembers(a)); err != nil {
+			return nil, fmt.Errorf("sync: encode group %s: %w", id, err)
+		}
+		dn, ext = groupIndexValues(a)
+		if dn == "" {
+			return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "displayName is required")
+		}
+	}
+	args := make([]any, 0, 10+len(adds)+len(removes))
+	rep := "0"
+	if replace {
+		rep = "1"
+	}
+	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds))
+	for _, u := range adds {
+		args = append(args, u)
+	}
+	for _, u := range removes {
+		args = append(args, u)
+	}
+	res, err := putGroupScript.Run(ctx, l.rdb, k.groupPutKeys(id), args...).StringSlice()
+	if err != nil {
+		return nil, redisErr("put group", err)
+	}
+	switch res[0] {
+	case "ok":
+		return decodeRecord(tenant, id, res[1:])
+	case "notfound":
+		return nil, fmt.Errorf("sync: group %s: %w", id, ErrNotFound)
+	case "exists":
+		return nil, fmt.Errorf("sync: group %s: id exists: %w", id, ErrUniqueness)
+	case "version":
+		return nil, fmt.Errorf("sync: group %s is at version %s: %w", id, res[1], ErrVersionMismatch)
+	case "unique":
+		return nil, &UniquenessError{Attribute: res[1], ExistingID: res[2]}
+	case "nomember":
+		return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "member %q is not a user of this tenant", res[1])
+	case "adopted":
+		return l.getGroupAny(ctx, tenant, res[1])
+	}
+	return nil, fmt.Errorf("sync: put group: unexpected reply %q", res[0])
+}
+
+func (l *Ledger) getGroupAny(ctx context.Context, tenant, id string) (*Record, error) {
+	f, err := l.rdb.HGetAll(ctx, groupKeys(tenant).rec(id)).Result()
+	if err != nil {
+		return nil, redisErr("get group", err)
+	}
+	return recordFromFields(tenant, id, f)
+}
+
+// GetGroup returns a live group (without members).
+func (l *Ledger) GetGroup(ctx context.Context, tenant, id string) (*Record, error) {
+	r, err := l.getGroupAny(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Deleted {
+		return nil, fmt.Errorf("sync: group %s: %w", id, ErrNotFound)
+	}
+	return r, nil
+}
+
+// GroupMembers returns the desired member user ids of a group, sorted.
+func (l *Ledger) GroupMembers(ctx context.Context, tenant, id string) ([]string, error) {
+	m, err := l.rdb.SMembers(ctx, groupKeys(tenant).members(id)).Result()
+	if err != nil {
+		return nil, redisErr("group members", err)
+	}
+	sort.Strings(m)
+	return m, nil
+}
+
+// groupsByIDs returns the live groups among ids (one round trip).
+func (l *Ledger) groupsByIDs(ctx context.Context, tenant string, ids []string, withDeleted bool) ([]*Record, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	k := groupKeys(tenant)
+	pipe := l.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, k.rec(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr("get groups", err)
+	}
+	out := make([]*Record, 0, len(ids))
+	for i, c := range cmds {
+		f := c.Val()
+		if len(f) == 0 || (!withDeleted && f["del"] == "1") {
+			continue
+		}
+		r, err := recordFromFields(tenant, ids[i], f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// pendingMembers returns a group's membership changes not yet applied:
+// user id → "+n" (add) or "-n" (remove).
+func (l *Ledger) pendingMembers(ctx context.Context, tenant, id string) (map[string]string, error) {
+	m, err := l.rdb.HGetAll(ctx, groupKeys(tenant).pending(id)).Result()
+	if err != nil {
+		return nil, redisErr("pending members", err)
+	}
+	return m, nil
+}
+
+// markGroupApplied clears the applied membership changes and, when none
+// are left, records the version as applied.
+func (l *Ledger) markGroupApplied(ctx context.Context, tenant, id string, version int64, anchor string, applied map[string]string) error {
+	k := groupKeys(tenant)
+	args := make([]any, 0, 3+2*len(applied))
+	args = append(args, id, version, anchor)
+	for u, v := range applied {
+		args = append(args, u, v)
+	}
+	if err := groupAppliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.pending(id), k.idxAnchor()}, args...).Err(); err != nil {
+		return redisErr("mark group applied", err)
+	}
+	return nil
+}
+
+// userAnchors returns the store anchors of users (deleted ones included:
+// their anchor is still needed to remove them from groups); "" for a user
+// never applied.
+func (l *Ledger) userAnchors(ctx context.Context, tenant string, ids []string) (map[string]string, error) {
+	out := make(map[string]string, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	k := userKeys(tenant)
+	pipe := l.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, k.rec(id), "anchor", "v")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr("user anchors", err)
+	}
+	for i, c := range cmds {
+		vals := c.Val()
+		if len(vals) == 2 && vals[1] == nil {
+			continue // no such user
+		}
+		a, _ := vals[0].(string)
+		out[ids[i]] = a
+	}
+	return out, nil
+}
+
+// userIDsByAnchor maps store user anchors to ledger user ids (unknown ones omitted).
+func (l *Ledger) userIDsByAnchor(ctx context.Context, tenant string, anchors []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(anchors) == 0 {
+		return out, nil
+	}
+	vals, err := l.rdb.HMGet(ctx, userKeys(tenant).idxAnchor(), anchors...).Result()
+	if err != nil {
+		return nil, redisErr("users by anchor", err)
+	}
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[anchors[i]] = s
+		}
+	}
+	return out, nil
+}
+
+func memberIDs(ms []scim.Member) []string {
+	out := make([]string, 0, len(ms))
+	seen := map[string]bool{}
+	for _, m := range ms {
+		if m.Value != "" && !seen[m.Value] {
+			seen[m.Value] = true
+			out = append(out, m.Value)
+		}
+	}
+	return out
+}
+
+func (s *Service) enqueueGroup(ctx context.Context, queueName string, r *Record) {
+	if s.Enqueuer == nil {
+		return
+	}
+	p := queue.Reconcile{Tenant: r.Tenant, Kind: queue.KindGroup, ID: r.ID, Version: r.Version}
+	if err := s.Enqueuer.Enqueue(ctx, queueName, p, ""); err != nil {
+		s.logger().WarnContext(ctx, "enqueue failed; the sweeper will pick the resource up",
+			"tenant", r.Tenant, "id", r.ID, "version", r.Version, "err", err)
+	}
+}
+
 // CreateGroup records a new group with its members (user ids of this
 // tenant; an unknown id is a *scim.Error invalidValue). ErrUniqueness when
 // displayName (case-insensitive) or externalId is taken.
 func (s *Service) CreateGroup(ctx context.Context, tenant string, a scim.Attrs, members []string) (*Record, error) {
-	return nil, ErrUnavailable
+	r, err := s.Ledger.putGroup(ctx, tenant, newID(), modeCreate, 0, a, true, dedupe(members), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	s.enqueueGroup(ctx, queue.QueueProvision, r)
+	return r, nil
 }
 
 // ReplaceGroup is PUT: attributes and the whole member list replaced.
 func (s *Service) ReplaceGroup(ctx context.Context, tenant, id string, a scim.Attrs, members []string, ifVersion int64) (*Record, error) {
-	return nil, ErrUnavailable
+	return s.updateGroup(ctx, tenant, id, ifVersion, func(*Record) (scim.Attrs, scim.MemberDelta, error) {
+		d := scim.MemberDelta{Replace: true}
+		for _, m := range dedupe(members) {
+			d.Add = append(d.Add, scim.Member{Value: m})
+		}
+		return a, d, nil
+	})
 }
 
 // PatchGroup applies p (scim.Patch.ApplyGroup) atomically: attribute
 // changes and member additions/removals in one step whose cost is
 // proportional to the members changed.
 func (s *Service) PatchGroup(ctx context.Context, tenant, id string, p *scim.Patch, ifVersion int64) (*Record, error) {
-	return nil, ErrUnavailable
+	return s.updateGroup(ctx, tenant, id, ifVersion, func(cur *Record) (scim.Attrs, scim.MemberDelta, error) {
+		return p.ApplyGroup(cur.Attrs.Clone())
+	})
+}
+
+func (s *Service) updateGroup(ctx context.Context, tenant, id string, ifVersion int64,
+	next func(cur *Record) (scim.Attrs, scim.MemberDelta, error)) (*Record, error) {
+	for range maxCASRetries {
+		cur, err := s.Ledger.GetGroup(ctx, tenant, id)
+		if err != nil {
+			return nil, err
+		}
+		if ifVersion > 0 && cur.Version != ifVersion {
+			return nil, fmt.Errorf("sync: group %s is at version %d: %w", id, cur.Version, ErrVersionMismatch)
+		}
+		a, d, err := next(cur)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.Ledger.putGroup(ctx, tenant, id, modeUpdate, cur.Version, a, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
+		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.enqueueGroup(ctx, queue.QueueProvision, r)
+		return r, nil
+	}
+	return nil, fmt.Errorf("sync: group %s: too many concurrent writes: %w", id, ErrUnavailable)
 }
 
 // DeleteGroup records the deletion of a group.
 func (s *Service) DeleteGroup(ctx context.Context, tenant, id string, ifVersion int64) error {
-	return ErrUnavailable
+	r, err := s.Ledger.putGroup(ctx, tenant, id, modeDelete, ifVersion, nil, false, nil, nil, "")
+	if err != nil {
+		return err
+	}
+	s.enqueueGroup(ctx, queue.QueueDeprovision, r)
+	return nil
 }
 
 // GetGroup returns a group's record (without members).
 func (s *Service) GetGroup(ctx context.Context, tenant, id string) (*Record, error) {
-	return nil, ErrUnavailable
+	return s.Ledger.GetGroup(ctx, tenant, id)
 }
 
 // GroupMembers returns a group's member user ids, sorted.
 func (s *Service) GroupMembers(ctx context.Context, tenant, id string) ([]string, error) {
-	return nil, ErrUnavailable
+	if _, err := s.Ledger.GetGroup(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	return s.Ledger.GroupMembers(ctx, tenant, id)
+}
+
+func dedupe(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// RenderGroup builds the SCIM object of a group for filter matching and
+// sorting (no location); members as given (nil: none rendered).
+func RenderGroup(r *Record, members []string) map[string]any {
+	a := r.Attrs
+	if members != nil {
+		a = r.Attrs.Clone()
+		if a == nil {
+			a = scim.Attrs{}
+		}
+		ms := make([]scim.Member, len(members))
+		for i, m := range members {
+			ms[i] = scim.Member{Value: m}
+		}
+		if v := scim.MembersAttr(ms); v != nil {
+			a["members"] = v
+		}
+	}
+	return scim.RenderGroup(r.ID, a, r.Meta("Group"))
 }
 
 // SearchGroups lists groups matching q.
 func (s *Service) SearchGroups(ctx context.Context, tenant string, q Query) (*GroupPage, error) {
-	return nil, ErrUnavailable
+	k := groupKeys(tenant)
+	if q.StartIndex < 1 {
+		q.StartIndex = 1
+	}
+	filterNeedsMembers := q.Filter != nil && strings.Contains(strings.ToLower(q.Filter.String()), "members")
+	var matched []*Record
+	var total int
+	var members map[string][]string
+	if q.Filter == nil && q.SortBy == "" {
+		if q.StartIndex == 1 {
+			s.importStoreGroups(ctx, tenant)
+		}
+		n, err := s.Ledger.rdb.ZCard(ctx, k.all()).Result()
+		if err != nil {
+			return nil, redisErr("count groups", err)
+		}
+		total = int(n)
+		if q.Count > 0 {
+			ids, err := s.Ledger.rdb.ZRange(ctx, k.all(), int64(q.StartIndex-1), int64(q.StartIndex-1+q.Count-1)).Result()
+			if err != nil {
+				return nil, redisErr("list groups", err)
+			}
+			if matched, err = s.Ledger.groupsByIDs(ctx, tenant, ids, false); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		candidates, err := s.groupCandidates(ctx, tenant, q.Filter)
+		if err != nil {
+			return nil, err
+		}
+		if filterNeedsMembers {
+			members = map[string][]string{}
+		}
+		for _, r := range candidates {
+			var ms []string
+			if filterNeedsMembers {
+				if ms, err = s.Ledger.GroupMembers(ctx, tenant, r.ID); err != nil {
+					return nil, err
+				}
+				members[r.ID] = ms
+			}
+			if q.Filter == nil || q.Filter.Match(RenderGroup(r, ms)) {
+				matched = append(matched, r)
+			}
+		}
+		sortRecords(matched, q, func(r *Record) map[string]any { return RenderGroup(r, nil) })
+		total = len(matched)
+		lo := min(q.StartIndex-1, total)
+		hi := min(lo+max(q.Count, 0), total)
+		matched = matched[lo:hi]
+	}
+	page := &GroupPage{Groups: matched, Total: total}
+	if q.WithMembers {
+		page.Members = make(map[string][]string, len(matched))
+		for _, r := range matched {
+			if ms, ok := members[r.ID]; ok {
+				page.Members[r.ID] = ms
+				continue
+			}
+			ms, err := s.Ledger.GroupMembers(ctx, tenant, r.ID)
+			if err != nil {
+				return nil, err
+			}
+			page.Members[r.ID] = ms
+		}
+	}
+	return page, nil
+}
+
+// groupCandidates returns the live groups a filter may match: from an
+// index when it has an indexable equality (asking the store and adopting
+// when the ledger misses), else all.
+func (s *Service) groupCandidates(ctx context.Context, tenant string, f *scim.Filter) ([]*Record, error) {
+	k := groupKeys(tenant)
+	if f != nil {
+		for _, lk := range f.Lookups() {
+			var ids []string
+			switch lk.Attr {
+			case "displayName", "externalId":
+				idx, v := k.idxDisplayName(), strings.ToLower(lk.Value)
+				if lk.Attr == "externalId" {
+					idx, v = k.idxExternalID(), lk.Value
+				}
+				id, err := s.Ledger.rdb.HGet(ctx, idx, v).Result()
+				if err != nil && !errors.Is(err, redis.Nil) {
+					return nil, redisErr("lookup group", err)
+				}
+				if id != "" {
+					ids = []string{id}
+				}
+			case "id":
+				ids = []string{lk.Value}
+			default:
+				continue
+			}
+			recs, err := s.Ledger.groupsByIDs(ctx, tenant, ids, false)
+			if err != nil {
+				return nil, err
+			}
+			if len(recs) == 0 && lk.Attr != "id" {
+				recs = s.adoptGroupMatches(ctx, tenant, lk)
+			}
+			return recs, nil
+		}
+	}
+	var out []*Record
+	n, err := s.Ledger.rdb.ZCard(ctx, k.all()).Result()
+	if err != nil {
+		return nil, redisErr("count groups", err)
+	}
+	for off := int64(0); off < n; off += scanBatch {
+		ids, err := s.Ledger.rdb.ZRange(ctx, k.all(), off, off+scanBatch-1).Result()
+		if err != nil {
+			return nil, redisErr("list groups", err)
+		}
+		recs, err := s.Ledger.groupsByIDs(ctx, tenant, ids, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, recs...)
+	}
+	return out, nil
+}
+
+// groupStore returns the tenant's store as a GroupStore, or nil when the
+// tenant keeps groups in the ledger only.
+func (s *Service) groupStore(ctx context.Context, tenant string) adapters.GroupStore {
+	if s.Stores == nil || s.Groups == nil {
+		return nil
+	}
+	if ok, err := s.Groups.GroupsMapped(ctx, tenant); err != nil || !ok {
+		return nil
+	}
+	st, err := s.Stores.Store(ctx, tenant)
+	if err != nil {
+		s.logger().WarnContext(ctx, "store unavailable for group lookup", "tenant", tenant, "err", err)
+		return nil
+	}
+	gs, _ := st.(adapters.GroupStore)
+	return gs
+}
+
+// adoptGroupMatches asks the store for groups the ledger missed and adopts them.
+func (s *Service) adoptGroupMatches(ctx context.Context, tenant string, lk scim.Lookup) []*Record {
+	m := adapters.MatchDisplayName
+	if lk.Attr == "externalId" {
+		m = adapters.MatchExternalID
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout())
+	defer cancel()
+	gs := s.groupStore(ctx, tenant)
+	if gs == nil {
+		return nil
+	}
+	entries, err := gs.FindGroups(ctx, m, lk.Value)
+	if err != nil {
+		s.logger().WarnContext(ctx, "store group lookup failed", "tenant", tenant, "err", err)
+		return nil
+	}
+	var out []*Record
+	for _, e := range entries {
+		r, err := s.adoptGroup(ctx, tenant, gs, e)
+		if err != nil {
+			s.logger().WarnContext(ctx, "adopting store group failed", "tenant", tenant, "err", err)
+			continue
+		}
+		if !r.Deleted {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// adoptGroup records a store group and its members (those users the ledger
+// knows) as applied.
+func (s *Service) adoptGroup(ctx context.Context, tenant string, gs adapters.GroupStore, e adapters.GroupEntry) (*Record, error) {
+	var anchors []string
+	cursor := ""
+	for {
+		page, next, err := gs.ListMembers(ctx, e.Anchor, cursor, scanBatch)
+		if err != nil {
+			return nil, err
+		}
+		anchors = append(anchors, page...)
+		if next == "" || len(page) == 0 {
+			break
+		}
+		cursor = next
+	}
+	ids, err := s.Ledger.userIDsByAnchor(ctx, tenant, anchors)
+	if err != nil {
+		return nil, err
+	}
+	members := make([]string, 0, len(ids))
+	for _, a := range anchors {
+		if id, ok := ids[a]; ok {
+			members = append(members, id)
+		}
+	}
+	return s.Ledger.putGroup(ctx, tenant, newID(), modeAdopt, 0, e.Attrs, true, dedupe(members), nil, e.Anchor)
+}
+
+// importStoreGroups adopts store groups the ledger does not know, at most
+// once per ImportInterval per tenant.
+func (s *Service) importStoreGroups(ctx context.Context, tenant string) {
+	st := s.importState("g:" + tenant)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.due(s.ImportInterval) {
+		return
+	}
+	gs := s.groupStore(ctx, tenant)
+	if gs == nil {
+		return
+	}
+	if _, err := s.ImportGroups(ctx, tenant, gs); err != nil {
+		s.logger().WarnContext(ctx, "importing store groups failed", "tenant", tenant, "err", err)
+		return
+	}
+	st.done()
+}
+
+// ImportGroups adopts every store group the ledger does not know.
+func (s *Service) ImportGroups(ctx context.Context, tenant string, gs adapters.GroupStore) (int, error) {
+	cursor, adopted := "", 0
+	for {
+		entries, next, err := gs.ListGroups(ctx, cursor, scanBatch)
+		if err != nil {
+			return adopted, err
+		}
+		anchors := make([]string, len(entries))
+		for i, e := range entries {
+			anchors[i] = e.Anchor
+		}
+		known := map[string]bool{}
+		if len(anchors) > 0 {
+			vals, err := s.Ledger.rdb.HMGet(ctx, groupKeys(tenant).idxAnchor(), anchors...).Result()
+			if err != nil {
+				return adopted, redisErr("known groups", err)
+			}
+			for i, v := range vals {
+				known[anchors[i]] = v != nil
+			}
+		}
+		for _, e := range entries {
+			if known[e.Anchor] {
+				continue
+			}
+			if _, err := s.adoptGroup(ctx, tenant, gs, e); err != nil {
+				if errors.Is(err, ErrUniqueness) || isSCIMError(err) {
+					continue
+				}
+				return adopted, err
+			}
+			adopted++
+		}
+		if next == "" || len(entries) == 0 {
+			return adopted, nil
+		}
+		cursor = next
+	}
 }
 
 // SearchUsers lists users matching q (ListUsers with sorting).
 func (s *Service) SearchUsers(ctx context.Context, tenant string, q Query) ([]*Record, int, error) {
-	return nil, 0, ErrUnavailable
+	if q.SortBy == "" {
+		return s.ListUsers(ctx, tenant, q.Filter, q.StartIndex, q.Count)
+	}
+	if q.StartIndex < 1 {
+		q.StartIndex = 1
+	}
+	var all []*Record
+	if q.Filter != nil {
+		var err error
+		if all, err = s.matchUsers(ctx, tenant, q.Filter); err != nil {
+			return nil, 0, err
+		}
+	} else {
+		if q.StartIndex == 1 {
+			s.importStore(ctx, tenant)
+		}
+		total, err := s.Ledger.CountUsers(ctx, tenant)
+		if err != nil {
+			return nil, 0, err
+		}
+		for off := 0; off < total; off += scanBatch {
+			ids, err := s.Ledger.UserIDs(ctx, tenant, off, scanBatch)
+			if err != nil {
+				return nil, 0, err
+			}
+			recs, err := s.Ledger.GetUsers(ctx, tenant, ids)
+			if err != nil {
+				return nil, 0, err
+			}
+			all = append(all, recs...)
+		}
+	}
+	sortRecords(all, q, Render)
+	total := len(all)
+	lo := min(q.StartIndex-1, total)
+	hi := min(lo+max(q.Count, 0), total)
+	return all[lo:hi], total, nil
+}
+
+// sortRecords orders records by q.SortBy (stable: ties keep creation order).
+func sortRecords(recs []*Record, q Query, render func(*Record) map[string]any) {
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Seq < recs[j].Seq })
+	if q.SortBy == "" {
+		return
+	}
+	rendered := make(map[*Record]map[string]any, len(recs))
+	for _, r := range recs {
+		rendered[r] = render(r)
+	}
+	sort.SliceStable(recs, func(i, j int) bool {
+		c := compareForSort(rendered[recs[i]], rendered[recs[j]], q.SortBy)
+		if q.Descending {
+			c = -c
+		}
+		return c < 0
+	})
+}
+
+// compareForSort orders two rendered resources by the attribute at path:
+// missing values last, strings case-insensitively, numbers and booleans by
+// value.
+func compareForSort(a, b map[string]any, path string) int {
+	p, err := scim.ParsePath(path)
+	if err != nil {
+		return 0
+	}
+	va, oka := p.Get(scim.Attrs(a))
+	vb, okb := p.Get(scim.Attrs(b))
+	if l, ok := va.([]any); ok && len(l) > 0 {
+		va = l[0]
+	}
+	if l, ok := vb.([]any); ok && len(l) > 0 {
+		vb = l[0]
+	}
+	switch {
+	case !oka && !okb:
+		return 0
+	case !oka:
+		return 1
+	case !okb:
+		return -1
+	}
+	switch x := va.(type) {
+	case float64:
+		if y, ok := vb.(float64); ok {
+			return cmpOrdered(x, y)
+		}
+	case bool:
+		if y, ok := vb.(bool); ok {
+			return cmpOrdered(boolInt(x), boolInt(y))
+		}
+	}
+	return strings.Compare(strings.ToLower(fmt.Sprint(va)), strings.ToLower(fmt.Sprint(vb)))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func cmpOrdered[T int | float64](x, y T) int {
+	switch {
+	case x < y:
+		return -1
+	case x > y:
+		return 1
+	}
+	return 0
 }

@@ -430,7 +430,10 @@ func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int
 
 // MarkFailed records a permanent failure of version with the store's reason.
 func (l *Ledger) MarkFailed(ctx context.Context, tenant, id string, version int64, reason string) error {
-	k := userKeys(tenant)
+	return l.markFailed(ctx, userKeys(tenant), id, version, reason)
+}
+
+func (l *Ledger) markFailed(ctx context.Context, k keys, id string, version int64, reason string) error {
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
@@ -454,8 +457,12 @@ func (l *Ledger) Password(r *Record) (*string, error) {
 
 // Dirty returns up to limit ids dirty since before the given time, oldest first.
 func (l *Ledger) Dirty(ctx context.Context, tenant string, before time.Time, limit int) ([]string, error) {
+	return l.dirty(ctx, userKeys(tenant), before, limit)
+}
+
+func (l *Ledger) dirty(ctx context.Context, k keys, before time.Time, limit int) ([]string, error) {
 	ids, err := l.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: userKeys(tenant).dirty(), Start: "-inf", Stop: strconv.FormatInt(before.UnixMilli(), 10),
+		Key: k.dirty(), Start: "-inf", Stop: strconv.FormatInt(before.UnixMilli(), 10),
 		ByScore: true, Count: int64(limit),
 	}).Result()
 	if err != nil {
@@ -482,7 +489,11 @@ func (l *Ledger) OldestDirty(ctx context.Context, tenant string) (int, time.Time
 // Lease takes the per-resource apply lease for ttl. It returns a release
 // function, or ok=false when another apply holds it.
 func (l *Ledger) Lease(ctx context.Context, tenant, id string, ttl time.Duration) (release func(), ok bool, err error) {
-	key := userKeys(tenant).lease(id)
+	return l.lease(ctx, userKeys(tenant), id, ttl)
+}
+
+func (l *Ledger) lease(ctx context.Context, k keys, id string, ttl time.Duration) (release func(), ok bool, err error) {
+	key := k.lease(id)
 	token := newID()
 	ok, err = l.rdb.SetNX(ctx, key, token, ttl).Result()
 	if err != nil {

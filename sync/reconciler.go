@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -25,7 +26,10 @@ type Reconciler struct {
 	Ledger  *Ledger
 	Stores  StoreSource
 	Tenants TenantChecker
-	Logger  *slog.Logger
+	// Groups says which tenants sync groups to their store (nil: none;
+	// their groups are then applied to the ledger only).
+	Groups GroupsMapper
+	Logger *slog.Logger
 	// LeaseTTL bounds how long one apply may hold the resource (default 2 min;
 	// it must exceed the store timeout).
 	LeaseTTL time.Duration
@@ -56,28 +60,50 @@ func (rc *Reconciler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	ctx = queue.ContextFromTask(ctx, t)
-	if p.Kind != queue.KindUser {
-		return fmt.Errorf("sync: unknown resource kind %q: %w", p.Kind, asynq.SkipRetry)
+	switch p.Kind {
+	case queue.KindUser:
+		return rc.ReconcileUser(ctx, p.Tenant, p.ID)
+	case queue.KindGroup:
+		return rc.ReconcileGroup(ctx, p.Tenant, p.ID)
 	}
-	return rc.ReconcileUser(ctx, p.Tenant, p.ID)
+	return fmt.Errorf("sync: unknown resource kind %q: %w", p.Kind, asynq.SkipRetry)
+}
+
+// checkTenant refuses work for an unknown or disabled tenant.
+func (rc *Reconciler) checkTenant(ctx context.Context, tenant string) error {
+	if rc.Tenants == nil {
+		return nil
+	}
+	ok, err := rc.Tenants.Enabled(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("sync: tenant %s is unknown or disabled: %w", tenant, asynq.SkipRetry)
+	}
+	return nil
+}
+
+func (rc *Reconciler) leaseTTL() time.Duration {
+	if rc.LeaseTTL > 0 {
+		return rc.LeaseTTL
+	}
+	return 2 * time.Minute
+}
+
+func (rc *Reconciler) storeTimeout() time.Duration {
+	if rc.StoreTimeout > 0 {
+		return rc.StoreTimeout
+	}
+	return 60 * time.Second
 }
 
 // ReconcileUser applies the latest desired state of one user.
 func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) error {
-	if rc.Tenants != nil {
-		ok, err := rc.Tenants.Enabled(ctx, tenant)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("sync: tenant %s is unknown or disabled: %w", tenant, asynq.SkipRetry)
-		}
+	if err := rc.checkTenant(ctx, tenant); err != nil {
+		return err
 	}
-	ttl := rc.LeaseTTL
-	if ttl <= 0 {
-		ttl = 2 * time.Minute
-	}
-	release, ok, err := rc.Ledger.Lease(ctx, tenant, id, ttl)
+	release, ok, err := rc.Ledger.lease(ctx, userKeys(tenant), id, rc.leaseTTL())
 	if err != nil {
 		return err
 	}
@@ -96,15 +122,11 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	if r.Applied >= r.Version {
 		return nil // stale or duplicate task: the latest is applied
 	}
-	storeTimeout := rc.StoreTimeout
-	if storeTimeout <= 0 {
-		storeTimeout = 60 * time.Second
-	}
-	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	sctx, cancel := context.WithTimeout(ctx, rc.storeTimeout())
 	defer cancel()
 	st, err := rc.Stores.Store(sctx, tenant)
 	if err != nil {
-		return rc.fail(ctx, r, err)
+		return rc.fail(ctx, userKeys(tenant), r, err)
 	}
 	u := adapters.User{ID: r.ID, Anchor: r.Anchor, Attrs: r.Attrs, Active: adapters.ActiveOf(r.Attrs)}
 	anchor := r.Anchor
@@ -118,7 +140,7 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 		anchor, err = st.ApplyUser(sctx, u)
 	}
 	if err != nil {
-		return rc.fail(ctx, r, err)
+		return rc.fail(ctx, userKeys(tenant), r, err)
 	}
 	if rc.afterApply != nil {
 		if err := rc.afterApply(); err != nil {
@@ -134,14 +156,141 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 
 // fail decides what a store error means: permanent ones are recorded on
 // the resource and the task archived; others are retried with backoff.
-func (rc *Reconciler) fail(ctx context.Context, r *Record, err error) error {
+func (rc *Reconciler) fail(ctx context.Context, k keys, r *Record, err error) error {
 	if adapters.IsPermanent(err) {
 		rc.logger().WarnContext(ctx, "store rejected the resource", "tenant", r.Tenant, "id", r.ID,
 			"version", r.Version, "err", err)
-		if merr := rc.Ledger.MarkFailed(ctx, r.Tenant, r.ID, r.Version, err.Error()); merr != nil {
+		if merr := rc.Ledger.markFailed(ctx, k, r.ID, r.Version, err.Error()); merr != nil {
 			return merr // retry: the failure must be recorded
 		}
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	return fmt.Errorf("sync: apply user %s: %w", r.ID, err)
+	return fmt.Errorf("sync: apply %s %s: %w", k.kind, r.ID, err)
+}
+
+// errMembersWaiting: some members' users are not in the store yet; the
+// group is retried with backoff (the rest of its changes are applied).
+var errMembersWaiting = errors.New("sync: group members wait for their users to be applied")
+
+// memberBatch bounds the members sent to the store in one call.
+const memberBatch = 500
+
+// ReconcileGroup applies a group's latest attributes and its pending
+// membership changes, one member at a time in batches: the work is
+// proportional to the members changed, not to the group's size.
+func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) error {
+	if err := rc.checkTenant(ctx, tenant); err != nil {
+		return err
+	}
+	k := groupKeys(tenant)
+	release, ok, err := rc.Ledger.lease(ctx, k, id, rc.leaseTTL())
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return queue.ErrBusy
+	}
+	defer release()
+
+	r, err := rc.Ledger.getGroupAny(ctx, tenant, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pending, err := rc.Ledger.pendingMembers(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	if r.Applied >= r.Version && len(pending) == 0 {
+		return nil
+	}
+	mapped := false
+	if rc.Groups != nil {
+		if mapped, err = rc.Groups.GroupsMapped(ctx, tenant); err != nil {
+			return err
+		}
+	}
+	if !mapped {
+		// Groups of this tenant live in the ledger only.
+		return rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, "", pending)
+	}
+	sctx, cancel := context.WithTimeout(ctx, rc.storeTimeout())
+	defer cancel()
+	st, err := rc.Stores.Store(sctx, tenant)
+	if err != nil {
+		return rc.fail(ctx, k, r, err)
+	}
+	gs, ok := st.(adapters.GroupStore)
+	if !ok {
+		return rc.fail(ctx, k, r, fmt.Errorf("%w: the store does not support groups", adapters.ErrConfig))
+	}
+	g := adapters.Group{ID: r.ID, Anchor: r.Anchor, Attrs: r.Attrs}
+	if r.Deleted {
+		if err := gs.RemoveGroup(sctx, g); err != nil {
+			return rc.fail(ctx, k, r, err)
+		}
+		return rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, "", nil)
+	}
+	anchor, err := gs.ApplyGroup(sctx, g)
+	if err != nil {
+		return rc.fail(ctx, k, r, err)
+	}
+
+	users := make([]string, 0, len(pending))
+	for u := range pending {
+		users = append(users, u)
+	}
+	anchors, err := rc.Ledger.userAnchors(ctx, tenant, users)
+	if err != nil {
+		return err
+	}
+	var adds, removes []string
+	applied := make(map[string]string, len(pending))
+	waiting := 0
+	for u, change := range pending {
+		a, known := anchors[u]
+		switch {
+		case !known || (a == "" && strings.HasPrefix(change, "-")):
+			applied[u] = change // the user is gone or never reached the store: nothing to do
+		case a == "":
+			waiting++ // added, but the user is not in the store yet
+		case strings.HasPrefix(change, "+"):
+			adds = append(adds, a)
+			applied[u] = change
+		default:
+			removes = append(removes, a)
+			applied[u] = change
+		}
+	}
+	for _, batch := range chunk(adds, memberBatch) {
+		if err := gs.AddMembers(sctx, anchor, batch); err != nil {
+			return rc.fail(ctx, k, r, err)
+		}
+	}
+	for _, batch := range chunk(removes, memberBatch) {
+		if err := gs.RemoveMembers(sctx, anchor, batch); err != nil {
+			return rc.fail(ctx, k, r, err)
+		}
+	}
+	if err := rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, anchor, applied); err != nil {
+		return err
+	}
+	if waiting > 0 {
+		return fmt.Errorf("%w (%d)", errMembersWaiting, waiting)
+	}
+	return nil
+}
+
+func chunk(s []string, n int) [][]string {
+	var out [][]string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	if len(s) > 0 {
+		out = append(out, s)
+	}
+	return out
 }

@@ -14,6 +14,12 @@ import (
 	"github.com/scimbridge/scimbridge/scim"
 )
 
+// GroupsMapper says whether a tenant's store maps groups (otherwise groups
+// live in the ledger only).
+type GroupsMapper interface {
+	GroupsMapped(ctx context.Context, tenantID string) (bool, error)
+}
+
 // StoreSource hands out a tenant's store (tenants.Stores satisfies it).
 type StoreSource interface {
 	Store(ctx context.Context, tenantID string) (adapters.Store, error)
@@ -31,7 +37,9 @@ type Service struct {
 	Ledger   *Ledger
 	Enqueuer Enqueuer
 	Stores   StoreSource
-	Logger   *slog.Logger
+	// Groups says which tenants sync groups to their store (nil: none).
+	Groups GroupsMapper
+	Logger *slog.Logger
 	// ImportInterval is how often an unfiltered first page re-reads the
 	// store for entries created outside scimbridge (default 30 s).
 	ImportInterval time.Duration
@@ -46,6 +54,31 @@ type Service struct {
 type importState struct {
 	mu   gosync.Mutex
 	last time.Time
+}
+
+// due reports whether the last import is older than interval (default 30 s).
+func (st *importState) due(interval time.Duration) bool {
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	return time.Since(st.last) >= interval
+}
+
+func (st *importState) done() { st.last = time.Now() }
+
+// importState returns the throttle state of one tenant's import of a kind.
+func (s *Service) importState(name string) *importState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.imports == nil {
+		s.imports = map[string]*importState{}
+	}
+	st := s.imports[name]
+	if st == nil {
+		st = &importState{}
+		s.imports[name] = st
+	}
+	return st
 }
 
 func (s *Service) logger() *slog.Logger {
@@ -300,31 +333,17 @@ func (s *Service) importStore(ctx context.Context, tenant string) {
 	if s.Stores == nil {
 		return
 	}
-	s.mu.Lock()
-	if s.imports == nil {
-		s.imports = map[string]*importState{}
-	}
-	st := s.imports[tenant]
-	if st == nil {
-		st = &importState{}
-		s.imports[tenant] = st
-	}
-	s.mu.Unlock()
-
-	interval := s.ImportInterval
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
+	st := s.importState("u:" + tenant)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if time.Since(st.last) < interval {
+	if !st.due(s.ImportInterval) {
 		return
 	}
 	if _, err := s.ImportUsers(ctx, tenant, nil); err != nil {
 		s.logger().WarnContext(ctx, "importing store entries failed", "tenant", tenant, "err", err)
 		return
 	}
-	st.last = time.Now()
+	st.done()
 }
 
 // ImportUsers pages through the tenant's store and adopts every entry the

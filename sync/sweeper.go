@@ -93,25 +93,48 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	salt := "sw" + strconv.FormatInt(now.UnixMilli()/max(grace.Milliseconds(), 1), 10)
 	total := 0
 	for _, tenant := range tenants {
-		ids, err := s.Ledger.Dirty(ctx, tenant, now.Add(-grace), batch)
+		n, err := s.sweepKind(ctx, userKeys(tenant), now.Add(-grace), batch, salt)
+		total += n
 		if err != nil {
 			return total, err
 		}
-		recs, err := s.Ledger.getUsersAny(ctx, tenant, ids)
+		n, err = s.sweepKind(ctx, groupKeys(tenant), now.Add(-grace), batch, salt)
+		total += n
 		if err != nil {
 			return total, err
-		}
-		for _, r := range recs {
-			q := queue.QueueProvision
-			if r.Deleted || !adapters.ActiveOf(r.Attrs) {
-				q = queue.QueueDeprovision
-			}
-			p := queue.Reconcile{Tenant: tenant, Kind: queue.KindUser, ID: r.ID, Version: r.Version}
-			if err := s.Enqueuer.Enqueue(ctx, q, p, salt); err != nil {
-				return total, err
-			}
-			total++
 		}
 	}
 	return total, nil
+}
+
+// sweepKind re-enqueues one tenant's dirty resources of one kind.
+func (s *Sweeper) sweepKind(ctx context.Context, k keys, before time.Time, batch int, salt string) (int, error) {
+	ids, err := s.Ledger.dirty(ctx, k, before, batch)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	var recs []*Record
+	kind := queue.KindUser
+	if k.kind == "g" {
+		kind = queue.KindGroup
+		recs, err = s.Ledger.groupsByIDs(ctx, k.tenant, ids, true)
+	} else {
+		recs, err = s.Ledger.getUsersAny(ctx, k.tenant, ids)
+	}
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range recs {
+		q := queue.QueueProvision
+		if r.Deleted || (kind == queue.KindUser && !adapters.ActiveOf(r.Attrs)) {
+			q = queue.QueueDeprovision
+		}
+		p := queue.Reconcile{Tenant: k.tenant, Kind: kind, ID: r.ID, Version: r.Version}
+		if err := s.Enqueuer.Enqueue(ctx, q, p, salt); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
