@@ -40,11 +40,11 @@ type GroupPage struct {
 	Total   int
 }
 
-func groupKeys(tenant string) keys       { return keys{tenant: tenant, kind: "g"} }
-func (k keys) members(id string) string  { return k.prefix() + "m:" + id }
-func (k keys) pending(id string) string  { return k.prefix() + "p:" + id }
-func (k keys) memberSeq() string         { return k.prefix() + "mseq" }
-func (k keys) idxDisplayName() string    { return k.prefix() + "idx:dn" }
+func groupKeys(tenant string) keys      { return keys{tenant: tenant, kind: "g"} }
+func (k keys) members(id string) string { return k.prefix() + "m:" + id }
+func (k keys) pending(id string) string { return k.prefix() + "p:" + id }
+func (k keys) memberSeq() string        { return k.prefix() + "mseq" }
+func (k keys) idxDisplayName() string   { return k.prefix() + "idx:dn" }
 func (k keys) groupPutKeys(id string) []string {
 	return []string{k.rec(id), k.idxDisplayName(), k.idxExternalID(), k.all(), k.seq(), k.dirty(),
 		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all()}
