@@ -89,7 +89,8 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	a.stores = tenants.NewStores(a.registry, storeFactories(), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
-	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores, Logger: log}
+	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
+		Groups: tenantAdapter{a.registry}, Logger: log}
 	checkRedisSafety(ctx, rdb, log)
 	return a, nil
 }
@@ -182,6 +183,18 @@ func (t tenantAdapter) Enabled(ctx context.Context, id string) (bool, error) {
 	return !ten.Disabled, nil
 }
 
+// GroupsMapped reports whether the tenant's store maps groups.
+func (t tenantAdapter) GroupsMapped(ctx context.Context, id string) (bool, error) {
+	ten, err := t.reg.Get(ctx, id)
+	if errors.Is(err, tenants.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return ten.Store.Groups != nil, nil
+}
+
 func (t tenantAdapter) TenantIDs(ctx context.Context) ([]string, error) {
 	list, err := t.reg.List(ctx)
 	if err != nil {
@@ -202,7 +215,8 @@ func (a *app) runWorker(ctx context.Context) error {
 	cfg.LogLevel = asynq.WarnLevel
 	srv := asynq.NewServer(a.asynqOpt, cfg)
 	mux := asynq.NewServeMux()
-	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry}, Logger: a.log}
+	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry},
+		Groups: tenantAdapter{a.registry}, Logger: a.log}
 	rec.Register(mux)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
