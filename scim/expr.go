@@ -144,6 +144,7 @@ func asMap(v any) (map[string]any, bool) {
 // attribute (parent is its definition).
 type evalContext struct {
 	parent *Attribute
+	set    *SchemaSet
 }
 
 // defOf returns the definition of r's target in ctx, or nil when unknown.
@@ -153,7 +154,7 @@ func (ctx evalContext) defOf(r attrRef) *Attribute {
 	case ctx.parent != nil:
 		d = ctx.parent.Sub(r.name)
 	case r.urn != "":
-		d = schemaByURN(r.urn).Attribute(r.name)
+		d = ctx.set.schemaByURN(r.urn).Attribute(r.name)
 	default:
 		d = coreAttribute(nil, r.name)
 	}
@@ -216,7 +217,7 @@ func (ctx evalContext) eval(e expr, m map[string]any) bool {
 		return !ctx.eval(t.inner, m)
 	case valuePathExpr:
 		def := ctx.defOf(t.attr)
-		inner := evalContext{parent: def}
+		inner := evalContext{parent: def, set: ctx.set}
 		if def == nil {
 			inner.parent = &Attribute{Type: TypeComplex}
 		}

@@ -27,10 +27,17 @@ const (
 type Filter struct {
 	raw  string
 	root expr
+	set  *SchemaSet
 }
 
-// ParseFilter parses s; errors are *Error with scimType invalidFilter.
-func ParseFilter(s string) (*Filter, error) {
+// ParseFilter parses s against the default schema set; errors are *Error
+// with scimType invalidFilter.
+func ParseFilter(s string) (*Filter, error) { return defaultSchemaSet.ParseFilter(s) }
+
+// ParseFilter parses s, resolving attributes (caseExact, types) against the
+// set; errors are *Error with scimType invalidFilter.
+func (ss *SchemaSet) ParseFilter(s string) (*Filter, error) {
+	ss = ss.set()
 	trimmed := strings.TrimSpace(s)
 	switch {
 	case trimmed == "":
@@ -60,10 +67,10 @@ func ParseFilter(s string) (*Filter, error) {
 	if len(extras) > 0 {
 		root = substitutePlaceholders(root, extras)
 	}
-	if err := checkFilterTypes(root, evalContext{}); err != nil {
+	if err := checkFilterTypes(root, evalContext{set: ss}); err != nil {
 		return nil, err
 	}
-	return &Filter{raw: s, root: root}, nil
+	return &Filter{raw: s, root: root, set: ss}, nil
 }
 
 // String returns the filter as written.
@@ -75,7 +82,7 @@ func (f *Filter) String() string { return f.raw }
 // (unknown attributes compare case-insensitively); dateTime attributes
 // compare as times, numbers as numbers, booleans with eq/ne only.
 func (f *Filter) Match(r map[string]any) bool {
-	return evalContext{}.eval(f.root, r)
+	return evalContext{set: f.set}.eval(f.root, r)
 }
 
 // filterNesting returns the deepest nesting of parentheses and brackets
@@ -296,7 +303,7 @@ func checkFilterTypes(e expr, ctx evalContext) error {
 		if def == nil {
 			return nil
 		}
-		return checkFilterTypes(t.filter, evalContext{parent: def})
+		return checkFilterTypes(t.filter, evalContext{parent: def, set: ctx.set})
 	case compareExpr:
 		def := ctx.defOf(t.attr)
 		if def == nil {

@@ -67,16 +67,25 @@ func MembersAttr(list []Member) any {
 // is required; members are [{value, display, type, $ref}] with a non-empty
 // string value each ("$ref": null is accepted), duplicates by value dropped.
 // id, meta, schemas and unknown attributes are dropped. Errors are *Error.
-func ParseGroup(body []byte) (Attrs, error) {
+func ParseGroup(body []byte) (Attrs, error) { return defaultSchemaSet.ParseGroup(body) }
+
+// ParseGroup is ParseGroup against the set ("schemas" checked against it).
+func (ss *SchemaSet) ParseGroup(body []byte) (Attrs, error) {
 	m, err := decodeObject(body, "group")
 	if err != nil {
 		return nil, err
 	}
-	return groupFromObject(m)
+	return ss.groupFromObject(m)
 }
 
-func groupFromObject(m map[string]any) (Attrs, error) {
-	a, _, err := resourceFromObject(m, GroupSchema, false)
+// GroupFromObject is ParseGroup for a body already decoded (a bulk
+// operation's data).
+func (ss *SchemaSet) GroupFromObject(m map[string]any) (Attrs, error) {
+	return ss.groupFromObject(m)
+}
+
+func (ss *SchemaSet) groupFromObject(m map[string]any) (Attrs, error) {
+	a, _, err := ss.resourceFromObject(m, GroupSchema, false)
 	if err != nil {
 		return nil, err
 	}

@@ -121,7 +121,7 @@ func (p *Patch) ApplyGroup(a Attrs) (Attrs, MemberDelta, error) {
 	}
 	deleteKey(out, "members")
 	var delta MemberDelta
-	t := patchTarget{core: GroupSchema, members: &delta}
+	t := patchTarget{core: GroupSchema, members: &delta, set: p.set.set()}
 	for i, op := range p.Operations {
 		if err := t.apply(out, op); err != nil {
 			return nil, MemberDelta{}, opError(i, err)

@@ -23,18 +23,34 @@ type PatchOperation struct {
 // Patch is a parsed PatchOp request.
 type Patch struct {
 	Operations []PatchOperation
+	set        *SchemaSet // the schemas the operations apply against; nil: default
 }
+
+// MaxPatchOperations bounds the operations of one PATCH request (400
+// tooMany beyond it).
+const MaxPatchOperations = 1000
 
 // ParsePatch decodes and validates a PatchOp body. Errors are *Error:
 // invalidSyntax for a malformed body, a foreign schemas list or missing
 // Operations; invalidValue for an empty Operations, an unknown op or a
 // missing/ill-typed value; invalidPath for a bad path; noTarget for a remove
 // without path. Errors name the failing operation's index.
-func ParsePatch(body []byte) (*Patch, error) {
+func ParsePatch(body []byte) (*Patch, error) { return defaultSchemaSet.ParsePatch(body) }
+
+// ParsePatch is ParsePatch against the set: paths resolve against its
+// extensions, and ApplyUser / ApplyGroup validate against it.
+func (ss *SchemaSet) ParsePatch(body []byte) (*Patch, error) {
 	m, err := decodeObject(body, "patch")
 	if err != nil {
 		return nil, err
 	}
+	return ss.PatchFromObject(m)
+}
+
+// PatchFromObject is ParsePatch for a body already decoded (a bulk
+// operation's data).
+func (ss *SchemaSet) PatchFromObject(m map[string]any) (*Patch, error) {
+	ss = ss.set()
 	var ops any
 	haveOps := false
 	for _, k := range sortedKeys(m) {
@@ -54,9 +70,12 @@ func ParsePatch(body []byte) (*Patch, error) {
 	if len(list) == 0 {
 		return nil, BadRequest(ScimTypeInvalidValue, "patch: Operations is empty")
 	}
-	p := &Patch{Operations: make([]PatchOperation, 0, len(list))}
+	if len(list) > MaxPatchOperations {
+		return nil, BadRequest(ScimTypeTooMany, "patch: %d operations, at most %d in one request", len(list), MaxPatchOperations)
+	}
+	p := &Patch{Operations: make([]PatchOperation, 0, len(list)), set: ss}
 	for i, raw := range list {
-		op, err := parseOperation(raw)
+		op, err := ss.parseOperation(raw)
 		if err != nil {
 			return nil, opError(i, err)
 		}
@@ -74,7 +93,7 @@ func listHolds(v any, want string) bool {
 	return false
 }
 
-func parseOperation(raw any) (PatchOperation, error) {
+func (ss *SchemaSet) parseOperation(raw any) (PatchOperation, error) {
 	var op PatchOperation
 	m, ok := asMap(raw)
 	if !ok {
@@ -101,7 +120,7 @@ func parseOperation(raw any) (PatchOperation, error) {
 	case nil:
 	case string:
 		if strings.TrimSpace(s) != "" {
-			p, err := ParsePath(s)
+			p, err := ss.ParsePath(s)
 			if err != nil {
 				return op, err
 			}
@@ -156,6 +175,7 @@ type patchTarget struct {
 	core     *Schema
 	password **string     // nil: passwords are not accepted (groups)
 	members  *MemberDelta // nil: members are attributes like any other (users)
+	set      *SchemaSet
 }
 
 // ApplyUser applies the operations to a copy of a, all or nothing; it
@@ -171,13 +191,13 @@ func (p *Patch) ApplyUser(a Attrs) (Attrs, *string, error) {
 		out = Attrs{}
 	}
 	var password *string
-	t := patchTarget{core: UserSchema, password: &password}
+	t := patchTarget{core: UserSchema, password: &password, set: p.set.set()}
 	for i, op := range p.Operations {
 		if err := t.apply(out, op); err != nil {
 			return nil, nil, opError(i, err)
 		}
 	}
-	if err := checkRequired(out, UserSchema); err != nil {
+	if err := t.set.checkRequired(out, UserSchema); err != nil {
 		return nil, nil, err
 	}
 	return out, password, nil
@@ -209,11 +229,14 @@ func (t patchTarget) applyObject(a Attrs, op string, m map[string]any) error {
 			}
 			continue
 		}
-		path, err := ParsePath(k)
+		path, err := t.set.ParsePath(k)
 		if err != nil {
 			if sub, isMap := asMap(v); isMap && strings.Contains(k, ":") {
-				// An extension URN the path grammar cannot read: merge as is.
-				mergeUnknownExtension(a, k, sub)
+				// An extension URN the path grammar cannot read: merge as
+				// is (lenient set) or ignore.
+				if t.set.keepsUnknownExtensions() {
+					mergeUnknownExtension(a, k, sub)
+				}
 				continue
 			}
 			return err
@@ -275,11 +298,13 @@ func (t patchTarget) applyPath(a Attrs, op string, path *Path, v any, hasValue, 
 		if def == nil {
 			return nil // unknown core attribute: ignored
 		}
-	} else if sch := schemaByURN(path.URN()); sch != nil {
+	} else if sch := t.set.schemaByURN(path.URN()); sch != nil {
 		def = sch.Attribute(path.name)
 		if def == nil {
 			return nil // not an attribute of a known extension: ignored
 		}
+	} else if !t.set.keepsUnknownExtensions() {
+		return nil // an undeclared extension: ignored
 	}
 	if def != nil && path.sub != "" && def.Sub(path.sub) == nil {
 		return nil
@@ -308,7 +333,7 @@ func (t patchTarget) applyPath(a Attrs, op string, path *Path, v any, hasValue, 
 	}
 	if path.filter == nil && path.sub == "" && def != nil && def.Type == TypeComplex && !def.MultiValued {
 		if m, ok := asMap(v); ok {
-			return mergeComplex(a, path, def, m)
+			return t.mergeComplex(a, path, def, m)
 		}
 	}
 	return path.Set(a, v)
@@ -330,13 +355,15 @@ func (t patchTarget) applyExtension(a Attrs, op string, path *Path, v any) error
 		}
 		return BadRequest(ScimTypeInvalidValue, "extension %q must be an object", path.URN())
 	}
-	sch := schemaByURN(path.URN())
+	sch := t.set.schemaByURN(path.URN())
 	if sch == nil {
-		mergeUnknownExtension(a, path.URN(), m)
+		if t.set.keepsUnknownExtensions() {
+			mergeUnknownExtension(a, path.URN(), m)
+		}
 		return nil
 	}
 	for _, k := range sortedKeys(m) {
-		sub, err := ParsePath(sch.ID + ":" + k)
+		sub, err := t.set.ParsePath(sch.ID + ":" + k)
 		if err != nil {
 			continue
 		}
@@ -349,13 +376,13 @@ func (t patchTarget) applyExtension(a Attrs, op string, path *Path, v any) error
 
 // mergeComplex sets the given sub-attributes of a single-valued complex
 // attribute, leaving the others.
-func mergeComplex(a Attrs, path *Path, def *Attribute, m map[string]any) error {
+func (t patchTarget) mergeComplex(a Attrs, path *Path, def *Attribute, m map[string]any) error {
 	for _, k := range sortedKeys(m) {
 		sd := def.Sub(k)
 		if sd == nil {
 			continue
 		}
-		sub, err := ParsePath(path.raw + "." + sd.Name)
+		sub, err := t.set.ParsePath(path.raw + "." + sd.Name)
 		if err != nil {
 			return err
 		}

@@ -27,10 +27,17 @@ type Path struct {
 	name   string // attribute name as written
 	sub    string // sub-attribute name as written, "" if none
 	filter expr   // value filter, nil if none
+	set    *SchemaSet
 }
 
-// ParsePath parses s; errors are *Error with scimType invalidPath.
-func ParsePath(s string) (*Path, error) {
+// ParsePath parses s against the default schema set; errors are *Error
+// with scimType invalidPath.
+func ParsePath(s string) (*Path, error) { return defaultSchemaSet.ParsePath(s) }
+
+// ParsePath parses s, resolving extension URNs against the set; errors are
+// *Error with scimType invalidPath.
+func (ss *SchemaSet) ParsePath(s string) (*Path, error) {
+	ss = ss.set()
 	trimmed := strings.TrimSpace(s)
 	if trimmed == "" {
 		return nil, BadRequest(ScimTypeInvalidPath, "empty attribute path")
@@ -38,11 +45,11 @@ func ParsePath(s string) (*Path, error) {
 	if len(trimmed) > maxPathLength {
 		return nil, BadRequest(ScimTypeInvalidPath, "attribute path longer than %d characters", maxPathLength)
 	}
-	if sch := schemaByURN(trimmed); sch != nil {
+	if sch := ss.schemaByURN(trimmed); sch != nil {
 		if isCoreURN(sch.ID) {
 			return nil, BadRequest(ScimTypeInvalidPath, "path %q names a core schema, not an attribute", s)
 		}
-		return &Path{raw: s, urn: sch.ID, whole: true}, nil
+		return &Path{raw: s, urn: sch.ID, whole: true, set: ss}, nil
 	}
 	fp, err := filter.ParsePath([]byte(trimmed))
 	if err != nil {
@@ -53,6 +60,7 @@ func ParsePath(s string) (*Path, error) {
 		urn:  fp.AttributePath.URI(),
 		name: fp.AttributePath.AttributeName,
 		sub:  fp.AttributePath.SubAttributeName(),
+		set:  ss,
 	}
 	if fp.ValueExpression != nil {
 		if p.sub != "" {
@@ -68,13 +76,13 @@ func ParsePath(s string) (*Path, error) {
 	case p.urn == "":
 	case isCoreURN(p.urn):
 		p.urn = ""
-	case p.filter == nil && p.sub == "" && schemaByURN(p.urn) == nil &&
+	case p.filter == nil && p.sub == "" && ss.schemaByURN(p.urn) == nil &&
 		(strings.EqualFold(p.name, "User") || strings.EqualFold(p.name, "Group")):
 		// An unknown extension's URN by itself, such as
 		// "urn:okta:custom:1.0:User": the extension object.
 		p.urn, p.name, p.whole = p.urn+":"+p.name, "", true
 	}
-	if sch := schemaByURN(p.urn); sch != nil {
+	if sch := ss.schemaByURN(p.urn); sch != nil {
 		p.urn = sch.ID
 	}
 	return p, nil
@@ -115,7 +123,7 @@ func (p *Path) def() *Attribute {
 		return nil
 	}
 	if p.urn != "" {
-		return schemaByURN(p.urn).Attribute(p.name)
+		return p.set.schemaByURN(p.urn).Attribute(p.name)
 	}
 	return coreAttribute(nil, p.name)
 }
@@ -153,7 +161,7 @@ func (p *Path) matches(el any) bool {
 	if parent == nil {
 		parent = &Attribute{Type: TypeComplex}
 	}
-	return evalContext{parent: parent}.eval(p.filter, m)
+	return evalContext{parent: parent, set: p.set}.eval(p.filter, m)
 }
 
 // Get returns the value at p in a and whether it exists. For a filtered
@@ -392,7 +400,7 @@ func (p *Path) setExtension(a Attrs, v any) error {
 	if !isMap {
 		return BadRequest(ScimTypeInvalidValue, "extension %q must be an object", p.urn)
 	}
-	n, err := normalizeExtension(p.urn, m)
+	n, err := p.set.normalizeExtension(p.urn, m)
 	if err != nil {
 		return err
 	}
@@ -404,10 +412,14 @@ func (p *Path) setExtension(a Attrs, v any) error {
 }
 
 // normalizeExtension checks and canonicalises an extension object: against
-// its schema when known, kept as is otherwise.
-func normalizeExtension(urn string, m map[string]any) (map[string]any, error) {
-	sch := schemaByURN(urn)
+// its schema when known; otherwise kept as is by a lenient set and dropped
+// (nil) by an exact one.
+func (ss *SchemaSet) normalizeExtension(urn string, m map[string]any) (map[string]any, error) {
+	sch := ss.schemaByURN(urn)
 	if sch == nil {
+		if !ss.keepsUnknownExtensions() {
+			return nil, nil
+		}
 		return cloneValue(m).(map[string]any), nil
 	}
 	out := map[string]any{}

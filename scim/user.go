@@ -15,33 +15,54 @@ import (
 // and kept nested under its URN (a bare-string manager becomes
 // {"value": ...}); other extension URN keys are kept as given when they are
 // objects. Unknown core attributes are ignored. userName is required.
-func ParseUser(body []byte) (Attrs, *string, error) {
+// "schemas", when present, must list only schemas of the default set
+// (unknown extension URNs are tolerated by the default set) or 400
+// invalidValue.
+func ParseUser(body []byte) (Attrs, *string, error) { return defaultSchemaSet.ParseUser(body) }
+
+// ParseUser is ParseUser against the set: the custom extension's attributes
+// are validated by type and kept, undeclared extensions of an exact set are
+// ignored, "schemas" may only list the set's User schemas (or the Microsoft
+// group URI Entra sends).
+func (ss *SchemaSet) ParseUser(body []byte) (Attrs, *string, error) {
 	m, err := decodeObject(body, "user")
 	if err != nil {
 		return nil, nil, err
 	}
-	return userFromObject(m)
+	return ss.userFromObject(m)
 }
 
-func userFromObject(m map[string]any) (Attrs, *string, error) {
-	a, password, err := resourceFromObject(m, UserSchema, true)
+// UserFromObject is ParseUser for a body already decoded (a bulk
+// operation's data).
+func (ss *SchemaSet) UserFromObject(m map[string]any) (Attrs, *string, error) {
+	return ss.userFromObject(m)
+}
+
+func (ss *SchemaSet) userFromObject(m map[string]any) (Attrs, *string, error) {
+	a, password, err := ss.resourceFromObject(m, UserSchema, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := checkRequired(a, UserSchema); err != nil {
+	if err := ss.checkRequired(a, UserSchema); err != nil {
 		return nil, nil, err
 	}
 	return a, password, nil
 }
 
 // resourceFromObject is the body parsing shared by users and groups.
-func resourceFromObject(m map[string]any, core *Schema, acceptPassword bool) (Attrs, *string, error) {
+func (ss *SchemaSet) resourceFromObject(m map[string]any, core *Schema, acceptPassword bool) (Attrs, *string, error) {
+	ss = ss.set()
 	a := Attrs{}
 	var password *string
 	for _, k := range sortedKeys(m) {
 		v := m[k]
 		switch strings.ToLower(k) {
-		case "id", "meta", "schemas":
+		case "schemas":
+			if err := ss.checkSchemas(v, core); err != nil {
+				return nil, nil, err
+			}
+			continue
+		case "id", "meta":
 			continue
 		case "password":
 			if !acceptPassword {
@@ -57,7 +78,7 @@ func resourceFromObject(m map[string]any, core *Schema, acceptPassword bool) (At
 			continue
 		}
 		if strings.Contains(k, ":") {
-			if err := setURNKey(a, core, k, v); err != nil {
+			if err := ss.setURNKey(a, core, k, v); err != nil {
 				return nil, nil, err
 			}
 			continue
@@ -87,7 +108,7 @@ func setCoreKey(a Attrs, core *Schema, k string, v any) error {
 // setURNKey stores a key that carries a schema URN: the core schema's own
 // URN wrapping core attributes, an extension object, or a URN-prefixed
 // attribute ("urn:...:User:department").
-func setURNKey(a Attrs, core *Schema, k string, v any) error {
+func (ss *SchemaSet) setURNKey(a Attrs, core *Schema, k string, v any) error {
 	if strings.EqualFold(k, core.ID) {
 		if m, ok := asMap(v); ok {
 			for _, sk := range sortedKeys(m) {
@@ -106,10 +127,10 @@ func setURNKey(a Attrs, core *Schema, k string, v any) error {
 	}
 	if m, ok := asMap(v); ok {
 		urn := k
-		if sch := schemaByURN(k); sch != nil {
+		if sch := ss.schemaByURN(k); sch != nil {
 			urn = sch.ID
 		}
-		n, err := normalizeExtension(urn, m)
+		n, err := ss.normalizeExtension(urn, m)
 		if err != nil {
 			return err
 		}
@@ -124,11 +145,36 @@ func setURNKey(a Attrs, core *Schema, k string, v any) error {
 		}
 		return nil
 	}
-	p, err := ParsePath(k)
+	p, err := ss.ParsePath(k)
 	if err != nil || p.URN() == "" || p.IsExtension() {
 		return nil // an unknown key that is not an attribute path: ignored
 	}
+	if !ss.keepsUnknownExtensions() && p.def() == nil {
+		return nil // not an attribute of a declared extension: ignored
+	}
 	return p.Set(a, v)
+}
+
+// checkRequired is checkRequired plus the required attributes of the set's
+// custom extension (users only).
+func (ss *SchemaSet) checkRequired(a Attrs, core *Schema) error {
+	if err := checkRequired(a, core); err != nil {
+		return err
+	}
+	custom := ss.Custom()
+	if custom == nil || core != UserSchema {
+		return nil
+	}
+	for _, def := range custom.Attributes {
+		if !def.Required {
+			continue
+		}
+		ext, _ := asMap(a[custom.ID])
+		if v, ok := ext[def.Name]; !ok || v == nil {
+			return BadRequest(ScimTypeInvalidValue, "attribute %q of %s is required", def.Name, custom.ID)
+		}
+	}
+	return nil
 }
 
 // checkRequired reports a missing required core attribute as invalidValue.
