@@ -1,0 +1,226 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/queue"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// ledgerOnly says no tenant maps groups to its store.
+type ledgerOnly struct{}
+
+func (ledgerOnly) GroupsMapped(context.Context, string) (bool, error) { return false, nil }
+
+func groupBundle(t *testing.T) (*Service, *Reconciler, *recordingEnqueuer, string) {
+	t.Helper()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, nil)
+	enq := &recordingEnqueuer{}
+	return &Service{Ledger: l, Enqueuer: enq, Groups: ledgerOnly{}},
+		&Reconciler{Ledger: l, Groups: ledgerOnly{}}, enq, tenant
+}
+
+// someUsers creates n users and returns their ids.
+func someUsers(t *testing.T, s *Service, tenant string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		r, err := s.Ledger.CreateUser(context.Background(), tenant, scim.Attrs{"userName": fmt.Sprintf("u%d@x.io", i)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+func pending(t *testing.T, s *Service, tenant, id string) map[string]string {
+	t.Helper()
+	p, err := s.Ledger.pendingMembers(context.Background(), tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestGroupMembershipIsIncremental(t *testing.T) {
+	t.Parallel()
+	s, rc, enq, tenant := groupBundle(t)
+	ctx := context.Background()
+	u := someUsers(t, s, tenant, 4)
+
+	g, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Engineering"}, []string{u[0], u[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := pending(t, s, tenant, g.ID); len(p) != 2 || p[u[0]][0] != '+' {
+		t.Fatalf("pending after create = %v", p)
+	}
+	// Unknown members are refused; nothing changes.
+	_, err = s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Other"}, []string{"no-such-user"})
+	var se *scim.Error
+	if !errors.As(err, &se) || se.ScimType != scim.ScimTypeInvalidValue {
+		t.Fatalf("unknown member: %v", err)
+	}
+	// displayName is unique, case-insensitively.
+	if _, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "ENGINEERING"}, nil); !errors.Is(err, ErrUniqueness) {
+		t.Fatalf("duplicate displayName: %v", err)
+	}
+
+	// Apply (ledger-only tenant): pending cleared, applied.
+	for _, task := range enq.take() {
+		if task.Kind != queue.KindGroup {
+			continue
+		}
+		if err := rc.ReconcileGroup(ctx, task.Tenant, task.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := pending(t, s, tenant, g.ID); len(p) != 0 {
+		t.Fatalf("pending after apply = %v", p)
+	}
+
+	// Okta's mixed PATCH: rename carrying the read-only id, one removal,
+	// one addition (re-adding a present member is fine).
+	body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+		{"op":"replace","value":{"id":%q,"displayName":"Eng"}},
+		{"op":"remove","path":"members[value eq \"%s\"]"},
+		{"op":"add","path":"members","value":[{"value":%q,"display":"x"},{"value":%q}]}]}`, g.ID, u[0], u[2], u[1])
+	p, err := scim.ParsePatch([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2, err := s.PatchGroup(ctx, tenant, g.ID, p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2.Attrs["displayName"] != "Eng" || g2.Version != 2 {
+		t.Fatalf("after patch: %+v", g2)
+	}
+	pend := pending(t, s, tenant, g.ID)
+	if len(pend) != 2 || pend[u[0]][0] != '-' || pend[u[2]][0] != '+' {
+		t.Fatalf("pending after patch = %v, want exactly -u0 +u2", pend)
+	}
+	members, _ := s.GroupMembers(ctx, tenant, g.ID)
+	if fmt.Sprint(members) != fmt.Sprint(sorted(u[1], u[2])) {
+		t.Fatalf("members = %v", members)
+	}
+	// Entra's Remove with a value list removes just those.
+	p, _ = scim.ParsePatch([]byte(fmt.Sprintf(`{"Operations":[{"op":"Remove","path":"members","value":[{"value":%q}]}]}`, u[2])))
+	if _, err := s.PatchGroup(ctx, tenant, g.ID, p, 0); err != nil {
+		t.Fatal(err)
+	}
+	members, _ = s.GroupMembers(ctx, tenant, g.ID)
+	if fmt.Sprint(members) != fmt.Sprint([]string{u[1]}) {
+		t.Fatalf("members after Entra remove = %v", members)
+	}
+	// PUT replaces the list: u1 goes, u3 comes.
+	if _, err := s.ReplaceGroup(ctx, tenant, g.ID, scim.Attrs{"displayName": "Eng"}, []string{u[3]}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if pend := pending(t, s, tenant, g.ID); pend[u[1]][0] != '-' || pend[u[3]][0] != '+' {
+		t.Fatalf("pending after replace = %v", pend)
+	}
+	// Lookup by displayName and delete.
+	page, err := s.SearchGroups(ctx, tenant, Query{Filter: mustFilter(t, `displayName eq "eng"`), StartIndex: 1, Count: 10, WithMembers: true})
+	if err != nil || page.Total != 1 || fmt.Sprint(page.Members[g.ID]) != fmt.Sprint([]string{u[3]}) {
+		t.Fatalf("search: %+v %v", page, err)
+	}
+	if err := s.DeleteGroup(ctx, tenant, g.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetGroup(ctx, tenant, g.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted group: %v", err)
+	}
+	if _, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Eng"}, nil); err != nil {
+		t.Fatalf("name of a deleted group not reusable: %v", err)
+	}
+}
+
+func TestGroupApplyClearsOnlyWhatItApplied(t *testing.T) {
+	t.Parallel()
+	s, _, _, tenant := groupBundle(t)
+	ctx := context.Background()
+	u := someUsers(t, s, tenant, 2)
+	g, _ := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "G"}, []string{u[0]})
+	snapshot := pending(t, s, tenant, g.ID)
+	// A removal and re-add of u0 lands while the apply of the snapshot runs.
+	p, _ := scim.ParsePatch([]byte(fmt.Sprintf(`{"Operations":[{"op":"remove","path":"members[value eq \"%s\"]"}]}`, u[0])))
+	if _, err := s.PatchGroup(ctx, tenant, g.ID, p, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ledger.markGroupApplied(ctx, tenant, g.ID, g.Version, "anchor-1", snapshot); err != nil {
+		t.Fatal(err)
+	}
+	pend := pending(t, s, tenant, g.ID)
+	if len(pend) != 1 || pend[u[0]][0] != '-' {
+		t.Fatalf("a newer change was lost: %v", pend)
+	}
+	r, _ := s.GetGroup(ctx, tenant, g.ID)
+	if r.State() == StateApplied {
+		t.Fatal("group marked applied with a change pending")
+	}
+}
+
+func mustFilter(t *testing.T, s string) *scim.Filter {
+	t.Helper()
+	f, err := scim.ParseFilter(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func sorted(s ...string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// BenchmarkPatchOneMemberLargeGroup measures a PATCH adding one member to
+// a group of `size` members: it must not depend on the size.
+func BenchmarkPatchOneMemberLargeGroup(b *testing.B) {
+	for _, size := range []int{10, 50000} {
+		b.Run(fmt.Sprintf("members=%d", size), func(b *testing.B) {
+			rdb := testRedis(b)
+			tenant := testTenant(b, rdb)
+			s := &Service{Ledger: NewLedger(rdb, nil)}
+			ctx := context.Background()
+			// Users exist as far as membership checks go (the live-users set).
+			ids := make([]string, size+b.N)
+			pipe := rdb.Pipeline()
+			for i := range ids {
+				ids[i] = newID()
+				pipe.ZAdd(ctx, userKeys(tenant).all(), redis.Z{Score: float64(i), Member: ids[i]})
+			}
+			if _, err := pipe.Exec(ctx); err != nil {
+				b.Fatal(err)
+			}
+			g, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Big"}, ids[:size])
+			if err != nil {
+				b.Fatal(err)
+			}
+			rdb.Del(ctx, groupKeys(tenant).pending(g.ID)) // as if applied
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				p, _ := scim.ParsePatch([]byte(fmt.Sprintf(`{"Operations":[{"op":"add","path":"members","value":[{"value":%q}]}]}`, ids[size+i])))
+				if _, err := s.PatchGroup(ctx, tenant, g.ID, p, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
