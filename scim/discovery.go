@@ -70,6 +70,17 @@ func ServiceProviderConfig(o SPConfigOptions) map[string]any {
 // (with the optional Enterprise User extension) and Group. baseURL is the
 // SCIM base ("https://host/scim/v2"); meta.location is omitted when it is "".
 func ResourceTypes(baseURL string) []map[string]any {
+	return defaultSchemaSet.ResourceTypes(baseURL)
+}
+
+// ResourceTypes are the /ResourceTypes documents of the set: User with
+// every extension of the set (none required), and Group.
+func (ss *SchemaSet) ResourceTypes(baseURL string) []map[string]any {
+	ss = ss.set()
+	extensions := make([]any, 0, len(ss.userExtensions))
+	for _, e := range ss.userExtensions {
+		extensions = append(extensions, map[string]any{"schema": e.ID, "required": false})
+	}
 	user := map[string]any{
 		"schemas":     []any{SchemaResourceType},
 		"id":          "User",
@@ -77,10 +88,8 @@ func ResourceTypes(baseURL string) []map[string]any {
 		"endpoint":    "/Users",
 		"description": "User Account",
 		"schema":      SchemaUser,
-		"schemaExtensions": []any{
-			map[string]any{"schema": SchemaEnterpriseUser, "required": false},
-		},
-		"meta": discoveryMeta("ResourceType", baseURL, "/ResourceTypes/User"),
+		"schemaExtensions": extensions,
+		"meta":             discoveryMeta("ResourceType", baseURL, "/ResourceTypes/User"),
 	}
 	group := map[string]any{
 		"schemas":     []any{SchemaResourceType},
@@ -110,8 +119,14 @@ func Schemas() []map[string]any { return SchemaDocuments("") }
 // SchemaDocuments is Schemas with meta.location under baseURL (omitted when
 // baseURL is "").
 func SchemaDocuments(baseURL string) []map[string]any {
+	return defaultSchemaSet.SchemaDocuments(baseURL)
+}
+
+// SchemaDocuments are the /Schemas documents of the set: User, its
+// extensions (the custom one included), Group.
+func (ss *SchemaSet) SchemaDocuments(baseURL string) []map[string]any {
 	var out []map[string]any
-	for _, s := range []*Schema{UserSchema, EnterpriseUserSchema, GroupSchema} {
+	for _, s := range ss.set().Schemas() {
 		out = append(out, s.Document(baseURL))
 	}
 	return out

@@ -59,8 +59,15 @@ func truncate(s string, n int) string {
 // excluded ones are removed, except id and schemas. Extension URNs whose
 // object is gone are dropped from schemas.
 func Project(r map[string]any, attributes, excludedAttributes []string) map[string]any {
+	return defaultSchemaSet.Project(r, attributes, excludedAttributes)
+}
+
+// Project is Project with the names resolved against the set (so a custom
+// extension's URN and attributes are recognised).
+func (ss *SchemaSet) Project(r map[string]any, attributes, excludedAttributes []string) map[string]any {
+	ss = ss.set()
 	var out map[string]any
-	if paths := parsePaths(attributes); len(paths) > 0 {
+	if paths := ss.parsePaths(attributes); len(paths) > 0 {
 		out = map[string]any{}
 		for _, k := range []string{"id", "schemas"} {
 			if v, ok := r[k]; ok {
@@ -72,7 +79,7 @@ func Project(r map[string]any, attributes, excludedAttributes []string) map[stri
 		}
 	} else {
 		out = cloneValue(r).(map[string]any)
-		for _, p := range parsePaths(excludedAttributes) {
+		for _, p := range ss.parsePaths(excludedAttributes) {
 			if p.urn == "" && p.sub == "" && (strings.EqualFold(p.name, "id") || strings.EqualFold(p.name, "schemas")) {
 				continue
 			}
@@ -86,14 +93,14 @@ func Project(r map[string]any, attributes, excludedAttributes []string) map[stri
 	return out
 }
 
-func parsePaths(list []string) []*Path {
+func (ss *SchemaSet) parsePaths(list []string) []*Path {
 	var out []*Path
 	for _, item := range list {
 		for _, s := range strings.Split(item, ",") {
 			if strings.TrimSpace(s) == "" {
 				continue
 			}
-			if p, err := ParsePath(s); err == nil && p.filter == nil {
+			if p, err := ss.ParsePath(s); err == nil && p.filter == nil {
 				out = append(out, p)
 			}
 		}
@@ -188,4 +195,24 @@ func pruneSchemas(out map[string]any) {
 		kept = append(kept, s)
 	}
 	out["schemas"] = kept
+}
+
+// Includes reports whether a resource projected with attributes and
+// excludedAttributes keeps the top-level core attribute name (e.g.
+// "members"): so a caller can skip loading what would be dropped.
+func Includes(name string, attributes, excludedAttributes []string) bool {
+	if paths := defaultSchemaSet.parsePaths(attributes); len(paths) > 0 {
+		for _, p := range paths {
+			if p.urn == "" && !p.whole && strings.EqualFold(p.name, name) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, p := range defaultSchemaSet.parsePaths(excludedAttributes) {
+		if p.urn == "" && !p.whole && p.sub == "" && strings.EqualFold(p.name, name) {
+			return false
+		}
+	}
+	return true
 }
