@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // Sentinel errors of the package. They are wrapped with context; compare
@@ -46,6 +47,9 @@ type Tenant struct {
 	// password is rejected by Validate; credentials come from dsn_env or
 	// dsn_file.
 	Store adapters.Config `yaml:"store" json:"store"`
+	// Schema declares the tenant's own User extension (attributes added in
+	// Okta's profile editor); nil: only the core and enterprise schemas.
+	Schema *CustomSchema `yaml:"schema,omitempty" json:"schema,omitempty"`
 	// Created is set by the Registry when the tenant is first stored.
 	Created time.Time `yaml:"created,omitempty" json:"created"`
 }
@@ -72,6 +76,11 @@ func (t Tenant) Validate() []error {
 	}
 	if !utf8.ValidString(t.Name) {
 		errs = append(errs, errors.New("tenant name: not valid UTF-8"))
+	}
+	if t.Schema != nil {
+		if _, err := t.Schema.SchemaSet(); err != nil {
+			errs = append(errs, fmt.Errorf("schema: %w", err))
+		}
 	}
 	storeErrs := t.Store.Validate()
 	for _, err := range storeErrs {
@@ -172,4 +181,44 @@ func queryHasSecret(rawQuery string) bool {
 		}
 	}
 	return false
+}
+
+// CustomSchema is a tenant's custom User extension: its URN and attributes.
+// Requests may then carry the attributes (nested under the URN or as
+// "urn:...:costCenter" paths); they are type-checked, stored, rendered,
+// filterable, mappable to store columns, and described in /Schemas.
+type CustomSchema struct {
+	// URN, e.g. "urn:ietf:params:scim:schemas:extension:acme:2.0:User".
+	URN string `yaml:"urn" json:"urn"`
+	// Name and Description appear in /Schemas (optional).
+	Name        string            `yaml:"name,omitempty" json:"name,omitempty"`
+	Description string            `yaml:"description,omitempty" json:"description,omitempty"`
+	Attributes  []CustomAttribute `yaml:"attributes" json:"attributes"`
+}
+
+// CustomAttribute is one attribute of a CustomSchema. Type is string
+// (default), boolean, integer, decimal or dateTime.
+type CustomAttribute struct {
+	Name        string `yaml:"name" json:"name"`
+	Type        string `yaml:"type,omitempty" json:"type,omitempty"`
+	MultiValued bool   `yaml:"multiValued,omitempty" json:"multiValued,omitempty"`
+	CaseExact   bool   `yaml:"caseExact,omitempty" json:"caseExact,omitempty"`
+	Required    bool   `yaml:"required,omitempty" json:"required,omitempty"`
+	Description string `yaml:"description,omitempty" json:"description,omitempty"`
+}
+
+// SchemaSet builds the scim schema set of a tenant with this extension; a
+// nil c gives the default set. Errors wrap scim.ErrInvalidSchema.
+func (c *CustomSchema) SchemaSet() (*scim.SchemaSet, error) {
+	if c == nil {
+		return scim.DefaultSchemaSet(), nil
+	}
+	ext := &scim.CustomExtension{URN: c.URN, Name: c.Name, Description: c.Description}
+	for _, a := range c.Attributes {
+		ext.Attributes = append(ext.Attributes, scim.CustomAttribute{
+			Name: a.Name, Type: a.Type, MultiValued: a.MultiValued,
+			CaseExact: a.CaseExact, Required: a.Required, Description: a.Description,
+		})
+	}
+	return scim.NewSchemaSet(ext)
 }
