@@ -156,3 +156,27 @@ tenants:
 		t.Fatalf("unknown key: %v", err)
 	}
 }
+
+// TestExampleConfigsLoad keeps the documented examples valid.
+func TestExampleConfigsLoad(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "configs", "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example configs: %v", err)
+	}
+	key := filepath.Join(t.TempDir(), "secret.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCIMBRIDGE_SECRET_KEY_FILE", key)
+	t.Setenv("SCIMBRIDGE_REDIS_PASSWORD", "example")
+	for _, f := range files {
+		cfg, err := loadConfig(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if len(cfg.Tenants) == 0 {
+			t.Errorf("%s: no tenant", f)
+		}
+	}
+}
