@@ -76,7 +76,8 @@ func startEmbeddedRedis(dir string) (*embeddedRedis, error) {
 		return nil, fmt.Errorf("embedded redis: data directory: %w", err)
 	}
 	if addr, err := readEmbeddedRedisAddr(dir); err == nil && redisAnswers(addr) {
-		return nil, fmt.Errorf("%w: %s (%s)", ErrEmbeddedRedisInUse, dir, addr)
+		return nil, fmt.Errorf("%w: %s (redis at %s; stop that server, or delete %s if it is not scimbridge's)",
+			ErrEmbeddedRedisInUse, dir, addr, filepath.Join(dir, embeddedAddrFile))
 	}
 
 	server := miniredis.NewMiniRedis()
