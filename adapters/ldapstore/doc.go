@@ -1,0 +1,16 @@
+// Package ldapstore is the LDAP user and group store (OpenLDAP and other
+// RFC 4511 servers, and an Active Directory dialect) behind the adapters
+// contract.
+//
+// Open returns a store implementing adapters.Store and adapters.GroupStore.
+// Entries are identified by an immutable anchor (entryUUID, or objectGUID
+// rendered as a GUID string for AD), never by DN. Every filter value is
+// escaped with ldap.EscapeFilter (binary GUIDs byte by byte) and every RDN
+// value with ldap.EscapeDN. Writes touch only the mapped attributes (and the
+// deactivation attribute of the configured strategy).
+//
+// Files: store.go (Open, connection pool, error translation), users.go
+// (users, deactivation strategies, listing), password.go (Password Modify,
+// hashed userPassword, AD unicodePwd), groups.go (groups and membership),
+// ad.go (objectGUID and unicodePwd encodings).
+package ldapstore
