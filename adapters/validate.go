@@ -101,6 +101,9 @@ func (c Config) Validate() []error {
 	}
 
 	errs = append(errs, c.Users.validate(c.Kind)...)
+	if c.Groups != nil {
+		errs = append(errs, c.Groups.validate(c.Kind, c.Users)...)
+	}
 	return errs
 }
 

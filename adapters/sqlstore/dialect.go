@@ -22,6 +22,11 @@ type dialect struct {
 	foldEqual, exactEqual func(column, param string) string
 	// boolTrue and boolFalse are how a boolean active column is written.
 	boolTrue, boolFalse any
+	// skipDuplicates is appended to an INSERT ... VALUES so a row that
+	// violates a unique constraint is skipped (and only then: foreign-key,
+	// NOT NULL and CHECK violations still fail). column is any quoted
+	// column of the insert (MySQL needs one for its no-op update).
+	skipDuplicates func(column string) string
 }
 
 var dialects = map[string]*dialect{
@@ -32,6 +37,7 @@ var dialects = map[string]*dialect{
 		// Strings are sent in text format by pgx, so "true"/"false" suit
 		// both a boolean and a text column.
 		boolTrue: "true", boolFalse: "false",
+		skipDuplicates: onConflictDoNothing,
 	},
 	adapters.KindSQLite: {
 		kind: adapters.KindSQLite, quote: '"', returning: true,
@@ -39,8 +45,9 @@ var dialects = map[string]*dialect{
 		foldEqual: func(c, p string) string {
 			return sqliteLowerFunc + "(" + c + ") = " + sqliteLowerFunc + "(" + p + ")"
 		},
-		exactEqual: plainEqual,
-		boolTrue:   int64(1), boolFalse: int64(0),
+		exactEqual:     plainEqual,
+		boolTrue:       int64(1), boolFalse: int64(0),
+		skipDuplicates: onConflictDoNothing,
 	},
 	adapters.KindMySQL: {
 		kind: adapters.KindMySQL, quote: '`',
@@ -52,10 +59,17 @@ var dialects = map[string]*dialect{
 		},
 		exactEqual: func(c, p string) string { return "CAST(" + c + " AS BINARY) = CAST(" + p + " AS BINARY)" },
 		boolTrue:   int64(1), boolFalse: int64(0),
+		// Not INSERT IGNORE: it would also turn a foreign-key violation
+		// (a member that is not a user) into a silent warning.
+		skipDuplicates: func(c string) string { return " ON DUPLICATE KEY UPDATE " + c + " = " + c },
 	},
 }
 
 func plainEqual(c, p string) string { return c + " = " + p }
+
+// onConflictDoNothing skips unique violations on PostgreSQL and SQLite
+// (3.24+); with no unique constraint on the table it never triggers.
+func onConflictDoNothing(string) string { return " ON CONFLICT DO NOTHING" }
 
 // ident quotes a validated identifier, splitting a schema qualification
 // ("app.users" -> "app"."users"). Names come from a validated Config, so

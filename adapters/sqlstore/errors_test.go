@@ -105,9 +105,9 @@ func TestSQLiteKind(t *testing.T) {
 
 func TestSQLiteDSN(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"/tmp/a.db", "/tmp/a.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"},
-		{"file:a.db?mode=rw", "file:a.db?mode=rw&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_txlock=immediate"},
-		{"a.db?_pragma=busy_timeout(100)&_pragma=journal_mode(DELETE)&_txlock=deferred", "a.db?_pragma=busy_timeout(100)&_pragma=journal_mode(DELETE)&_txlock=deferred"},
+		{"/tmp/a.db", "/tmp/a.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"},
+		{"file:a.db?mode=rw", "file:a.db?mode=rw&_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"},
+		{"a.db?_pragma=busy_timeout(100)&_pragma=journal_mode(DELETE)&_pragma=foreign_keys(0)&_txlock=deferred", "a.db?_pragma=busy_timeout(100)&_pragma=journal_mode(DELETE)&_pragma=foreign_keys(0)&_txlock=deferred"},
 	}
 	for _, tt := range tests {
 		if got := sqliteDSN(tt.in); got != tt.want {

@@ -65,9 +65,15 @@ type store struct {
 	columns []string // mapped columns (unquoted), active included, password not
 	// userNameColumn is the column of userName (unquoted).
 	userNameColumn string
+	// groups are the group and membership tables; nil when the tenant
+	// maps no groups.
+	groups *groupTables
 }
 
-var _ adapters.Store = (*store)(nil)
+var (
+	_ adapters.Store      = (*store)(nil)
+	_ adapters.GroupStore = (*store)(nil)
+)
 
 // Open is the adapters.Factory for "postgres", "mysql" and "sqlite". It
 // validates cfg (every problem wraps ErrConfig) and opens a small pool
@@ -104,6 +110,7 @@ func Open(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Sto
 		key:            d.ident(m.Key),
 		columns:        m.Columns(),
 		userNameColumn: userNameColumn,
+		groups:         newGroupTables(d, cfg.Groups),
 	}, nil
 }
 
@@ -150,6 +157,11 @@ func sqliteDSN(dsn string) string {
 	}
 	if !strings.Contains(lower, "journal_mode") && !strings.Contains(lower, "_journal=") {
 		extra = append(extra, "_pragma=journal_mode(WAL)")
+	}
+	if !strings.Contains(lower, "foreign_keys") {
+		// SQLite enforces the customer's foreign keys (a membership row
+		// naming a user that does not exist) only when asked to.
+		extra = append(extra, "_pragma=foreign_keys(1)")
 	}
 	if !strings.Contains(lower, "_txlock=") {
 		extra = append(extra, "_txlock=immediate")
@@ -587,7 +599,7 @@ func encodeCursor(key string) string {
 func decodeCursor(c string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
-		return "", fmt.Errorf("sqlstore: list users: %w: malformed cursor", adapters.ErrRejected)
+		return "", fmt.Errorf("sqlstore: list: %w: malformed cursor", adapters.ErrRejected)
 	}
 	return strings.TrimPrefix(string(b), cursorPrefix), nil
 }
@@ -614,11 +626,22 @@ func (s *store) Ping(ctx context.Context) (err error) {
 	// Reachable is not enough: the table must be there too.
 	st := &stmt{d: s.d}
 	st.write("SELECT ", s.key, " FROM ", s.table, " WHERE 1 = 0")
-	rows, err := s.db.QueryContext(ctx, st.String())
-	if err != nil {
-		return translate("ping", err)
+	probes := []string{st.String()}
+	if g := s.groups; g != nil {
+		probes = append(probes,
+			"SELECT "+g.key+" FROM "+g.table+" WHERE 1 = 0",
+			"SELECT "+g.groupColumn+", "+g.userColumn+" FROM "+g.members+" WHERE 1 = 0")
 	}
-	return translate("ping", rows.Close())
+	for _, probe := range probes {
+		rows, err := s.db.QueryContext(ctx, probe)
+		if err != nil {
+			return translate("ping", err)
+		}
+		if err := rows.Close(); err != nil {
+			return translate("ping", err)
+		}
+	}
+	return nil
 }
 
 // Close implements adapters.Store.

@@ -1,0 +1,253 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/adapters/conformance"
+)
+
+// groupFixtureDDL is the customer's existing group and membership tables
+// for a dialect; q is the table qualifier ("schema." or "db." or "main.").
+// With unique, the membership table has a unique (group_id, user_id)
+// constraint; without, only a plain index (as many real join tables).
+// Foreign keys have no ON DELETE action, so a group can only be deleted
+// after its membership rows.
+func groupFixtureDDL(kind, q string, unique bool) []string {
+	index := "CREATE INDEX"
+	if unique {
+		index = "CREATE UNIQUE INDEX"
+	}
+	switch kind {
+	case adapters.KindPostgres:
+		return []string{
+			`CREATE TABLE ` + q + `groups (id bigserial PRIMARY KEY, display_name text NOT NULL, external_id text, note text)`,
+			`CREATE TABLE ` + q + `group_members (group_id bigint NOT NULL REFERENCES ` + q + `groups (id),
+				user_id bigint NOT NULL REFERENCES ` + q + `users (id))`,
+			index + ` ON ` + q + `group_members (group_id, user_id)`,
+		}
+	case adapters.KindMySQL:
+		// GROUPS is a reserved word in MySQL 8: quote it.
+		db := "`" + strings.TrimSuffix(q, ".") + "`."
+		return []string{
+			"CREATE TABLE " + db + "`groups` (id bigint AUTO_INCREMENT PRIMARY KEY, display_name varchar(255) NOT NULL, external_id varchar(255), note varchar(255)) CHARACTER SET utf8mb4",
+			"CREATE TABLE " + db + "group_members (group_id bigint NOT NULL, user_id bigint NOT NULL, " +
+				"FOREIGN KEY (group_id) REFERENCES " + db + "`groups` (id), FOREIGN KEY (user_id) REFERENCES " + db + "users (id)) ENGINE=InnoDB",
+			index + " members_idx ON " + db + "group_members (group_id, user_id)",
+		}
+	case adapters.KindSQLite:
+		// SQLite's CREATE INDEX takes the schema on the index name.
+		return []string{
+			`CREATE TABLE groups (id integer PRIMARY KEY AUTOINCREMENT, display_name text NOT NULL, external_id text, note text)`,
+			`CREATE TABLE group_members (group_id integer NOT NULL REFERENCES groups (id),
+				user_id integer NOT NULL REFERENCES users (id))`,
+			index + ` main.members_idx ON group_members (group_id, user_id)`,
+		}
+	}
+	panic("unknown kind " + kind)
+}
+
+// groupFixture is one fresh, isolated database holding the user and group
+// fixtures.
+type groupFixture struct {
+	cfg adapters.Config
+	db  *sql.DB
+}
+
+// newGroupFixture creates the fixture tables for kind in their own schema
+// (PostgreSQL), database (MySQL) or file (SQLite).
+func newGroupFixture(tb testing.TB, kind string, unique bool) groupFixture {
+	tb.Helper()
+	var (
+		db  *sql.DB
+		cfg adapters.Config
+		q   string
+	)
+	switch kind {
+	case adapters.KindPostgres:
+		dsn := envOr("SCIMBRIDGE_TEST_POSTGRES", defaultPostgres)
+		db = postgresAdmin.admin(tb, "pgx", dsn)
+		schema := randomName(tb)
+		exec(tb, db, `CREATE SCHEMA `+schema)
+		tb.Cleanup(func() { exec(tb, db, `DROP SCHEMA `+schema+` CASCADE`) })
+		q = schema + "."
+		cfg = adapters.Config{Kind: kind, DSNFile: dsnFile(tb, dsn)}
+	case adapters.KindMySQL:
+		dsn := envOr("SCIMBRIDGE_TEST_MYSQL", defaultMySQL)
+		db = mysqlAdmin.admin(tb, "mysql", dsn)
+		database := randomName(tb)
+		exec(tb, db, "CREATE DATABASE "+database+" CHARACTER SET utf8mb4")
+		tb.Cleanup(func() { exec(tb, db, "DROP DATABASE "+database) })
+		q = database + "."
+		cfg = adapters.Config{Kind: kind, DSNFile: dsnFile(tb, dsn)}
+	case adapters.KindSQLite:
+		path := filepath.Join(tb.TempDir(), "app.db")
+		var err error
+		db, err = sql.Open("sqlite", sqliteDSN(path))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = db.Close() })
+		q = "main."
+		cfg = adapters.Config{Kind: kind, DSN: path}
+	default:
+		tb.Fatalf("unknown kind %s", kind)
+	}
+	ddlQualifier := q
+	if kind == adapters.KindSQLite {
+		ddlQualifier = ""
+	}
+	exec(tb, db, fixtureDDL(kind, ddlQualifier+"users", false))
+	for _, ddl := range groupFixtureDDL(kind, q, unique) {
+		exec(tb, db, ddl)
+	}
+	cfg.Users = conformance.Mapping(q+"users", conformance.Options{})
+	cfg.Groups = conformance.GroupMapping(q+"groups", q+"group_members")
+	return groupFixture{cfg: cfg, db: db}
+}
+
+func groupHarness(kind string, unique bool) conformance.GroupHarness {
+	var users conformance.Harness
+	var unreachable adapters.Config
+	switch kind {
+	case adapters.KindPostgres:
+		users = postgresHarness()
+		unreachable = adapters.Config{Kind: kind, DSN: "postgres://postgres@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=5"}
+	case adapters.KindMySQL:
+		users = mysqlHarness()
+		unreachable = adapters.Config{Kind: kind, DSN: "root@tcp(127.0.0.1:1)/test?timeout=5s"}
+	case adapters.KindSQLite:
+		users = sqliteHarness()
+		unreachable = adapters.Config{Kind: kind}
+	}
+	return conformance.GroupHarness{
+		Name: kind,
+		New: func(tb testing.TB) (conformance.GroupStore, conformance.Backdoor, conformance.GroupBackdoor) {
+			f := newGroupFixture(tb, kind, unique)
+			s := openStore(tb, f.cfg).(conformance.GroupStore)
+			return s, newBackdoor(kind, f.db, f.cfg.Users), newGroupBackdoor(kind, f.db, f.cfg.Groups)
+		},
+		WithoutGroups: func(tb testing.TB) adapters.Store {
+			s, _ := users.New(tb, conformance.Options{})
+			return s
+		},
+		Unreachable: func(tb testing.TB) conformance.GroupStore {
+			cfg := unreachable
+			if kind == adapters.KindSQLite {
+				cfg.DSN = filepath.Join(tb.TempDir(), "no-such-dir", "app.db")
+			}
+			cfg.Users = conformance.Mapping("users", conformance.Options{})
+			cfg.Groups = conformance.GroupMapping("groups", "group_members")
+			return openStore(tb, cfg).(conformance.GroupStore)
+		},
+	}
+}
+
+func runGroupConformance(t *testing.T, kind string) {
+	for _, variant := range []struct {
+		name   string
+		unique bool
+	}{{"unique_members", true}, {"plain_members", false}} {
+		t.Run(variant.name, func(t *testing.T) {
+			t.Parallel()
+			conformance.RunGroupTests(t, groupHarness(kind, variant.unique))
+		})
+	}
+}
+
+func TestPostgresGroupConformance(t *testing.T) {
+	t.Parallel()
+	runGroupConformance(t, adapters.KindPostgres)
+}
+
+func TestMySQLGroupConformance(t *testing.T) {
+	t.Parallel()
+	runGroupConformance(t, adapters.KindMySQL)
+}
+
+func TestSQLiteGroupConformance(t *testing.T) {
+	t.Parallel()
+	runGroupConformance(t, adapters.KindSQLite)
+}
+
+// groupBackdoor reads and writes the group fixture directly.
+type groupBackdoor struct {
+	*backdoor
+	members, groupColumn, userColumn string
+}
+
+func newGroupBackdoor(kind string, db *sql.DB, m *adapters.GroupMapping) *groupBackdoor {
+	d := dialects[kind]
+	return &groupBackdoor{
+		backdoor:    &backdoor{d: d, db: db, table: d.ident(m.Table), key: d.ident(m.Key)},
+		members:     d.ident(m.Members.Table),
+		groupColumn: d.ident(m.Members.GroupColumn),
+		userColumn:  d.ident(m.Members.UserColumn),
+	}
+}
+
+func (b *groupBackdoor) Delete(tb testing.TB, anchor string) {
+	tb.Helper()
+	st := &stmt{d: b.d}
+	st.write("DELETE FROM ", b.members, " WHERE ", b.groupColumn, " = ").arg(anchor)
+	if _, err := b.db.ExecContext(b.ctx(tb), st.String(), st.args...); err != nil {
+		tb.Fatalf("backdoor delete memberships: %v", err)
+	}
+	b.backdoor.Delete(tb, anchor)
+}
+
+func (b *groupBackdoor) Members(tb testing.TB, groupAnchor string) []string {
+	tb.Helper()
+	st := &stmt{d: b.d}
+	st.write("SELECT ", b.userColumn, " FROM ", b.members, " WHERE ", b.groupColumn, " = ").arg(groupAnchor)
+	rows, err := b.db.QueryContext(b.ctx(tb), st.String(), st.args...)
+	if err != nil {
+		tb.Fatalf("backdoor members: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v any
+		if err := rows.Scan(&v); err != nil {
+			tb.Fatal(err)
+		}
+		s, _ := adapters.StoredString(normalize(v))
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (b *groupBackdoor) AddMember(tb testing.TB, groupAnchor, userAnchor string) {
+	tb.Helper()
+	st := &stmt{d: b.d}
+	st.write("INSERT INTO ", b.members, " (", b.groupColumn, ", ", b.userColumn, ") VALUES (").arg(groupAnchor).write(", ").arg(userAnchor).write(")")
+	if _, err := b.db.ExecContext(b.ctx(tb), st.String(), st.args...); err != nil {
+		tb.Fatalf("backdoor add member: %v", err)
+	}
+}
+
+// The group suite's backdoor Insert returns the generated key; the user
+// backdoor's fallback (userName as natural key) never applies to groups.
+var _ conformance.GroupBackdoor = (*groupBackdoor)(nil)
+
+// countMembers counts all membership rows of a group (duplicates too).
+func countMembers(tb testing.TB, db *sql.DB, d *dialect, members, group string) int {
+	tb.Helper()
+	var n int
+	st := &stmt{d: d}
+	st.write("SELECT count(*) FROM ", members, " WHERE ", d.ident(conformance.MembersFieldGroup), " = ").arg(group)
+	if err := db.QueryRowContext(context.Background(), st.String(), st.args...).Scan(&n); err != nil {
+		tb.Fatalf("count members: %v", err)
+	}
+	return n
+}
+
