@@ -45,8 +45,8 @@ var dialects = map[string]*dialect{
 		foldEqual: func(c, p string) string {
 			return sqliteLowerFunc + "(" + c + ") = " + sqliteLowerFunc + "(" + p + ")"
 		},
-		exactEqual:     plainEqual,
-		boolTrue:       int64(1), boolFalse: int64(0),
+		exactEqual: plainEqual,
+		boolTrue:   int64(1), boolFalse: int64(0),
 		skipDuplicates: onConflictDoNothing,
 	},
 	adapters.KindMySQL: {

@@ -250,4 +250,3 @@ func countMembers(tb testing.TB, db *sql.DB, d *dialect, members, group string) 
 	}
 	return n
 }
-
