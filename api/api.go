@@ -24,6 +24,19 @@ type Users interface {
 	ListUsers(ctx context.Context, tenant string, f *scim.Filter, startIndex, count int) ([]*syncsvc.Record, int, error)
 }
 
+// Groups is the group side of the provisioning service, with sorted user
+// search; *sync.Service satisfies it.
+type Groups interface {
+	CreateGroup(ctx context.Context, tenant string, a scim.Attrs, members []string) (*syncsvc.Record, error)
+	ReplaceGroup(ctx context.Context, tenant, id string, a scim.Attrs, members []string, ifVersion int64) (*syncsvc.Record, error)
+	PatchGroup(ctx context.Context, tenant, id string, p *scim.Patch, ifVersion int64) (*syncsvc.Record, error)
+	DeleteGroup(ctx context.Context, tenant, id string, ifVersion int64) error
+	GetGroup(ctx context.Context, tenant, id string) (*syncsvc.Record, error)
+	GroupMembers(ctx context.Context, tenant, id string) ([]string, error)
+	SearchGroups(ctx context.Context, tenant string, q syncsvc.Query) (*syncsvc.GroupPage, error)
+	SearchUsers(ctx context.Context, tenant string, q syncsvc.Query) ([]*syncsvc.Record, int, error)
+}
+
 // Tenants looks tenants up by id; *tenants.Registry satisfies it. Get
 // returns an error wrapping tenants.ErrNotFound for an unknown tenant.
 type Tenants interface {
@@ -37,9 +50,12 @@ type Keys interface {
 	Verify(ctx context.Context, tenant, presented string) (*tenants.Key, error)
 }
 
-// Deps are the services the router calls. All are required.
+// Deps are the services the router calls. All are required, except
+// Groups, which defaults to Users when Users also implements Groups (as
+// *sync.Service does).
 type Deps struct {
 	Users   Users
+	Groups  Groups
 	Tenants Tenants
 	Keys    Keys
 }
@@ -60,6 +76,12 @@ type Config struct {
 	// DefaultPageSize is the count used when a list request has none.
 	// Unset: 100 (never more than MaxPageSize).
 	DefaultPageSize int
+	// MaxBulkOperations is the most operations one POST /Bulk may carry
+	// (413 beyond it). Unset: 1000.
+	MaxBulkOperations int
+	// MaxBulkPayloadBytes is the largest POST /Bulk body (413 beyond it).
+	// Unset: 1 MiB.
+	MaxBulkPayloadBytes int64
 	// Logger receives the access log and server-side errors. Unset:
 	// slog.Default().
 	Logger *slog.Logger
@@ -70,6 +92,8 @@ const (
 	DefaultMaxBodyBytes    = 1 << 20
 	DefaultMaxPageSize     = 1000
 	DefaultDefaultPageSize = 100
+	DefaultMaxBulkOps      = 1000
+	DefaultMaxBulkBytes    = 1 << 20
 )
 
 func (c Config) withDefaults() Config {
@@ -85,6 +109,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DefaultPageSize > c.MaxPageSize {
 		c.DefaultPageSize = c.MaxPageSize
+	}
+	if c.MaxBulkOperations <= 0 {
+		c.MaxBulkOperations = DefaultMaxBulkOps
+	}
+	if c.MaxBulkPayloadBytes <= 0 {
+		c.MaxBulkPayloadBytes = DefaultMaxBulkBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -105,8 +135,11 @@ const BasePath = "/scim/:tenant/v2"
 // New builds the router. It panics when a dependency is missing (a wiring
 // mistake, not a runtime condition).
 func New(cfg Config, deps Deps) *gin.Engine {
-	if deps.Users == nil || deps.Tenants == nil || deps.Keys == nil {
-		panic("api.New: Deps.Users, Deps.Tenants and Deps.Keys are required")
+	if deps.Groups == nil {
+		deps.Groups, _ = deps.Users.(Groups)
+	}
+	if deps.Users == nil || deps.Groups == nil || deps.Tenants == nil || deps.Keys == nil {
+		panic("api.New: Deps.Users, Deps.Groups, Deps.Tenants and Deps.Keys are required")
 	}
 	cfg = cfg.withDefaults()
 	s := &server{cfg: cfg, deps: deps, log: cfg.Logger}
@@ -129,6 +162,7 @@ func New(cfg Config, deps Deps) *gin.Engine {
 	base := r.Group(BasePath, s.authenticate)
 
 	base.GET("/Users", s.listUsers)
+	base.POST("/Users/.search", s.searchUsers)
 	base.POST("/Users", s.createUser)
 	base.GET("/Users/:id", s.getUser)
 	base.PUT("/Users/:id", s.replaceUser)
@@ -136,11 +170,14 @@ func New(cfg Config, deps Deps) *gin.Engine {
 	base.DELETE("/Users/:id", s.deleteUser)
 
 	base.GET("/Groups", s.listGroups)
-	base.POST("/Groups", s.groupsNotImplemented)
+	base.POST("/Groups/.search", s.searchGroups)
+	base.POST("/Groups", s.createGroup)
 	base.GET("/Groups/:id", s.getGroup)
-	base.PUT("/Groups/:id", s.groupsNotImplemented)
-	base.PATCH("/Groups/:id", s.groupsNotImplemented)
-	base.DELETE("/Groups/:id", s.groupsNotImplemented)
+	base.PUT("/Groups/:id", s.replaceGroup)
+	base.PATCH("/Groups/:id", s.patchGroup)
+	base.DELETE("/Groups/:id", s.deleteGroup)
+
+	base.POST("/Bulk", s.bulk)
 
 	base.GET("/ServiceProviderConfig", s.serviceProviderConfig)
 	base.GET("/ResourceTypes", s.resourceTypes)

@@ -30,6 +30,8 @@ type memUsers struct {
 		start, count int
 	}
 	passwords map[string]*string // id -> last password received
+	lastSort  syncsvc.Query      // the last SearchUsers query
+	g         *memGroupState
 }
 
 func newMemUsers() *memUsers {

@@ -28,6 +28,7 @@ const maxRequestIDLen = 128
 const (
 	ctxRequestID = "scimbridge.request_id"
 	ctxTenant    = "scimbridge.tenant"
+	ctxSchemas   = "scimbridge.schemas"
 )
 
 func (s *server) requestID(c *gin.Context) {
@@ -61,6 +62,17 @@ func newRequestID() string {
 }
 
 func requestIDOf(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// schemasOf is the authenticated tenant's schema set (the default set
+// before authentication).
+func schemasOf(c *gin.Context) *scim.SchemaSet {
+	if v, ok := c.Get(ctxSchemas); ok {
+		if set, ok := v.(*scim.SchemaSet); ok {
+			return set
+		}
+	}
+	return scim.DefaultSchemaSet()
+}
 
 // tenantOf is the authenticated tenant id, or "" before authentication.
 func tenantOf(c *gin.Context) string { return c.GetString(ctxTenant) }
@@ -149,6 +161,12 @@ func (s *server) authenticate(c *gin.Context) {
 		s.refuse(c)
 		return
 	}
+	set, err := t.Schema.SchemaSet()
+	if err != nil {
+		s.writeError(c, fmt.Errorf("api: tenant %s schema: %w", tenantID, err))
+		return
+	}
+	c.Set(ctxSchemas, set)
 	c.Set(ctxTenant, tenantID)
 	c.Next()
 }

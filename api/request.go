@@ -17,6 +17,11 @@ import (
 // size: application/scim+json or application/json (any parameters; a
 // missing Content-Type is taken as JSON), at most MaxBodyBytes.
 func (s *server) readBody(c *gin.Context) ([]byte, error) {
+	return s.readBodyLimit(c, s.cfg.MaxBodyBytes)
+}
+
+// readBodyLimit is readBody with its own size limit (POST /Bulk).
+func (s *server) readBodyLimit(c *gin.Context, limit int64) ([]byte, error) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mediaType, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mediaType != scim.MediaType && mediaType != "application/json") {
@@ -24,7 +29,6 @@ func (s *server) readBody(c *gin.Context) ([]byte, error) {
 				"unsupported Content-Type %q: send application/scim+json or application/json", ct)
 		}
 	}
-	limit := s.cfg.MaxBodyBytes
 	if c.Request.ContentLength > limit {
 		return nil, tooLarge(limit)
 	}

@@ -65,7 +65,7 @@ func (s *server) scimError(c *gin.Context, err error) *scim.Error {
 	case errors.Is(err, syncsvc.ErrNotFound):
 		return scim.Errorf(http.StatusNotFound, "", "resource not found")
 	case errors.Is(err, syncsvc.ErrUniqueness):
-		return scim.Errorf(http.StatusConflict, scim.ScimTypeUniqueness, "userName or externalId is already in use")
+		return scim.Errorf(http.StatusConflict, scim.ScimTypeUniqueness, "a unique attribute (userName, externalId or a group displayName) is already in use")
 	case errors.Is(err, syncsvc.ErrVersionMismatch):
 		return scim.Errorf(http.StatusPreconditionFailed, "", "the resource has changed: If-Match does not match its current version")
 	case isUnavailable(err):

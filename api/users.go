@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -51,35 +50,32 @@ func (s *server) userMeta(c *gin.Context, rec *syncsvc.Record) scim.Meta {
 	}
 }
 
-// renderUser renders rec, projected by the request's attributes /
-// excludedAttributes parameters.
-func (s *server) renderUser(c *gin.Context, rec *syncsvc.Record) map[string]any {
+// renderUser renders rec, projected by pr.
+func (s *server) renderUser(c *gin.Context, rec *syncsvc.Record, pr projection) map[string]any {
 	rendered := scim.RenderUser(rec.ID, rec.Attrs, s.userMeta(c, rec))
-	return project(c, rendered)
+	return pr.apply(schemasOf(c), rendered)
 }
 
-// project applies the attributes / excludedAttributes query parameters.
-func project(c *gin.Context, rendered map[string]any) map[string]any {
-	attrs := splitAttributeList(c.Query("attributes"))
-	excluded := splitAttributeList(c.Query("excludedAttributes"))
-	if len(attrs) == 0 && len(excluded) == 0 {
-		return rendered
-	}
-	return scim.Project(rendered, attrs, excluded)
-}
-
-// writeUser answers status with the user and its ETag.
+// writeUser answers status with the user (projected by the request's
+// attributes / excludedAttributes) and its ETag.
 func (s *server) writeUser(c *gin.Context, status int, rec *syncsvc.Record) {
 	c.Header("ETag", etag(rec.Version))
-	s.writeJSON(c, status, s.renderUser(c, rec))
+	s.writeJSON(c, status, s.renderUser(c, rec, queryProjection(c)))
 }
 
 // ifMatchVersion turns the If-Match header into the ifVersion the service
-// takes: 0 (unconditional) without the header or with "*", the version of
-// a single tag, or, for several or unusual tags, the current version when
-// one of them names it (ErrVersionMismatch otherwise).
+// takes (see matchVersion), reading the user when the tags need it.
 func (s *server) ifMatchVersion(c *gin.Context, id string) (int64, error) {
-	header := c.GetHeader("If-Match")
+	return matchVersion(c.GetHeader("If-Match"), func() (*syncsvc.Record, error) {
+		return s.deps.Users.GetUser(c.Request.Context(), tenantOf(c), id)
+	})
+}
+
+// matchVersion turns an If-Match value into the ifVersion the service
+// takes: 0 (unconditional) without one or with "*", the version of a
+// single tag, or, for several or unusual tags, the current version (read
+// with current) when one of them names it (ErrVersionMismatch otherwise).
+func matchVersion(header string, current func() (*syncsvc.Record, error)) (int64, error) {
 	if header == "" {
 		return 0, nil
 	}
@@ -87,7 +83,7 @@ func (s *server) ifMatchVersion(c *gin.Context, id string) (int64, error) {
 	if v, ok := singleVersion(tags); ok {
 		return v, nil
 	}
-	rec, err := s.deps.Users.GetUser(c.Request.Context(), tenantOf(c), id)
+	rec, err := current()
 	if err != nil {
 		return 0, err
 	}
@@ -99,41 +95,52 @@ func (s *server) ifMatchVersion(c *gin.Context, id string) (int64, error) {
 
 // GET /Users
 func (s *server) listUsers(c *gin.Context) {
-	start, count, err := s.listParams(c)
+	req, err := s.queryListRequest(c)
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
-	var filter *scim.Filter
-	if expr := c.Query("filter"); expr != "" {
-		if filter, err = scim.ParseFilter(expr); err != nil {
-			s.writeError(c, err)
-			return
-		}
+	s.answerUserList(c, req)
+}
+
+// POST /Users/.search
+func (s *server) searchUsers(c *gin.Context) {
+	req, err := s.bodyListRequest(c)
+	if err != nil {
+		s.writeError(c, err)
+		return
 	}
-	records, total, err := s.deps.Users.ListUsers(c.Request.Context(), tenantOf(c), filter, start, count)
+	s.answerUserList(c, req)
+}
+
+// answerUserList runs a user list or search: unsorted lists go through
+// ListUsers (which also imports store-only users), sorted ones through
+// SearchUsers.
+func (s *server) answerUserList(c *gin.Context, req listRequest) {
+	ctx, tenant := c.Request.Context(), tenantOf(c)
+	var records []*syncsvc.Record
+	var total int
+	var err error
+	if req.sortBy == "" {
+		records, total, err = s.deps.Users.ListUsers(ctx, tenant, req.filter, req.start, req.count)
+	} else {
+		records, total, err = s.deps.Groups.SearchUsers(ctx, tenant, syncsvc.Query{
+			Filter: req.filter, SortBy: req.sortBy, Descending: req.descending,
+			StartIndex: req.start, Count: req.count,
+		})
+	}
 	if err != nil {
 		s.writeError(c, err)
 		return
 	}
 	resources := make([]any, 0, len(records))
 	for _, rec := range records {
-		if len(resources) == count {
+		if len(resources) == req.count {
 			break
 		}
-		resources = append(resources, s.renderUser(c, rec))
+		resources = append(resources, s.renderUser(c, rec, req.projection))
 	}
-	s.writeJSON(c, http.StatusOK, scim.NewListResponse(total, start, resources))
-}
-
-// listParams reads startIndex and count; a missing count is the
-// configured default page size, a larger one is capped.
-func (s *server) listParams(c *gin.Context) (start, count int, err error) {
-	countParam, ok := c.GetQuery("count")
-	if !ok || countParam == "" {
-		countParam = strconv.Itoa(s.cfg.DefaultPageSize)
-	}
-	return scim.ParseListParams(c.Query("startIndex"), countParam, s.cfg.MaxPageSize)
+	s.writeJSON(c, http.StatusOK, scim.NewListResponse(total, req.start, resources))
 }
 
 // POST /Users
@@ -143,7 +150,7 @@ func (s *server) createUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	attrs, password, err := scim.ParseUser(body)
+	attrs, password, err := schemasOf(c).ParseUser(body)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -189,7 +196,7 @@ func (s *server) replaceUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	attrs, password, err := scim.ParseUser(body)
+	attrs, password, err := schemasOf(c).ParseUser(body)
 	if err != nil {
 		s.writeError(c, err)
 		return
@@ -219,7 +226,7 @@ func (s *server) patchUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	patch, err := scim.ParsePatch(body)
+	patch, err := schemasOf(c).ParsePatch(body)
 	if err != nil {
 		s.writeError(c, err)
 		return
