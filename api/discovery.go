@@ -12,7 +12,7 @@ import (
 // filter.maxResults is the largest page a list answers with.
 func (s *server) serviceProviderConfig(c *gin.Context) {
 	s.writeJSON(c, http.StatusOK, scim.ServiceProviderConfig(scim.SPConfigOptions{
-		Location:         s.baseURL(c) + "/ServiceProviderConfig",
+		Location:           s.baseURL(c) + "/ServiceProviderConfig",
 		FilterMaxResults:   s.cfg.MaxPageSize,
 		ChangePassword:     true,
 		ETagSupported:      true,
@@ -67,4 +67,3 @@ func toAny(list []map[string]any) []any {
 	}
 	return out
 }
-

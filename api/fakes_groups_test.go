@@ -18,7 +18,7 @@ import (
 
 type memGroupState struct {
 	groups  map[string]map[string]*syncsvc.Record // tenant -> id -> record
-	members map[string]map[string]bool           // group id -> member ids
+	members map[string]map[string]bool            // group id -> member ids
 	// memberLoads counts GroupMembers calls and SearchGroups calls with
 	// WithMembers.
 	memberLoads int

@@ -82,12 +82,12 @@ func (ss *SchemaSet) ResourceTypes(baseURL string) []map[string]any {
 		extensions = append(extensions, map[string]any{"schema": e.ID, "required": false})
 	}
 	user := map[string]any{
-		"schemas":     []any{SchemaResourceType},
-		"id":          "User",
-		"name":        "User",
-		"endpoint":    "/Users",
-		"description": "User Account",
-		"schema":      SchemaUser,
+		"schemas":          []any{SchemaResourceType},
+		"id":               "User",
+		"name":             "User",
+		"endpoint":         "/Users",
+		"description":      "User Account",
+		"schema":           SchemaUser,
 		"schemaExtensions": extensions,
 		"meta":             discoveryMeta("ResourceType", baseURL, "/ResourceTypes/User"),
 	}
