@@ -146,7 +146,8 @@ func parseBulkOperation(raw any) (BulkOperation, error) {
 const BulkIDPrefix = "bulkId:"
 
 // ResolveBulkIDs returns v with every string "bulkId:<id>" (anywhere: a
-// member value, a manager value, any attribute) replaced by created[<id>].
+// member value, a manager value, any attribute) replaced by created[<id>],
+// and a path ending in "/bulkId:<id>" by the path to that id.
 // It returns the first bulkId that is not in created ("" when all
 // resolved); v is not modified.
 func ResolveBulkIDs(v any, created map[string]string) (any, string) {
@@ -155,9 +156,16 @@ func ResolveBulkIDs(v any, created map[string]string) (any, string) {
 	walk = func(v any) any {
 		switch t := v.(type) {
 		case string:
-			if id, ok := strings.CutPrefix(t, BulkIDPrefix); ok {
-				if real, ok := created[id]; ok {
-					return real
+			head, id, ok := "", "", false
+			if id, ok = strings.CutPrefix(t, BulkIDPrefix); !ok {
+				// A path: "/Users/bulkId:x".
+				if i := strings.LastIndex(t, "/"+BulkIDPrefix); i >= 0 {
+					head, id, ok = t[:i+1], t[i+1+len(BulkIDPrefix):], true
+				}
+			}
+			if ok {
+				if real, found := created[id]; found {
+					return head + real
 				}
 				if missing == "" {
 					missing = id
