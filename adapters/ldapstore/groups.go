@@ -126,6 +126,7 @@ func (s *Store) findGroup(c *ldap.Conn, anchor string, displayName any) (*ldap.E
 	if err != nil {
 		return nil, err
 	}
+	es = filterEntries(es, func(e *ldap.Entry) bool { return valueMatches(e, []string{attr}, name, true) })
 	switch len(es) {
 	case 0:
 		return nil, nil
@@ -430,7 +431,7 @@ func (s *Store) FindGroups(ctx context.Context, attr adapters.Match, value strin
 			return err
 		}
 		for _, e := range es {
-			if attr == adapters.MatchExternalID && e.GetEqualFoldAttributeValue(field) != value {
+			if !valueMatches(e, []string{field}, value, attr != adapters.MatchExternalID) {
 				continue
 			}
 			ge, err := s.groupEntryOf(e)

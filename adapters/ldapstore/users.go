@@ -131,6 +131,7 @@ func (s *Store) findUser(c *ldap.Conn, anchor string, userName any) (*ldap.Entry
 	if err != nil {
 		return nil, err
 	}
+	es = filterEntries(es, func(e *ldap.Entry) bool { return valueMatches(e, []string{attr}, name, true) })
 	switch len(es) {
 	case 0:
 		return nil, nil
@@ -138,6 +139,31 @@ func (s *Store) findUser(c *ldap.Conn, anchor string, userName any) (*ldap.Entry
 		return es[0], nil
 	}
 	return nil, fmt.Errorf("%w: %w: %d entries match the userName", adapters.ErrRejected, adapters.ErrAlreadyExists, len(es))
+}
+
+// valueMatches reports whether one of the entry's values of the attributes
+// equals value: case-insensitively (fold) or exactly. The server's
+// matching rule also ignores insignificant spaces and may be looser than
+// SCIM's equality, so its answer is narrowed here, never widened.
+func valueMatches(e *ldap.Entry, attrs []string, value string, fold bool) bool {
+	for _, a := range attrs {
+		for _, v := range e.GetEqualFoldAttributeValues(a) {
+			if v == value || (fold && strings.EqualFold(v, value)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func filterEntries(es []*ldap.Entry, keep func(*ldap.Entry) bool) []*ldap.Entry {
+	out := es[:0]
+	for _, e := range es {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // desired is what an apply writes: attribute values (nil: absent), the RDN
@@ -518,7 +544,7 @@ func (s *Store) FindUsers(ctx context.Context, attr adapters.Match, value string
 			return err
 		}
 		for _, e := range es {
-			if attr == adapters.MatchExternalID && e.GetEqualFoldAttributeValue(fields[0]) != value {
+			if !valueMatches(e, fields, value, attr != adapters.MatchExternalID) {
 				continue
 			}
 			entry, err := s.entryOf(e)
