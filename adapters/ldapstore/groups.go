@@ -480,7 +480,7 @@ func (s *Store) ListGroups(ctx context.Context, cursor string, limit int) ([]ada
 // ListMembers returns member user anchors ordered by anchor. It reads the
 // group's member values once, resolves them to users, and pages the
 // sorted anchors; the placeholder and values naming no user of this store
-// are left out.
+// are left out. A group not in this store has no members.
 func (s *Store) ListMembers(ctx context.Context, groupAnchor, cursor string, limit int) ([]string, string, error) {
 	if err := s.groupsMapped("list members"); err != nil {
 		return nil, "", err
@@ -495,16 +495,14 @@ func (s *Store) ListMembers(ctx context.Context, groupAnchor, cursor string, lim
 	var page []string
 	var next string
 	err = s.do(ctx, "list members", func(c *ldap.Conn) error {
+		// A group that is not in this store has no members here.
 		f, ok := s.anchorFilter(groupAnchor)
 		if !ok {
-			return fmt.Errorf("group %q: %w", groupAnchor, adapters.ErrNotFound)
+			return nil
 		}
 		gs, err := s.search(c, s.opts.GroupsBaseDN, "(&"+s.groupClassFilter()+f+")", []string{s.memberAttr()})
-		if err != nil {
+		if err != nil || len(gs) != 1 {
 			return err
-		}
-		if len(gs) != 1 {
-			return fmt.Errorf("group %q: %w", groupAnchor, adapters.ErrNotFound)
 		}
 		values := gs[0].GetEqualFoldAttributeValues(s.memberAttr())
 		var anchors []string
