@@ -200,11 +200,12 @@ const (
 
 // checkSchemas validates the "schemas" list of a resource body: a JSON array
 // of strings, each a schema of the set for this resource type or
-// MicrosoftGroupSchema. The default set also accepts undeclared extension
-// URNs (it keeps their objects). Anything else is 400 invalidValue. A body
-// without schemas is accepted (Okta and Entra always send it; the RFC asks
-// for it, but rejecting its absence helps nobody).
-func (s *SchemaSet) checkSchemas(v any, core *Schema) error {
+// MicrosoftGroupSchema. The default set also accepts an undeclared
+// extension URN when the body carries that extension's object (it keeps
+// it). Anything else is 400 invalidValue. A body without schemas is
+// accepted (Okta and Entra always send it; the RFC asks for it, but
+// rejecting its absence helps nobody).
+func (s *SchemaSet) checkSchemas(body map[string]any, v any, core *Schema) error {
 	if v == nil {
 		return nil
 	}
@@ -220,6 +221,11 @@ func (s *SchemaSet) checkSchemas(v any, core *Schema) error {
 		if s.acceptsSchemaURI(urn, core) {
 			continue
 		}
+		if _, ext, ok := lookupKey(body, urn); ok && s.keepsUnknownExtensions() && s.schemaByURN(urn) == nil && !isCoreURN(urn) {
+			if _, isMap := asMap(ext); isMap {
+				continue
+			}
+		}
 		return BadRequest(ScimTypeInvalidValue, "unknown schema %q for a %s", truncate(urn, 200), core.Name)
 	}
 	return nil
@@ -234,10 +240,6 @@ func (s *SchemaSet) acceptsSchemaURI(urn string, core *Schema) bool {
 		if strings.EqualFold(e.ID, urn) {
 			return true
 		}
-	}
-	if s.lenient && !isCoreURN(urn) && s.schemaByURN(urn) == nil &&
-		!strings.HasPrefix(strings.ToLower(urn), "urn:ietf:params:scim:api:") && strings.HasPrefix(strings.ToLower(urn), "urn:") {
-		return true
 	}
 	return false
 }

@@ -58,7 +58,7 @@ func (ss *SchemaSet) resourceFromObject(m map[string]any, core *Schema, acceptPa
 		v := m[k]
 		switch strings.ToLower(k) {
 		case "schemas":
-			if err := ss.checkSchemas(v, core); err != nil {
+			if err := ss.checkSchemas(m, v, core); err != nil {
 				return nil, nil, err
 			}
 			continue
