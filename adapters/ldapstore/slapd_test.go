@@ -225,7 +225,9 @@ func startSlapd() (*slapd, error) {
 	fmt.Fprintf(&conf, "index objectClass,entryUUID,uid,cn,fixtureMail,employeeNumber,sAMAccountName,objectGUID eq\n")
 	fmt.Fprintf(&conf, "access to * by * read\n")
 	if s.hasPPolicy {
-		fmt.Fprintf(&conf, "overlay ppolicy\n")
+		// A default policy with lockout, as a ppolicy directory has: the
+		// lock (pwdAccountLockedTime) is enforced only under a policy.
+		fmt.Fprintf(&conf, "overlay ppolicy\nppolicy_default %q\n", "cn=default,ou=policies,"+suffix)
 	}
 	// Each test's OU gets its own uniqueness domain for fixtureMail at run
 	// time (addUniqueDomain); this first one covers nothing.
@@ -260,6 +262,9 @@ func startSlapd() (*slapd, error) {
 					return r
 				}())
 			}
+			if err == nil && s.hasPPolicy {
+				err = addPolicy(c)
+			}
 			if err == nil {
 				s.uniqueDN, err = findUniqueOverlay(s.url, s.rootPW)
 			}
@@ -274,6 +279,22 @@ func startSlapd() (*slapd, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// addPolicy adds the default password policy (lockout on).
+func addPolicy(c *ldap.Conn) error {
+	ou := ldap.NewAddRequest("ou=policies,"+suffix, nil)
+	ou.Attribute("objectClass", []string{"organizationalUnit"})
+	ou.Attribute("ou", []string{"policies"})
+	if err := c.Add(ou); err != nil {
+		return err
+	}
+	p := ldap.NewAddRequest("cn=default,ou=policies,"+suffix, nil)
+	p.Attribute("objectClass", []string{"device", "pwdPolicy"})
+	p.Attribute("cn", []string{"default"})
+	p.Attribute("pwdAttribute", []string{"userPassword"})
+	p.Attribute("pwdLockout", []string{"TRUE"})
+	return c.Add(p)
 }
 
 // findUniqueOverlay returns the cn=config DN of the unique overlay.
