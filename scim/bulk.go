@@ -147,7 +147,8 @@ const BulkIDPrefix = "bulkId:"
 
 // ResolveBulkIDs returns v with every string "bulkId:<id>" (anywhere: a
 // member value, a manager value, any attribute) replaced by created[<id>],
-// and a path ending in "/bulkId:<id>" by the path to that id.
+// a path ending in "/bulkId:<id>" by the path to that id, and a quoted
+// "bulkId:<id>" inside a string (a PATCH value filter) by the quoted id.
 // It returns the first bulkId that is not in created ("" when all
 // resolved); v is not modified.
 func ResolveBulkIDs(v any, created map[string]string) (any, string) {
@@ -170,8 +171,9 @@ func ResolveBulkIDs(v any, created map[string]string) (any, string) {
 				if missing == "" {
 					missing = id
 				}
+				return t
 			}
-			return t
+			return resolveQuoted(t, created, &missing)
 		case map[string]any:
 			out := make(map[string]any, len(t))
 			for k, x := range t {
@@ -189,6 +191,40 @@ func ResolveBulkIDs(v any, created map[string]string) (any, string) {
 	}
 	out := walk(v)
 	return out, missing
+}
+
+// resolveQuoted replaces each quoted "bulkId:<id>" inside s (a PATCH path
+// such as `members[value eq "bulkId:u1"]`).
+func resolveQuoted(s string, created map[string]string, missing *string) string {
+	const open = `"` + BulkIDPrefix
+	if !strings.Contains(s, open) {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, open)
+		if i < 0 {
+			break
+		}
+		end := strings.IndexByte(s[i+len(open):], '"')
+		if end < 0 {
+			break
+		}
+		id := s[i+len(open) : i+len(open)+end]
+		real, found := created[id]
+		if !found {
+			if *missing == "" {
+				*missing = id
+			}
+			real = BulkIDPrefix + id
+		}
+		b.WriteString(s[:i+1])
+		b.WriteString(real)
+		b.WriteByte('"')
+		s = s[i+len(open)+end+1:]
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // BulkResult is the outcome of one bulk operation.

@@ -167,6 +167,10 @@ func TestResolveBulkIDs(t *testing.T) {
 	if p, _ := ResolveBulkIDs("/Groups/bulkId:g1", map[string]string{"g1": "G"}); p != "/Groups/G" {
 		t.Fatalf("path %v", p)
 	}
+	p, missing := ResolveBulkIDs(`members[value eq "bulkId:a" or value eq "bulkId:b"]`, map[string]string{"a": "1"})
+	if p != `members[value eq "1" or value eq "bulkId:b"]` || missing != "b" {
+		t.Fatalf("quoted: %v %q", p, missing)
+	}
 	body := BulkResponse([]BulkResult{{Method: "POST", BulkID: "u1", Status: 201, Location: "l", Version: `W/"1"`}})
 	op := body["Operations"].([]any)[0].(map[string]any)
 	if op["status"] != "201" || op["location"] != "l" || op["bulkId"] != "u1" {
