@@ -7,7 +7,6 @@ import (
 	"testing"
 )
 
-
 func bulkResults(t *testing.T, env *testEnv, body string) []map[string]any {
 	t.Helper()
 	rec := env.do(http.MethodPost, baseA+"/Bulk", body, nil)

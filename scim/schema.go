@@ -220,16 +220,6 @@ var commonAttributes = []*Attribute{
 	}, readOnly),
 }
 
-// schemaByURN returns the known schema with the given URN (case-insensitive).
-func schemaByURN(urn string) *Schema {
-	for _, s := range []*Schema{UserSchema, EnterpriseUserSchema, GroupSchema} {
-		if strings.EqualFold(s.ID, urn) {
-			return s
-		}
-	}
-	return nil
-}
-
 // isCoreURN reports whether urn is a core resource schema, whose attributes
 // live at the top level of Attrs.
 func isCoreURN(urn string) bool {
