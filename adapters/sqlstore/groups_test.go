@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -249,4 +250,165 @@ func countMembers(tb testing.TB, db *sql.DB, d *dialect, members, group string) 
 		tb.Fatalf("count members: %v", err)
 	}
 	return n
+}
+
+// An ApplyGroup that changes nothing issues no UPDATE (a trigger on the
+// customer's table would fire), and a rename writes only displayName.
+func TestUnchangedGroupApplyWritesNothing(t *testing.T) {
+	t.Parallel()
+	f := newGroupFixture(t, adapters.KindSQLite, true)
+	for _, ddl := range []string{
+		`CREATE TABLE audit (col text)`,
+		`CREATE TRIGGER groups_name AFTER UPDATE OF display_name ON groups BEGIN INSERT INTO audit VALUES ('display_name'); END`,
+		`CREATE TRIGGER groups_ext AFTER UPDATE OF external_id ON groups BEGIN INSERT INTO audit VALUES ('external_id'); END`,
+		`CREATE TRIGGER groups_any AFTER UPDATE ON groups BEGIN INSERT INTO audit VALUES ('row'); END`,
+	} {
+		exec(t, f.db, ddl)
+	}
+	s := openStore(t, f.cfg).(adapters.GroupStore)
+	ctx := context.Background()
+	g := adapters.Group{Attrs: map[string]any{"displayName": "Engineering", "externalId": "e1"}}
+	anchor, err := s.ApplyGroup(ctx, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Anchor = anchor
+	for i := 0; i < 3; i++ {
+		if _, err := s.ApplyGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audit := func() []string {
+		rows, err := f.db.Query(`SELECT col FROM audit ORDER BY rowid`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+	if got := audit(); len(got) != 0 {
+		t.Fatalf("unchanged applies updated the row: %v", got)
+	}
+	g.Attrs["displayName"] = "Platform"
+	if _, err := s.ApplyGroup(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	got := audit()
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[display_name row]" {
+		t.Fatalf("a rename fired %v, want [display_name row]", got)
+	}
+}
+
+// One AddMembers call larger than a batch: every member lands once, the
+// ones already present are not inserted again, and RemoveMembers of the
+// same list empties the group.
+func TestMembersInBatches(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{adapters.KindPostgres, adapters.KindSQLite, adapters.KindMySQL} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			f := newGroupFixture(t, kind, false)
+			s := openStore(t, f.cfg).(conformance.GroupStore)
+			ctx := context.Background()
+			n := 2*memberBatch + 37
+			users := insertUsers(t, f, n)
+			group, err := s.ApplyGroup(ctx, adapters.Group{Attrs: map[string]any{"displayName": "Everyone"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dialects[kind]
+			members := d.ident(f.cfg.Groups.Members.Table)
+			// A few are members already (on both sides of a batch edge).
+			if err := s.AddMembers(ctx, group, []string{users[0], users[memberBatch], users[n-1]}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.AddMembers(ctx, group, users); err != nil {
+				t.Fatal(err)
+			}
+			if got := countMembers(t, f.db, d, members, group); got != n {
+				t.Fatalf("%d membership rows, want %d", got, n)
+			}
+			listed := 0
+			for cursor := ""; ; {
+				page, next, err := s.ListMembers(ctx, group, cursor, maxPage)
+				if err != nil {
+					t.Fatal(err)
+				}
+				listed += len(page)
+				if next == "" {
+					break
+				}
+				cursor = next
+			}
+			if listed != n {
+				t.Fatalf("ListMembers listed %d, want %d", listed, n)
+			}
+			if err := s.RemoveMembers(ctx, group, users); err != nil {
+				t.Fatal(err)
+			}
+			if got := countMembers(t, f.db, d, members, group); got != 0 {
+				t.Fatalf("%d membership rows after removing all, want 0", got)
+			}
+		})
+	}
+}
+
+// insertUsers bulk-inserts n users into the fixture (outside scimbridge)
+// and returns their keys.
+func insertUsers(tb testing.TB, f groupFixture, n int) []string {
+	tb.Helper()
+	d := dialects[f.cfg.Kind]
+	table := d.ident(f.cfg.Users.Table)
+	ctx := context.Background()
+	tx, err := f.db.BeginTx(ctx, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	const chunk = 1000
+	for start := 0; start < n; start += chunk {
+		st := &stmt{d: d}
+		st.write("INSERT INTO ", table, " (username) VALUES ")
+		for i := start; i < min(start+chunk, n); i++ {
+			if i > start {
+				st.write(", ")
+			}
+			st.write("(").arg(fmt.Sprintf("bulk%06d@example.com", i)).write(")")
+		}
+		if _, err := tx.ExecContext(ctx, st.String(), st.args...); err != nil {
+			tb.Fatalf("insert users: %v", err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, "SELECT id FROM "+table+" WHERE username LIKE 'bulk%' ORDER BY username")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var keys []string
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			tb.Fatal(err)
+		}
+		keys = append(keys, fmt.Sprint(id))
+	}
+	if err := rows.Err(); err != nil {
+		tb.Fatal(err)
+	}
+	_ = rows.Close()
+	if err := tx.Commit(); err != nil {
+		tb.Fatal(err)
+	}
+	if len(keys) != n {
+		tb.Fatalf("inserted %d users, want %d", len(keys), n)
+	}
+	return keys
 }
