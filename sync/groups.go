@@ -47,7 +47,7 @@ func (k keys) memberSeq() string        { return k.prefix() + "mseq" }
 func (k keys) idxDisplayName() string   { return k.prefix() + "idx:dn" }
 func (k keys) groupPutKeys(id string) []string {
 	return []string{k.rec(id), k.idxDisplayName(), k.idxExternalID(), k.all(), k.seq(), k.dirty(),
-		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all()}
+		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all(), k.failed()}
 }
 
 // groupIndexValues extracts what the group indexes hold.
@@ -204,7 +204,7 @@ func (l *Ledger) markGroupApplied(ctx context.Context, tenant, id string, versio
 	for u, v := range applied {
 		args = append(args, u, v)
 	}
-	if err := groupAppliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.pending(id), k.idxAnchor()}, args...).Err(); err != nil {
+	if err := groupAppliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.pending(id), k.idxAnchor(), k.failed()}, args...).Err(); err != nil {
 		return redisErr("mark group applied", err)
 	}
 	return nil

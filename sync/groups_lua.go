@@ -11,7 +11,8 @@ import "github.com/redis/go-redis/v9"
 // putGroupScript writes a group's desired state and member changes.
 //
 // KEYS: 1 rec, 2 idx displayName, 3 idx externalId, 4 all, 5 seq, 6 dirty,
-// 7 members, 8 pending, 9 member-change counter, 10 idx anchor, 11 live users (zset)
+// 7 members, 8 pending, 9 member-change counter, 10 idx anchor, 11 live users (zset),
+// 12 failed
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
@@ -60,6 +61,7 @@ if live then
   if oext and oext ~= '' and redis.call('HGET', KEYS[3], oext) == id then redis.call('HDEL', KEYS[3], oext) end
 end
 local now = ARGV[7]
+redis.call('ZREM', KEYS[12], id)
 local v = 1
 if live then v = tonumber(redis.call('HGET', rec, 'v')) + 1 end
 if mode == 'delete' then
@@ -105,7 +107,7 @@ return out
 
 // groupAppliedScript records an apply of a group.
 //
-// KEYS: 1 rec, 2 dirty, 3 pending, 4 idx anchor
+// KEYS: 1 rec, 2 dirty, 3 pending, 4 idx anchor, 5 failed
 // ARGV: 1 id, 2 version applied, 3 anchor, then pairs of (user id, pending
 // value) that were applied (cleared only if unchanged since).
 // The group counts as applied (av = version, not dirty) only when no
@@ -131,7 +133,10 @@ end
 local applied = tonumber(ARGV[2])
 if redis.call('HLEN', KEYS[3]) > 0 then return 2 end
 local failv = tonumber(redis.call('HGET', rec, 'failv') or '0')
-if failv <= applied then redis.call('HDEL', rec, 'fail', 'failv') end
+if failv <= applied then
+  redis.call('HDEL', rec, 'fail', 'failv')
+  redis.call('ZREM', KEYS[5], ARGV[1])
+end
 local av = tonumber(redis.call('HGET', rec, 'av') or '0')
 if applied > av then redis.call('HSET', rec, 'av', applied) end
 if redis.call('HGET', rec, 'del') == '1' then redis.call('HDEL', rec, 'doc') end

@@ -95,9 +95,10 @@ func (k keys) all() string            { return k.prefix() + "all" }
 func (k keys) seq() string            { return k.prefix() + "seq" }
 func (k keys) dirty() string          { return k.prefix() + "dirty" }
 func (k keys) lease(id string) string { return k.prefix() + "lease:" + id }
+func (k keys) failed() string         { return k.prefix() + "failed" }
 func userKeys(tenant string) keys     { return keys{tenant: tenant, kind: "u"} }
 func (k keys) putKeys(id string) []string {
-	return []string{k.rec(id), k.idxUserName(), k.idxExternalID(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor()}
+	return []string{k.rec(id), k.idxUserName(), k.idxExternalID(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed()}
 }
 
 // Ledger keeps desired and applied state in Redis.
@@ -420,7 +421,7 @@ func (l *Ledger) UserIDs(ctx context.Context, tenant string, offset, count int) 
 // that the password of passwordVersion (0: none) is no longer needed.
 func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64) error {
 	k := userKeys(tenant)
-	err := appliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.idxAnchor()},
+	err := appliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.idxAnchor(), k.failed()},
 		id, version, anchor, passwordVersion).Err()
 	if err != nil {
 		return redisErr("mark applied", err)
@@ -437,7 +438,7 @@ func (l *Ledger) markFailed(ctx context.Context, k keys, id string, version int6
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}
-	if err := failedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty()}, id, version, reason).Err(); err != nil {
+	if err := failedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.failed()}, id, version, reason, l.now().UnixMilli()).Err(); err != nil {
 		return redisErr("mark failed", err)
 	}
 	return nil
@@ -535,4 +536,23 @@ func (l *Ledger) getUsersAny(ctx context.Context, tenant string, ids []string) (
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// Failed returns up to limit ids of users whose latest version the store
+// rejected, oldest failure first.
+func (l *Ledger) Failed(ctx context.Context, tenant, kind string, limit int) ([]string, error) {
+	k := keys{tenant: tenant, kind: kindKey(kind)}
+	ids, err := l.rdb.ZRange(ctx, k.failed(), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, redisErr("failed resources", err)
+	}
+	return ids, nil
+}
+
+// kindKey maps a resource kind ("User", "Group") to its key segment.
+func kindKey(kind string) string {
+	if kind == "Group" || kind == "g" {
+		return "g"
+	}
+	return "u"
 }

@@ -15,7 +15,8 @@ import "github.com/redis/go-redis/v9"
 // putScript writes a desired state.
 //
 // KEYS: 1 rec, 2 idx userName, 3 idx externalId, 4 idx emails (zset),
-// 5 all (zset by seq), 6 seq counter, 7 dirty (zset), 8 idx anchor
+// 5 all (zset by seq), 6 seq counter, 7 dirty (zset), 8 idx anchor,
+// 9 failed (zset: resources whose latest version the store rejected)
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor (adopt)
@@ -63,6 +64,7 @@ if live then
   end
 end
 local now = ARGV[8]
+redis.call('ZREM', KEYS[9], id)
 local v = 1
 if live then v = tonumber(redis.call('HGET', rec, 'v')) + 1 end
 if mode == 'delete' then
@@ -96,7 +98,7 @@ return out
 
 // appliedScript records that version ARGV[2] was applied.
 //
-// KEYS: 1 rec, 2 dirty, 3 idx anchor
+// KEYS: 1 rec, 2 dirty, 3 idx anchor, 4 failed
 // ARGV: 1 id, 2 applied version, 3 anchor ("" keeps), 4 password version applied (0 none)
 var appliedScript = redis.NewScript(`
 local rec = KEYS[1]
@@ -117,7 +119,10 @@ if anchor ~= '' then
   end
 end
 local failv = tonumber(redis.call('HGET', rec, 'failv') or '0')
-if failv <= applied then redis.call('HDEL', rec, 'fail', 'failv') end
+if failv <= applied then
+  redis.call('HDEL', rec, 'fail', 'failv')
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
 if ARGV[4] ~= '0' and redis.call('HGET', rec, 'pwv') == ARGV[4] then redis.call('HDEL', rec, 'pw', 'pwv') end
 if redis.call('HGET', rec, 'del') == '1' then redis.call('HDEL', rec, 'pw', 'pwv', 'doc') end
 if tonumber(redis.call('HGET', rec, 'v')) <= applied then redis.call('ZREM', KEYS[2], ARGV[1]) end
@@ -126,13 +131,16 @@ return 1
 
 // failedScript records a permanent failure of version ARGV[2].
 //
-// KEYS: 1 rec, 2 dirty
-// ARGV: 1 id, 2 version, 3 reason
+// KEYS: 1 rec, 2 dirty, 3 failed
+// ARGV: 1 id, 2 version, 3 reason, 4 now ms
 var failedScript = redis.NewScript(`
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then return 0 end
 redis.call('HSET', rec, 'fail', ARGV[3], 'failv', ARGV[2])
-if redis.call('HGET', rec, 'v') == ARGV[2] then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if redis.call('HGET', rec, 'v') == ARGV[2] then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+end
 return 1
 `)
 

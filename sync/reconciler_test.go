@@ -320,6 +320,9 @@ func TestReconcilePermanentFailureRecorded(t *testing.T) {
 	if got.State() != StateFailed || got.Failure == "" {
 		t.Fatalf("failure not recorded: %+v", got)
 	}
+	if ids, _ := b.ledger.Failed(ctx, b.tenant, "User", 10); len(ids) != 1 || ids[0] != r.ID {
+		t.Fatalf("failed index = %v", ids)
+	}
 	// The next change tries again and clears the failure.
 	if _, err := b.svc.PatchUser(ctx, b.tenant, r.ID, patch(t, `{"Operations":[{"op":"replace","path":"title","value":"CEO"}]}`), 0); err != nil {
 		t.Fatal(err)
@@ -330,6 +333,9 @@ func TestReconcilePermanentFailureRecorded(t *testing.T) {
 	got, _ = b.ledger.GetUser(ctx, b.tenant, r.ID)
 	if got.State() != StateApplied || got.Failure != "" {
 		t.Fatalf("after the fix: %+v", got)
+	}
+	if ids, _ := b.ledger.Failed(ctx, b.tenant, "User", 10); len(ids) != 0 {
+		t.Fatalf("failed index after the fix = %v", ids)
 	}
 }
 
