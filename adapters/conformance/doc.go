@@ -9,6 +9,18 @@
 // given_name, family_name, email (unique), external_id, department (refusing
 // RejectedDepartment), is_active (default true), password_hash, and plan
 // (unmapped, default PlanDefault). Mapping gives the SCIM mapping onto it.
+// RunGroupTests is the group suite: a GroupHarness gives fresh stores with
+// users (Mapping) and groups (GroupMapping) mapped, a Backdoor to the users
+// and a GroupBackdoor to the groups and their memberships. The group fixture
+// has the fields named by the GroupField constants: a key, display_name
+// (required), external_id, and note (unmapped, no default); a membership
+// naming a user that does not exist must be refused. The suite covers
+// create, rename, the same apply twice, adoption by displayName
+// (case-insensitive), incremental membership (present and absent members,
+// the last member, memberships made outside scimbridge), delete keeping the
+// users, lookups, paged listing of groups and members, tenant isolation,
+// metacharacters, and ErrConfig / ErrUnavailable.
+//
 // A backend's quirk is an explicit, commented t.Skip inside the suite, never
 // a silent gap.
 package conformance

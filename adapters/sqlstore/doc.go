@@ -16,6 +16,22 @@
 // (argon2id or bcrypt) into the password column, and not rewritten when the
 // stored hash already verifies the password.
 //
-// SQLite connections run with busy_timeout(5000), WAL journaling and
-// immediate transactions (appended to the DSN unless it sets them).
+// Groups (when the tenant maps them) live in a group table and a
+// membership (join) table of (group key, user key) rows; the store is an
+// adapters.GroupStore. ApplyGroup writes only the mapped group columns and
+// never the memberships. AddMembers and RemoveMembers work on the members
+// named, in batches, and never read the group's member list: AddMembers
+// probes which of the named members are rows already (group = ? AND user
+// IN (...)) and inserts the others, also skipping unique violations (ON
+// CONFLICT DO NOTHING, MySQL ON DUPLICATE KEY UPDATE; not INSERT IGNORE,
+// which would hide a foreign-key violation), so it is idempotent with or
+// without a unique constraint on the join table. A member that is not a
+// user fails through the customer's foreign key: ErrRejected. RemoveGroup
+// deletes the membership rows, then the group row, in one transaction.
+// Index the join table on (group, user) so the cost of one member does not
+// depend on the group's size.
+//
+// SQLite connections run with busy_timeout(5000), WAL journaling, foreign
+// keys enforced and immediate transactions (appended to the DSN unless it
+// sets them).
 package sqlstore

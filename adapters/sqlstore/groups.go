@@ -306,7 +306,11 @@ func (s *store) RemoveGroup(ctx context.Context, grp adapters.Group) (err error)
 	}
 	key := grp.Anchor
 	if key == "" {
-		name, _ := grp.Attrs[adapters.GroupPathDisplayName].(string)
+		fields, err := g.m.Fields(grp)
+		if err != nil {
+			return fmt.Errorf("sqlstore: remove group: %w", err)
+		}
+		name, _ := fields[g.displayNameColumn].(string)
 		if name == "" {
 			return nil
 		}

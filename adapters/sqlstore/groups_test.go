@@ -412,3 +412,61 @@ func insertUsers(tb testing.TB, f groupFixture, n int) []string {
 	}
 	return keys
 }
+
+// A natural group key (the displayName column is the primary key): the
+// anchor is the name, a rename moves it, and the membership rows follow
+// through the customer's ON UPDATE CASCADE.
+func TestNaturalGroupKey(t *testing.T) {
+	t.Parallel()
+	db, path := sqliteFixture(t,
+		fixtureDDL(adapters.KindSQLite, "users", false),
+		`CREATE TABLE teams (name text PRIMARY KEY NOT NULL, okta_id text)`,
+		`CREATE TABLE team_members (team text NOT NULL REFERENCES teams (name) ON UPDATE CASCADE,
+			user_id integer NOT NULL REFERENCES users (id), PRIMARY KEY (team, user_id))`,
+	)
+	cfg := adapters.Config{
+		Kind:  adapters.KindSQLite,
+		DSN:   path,
+		Users: conformance.Mapping("users", conformance.Options{}),
+		Groups: &adapters.GroupMapping{
+			Table:      "teams",
+			Key:        "name",
+			Attributes: map[string]string{"displayName": "name", "externalId": "okta_id"},
+			Members:    &adapters.MembersMapping{Table: "team_members", GroupColumn: "team", UserColumn: "user_id"},
+		},
+	}
+	s := openStore(t, cfg).(conformance.GroupStore)
+	ctx := context.Background()
+	user, err := s.ApplyUser(ctx, adapters.User{Attrs: map[string]any{"userName": "jane@example.com"}, Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := adapters.Group{Attrs: map[string]any{"displayName": "Engineering", "externalId": "00g1"}}
+	anchor, err := s.ApplyGroup(ctx, g)
+	if err != nil || anchor != "Engineering" {
+		t.Fatalf("ApplyGroup = %q, %v; want the name as anchor", anchor, err)
+	}
+	if err := s.AddMembers(ctx, anchor, []string{user}); err != nil {
+		t.Fatal(err)
+	}
+	g.Anchor = anchor
+	g.Attrs["displayName"] = "Platform"
+	renamed, err := s.ApplyGroup(ctx, g)
+	if err != nil || renamed != "Platform" {
+		t.Fatalf("rename = %q, %v; want the new name as anchor", renamed, err)
+	}
+	members, _, err := s.ListMembers(ctx, renamed, "", 10)
+	if err != nil || fmt.Sprint(members) != fmt.Sprint([]string{user}) {
+		t.Fatalf("members after rename = %v, %v", members, err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM teams`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("teams = %d, %v", n, err)
+	}
+	if err := s.RemoveGroup(ctx, adapters.Group{Anchor: renamed}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM team_members`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("team_members after RemoveGroup = %d, %v", n, err)
+	}
+}
