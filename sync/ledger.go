@@ -108,8 +108,9 @@ type Ledger struct {
 	now    func() time.Time
 }
 
-// NewLedger returns a Ledger. sealer may be nil: then passwords are refused
-// with ErrNoSealer rather than stored.
+// NewLedger returns a Ledger. sealer may be nil: then passwords are
+// ignored (never stored): Okta sends one with every create even when
+// Sync Password is off, so refusing them would refuse every create.
 func NewLedger(rdb redis.UniversalClient, sealer *Sealer) *Ledger {
 	return &Ledger{rdb: rdb, sealer: sealer, now: time.Now}
 }
@@ -179,7 +180,7 @@ func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, e
 		}
 	}
 	sealed, pwFlag := "", "0"
-	if password != nil && mode != modeDelete {
+	if password != nil && mode != modeDelete && l.sealer != nil {
 		s, err := l.sealer.Seal(*password, tenant+"/"+id)
 		if err != nil {
 			return nil, err

@@ -78,7 +78,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 			return nil, err
 		}
 	} else {
-		log.Warn("secrets.key_file is not set: passwords sent by IdPs are refused (Sync Password needs it)")
+		log.Warn("secrets.key_file is not set: passwords sent by IdPs are ignored (Sync Password needs a key)")
 	}
 	a := &app{
 		cfg: cfg, log: log, rdb: rdb,
