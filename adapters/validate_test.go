@@ -83,6 +83,10 @@ func TestValidate(t *testing.T) {
 		{name: "ldap attribute names", modify: func(c *Config) {
 			c.Kind = KindLDAP
 			c.DSN = "ldaps://ldap.internal:636"
+			c.LDAP = &LDAPOptions{
+				UsersBaseDN:  "ou=people,dc=example,dc=com",
+				Deactivation: LDAPDeactivation{Attribute: "employeeType", ActiveValue: "active", InactiveValue: "disabled"},
+			}
 			c.Users = UserMapping{
 				Key:        "entryUUID",
 				Attributes: map[string]string{"userName": "uid", "name.familyName": "sn", "x509": "userCertificate;binary"},
@@ -92,8 +96,12 @@ func TestValidate(t *testing.T) {
 		{name: "ldap url password", modify: func(c *Config) {
 			c.Kind = KindLDAP
 			c.DSN = "ldap://cn=admin:secret@ldap.internal"
+			c.LDAP = &LDAPOptions{
+				UsersBaseDN:  "ou=people,dc=example,dc=com",
+				Deactivation: LDAPDeactivation{Attribute: "employeeType", ActiveValue: "active", InactiveValue: "disabled"},
+			}
 			c.Users = UserMapping{Attributes: map[string]string{"userName": "uid"}, OnDelete: OnDeleteDelete}
-		}, want: []string{"password inline"}},
+		}, want: []string{"ldap.url must not carry credentials"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -470,3 +470,46 @@ func TestNaturalGroupKey(t *testing.T) {
 		t.Fatalf("team_members after RemoveGroup = %d, %v", n, err)
 	}
 }
+
+// With the delete policy, removing a user who is a member deletes the
+// membership rows first (the join table's foreign key would refuse the
+// delete otherwise); the groups and the other members stay. A deactivated
+// user keeps its memberships.
+func TestDeletedUserLeavesGroups(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{adapters.KindPostgres, adapters.KindSQLite, adapters.KindMySQL} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			f := newGroupFixture(t, kind, true)
+			ctx := context.Background()
+			deactivating := openStore(t, f.cfg).(conformance.GroupStore)
+			cfg := f.cfg
+			cfg.Users.OnDelete = adapters.OnDeleteDelete
+			deleting := openStore(t, cfg).(conformance.GroupStore)
+			gb := newGroupBackdoor(kind, f.db, f.cfg.Groups)
+
+			users := insertUsers(t, f, 3)
+			group, err := deleting.ApplyGroup(ctx, adapters.Group{Attrs: map[string]any{"displayName": "Engineering"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := deleting.AddMembers(ctx, group, users); err != nil {
+				t.Fatal(err)
+			}
+			if err := deactivating.RemoveUser(ctx, adapters.User{Anchor: users[2]}); err != nil {
+				t.Fatal(err)
+			}
+			if err := deleting.RemoveUser(ctx, adapters.User{Anchor: users[0]}); err != nil {
+				t.Fatalf("RemoveUser of a member: %v", err)
+			}
+			want := []string{users[1], users[2]}
+			sort.Strings(want)
+			if got := gb.Members(t, group); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("members = %v, want %v", got, want)
+			}
+			if n := gb.Count(t); n != 1 {
+				t.Fatalf("%d groups, want 1", n)
+			}
+		})
+	}
+}

@@ -515,6 +515,9 @@ func (s *store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 	}
 	st := &stmt{d: s.d}
 	if s.m.OnDelete == adapters.OnDeleteDelete {
+		if s.groups != nil {
+			return s.deleteUserAndMemberships(ctx, key)
+		}
 		st.write("DELETE FROM ", s.table, " WHERE ", s.key, " = ").arg(key)
 	} else {
 		inactive, _ := s.m.Fields(adapters.User{Active: false})
@@ -523,6 +526,36 @@ func (s *store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 	}
 	if _, err := s.db.ExecContext(ctx, st.String(), st.args...); err != nil {
 		return translate("remove user", err)
+	}
+	return nil
+}
+
+// deleteUserAndMemberships deletes the user's membership rows, then the
+// user row, in one transaction: a deleted user leaves its groups (the
+// customer's foreign key would refuse the delete otherwise).
+func (s *store) deleteUserAndMemberships(ctx context.Context, key string) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return translate("begin", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	g := s.groups
+	memberships := &stmt{d: s.d}
+	memberships.write("DELETE FROM ", g.members, " WHERE ", g.userColumn, " = ").arg(key)
+	if _, err := tx.ExecContext(ctx, memberships.String(), memberships.args...); err != nil {
+		return translate("remove user memberships", err)
+	}
+	user := &stmt{d: s.d}
+	user.write("DELETE FROM ", s.table, " WHERE ", s.key, " = ").arg(key)
+	if _, err := tx.ExecContext(ctx, user.String(), user.args...); err != nil {
+		return translate("remove user", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return translate("commit", err)
 	}
 	return nil
 }
