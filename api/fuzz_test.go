@@ -2,6 +2,7 @@ package api
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -34,6 +35,20 @@ func FuzzEntityTags(f *testing.F) {
 			if !tagsMatch(tags, v) {
 				t.Fatalf("tags %q name version %d but do not match it", tags, v)
 			}
+		}
+	})
+}
+
+// FuzzBulkPath: a bulk operation path names Users or Groups and at most one
+// id without a slash.
+func FuzzBulkPath(f *testing.F) {
+	for _, seed := range []string{"/Users", "/Groups/abc", "/Users/bulkId:x", "Users/1/2", "/Widgets", ""} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		target, ok := parseBulkPath(p)
+		if ok && (strings.Contains(target.id, "/") || len(target.id) > maxIDLen) {
+			t.Fatalf("parseBulkPath(%q) = %+v", p, target)
 		}
 	})
 }

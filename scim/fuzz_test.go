@@ -74,6 +74,13 @@ func FuzzParsePatch(f *testing.F) {
 				t.Fatalf("ApplyGroup error %T is not *Error", err)
 			}
 		}
+		if cp, err := fuzzCustomSet.ParsePatch(body); err == nil {
+			if _, _, err := cp.ApplyUser(user); err != nil {
+				if _, ok := err.(*Error); !ok {
+					t.Fatalf("custom ApplyUser error %T is not *Error", err)
+				}
+			}
+		}
 	})
 }
 
@@ -107,8 +114,27 @@ func FuzzParseUser(f *testing.F) {
 				t.Fatalf("ParseGroup error %T is not *Error", err)
 			}
 		}
+		if a, _, err := fuzzCustomSet.ParseUser(body); err == nil {
+			if _, err := json.Marshal(RenderUser("1", a, Meta{})); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, ok := err.(*Error); !ok {
+			t.Fatalf("custom set error %T is not *Error", err)
+		}
 	})
 }
+
+// fuzzCustomSet is a schema set with a custom extension of every type.
+var fuzzCustomSet = func() *SchemaSet {
+	set, err := NewSchemaSet(&CustomExtension{URN: customURN, Attributes: []CustomAttribute{
+		{Name: "costCenter"}, {Name: "flag", Type: "boolean"}, {Name: "n", Type: "integer"},
+		{Name: "d", Type: "decimal"}, {Name: "at", Type: "dateTime"}, {Name: "tags", MultiValued: true},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	return set
+}()
 
 func FuzzPath(f *testing.F) {
 	for _, s := range []string{"userName", "name.givenName", `emails[type eq "work"].Value`, `members[value eq "x"]`,
@@ -129,6 +155,76 @@ func FuzzPath(f *testing.F) {
 		p.Remove(a)
 		if _, err := json.Marshal(a); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+func FuzzParseBulkRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"failOnErrors":1,"Operations":[{"method":"POST","path":"/Users","bulkId":"a","data":{"userName":"u"}},{"method":"PATCH","path":"/Groups/bulkId:g","data":{"Operations":[{"op":"remove","path":"members[value eq \"bulkId:a\"]"}]}}]}`,
+		`{"Operations":[{"method":"delete","path":"/Users/1","version":"W/\"2\""}]}`,
+		`{"Operations":[{"method":"POST","path":"/Users","bulkId":"a","data":{}},{"method":"POST","path":"/Users","bulkId":"a","data":{}}]}`,
+		`{"Operations":[{"method":"PUT","path":"/Users/1","data":[]}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := ParseBulkRequest(body, 50)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("error %T is not *Error", err)
+			}
+			return
+		}
+		if len(r.Operations) > 50 {
+			t.Fatalf("%d operations accepted", len(r.Operations))
+		}
+		created := map[string]string{}
+		for i, op := range r.Operations {
+			if op.BulkID != "" {
+				created[op.BulkID] = itoa(i)
+			}
+			out, _ := ResolveBulkIDs(op.Data, created)
+			if _, err := json.Marshal(out); err != nil {
+				t.Fatal(err)
+			}
+			ResolveBulkIDs(op.Path, created)
+		}
+	})
+}
+
+func FuzzParseSearchRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"attributes":["userName"],"filter":"userName sw \"j\"","sortBy":"userName","sortOrder":"descending","startIndex":1,"count":10}`,
+		`{"count":1e300,"startIndex":-5}`,
+		`{"attributes":"a,b","excludedAttributes":[1]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := ParseSearchRequest(body)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("error %T is not *Error", err)
+			}
+			return
+		}
+		if r.SortBy != "" {
+			_ = DefaultSchemaSet().ValidSortBy(r.SortBy)
+		}
+	})
+}
+
+// FuzzCompareForSort: the comparison is antisymmetric for any sortBy.
+func FuzzCompareForSort(f *testing.F) {
+	for _, s := range []string{"userName", "name.familyName", "emails", "emails.value", "meta.lastModified", "active", entURN + ":department", "x"} {
+		f.Add(s, "b", "A")
+	}
+	f.Fuzz(func(t *testing.T, sortBy, x, y string) {
+		a := RenderUser("1", Attrs{"userName": x, "name": map[string]any{"familyName": y}, "emails": []any{map[string]any{"value": y}}, entURN: map[string]any{"department": x}}, Meta{})
+		b := RenderUser("2", Attrs{"userName": y, "name": map[string]any{"familyName": x}, "emails": []any{map[string]any{"value": x}}}, Meta{})
+		if ab, ba := CompareForSort(a, b, sortBy), CompareForSort(b, a, sortBy); ab != -ba {
+			t.Fatalf("CompareForSort(%q): a,b = %d, b,a = %d", sortBy, ab, ba)
 		}
 	})
 }
