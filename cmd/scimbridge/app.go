@@ -216,7 +216,8 @@ func (a *app) runWorker(ctx context.Context) error {
 	srv := asynq.NewServer(a.asynqOpt, cfg)
 	mux := asynq.NewServeMux()
 	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry},
-		Groups: tenantAdapter{a.registry}, Logger: a.log}
+		Groups: tenantAdapter{a.registry}, Logger: a.log,
+		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout}
 	rec.Register(mux)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)

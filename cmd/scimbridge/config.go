@@ -31,6 +31,11 @@ type Config struct {
 	Worker struct {
 		// Concurrency is how many applies one worker runs at once (default 20).
 		Concurrency int `yaml:"concurrency"`
+		// StoreTimeout bounds one store call (default 30s).
+		StoreTimeout time.Duration `yaml:"store_timeout"`
+		// LeaseTTL is how long one apply holds its resource; a killed
+		// worker's resources wait this long (default store_timeout + 15s).
+		LeaseTTL time.Duration `yaml:"lease_ttl"`
 	} `yaml:"worker"`
 	Sweeper struct {
 		Interval time.Duration `yaml:"interval"` // default 30s
@@ -142,6 +147,12 @@ func (c *Config) applyDefaults() {
 	if c.Worker.Concurrency <= 0 {
 		c.Worker.Concurrency = 20
 	}
+	if c.Worker.StoreTimeout <= 0 {
+		c.Worker.StoreTimeout = 30 * time.Second
+	}
+	if c.Worker.LeaseTTL <= 0 {
+		c.Worker.LeaseTTL = c.Worker.StoreTimeout + 15*time.Second
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -170,6 +181,9 @@ func (c *Config) validate() []error {
 	case "json", "text":
 	default:
 		errs = append(errs, fmt.Errorf("log.format %q: want json or text", c.Log.Format))
+	}
+	if c.Worker.LeaseTTL <= c.Worker.StoreTimeout {
+		errs = append(errs, fmt.Errorf("worker.lease_ttl (%s) must exceed worker.store_timeout (%s)", c.Worker.LeaseTTL, c.Worker.StoreTimeout))
 	}
 	if c.Redis.PasswordEnv != "" && os.Getenv(c.Redis.PasswordEnv) == "" {
 		errs = append(errs, fmt.Errorf("redis.password_env: environment variable %s is empty", c.Redis.PasswordEnv))
