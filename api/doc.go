@@ -7,6 +7,17 @@
 // service calls and back; parsing and validation live in package scim, state
 // in package sync.
 //
+// Every request runs against its tenant's scim.SchemaSet (core, enterprise
+// and the tenant's custom extension), which also answers /Schemas and
+// /ResourceTypes. Lists and POST .search take filter, sortBy, sortOrder,
+// startIndex, count (capped at Config.MaxPageSize, announced as
+// filter.maxResults) and attributes / excludedAttributes, which also shape
+// the bodies of POST, PUT and PATCH answers. Group members are read only
+// when the answer shows them; PATCH /Groups answers 204 unless the request
+// names attributes or excludedAttributes (then 200 with the group so
+// projected), so a one-member change never reads a large group. POST /Bulk
+// runs each operation through the same service call as its endpoint.
+//
 // Every error answer is a SCIM Error body (RFC 7644 §3.12) and every answer
 // carries Content-Type application/scim+json. Authentication failures are
 // indistinguishable whatever the reason (unknown or disabled tenant, missing,

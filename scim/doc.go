@@ -12,8 +12,21 @@
 // attributes are ignored rather than rejected; unknown extension objects
 // are kept as given.
 //
-// Files: schema.go (the User, Enterprise User and Group schemas), path.go
-// (attribute paths), user.go and group.go (bodies and rendering), patch.go
-// and group_patch.go (PATCH; groups yield a MemberDelta), filter.go and
-// expr.go (filters and their evaluation), discovery.go, list.go.
+// Schemas are a value: a SchemaSet holds the core User and Group schemas,
+// the Enterprise User extension and optionally one tenant's custom User
+// extension (NewSchemaSet). Parsing, PATCH, paths, filters, projection and
+// the /Schemas and /ResourceTypes documents are methods of the set; the
+// package-level functions use DefaultSchemaSet, which keeps undeclared
+// extension objects as given, while a tenant's set ignores them. A
+// "schemas" list naming a schema the set does not accept is 400
+// invalidValue (the Microsoft ADSCIM URIs Entra sends are accepted).
+//
+// Files: schema.go (the User, Enterprise User and Group schemas),
+// schemaset.go (schema sets, custom extensions), path.go (attribute paths),
+// user.go and group.go (bodies and rendering), patch.go and group_patch.go
+// (PATCH, at most MaxPatchOperations operations; groups yield a
+// MemberDelta), filter.go and expr.go (filters and their evaluation),
+// sort.go (CompareForSort, sortBy/sortOrder), search.go (SearchRequest),
+// bulk.go (BulkRequest, bulkId references, BulkResponse), discovery.go,
+// list.go (paging and attribute projection).
 package scim
