@@ -1,7 +1,6 @@
 package ldapstore
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -270,4 +269,3 @@ func (b *backdoor) Count(tb testing.TB) int {
 	return len(res.Entries)
 }
 
-var _ = context.Background
