@@ -268,4 +268,3 @@ func (b *backdoor) Count(tb testing.TB) int {
 	}
 	return len(res.Entries)
 }
-
