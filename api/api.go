@@ -85,6 +85,10 @@ type Config struct {
 	// Logger receives the access log and server-side errors. Unset:
 	// slog.Default().
 	Logger *slog.Logger
+	// Metrics records each request (NewHTTPMetrics). Unset: no metrics.
+	// Spans are always opened, with the global OpenTelemetry tracer
+	// provider (a no-op until one is installed).
+	Metrics *HTTPMetrics
 }
 
 // Defaults of Config.
@@ -147,7 +151,7 @@ func New(cfg Config, deps Deps) *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RemoveExtraSlash = true
-	r.Use(s.requestID, s.accessLog, s.recoverPanic)
+	r.Use(s.requestID, s.telemetry, s.accessLog, s.recoverPanic)
 	r.NoRoute(func(c *gin.Context) {
 		s.writeError(c, scim.Errorf(http.StatusNotFound, "", "no such endpoint"))
 	})

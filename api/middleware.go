@@ -168,6 +168,7 @@ func (s *server) authenticate(c *gin.Context) {
 	}
 	c.Set(ctxSchemas, set)
 	c.Set(ctxTenant, tenantID)
+	bindTenant(c, tenantID)
 	c.Next()
 }
 

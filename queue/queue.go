@@ -70,6 +70,9 @@ func NewReconcileTask(ctx context.Context, p Reconcile) (*asynq.Task, error) {
 	}
 	headers := map[string]string{}
 	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(headers))
+	if id := CorrelationFrom(ctx).RequestID; id != "" {
+		headers[HeaderRequestID] = id
+	}
 	return asynq.NewTaskWithHeaders(TypeReconcile, b, headers), nil
 }
 
@@ -83,11 +86,17 @@ func ParseReconcile(t *asynq.Task) (Reconcile, error) {
 	return p, nil
 }
 
-// ContextFromTask returns ctx carrying the trace context of the task's headers.
+// ContextFromTask returns ctx carrying the trace context of the task's
+// headers and the request id of the request that enqueued it.
 func ContextFromTask(ctx context.Context, t *asynq.Task) context.Context {
 	h := t.Headers()
 	if len(h) == 0 {
 		return ctx
+	}
+	if id := h[HeaderRequestID]; id != "" {
+		c := CorrelationFrom(ctx)
+		c.RequestID = id
+		ctx = WithCorrelation(ctx, c)
 	}
 	return otel.GetTextMapPropagator().Extract(ctx, propagation.MapCarrier(h))
 }
@@ -109,7 +118,9 @@ func NewEnqueuer(client *asynq.Client) *Enqueuer {
 
 // Enqueue queues p on queueName. A task with the same id already queued,
 // scheduled or retrying is success: it will apply the latest state anyway.
-func (e *Enqueuer) Enqueue(ctx context.Context, queueName string, p Reconcile, salt string) error {
+func (e *Enqueuer) Enqueue(ctx context.Context, queueName string, p Reconcile, salt string) (err error) {
+	ctx, span := startProducerSpan(ctx, queueName, p)
+	defer endProducerSpan(span, &err)
 	t, err := NewReconcileTask(ctx, p)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/queue"
@@ -77,7 +78,9 @@ func withoutMembers(a scim.Attrs) scim.Attrs {
 
 // putGroup runs the atomic group write.
 func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs,
-	replace bool, adds, removes []string, anchor string) (*Record, error) {
+	replace bool, adds, removes []string, anchor string) (_ *Record, err error) {
+	ctx, span := startSpan(ctx, "sync.ledger.put_group", tenant, attribute.String("scimbridge.mode", string(mode)))
+	defer endSpan(span, &err)
 	k := groupKeys(tenant)
 	var doc []byte
 	var dn, ext string
@@ -197,7 +200,9 @@ func (l *Ledger) pendingMembers(ctx context.Context, tenant, id string) (map[str
 
 // markGroupApplied clears the applied membership changes and, when none
 // are left, records the version as applied.
-func (l *Ledger) markGroupApplied(ctx context.Context, tenant, id string, version int64, anchor string, applied map[string]string) error {
+func (l *Ledger) markGroupApplied(ctx context.Context, tenant, id string, version int64, anchor string, applied map[string]string) (err error) {
+	ctx, span := startSpan(ctx, "sync.ledger.mark_applied", tenant, attribute.String("scimbridge.kind", "Group"))
+	defer endSpan(span, &err)
 	k := groupKeys(tenant)
 	args := make([]any, 0, 3+2*len(applied))
 	args = append(args, id, version, anchor)

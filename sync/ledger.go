@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/scimbridge/scimbridge/scim"
 )
@@ -165,7 +166,9 @@ const (
 )
 
 // putUser runs the atomic write. password nil keeps any pending password.
-func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (*Record, error) {
+func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (_ *Record, err error) {
+	ctx, span := startSpan(ctx, "sync.ledger.put_user", tenant, attribute.String("scimbridge.mode", string(mode)))
+	defer endSpan(span, &err)
 	k := userKeys(tenant)
 	var doc []byte
 	var un, ext, ems string
@@ -420,9 +423,11 @@ func (l *Ledger) UserIDs(ctx context.Context, tenant string, offset, count int) 
 
 // MarkApplied records that version was applied with the given anchor, and
 // that the password of passwordVersion (0: none) is no longer needed.
-func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64) error {
+func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64) (err error) {
+	ctx, span := startSpan(ctx, "sync.ledger.mark_applied", tenant, attribute.String("scimbridge.kind", "User"))
+	defer endSpan(span, &err)
 	k := userKeys(tenant)
-	err := appliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.idxAnchor(), k.failed()},
+	err = appliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.idxAnchor(), k.failed()},
 		id, version, anchor, passwordVersion).Err()
 	if err != nil {
 		return redisErr("mark applied", err)
@@ -435,7 +440,9 @@ func (l *Ledger) MarkFailed(ctx context.Context, tenant, id string, version int6
 	return l.markFailed(ctx, userKeys(tenant), id, version, reason)
 }
 
-func (l *Ledger) markFailed(ctx context.Context, k keys, id string, version int64, reason string) error {
+func (l *Ledger) markFailed(ctx context.Context, k keys, id string, version int64, reason string) (err error) {
+	ctx, span := startSpan(ctx, "sync.ledger.mark_failed", k.tenant, attribute.String("scimbridge.kind", kindName(k)))
+	defer endSpan(span, &err)
 	if len(reason) > 1000 {
 		reason = reason[:1000]
 	}

@@ -30,6 +30,8 @@ type Reconciler struct {
 	// their groups are then applied to the ledger only).
 	Groups GroupsMapper
 	Logger *slog.Logger
+	// Metrics records apply latency and failures (nil: none).
+	Metrics *Metrics
 	// LeaseTTL bounds how long one apply may hold the resource (default 2 min;
 	// it must exceed the store timeout).
 	LeaseTTL time.Duration
@@ -53,13 +55,23 @@ func (rc *Reconciler) logger() *slog.Logger {
 }
 
 // ProcessTask handles one reconcile task. It is idempotent: a stale or
-// duplicate task finds nothing to do.
-func (rc *Reconciler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+// duplicate task finds nothing to do. Each attempt is a consumer span
+// continued from the trace context in the task's headers, so the retries of
+// a task stay in the trace of the request that caused it.
+func (rc *Reconciler) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 	p, err := queue.ParseReconcile(t)
 	if err != nil {
 		return err
 	}
 	ctx = queue.ContextFromTask(ctx, t)
+	ctx = queue.WithCorrelation(ctx, queue.Correlation{RequestID: queue.CorrelationFrom(ctx).RequestID, Tenant: p.Tenant})
+	ctx, span := startConsumerSpan(ctx, p)
+	defer func() {
+		if err != nil && !errors.Is(err, queue.ErrBusy) && !errors.Is(err, errMembersWaiting) {
+			rc.Metrics.failed(p.Tenant, p.Kind, err)
+		}
+		endSpan(span, &err)
+	}()
 	switch p.Kind {
 	case queue.KindUser:
 		return rc.ReconcileUser(ctx, p.Tenant, p.ID)
@@ -151,7 +163,11 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	if r.sealedPassword != "" {
 		pwv = r.passwordVersion
 	}
-	return rc.Ledger.MarkApplied(ctx, tenant, id, r.Version, anchor, pwv)
+	if err := rc.Ledger.MarkApplied(ctx, tenant, id, r.Version, anchor, pwv); err != nil {
+		return err
+	}
+	rc.Metrics.applied(tenant, queue.KindUser, r.Modified)
+	return nil
 }
 
 // fail decides what a store error means: permanent ones are recorded on
@@ -276,6 +292,9 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 	}
 	if err := rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, anchor, applied); err != nil {
 		return err
+	}
+	if r.Applied < r.Version && waiting == 0 {
+		rc.Metrics.applied(tenant, queue.KindGroup, r.Modified)
 	}
 	if waiting > 0 {
 		return fmt.Errorf("%w (%d)", errMembersWaiting, waiting)

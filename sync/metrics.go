@@ -1,0 +1,294 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"sort"
+	gosync "sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/queue"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// Tracing. Every span carries the tenant (AttrTenant) and never a user's
+// attributes: ids and versions only.
+
+// AttrTenant is the span attribute holding the tenant id, on every span
+// scimbridge opens (stores use the same key).
+const AttrTenant = "scimbridge.tenant"
+
+var tracer = otel.Tracer("github.com/scimbridge/scimbridge/sync")
+
+// startSpan opens an internal span of the sync package.
+func startSpan(ctx context.Context, name, tenant string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	attrs = append(attrs, attribute.String(AttrTenant, tenant))
+	return tracer.Start(ctx, name, trace.WithAttributes(attrs...))
+}
+
+// endSpan ends span, recording *err as the span's error unless it is an
+// expected answer to the client (not found, uniqueness, version mismatch,
+// a SCIM error): those are outcomes, not failures of the service.
+func endSpan(span trace.Span, err *error) {
+	if e := *err; e != nil {
+		var se *scim.Error
+		switch {
+		case errors.Is(e, ErrNotFound), errors.Is(e, ErrUniqueness), errors.Is(e, ErrVersionMismatch), errors.As(e, &se):
+			span.SetAttributes(attribute.String("scimbridge.outcome", outcomeOf(e)))
+		default:
+			span.RecordError(e)
+			span.SetStatus(codes.Error, e.Error())
+		}
+	}
+	span.End()
+}
+
+func outcomeOf(err error) string {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrUniqueness):
+		return "uniqueness"
+	case errors.Is(err, ErrVersionMismatch):
+		return "version_mismatch"
+	}
+	return "invalid"
+}
+
+// Failure classes of scimbridge_apply_failures_total.
+const (
+	FailureRejected    = "rejected"    // the store refused the data (permanent)
+	FailureUnavailable = "unavailable" // the store or Redis could not be reached (retried)
+	FailureConfig      = "config"      // the tenant's store configuration is invalid
+	FailureOther       = "other"
+)
+
+// FailureClass sorts an apply error into a metrics class.
+func FailureClass(err error) string {
+	switch {
+	case errors.Is(err, adapters.ErrConfig):
+		return FailureConfig
+	case errors.Is(err, adapters.ErrRejected):
+		return FailureRejected
+	case errors.Is(err, adapters.ErrUnavailable), errors.Is(err, ErrUnavailable),
+		errors.Is(err, context.DeadlineExceeded):
+		return FailureUnavailable
+	}
+	return FailureOther
+}
+
+// Metrics are the reconciler's Prometheus series. A nil *Metrics records
+// nothing.
+type Metrics struct {
+	applyLatency  *prometheus.HistogramVec
+	applyFailures *prometheus.CounterVec
+}
+
+// NewMetrics creates the reconciler's series and registers them on reg:
+//
+//	scimbridge_apply_latency_seconds{tenant,kind}         acknowledgement (the ledger write) to applied in the store
+//	scimbridge_apply_failures_total{tenant,kind,class}    failed apply attempts, class rejected|unavailable|config|other
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "scimbridge_apply_latency_seconds",
+			Help: "Time from the acknowledged SCIM write (the ledger record's modification) to its apply in the tenant's store.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+		}, []string{"tenant", "kind"}),
+		applyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimbridge_apply_failures_total",
+			Help: "Failed apply attempts by class: rejected (permanent, recorded on the resource), unavailable (retried), config, other.",
+		}, []string{"tenant", "kind", "class"}),
+	}
+	reg.MustRegister(m.applyLatency, m.applyFailures)
+	return m
+}
+
+// applied records the apply of a version acknowledged at acknowledged.
+func (m *Metrics) applied(tenant, kind string, acknowledged time.Time) {
+	if m == nil || acknowledged.IsZero() {
+		return
+	}
+	m.applyLatency.WithLabelValues(tenant, kind).Observe(max(time.Since(acknowledged).Seconds(), 0))
+}
+
+// failed counts a failed apply attempt.
+func (m *Metrics) failed(tenant, kind string, err error) {
+	if m == nil {
+		return
+	}
+	m.applyFailures.WithLabelValues(tenant, kind, FailureClass(err)).Inc()
+}
+
+// DirtyCollector reports, when scraped, the dirty resources of every
+// tenant and the age of the oldest one:
+//
+//	scimbridge_dirty_resources{tenant,kind}
+//	scimbridge_oldest_dirty_age_seconds{tenant,kind}   0 when nothing is dirty
+//
+// The work per scrape is two Redis commands per tenant and kind in one
+// pipeline, bounded by Timeout, and repeated at most once per CacheFor.
+type DirtyCollector struct {
+	Ledger  *Ledger
+	Tenants TenantLister
+	// CacheFor is how long one reading is served again (default 5 s).
+	CacheFor time.Duration
+	// Timeout bounds one reading (default 3 s).
+	Timeout time.Duration
+
+	mu       gosync.Mutex
+	readAt   time.Time
+	readings []dirtyReading
+}
+
+type dirtyReading struct {
+	tenant, kind string
+	count        int64
+	oldest       time.Time
+}
+
+var (
+	dirtyDesc = prometheus.NewDesc("scimbridge_dirty_resources",
+		"Resources whose latest acknowledged state is not yet applied to the store.", []string{"tenant", "kind"}, nil)
+	oldestDirtyDesc = prometheus.NewDesc("scimbridge_oldest_dirty_age_seconds",
+		"Age of the oldest resource not yet applied to the store (0 when none): the provisioning and deprovisioning delay.",
+		[]string{"tenant", "kind"}, nil)
+	dirtyErrDesc = prometheus.NewDesc("scimbridge_dirty_scrape_error",
+		"1 when the last reading of the dirty sets failed (Redis unreachable).", nil, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (d *DirtyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dirtyDesc
+	ch <- oldestDirtyDesc
+	ch <- dirtyErrDesc
+}
+
+// Collect implements prometheus.Collector.
+func (d *DirtyCollector) Collect(ch chan<- prometheus.Metric) {
+	readings, err := d.read()
+	failed := 0.0
+	if err != nil {
+		failed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(dirtyErrDesc, prometheus.GaugeValue, failed)
+	now := time.Now()
+	for _, r := range readings {
+		age := 0.0
+		if r.count > 0 && !r.oldest.IsZero() {
+			age = max(now.Sub(r.oldest).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(dirtyDesc, prometheus.GaugeValue, float64(r.count), r.tenant, r.kind)
+		ch <- prometheus.MustNewConstMetric(oldestDirtyDesc, prometheus.GaugeValue, age, r.tenant, r.kind)
+	}
+}
+
+// read returns the cached reading or takes a new one.
+func (d *DirtyCollector) read() ([]dirtyReading, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cacheFor := d.CacheFor
+	if cacheFor <= 0 {
+		cacheFor = 5 * time.Second
+	}
+	if !d.readAt.IsZero() && time.Since(d.readAt) < cacheFor {
+		return d.readings, nil
+	}
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	readings, err := d.Ledger.dirtyReadings(ctx, d.Tenants)
+	if err != nil {
+		return nil, err
+	}
+	d.readings, d.readAt = readings, time.Now()
+	return readings, nil
+}
+
+// dirtyReadings counts each tenant's dirty users and groups and finds the
+// oldest of each, in one pipeline.
+func (l *Ledger) dirtyReadings(ctx context.Context, tenants TenantLister) ([]dirtyReading, error) {
+	ids, err := tenants.TenantIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ids)
+	type pending struct {
+		reading *dirtyReading
+		count   *redis.IntCmd
+		first   *redis.ZSliceCmd
+	}
+	out := make([]dirtyReading, 0, 2*len(ids))
+	var cmds []pending
+	pipe := l.rdb.Pipeline()
+	for _, tenant := range ids {
+		for _, k := range []keys{userKeys(tenant), groupKeys(tenant)} {
+			kind := queue.KindUser
+			if k.kind == "g" {
+				kind = queue.KindGroup
+			}
+			out = append(out, dirtyReading{tenant: tenant, kind: kind})
+			cmds = append(cmds, pending{count: pipe.ZCard(ctx, k.dirty()), first: pipe.ZRangeWithScores(ctx, k.dirty(), 0, 0)})
+		}
+	}
+	if len(cmds) == 0 {
+		return out, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, redisErr("dirty readings", err)
+	}
+	for i, c := range cmds {
+		out[i].count = c.count.Val()
+		if first := c.first.Val(); len(first) > 0 {
+			out[i].oldest = time.UnixMilli(int64(first[0].Score))
+		}
+	}
+	return out, nil
+}
+
+// startConsumerSpan opens the span of one attempt of a reconcile task: a
+// child of the producer span whose context the task's headers carried.
+// The attempt number (asynq's retry count) is an attribute.
+func startConsumerSpan(ctx context.Context, p queue.Reconcile) (context.Context, trace.Span) {
+	attrs := []attribute.KeyValue{
+		attribute.String(AttrTenant, p.Tenant),
+		attribute.String("scimbridge.kind", p.Kind),
+		attribute.String("scimbridge.resource_id", p.ID),
+		attribute.Int64("scimbridge.version", p.Version),
+		attribute.String("messaging.system", "asynq"),
+		attribute.String("messaging.operation.type", "process"),
+	}
+	if n, ok := asynq.GetRetryCount(ctx); ok {
+		attrs = append(attrs, attribute.Int("asynq.retry_count", n))
+	}
+	if n, ok := asynq.GetMaxRetry(ctx); ok {
+		attrs = append(attrs, attribute.Int("asynq.max_retry", n))
+	}
+	if q, ok := asynq.GetQueueName(ctx); ok {
+		attrs = append(attrs, attribute.String("messaging.destination.name", q))
+	}
+	if id, ok := asynq.GetTaskID(ctx); ok {
+		attrs = append(attrs, attribute.String("messaging.message.id", id))
+	}
+	return tracer.Start(ctx, "sync.reconcile", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+}
+
+// kindName is the resource kind ("User", "Group") of k.
+func kindName(k keys) string {
+	if k.kind == "g" {
+		return queue.KindGroup
+	}
+	return queue.KindUser
+}
