@@ -1,0 +1,179 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
+)
+
+// These tests run the router against the real sync.Service on Redis
+// (SCIMBRIDGE_TEST_REDIS, default 127.0.0.1:6379; skipped when unreachable
+// on a developer machine, failing in CI): the Okta Push Groups and Entra
+// sequences, sorted search and bulk, checked in the ledger.
+
+// setupRedis builds a router over a sync.Service on Redis with a fresh
+// tenant (its keys deleted afterwards); the returned env's users field is
+// unused.
+func setupRedis(t *testing.T) (*testEnv, *syncsvc.Service, string) {
+	t.Helper()
+	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
+	if addr == "" {
+		addr = "127.0.0.1:6379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		rdb.Close()
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redis at %s is required in CI: %v", addr, err)
+		}
+		t.Skipf("redis at %s unavailable: %v", addr, err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	tenant := "api-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, "sb:{"+tenant+"}:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Del(ctx, iter.Val())
+		}
+		rdb.Close()
+	})
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sealer, err := syncsvc.NewSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &syncsvc.Service{Ledger: syncsvc.NewLedger(rdb, sealer), Logger: slog.New(slog.DiscardHandler)}
+	env := &testEnv{
+		t:       t,
+		tenants: &memTenants{tenants: map[string]*tenants.Tenant{tenant: {ID: tenant}}},
+		keys:    &memKeys{keys: map[string]string{"key-" + tenant: tenant}},
+	}
+	env.router = New(Config{PublicURL: publicURL, Logger: slog.New(slog.DiscardHandler)},
+		Deps{Users: svc, Tenants: env.tenants, Keys: env.keys})
+	return env, svc, tenant
+}
+
+func TestRedisOktaPushGroupsAndEntra(t *testing.T) {
+	t.Parallel()
+	env, svc, tenant := setupRedis(t)
+	base := "/scim/" + tenant + "/v2"
+	auth := map[string]string{"Authorization": "Bearer key-" + tenant}
+	ctx := context.Background()
+	create := func(name string) string {
+		rec := env.do(http.MethodPost, base+"/Users", userJSON(name, "x-"+name), auth)
+		wantStatus(t, rec, http.StatusCreated)
+		return decode(t, rec)["id"].(string)
+	}
+	u1, u2, u3 := create("carol@example.com"), create("Alice@example.com"), create("bob@example.com")
+
+	rec := env.do(http.MethodGet, base+"/Groups?filter=displayName%20eq%20%22Engineering%22&startIndex=1&count=100", "", auth)
+	wantStatus(t, rec, http.StatusOK)
+	if decode(t, rec)["totalResults"] != 0.0 {
+		t.Fatalf("lookup %s", rec.Body)
+	}
+	rec = env.do(http.MethodPost, base+"/Groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],"displayName":"Engineering","members":[]}`, auth)
+	wantStatus(t, rec, http.StatusCreated)
+	gid := decode(t, rec)["id"].(string)
+	rec = env.do(http.MethodPatch, base+"/Groups/"+gid, patchBody(
+		`{"op":"replace","value":{"id":"`+gid+`","displayName":"Engineering"}}`,
+		`{"op":"add","path":"members","value":[{"value":"`+u1+`","display":"carol"},{"value":"`+u2+`"}]}`), auth)
+	wantStatus(t, rec, http.StatusNoContent)
+	rec = env.do(http.MethodPatch, base+"/Groups/"+gid, patchBody(
+		`{"op":"replace","value":{"id":"`+gid+`","displayName":"Engineering Team"}}`,
+		`{"op":"remove","path":"members[value eq \"`+u1+`\"]"}`,
+		`{"op":"add","path":"members","value":[{"value":"`+u3+`"}]}`), auth)
+	wantStatus(t, rec, http.StatusNoContent)
+	members, err := svc.GroupMembers(ctx, tenant, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{u2, u3}
+	if u3 < u2 {
+		want = []string{u3, u2}
+	}
+	if !reflect.DeepEqual(members, want) {
+		t.Fatalf("ledger members %v, want %v", members, want)
+	}
+	// Entra: Remove with a value list, then excludedAttributes=members.
+	rec = env.do(http.MethodPatch, base+"/Groups/"+gid, patchBody(`{"op":"Remove","path":"members","value":[{"value":"`+u2+`"}]}`), auth)
+	wantStatus(t, rec, http.StatusNoContent)
+	if members, _ = svc.GroupMembers(ctx, tenant, gid); !reflect.DeepEqual(members, []string{u3}) {
+		t.Fatalf("after Remove: %v", members)
+	}
+	rec = env.do(http.MethodGet, base+"/Groups?excludedAttributes=members&filter="+url.QueryEscape(`displayName eq "engineering team"`), "", auth)
+	wantStatus(t, rec, http.StatusOK)
+	if l := decode(t, rec); l["totalResults"] != 1.0 || strings.Contains(rec.Body.String(), `"members"`) {
+		t.Fatalf("list %s", rec.Body)
+	}
+	rec = env.do(http.MethodGet, base+"/Groups/"+gid, "", auth)
+	wantStatus(t, rec, http.StatusOK)
+	g := decode(t, rec)
+	if g["displayName"] != "Engineering Team" || len(g["members"].([]any)) != 1 || rec.Header().Get("ETag") != `W/"4"` {
+		t.Fatalf("group %v (ETag %s)", g, rec.Header().Get("ETag"))
+	}
+	// Sorted listing through SearchUsers.
+	rec = env.do(http.MethodGet, base+"/Users?sortBy=userName&sortOrder=descending&attributes=userName", "", auth)
+	wantStatus(t, rec, http.StatusOK)
+	var names []string
+	for _, r := range decode(t, rec)["Resources"].([]any) {
+		names = append(names, r.(map[string]any)["userName"].(string))
+	}
+	if !reflect.DeepEqual(names, []string{"carol@example.com", "bob@example.com", "Alice@example.com"}) {
+		t.Fatalf("sorted %v", names)
+	}
+	wantStatus(t, env.do(http.MethodDelete, base+"/Groups/"+gid, "", auth), http.StatusNoContent)
+	if _, err := svc.GetGroup(ctx, tenant, gid); err == nil {
+		t.Fatal("group still in the ledger")
+	}
+}
+
+func TestRedisBulk(t *testing.T) {
+	t.Parallel()
+	env, svc, tenant := setupRedis(t)
+	base := "/scim/" + tenant + "/v2"
+	rec := env.do(http.MethodPost, base+"/Bulk", bulkHead+`"failOnErrors":2,"Operations":[
+	 {"method":"POST","path":"/Users","bulkId":"a","data":{"userName":"a@example.com"}},
+	 {"method":"POST","path":"/Users","bulkId":"b","data":{"userName":"b@example.com"}},
+	 {"method":"POST","path":"/Groups","bulkId":"g","data":{"displayName":"G","members":[{"value":"bulkId:a"}]}},
+	 {"method":"PATCH","path":"/Groups/bulkId:g","data":{"Operations":[{"op":"add","path":"members","value":[{"value":"bulkId:b"}]}]}},
+	 {"method":"POST","path":"/Users","bulkId":"dup","data":{"userName":"A@example.com"}},
+	 {"method":"POST","path":"/Groups","bulkId":"bad","data":{"displayName":"H","members":[{"value":"nobody"}]}},
+	 {"method":"POST","path":"/Users","bulkId":"never","data":{"userName":"never@example.com"}}]}`,
+		map[string]string{"Authorization": "Bearer key-" + tenant})
+	wantStatus(t, rec, http.StatusOK)
+	var statuses []string
+	var gid string
+	for _, op := range decode(t, rec)["Operations"].([]any) {
+		m := op.(map[string]any)
+		statuses = append(statuses, m["status"].(string))
+		if m["bulkId"] == "g" {
+			loc := m["location"].(string)
+			gid = loc[strings.LastIndex(loc, "/")+1:]
+		}
+	}
+	if !reflect.DeepEqual(statuses, []string{"201", "201", "201", "200", "409", "400"}) {
+		t.Fatalf("statuses %v: %s", statuses, rec.Body)
+	}
+	members, err := svc.GroupMembers(context.Background(), tenant, gid)
+	if err != nil || len(members) != 2 {
+		t.Fatalf("members %v %v", members, err)
+	}
+	if _, total, err := svc.ListUsers(context.Background(), tenant, nil, 1, 10); err != nil || total != 2 {
+		t.Fatalf("users %d %v", total, err)
+	}
+}
