@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/adapters/ldapstore"
 	"github.com/scimbridge/scimbridge/adapters/sqlstore"
 	"github.com/scimbridge/scimbridge/api"
 	"github.com/scimbridge/scimbridge/queue"
@@ -31,6 +32,7 @@ func storeFactories() map[string]adapters.Factory {
 		"postgres": sqlstore.Open,
 		"sqlite":   sqlstore.Open,
 		"mysql":    sqlstore.Open,
+		"ldap":     ldapstore.Open,
 	}
 }
 
@@ -46,6 +48,11 @@ type app struct {
 	ledger   *syncsvc.Ledger
 	enqueuer *queue.Enqueuer
 	service  *syncsvc.Service
+	metrics  *appMetrics // telemetry.go
+	// opsToken, when set, is the operator token guarding /metrics and
+	// /monitoring (see operatorToken).
+	opsToken string
+	closers  []func()
 }
 
 // newApp connects to Redis and builds the services. It does not start
@@ -91,6 +98,13 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: tenantAdapter{a.registry}, Logger: log}
+	if os.Getenv("SCIMBRIDGE_FAULT_DROP_ENQUEUE") == "1" {
+		// A fault-injection point for tests: writes are recorded but never
+		// enqueued, as if the process died between the two steps.
+		log.Warn("FAULT INJECTION: SCIMBRIDGE_FAULT_DROP_ENQUEUE=1, enqueues are dropped")
+		a.service.Enqueuer = nil
+	}
+	a.metrics = newAppMetrics(a)
 	checkRedisSafety(ctx, rdb, log)
 	return a, nil
 }
@@ -119,6 +133,10 @@ func (a *app) seedTenants(ctx context.Context) error {
 }
 
 func (a *app) close() {
+	for _, c := range a.closers {
+		c()
+	}
+	a.metrics.close()
 	a.stores.Close()
 	a.enqueuer.Close()
 	a.keys.Wait()
@@ -135,6 +153,7 @@ func (a *app) router() http.Handler {
 		MaxBodyBytes: a.cfg.API.MaxBodyBytes,
 		MaxPageSize:  a.cfg.API.MaxPageSize,
 		Logger:       a.log,
+		Metrics:      a.metrics.http,
 	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys})
 }
 
@@ -142,7 +161,7 @@ func (a *app) router() http.Handler {
 func (a *app) runAPI(ctx context.Context) error {
 	srv := &http.Server{
 		Addr:              a.cfg.Listen,
-		Handler:           a.router(),
+		Handler:           a.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -216,7 +235,7 @@ func (a *app) runWorker(ctx context.Context) error {
 	srv := asynq.NewServer(a.asynqOpt, cfg)
 	mux := asynq.NewServeMux()
 	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry},
-		Groups: tenantAdapter{a.registry}, Logger: a.log,
+		Groups: tenantAdapter{a.registry}, Logger: a.log, Metrics: a.metrics.sync,
 		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout}
 	rec.Register(mux)
 	if err := srv.Start(mux); err != nil {
@@ -273,7 +292,7 @@ func newLogger(level, format string) *slog.Logger {
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+		return slog.New(newCorrelatingHandler(slog.NewTextHandler(os.Stderr, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	return slog.New(newCorrelatingHandler(slog.NewJSONHandler(os.Stderr, opts)))
 }

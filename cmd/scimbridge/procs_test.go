@@ -1,0 +1,296 @@
+package main
+
+// Helpers for the fault tests: the real scimbridge binary run as separate
+// api and worker processes, a private redis-server and a private
+// PostgreSQL cluster that the tests may kill and restart without
+// disturbing the shared servers other packages' tests use.
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	binOnce gosync.Once
+	binPath string
+	binErr  error
+)
+
+// scimbridgeBinary builds the binary once per test run.
+func scimbridgeBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "scimbridge-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "scimbridge")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// redisServer is a private redis-server process.
+type redisServer struct {
+	t    *testing.T
+	dir  string
+	port int
+	aof  bool
+	cmd  *exec.Cmd
+}
+
+func (r *redisServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
+
+// startRedisServer starts redis-server on a free port with its data in a
+// temp dir; with aof, every write is fsynced to the append-only file.
+func startRedisServer(t *testing.T, aof bool) *redisServer {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		requireService(t, "redis-server binary", err)
+	}
+	r := &redisServer{t: t, dir: t.TempDir(), port: freePort(t), aof: aof}
+	r.start()
+	t.Cleanup(func() { r.kill() })
+	return r
+}
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	aof := "no"
+	if r.aof {
+		aof = "yes"
+	}
+	r.cmd = exec.Command("redis-server", "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", aof, "--appendfsync", "always", "--dir", r.dir,
+		"--maxmemory-policy", "noeviction", "--logfile", filepath.Join(r.dir, "redis.log"))
+	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: r.addr()})
+	defer c.Close()
+	waitFor(r.t, "redis-server", 10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil })
+}
+
+// kill stops the server the hard way (kill -9): what the AOF has is what survives.
+func (r *redisServer) kill() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not ready after %s", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// role is a running `scimbridge api|worker` process.
+type role struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu gosync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startRole runs `scimbridge <name> --config cfg` with extra environment.
+func startRole(t *testing.T, name, cfg string, env ...string) *role {
+	t.Helper()
+	var logs lockedBuffer
+	cmd := exec.Command(scimbridgeBinary(t), name, "--config", cfg)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = &logs
+	cmd.Stderr = &logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r := &role{t: t, name: name, cmd: cmd, done: make(chan error, 1)}
+	go func() { r.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		r.signal(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("%s log:\n%s", name, tail(logs.String(), 4000))
+		}
+	})
+	return r
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func (r *role) signal(sig syscall.Signal) {
+	if r.cmd.Process != nil {
+		_ = r.cmd.Process.Signal(sig)
+	}
+}
+
+// wait waits for the process to exit and returns its error.
+func (r *role) wait(d time.Duration) error {
+	select {
+	case err := <-r.done:
+		r.done <- err
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("%s still running after %s", r.name, d)
+	}
+}
+
+// faultConfig writes a configuration for the fault tests: one PostgreSQL
+// tenant, a private Redis, fast sweeper and short leases.
+func faultConfig(t *testing.T, redisAddr string, apiPort int, tenant, dsn, table string) string {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "secret.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
+public_url: http://127.0.0.1:%d
+redis:
+  addr: %s
+secrets:
+  key_file: %s
+worker:
+  concurrency: 16
+  store_timeout: 5s
+  lease_ttl: 8s
+sweeper:
+  interval: 1s
+  grace: 3s
+log:
+  level: warn
+tenants:
+  - id: %s
+    name: Fault test
+    store:
+      kind: postgres
+      dsn: %q
+      users:
+        table: %s
+        key: id
+        attributes:
+          userName: login
+          name.givenName: first_name
+          name.familyName: last_name
+        active:
+          column: enabled
+        on_delete: deactivate
+`, apiPort, apiPort, redisAddr, key, tenant, dsn, table)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// createKey runs `scimbridge key create --json` and returns the key.
+func createKey(t *testing.T, cfg, tenant string) string {
+	t.Helper()
+	out, err := exec.Command(scimbridgeBinary(t), "key", "create", "--config", cfg, "--tenant", tenant, "--name", "fault", "--json").Output()
+	if err != nil {
+		t.Fatalf("key create: %v", err)
+	}
+	var k struct {
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal(out, &k); err != nil || k.APIKey == "" {
+		t.Fatalf("key create output %q: %v", out, err)
+	}
+	return k.APIKey
+}
+
+// waitHealthy waits for the API's /healthz.
+func waitHealthy(t *testing.T, base string) {
+	t.Helper()
+	waitFor(t, "api /healthz", 20*time.Second, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+}
+
+// accountsTable creates a fresh accounts table in a schema of its own.
+func accountsTable(t *testing.T, db *sql.DB) string {
+	t.Helper()
+	schema := fmt.Sprintf("fault_%d", time.Now().UnixNano())
+	for _, s := range []string{
+		`CREATE SCHEMA ` + schema,
+		`CREATE TABLE ` + schema + `.accounts (id bigserial PRIMARY KEY, login text NOT NULL,
+			first_name text, last_name text, enabled boolean NOT NULL DEFAULT true,
+			plan text NOT NULL DEFAULT 'free')`,
+	} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
+	return schema + ".accounts"
+}
