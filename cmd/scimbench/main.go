@@ -1,0 +1,511 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	_ "net/http/pprof" // the tool's own profile, with --pprof
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/redis/go-redis/v9"
+)
+
+const usage = `scimbench: Okta-shaped load for a running scimbridge (loopback only unless --allow-remote).
+
+Usage:
+  scimbench setup --redis ADDR --redis-db N --store-dsn DSN --public-url URL --out targets.json
+                  [--tenants 1] [--users 0] [--via api|ledger] [--group-members 0] [--schema scimbench]
+  scimbench run   --targets targets.json --scenario filter|create|get|put|deactivate|group-add|mix
+                  [--concurrency 64] [--duration 10s | --requests N] [--redis ADDR --redis-db N]
+                  [--store-dsn DSN --store-table T] [--json]
+  scimbench ceiling --store-dsn DSN --store-table T [--rows 10000] [--store-concurrency 20]
+  scimbench rss --pid PID
+  scimbench cleanup --redis ADDR --redis-db N --targets targets.json
+
+Run 'scimbench <command> -h' for every flag.
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "scimbench:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches a command line; separated from main for tests.
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "run":
+		return cmdRun(ctx, args[1:], stdout, stderr)
+	case "setup":
+		return cmdSetup(ctx, args[1:], stdout, stderr)
+	case "ceiling":
+		return cmdCeiling(ctx, args[1:], stdout, stderr)
+	case "rss":
+		return cmdRSS(args[1:], stdout, stderr)
+	case "cleanup":
+		return cmdCleanup(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// commonFlags are shared by the commands that reach Redis or a store.
+type commonFlags struct {
+	allowRemote bool
+	redisAddr   string
+	redisDB     int
+	storeDSN    string
+	storeKind   string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&c.allowRemote, "allow-remote", false, "allow targets outside 127.0.0.0/8 and ::1")
+	fs.StringVar(&c.redisAddr, "redis", "", "Redis of the server under test (ledger convergence, setup); empty: none")
+	fs.IntVar(&c.redisDB, "redis-db", 0, "Redis database number of the server under test")
+	fs.StringVar(&c.storeDSN, "store-dsn", "", "the tenant's store (postgres://..., user:pw@tcp(host)/db, or a SQLite path)")
+	fs.StringVar(&c.storeKind, "store-kind", "", "postgres, mysql or sqlite (default: guessed from the DSN)")
+}
+
+// redisClient connects to the Redis named by the flags (nil when none).
+func (c *commonFlags) redisClient(ctx context.Context) (*redis.Client, error) {
+	if c.redisAddr == "" {
+		return nil, nil
+	}
+	if !c.allowRemote {
+		if err := checkLoopbackAddr(ctx, c.redisAddr); err != nil {
+			return nil, err
+		}
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: c.redisAddr, DB: c.redisDB, PoolSize: 128,
+		Password: os.Getenv("SCIMBENCH_REDIS_PASSWORD")})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("scimbench: redis %s: %w", c.redisAddr, err)
+	}
+	return rdb, nil
+}
+
+// store opens the store named by the flags after the loopback check.
+func (c *commonFlags) store(ctx context.Context, table, markerColumn string) (*storeConn, error) {
+	if c.storeDSN == "" {
+		return nil, nil
+	}
+	kind := c.storeKind
+	if kind == "" {
+		kind = storeKindOf(c.storeDSN)
+	}
+	if !c.allowRemote {
+		if host := storeHost(kind, c.storeDSN); host != "" {
+			if err := checkLoopbackAddr(ctx, host); err != nil {
+				return nil, err
+			}
+		}
+	}
+	db, err := openStore(kind, c.storeDSN)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("scimbench: store: %w", err)
+	}
+	return &storeConn{kind: kind, db: db, table: table, markerColumn: markerColumn}, nil
+}
+
+// storeHost returns the host:port of a network store DSN ("" for SQLite
+// and for a DSN without a host, which means a local socket).
+func storeHost(kind, dsn string) string {
+	switch kind {
+	case "postgres":
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "invalid-host"
+		}
+		if u.Host == "" {
+			return ""
+		}
+		return u.Host
+	case "mysql":
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return "invalid-host"
+		}
+		if cfg.Net == "unix" {
+			return ""
+		}
+		return cfg.Addr
+	}
+	return ""
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	targetsPath := fs.String("targets", "", "targets file (scimbench setup --out, or scimbridge key create --json)")
+	tenantsUsed := fs.Int("tenants-used", 0, "load only the first N targets (0: all)")
+	var o loadOptions
+	fs.StringVar(&o.Scenario, "scenario", scenarioFilter, "one of "+strings.Join(scenarios, ", "))
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "concurrent clients")
+	fs.DurationVar(&o.Duration, "duration", 0, "length of the measured phase (at most 10m; with --requests, whichever comes first; neither: 10s)")
+	fs.IntVar(&o.Requests, "requests", 0, "operations in the measured phase (0: bounded by --duration)")
+	fs.Float64Var(&o.MissRatio, "miss-ratio", 0, "share of filters for a userName that does not exist")
+	fs.IntVar(&o.Pool, "pool", 1000, "existing users per target to read and change (created when missing)")
+	fs.StringVar(&o.GroupID, "group-id", "", "group to add members to (default: the targets file's group_id, else a new group)")
+	storeTable := fs.String("store-table", "", "the users table (convergence and ceiling)")
+	marker := fs.String("store-marker-column", "dept", "column the enterprise department maps to (the write marker)")
+	storeKey := fs.String("store-key", "id", "primary-key column (ceiling updates)")
+	storeCols := fs.String("store-columns", ceilingColumns, "columns a create writes (ceiling)")
+	storeConc := fs.Int("store-concurrency", 20, "concurrency of the store ceiling (the worker's concurrency)")
+	convergeTimeout := fs.Duration("converge-timeout", 2*time.Minute, "give up waiting for convergence after this")
+	settle := fs.Duration("settle", time.Minute, "before the load, wait up to this for the prepared writes to be applied (needs --redis)")
+	serverPID := fs.Int("server-pid", 0, "pid of the server, to report its RSS before and after")
+	asJSON := fs.Bool("json", false, "print JSON")
+	cpuProfile := fs.String("cpuprofile", "", "write the tool's CPU profile here")
+	pprofAddr := fs.String("pprof", "", "serve the tool's net/http/pprof on this loopback address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if !slices.Contains(scenarios, o.Scenario) {
+		return fmt.Errorf("run: --scenario %q: want one of %s", o.Scenario, strings.Join(scenarios, ", "))
+	}
+	if o.Concurrency < 1 || o.Pool < 1 {
+		return errors.New("run: --concurrency and --pool must be at least 1")
+	}
+	if *targetsPath == "" {
+		return errors.New("run: --targets is required")
+	}
+	tf, err := loadTargets(*targetsPath)
+	if err != nil {
+		return err
+	}
+	if *tenantsUsed > 0 && *tenantsUsed < len(tf.Targets) {
+		tf.Targets = tf.Targets[:*tenantsUsed]
+	}
+	if o.GroupID == "" {
+		o.GroupID = tf.GroupID
+	}
+	for _, t := range tf.Targets {
+		if !cf.allowRemote {
+			if err := checkLoopbackURL(ctx, t.BaseURL); err != nil {
+				return err
+			}
+		}
+	}
+	if *pprofAddr != "" {
+		if err := checkLoopbackAddr(ctx, *pprofAddr); err != nil {
+			return err
+		}
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			return err
+		}
+		go func() { _ = http.Serve(ln, nil) }()
+		defer ln.Close()
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rdb, err := cf.redisClient(ctx)
+	if err != nil {
+		return err
+	}
+	if rdb != nil {
+		defer rdb.Close()
+	}
+	var store *storeConn
+	if cf.storeDSN != "" {
+		if *storeTable == "" {
+			return errors.New("run: --store-dsn needs --store-table")
+		}
+		for _, id := range []string{*storeTable, *marker, *storeKey} {
+			if err := checkIdent("--store-table/--store-marker-column/--store-key", id); err != nil {
+				return err
+			}
+		}
+		if store, err = cf.store(ctx, *storeTable, *marker); err != nil {
+			return err
+		}
+		defer store.db.Close()
+	}
+
+	o.RunID = fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffffff)
+	httpClient := newHTTPClient(o.Concurrency, cf.allowRemote)
+	ts := make([]*targetState, len(tf.Targets))
+	tenantIDs := make([]string, len(tf.Targets))
+	for i, t := range tf.Targets {
+		tenantIDs[i] = t.Tenant
+		if tenantIDs[i] == "" {
+			tenantIDs[i] = tenantOfBaseURL(t.BaseURL)
+		}
+		ts[i] = &targetState{client: &scimClient{http: httpClient, target: t}, tenant: tenantIDs[i]}
+	}
+	if err := prepare(ctx, o, ts); err != nil {
+		return err
+	}
+	if rdb != nil && *settle > 0 {
+		if err := waitClean(ctx, rdb, tf.Targets, *settle); err != nil {
+			fmt.Fprintln(stderr, "scimbench: warning:", err)
+		}
+	}
+	var rssBefore int64
+	if *serverPID > 0 {
+		if rssBefore, err = processRSSKB(*serverPID); err != nil {
+			return err
+		}
+	}
+	lr, err := runLoad(ctx, o, ts)
+	if err != nil {
+		return err
+	}
+	rep := buildReport(o.Scenario, len(ts), o.Concurrency, lr)
+	rep.RSSBeforeKB = rssBefore
+	if len(lr.Writes) > 0 && (rdb != nil || store != nil) {
+		c := &convergeReport{Writes: len(lastWrites(lr.Writes))}
+		var doneAt time.Time
+		if rdb != nil {
+			d, pending, err := waitLedger(ctx, rdb, tenantIDs, lr.Writes, *convergeTimeout)
+			if err != nil {
+				return err
+			}
+			c.LedgerSeconds, c.LedgerPending = d.Seconds(), pending
+			doneAt = lr.End.Add(d)
+		}
+		if store != nil {
+			for _, w := range lastWrites(lr.Writes) {
+				if w.marker != "" && w.kind == "u" {
+					c.StoreWrites++
+				}
+			}
+			d, pending, err := waitStore(ctx, store, lr.Writes, *convergeTimeout)
+			if err != nil {
+				return err
+			}
+			c.StoreSeconds, c.StorePending = d.Seconds(), pending
+			if end := lr.End.Add(d); end.After(doneAt) {
+				doneAt = end
+			}
+		}
+		c.PushSeconds = doneAt.Sub(lr.Start).Seconds()
+		if c.PushSeconds > 0 {
+			c.AppliesPerSec = float64(c.Writes) / c.PushSeconds
+		}
+		rep.Converge = c
+	}
+	if *serverPID > 0 {
+		if rep.RSSAfterKB, err = processRSSKB(*serverPID); err != nil {
+			return err
+		}
+	}
+	if store != nil && rep.Converge != nil && rep.Converge.Writes > 0 {
+		ceil, err := measureCeiling(ctx, store, strings.Split(*storeCols, ","), *storeKey, rep.Converge.Writes, *storeConc)
+		if err != nil {
+			return err
+		}
+		rep.Ceiling = ceil
+		rate, secs := ceil.InsertPerSec, ceil.InsertSeconds
+		if o.Scenario == scenarioPut || o.Scenario == scenarioDeactivate || o.Scenario == scenarioGroupAdd {
+			rate, secs = ceil.UpdatePerSec, ceil.UpdateSeconds
+		}
+		x := &ratioReport{CeilingSeconds: secs, PushTargetSeconds: 2*secs + 2}
+		if rate > 0 {
+			x.AppliesVsCeiling = rep.Converge.AppliesPerSec / rate
+		}
+		x.PushWithinTarget = rep.Converge.StorePending == 0 && rep.Converge.LedgerPending == 0 && rep.Converge.PushSeconds <= x.PushTargetSeconds
+		rep.Ratio = x
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	rep.writeTable(stdout)
+	return nil
+}
+
+func cmdSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	var o setupOptions
+	fs.StringVar(&o.Schema, "schema", "scimbench", "PostgreSQL schema for the tables (MySQL/SQLite: table prefix)")
+	fs.IntVar(&o.Tenants, "tenants", 1, "tenants to register (each gets an API key)")
+	fs.StringVar(&o.TenantPrefix, "tenant-prefix", "bench", "tenant ids are <prefix>-0, <prefix>-1, ...")
+	fs.IntVar(&o.Users, "users", 0, "users per tenant")
+	fs.StringVar(&o.Via, "via", "api", "api (POST through the running server) or ledger (adopted records written to the ledger directly)")
+	fs.IntVar(&o.GroupMembers, "group-members", 0, "make one group in the first tenant with this many of its users (through the API)")
+	fs.StringVar(&o.PublicURL, "public-url", "http://127.0.0.1:8080", "the server's public URL")
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "writes in flight")
+	fs.DurationVar(&o.Wait, "wait", 5*time.Minute, "wait up to this for the worker to apply what setup wrote (0: do not wait)")
+	out := fs.String("out", "targets.json", "targets file to write (mode 0600: it holds API keys)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cf.redisAddr == "" || cf.storeDSN == "" {
+		return errors.New("setup: --redis and --store-dsn are required")
+	}
+	if err := checkIdent("--schema", o.Schema); err != nil {
+		return err
+	}
+	if !cf.allowRemote {
+		if err := checkLoopbackURL(ctx, o.PublicURL); err != nil {
+			return err
+		}
+	}
+	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
+	o.StoreKind = cf.storeKind
+	if o.StoreKind == "" {
+		o.StoreKind = storeKindOf(cf.storeDSN)
+	}
+	st, err := cf.store(ctx, "unused", "unused")
+	if err != nil {
+		return err
+	}
+	st.db.Close()
+	o.StoreDSN = cf.storeDSN
+	if o.Redis, err = cf.redisClient(ctx); err != nil {
+		return err
+	}
+	defer o.Redis.Close()
+	o.HTTP = &scimClientFactory{allowRemote: cf.allowRemote}
+	tf, rep, err := runSetup(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := writeTargets(*out, tf); err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(rep)
+	}
+	fmt.Fprintf(stdout, "setup: %d tenant(s) × %d users via %s in %.2f s (%.0f users/s); targets in %s\n",
+		rep.Tenants, rep.UsersPerTenant, rep.Via, rep.Seconds, rep.UsersPerSec, *out)
+	fmt.Fprintf(stdout, "redis used_memory %d -> %d bytes: %.0f bytes per user (one record hash: %d bytes)\n",
+		rep.RedisUsedBefore, rep.RedisUsedAfter, rep.RedisBytesPerUser, rep.RecordBytesSample)
+	if rep.GroupID != "" {
+		fmt.Fprintf(stdout, "group %s with %d members\n", rep.GroupID, rep.GroupMembers)
+	}
+	if rep.ConvergedSeconds > 0 {
+		fmt.Fprintf(stdout, "worker applied everything %.2f s after the writes\n", rep.ConvergedSeconds)
+	}
+	fmt.Fprintf(stdout, "store table %s (marker column %s)\n", rep.StoreUsersTable, rep.StoreMarkerColumn)
+	return nil
+}
+
+func cmdCeiling(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ceiling", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	table := fs.String("store-table", "", "the users table whose columns the scratch copy takes")
+	key := fs.String("store-key", "id", "primary-key column")
+	cols := fs.String("store-columns", ceilingColumns, "columns written")
+	rows := fs.Int("rows", 10000, "rows to insert, then update")
+	conc := fs.Int("store-concurrency", 20, "concurrent writers")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cf.storeDSN == "" || *table == "" {
+		return errors.New("ceiling: --store-dsn and --store-table are required")
+	}
+	if err := checkIdent("--store-table", *table); err != nil {
+		return err
+	}
+	st, err := cf.store(ctx, *table, "unused")
+	if err != nil {
+		return err
+	}
+	defer st.db.Close()
+	c, err := measureCeiling(ctx, st, strings.Split(*cols, ","), *key, *rows, *conc)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(c)
+	}
+	fmt.Fprintf(stdout, "store ceiling (%d rows, %d at once): INSERT %.0f/s (%.3f s), UPDATE %.0f/s (%.3f s)\n",
+		c.Rows, c.Concurrency, c.InsertPerSec, c.InsertSeconds, c.UpdatePerSec, c.UpdateSeconds)
+	return nil
+}
+
+func cmdRSS(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rss", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	pid := fs.Int("pid", 0, "process id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kb, err := processRSSKB(*pid)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "VmRSS %d kB (%.1f MB)\n", kb, float64(kb)/1024)
+	return nil
+}
+
+func cmdCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("cleanup", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cf commonFlags
+	cf.register(fs)
+	targetsPath := fs.String("targets", "", "targets file written by setup")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tf, err := loadTargets(*targetsPath)
+	if err != nil {
+		return err
+	}
+	rdb, err := cf.redisClient(ctx)
+	if err != nil {
+		return err
+	}
+	if rdb == nil {
+		return errors.New("cleanup: --redis is required")
+	}
+	defer rdb.Close()
+	ids := make([]string, len(tf.Targets))
+	for i, t := range tf.Targets {
+		ids[i] = t.Tenant
+	}
+	if err := deleteTenants(ctx, rdb, ids); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted %d tenant(s)\n", len(ids))
+	return nil
+}
