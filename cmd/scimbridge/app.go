@@ -148,13 +148,15 @@ func (a *app) router() http.Handler {
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode)
 	}
-	return api.New(api.Config{
+	r := api.New(api.Config{
 		PublicURL:    a.cfg.PublicURL,
 		MaxBodyBytes: a.cfg.API.MaxBodyBytes,
 		MaxPageSize:  a.cfg.API.MaxPageSize,
 		Logger:       a.log,
 		Metrics:      a.metrics.http,
 	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys})
+	a.mountAdmin(r)
+	return r
 }
 
 // runAPI serves HTTP until ctx ends, then drains in-flight requests.
@@ -238,6 +240,7 @@ func (a *app) runWorker(ctx context.Context) error {
 		Groups: tenantAdapter{a.registry}, Logger: a.log, Metrics: a.metrics.sync,
 		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout}
 	rec.Register(mux)
+	a.operator().Register(mux)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}

@@ -55,6 +55,8 @@ type Config struct {
 		// unused (default 10m).
 		IdleClose time.Duration `yaml:"idle_close"`
 	} `yaml:"stores"`
+	// Admin holds the operator token of the admin API and console (unset: off).
+	Admin AdminConfig `yaml:"admin"`
 	// Tenants are created or updated in the registry at start.
 	Tenants []tenants.Tenant `yaml:"tenants"`
 }
@@ -113,6 +115,7 @@ func (c *Config) applyEnv() error {
 	str("SCIMBRIDGE_REDIS_ADDR", &c.Redis.Addr)
 	str("SCIMBRIDGE_REDIS_PASSWORD_ENV", &c.Redis.PasswordEnv)
 	str("SCIMBRIDGE_SECRET_KEY_FILE", &c.Secrets.KeyFile)
+	str("SCIMBRIDGE_ADMIN_TOKEN_FILE", &c.Admin.TokenFile)
 	str("SCIMBRIDGE_LOG_LEVEL", &c.Log.Level)
 	str("SCIMBRIDGE_LOG_FORMAT", &c.Log.Format)
 	if v, ok := os.LookupEnv("SCIMBRIDGE_REDIS_DB"); ok {
@@ -193,6 +196,7 @@ func (c *Config) validate() []error {
 			errs = append(errs, fmt.Errorf("secrets.key_file: %w", err))
 		}
 	}
+	errs = append(errs, c.Admin.validate()...)
 	seen := map[string]bool{}
 	for i, t := range c.Tenants {
 		if seen[t.ID] {

@@ -31,6 +31,8 @@ const (
 	demoKeyFile   = "demo-api-key"
 	demoSecretKey = "secret.key"
 	demoDB        = "demo.db"
+	// demoAdminToken holds the operator token of the admin API and console.
+	demoAdminToken = "admin-token"
 )
 
 // embedded is the running embedded default.
@@ -87,6 +89,17 @@ func embeddedConfig(dir, redisAddr string) (*Config, error) {
 		}
 	}
 	c.Secrets.KeyFile = keyFile
+	tokenFile := filepath.Join(dir, demoAdminToken)
+	if _, err := os.Stat(tokenFile); errors.Is(err, os.ErrNotExist) {
+		tok := make([]byte, 24)
+		if _, err := rand.Read(tok); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(tokenFile, []byte(hex.EncodeToString(tok)+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("embedded: %w", err)
+		}
+	}
+	c.Admin.TokenFile = tokenFile
 	c.Sweeper.Interval = 0
 	c.Tenants = []tenants.Tenant{{
 		ID:   demoTenant,
@@ -181,6 +194,9 @@ func (e *embedded) announce(ctx context.Context, a *app, w io.Writer) error {
 	fmt.Fprintf(w, "\nscimbridge is running with the embedded default (data in %s).\n", e.dir)
 	fmt.Fprintf(w, "Base URL: %s\n", baseURL(a.cfg.PublicURL, demoTenant))
 	fmt.Fprintf(w, "API key: %s\n", key)
+	if tok, err := a.cfg.Admin.token(); err == nil && tok != "" {
+		fmt.Fprintf(w, "Console: %s/console (operator token: %s, kept in %s)\n", a.cfg.PublicURL, tok, filepath.Join(e.dir, demoAdminToken))
+	}
 	fmt.Fprintf(w, "Try: curl -H 'Authorization: Bearer %s' '%s/Users?startIndex=1&count=10'\n\n", key, baseURL(a.cfg.PublicURL, demoTenant))
 	return nil
 }

@@ -27,8 +27,15 @@ Usage:
   scimbridge key create --tenant T --name NAME [--json]   new SCIM API key (shown once)
   scimbridge key list   --tenant T [--json]
   scimbridge key revoke --tenant T --key ID_OR_NAME
+  scimbridge tenant list|show --tenant T|create --file F|update --file F|disable --tenant T|enable --tenant T [--json]
+  scimbridge status  --tenant T [--state all|pending|failed] [--kind users|groups] [--json]
+  scimbridge replay  --tenant T [--json]            re-apply the resources the store rejected
+  scimbridge import  --tenant T [--no-wait] [--json] adopt everything in the store (a worker job)
+  scimbridge drift   --tenant T [--repair] [--json]  compare the ledger with the store
+  scimbridge preview --tenant T --file user.json [--json]   the fields a SCIM user maps to
+  scimbridge job     --id ID [--json]               an import or drift job's progress
 
-Without --config (or SCIMBRIDGE_CONFIG), serve and key use the embedded
+Without --config (or SCIMBRIDGE_CONFIG), serve and the admin commands use the embedded
 default: an in-process Redis and a demo SQLite store under --data (./data),
 for trying scimbridge out only.
 `
@@ -53,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runServer(ctx, args[0], args[1:], stdout, stderr)
 	case "key":
 		return runKey(ctx, args[1:], stdout, stderr)
+	case "tenant", "status", "replay", "import", "drift", "preview", "job":
+		return runAdmin(ctx, args[0], args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

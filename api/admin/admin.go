@@ -1,0 +1,507 @@
+package admin
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/queue"
+	"github.com/scimbridge/scimbridge/scim"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
+)
+
+// ErrNoToken: no operator token is configured, so the admin API and the
+// console stay off.
+var ErrNoToken = errors.New("admin: no operator token configured")
+
+// Config configures the admin API and console.
+type Config struct {
+	// Token is the operator token (required; New keeps only its hashes).
+	Token string
+	// PublicURL is how IdPs reach the API, for the Base URLs shown with new
+	// keys. Unset: derived from each request's Host.
+	PublicURL string
+	// MonitoringPath is where the queue dashboard is served, linked from
+	// the console. Unset: "/monitoring".
+	MonitoringPath string
+	// Logger receives server-side errors. Unset: slog.Default().
+	Logger *slog.Logger
+}
+
+// Deps are the services the admin API calls; all are required.
+type Deps struct {
+	Tenants *tenants.Registry
+	Keys    *tenants.KeyStore
+	Admin   *syncsvc.Admin
+}
+
+// Handler serves the admin API and the console.
+type Handler struct {
+	cfg        Config
+	deps       Deps
+	log        *slog.Logger
+	tokenHash  [sha256.Size]byte
+	sessionKey []byte
+	pages      *template.Template
+}
+
+// New builds the handler. It returns ErrNoToken when cfg.Token is empty.
+func New(cfg Config, deps Deps) (*Handler, error) {
+	if cfg.Token == "" {
+		return nil, ErrNoToken
+	}
+	if deps.Tenants == nil || deps.Keys == nil || deps.Admin == nil {
+		return nil, errors.New("admin: Deps.Tenants, Deps.Keys and Deps.Admin are required")
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if cfg.MonitoringPath == "" {
+		cfg.MonitoringPath = "/monitoring"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &Handler{cfg: cfg, deps: deps, log: cfg.Logger, tokenHash: sha256.Sum256([]byte(cfg.Token))}
+	// The session key is derived from the token: every API process of a
+	// deployment accepts the same sessions, and changing the token ends them.
+	mac := hmac.New(sha256.New, []byte(cfg.Token))
+	mac.Write([]byte("scimbridge console session v1"))
+	h.sessionKey = mac.Sum(nil)
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	h.pages = pages
+	return h, nil
+}
+
+// Mount adds the admin API (/admin/v1) and the console (/console) to r.
+func (h *Handler) Mount(r gin.IRouter) {
+	v1 := r.Group("/admin/v1", h.requireToken)
+	v1.GET("/tenants", h.listTenants)
+	v1.POST("/tenants", h.createTenant)
+	v1.GET("/tenants/:tenant", h.showTenant)
+	v1.PUT("/tenants/:tenant", h.updateTenant)
+	v1.POST("/tenants/:tenant/disable", h.setDisabled(true))
+	v1.POST("/tenants/:tenant/enable", h.setDisabled(false))
+	v1.GET("/tenants/:tenant/summary", h.summary)
+	v1.GET("/tenants/:tenant/keys", h.listKeys)
+	v1.POST("/tenants/:tenant/keys", h.createKey)
+	v1.DELETE("/tenants/:tenant/keys/:key", h.revokeKey)
+	v1.GET("/tenants/:tenant/users", h.statuses(queue.KindUser))
+	v1.GET("/tenants/:tenant/users/:id", h.status(queue.KindUser))
+	v1.GET("/tenants/:tenant/groups", h.statuses(queue.KindGroup))
+	v1.GET("/tenants/:tenant/groups/:id", h.status(queue.KindGroup))
+	v1.POST("/tenants/:tenant/replay", h.replay)
+	v1.POST("/tenants/:tenant/import", h.startImport)
+	v1.POST("/tenants/:tenant/drift", h.startDrift)
+	v1.POST("/tenants/:tenant/preview", h.preview)
+	v1.GET("/jobs/:id", h.job)
+	h.mountConsole(r)
+}
+
+// RequireOperator lets a request through with the operator token (bearer)
+// or a console session, and answers 401 otherwise. It is for other
+// operator pages served by the API process (the queue dashboard).
+func (h *Handler) RequireOperator(c *gin.Context) {
+	if h.bearerOK(c) {
+		return
+	}
+	if _, ok := h.session(c); ok {
+		return
+	}
+	c.Header("WWW-Authenticate", `Bearer realm="scimbridge admin"`)
+	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "operator token or console session required"})
+}
+
+// tokenOK compares a presented token with the configured one as SHA-256
+// hashes, in constant time.
+func (h *Handler) tokenOK(presented string) bool {
+	sum := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) == 1
+}
+
+func (h *Handler) bearerOK(c *gin.Context) bool {
+	auth := c.GetHeader("Authorization")
+	const prefix = "bearer "
+	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
+		return false
+	}
+	return h.tokenOK(strings.TrimSpace(auth[len(prefix):]))
+}
+
+// requireToken guards the JSON API: the operator token as a bearer token.
+func (h *Handler) requireToken(c *gin.Context) {
+	c.Header("Cache-Control", "no-store")
+	if !h.bearerOK(c) {
+		c.Header("WWW-Authenticate", `Bearer realm="scimbridge admin"`)
+		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "operator token required"})
+		return
+	}
+	c.Next()
+}
+
+// baseURL is a tenant's SCIM Base URL.
+func (h *Handler) baseURL(c *gin.Context, tenant string) string {
+	public := h.cfg.PublicURL
+	if public == "" {
+		scheme := "http"
+		if c.Request.TLS != nil {
+			scheme = "https"
+		}
+		public = scheme + "://" + c.Request.Host
+	}
+	return public + "/scim/" + tenant + "/v2"
+}
+
+// statusOf maps an error to its HTTP status.
+func statusOf(err error) int {
+	var se *scim.Error
+	switch {
+	case errors.As(err, &se):
+		return se.Status
+	case errors.Is(err, tenants.ErrNotFound), errors.Is(err, syncsvc.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, tenants.ErrExists):
+		return http.StatusConflict
+	case errors.Is(err, tenants.ErrInvalid), errors.Is(err, syncsvc.ErrInvalidRequest),
+		errors.Is(err, adapters.ErrRejected), errors.Is(err, adapters.ErrConfig):
+		return http.StatusBadRequest
+	case errors.Is(err, tenants.ErrUnavailable), errors.Is(err, syncsvc.ErrUnavailable),
+		errors.Is(err, adapters.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers with {"error": ...}; a server-side error is logged and its
+// details not shown.
+func (h *Handler) fail(c *gin.Context, err error) {
+	status := statusOf(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		h.log.ErrorContext(c.Request.Context(), "admin request failed", "path", c.FullPath(), "err", err)
+		msg = "internal error"
+	}
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "5")
+	}
+	c.AbortWithStatusJSON(status, gin.H{"error": msg})
+}
+
+// tenantOf loads the path's tenant, answering 404 when it does not exist.
+func (h *Handler) tenantOf(c *gin.Context) (*tenants.Tenant, bool) {
+	t, err := h.deps.Tenants.Get(c.Request.Context(), c.Param("tenant"))
+	if err != nil {
+		h.fail(c, err)
+		return nil, false
+	}
+	return t, true
+}
+
+// readJSON decodes a JSON body of at most 1 MiB; unknown fields are errors.
+func readJSON(c *gin.Context, v any) error {
+	dec := json.NewDecoder(io.LimitReader(c.Request.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("admin: request body: %w: %v", syncsvc.ErrInvalidRequest, err)
+	}
+	return nil
+}
+
+func (h *Handler) listTenants(c *gin.Context) {
+	list, err := h.deps.Tenants.List(c.Request.Context())
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"tenants": list})
+}
+
+func (h *Handler) createTenant(c *gin.Context) {
+	var t tenants.Tenant
+	if err := readJSON(c, &t); err != nil {
+		h.fail(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	if _, err := h.deps.Tenants.Get(ctx, t.ID); err == nil {
+		h.fail(c, fmt.Errorf("admin: tenant %q: %w", t.ID, tenants.ErrExists))
+		return
+	} else if !errors.Is(err, tenants.ErrNotFound) {
+		h.fail(c, err)
+		return
+	}
+	if err := h.deps.Tenants.Put(ctx, t); err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.writeTenant(c, http.StatusCreated, t.ID)
+}
+
+func (h *Handler) writeTenant(c *gin.Context, status int, id string) {
+	t, err := h.deps.Tenants.Get(c.Request.Context(), id)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(status, t)
+}
+
+func (h *Handler) showTenant(c *gin.Context) {
+	if t, ok := h.tenantOf(c); ok {
+		c.JSON(http.StatusOK, t)
+	}
+}
+
+func (h *Handler) updateTenant(c *gin.Context) {
+	cur, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	var t tenants.Tenant
+	if err := readJSON(c, &t); err != nil {
+		h.fail(c, err)
+		return
+	}
+	if t.ID != "" && t.ID != cur.ID {
+		h.fail(c, fmt.Errorf("admin: the body's id %q is not the tenant's: %w", t.ID, syncsvc.ErrInvalidRequest))
+		return
+	}
+	t.ID = cur.ID
+	if err := h.deps.Tenants.Put(c.Request.Context(), t); err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.writeTenant(c, http.StatusOK, t.ID)
+}
+
+func (h *Handler) setDisabled(disabled bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, id := c.Request.Context(), c.Param("tenant")
+		var err error
+		if disabled {
+			err = h.deps.Tenants.Disable(ctx, id)
+		} else {
+			err = h.deps.Tenants.Enable(ctx, id)
+		}
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		h.writeTenant(c, http.StatusOK, id)
+	}
+}
+
+func (h *Handler) summary(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	s, err := h.deps.Admin.Summary(c.Request.Context(), t.ID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, s)
+}
+
+func (h *Handler) listKeys(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	keys, err := h.deps.Keys.List(c.Request.Context(), t.ID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"keys": keys})
+}
+
+// NewKey is the answer to a key creation: the only time the key is shown.
+type NewKey struct {
+	tenants.Key
+	BaseURL string `json:"base_url"`
+	APIKey  string `json:"api_key"`
+}
+
+func (h *Handler) createKey(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := readJSON(c, &body); err != nil {
+		h.fail(c, err)
+		return
+	}
+	plain, k, err := h.deps.Keys.Create(c.Request.Context(), t.ID, body.Name)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, NewKey{Key: k, BaseURL: h.baseURL(c, t.ID), APIKey: plain})
+}
+
+func (h *Handler) revokeKey(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	if err := h.deps.Keys.Revoke(c.Request.Context(), t.ID, c.Param("key")); err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// pageArgs reads offset and count (default 0 and 100, count at most 1000).
+func pageArgs(c *gin.Context) (offset, count int, err error) {
+	offset, count = 0, 100
+	if v := c.Query("offset"); v != "" {
+		if offset, err = strconv.Atoi(v); err != nil || offset < 0 {
+			return 0, 0, fmt.Errorf("admin: offset %q: %w", v, syncsvc.ErrInvalidRequest)
+		}
+	}
+	if v := c.Query("count"); v != "" {
+		if count, err = strconv.Atoi(v); err != nil || count < 1 {
+			return 0, 0, fmt.Errorf("admin: count %q: %w", v, syncsvc.ErrInvalidRequest)
+		}
+	}
+	return offset, min(count, 1000), nil
+}
+
+func (h *Handler) statuses(kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		t, ok := h.tenantOf(c)
+		if !ok {
+			return
+		}
+		offset, count, err := pageArgs(c)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		page, err := h.deps.Admin.Statuses(c.Request.Context(), t.ID, kind, c.DefaultQuery("state", syncsvc.FilterAll), offset, count)
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, page)
+	}
+}
+
+func (h *Handler) status(kind string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		t, ok := h.tenantOf(c)
+		if !ok {
+			return
+		}
+		st, err := h.deps.Admin.Status(c.Request.Context(), t.ID, kind, c.Param("id"))
+		if err != nil {
+			h.fail(c, err)
+			return
+		}
+		c.JSON(http.StatusOK, st)
+	}
+}
+
+func (h *Handler) replay(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	res, err := h.deps.Admin.Replay(c.Request.Context(), t.ID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}
+
+func (h *Handler) startImport(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	j, err := h.deps.Admin.StartImport(c.Request.Context(), t.ID)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.writeJob(c, j)
+}
+
+// writeJob answers 200 with a finished job, 202 with a running one (and
+// where to poll it).
+func (h *Handler) writeJob(c *gin.Context, j *syncsvc.JobStatus) {
+	if j.Done {
+		c.JSON(http.StatusOK, j)
+		return
+	}
+	c.Header("Location", "/admin/v1/jobs/"+j.ID)
+	c.JSON(http.StatusAccepted, j)
+}
+
+func (h *Handler) startDrift(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	repair := false
+	if v := c.Query("repair"); v != "" {
+		var err error
+		if repair, err = strconv.ParseBool(v); err != nil {
+			h.fail(c, fmt.Errorf("admin: repair %q: %w", v, syncsvc.ErrInvalidRequest))
+			return
+		}
+	}
+	j, err := h.deps.Admin.StartDrift(c.Request.Context(), t.ID, repair)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	h.writeJob(c, j)
+}
+
+func (h *Handler) preview(c *gin.Context) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, 1<<20))
+	if err != nil {
+		h.fail(c, fmt.Errorf("admin: request body: %w: %v", syncsvc.ErrInvalidRequest, err))
+		return
+	}
+	p, err := h.deps.Admin.Preview(c.Request.Context(), t.ID, body)
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (h *Handler) job(c *gin.Context) {
+	j, err := h.deps.Admin.Job(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		h.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, j)
+}
