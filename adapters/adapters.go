@@ -107,6 +107,9 @@ type Config struct {
 	DSNEnv string `yaml:"dsn_env,omitempty" json:"dsn_env,omitempty"`
 	// DSNFile names a file holding the DSN.
 	DSNFile string `yaml:"dsn_file,omitempty" json:"dsn_file,omitempty"`
+	// MaxConcurrency bounds how many applies run against this store at once,
+	// across all workers (0: the default, 1 for ldap and 4 otherwise).
+	MaxConcurrency int `yaml:"max_concurrency,omitempty" json:"max_concurrency,omitempty"`
 	// Users maps SCIM users onto the store.
 	Users UserMapping `yaml:"users" json:"users"`
 	// Groups maps SCIM groups onto the store; nil: the tenant does not
@@ -181,4 +184,15 @@ func ActiveOf(a scim.Attrs) bool {
 		return v
 	}
 	return true
+}
+
+// Concurrency is the effective MaxConcurrency.
+func (c Config) Concurrency() int {
+	switch {
+	case c.MaxConcurrency > 0:
+		return c.MaxConcurrency
+	case c.Kind == "ldap":
+		return 1
+	}
+	return 4
 }

@@ -29,7 +29,9 @@ type Reconciler struct {
 	// Groups says which tenants sync groups to their store (nil: none;
 	// their groups are then applied to the ledger only).
 	Groups GroupsMapper
-	Logger *slog.Logger
+	// Limiter bounds concurrent applies per tenant (nil: unbounded).
+	Limiter *TenantLimiter
+	Logger  *slog.Logger
 	// Metrics records apply latency and failures (nil: none).
 	Metrics *Metrics
 	// LeaseTTL bounds how long one apply may hold the resource (default 2 min;
@@ -115,6 +117,14 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	if err := rc.checkTenant(ctx, tenant); err != nil {
 		return err
 	}
+	releaseSlot, ok, err := rc.Limiter.Acquire(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return queue.ErrBusy // the tenant's store is at its concurrency limit
+	}
+	defer releaseSlot()
 	release, ok, err := rc.Ledger.lease(ctx, userKeys(tenant), id, rc.leaseTTL())
 	if err != nil {
 		return err
@@ -198,6 +208,14 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 	if err := rc.checkTenant(ctx, tenant); err != nil {
 		return err
 	}
+	releaseSlot, ok, err := rc.Limiter.Acquire(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return queue.ErrBusy
+	}
+	defer releaseSlot()
 	k := groupKeys(tenant)
 	release, ok, err := rc.Ledger.lease(ctx, k, id, rc.leaseTTL())
 	if err != nil {
