@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/adapters/ldapstore/ldaptest"
 )
 
 // variant is one way of running the suite against slapd.
@@ -53,7 +54,7 @@ func (v variant) userClasses() []string {
 }
 
 // config is the tenant configuration for a store in ou.
-func (v variant) config(s *slapd, ou string, opts conformance.Options) adapters.Config {
+func (v variant) config(s *ldaptest.Server, ou string, opts conformance.Options) adapters.Config {
 	attrs := v.fixtureAttributes()
 	m := conformance.Mapping("", opts)
 	m.Key = ""
@@ -67,9 +68,9 @@ func (v variant) config(s *slapd, ou string, opts conformance.Options) adapters.
 		m.Active = nil
 	}
 	lo := &adapters.LDAPOptions{
-		URL:               s.url,
+		URL:               s.URL,
 		BindDN:            rootDN,
-		BindPasswordFile:  s.pwFile,
+		BindPasswordFile:  s.RootPWFile,
 		UsersBaseDN:       "ou=people," + ou,
 		UserObjectClasses: v.userClasses(),
 		Deactivation:      adapters.LDAPDeactivation{Strategy: v.strategy},
@@ -112,12 +113,12 @@ func (v variant) harness() conformance.Harness {
 				tb.Skip("ldap: the anchor is entryUUID/objectGUID, never a natural key")
 			}
 			s := needServer(tb)
-			ou := s.tenantOU(tb)
+			ou := s.TenantOU(tb)
 			st := openTest(tb, v.config(s, ou, opts))
-			return st, &backdoor{v: v, s: s, ou: ou, conn: s.admin(tb)}
+			return st, &backdoor{v: v, s: s, ou: ou, conn: s.Admin(tb)}
 		},
 		Unreachable: func(tb testing.TB) adapters.Store {
-			cfg := v.config(&slapd{url: "ldap://127.0.0.1:1", pwFile: "/nonexistent"}, "ou=x,"+suffix, conformance.Options{})
+			cfg := v.config(&ldaptest.Server{URL: "ldap://127.0.0.1:1", RootPWFile: "/nonexistent"}, "ou=x,"+suffix, conformance.Options{})
 			cfg.LDAP.Timeout = 5e9
 			return openTest(tb, cfg)
 		},
@@ -129,7 +130,7 @@ func TestConformance(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			if v.strategy == adapters.LDAPDeactivatePPolicy && !server.hasPPolicy {
+			if v.strategy == adapters.LDAPDeactivatePPolicy && !server.HasPPolicy {
 				t.Skip("slapd has no ppolicy module")
 			}
 			conformance.RunUserTests(t, v.harness())
@@ -140,7 +141,7 @@ func TestConformance(t *testing.T) {
 // backdoor reads and writes the tenant's OU directly as the root DN.
 type backdoor struct {
 	v    variant
-	s    *slapd
+	s    *ldaptest.Server
 	ou   string
 	conn *ldap.Conn
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/adapters/ldapstore/ldaptest"
 )
 
 // groupVariant is one group object class (with a user variant).
@@ -32,7 +33,7 @@ var groupFixtureAttributes = map[string]string{
 	conformance.GroupFieldNote:        "description",
 }
 
-func (gv groupVariant) config(s *slapd, ou string) adapters.Config {
+func (gv groupVariant) config(s *ldaptest.Server, ou string) adapters.Config {
 	cfg := gv.users.config(s, ou, conformance.Options{})
 	gm := conformance.GroupMapping("", "")
 	gm.Key = ""
@@ -49,20 +50,20 @@ func (gv groupVariant) harness() conformance.GroupHarness {
 		Name: adapters.KindLDAP,
 		New: func(tb testing.TB) (conformance.GroupStore, conformance.Backdoor, conformance.GroupBackdoor) {
 			s := needServer(tb)
-			ou := s.tenantOU(tb)
+			ou := s.TenantOU(tb)
 			st := openTest(tb, gv.config(s, ou))
-			conn := s.admin(tb)
+			conn := s.Admin(tb)
 			bd := &backdoor{v: gv.users, s: s, ou: ou, conn: conn}
 			return st, bd, &groupBackdoor{gv: gv, users: bd, conn: conn}
 		},
 		WithoutGroups: func(tb testing.TB) adapters.Store {
 			s := needServer(tb)
-			cfg := gv.config(s, s.tenantOU(tb))
+			cfg := gv.config(s, s.TenantOU(tb))
 			cfg.Groups = nil
 			return openTest(tb, cfg)
 		},
 		Unreachable: func(tb testing.TB) conformance.GroupStore {
-			cfg := gv.config(&slapd{url: "ldap://127.0.0.1:1", pwFile: "/nonexistent"}, "ou=x,"+suffix)
+			cfg := gv.config(&ldaptest.Server{URL: "ldap://127.0.0.1:1", RootPWFile: "/nonexistent"}, "ou=x,"+suffix)
 			cfg.LDAP.Timeout = 5e9
 			return openTest(tb, cfg)
 		},
