@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -134,7 +133,7 @@ func (s *Store) dial() (*ldap.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := ldap.DialURL(s.url, ldap.DialWithDialer(&net.Dialer{Timeout: s.opts.Timeout}), ldap.DialWithTLSConfig(tc))
+	c, err := ldap.DialURL(s.url, ldap.DialWithDialer(adapters.Dialer(s.opts.Timeout)), ldap.DialWithTLSConfig(tc))
 	if err != nil {
 		return nil, fmt.Errorf("ldapstore: dial: %w: %v", adapters.ErrUnavailable, err)
 	}

@@ -127,6 +127,7 @@ func openDB(kind, dsn string) (*sql.DB, error) {
 		if cfg.ConnectTimeout == 0 {
 			cfg.ConnectTimeout = connectTimeout
 		}
+		cfg.DialFunc = adapters.DialContext // the operator's host policy
 		return stdlib.OpenDB(*cfg), nil
 	case adapters.KindMySQL:
 		cfg, err := mysql.ParseDSN(dsn)
@@ -136,6 +137,7 @@ func openDB(kind, dsn string) (*sql.DB, error) {
 		if cfg.Timeout == 0 {
 			cfg.Timeout = connectTimeout
 		}
+		cfg.DialFunc = adapters.DialContext // the operator's host policy
 		connector, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("%w: mysql dsn: %v", adapters.ErrConfig, err)
