@@ -100,8 +100,8 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "scimbridge_apply_latency_seconds",
-			Help: "Time from the acknowledged SCIM write (the ledger record's modification) to its apply in the tenant's store.",
+			Name:    "scimbridge_apply_latency_seconds",
+			Help:    "Time from the acknowledged SCIM write (the ledger record's modification) to its apply in the tenant's store.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}, []string{"tenant", "kind"}),
 		applyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -36,6 +36,10 @@ type Config struct {
 		// LeaseTTL is how long one apply holds its resource; a killed
 		// worker's resources wait this long (default store_timeout + 15s).
 		LeaseTTL time.Duration `yaml:"lease_ttl"`
+		// Listen is the address of `scimbridge worker`'s operations
+		// listener (/metrics, /healthz, /readyz); "off" starts none
+		// (default ":9091"). Unused by serve, whose API listener serves them.
+		Listen string `yaml:"listen"`
 	} `yaml:"worker"`
 	Sweeper struct {
 		Interval time.Duration `yaml:"interval"` // default 30s
@@ -118,6 +122,7 @@ func (c *Config) applyEnv() error {
 	str("SCIMBRIDGE_ADMIN_TOKEN_FILE", &c.Admin.TokenFile)
 	str("SCIMBRIDGE_LOG_LEVEL", &c.Log.Level)
 	str("SCIMBRIDGE_LOG_FORMAT", &c.Log.Format)
+	str("SCIMBRIDGE_WORKER_LISTEN", &c.Worker.Listen)
 	if v, ok := os.LookupEnv("SCIMBRIDGE_REDIS_DB"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -149,6 +154,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Worker.Concurrency <= 0 {
 		c.Worker.Concurrency = 20
+	}
+	if c.Worker.Listen == "" {
+		c.Worker.Listen = defaultWorkerListen
 	}
 	if c.Worker.StoreTimeout <= 0 {
 		c.Worker.StoreTimeout = 30 * time.Second
@@ -195,6 +203,9 @@ func (c *Config) validate() []error {
 		if _, err := readSecretKey(c.Secrets.KeyFile); err != nil {
 			errs = append(errs, fmt.Errorf("secrets.key_file: %w", err))
 		}
+	}
+	if err := validWorkerListen(c.Worker.Listen); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.Admin.validate()...)
 	seen := map[string]bool{}

@@ -118,6 +118,17 @@ func runServer(ctx context.Context, role string, args []string, stdout, stderr i
 	}
 	logr = newLogger(cfg.Log.Level, cfg.Log.Format)
 	slog.SetDefault(logr)
+	stopTracing, err := setupTracing(ctx, role)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			logr.Warn("tracing: flushing spans at exit failed", "err", err)
+		}
+	}()
 	a, err := newApp(ctx, cfg, logr)
 	if err != nil {
 		return err
@@ -152,6 +163,9 @@ func runServer(ctx context.Context, role string, args []string, stdout, stderr i
 	}
 	if role == "serve" || role == "worker" {
 		start(a.runWorker)
+	}
+	if role == "worker" {
+		start(a.runWorkerListener)
 	}
 	wg.Wait()
 	close(errs)
