@@ -39,9 +39,15 @@ func parsePages() (*template.Template, error) {
 	}).ParseFS(templateFiles, "templates/*.html")
 }
 
+// Cookie names: the console session, and the login form's CSRF token.
 const (
-	sessionCookie    = "scimbridge_console"
-	loginCookie      = "scimbridge_login"
+	SessionCookieName = "scimbridge_console"
+	LoginCookieName   = "scimbridge_login"
+)
+
+const (
+	sessionCookie    = SessionCookieName
+	loginCookie      = LoginCookieName
 	sessionLifetime  = 12 * time.Hour
 	csrfField        = "csrf"
 	consoleFailLimit = 50
