@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -58,6 +59,15 @@ type Deps struct {
 	Groups  Groups
 	Tenants Tenants
 	Keys    Keys
+	// Limiter, optional, limits each tenant's request rate (429 with an
+	// integer Retry-After beyond it); *tenants.RateLimiter satisfies it.
+	Limiter RateLimiter
+}
+
+// RateLimiter takes one request of a tenant's budget; when over, it says
+// how long until one would be allowed.
+type RateLimiter interface {
+	Allow(ctx context.Context, tenant string) (bool, time.Duration, error)
 }
 
 // Config configures the router. The zero value of each field means its

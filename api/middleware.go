@@ -161,6 +161,9 @@ func (s *server) authenticate(c *gin.Context) {
 		s.refuse(c)
 		return
 	}
+	if !s.withinRate(c, tenantID) {
+		return
+	}
 	set, err := t.Schema.SchemaSet()
 	if err != nil {
 		s.writeError(c, fmt.Errorf("api: tenant %s schema: %w", tenantID, err))
