@@ -1,9 +1,11 @@
 package main
 
-// Telemetry tests against the real router and worker on Redis (db 9, like
-// e2e_test.go: not parallel) with a SQLite tenant store: one trace from
-// POST /Users to the store write, retries included; /metrics; health;
-// the asynq dashboard.
+// Telemetry tests against the real router and worker on Redis with a
+// SQLite tenant store: one trace from POST /Users to the store write,
+// retries included; /metrics; health; the asynq dashboard. Like
+// e2e_test.go they run one after another on a Redis database of their own
+// (telemetryRedisDB, used by no other test: a worker of another test run
+// on the same database would take these tasks), flushed per test.
 
 import (
 	"bytes"
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -48,6 +51,30 @@ func installTestTracing() {
 		otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSyncer(spanExporter)))
 		otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	})
+}
+
+const telemetryRedisDB = 11
+
+// telemetryRedis returns the address of the test Redis, with
+// telemetryRedisDB flushed.
+func telemetryRedis(t *testing.T) string {
+	t.Helper()
+	addr := envOr("SCIMBRIDGE_TEST_REDIS", "127.0.0.1:6379")
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: telemetryRedisDB})
+	defer c.Close()
+	requireService(t, "redis at "+addr, c.Ping(context.Background()).Err())
+	if err := c.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// telemetryConfig is testConfig on telemetryRedisDB.
+func telemetryConfig(t *testing.T, ts ...tenants.Tenant) *Config {
+	t.Helper()
+	cfg := testConfig(t, telemetryRedis(t), ts...)
+	cfg.Redis.DB = telemetryRedisDB
+	return cfg
 }
 
 // sqliteTenant is a tenant whose store is a fresh SQLite users table.
@@ -183,6 +210,9 @@ func traceSpans(t *testing.T, id trace.TraceID, want func([]tracetest.SpanStub) 
 			for _, s := range spans {
 				names = append(names, s.Name)
 			}
+			for _, s := range spanExporter.GetSpans() {
+				t.Logf("span %s %s parent %s %v", s.Name, s.SpanContext.TraceID(), s.Parent.SpanID(), s.Attributes)
+			}
 			t.Fatalf("trace %s incomplete: %v", id, names)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -201,9 +231,7 @@ func named(spans []tracetest.SpanStub, name string) []tracetest.SpanStub {
 
 func TestOneTraceFromPostUsersToStoreWriteWithRetry(t *testing.T) {
 	installTestTracing()
-	redisAddr := e2eRedis(t)
-	tenant := sqliteTenant(t, "traced")
-	ts := startOpsServer(t, testConfig(t, redisAddr, tenant), "", failingOnceFactories())
+	ts := startOpsServer(t, telemetryConfig(t, sqliteTenant(t, "traced")), "", failingOnceFactories())
 	c := &scimClient{t: t, base: ts.url + "/scim/traced/v2", auth: "Bearer " + newKey(t, ts.app, "traced")}
 
 	userName := "grace.hopper@example.com"
@@ -318,8 +346,7 @@ next:
 
 func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 	installTestTracing()
-	redisAddr := e2eRedis(t)
-	cfg := testConfig(t, redisAddr, sqliteTenant(t, "metered"), sqliteTenant(t, "idle"))
+	cfg := telemetryConfig(t, sqliteTenant(t, "metered"), sqliteTenant(t, "idle"))
 	ts := startOpsServer(t, cfg, "", failingOnceFactories())
 	c := &scimClient{t: t, base: ts.url + "/scim/metered/v2", auth: "Bearer " + newKey(t, ts.app, "metered")}
 
@@ -344,7 +371,15 @@ func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lines := scrape(t, ts.url, "")
+	// The apply's series are recorded right after the ledger write that
+	// waitApplied saw: scrape until they are there.
+	var lines []string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		lines = scrape(t, ts.url, "")
+		if _, ok := series(lines, "scimbridge_apply_latency_seconds_count", `tenant="metered"`); ok || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, want := range []struct {
 		name   string
 		labels []string
@@ -386,8 +421,7 @@ func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	redisAddr := e2eRedis(t)
-	ts := startOpsServer(t, testConfig(t, redisAddr), "", nil)
+	ts := startOpsServer(t, telemetryConfig(t), "", nil)
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if status, _, body := get(t, ts.url+path, ""); status != http.StatusOK {
 			t.Errorf("API %s: %d %s", path, status, body)
@@ -437,9 +471,8 @@ func TestReadinessFailsWhenRedisIsDown(t *testing.T) {
 }
 
 func TestMonitoringDashboardBehindOperatorToken(t *testing.T) {
-	redisAddr := e2eRedis(t)
 	const token = "op-token-for-tests-0123456789"
-	ts := startOpsServer(t, testConfig(t, redisAddr, sqliteTenant(t, "watched")), token, nil)
+	ts := startOpsServer(t, telemetryConfig(t, sqliteTenant(t, "watched")), token, nil)
 	// Something in a queue no worker serves.
 	if err := ts.app.enqueuer.Enqueue(context.Background(), "unserved",
 		queue.Reconcile{Tenant: "watched", Kind: queue.KindUser, ID: "00000000-0000-4000-8000-000000000001", Version: 1}, ""); err != nil {
@@ -490,8 +523,7 @@ func TestMonitoringDashboardBehindOperatorToken(t *testing.T) {
 }
 
 func TestMonitoringOffWithoutOperatorToken(t *testing.T) {
-	redisAddr := e2eRedis(t)
-	ts := startOpsServer(t, testConfig(t, redisAddr), "", nil)
+	ts := startOpsServer(t, telemetryConfig(t), "", nil)
 	if status, _, _ := get(t, ts.url+"/monitoring/api/queues", ""); status != http.StatusNotFound {
 		t.Errorf("dashboard without an operator token configured: %d, want 404", status)
 	}
