@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -58,6 +59,11 @@ type app struct {
 // newApp connects to Redis and builds the services. It does not start
 // anything.
 func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
+	policy, err := adapters.ParseHostPolicy(cfg.Stores.AllowedNetworks)
+	if err != nil {
+		return nil, err
+	}
+	adapters.SetHostPolicy(policy)
 	password := ""
 	if cfg.Redis.PasswordEnv != "" {
 		password = os.Getenv(cfg.Redis.PasswordEnv)
@@ -148,13 +154,19 @@ func (a *app) router() http.Handler {
 	if os.Getenv(gin.EnvGinMode) == "" {
 		gin.SetMode(gin.ReleaseMode)
 	}
+	var limiter api.RateLimiter
+	if rl := a.cfg.API.RateLimit; rl.PerTenantRPS > 0 {
+		limiter = tenants.NewRateLimiter(a.rdb, rl.PerTenantRPS, rl.Burst)
+	}
 	r := api.New(api.Config{
-		PublicURL:    a.cfg.PublicURL,
-		MaxBodyBytes: a.cfg.API.MaxBodyBytes,
-		MaxPageSize:  a.cfg.API.MaxPageSize,
-		Logger:       a.log,
-		Metrics:      a.metrics.http,
-	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys})
+		PublicURL:           a.cfg.PublicURL,
+		MaxBodyBytes:        a.cfg.API.MaxBodyBytes,
+		MaxPageSize:         a.cfg.API.MaxPageSize,
+		MaxBulkOperations:   a.cfg.API.MaxBulkOperations,
+		MaxBulkPayloadBytes: a.cfg.API.MaxBulkPayloadBytes,
+		Logger:              a.log,
+		Metrics:             a.metrics.http,
+	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter})
 	a.mountAdmin(r)
 	return r
 }
@@ -174,9 +186,18 @@ func (a *app) runAPI(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
 	}
-	a.log.Info("SCIM API listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if tc := a.cfg.API.TLS; tc.CertFile != "" {
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		if tc.MinVersion == "1.3" {
+			srv.TLSConfig.MinVersion = tls.VersionTLS13
+		}
+		a.log.Info("SCIM API listening (TLS)", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL, "min_tls", tc.MinVersion)
+		go func() { errc <- srv.ServeTLS(ln, tc.CertFile, tc.KeyFile) }()
+	} else {
+		a.log.Info("SCIM API listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL)
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -238,7 +259,8 @@ func (a *app) runWorker(ctx context.Context) error {
 	mux := asynq.NewServeMux()
 	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry},
 		Groups: tenantAdapter{a.registry}, Logger: a.log, Metrics: a.metrics.sync,
-		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout}
+		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout,
+		Limiter: a.tenantLimiter()}
 	rec.Register(mux)
 	a.operator().Register(mux)
 	if err := srv.Start(mux); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -52,12 +53,36 @@ type Config struct {
 	API struct {
 		MaxBodyBytes int64 `yaml:"max_body_bytes"` // default 1 MiB
 		MaxPageSize  int   `yaml:"max_page_size"`  // default 1000
+		// MaxBulkOperations and MaxBulkPayloadBytes bound POST /Bulk
+		// (defaults 1000 and 1 MiB).
+		MaxBulkOperations   int   `yaml:"max_bulk_operations"`
+		MaxBulkPayloadBytes int64 `yaml:"max_bulk_payload_bytes"`
+		// RateLimit bounds each tenant's requests across all API processes.
+		RateLimit struct {
+			// PerTenantRPS: requests per second on average (default 500;
+			// negative: no limit).
+			PerTenantRPS float64 `yaml:"per_tenant_rps"`
+			// Burst: requests allowed at once above the rate (default 2×rate).
+			Burst int `yaml:"burst"`
+		} `yaml:"rate_limit"`
+		// TLS serves HTTPS when cert_file and key_file are set.
+		TLS struct {
+			CertFile string `yaml:"cert_file"`
+			KeyFile  string `yaml:"key_file"`
+			// MinVersion is "1.2" (default) or "1.3".
+			MinVersion string `yaml:"min_version"`
+		} `yaml:"tls"`
 	} `yaml:"api"`
 	// Stores tunes the per-tenant store pools.
 	Stores struct {
 		// IdleClose closes a tenant's store connections after this long
 		// unused (default 10m).
 		IdleClose time.Duration `yaml:"idle_close"`
+		// AllowedNetworks, when set, are the only networks (CIDRs or
+		// addresses) tenant stores may be reached at. Unset: anything but
+		// link-local and cloud metadata addresses, which are always denied
+		// unless listed here.
+		AllowedNetworks []string `yaml:"allowed_networks"`
 	} `yaml:"stores"`
 	// Admin holds the operator token of the admin API and console (unset: off).
 	Admin AdminConfig `yaml:"admin"`
@@ -170,6 +195,15 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "json"
 	}
+	if c.API.RateLimit.PerTenantRPS == 0 {
+		c.API.RateLimit.PerTenantRPS = 500
+	}
+	if c.API.RateLimit.Burst <= 0 {
+		c.API.RateLimit.Burst = int(2 * max(c.API.RateLimit.PerTenantRPS, 1))
+	}
+	if c.API.TLS.MinVersion == "" {
+		c.API.TLS.MinVersion = "1.2"
+	}
 	if c.Stores.IdleClose <= 0 {
 		c.Stores.IdleClose = 10 * time.Minute
 	}
@@ -208,6 +242,15 @@ func (c *Config) validate() []error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.Admin.validate()...)
+	if _, err := adapters.ParseHostPolicy(c.Stores.AllowedNetworks); err != nil {
+		errs = append(errs, fmt.Errorf("stores.allowed_networks: %w", err))
+	}
+	if (c.API.TLS.CertFile == "") != (c.API.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("api.tls: set both cert_file and key_file, or neither"))
+	}
+	if v := c.API.TLS.MinVersion; v != "1.2" && v != "1.3" {
+		errs = append(errs, fmt.Errorf("api.tls.min_version %q: want 1.2 or 1.3", v))
+	}
 	seen := map[string]bool{}
 	for i, t := range c.Tenants {
 		if seen[t.ID] {
