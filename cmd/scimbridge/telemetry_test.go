@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	gosync "sync"
@@ -31,6 +32,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/sqlstore"
@@ -591,5 +593,55 @@ func TestWorkerListenConfig(t *testing.T) {
 	}
 	if cfg.Worker.Listen != "127.0.0.1:19091" {
 		t.Errorf("worker.listen from the environment = %q", cfg.Worker.Listen)
+	}
+}
+
+// TestComposeFiles keeps docker-compose.yml and its mounted configuration
+// consistent (no Docker engine runs the file in CI).
+func TestComposeFiles(t *testing.T) {
+	dir := t.TempDir()
+	key, token := filepath.Join(dir, "secret.key"), filepath.Join(dir, "admin.token")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(token, []byte(strings.Repeat("cd", 24)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCIMBRIDGE_SECRET_KEY_FILE", key)
+	t.Setenv("SCIMBRIDGE_ADMIN_TOKEN_FILE", token)
+	t.Setenv("ACME_USERS_DSN", "postgres://scimbridge:pw@postgres:5432/app?sslmode=disable")
+	cfg, err := loadConfig(filepath.Join("..", "..", "configs", "compose", "scimbridge.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Worker.Listen != ":9091" || cfg.Listen != ":8080" {
+		t.Errorf("listeners %q %q", cfg.Listen, cfg.Worker.Listen)
+	}
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"redis", "postgres", "openldap", "api", "worker"} {
+		if _, ok := compose.Services[s]; !ok {
+			t.Errorf("service %s missing", s)
+		}
+	}
+	redisCmd := strings.Join(compose.Services["redis"].Command, " ")
+	if !strings.Contains(redisCmd, "--appendonly yes") || !strings.Contains(redisCmd, "--maxmemory-policy noeviction") {
+		t.Errorf("redis runs without AOF or with eviction: %s", redisCmd)
+	}
+	if c := compose.Services["api"].Command; len(c) == 0 || c[0] != "api" {
+		t.Errorf("api command %v", c)
+	}
+	if c := compose.Services["worker"].Command; len(c) == 0 || c[0] != "worker" {
+		t.Errorf("worker command %v", c)
 	}
 }
