@@ -111,21 +111,31 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		a.service.Enqueuer = nil
 	}
 	a.metrics = newAppMetrics(a)
-	checkRedisSafety(ctx, rdb, log)
+	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	return a, nil
 }
 
-// checkRedisSafety warns when Redis may lose acknowledged state.
-func checkRedisSafety(ctx context.Context, rdb *redis.Client, log *slog.Logger) {
-	vals, err := rdb.ConfigGet(ctx, "appendonly").Result()
-	if err == nil && vals["appendonly"] != "yes" {
-		log.Warn("redis runs without appendonly: a Redis restart loses acknowledged provisioning state; use appendonly yes in production")
+// checkRedisSafety warns, or with require refuses, when Redis may lose
+// acknowledged state.
+func checkRedisSafety(ctx context.Context, rdb *redis.Client, log *slog.Logger, require bool) error {
+	var problems []string
+	if vals, err := rdb.ConfigGet(ctx, "appendonly").Result(); err == nil && vals["appendonly"] != "yes" {
+		problems = append(problems, "appendonly is off: a Redis restart loses acknowledged provisioning state (use appendonly yes)")
 	}
-	vals, err = rdb.ConfigGet(ctx, "maxmemory-policy").Result()
-	if err == nil && vals["maxmemory-policy"] != "" && vals["maxmemory-policy"] != "noeviction" {
-		log.Warn("redis maxmemory-policy evicts keys: use noeviction, or acknowledged state can vanish",
-			"policy", vals["maxmemory-policy"])
+	if vals, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil &&
+		vals["maxmemory-policy"] != "" && vals["maxmemory-policy"] != "noeviction" {
+		problems = append(problems, "maxmemory-policy "+vals["maxmemory-policy"]+" evicts keys: acknowledged state can vanish (use noeviction)")
 	}
+	for _, p := range problems {
+		log.Warn("UNSAFE REDIS: " + p)
+	}
+	if require && len(problems) > 0 {
+		return fmt.Errorf("redis is not durable (redis.require_durable is set): %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // seedTenants writes the configured tenants into the registry.

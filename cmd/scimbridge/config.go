@@ -96,6 +96,10 @@ type RedisConfig struct {
 	// PasswordEnv names an environment variable holding the password.
 	PasswordEnv string `yaml:"password_env"`
 	DB          int    `yaml:"db"`
+	// RequireDurable refuses to start when Redis could lose acknowledged
+	// state (appendonly off, or an evicting maxmemory-policy); false only
+	// warns.
+	RequireDurable bool `yaml:"require_durable"`
 }
 
 // loadConfig reads a YAML file (unknown keys are errors), applies

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"syscall"
@@ -329,5 +330,24 @@ func TestFaultRedisDownAtTheFrontDoor(t *testing.T) {
 	_, list, _ := rig.send("GET", "/Users?filter="+urlq(`userName eq "during-outage@faults.example"`), nil)
 	if list["totalResults"].(float64) != 0 {
 		t.Fatalf("a refused write left something behind: %v", list)
+	}
+}
+
+func TestRedisDurabilityCheck(t *testing.T) {
+	for _, aof := range []bool{false, true} {
+		r := startRedisServer(t, aof)
+		cfg := testConfig(t, r.addr())
+		cfg.Redis.DB = 0
+		cfg.Redis.RequireDurable = true
+		a, err := newApp(context.Background(), cfg, newLogger("error", "text"))
+		if aof {
+			if err != nil {
+				t.Fatalf("durable Redis refused: %v", err)
+			}
+			a.close()
+		} else if err == nil || !strings.Contains(err.Error(), "appendonly") {
+			a.close()
+			t.Fatalf("Redis without appendonly accepted with require_durable: %v", err)
+		}
 	}
 }
