@@ -226,9 +226,8 @@ func (l *Ledger) dirtyReadings(ctx context.Context, tenants TenantLister) ([]dir
 	}
 	sort.Strings(ids)
 	type pending struct {
-		reading *dirtyReading
-		count   *redis.IntCmd
-		first   *redis.ZSliceCmd
+		count *redis.IntCmd
+		first *redis.ZSliceCmd
 	}
 	out := make([]dirtyReading, 0, 2*len(ids))
 	var cmds []pending
