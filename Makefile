@@ -23,7 +23,7 @@ ifeq ($(RACE),1)
 RACE_FLAG := -race
 endif
 
-.PHONY: build run test services fmt-check vet staticcheck go-test clean
+.PHONY: build run test services fmt-check vet staticcheck go-test fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/scimbridge ./cmd/scimbridge
@@ -31,7 +31,15 @@ build:
 run:
 	$(GO) run ./cmd/scimbridge serve
 
-test: services fmt-check vet staticcheck go-test
+test: services fmt-check vet staticcheck fuzz go-test
+
+# Every fuzz target of outside input runs briefly on top of its committed
+# corpus (testdata/fuzz/<Name>/). FUZZ_TIME=0 skips them.
+FUZZ_TIME ?= 4s
+FUZZ_TARGETS := \
+	scim:FuzzParseFilter scim:FuzzParsePatch scim:FuzzParseUser scim:FuzzPath \
+	scim:FuzzParseBulkRequest scim:FuzzParseSearchRequest scim:FuzzCompareForSort \
+	api:FuzzAuthorizationHeader api:FuzzEntityTags api:FuzzBulkPath
 
 services:
 	./.ci/services.sh
@@ -63,8 +71,17 @@ go-test:
 	$(GO) test -count=1 $(RACE_FLAG) -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./... 2>&1 | tee "$$log" || status=$$?; \
 	echo; echo "== go test summary ($$(( $$(date +%s) - start ))s) =="; \
 	grep -E '^(ok|FAIL|panic:|\?)[[:space:]]|^FAIL$$|^ *--- FAIL' "$$log" || true; \
-	if [[ $$status -ne 0 ]]; then echo "go test: FAILED (exit $$status)"; exit $$status; fi; \
-	echo "go test: all packages passed"
+	passed=$$(grep -cE '^ok[[:space:]]' "$$log" || true); failed=$$(grep -cE '^FAIL[[:space:]]' "$$log" || true); \
+	if [[ $$status -ne 0 ]]; then echo "go test: FAILED (exit $$status)"; echo "packages: $$passed passed, $$failed failed"; exit $$status; fi; \
+	echo "go test: all packages passed"; echo "packages: $$passed passed, $$failed failed"
+
+fuzz:
+	@if [[ "$(FUZZ_TIME)" == "0" ]]; then echo "fuzz: skipped (FUZZ_TIME=0)"; exit 0; fi; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg="./$${t%%:*}"; name="$${t##*:}"; \
+		echo "fuzz: $$name ($$pkg, $(FUZZ_TIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZ_TIME) "$$pkg" > /tmp/scimbridge-fuzz.log 2>&1 || { cat /tmp/scimbridge-fuzz.log; exit 1; }; \
+	done; echo "fuzz: ok"
 
 clean:
 	rm -rf bin
