@@ -1,6 +1,7 @@
 // Package queue owns scimbridge's asynq task kinds, their payloads, the
 // queues and their priorities, enqueue options (task ids that make
-// duplicate enqueues harmless, trace context in task headers) and the
+// duplicate enqueues harmless, trace context and the request id in task
+// headers, a producer span per enqueue), queue-depth metrics and the
 // asynq server settings (retry backoff, which errors count as failures).
 // Payloads carry identifiers only: never attributes, passwords or keys.
 package queue
