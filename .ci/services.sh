@@ -121,10 +121,41 @@ ensure_ldap_tools() {
 	fi
 }
 
+# ensure_chromium installs Debian's chromium for the console's browser test
+# (cmd/scimbridge TestConsoleInChromium), unless SCIMBRIDGE_TEST_CHROMIUM
+# names a browser or chromium is already there.
+ensure_chromium() {
+	if [[ -n "${SCIMBRIDGE_TEST_CHROMIUM:-}" ]]; then
+		log "chromium: SCIMBRIDGE_TEST_CHROMIUM is set; using $SCIMBRIDGE_TEST_CHROMIUM"
+		return 0
+	fi
+	if command -v chromium >/dev/null || [[ -x /usr/bin/chromium ]]; then
+		log "chromium: installed"
+		return 0
+	fi
+	log "chromium missing; installing with apt-get"
+	local sudo=()
+	if [[ "$(id -u)" != 0 ]]; then
+		if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+			sudo=(sudo -n)
+		else
+			problem "chromium: not installed and not root (install chromium)"
+			return 0
+		fi
+	fi
+	if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; then
+		log "chromium: installed"
+	else
+		problem "chromium: apt-get install chromium failed"
+	fi
+}
+
 ensure PostgreSQL SCIMBRIDGE_TEST_POSTGRES postgres_up start_postgres
 ensure MariaDB SCIMBRIDGE_TEST_MYSQL mysql_up start_mysql
 ensure Redis SCIMBRIDGE_TEST_REDIS redis_up start_redis
 ensure_ldap_tools
+ensure_chromium
 
 if ((failures > 0)); then
 	printf 'services: %d service(s) unusable; CI is set, so this is fatal\n' "$failures" >&2

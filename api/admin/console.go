@@ -142,7 +142,7 @@ func (h *Handler) consoleHeaders(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	c.Header("X-Frame-Options", "DENY")
 	c.Header("X-Content-Type-Options", "nosniff")
-	c.Header("Referrer-Policy", "no-referrer")
+	c.Header("Referrer-Policy", "same-origin") // not no-referrer: that makes form posts send "Origin: null"
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'nonce-"+nonce+"'; script-src 'nonce-"+nonce+
 		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	c.Next()
