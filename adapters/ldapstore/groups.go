@@ -138,7 +138,7 @@ func (s *Store) findGroup(c *ldap.Conn, anchor string, displayName any) (*ldap.E
 
 // ApplyGroup creates, adopts or updates the group entry (members
 // untouched); a displayName change renames it with ModifyDN.
-func (s *Store) ApplyGroup(ctx context.Context, g adapters.Group) (string, error) {
+func (s *Store) applyGroup(ctx context.Context, g adapters.Group) (string, error) {
 	if err := s.groupsMapped("apply group"); err != nil {
 		return "", err
 	}
@@ -261,7 +261,7 @@ func (s *Store) nextGIDNumber(c *ldap.Conn) (int, error) {
 
 // RemoveGroup deletes the group entry (users untouched); a missing group
 // is success.
-func (s *Store) RemoveGroup(ctx context.Context, g adapters.Group) error {
+func (s *Store) removeGroup(ctx context.Context, g adapters.Group) error {
 	if err := s.groupsMapped("remove group"); err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ func (s *Store) groupDN(c *ldap.Conn, groupAnchor string) (string, error) {
 // AddMembers adds each user with its own Modify (add one value); a value
 // already present is fine. The placeholder member, if any, is dropped
 // once a real member is in.
-func (s *Store) AddMembers(ctx context.Context, groupAnchor string, userAnchors []string) error {
+func (s *Store) addMembers(ctx context.Context, groupAnchor string, userAnchors []string) error {
 	if err := s.groupsMapped("add members"); err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func (s *Store) AddMembers(ctx context.Context, groupAnchor string, userAnchors 
 // RemoveMembers removes each user with its own Modify (delete one value);
 // an absent value is fine. When the schema refuses to remove the last
 // member, the placeholder is added in the same Modify.
-func (s *Store) RemoveMembers(ctx context.Context, groupAnchor string, userAnchors []string) error {
+func (s *Store) removeMembers(ctx context.Context, groupAnchor string, userAnchors []string) error {
 	if err := s.groupsMapped("remove members"); err != nil {
 		return err
 	}
@@ -409,7 +409,7 @@ func (s *Store) groupEntryOf(e *ldap.Entry) (adapters.GroupEntry, error) {
 
 // FindGroups matches displayName (the attribute's matching rule, cn is
 // case-insensitive) or externalId (exactly).
-func (s *Store) FindGroups(ctx context.Context, attr adapters.Match, value string) ([]adapters.GroupEntry, error) {
+func (s *Store) findGroups(ctx context.Context, attr adapters.Match, value string) ([]adapters.GroupEntry, error) {
 	if err := s.groupsMapped("find groups"); err != nil {
 		return nil, err
 	}
@@ -446,7 +446,7 @@ func (s *Store) FindGroups(ctx context.Context, attr adapters.Match, value strin
 }
 
 // ListGroups lists groups ordered by anchor (as ListUsers).
-func (s *Store) ListGroups(ctx context.Context, cursor string, limit int) ([]adapters.GroupEntry, string, error) {
+func (s *Store) listGroups(ctx context.Context, cursor string, limit int) ([]adapters.GroupEntry, string, error) {
 	if err := s.groupsMapped("list groups"); err != nil {
 		return nil, "", err
 	}
@@ -481,7 +481,7 @@ func (s *Store) ListGroups(ctx context.Context, cursor string, limit int) ([]ada
 // group's member values once, resolves them to users, and pages the
 // sorted anchors; the placeholder and values naming no user of this store
 // are left out. A group not in this store has no members.
-func (s *Store) ListMembers(ctx context.Context, groupAnchor, cursor string, limit int) ([]string, string, error) {
+func (s *Store) listMembers(ctx context.Context, groupAnchor, cursor string, limit int) ([]string, string, error) {
 	if err := s.groupsMapped("list members"); err != nil {
 		return nil, "", err
 	}

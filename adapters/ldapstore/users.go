@@ -213,7 +213,7 @@ func (s *Store) flagValue(active bool) string {
 
 // ApplyUser creates, adopts or updates the user's entry (see
 // adapters.Store) and returns its anchor.
-func (s *Store) ApplyUser(ctx context.Context, u adapters.User) (string, error) {
+func (s *Store) applyUser(ctx context.Context, u adapters.User) (string, error) {
 	d, err := s.desiredOf(u)
 	if err != nil {
 		return "", fmt.Errorf("ldapstore: apply user: %w", err)
@@ -440,7 +440,7 @@ func (s *Store) updateUser(c *ldap.Conn, e *ldap.Entry, d desired, password *str
 // RemoveUser carries out users.on_delete: delete the entry, or deactivate
 // it with the configured strategy (only the deactivation changes). A
 // missing entry is success.
-func (s *Store) RemoveUser(ctx context.Context, u adapters.User) error {
+func (s *Store) removeUser(ctx context.Context, u adapters.User) error {
 	userNameAttr, _ := s.cfg.Users.FieldFor("userName")
 	fields, err := s.cfg.Users.Fields(u)
 	if err != nil {
@@ -526,7 +526,7 @@ func (s *Store) activeOf(e *ldap.Entry) (active, known bool) {
 // FindUsers returns the entries whose mapped attribute equals value, with
 // the attribute's own matching rule (case-insensitive for uid, mail, cn);
 // externalId is compared exactly.
-func (s *Store) FindUsers(ctx context.Context, attr adapters.Match, value string) ([]adapters.Entry, error) {
+func (s *Store) findUsers(ctx context.Context, attr adapters.Match, value string) ([]adapters.Entry, error) {
 	fields := s.cfg.Users.LookupFields(attr)
 	if len(fields) == 0 {
 		return nil, nil
@@ -643,7 +643,7 @@ func (s *Store) listPage(c *ldap.Conn, base, filter string, attrs []string, afte
 }
 
 // ListUsers lists users ordered by anchor (see the listing note above).
-func (s *Store) ListUsers(ctx context.Context, cursor string, limit int) ([]adapters.Entry, string, error) {
+func (s *Store) listUsers(ctx context.Context, cursor string, limit int) ([]adapters.Entry, string, error) {
 	after, err := decodeCursor(cursor)
 	if err != nil {
 		return nil, "", err

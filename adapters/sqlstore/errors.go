@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -36,11 +37,11 @@ func translate(op string, err error) error {
 
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return classify(op, postgresKind(pgErr.Code), fmt.Sprintf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code))
+		return classify(op, postgresKind(pgErr.Code), fmt.Sprintf("%s (SQLSTATE %s)", redactValues(pgErr.Message), pgErr.Code))
 	}
 	var myErr *mysql.MySQLError
 	if errors.As(err, &myErr) {
-		return classify(op, mysqlKind(myErr.Number), fmt.Sprintf("%s (error %d)", myErr.Message, myErr.Number))
+		return classify(op, mysqlKind(myErr.Number), fmt.Sprintf("%s (error %d)", redactValues(myErr.Message), myErr.Number))
 	}
 	var liteErr *sqlite.Error
 	if errors.As(err, &liteErr) {
@@ -162,4 +163,18 @@ func sqliteKind(code int, msg string) errorKind {
 		}
 	}
 	return kindOther
+}
+
+// Database messages that quote the offending value: the value is personal
+// data (a user name, an email) and the message travels to logs, traces and
+// the operator's failure list, so it is cut out; names of columns and
+// constraints stay.
+var (
+	mysqlDuplicateEntry = regexp.MustCompile(`(?s)Duplicate entry '.*' for key`)
+	postgresInvalidText = regexp.MustCompile(`(?s)(invalid input (?:syntax|value) for [^:]+): .*`)
+)
+
+func redactValues(msg string) string {
+	msg = mysqlDuplicateEntry.ReplaceAllString(msg, "Duplicate entry '…' for key")
+	return postgresInvalidText.ReplaceAllString(msg, "$1: …")
 }

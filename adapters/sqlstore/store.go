@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -186,10 +187,24 @@ func (s *store) span(ctx context.Context, name string) (context.Context, trace.S
 	))
 }
 
+// endSpan ends a store call's span. A failure is recorded by its class
+// only: a database's message can echo a value (MySQL's duplicate-entry
+// error names it), and spans carry no personal data.
 func endSpan(span trace.Span, err *error) {
 	if *err != nil {
-		span.RecordError(*err)
-		span.SetStatus(codes.Error, (*err).Error())
+		class := "other"
+		switch {
+		case errors.Is(*err, adapters.ErrRejected):
+			class = "rejected"
+		case errors.Is(*err, adapters.ErrUnavailable):
+			class = "unavailable"
+		case errors.Is(*err, adapters.ErrConfig):
+			class = "config"
+		case errors.Is(*err, adapters.ErrNotFound):
+			class = "not_found"
+		}
+		span.SetAttributes(attribute.String("scimbridge.error_class", class))
+		span.SetStatus(codes.Error, class)
 	}
 	span.End()
 }
