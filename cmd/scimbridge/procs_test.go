@@ -132,7 +132,6 @@ type role struct {
 	t    *testing.T
 	name string
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
 	done chan error
 }
 
