@@ -236,20 +236,18 @@ func (a *Admin) Status(ctx context.Context, tenant, kind, id string) (*ResourceS
 	return &res[0], nil
 }
 
-// statusesOf loads the records of ids (skipping missing ones) and whether
-// each is in the failed index, in one round trip.
+// statusesOf loads the records of ids (skipping missing ones) in one round
+// trip.
 func (a *Admin) statusesOf(ctx context.Context, k keys, kind string, ids []string) ([]ResourceStatus, error) {
 	if len(ids) == 0 {
 		return []ResourceStatus{}, nil
 	}
 	pipe := a.Ledger.rdb.Pipeline()
 	recs := make([]*redis.MapStringStringCmd, len(ids))
-	failed := make([]*redis.FloatCmd, len(ids))
 	for i, id := range ids {
 		recs[i] = pipe.HGetAll(ctx, k.rec(id))
-		failed[i] = pipe.ZScore(ctx, k.failed(), id)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("statuses", err)
 	}
 	out := make([]ResourceStatus, 0, len(ids))
@@ -269,10 +267,8 @@ func (a *Admin) statusesOf(ctx context.Context, k keys, kind string, ids []strin
 		} else {
 			st.Name, _ = r.Attrs["userName"].(string)
 		}
-		if st.State == StateFailed && failed[i].Err() != nil {
-			// Replayed: out of the failed index, waiting for the store again.
-			st.State, st.Replayed = StatePending, true
-		}
+		// Replayed: out of the failed index, waiting for the store again.
+		st.Replayed = r.Retrying
 		out = append(out, st)
 	}
 	return out, nil
@@ -291,6 +287,7 @@ var retryFailedScript = redis.NewScript(`
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[1], 'rtry', '1')
 return tonumber(redis.call('HGET', KEYS[1], 'v'))
 `)
 

@@ -134,7 +134,7 @@ local applied = tonumber(ARGV[2])
 if redis.call('HLEN', KEYS[3]) > 0 then return 2 end
 local failv = tonumber(redis.call('HGET', rec, 'failv') or '0')
 if failv <= applied then
-  redis.call('HDEL', rec, 'fail', 'failv')
+  redis.call('HDEL', rec, 'fail', 'failv', 'rtry')
   redis.call('ZREM', KEYS[5], ARGV[1])
 end
 local av = tonumber(redis.call('HGET', rec, 'av') or '0')

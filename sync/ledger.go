@@ -52,6 +52,8 @@ type Record struct {
 	// FailedVersion (empty when none).
 	Failure       string
 	FailedVersion int64
+	// Retrying: an operator replayed the failure; the next apply retries it.
+	Retrying bool
 
 	sealedPassword  string
 	passwordVersion int64
@@ -62,7 +64,7 @@ func (r *Record) State() string {
 	switch {
 	case r.Applied >= r.Version:
 		return StateApplied
-	case r.Failure != "" && r.FailedVersion >= r.Version:
+	case r.Failure != "" && r.FailedVersion >= r.Version && !r.Retrying:
 		return StateFailed
 	}
 	return StatePending
@@ -265,6 +267,7 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 		Deleted:         f["del"] == "1",
 		Failure:         f["fail"],
 		FailedVersion:   num("failv"),
+		Retrying:        f["rtry"] == "1",
 		sealedPassword:  f["pw"],
 		passwordVersion: num("pwv"),
 	}

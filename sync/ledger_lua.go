@@ -120,7 +120,7 @@ if anchor ~= '' then
 end
 local failv = tonumber(redis.call('HGET', rec, 'failv') or '0')
 if failv <= applied then
-  redis.call('HDEL', rec, 'fail', 'failv')
+  redis.call('HDEL', rec, 'fail', 'failv', 'rtry')
   redis.call('ZREM', KEYS[4], ARGV[1])
 end
 if ARGV[4] ~= '0' and redis.call('HGET', rec, 'pwv') == ARGV[4] then redis.call('HDEL', rec, 'pw', 'pwv') end
@@ -137,6 +137,7 @@ var failedScript = redis.NewScript(`
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then return 0 end
 redis.call('HSET', rec, 'fail', ARGV[3], 'failv', ARGV[2])
+redis.call('HDEL', rec, 'rtry')
 if redis.call('HGET', rec, 'v') == ARGV[2] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
