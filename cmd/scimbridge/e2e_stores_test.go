@@ -1,0 +1,840 @@
+package main
+
+// End-to-end tests of one server process serving tenants on different
+// store kinds at once (OpenLDAP and MariaDB), checked in the stores
+// themselves: LDAP searches as the directory's root and SQL queries. They
+// reuse e2e_test.go's helpers (Redis db 9, not in parallel with the other
+// e2e tests); each store fixture is the test's own (a tenant OU on a
+// throwaway slapd, a database of its own on MariaDB).
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/adapters/ldapstore/ldaptest"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
+)
+
+const enterpriseURN = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+// The pre-existing entry every fixture starts with (created outside
+// scimbridge, to be adopted by Okta's existence check).
+const (
+	preUserName = "pre.existing@example.com"
+	prePlan     = "enterprise"
+	preNote     = "created by the customer"
+)
+
+// storeUser is a user entry as the store holds it. Plan and Note are
+// unmapped: scimbridge must never write them.
+type storeUser struct {
+	UserName, GivenName, FamilyName, Email, ExternalID, Department string
+	Active                                                         bool
+	Plan, Note                                                     string
+}
+
+// storeGroup is a group entry as the store holds it; Members are the
+// member users' anchors, sorted. Note is unmapped.
+type storeGroup struct {
+	Name, Note string
+	Members    []string
+}
+
+// storeView reads and writes one tenant's store directly, as the
+// customer's own tools would.
+type storeView interface {
+	user(t *testing.T, anchor string) (storeUser, bool)
+	userCount(t *testing.T) int
+	// setPlan changes the unmapped plan of a user entry.
+	setPlan(t *testing.T, anchor, plan string)
+	passwordVerifies(t *testing.T, anchor, password string) bool
+	group(t *testing.T, anchor string) (storeGroup, bool)
+	// setGroupNote changes the unmapped note of a group entry.
+	setGroupNote(t *testing.T, anchor, note string)
+	// deletes reports whether a SCIM DELETE removes the user entry (the
+	// delete policy) rather than deactivating it.
+	deletes() bool
+}
+
+// ---- OpenLDAP ----
+
+// ldapFixture is a tenant OU on a throwaway slapd with one pre-existing
+// inetOrgPerson entry.
+type ldapFixture struct {
+	srv  *ldaptest.Server
+	ou   string
+	conn *ldap.Conn
+}
+
+func (f *ldapFixture) people() string { return "ou=people," + f.ou }
+func (f *ldapFixture) groups() string { return "ou=groups," + f.ou }
+
+func newLDAPFixture(t *testing.T, srv *ldaptest.Server) *ldapFixture {
+	t.Helper()
+	f := &ldapFixture{srv: srv, ou: srv.TenantOU(t)}
+	f.conn = srv.Admin(t)
+	r := ldap.NewAddRequest("uid="+ldap.EscapeDN(preUserName)+","+f.people(), nil)
+	r.Attribute("objectClass", []string{"inetOrgPerson", "fixtureUser"})
+	r.Attribute("uid", []string{preUserName})
+	r.Attribute("cn", []string{"Pre Existing"})
+	r.Attribute("givenName", []string{"Pre"})
+	r.Attribute("sn", []string{"Existing"})
+	r.Attribute("mail", []string{preUserName})
+	r.Attribute("fixtureActive", []string{"TRUE"})
+	r.Attribute("fixturePlan", []string{prePlan})
+	r.Attribute("description", []string{preNote})
+	if err := f.conn.Add(r); err != nil {
+		t.Fatalf("add the pre-existing entry: %v", err)
+	}
+	return f
+}
+
+// tenant is the LDAP tenant's configuration: uid as RDN and userName,
+// fixtureActive as the flag, Password Modify for passwords, the delete
+// policy, groupOfNames groups.
+func (f *ldapFixture) tenant(id string) tenants.Tenant {
+	return tenants.Tenant{ID: id, Name: "E2E LDAP " + id, Store: adapters.Config{
+		Kind: adapters.KindLDAP,
+		Users: adapters.UserMapping{
+			Attributes: map[string]string{
+				"userName": "uid", "name.givenName": "givenName", "name.familyName": "sn",
+				"displayName": "cn", `emails[type eq "work"].value`: "mail", "externalId": "employeeNumber",
+				enterpriseURN + ":department": "departmentNumber",
+			},
+			Active:   &adapters.ActiveMapping{Column: "fixtureActive"},
+			Password: &adapters.PasswordMapping{Column: "userPassword"},
+			OnDelete: adapters.OnDeleteDelete,
+		},
+		Groups: &adapters.GroupMapping{Attributes: map[string]string{"displayName": "cn", "externalId": "businessCategory"}},
+		LDAP: &adapters.LDAPOptions{
+			URL: f.srv.URL, BindDN: f.srv.RootDN, BindPasswordFile: f.srv.RootPWFile,
+			UsersBaseDN:       f.people(),
+			UserObjectClasses: []string{"inetOrgPerson", "fixtureUser"},
+			Deactivation:      adapters.LDAPDeactivation{Strategy: adapters.LDAPDeactivateFlag},
+			Password:          adapters.LDAPPassword{Mode: adapters.LDAPPasswordModifyExt},
+			GroupsBaseDN:      f.groups(),
+			GroupObjectClass:  adapters.LDAPGroupOfNames,
+		},
+	}}
+}
+
+// search runs a root search below base.
+func (f *ldapFixture) search(t *testing.T, base string, scope int, filter string, attrs ...string) []*ldap.Entry {
+	t.Helper()
+	res, err := f.conn.Search(ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false, filter, attrs, nil))
+	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("search %s %s: %v", base, filter, err)
+	}
+	return res.Entries
+}
+
+func (f *ldapFixture) byAnchor(t *testing.T, base, anchor string) *ldap.Entry {
+	t.Helper()
+	es := f.search(t, base, ldap.ScopeWholeSubtree, "(entryUUID="+ldap.EscapeFilter(anchor)+")", "*", "entryUUID")
+	switch len(es) {
+	case 0:
+		return nil
+	case 1:
+		return es[0]
+	}
+	t.Fatalf("%d entries with entryUUID %s", len(es), anchor)
+	return nil
+}
+
+func (f *ldapFixture) user(t *testing.T, anchor string) (storeUser, bool) {
+	t.Helper()
+	e := f.byAnchor(t, f.people(), anchor)
+	if e == nil {
+		return storeUser{}, false
+	}
+	// Entries stay where they were created: directly below ou=people.
+	if !childOf(e.DN, f.people()) {
+		t.Fatalf("user entry %q is not directly below %s", e.DN, f.people())
+	}
+	return storeUser{
+		UserName: e.GetAttributeValue("uid"), GivenName: e.GetAttributeValue("givenName"),
+		FamilyName: e.GetAttributeValue("sn"), Email: e.GetAttributeValue("mail"),
+		ExternalID: e.GetAttributeValue("employeeNumber"), Department: e.GetAttributeValue("departmentNumber"),
+		Active: strings.EqualFold(e.GetAttributeValue("fixtureActive"), "TRUE"),
+		Plan:   e.GetAttributeValue("fixturePlan"), Note: e.GetAttributeValue("description"),
+	}, true
+}
+
+// childOf reports whether dn is an entry directly below parent.
+func childOf(dn, parent string) bool {
+	c, err := ldap.ParseDN(dn)
+	if err != nil {
+		return false
+	}
+	p, err := ldap.ParseDN(parent)
+	if err != nil {
+		return false
+	}
+	return len(c.RDNs) == len(p.RDNs)+1 && p.AncestorOfFold(c)
+}
+
+func (f *ldapFixture) userCount(t *testing.T) int {
+	t.Helper()
+	return len(f.search(t, f.people(), ldap.ScopeWholeSubtree, "(objectClass=inetOrgPerson)", "1.1"))
+}
+
+func (f *ldapFixture) setPlan(t *testing.T, anchor, plan string) {
+	t.Helper()
+	e := f.byAnchor(t, f.people(), anchor)
+	if e == nil {
+		t.Fatalf("no entry %s", anchor)
+	}
+	m := ldap.NewModifyRequest(e.DN, nil)
+	m.Replace("fixturePlan", []string{plan})
+	if err := f.conn.Modify(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// passwordVerifies binds as the user.
+func (f *ldapFixture) passwordVerifies(t *testing.T, anchor, password string) bool {
+	t.Helper()
+	e := f.byAnchor(t, f.people(), anchor)
+	if e == nil {
+		t.Fatalf("no entry %s", anchor)
+	}
+	c, err := ldap.DialURL(f.srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Bind(e.DN, password)
+	if err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		t.Fatalf("bind as %s: %v", e.DN, err)
+	}
+	return err == nil
+}
+
+// group resolves each member DN to the user's entryUUID. The placeholder
+// member (the bind DN, kept when a groupOfNames would be empty) is left
+// out; a member DN outside the tenant's people OU fails the test.
+func (f *ldapFixture) group(t *testing.T, anchor string) (storeGroup, bool) {
+	t.Helper()
+	e := f.byAnchor(t, f.groups(), anchor)
+	if e == nil {
+		return storeGroup{}, false
+	}
+	g := storeGroup{Name: e.GetAttributeValue("cn"), Note: e.GetAttributeValue("description"), Members: []string{}}
+	for _, dn := range e.GetAttributeValues("member") {
+		if strings.EqualFold(dn, f.srv.RootDN) {
+			continue
+		}
+		if !childOf(dn, f.people()) {
+			t.Fatalf("group %s has member %q outside %s", g.Name, dn, f.people())
+		}
+		es := f.search(t, dn, ldap.ScopeBaseObject, "(objectClass=*)", "entryUUID")
+		if len(es) != 1 {
+			t.Fatalf("group %s: member %q has no entry", g.Name, dn)
+		}
+		g.Members = append(g.Members, es[0].GetAttributeValue("entryUUID"))
+	}
+	sort.Strings(g.Members)
+	return g, true
+}
+
+func (f *ldapFixture) setGroupNote(t *testing.T, anchor, note string) {
+	t.Helper()
+	e := f.byAnchor(t, f.groups(), anchor)
+	if e == nil {
+		t.Fatalf("no group %s", anchor)
+	}
+	m := ldap.NewModifyRequest(e.DN, nil)
+	m.Replace("description", []string{note})
+	if err := f.conn.Modify(m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *ldapFixture) deletes() bool { return true }
+
+// ---- MariaDB ----
+
+// mariaFixture is a database of the test's own holding the customer's
+// users, groups and group_members tables, with one pre-existing user.
+type mariaFixture struct {
+	dsn string
+	db  *sql.DB
+}
+
+func newMariaFixture(t *testing.T) *mariaFixture {
+	t.Helper()
+	cfg, err := mysql.ParseDSN(envOr("SCIMBRIDGE_TEST_MYSQL", "root@tcp(127.0.0.1:3306)/test"))
+	if err != nil {
+		t.Fatalf("SCIMBRIDGE_TEST_MYSQL: %v", err)
+	}
+	cfg.DBName = ""
+	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	requireService(t, "mariadb", admin.PingContext(ctx))
+	name := "e2e_" + ldaptest.RandomHex(5)
+	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE " + name) })
+	cfg.DBName = name
+	f := &mariaFixture{dsn: cfg.FormatDSN()}
+	if f.db, err = sql.Open("mysql", f.dsn); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.db.Close() })
+	for _, s := range []string{
+		`CREATE TABLE users (
+			id         bigint AUTO_INCREMENT PRIMARY KEY,
+			login      varchar(255) NOT NULL,
+			first_name varchar(255),
+			last_name  varchar(255),
+			full_name  varchar(255),
+			mail       varchar(255),
+			okta_id    varchar(255),
+			dept       varchar(255),
+			enabled    tinyint(1) NOT NULL DEFAULT 1,
+			pw_hash    varchar(255),
+			plan       varchar(32) NOT NULL DEFAULT 'free',
+			note       varchar(255),
+			UNIQUE KEY login_unique (login)) ENGINE=InnoDB`,
+		"CREATE TABLE `groups` (id bigint AUTO_INCREMENT PRIMARY KEY, display_name varchar(255) NOT NULL, " +
+			"external_id varchar(255), note varchar(255)) ENGINE=InnoDB",
+		"CREATE TABLE group_members (group_id bigint NOT NULL, user_id bigint NOT NULL, " +
+			"PRIMARY KEY (group_id, user_id), FOREIGN KEY (group_id) REFERENCES `groups` (id), " +
+			"FOREIGN KEY (user_id) REFERENCES users (id)) ENGINE=InnoDB",
+		`INSERT INTO users (login, first_name, last_name, full_name, mail, plan, note)
+		 VALUES ('Pre.Existing@example.com', 'Pre', 'Existing', 'Pre Existing', 'pre.existing@example.com', '` + prePlan + `', '` + preNote + `')`,
+	} {
+		if _, err := f.db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// tenant is the MariaDB tenant's configuration (DSN from a file, bcrypt
+// passwords, the deactivate policy, groups in `groups` and group_members).
+func (f *mariaFixture) tenant(t *testing.T, id string) tenants.Tenant {
+	t.Helper()
+	dsnFile := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(dsnFile, []byte(f.dsn), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tenants.Tenant{ID: id, Name: "E2E MariaDB " + id, Store: adapters.Config{
+		Kind: adapters.KindMySQL, DSNFile: dsnFile,
+		Users: adapters.UserMapping{
+			Table: "users", Key: "id",
+			Attributes: map[string]string{
+				"userName": "login", "name.givenName": "first_name", "name.familyName": "last_name",
+				"displayName": "full_name", `emails[type eq "work"].value`: "mail", "externalId": "okta_id",
+				enterpriseURN + ":department": "dept",
+			},
+			Active:   &adapters.ActiveMapping{Column: "enabled"},
+			Password: &adapters.PasswordMapping{Column: "pw_hash", Hash: "bcrypt"},
+			OnDelete: adapters.OnDeleteDeactivate,
+		},
+		Groups: &adapters.GroupMapping{
+			Table: "groups", Key: "id",
+			Attributes: map[string]string{"displayName": "display_name", "externalId": "external_id"},
+			Members:    &adapters.MembersMapping{Table: "group_members", GroupColumn: "group_id", UserColumn: "user_id"},
+		},
+	}}
+}
+
+func (f *mariaFixture) user(t *testing.T, anchor string) (storeUser, bool) {
+	t.Helper()
+	var u storeUser
+	var first, last, mail, okta, dept, note sql.NullString
+	err := f.db.QueryRow(`SELECT login, first_name, last_name, mail, okta_id, dept, enabled, plan, note FROM users WHERE id = ?`, anchor).
+		Scan(&u.UserName, &first, &last, &mail, &okta, &dept, &u.Active, &u.Plan, &note)
+	if err == sql.ErrNoRows {
+		return u, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.GivenName, u.FamilyName, u.Email, u.ExternalID, u.Department, u.Note = first.String, last.String, mail.String, okta.String, dept.String, note.String
+	return u, true
+}
+
+func (f *mariaFixture) userCount(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := f.db.QueryRow(`SELECT count(*) FROM users`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *mariaFixture) setPlan(t *testing.T, anchor, plan string) {
+	t.Helper()
+	if _, err := f.db.Exec(`UPDATE users SET plan = ? WHERE id = ?`, plan, anchor); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *mariaFixture) passwordVerifies(t *testing.T, anchor, password string) bool {
+	t.Helper()
+	var hash sql.NullString
+	if err := f.db.QueryRow(`SELECT pw_hash FROM users WHERE id = ?`, anchor).Scan(&hash); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hash.String, password) {
+		t.Fatalf("the password column holds the password in clear")
+	}
+	return strings.HasPrefix(hash.String, "$2") && adapters.VerifyPassword(hash.String, password)
+}
+
+func (f *mariaFixture) group(t *testing.T, anchor string) (storeGroup, bool) {
+	t.Helper()
+	var g storeGroup
+	var note sql.NullString
+	err := f.db.QueryRow("SELECT display_name, note FROM `groups` WHERE id = ?", anchor).Scan(&g.Name, &note)
+	if err == sql.ErrNoRows {
+		return g, false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Note = note.String
+	g.Members = sqlMembers(t, f.db, `SELECT user_id FROM group_members WHERE group_id = ?`, anchor)
+	return g, true
+}
+
+// sqlMembers returns the user ids a membership query yields, sorted as
+// strings (the anchors are decimal strings).
+func sqlMembers(t *testing.T, db *sql.DB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := db.Query(query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f *mariaFixture) setGroupNote(t *testing.T, anchor, note string) {
+	t.Helper()
+	if _, err := f.db.Exec("UPDATE `groups` SET note = ? WHERE id = ?", note, anchor); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *mariaFixture) deletes() bool { return false }
+
+// ---- the shared sequences ----
+
+// skipUnlessGroupStore skips a group sequence while the store the server
+// hands out for tenant does not implement adapters.GroupStore: the
+// reconciler then fails every group with "the store does not support
+// groups" although the tenant maps groups and the store implements them.
+func skipUnlessGroupStore(t *testing.T, ts *testServer, tenant string) {
+	t.Helper()
+	st, err := ts.app.stores.Store(context.Background(), tenant)
+	if err != nil {
+		t.Fatalf("store of %s: %v", tenant, err)
+	}
+	if _, ok := st.(adapters.GroupStore); !ok {
+		t.Skipf("waiting for tenants: the pooled store handle (%T) hides the store's adapters.GroupStore methods, so every group fails in the reconciler", st)
+	}
+}
+
+// waitGroupApplied waits until the ledger says the group's latest version
+// and all its membership changes are in the store.
+func waitGroupApplied(t *testing.T, a *app, tenant, id string) *syncsvc.Record {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		r, err := a.ledger.GetGroup(context.Background(), tenant, id)
+		if err == nil && r.State() == syncsvc.StateApplied {
+			return r
+		}
+		if err == nil && r.State() == syncsvc.StateFailed {
+			t.Fatalf("group %s failed in the store: %s", id, r.Failure)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s not applied: %+v %v", id, r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitStore polls the store until done reports true (the worker applies
+// in the background; used where the ledger keeps no applied state, such
+// as a deleted group).
+func waitStore(t *testing.T, what string, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the store never showed: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func patchOp(ops ...map[string]any) map[string]any {
+	list := make([]any, len(ops))
+	for i, o := range ops {
+		list[i] = o
+	}
+	return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"}, "Operations": list}
+}
+
+func sortedStrings(s ...string) []string {
+	out := append([]string{}, s...)
+	sort.Strings(out)
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lifecycleUsers are the users a lifecycle run leaves behind: SCIM ids and
+// store anchors.
+type lifecycleUsers struct {
+	preID, janeID, bobID             string
+	preAnchor, janeAnchor, bobAnchor string
+}
+
+// runOktaLifecycle follows Okta's user lifecycle (idp-behaviour.md §2-5 and
+// Entra's disable) against one tenant and checks its store after each step.
+func runOktaLifecycle(t *testing.T, ts *testServer, tenant string, c *scimClient, v storeView) lifecycleUsers {
+	var out lifecycleUsers
+	startCount := v.userCount(t)
+
+	// Okta's existence check finds the pre-existing entry (case-insensitively)
+	// and links to it: adopted, not duplicated.
+	status, list := c.do("GET", "/Users?filter="+urlq(`userName eq "`+strings.ToUpper(preUserName)+`"`)+"&startIndex=1&count=100", nil)
+	if status != 200 || list["totalResults"] != float64(1) {
+		t.Fatalf("existence check of the pre-existing entry: %d %v", status, list)
+	}
+	pre := list["Resources"].([]any)[0].(map[string]any)
+	out.preID = pre["id"].(string)
+	if !strings.EqualFold(pre["userName"].(string), preUserName) || pre["name"].(map[string]any)["familyName"] != "Existing" {
+		t.Fatalf("adopted user: %v", pre)
+	}
+	// Okta then PUTs it back (without active): the same entry changes, the
+	// unmapped plan and note stay.
+	pre["name"] = map[string]any{"givenName": "Pre", "familyName": "Renamed"}
+	pre["externalId"] = "00upre"
+	delete(pre, "active")
+	if status, body := c.do("PUT", "/Users/"+out.preID, pre); status != 200 || body["active"] != true {
+		t.Fatalf("PUT of the adopted user: %d %v", status, body)
+	}
+	out.preAnchor = waitApplied(t, ts.app, tenant, out.preID).Anchor
+	if u, ok := v.user(t, out.preAnchor); !ok || u.FamilyName != "Renamed" || u.ExternalID != "00upre" || !u.Active || u.Plan != prePlan || u.Note != preNote {
+		t.Fatalf("adopted entry after PUT: %+v (found %v)", u, ok)
+	}
+	if n := v.userCount(t); n != startCount {
+		t.Fatalf("adoption changed the number of entries: %d → %d", startCount, n)
+	}
+
+	// Create.
+	status, u := c.do("POST", "/Users", map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User", enterpriseURN},
+		"userName": "jane@example.com", "name": map[string]any{"givenName": "Jane", "familyName": "Doe"},
+		"emails":      []any{map[string]any{"primary": true, "value": "jane@example.com", "type": "work"}},
+		"displayName": "Jane Doe", "locale": "en-US", "externalId": "00ujl29u0le5T6Aj10h7",
+		"groups": []any{}, "password": "1mz050nq-Secret", "active": true,
+		enterpriseURN: map[string]any{"department": "Legal"},
+	})
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, u)
+	}
+	out.janeID = u["id"].(string)
+	out.janeAnchor = waitApplied(t, ts.app, tenant, out.janeID).Anchor
+	jane, ok := v.user(t, out.janeAnchor)
+	if !ok || jane.UserName != "jane@example.com" || jane.GivenName != "Jane" || jane.FamilyName != "Doe" ||
+		jane.Email != "jane@example.com" || jane.ExternalID != "00ujl29u0le5T6Aj10h7" || jane.Department != "Legal" || !jane.Active {
+		t.Fatalf("created entry: %+v (found %v)", jane, ok)
+	}
+	if !v.passwordVerifies(t, out.janeAnchor, "1mz050nq-Secret") {
+		t.Fatal("the store does not accept the password Okta set")
+	}
+	// The customer's own application changes an unmapped field.
+	v.setPlan(t, out.janeAnchor, "pro")
+
+	// Update: GET, then PUT of the whole object without active.
+	_, got := c.do("GET", "/Users/"+out.janeID, nil)
+	got["name"].(map[string]any)["familyName"] = "Smith"
+	delete(got, "active")
+	if status, body := c.do("PUT", "/Users/"+out.janeID, got); status != 200 || body["active"] != true {
+		t.Fatalf("PUT: %d %v", status, body)
+	}
+	waitApplied(t, ts.app, tenant, out.janeID)
+	if jane, _ := v.user(t, out.janeAnchor); jane.FamilyName != "Smith" || !jane.Active || jane.Plan != "pro" || jane.Department != "Legal" {
+		t.Fatalf("entry after PUT: %+v", jane)
+	}
+	if !v.passwordVerifies(t, out.janeAnchor, "1mz050nq-Secret") {
+		t.Fatal("a PUT without password changed the password")
+	}
+
+	// Deactivate and reactivate with Okta's path-less PATCH.
+	for _, active := range []bool{false, true} {
+		status, body := c.do("PATCH", "/Users/"+out.janeID, patchOp(map[string]any{"op": "replace", "value": map[string]any{"active": active}}))
+		if status != 200 || body["active"] != active {
+			t.Fatalf("PATCH active=%v: %d %v", active, status, body)
+		}
+		waitApplied(t, ts.app, tenant, out.janeID)
+		if jane, _ := v.user(t, out.janeAnchor); jane.Active != active || jane.Plan != "pro" || jane.FamilyName != "Smith" {
+			t.Fatalf("entry after active=%v: %+v", active, jane)
+		}
+	}
+
+	// Entra's disable (a "False" string on a path), then "True" again.
+	for _, active := range []string{"False", "True"} {
+		status, body := c.do("PATCH", "/Users/"+out.janeID, patchOp(map[string]any{"op": "Replace", "path": "active", "value": active}))
+		if status != 200 || body["active"] != (active == "True") {
+			t.Fatalf("Entra active %s: %d %v", active, status, body)
+		}
+		waitApplied(t, ts.app, tenant, out.janeID)
+		if jane, _ := v.user(t, out.janeAnchor); jane.Active != (active == "True") || jane.Plan != "pro" {
+			t.Fatalf("entry after Entra active %s: %+v", active, jane)
+		}
+	}
+
+	// A second user for the group sequences.
+	status, b := c.do("POST", "/Users", map[string]any{
+		"userName": "bob@example.com", "name": map[string]any{"givenName": "Bob", "familyName": "Builder"},
+		"emails": []any{map[string]any{"value": "bob@example.com", "type": "work"}}, "active": true,
+	})
+	if status != 201 {
+		t.Fatalf("create bob: %d %v", status, b)
+	}
+	out.bobID = b["id"].(string)
+	out.bobAnchor = waitApplied(t, ts.app, tenant, out.bobID).Anchor
+	if n := v.userCount(t); n != startCount+2 {
+		t.Fatalf("%d entries, want %d", n, startCount+2)
+	}
+	return out
+}
+
+// runOktaPushGroups follows Okta's Push Groups (idp-behaviour.md §6) and
+// checks the group entry and its membership in the store after each step.
+func runOktaPushGroups(t *testing.T, ts *testServer, tenant string, c *scimClient, v storeView, us lifecycleUsers) {
+	skipUnlessGroupStore(t, ts, tenant)
+	status, list := c.do("GET", "/Groups?filter="+urlq(`displayName eq "Engineering"`)+"&startIndex=1&count=100", nil)
+	if status != 200 || list["totalResults"] != float64(0) {
+		t.Fatalf("group existence check: %d %v", status, list)
+	}
+	status, g := c.do("POST", "/Groups", map[string]any{
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Engineering", "members": []any{},
+	})
+	if status != 201 {
+		t.Fatalf("POST /Groups: %d %v", status, g)
+	}
+	gid := g["id"].(string)
+	anchor := waitGroupApplied(t, ts.app, tenant, gid).Anchor
+	check := func(step, name string, members ...string) {
+		t.Helper()
+		got, ok := v.group(t, anchor)
+		if !ok || got.Name != name || !equalStrings(got.Members, sortedStrings(members...)) {
+			t.Fatalf("%s: store group %+v (found %v), want %q with members %v", step, got, ok, name, sortedStrings(members...))
+		}
+	}
+	check("after POST", "Engineering")
+	v.setGroupNote(t, anchor, "owned by IT")
+
+	member := func(id, display string) map[string]any { return map[string]any{"value": id, "display": display} }
+	status, body := c.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{
+		"op": "add", "path": "members", "value": []any{member(us.janeID, "jane@example.com"), member(us.bobID, "bob@example.com")},
+	}))
+	if status != 200 && status != 204 {
+		t.Fatalf("PATCH add members: %d %v", status, body)
+	}
+	waitGroupApplied(t, ts.app, tenant, gid)
+	check("after adding jane and bob", "Engineering", us.janeAnchor, us.bobAnchor)
+
+	// Okta's mixed PATCH: a rename carrying the read-only id, a removal by
+	// value filter, an addition.
+	status, body = c.do("PATCH", "/Groups/"+gid, patchOp(
+		map[string]any{"op": "replace", "value": map[string]any{"id": gid, "displayName": "Engineering EU"}},
+		map[string]any{"op": "remove", "path": `members[value eq "` + us.janeID + `"]`},
+		map[string]any{"op": "add", "path": "members", "value": []any{member(us.preID, preUserName)}},
+	))
+	if status != 200 && status != 204 {
+		t.Fatalf("Okta mixed group PATCH: %d %v", status, body)
+	}
+	waitGroupApplied(t, ts.app, tenant, gid)
+	check("after the rename PATCH", "Engineering EU", us.bobAnchor, us.preAnchor)
+	if got, _ := v.group(t, anchor); got.Note != "owned by IT" {
+		t.Fatalf("the unmapped group note changed: %+v", got)
+	}
+
+	// A whole replace of members.
+	status, body = c.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{
+		"op": "replace", "path": "members", "value": []any{member(us.janeID, "jane@example.com")},
+	}))
+	if status != 200 && status != 204 {
+		t.Fatalf("PATCH replace members: %d %v", status, body)
+	}
+	waitGroupApplied(t, ts.app, tenant, gid)
+	check("after replacing members", "Engineering EU", us.janeAnchor)
+	status, body = c.do("GET", "/Groups/"+gid, nil)
+	if ms, _ := body["members"].([]any); status != 200 || len(ms) != 1 || ms[0].(map[string]any)["value"] != us.janeID {
+		t.Fatalf("GET group after replace: %d %v", status, body)
+	}
+
+	// Emptying the group must work (groupOfNames keeps a placeholder).
+	status, body = c.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{"op": "remove", "path": "members"}))
+	if status != 200 && status != 204 {
+		t.Fatalf("PATCH remove all members: %d %v", status, body)
+	}
+	waitGroupApplied(t, ts.app, tenant, gid)
+	check("after removing every member", "Engineering EU")
+
+	if status, body := c.do("DELETE", "/Groups/"+gid, nil); status != 204 {
+		t.Fatalf("DELETE group: %d %v", status, body)
+	}
+	if status, _ := c.do("GET", "/Groups/"+gid, nil); status != 404 {
+		t.Fatalf("GET deleted group: %d", status)
+	}
+	waitStore(t, "group "+gid+" deleted", func() bool { _, ok := v.group(t, anchor); return !ok })
+	for _, a := range []string{us.janeAnchor, us.bobAnchor, us.preAnchor} {
+		if _, ok := v.user(t, a); !ok {
+			t.Fatalf("deleting the group removed member user %s", a)
+		}
+	}
+}
+
+// runDeleteUser DELETEs the adopted user and checks the store per the
+// tenant's delete policy.
+func runDeleteUser(t *testing.T, ts *testServer, tenant string, c *scimClient, v storeView, us lifecycleUsers) {
+	before := v.userCount(t)
+	if status, body := c.do("DELETE", "/Users/"+us.preID, nil); status != 204 {
+		t.Fatalf("DELETE: %d %v", status, body)
+	}
+	if status, _ := c.do("GET", "/Users/"+us.preID, nil); status != 404 {
+		t.Fatalf("GET after DELETE: %d", status)
+	}
+	waitDeleted(t, ts.app, tenant, us.preID)
+	u, ok := v.user(t, us.preAnchor)
+	switch {
+	case v.deletes() && (ok || v.userCount(t) != before-1):
+		t.Fatalf("the delete policy left the entry: %+v", u)
+	case !v.deletes() && (!ok || u.Active || u.Plan != prePlan || v.userCount(t) != before):
+		t.Fatalf("the deactivate policy: entry %+v (found %v)", u, ok)
+	}
+	if jane, ok := v.user(t, us.janeAnchor); !ok || !jane.Active {
+		t.Fatalf("deleting one user touched another: %+v", jane)
+	}
+}
+
+// TestTwoStoreKindsInOneServer serves an OpenLDAP tenant and a MariaDB
+// tenant from one process, runs Okta's lifecycle and Push Groups against
+// both at once, and checks each directory and table.
+func TestTwoStoreKindsInOneServer(t *testing.T) {
+	redisAddr := e2eRedis(t)
+	srv := ldaptest.New(t)
+	lf := newLDAPFixture(t, srv)
+	mf := newMariaFixture(t)
+	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant("dir-co"), mf.tenant(t, "sql-co")))
+
+	type run struct {
+		tenant string
+		view   storeView
+		client *scimClient
+		users  lifecycleUsers
+	}
+	runs := []*run{{tenant: "dir-co", view: lf}, {tenant: "sql-co", view: mf}}
+	keys := map[string]string{}
+	for _, r := range runs {
+		keys[r.tenant] = "Bearer " + newKey(t, ts.app, r.tenant)
+	}
+	t.Run("tenants", func(t *testing.T) {
+		for _, r := range runs {
+			t.Run(r.tenant, func(t *testing.T) {
+				t.Parallel()
+				r.client = &scimClient{t: t, base: ts.url + "/scim/" + r.tenant + "/v2", auth: keys[r.tenant]}
+				r.users = runOktaLifecycle(t, ts, r.tenant, r.client, r.view)
+				runOktaPushGroups(t, ts, r.tenant, r.client, r.view, r.users)
+			})
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	// Each tenant's key sees only its own users, by id, by filter and in
+	// the listing; the other tenant's base URL refuses the key.
+	for i, r := range runs {
+		other := runs[1-i]
+		c := &scimClient{t: t, base: ts.url + "/scim/" + r.tenant + "/v2", auth: keys[r.tenant]}
+		for _, id := range []string{other.users.janeID, other.users.bobID} {
+			if status, body := c.do("GET", "/Users/"+id, nil); status != 404 {
+				t.Fatalf("%s sees %s's user %s: %d %v", r.tenant, other.tenant, id, status, body)
+			}
+			if status, body := c.do("PATCH", "/Users/"+id, patchOp(map[string]any{"op": "replace", "path": "active", "value": false})); status != 404 {
+				t.Fatalf("%s can patch %s's user %s: %d %v", r.tenant, other.tenant, id, status, body)
+			}
+		}
+		status, list := c.do("GET", "/Users?startIndex=1&count=100", nil)
+		if status != 200 || list["totalResults"] != float64(3) {
+			t.Fatalf("%s lists %v users (%d), want its own 3", r.tenant, list["totalResults"], status)
+		}
+		for _, res := range list["Resources"].([]any) {
+			id := res.(map[string]any)["id"].(string)
+			if id != r.users.preID && id != r.users.janeID && id != r.users.bobID {
+				t.Fatalf("%s lists a user that is not its own: %v", r.tenant, res)
+			}
+		}
+		cross := &scimClient{t: t, base: ts.url + "/scim/" + other.tenant + "/v2", auth: keys[r.tenant]}
+		if status, _ := cross.do("GET", "/Users?startIndex=1&count=2", nil); status != 401 && status != 403 && status != 404 {
+			t.Fatalf("%s's key on %s's base URL: %d", r.tenant, other.tenant, status)
+		}
+	}
+	// The other tenant's PATCH attempts changed nothing in either store.
+	for _, r := range runs {
+		if u, _ := r.view.user(t, r.users.bobAnchor); !u.Active {
+			t.Fatalf("%s: bob was deactivated through another tenant", r.tenant)
+		}
+	}
+
+	for _, r := range runs {
+		t.Run("delete/"+r.tenant, func(t *testing.T) {
+			c := &scimClient{t: t, base: ts.url + "/scim/" + r.tenant + "/v2", auth: keys[r.tenant]}
+			runDeleteUser(t, ts, r.tenant, c, r.view, r.users)
+		})
+	}
+}
