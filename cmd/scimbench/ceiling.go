@@ -174,6 +174,18 @@ func measureCeiling(ctx context.Context, s *storeConn, cols []string, key string
 	}
 	s.db.SetMaxOpenConns(conc)
 	s.db.SetMaxIdleConns(conc)
+	// Open the connections before timing (the server's pools are warm too).
+	var held []*sql.Conn
+	for range conc {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scimbench: ceiling warm-up: %w", err)
+		}
+		held = append(held, c)
+	}
+	for _, c := range held {
+		c.Close()
+	}
 	ins := "INSERT INTO " + name + " (" + strings.Join(cols, ",") + ") VALUES (" + s.placeholders(1, len(cols)) + ")"
 	insertDur, err := parallel(ctx, rows, conc, func(ctx context.Context, i int) error {
 		_, err := s.db.ExecContext(ctx, ins, rowValues(kinds, cols, "ceil", i)...)

@@ -50,22 +50,25 @@ func ledgerRecordKey(tenant, kind, id string) string {
 // waitLedger polls the ledger until every write's applied version (av)
 // reaches its acknowledged version, or timeout. A write without a known
 // version (a 204 answer) waits for the desired version read at the first
-// poll. It returns how long it took and how many were still pending.
-func waitLedger(ctx context.Context, rdb *redis.Client, tenants []string, ws []write, timeout time.Duration) (time.Duration, int, error) {
+// poll. A write whose version the store rejected (failv) counts as failed,
+// not pending. It returns how long it took, how many were still pending
+// and how many failed.
+func waitLedger(ctx context.Context, rdb *redis.Client, tenants []string, ws []write, timeout time.Duration) (_ time.Duration, _ int, failed int, _ error) {
 	start := time.Now()
 	pending := lastWrites(ws)
 	first := true
 	for {
+		failed = 0
 		next := pending[:0:0]
 		for lo := 0; lo < len(pending); lo += 1000 {
 			batch := pending[lo:min(lo+1000, len(pending))]
 			pipe := rdb.Pipeline()
 			cmds := make([]*redis.SliceCmd, len(batch))
 			for i, w := range batch {
-				cmds[i] = pipe.HMGet(ctx, ledgerRecordKey(tenants[w.target], w.kind, w.id), "v", "av")
+				cmds[i] = pipe.HMGet(ctx, ledgerRecordKey(tenants[w.target], w.kind, w.id), "v", "av", "failv")
 			}
 			if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-				return time.Since(start), len(pending), fmt.Errorf("scimbench: poll ledger: %w", err)
+				return time.Since(start), len(pending), failed, fmt.Errorf("scimbench: poll ledger: %w", err)
 			}
 			for i, w := range batch {
 				vals := cmds[i].Val()
@@ -73,7 +76,11 @@ func waitLedger(ctx context.Context, rdb *redis.Client, tenants []string, ws []w
 				if first && w.version == 0 {
 					w.version = v
 				}
-				if av < w.version {
+				switch {
+				case av >= w.version:
+				case redisInt(vals, 2) >= w.version:
+					failed++ // the store rejected it: recorded, never applied
+				default:
 					next = append(next, w)
 				}
 			}
@@ -81,14 +88,14 @@ func waitLedger(ctx context.Context, rdb *redis.Client, tenants []string, ws []w
 		first = false
 		pending = next
 		if len(pending) == 0 {
-			return time.Since(start), 0, nil
+			return time.Since(start), 0, failed, nil
 		}
 		if time.Since(start) > timeout {
-			return time.Since(start), len(pending), nil
+			return time.Since(start), len(pending), failed, nil
 		}
 		select {
 		case <-ctx.Done():
-			return time.Since(start), len(pending), ctx.Err()
+			return time.Since(start), len(pending), failed, ctx.Err()
 		case <-time.After(convergePoll):
 		}
 	}
@@ -131,12 +138,14 @@ func (s *storeConn) placeholders(from, n int) string {
 
 // waitStore polls the store until the row of every marked write holds that
 // write's marker (the last acknowledged value), or timeout.
-func waitStore(ctx context.Context, s *storeConn, ws []write, timeout time.Duration) (time.Duration, int, error) {
+func waitStore(ctx context.Context, s *storeConn, ws []write, timeout time.Duration, stuck func(id, marker string)) (time.Duration, int, error) {
 	start := time.Now()
 	var pending []string
+	idOf := map[string]string{}
 	for _, w := range lastWrites(ws) {
 		if w.marker != "" && w.kind == "u" {
 			pending = append(pending, w.marker)
+			idOf[w.marker] = w.id
 		}
 	}
 	for {
@@ -158,6 +167,9 @@ func waitStore(ctx context.Context, s *storeConn, ws []write, timeout time.Durat
 			return time.Since(start), 0, nil
 		}
 		if time.Since(start) > timeout {
+			for _, m := range pending[:min(len(pending), 10)] {
+				stuck(idOf[m], m)
+			}
 			return time.Since(start), len(pending), nil
 		}
 		select {

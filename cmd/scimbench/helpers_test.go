@@ -25,9 +25,9 @@ func writeTargetsFile(t *testing.T, baseURL string) string {
 func TestTenantOfBaseURL(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"http://127.0.0.1:8080/scim/acme/v2":         "acme",
+		"http://127.0.0.1:8080/scim/acme/v2":        "acme",
 		"http://127.0.0.1:8080/prefix/scim/a-1/v2/": "a-1",
-		"http://127.0.0.1:8080/other":                "",
+		"http://127.0.0.1:8080/other":               "",
 	} {
 		if got := tenantOfBaseURL(in); got != want {
 			t.Errorf("%s: %q, want %q", in, got, want)

@@ -296,11 +296,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		c := &convergeReport{Writes: len(lastWrites(lr.Writes))}
 		var doneAt time.Time
 		if rdb != nil {
-			d, pending, err := waitLedger(ctx, rdb, tenantIDs, lr.Writes, *convergeTimeout)
+			d, pending, failed, err := waitLedger(ctx, rdb, tenantIDs, lr.Writes, *convergeTimeout)
 			if err != nil {
 				return err
 			}
-			c.LedgerSeconds, c.LedgerPending = d.Seconds(), pending
+			c.LedgerSeconds, c.LedgerPending, c.LedgerFailed = d.Seconds(), pending, failed
 			doneAt = lr.End.Add(d)
 		}
 		if store != nil {
@@ -309,7 +309,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 					c.StoreWrites++
 				}
 			}
-			d, pending, err := waitStore(ctx, store, lr.Writes, *convergeTimeout)
+			d, pending, err := waitStore(ctx, store, lr.Writes, *convergeTimeout, func(id, marker string) {
+				fmt.Fprintf(stderr, "scimbench: store never showed user %s with marker %s\n", id, marker)
+			})
 			if err != nil {
 				return err
 			}
@@ -330,20 +332,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if store != nil && rep.Converge != nil && rep.Converge.Writes > 0 {
-		ceil, err := measureCeiling(ctx, store, strings.Split(*storeCols, ","), *storeKey, rep.Converge.Writes, *storeConc)
+		// At least 1,000 rows, so the rate is stable; the ceiling time is
+		// scaled back to the rows this run wrote.
+		ceil, err := measureCeiling(ctx, store, strings.Split(*storeCols, ","), *storeKey, max(rep.Converge.Writes, 1000), *storeConc)
 		if err != nil {
 			return err
 		}
 		rep.Ceiling = ceil
-		rate, secs := ceil.InsertPerSec, ceil.InsertSeconds
+		rate := ceil.InsertPerSec
 		if o.Scenario == scenarioPut || o.Scenario == scenarioDeactivate || o.Scenario == scenarioGroupAdd {
-			rate, secs = ceil.UpdatePerSec, ceil.UpdateSeconds
+			rate = ceil.UpdatePerSec
 		}
-		x := &ratioReport{CeilingSeconds: secs, PushTargetSeconds: 2*secs + 2}
+		x := &ratioReport{}
 		if rate > 0 {
+			x.CeilingSeconds = float64(rep.Converge.Writes) / rate
 			x.AppliesVsCeiling = rep.Converge.AppliesPerSec / rate
 		}
-		x.PushWithinTarget = rep.Converge.StorePending == 0 && rep.Converge.LedgerPending == 0 && rep.Converge.PushSeconds <= x.PushTargetSeconds
+		x.PushTargetSeconds = 2*x.CeilingSeconds + 2
+		x.PushWithinTarget = rep.Converge.StorePending == 0 && rep.Converge.LedgerPending == 0 && rep.Converge.LedgerFailed == 0 && rep.Converge.PushSeconds <= x.PushTargetSeconds
 		rep.Ratio = x
 	}
 	if *asJSON {

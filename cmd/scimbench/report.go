@@ -29,6 +29,7 @@ type convergeReport struct {
 	// Ledger: every applied version (av) reached the acknowledged version.
 	LedgerSeconds float64 `json:"ledger_s,omitempty"`
 	LedgerPending int     `json:"ledger_pending"`
+	LedgerFailed  int     `json:"ledger_failed"` // rejected by the store (recorded failures)
 	// Store: every marked row holds its last acknowledged marker.
 	StoreSeconds float64 `json:"store_s,omitempty"`
 	StorePending int     `json:"store_pending"`
@@ -118,8 +119,8 @@ func (r *runReport) writeTable(w io.Writer) {
 		fmt.Fprintf(w, "errors: %s\n", statusString(r.Errors))
 	}
 	if c := r.Converge; c != nil {
-		fmt.Fprintf(w, "convergence: %d resources written; ledger applied after %.3f s (%d pending); store reflects %d marked writes after %.3f s (%d pending)\n",
-			c.Writes, c.LedgerSeconds, c.LedgerPending, c.StoreWrites, c.StoreSeconds, c.StorePending)
+		fmt.Fprintf(w, "convergence: %d resources written; ledger applied after %.3f s (%d pending, %d failed); store reflects %d marked writes after %.3f s (%d pending)\n",
+			c.Writes, c.LedgerSeconds, c.LedgerPending, c.LedgerFailed, c.StoreWrites, c.StoreSeconds, c.StorePending)
 		fmt.Fprintf(w, "push: first request to converged %.3f s = %.0f applies/s\n", c.PushSeconds, c.AppliesPerSec)
 	}
 	if c := r.Ceiling; c != nil {

@@ -226,8 +226,10 @@ func runLoad(ctx context.Context, opts loadOptions, ts []*targetState) (*loadRes
 	if opts.Duration > 0 {
 		limit = min(opts.Duration, maxRunDuration)
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
+	// The deadline stops new operations; requests in flight finish (bounded
+	// by the client's 60 s timeout), so every write the server may have
+	// acknowledged is known to the convergence check.
+	deadline := time.Now().Add(limit)
 
 	var issued, markerSeq atomic.Int64
 	results := make([]*workerResult, opts.Concurrency)
@@ -240,7 +242,7 @@ func runLoad(ctx context.Context, opts loadOptions, ts []*targetState) (*loadRes
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
 				n := issued.Add(1)
 				if opts.Requests > 0 && n > int64(opts.Requests) {
 					return
@@ -294,8 +296,7 @@ func (wr *workerResult) stats(op string) *opStats {
 	return s
 }
 
-// do runs one operation and records it. A request cut short by the end of
-// the phase is not counted.
+// do runs one operation and records it.
 func (wr *workerResult) do(ctx context.Context, op string, ti int, t *targetState, opts loadOptions, marker func() string, worker int, n int64) {
 	c := t.client
 	began := time.Now()
@@ -355,7 +356,7 @@ func (wr *workerResult) do(ctx context.Context, op string, ti int, t *targetStat
 	}
 	elapsed := time.Since(began)
 	if r.err != nil && ctx.Err() != nil {
-		return // cut short by the end of the phase
+		return // interrupted (Ctrl-C)
 	}
 	s := wr.stats(op)
 	s.hist.RecordDuration(elapsed)
