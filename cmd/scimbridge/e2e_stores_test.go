@@ -838,3 +838,204 @@ func TestTwoStoreKindsInOneServer(t *testing.T) {
 		})
 	}
 }
+
+// entrySnapshot returns an entry's user attributes (sorted values) for
+// before/after comparisons; nil when there is no entry at dn.
+func (f *ldapFixture) entrySnapshot(t *testing.T, dn string) map[string][]string {
+	t.Helper()
+	es := f.search(t, dn, ldap.ScopeBaseObject, "(objectClass=*)", "*")
+	if len(es) == 0 {
+		return nil
+	}
+	out := map[string][]string{}
+	for _, a := range es[0].Attributes {
+		out[strings.ToLower(a.Name)] = sortedStrings(a.Values...)
+	}
+	return out
+}
+
+func sameSnapshot(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !equalStrings(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestLDAPInjectionThroughAPI sends userNames built to break out of an LDAP
+// filter (`*)(uid=*`) or a DN (`a,ou=admins`) through the SCIM API and
+// checks in the directory that they are stored literally, never widen a
+// search, and never place or move an entry outside the users' OU level.
+func TestLDAPInjectionThroughAPI(t *testing.T) {
+	redisAddr := e2eRedis(t)
+	srv := ldaptest.New(t)
+	lf := newLDAPFixture(t, srv)
+	// ou=admins below ou=people holding uid=a: exactly where an unescaped
+	// "uid=a,ou=admins" RDN would land (and collide).
+	admins := "ou=admins," + lf.people()
+	adminDN := "uid=a," + admins
+	for _, r := range []*ldap.AddRequest{
+		func() *ldap.AddRequest {
+			r := ldap.NewAddRequest(admins, nil)
+			r.Attribute("objectClass", []string{"organizationalUnit"})
+			r.Attribute("ou", []string{"admins"})
+			return r
+		}(),
+		func() *ldap.AddRequest {
+			r := ldap.NewAddRequest(adminDN, nil)
+			r.Attribute("objectClass", []string{"inetOrgPerson", "fixtureUser"})
+			r.Attribute("uid", []string{"a"})
+			r.Attribute("cn", []string{"Admin"})
+			r.Attribute("sn", []string{"Admin"})
+			r.Attribute("fixtureActive", []string{"TRUE"})
+			r.Attribute("fixturePlan", []string{"root"})
+			return r
+		}(),
+	} {
+		if err := lf.conn.Add(r); err != nil {
+			t.Fatalf("add %s: %v", r.DN, err)
+		}
+	}
+	adminBefore := lf.entrySnapshot(t, adminDN)
+	preDN := "uid=" + ldap.EscapeDN(preUserName) + "," + lf.people()
+	preBefore := lf.entrySnapshot(t, preDN)
+	const tenant = "inject"
+	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant(tenant)))
+	c := &scimClient{t: t, base: ts.url + "/scim/" + tenant + "/v2", auth: "Bearer " + newKey(t, ts.app, tenant)}
+	untouched := func(step string) {
+		t.Helper()
+		if got := lf.entrySnapshot(t, adminDN); !sameSnapshot(got, adminBefore) {
+			t.Fatalf("%s: the admin entry changed: %v → %v", step, adminBefore, got)
+		}
+		if got := lf.entrySnapshot(t, preDN); !sameSnapshot(got, preBefore) {
+			t.Fatalf("%s: the pre-existing entry changed: %v → %v", step, preBefore, got)
+		}
+		if n := len(lf.search(t, admins, ldap.ScopeWholeSubtree, "(objectClass=*)", "1.1")); n != 2 {
+			t.Fatalf("%s: ou=admins holds %d entries, want itself and uid=a", step, n)
+		}
+	}
+	countUsers := func(filter string) float64 {
+		t.Helper()
+		status, list := c.do("GET", "/Users?filter="+urlq(filter)+"&startIndex=1&count=100", nil)
+		if status != 200 {
+			t.Fatalf("GET filter %s: %d %v", filter, status, list)
+		}
+		return list["totalResults"].(float64)
+	}
+
+	// Existence checks with wildcard-shaped values match nothing although
+	// the OU holds entries.
+	for _, name := range []string{"*)(uid=*", "*", "a*", "*)(|(objectClass=*"} {
+		if n := countUsers(`userName eq "` + name + `"`); n != 0 {
+			t.Fatalf("existence check of %q matched %v entries", name, n)
+		}
+	}
+
+	create := func(userName string) (id, anchor string) {
+		t.Helper()
+		status, u := c.do("POST", "/Users", map[string]any{
+			"userName": userName, "name": map[string]any{"givenName": "In", "familyName": "Jection"}, "active": true,
+			// displayName maps to cn, which inetOrgPerson requires.
+			"displayName": userName,
+		})
+		if status != 201 {
+			t.Fatalf("create %q: %d %v", userName, status, u)
+		}
+		id = u["id"].(string)
+		return id, waitApplied(t, ts.app, tenant, id).Anchor
+	}
+	// checkEntry finds the entry by anchor: uid holds userName literally
+	// and the entry sits directly below ou=people (lf.user checks that).
+	checkEntry := func(anchor, userName string) {
+		t.Helper()
+		u, ok := lf.user(t, anchor)
+		if !ok || u.UserName != userName {
+			t.Fatalf("entry %s: %+v (found %v), want uid %q", anchor, u, ok, userName)
+		}
+		es := lf.search(t, lf.people(), ldap.ScopeWholeSubtree, "(uid="+ldap.EscapeFilter(userName)+")", "entryUUID")
+		if len(es) != 1 || es[0].GetAttributeValue("entryUUID") != anchor {
+			t.Fatalf("uid %q: %d entries", userName, len(es))
+		}
+	}
+
+	starID, starAnchor := create("*)(uid=*")
+	checkEntry(starAnchor, "*)(uid=*")
+	untouched("create *)(uid=*")
+	if n := countUsers(`userName eq "*)(uid=*"`); n != 1 {
+		t.Fatalf("the literal userName matched %v users, want 1", n)
+	}
+
+	commaID, commaAnchor := create("a,ou=admins")
+	checkEntry(commaAnchor, "a,ou=admins")
+	untouched("create a,ou=admins")
+	if n := countUsers(`userName eq "a,ou=admins"`); n != 1 {
+		t.Fatalf("the comma userName matched %v users, want 1", n)
+	}
+
+	// Updates reach only the entry of the user.
+	status, body := c.do("PATCH", "/Users/"+starID, patchOp(map[string]any{"op": "replace", "path": "name.familyName", "value": "Changed"}))
+	if status != 200 {
+		t.Fatalf("PATCH: %d %v", status, body)
+	}
+	waitApplied(t, ts.app, tenant, starID)
+	if u, _ := lf.user(t, starAnchor); u.FamilyName != "Changed" {
+		t.Fatalf("PATCH did not reach the entry: %+v", u)
+	}
+	if u, _ := lf.user(t, commaAnchor); u.FamilyName != "Jection" {
+		t.Fatalf("PATCH of one user changed another: %+v", u)
+	}
+	untouched("PATCH")
+
+	// A rename (ModifyDN) to another DN-shaped name keeps the entry below
+	// ou=people with the same anchor.
+	status, body = c.do("PATCH", "/Users/"+commaID, patchOp(map[string]any{"op": "replace", "path": "userName", "value": "b,ou=admins+cn=x"}))
+	if status != 200 {
+		t.Fatalf("rename: %d %v", status, body)
+	}
+	waitApplied(t, ts.app, tenant, commaID)
+	checkEntry(commaAnchor, "b,ou=admins+cn=x")
+	untouched("rename")
+
+	// DELETE (the delete policy) removes that entry and nothing else.
+	before := lf.userCount(t)
+	if status, _ := c.do("DELETE", "/Users/"+starID, nil); status != 204 {
+		t.Fatalf("DELETE: %d", status)
+	}
+	waitDeleted(t, ts.app, tenant, starID)
+	if _, ok := lf.user(t, starAnchor); ok || lf.userCount(t) != before-1 {
+		t.Fatalf("DELETE: entry still there or %d users (was %d)", lf.userCount(t), before)
+	}
+	checkEntry(commaAnchor, "b,ou=admins+cn=x")
+	untouched("DELETE")
+
+	t.Run("group names", func(t *testing.T) {
+		skipUnlessGroupStore(t, ts, tenant)
+		c := &scimClient{t: t, base: c.base, auth: c.auth}
+		const name = "x,ou=people+cn=*)(cn=*"
+		status, g := c.do("POST", "/Groups", map[string]any{"displayName": name, "members": []any{map[string]any{"value": commaID}}})
+		if status != 201 {
+			t.Fatalf("POST /Groups: %d %v", status, g)
+		}
+		gid := g["id"].(string)
+		anchor := waitGroupApplied(t, ts.app, tenant, gid).Anchor
+		e := lf.byAnchor(t, lf.groups(), anchor)
+		if e == nil || e.GetAttributeValue("cn") != name || !childOf(e.DN, lf.groups()) {
+			t.Fatalf("group entry: %v", e)
+		}
+		if got, _ := lf.group(t, anchor); !equalStrings(got.Members, []string{commaAnchor}) {
+			t.Fatalf("group members: %+v", got)
+		}
+		status, list := c.do("GET", "/Groups?filter="+urlq(`displayName eq "*"`)+"&startIndex=1&count=100", nil)
+		if status != 200 || list["totalResults"] != float64(0) {
+			t.Fatalf("group filter * : %d %v", status, list)
+		}
+		if n := len(lf.search(t, lf.people(), ldap.ScopeWholeSubtree, "(objectClass=groupOfNames)", "1.1")); n != 0 {
+			t.Fatalf("%d groups below ou=people", n)
+		}
+		untouched("group")
+	})
+}
