@@ -70,7 +70,7 @@ go-test:
 	@log="$$(mktemp)"; trap 'rm -f "$$log"' EXIT; start=$$(date +%s); status=0; \
 	$(GO) test -count=1 $(RACE_FLAG) -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./... 2>&1 | tee "$$log" || status=$$?; \
 	echo; echo "== go test summary ($$(( $$(date +%s) - start ))s) =="; \
-	grep -E '^(ok|FAIL|panic:|\?)[[:space:]]|^FAIL$$|^ *--- FAIL' "$$log" || true; \
+	grep -E '^(ok|FAIL|panic:|\?|#)[[:space:]]|^vet: |^FAIL$$|^ *--- FAIL' "$$log" || true; \
 	passed=$$(grep -cE '^ok[[:space:]]' "$$log" || true); failed=$$(grep -cE '^FAIL[[:space:]]' "$$log" || true); \
 	if [[ $$status -ne 0 ]]; then echo "go test: FAILED (exit $$status)"; echo "packages: $$passed passed, $$failed failed"; exit $$status; fi; \
 	echo "go test: all packages passed"; echo "packages: $$passed passed, $$failed failed"
