@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,9 @@ type storeView interface {
 	group(t *testing.T, anchor string) (storeGroup, bool)
 	// setGroupNote changes the unmapped note of a group entry.
 	setGroupNote(t *testing.T, anchor, note string)
+	// insertGroup creates a group outside scimbridge with the users (by
+	// anchor) as members and returns its anchor.
+	insertGroup(t *testing.T, name string, members ...string) string
 	// deletes reports whether a SCIM DELETE removes the user entry (the
 	// delete policy) rather than deactivating it.
 	deletes() bool
@@ -264,6 +268,31 @@ func (f *ldapFixture) setGroupNote(t *testing.T, anchor, note string) {
 	}
 }
 
+func (f *ldapFixture) insertGroup(t *testing.T, name string, members ...string) string {
+	t.Helper()
+	dns := []string{}
+	for _, a := range members {
+		e := f.byAnchor(t, f.people(), a)
+		if e == nil {
+			t.Fatalf("no user %s", a)
+		}
+		dns = append(dns, e.DN)
+	}
+	if len(dns) == 0 {
+		dns = append(dns, f.srv.RootDN)
+	}
+	dn := "cn=" + ldap.EscapeDN(name) + "," + f.groups()
+	r := ldap.NewAddRequest(dn, nil)
+	r.Attribute("objectClass", []string{"groupOfNames"})
+	r.Attribute("cn", []string{name})
+	r.Attribute("member", dns)
+	if err := f.conn.Add(r); err != nil {
+		t.Fatalf("add %s: %v", dn, err)
+	}
+	es := f.search(t, dn, ldap.ScopeBaseObject, "(objectClass=*)", "entryUUID")
+	return es[0].GetAttributeValue("entryUUID")
+}
+
 func (f *ldapFixture) deletes() bool { return true }
 
 // ---- MariaDB ----
@@ -449,6 +478,24 @@ func (f *mariaFixture) setGroupNote(t *testing.T, anchor, note string) {
 	if _, err := f.db.Exec("UPDATE `groups` SET note = ? WHERE id = ?", note, anchor); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func (f *mariaFixture) insertGroup(t *testing.T, name string, members ...string) string {
+	t.Helper()
+	res, err := f.db.Exec("INSERT INTO `groups` (display_name) VALUES (?)", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		if _, err := f.db.Exec(`INSERT INTO group_members (group_id, user_id) VALUES (?, ?)`, id, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 func (f *mariaFixture) deletes() bool { return false }
@@ -654,7 +701,33 @@ func runOktaLifecycle(t *testing.T, ts *testServer, tenant string, c *scimClient
 // checks the group entry and its membership in the store after each step.
 func runOktaPushGroups(t *testing.T, ts *testServer, tenant string, c *scimClient, v storeView, us lifecycleUsers) {
 	skipUnlessGroupStore(t, ts, tenant)
-	status, list := c.do("GET", "/Groups?filter="+urlq(`displayName eq "Engineering"`)+"&startIndex=1&count=100", nil)
+	member := func(id, display string) map[string]any { return map[string]any{"value": id, "display": display} }
+
+	// A group that exists only in the store is found by Okta's
+	// existence check (case-insensitively) and adopted with the members
+	// the ledger knows; a push to it changes that same entry.
+	existing := v.insertGroup(t, "Existing Team", us.preAnchor)
+	status, list := c.do("GET", "/Groups?filter="+urlq(`displayName eq "EXISTING TEAM"`)+"&startIndex=1&count=100", nil)
+	if status != 200 || list["totalResults"] != float64(1) {
+		t.Fatalf("existence check of a store-only group: %d %v", status, list)
+	}
+	eg := list["Resources"].([]any)[0].(map[string]any)
+	egID, _ := eg["id"].(string)
+	if ms, _ := eg["members"].([]any); eg["displayName"] != "Existing Team" || len(ms) != 1 || ms[0].(map[string]any)["value"] != us.preID {
+		t.Fatalf("adopted group: %v", eg)
+	}
+	status, body := c.do("PATCH", "/Groups/"+egID, patchOp(map[string]any{"op": "add", "path": "members", "value": []any{member(us.bobID, "bob@example.com")}}))
+	if status != 200 && status != 204 {
+		t.Fatalf("PATCH adopted group: %d %v", status, body)
+	}
+	if a := waitGroupApplied(t, ts.app, tenant, egID).Anchor; a != existing {
+		t.Fatalf("adopted group's anchor %q, want the store entry %q", a, existing)
+	}
+	if got, ok := v.group(t, existing); !ok || got.Name != "Existing Team" || !equalStrings(got.Members, sortedStrings(us.preAnchor, us.bobAnchor)) {
+		t.Fatalf("adopted group in the store after a push: %+v (found %v)", got, ok)
+	}
+
+	status, list = c.do("GET", "/Groups?filter="+urlq(`displayName eq "Engineering"`)+"&startIndex=1&count=100", nil)
 	if status != 200 || list["totalResults"] != float64(0) {
 		t.Fatalf("group existence check: %d %v", status, list)
 	}
@@ -676,8 +749,7 @@ func runOktaPushGroups(t *testing.T, ts *testServer, tenant string, c *scimClien
 	check("after POST", "Engineering")
 	v.setGroupNote(t, anchor, "owned by IT")
 
-	member := func(id, display string) map[string]any { return map[string]any{"value": id, "display": display} }
-	status, body := c.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{
+	status, body = c.do("PATCH", "/Groups/"+gid, patchOp(map[string]any{
 		"op": "add", "path": "members", "value": []any{member(us.janeID, "jane@example.com"), member(us.bobID, "bob@example.com")},
 	}))
 	if status != 200 && status != 204 {
