@@ -16,6 +16,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	gosync "sync"
 	"syscall"
 	"time"
 
@@ -294,14 +295,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rep.RSSBeforeKB = rssBefore
 	if len(lr.Writes) > 0 && (rdb != nil || store != nil) {
 		c := &convergeReport{Writes: len(lastWrites(lr.Writes))}
-		var doneAt time.Time
+		// The ledger and the store are polled at once, both timed from the
+		// end of the load.
+		doneAt := lr.End
+		var ledgerErr, storeErr error
+		var wg gosync.WaitGroup
 		if rdb != nil {
-			d, pending, failed, err := waitLedger(ctx, rdb, tenantIDs, lr.Writes, *convergeTimeout)
-			if err != nil {
-				return err
-			}
-			c.LedgerSeconds, c.LedgerPending, c.LedgerFailed = d.Seconds(), pending, failed
-			doneAt = lr.End.Add(d)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var d time.Duration
+				d, c.LedgerPending, c.LedgerFailed, ledgerErr = waitLedger(ctx, rdb, tenantIDs, lr.Writes, *convergeTimeout)
+				c.LedgerSeconds = d.Seconds()
+			}()
 		}
 		if store != nil {
 			for _, w := range lastWrites(lr.Writes) {
@@ -309,17 +315,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 					c.StoreWrites++
 				}
 			}
-			d, pending, err := waitStore(ctx, store, lr.Writes, *convergeTimeout, func(id, marker string) {
-				fmt.Fprintf(stderr, "scimbench: store never showed user %s with marker %s\n", id, marker)
-			})
-			if err != nil {
-				return err
-			}
-			c.StoreSeconds, c.StorePending = d.Seconds(), pending
-			if end := lr.End.Add(d); end.After(doneAt) {
-				doneAt = end
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var d time.Duration
+				d, c.StorePending, storeErr = waitStore(ctx, store, lr.Writes, *convergeTimeout, func(id, marker string) {
+					fmt.Fprintf(stderr, "scimbench: store never showed user %s with marker %s\n", id, marker)
+				})
+				c.StoreSeconds = d.Seconds()
+			}()
 		}
+		wg.Wait()
+		if err := errors.Join(ledgerErr, storeErr); err != nil {
+			return err
+		}
+		doneAt = doneAt.Add(time.Duration(max(c.LedgerSeconds, c.StoreSeconds) * float64(time.Second)))
 		c.PushSeconds = doneAt.Sub(lr.Start).Seconds()
 		if c.PushSeconds > 0 {
 			c.AppliesPerSec = float64(c.Writes) / c.PushSeconds
