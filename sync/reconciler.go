@@ -156,8 +156,11 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 		err = st.RemoveUser(sctx, u)
 	} else {
 		if u.Password, err = rc.Ledger.Password(r); err != nil {
-			rc.logger().WarnContext(ctx, "pending password cannot be opened; applying without it",
-				"tenant", tenant, "id", id, "err", err)
+			// Applying without it would mark a password applied that never
+			// was: record the failure for the operator (a changed secret key,
+			// or another deployment's ledger) instead.
+			return rc.fail(ctx, userKeys(tenant), r, fmt.Errorf(
+				"%w: the pending password cannot be opened with this worker's secret key", adapters.ErrConfig))
 		}
 		anchor, err = st.ApplyUser(sctx, u)
 	}

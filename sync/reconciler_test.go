@@ -377,3 +377,28 @@ func TestSweeperConvergesLostEnqueue(t *testing.T) {
 		t.Fatalf("rows = %+v", rows)
 	}
 }
+
+func TestReconcilePasswordUnreadableIsRecorded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	pw := "s3cret-Pa55"
+	r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"pw@example.com"}`), &pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A worker with another secret key cannot open the sealed password.
+	other := NewLedger(b.ledger.rdb, testSealer(t))
+	rc := &Reconciler{Ledger: other, Stores: b.store}
+	task, _ := queue.NewReconcileTask(ctx, b.enq.take()[0])
+	if err := rc.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
+		t.Fatalf("unreadable password: %v", err)
+	}
+	got, _ := b.ledger.GetUser(ctx, b.tenant, r.ID)
+	if got.State() != StateFailed || !got.HasPendingPassword() {
+		t.Fatalf("the password must stay pending and the failure be visible: %+v", got)
+	}
+	if rows := b.store.rows(t); len(rows) != 0 {
+		t.Fatalf("applied without its password: %+v", rows)
+	}
+}

@@ -135,7 +135,7 @@ func (s *Stores) Store(ctx context.Context, tenantID string) (adapters.Store, er
 	e.mu.Lock()
 	e.lastUsed = s.now()
 	e.mu.Unlock()
-	return &storeHandle{Store: e.store, entry: e, now: s.now}, nil
+	return handleFor(&storeHandle{Store: e.store, entry: e, now: s.now}), nil
 }
 
 // open runs the factory for e; on failure the entry leaves the pool so the
@@ -342,3 +342,61 @@ func (h *storeHandle) Ping(ctx context.Context) error {
 
 // Close does nothing: the pool owns the store.
 func (h *storeHandle) Close() error { return nil }
+
+// groupStoreHandle is the handle of a store that also keeps groups: the
+// group calls are counted like the user calls.
+type groupStoreHandle struct {
+	*storeHandle
+	groups adapters.GroupStore
+}
+
+var _ adapters.GroupStore = (*groupStoreHandle)(nil)
+
+// handleFor wraps a pooled store, keeping its group methods visible.
+func handleFor(h *storeHandle) adapters.Store {
+	if gs, ok := h.Store.(adapters.GroupStore); ok {
+		return &groupStoreHandle{storeHandle: h, groups: gs}
+	}
+	return h
+}
+
+// counted runs f as one counted call on the store.
+func (h *storeHandle) counted(f func() error) error {
+	if !h.entry.begin() {
+		return h.closedErr()
+	}
+	defer h.entry.end(h.now())
+	return f()
+}
+
+func (h *groupStoreHandle) ApplyGroup(ctx context.Context, g adapters.Group) (anchor string, err error) {
+	err = h.counted(func() (e error) { anchor, e = h.groups.ApplyGroup(ctx, g); return })
+	return
+}
+
+func (h *groupStoreHandle) RemoveGroup(ctx context.Context, g adapters.Group) error {
+	return h.counted(func() error { return h.groups.RemoveGroup(ctx, g) })
+}
+
+func (h *groupStoreHandle) AddMembers(ctx context.Context, groupAnchor string, userAnchors []string) error {
+	return h.counted(func() error { return h.groups.AddMembers(ctx, groupAnchor, userAnchors) })
+}
+
+func (h *groupStoreHandle) RemoveMembers(ctx context.Context, groupAnchor string, userAnchors []string) error {
+	return h.counted(func() error { return h.groups.RemoveMembers(ctx, groupAnchor, userAnchors) })
+}
+
+func (h *groupStoreHandle) FindGroups(ctx context.Context, attr adapters.Match, value string) (out []adapters.GroupEntry, err error) {
+	err = h.counted(func() (e error) { out, e = h.groups.FindGroups(ctx, attr, value); return })
+	return
+}
+
+func (h *groupStoreHandle) ListGroups(ctx context.Context, cursor string, limit int) (out []adapters.GroupEntry, next string, err error) {
+	err = h.counted(func() (e error) { out, next, e = h.groups.ListGroups(ctx, cursor, limit); return })
+	return
+}
+
+func (h *groupStoreHandle) ListMembers(ctx context.Context, groupAnchor, cursor string, limit int) (out []string, next string, err error) {
+	err = h.counted(func() (e error) { out, next, e = h.groups.ListMembers(ctx, groupAnchor, cursor, limit); return })
+	return
+}

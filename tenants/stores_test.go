@@ -286,3 +286,56 @@ func TestStoresRefusals(t *testing.T) {
 		t.Errorf("unserved kind err = %v, want adapters.ErrConfig", err)
 	}
 }
+
+// fakeGroupStore also keeps groups.
+type fakeGroupStore struct {
+	fakeStore
+	added atomic.Int32
+}
+
+func (s *fakeGroupStore) ApplyGroup(context.Context, adapters.Group) (string, error) { return "g1", nil }
+func (s *fakeGroupStore) RemoveGroup(context.Context, adapters.Group) error          { return nil }
+func (s *fakeGroupStore) AddMembers(_ context.Context, _ string, users []string) error {
+	s.added.Add(int32(len(users)))
+	return nil
+}
+func (s *fakeGroupStore) RemoveMembers(context.Context, string, []string) error { return nil }
+func (s *fakeGroupStore) FindGroups(context.Context, adapters.Match, string) ([]adapters.GroupEntry, error) {
+	return nil, nil
+}
+func (s *fakeGroupStore) ListGroups(context.Context, string, int) ([]adapters.GroupEntry, string, error) {
+	return nil, "", nil
+}
+func (s *fakeGroupStore) ListMembers(context.Context, string, string, int) ([]string, string, error) {
+	return nil, "", nil
+}
+
+func TestStoresKeepGroupMethodsVisible(t *testing.T) {
+	t.Parallel()
+	b := setupStores(t, nil)
+	// A plain store's handle is not a GroupStore.
+	st, err := b.stores.Store(b.ctx, b.tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := st.(adapters.GroupStore); ok {
+		t.Fatal("a store without groups handed out as a GroupStore")
+	}
+	// A store with groups keeps them through the pool's handle.
+	gs := &fakeGroupStore{}
+	groups := NewStores(b.reg, map[string]adapters.Factory{"sqlite": func(context.Context, string, adapters.Config) (adapters.Store, error) {
+		return gs, nil
+	}}, time.Minute)
+	defer groups.Close()
+	st, err = groups.Store(b.ctx, b.tenant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, ok := st.(adapters.GroupStore)
+	if !ok {
+		t.Fatal("the pool hid the store's group methods")
+	}
+	if err := h.AddMembers(b.ctx, "g1", []string{"u1", "u2"}); err != nil || gs.added.Load() != 2 {
+		t.Fatalf("AddMembers through the handle: %v, %d added", err, gs.added.Load())
+	}
+}

@@ -215,6 +215,7 @@ redis:
 secrets:
   key_file: %s
 worker:
+  listen: "off"
   concurrency: 16
   store_timeout: 5s
   lease_ttl: 8s
