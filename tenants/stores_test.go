@@ -293,8 +293,10 @@ type fakeGroupStore struct {
 	added atomic.Int32
 }
 
-func (s *fakeGroupStore) ApplyGroup(context.Context, adapters.Group) (string, error) { return "g1", nil }
-func (s *fakeGroupStore) RemoveGroup(context.Context, adapters.Group) error          { return nil }
+func (s *fakeGroupStore) ApplyGroup(context.Context, adapters.Group) (string, error) {
+	return "g1", nil
+}
+func (s *fakeGroupStore) RemoveGroup(context.Context, adapters.Group) error { return nil }
 func (s *fakeGroupStore) AddMembers(_ context.Context, _ string, users []string) error {
 	s.added.Add(int32(len(users)))
 	return nil
