@@ -591,3 +591,40 @@ func BenchmarkApplyUser(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
 }
+
+// A cn mapped from an attribute the IdP leaves out (displayName) falls
+// back to the RDN value on update, as on create: person requires cn.
+func TestMappedCommonNameLeftEmpty(t *testing.T) {
+	s := needServer(t)
+	ou := s.TenantOU(t)
+	cfg := variants[0].config(s, ou, conformance.Options{})
+	cfg.Users.Attributes["displayName"] = "cn"
+	st := openTest(t, cfg)
+	ctx := context.Background()
+	u := adapters.User{Attrs: scim.Attrs{"userName": "nocn", "name": map[string]any{"givenName": "No", "familyName": "Cn"}}, Active: true}
+	anchor, err := st.ApplyUser(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Anchor = anchor
+	u.Attrs["name"] = map[string]any{"givenName": "No", "familyName": "Changed"}
+	if _, err := st.ApplyUser(ctx, u); err != nil {
+		t.Fatalf("update without displayName: %v", err)
+	}
+	u.Attrs["displayName"] = "Shown Name"
+	if _, err := st.ApplyUser(ctx, u); err != nil {
+		t.Fatalf("update with displayName: %v", err)
+	}
+	c := s.Admin(t)
+	res, err := c.Search(ldap.NewSearchRequest("ou=people,"+ou, ldap.ScopeSingleLevel, ldap.NeverDerefAliases, 0, 0, false,
+		"(uid=nocn)", []string{"cn", "sn"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("search: %v %v", res, err)
+	}
+	if got := res.Entries[0].GetAttributeValue("cn"); got != "Shown Name" {
+		t.Fatalf("cn = %q", got)
+	}
+	if got := res.Entries[0].GetAttributeValue("sn"); got != "Changed" {
+		t.Fatalf("sn = %q", got)
+	}
+}

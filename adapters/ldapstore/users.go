@@ -253,6 +253,11 @@ func (s *Store) needsCommonName(d desired) bool {
 			return false
 		}
 	}
+	return s.personClasses()
+}
+
+// personClasses reports whether user entries are persons (cn required).
+func (s *Store) personClasses() bool {
 	for _, oc := range s.opts.UserObjectClasses {
 		switch strings.ToLower(oc) {
 		case "person", "organizationalperson", "inetorgperson", "user":
@@ -388,6 +393,11 @@ func (s *Store) updateUser(c *ldap.Conn, e *ldap.Entry, d desired, password *str
 	for _, k := range sortedKeys(d.attrs) {
 		current := e.GetEqualFoldAttributeValues(k)
 		v, _ := d.attrs[k].(string)
+		if v == "" && strings.EqualFold(k, "cn") && s.personClasses() {
+			// person requires cn: a mapped cn left empty falls back to the
+			// RDN value, as on create, instead of violating the schema.
+			v = d.rdnValue
+		}
 		switch {
 		case v == "" && len(current) > 0:
 			mod.Delete(k, nil)
