@@ -92,7 +92,10 @@ func newBenchServer(b *testing.B) *benchServer {
 		dsn = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
 	}
 	db, err := sql.Open("pgx", dsn)
-	if err != nil || db.Ping() != nil {
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
 		b.Skipf("postgres: %v", err)
 	}
 	b.Cleanup(func() { db.Close() })
