@@ -108,7 +108,7 @@ type Config struct {
 	// DSNFile names a file holding the DSN.
 	DSNFile string `yaml:"dsn_file,omitempty" json:"dsn_file,omitempty"`
 	// MaxConcurrency bounds how many applies run against this store at once,
-	// across all workers (0: the default, 1 for ldap and 4 otherwise).
+	// across all workers (0: the default, 1 for ldap and 8 otherwise).
 	MaxConcurrency int `yaml:"max_concurrency,omitempty" json:"max_concurrency,omitempty"`
 	// Users maps SCIM users onto the store.
 	Users UserMapping `yaml:"users" json:"users"`
@@ -194,5 +194,5 @@ func (c Config) Concurrency() int {
 	case c.Kind == "ldap":
 		return 1
 	}
-	return 4
+	return 8
 }

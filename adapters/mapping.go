@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -50,7 +51,7 @@ func (m UserMapping) Fields(u User) (map[string]any, error) {
 			fields[column] = nilIfEmpty(u.ID)
 			continue
 		}
-		path, err := scim.ParsePath(p)
+		path, err := parsePath(p)
 		if err != nil {
 			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
 		}
@@ -85,7 +86,7 @@ func (m UserMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
 		if !ok {
 			continue
 		}
-		path, err := scim.ParsePath(p)
+		path, err := parsePath(p)
 		if err != nil {
 			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
 		}
@@ -344,4 +345,22 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// parsedPaths caches parsed mapping paths: a tenant's mapping is applied to
+// every user, and parsing a value-filtered path each time showed up as the
+// worker's largest CPU cost. Paths come from tenant configurations, so the
+// cache stays small; a parsed *scim.Path is read-only.
+var parsedPaths gosync.Map
+
+func parsePath(p string) (*scim.Path, error) {
+	if v, ok := parsedPaths.Load(p); ok {
+		return v.(*scim.Path), nil
+	}
+	path, err := scim.ParsePath(p)
+	if err != nil {
+		return nil, err
+	}
+	parsedPaths.Store(p, path)
+	return path, nil
 }

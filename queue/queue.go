@@ -155,15 +155,21 @@ func ServerConfig(concurrency int) asynq.Config {
 			return !errors.Is(err, ErrBusy)
 		},
 		ShutdownTimeout: 20 * time.Second,
+		// A new task is picked up within 100 ms of an idle worker (asynq's
+		// default, 1 s, would eat half of a deprovisioning's 2 s budget),
+		// and a busy resource's retry is due within 200 ms (default 5 s:
+		// it throttled applies to a crawl once a tenant's slots were full).
+		TaskCheckInterval:        100 * time.Millisecond,
+		DelayedTaskCheckInterval: 200 * time.Millisecond,
 	}
 }
 
-// RetryDelay is the backoff between attempts: lease contention retries in
-// about a second; other errors back off exponentially from 1 s, capped at
+// RetryDelay is the backoff between attempts: lease or slot contention
+// retries in 100-300 ms; other errors back off exponentially from 1 s, capped at
 // 5 minutes, with full jitter on the upper half.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	if errors.Is(err, ErrBusy) {
-		return 500*time.Millisecond + time.Duration(rand.Int64N(int64(time.Second)))
+		return 100*time.Millisecond + time.Duration(rand.Int64N(int64(200*time.Millisecond)))
 	}
 	if n > 20 {
 		n = 20

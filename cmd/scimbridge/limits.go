@@ -7,7 +7,7 @@ import (
 )
 
 // tenantLimiter bounds each tenant's concurrent applies by its store's
-// max_concurrency (1 for LDAP, 4 otherwise, unless configured).
+// max_concurrency (1 for LDAP, 8 otherwise, unless configured).
 func (a *app) tenantLimiter() *syncsvc.TenantLimiter {
 	return syncsvc.NewTenantLimiter(a.rdb, a.cfg.Worker.LeaseTTL, func(ctx context.Context, tenant string) int {
 		t, err := a.registry.Get(ctx, tenant)
