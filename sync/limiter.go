@@ -3,6 +3,8 @@ package sync
 import (
 	"context"
 	"strconv"
+	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,12 +15,40 @@ import (
 // its own slots and never stalls the others' applies (and an LDAP server
 // that takes one writer at a time gets one). A slot is a lease: a killed
 // worker's slot expires.
+//
+// Within one process, applies of a tenant over its limit wait their turn
+// briefly (at most `limit` of them, for at most Wait) instead of going
+// back to the queue at once: a queue round trip per refusal costs Redis
+// far more than the wait, and bounding the waiters keeps most worker
+// goroutines free for other tenants.
 type TenantLimiter struct {
 	rdb redis.UniversalClient
 	// Limit returns the tenant's slot count (<= 0: unlimited).
 	Limit func(ctx context.Context, tenant string) int
 	// TTL bounds how long a slot is held (it must exceed one apply).
 	TTL time.Duration
+	// Wait bounds how long an apply waits for a local turn (default 2 s).
+	Wait time.Duration
+
+	local gosync.Map // tenant → *localSlots
+}
+
+// localSlots is one tenant's turns in this process.
+type localSlots struct {
+	turns   chan struct{}
+	waiting atomic.Int32
+}
+
+func (l *TenantLimiter) localFor(tenant string, limit int) *localSlots {
+	if v, ok := l.local.Load(tenant); ok {
+		ls := v.(*localSlots)
+		if cap(ls.turns) == limit {
+			return ls
+		}
+	}
+	ls := &localSlots{turns: make(chan struct{}, limit)}
+	l.local.Store(tenant, ls) // a changed limit starts a new set of turns
+	return ls
 }
 
 // NewTenantLimiter returns a limiter over rdb.
@@ -50,20 +80,45 @@ func (l *TenantLimiter) Acquire(ctx context.Context, tenant string) (release fun
 	if limit <= 0 {
 		return func() {}, true, nil
 	}
+	ls := l.localFor(tenant, limit)
+	if ls.waiting.Add(1) > int32(limit) {
+		ls.waiting.Add(-1)
+		return nil, false, nil // enough of this tenant's applies wait here already
+	}
+	wait := l.Wait
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	timer := time.NewTimer(wait)
+	select {
+	case ls.turns <- struct{}{}:
+		timer.Stop()
+		ls.waiting.Add(-1)
+	case <-timer.C:
+		ls.waiting.Add(-1)
+		return nil, false, nil
+	case <-ctx.Done():
+		timer.Stop()
+		ls.waiting.Add(-1)
+		return nil, false, ctx.Err()
+	}
 	token := newID()
 	now := time.Now().UnixMilli()
 	n, err := acquireSlotScript.Run(ctx, l.rdb, []string{slotsKey(tenant)},
 		now, l.TTL.Milliseconds(), limit, token).Int()
 	if err != nil {
+		<-ls.turns
 		return nil, false, redisErr("tenant slot", err)
 	}
 	if n == 0 {
+		<-ls.turns // other processes hold the tenant's slots
 		return nil, false, nil
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		l.rdb.ZRem(ctx, slotsKey(tenant), token)
+		<-ls.turns
 	}, true, nil
 }
 

@@ -16,6 +16,7 @@ func TestTenantLimiterBoundsEachTenant(t *testing.T) {
 		}
 		return 1
 	})
+	lim.Wait = 20 * time.Millisecond
 	ctx := context.Background()
 	r1, ok1, _ := lim.Acquire(ctx, a)
 	_, ok2, _ := lim.Acquire(ctx, a)
@@ -39,14 +40,60 @@ func TestTenantLimiterBoundsEachTenant(t *testing.T) {
 	if n, _ := lim.InUse(ctx, b); n != 0 {
 		t.Fatalf("b in use after release = %d", n)
 	}
-	// A killed holder's slot expires.
-	short := NewTenantLimiter(rdb, 50*time.Millisecond, func(context.Context, string) int { return 1 })
+	// A killed process's slot expires for the others.
+	one := func(context.Context, string) int { return 1 }
+	dead := NewTenantLimiter(rdb, 50*time.Millisecond, one)
 	c := testTenant(t, rdb)
-	if _, ok, _ := short.Acquire(ctx, c); !ok {
+	if _, ok, _ := dead.Acquire(ctx, c); !ok {
 		t.Fatal("first slot")
 	}
+	alive := NewTenantLimiter(rdb, 50*time.Millisecond, one)
+	alive.Wait = 20 * time.Millisecond
+	if _, ok, _ := alive.Acquire(ctx, c); ok {
+		t.Fatal("a second process took a slot the first still holds")
+	}
 	time.Sleep(100 * time.Millisecond)
-	if _, ok, _ := short.Acquire(ctx, c); !ok {
+	if _, ok, _ := alive.Acquire(ctx, c); !ok {
 		t.Fatal("an expired slot still blocks")
+	}
+}
+
+func TestTenantLimiterWaitsForALocalTurn(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	lim := NewTenantLimiter(rdb, time.Minute, func(context.Context, string) int { return 1 })
+	lim.Wait = 5 * time.Second
+	ctx := context.Background()
+	release, ok, _ := lim.Acquire(ctx, tenant)
+	if !ok {
+		t.Fatal("first turn")
+	}
+	got := make(chan bool)
+	go func() {
+		r, ok, _ := lim.Acquire(ctx, tenant) // waits for the first to finish
+		if ok {
+			r()
+		}
+		got <- ok
+	}()
+	// The waiting line is bounded: with one waiter already, the next
+	// apply goes back to the queue at once instead of waiting too.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if v, _ := lim.local.Load(tenant); v != nil && v.(*localSlots).waiting.Load() == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second apply never started waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, ok, _ := lim.Acquire(ctx, tenant); ok {
+		t.Fatal("a third apply got a turn over the limit")
+	}
+	release()
+	if !<-got {
+		t.Fatal("the waiting apply did not get the released turn")
 	}
 }

@@ -100,6 +100,10 @@ func (g *groupTables) matchDisplayName(d *dialect, name string, limit int) *stmt
 	st := &stmt{d: d}
 	st.write("SELECT ", g.selectList(d), " FROM ", g.table, " WHERE ", d.foldEqual(d.ident(g.displayNameColumn), st.next()))
 	st.args = append(st.args, name)
+	if limit <= 2 { // an existence check: see store.matchStmt
+		st.write(fmt.Sprintf(" LIMIT %d", limit))
+		return st
+	}
 	st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", g.key, limit))
 	return st
 }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -24,8 +26,9 @@ import (
 
 // Pool settings: a tenant's store gets a handful of connections at most.
 const (
-	maxOpenConns    = 4
-	maxIdleConns    = 2
+	// maxSharedConns caps one shared pool (all tenants on one database).
+	maxSharedConns  = 32
+	maxIdleConns    = 4
 	connMaxIdleTime = 5 * time.Minute
 	connMaxLifetime = 30 * time.Minute
 	connectTimeout  = 10 * time.Second
@@ -58,7 +61,8 @@ var tracer = otel.Tracer("github.com/scimbridge/scimbridge/adapters/sqlstore")
 type store struct {
 	tenantID string
 	d        *dialect
-	db       *sql.DB
+	db       *sql.DB // shared with the other tenants of the same database
+	closed   atomic.Bool
 	m        adapters.UserMapping
 
 	table   string   // quoted table
@@ -91,14 +95,10 @@ func Open(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Sto
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
 	}
-	db, err := openDB(cfg.Kind, dsn)
+	db, err := pools.acquire(cfg.Kind, dsn, cfg.Concurrency())
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
 	}
-	db.SetMaxOpenConns(maxOpenConns)
-	db.SetMaxIdleConns(maxIdleConns)
-	db.SetConnMaxIdleTime(connMaxIdleTime)
-	db.SetConnMaxLifetime(connMaxLifetime)
 
 	m := cfg.Users
 	userNameColumn, _ := m.FieldFor("userName")
@@ -366,6 +366,13 @@ func (s *store) matchStmt(columns []string, value string, limit int, withPasswor
 		}
 		st.write(s.d.foldEqual(s.d.ident(c), st.next()))
 		st.args = append(st.args, value)
+	}
+	if limit <= 2 {
+		// An existence/ambiguity check: no ORDER BY, which would let
+		// PostgreSQL walk the primary key and filter every row when nothing
+		// matches, instead of using the index on the folded column.
+		st.write(fmt.Sprintf(" LIMIT %d", limit))
+		return st
 	}
 	st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", s.key, limit))
 	return st
@@ -695,4 +702,69 @@ func (s *store) Ping(ctx context.Context) (err error) {
 }
 
 // Close implements adapters.Store.
-func (s *store) Close() error { return s.db.Close() }
+func (s *store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return pools.release(s.db)
+}
+
+// sharedPools shares one connection pool among the tenants whose stores
+// live in the same database (same kind and connection string): a thousand
+// tenants in one PostgreSQL must not open a thousand pools. A pool grows
+// to cover its largest tenant's concurrency (plus lookups), up to
+// maxSharedConns, and closes with its last store.
+type sharedPools struct {
+	mu    gosync.Mutex
+	pools map[string]*sharedPool
+	byDB  map[*sql.DB]string
+}
+
+type sharedPool struct {
+	db    *sql.DB
+	refs  int
+	conns int
+}
+
+var pools = &sharedPools{pools: map[string]*sharedPool{}, byDB: map[*sql.DB]string{}}
+
+func (p *sharedPools) acquire(kind, dsn string, concurrency int) (*sql.DB, error) {
+	key := kind + "\x00" + dsn
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sp := p.pools[key]
+	if sp == nil {
+		db, err := openDB(kind, dsn)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxIdleConns(maxIdleConns)
+		db.SetConnMaxIdleTime(connMaxIdleTime)
+		db.SetConnMaxLifetime(connMaxLifetime)
+		sp = &sharedPool{db: db}
+		p.pools[key] = sp
+		p.byDB[db] = key
+	}
+	if want := min(concurrency+2, maxSharedConns); want > sp.conns {
+		sp.conns = want
+		sp.db.SetMaxOpenConns(want)
+	}
+	sp.refs++
+	return sp.db, nil
+}
+
+func (p *sharedPools) release(db *sql.DB) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key, ok := p.byDB[db]
+	if !ok {
+		return nil
+	}
+	sp := p.pools[key]
+	if sp.refs--; sp.refs > 0 {
+		return nil
+	}
+	delete(p.pools, key)
+	delete(p.byDB, db)
+	return db.Close()
+}

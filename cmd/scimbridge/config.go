@@ -30,7 +30,7 @@ type Config struct {
 		KeyFile string `yaml:"key_file"`
 	} `yaml:"secrets"`
 	Worker struct {
-		// Concurrency is how many applies one worker runs at once (default 20).
+		// Concurrency is how many applies one worker runs at once (default 32).
 		Concurrency int `yaml:"concurrency"`
 		// StoreTimeout bounds one store call (default 30s).
 		StoreTimeout time.Duration `yaml:"store_timeout"`
@@ -182,7 +182,7 @@ func (c *Config) applyDefaults() {
 		c.Redis.Addr = "127.0.0.1:6379"
 	}
 	if c.Worker.Concurrency <= 0 {
-		c.Worker.Concurrency = 20
+		c.Worker.Concurrency = 32
 	}
 	if c.Worker.Listen == "" {
 		c.Worker.Listen = defaultWorkerListen

@@ -118,6 +118,7 @@ func runServer(ctx context.Context, role string, args []string, stdout, stderr i
 	}
 	logr = newLogger(cfg.Log.Level, cfg.Log.Format)
 	slog.SetDefault(logr)
+	startPprof(os.Getenv("SCIMBRIDGE_PPROF"), logr)
 	stopTracing, err := setupTracing(ctx, role)
 	if err != nil {
 		return err
