@@ -68,6 +68,12 @@ func (s *server) scimError(c *gin.Context, err error) *scim.Error {
 		return scim.Errorf(http.StatusConflict, scim.ScimTypeUniqueness, "a unique attribute (userName, externalId or a group displayName) is already in use")
 	case errors.Is(err, syncsvc.ErrVersionMismatch):
 		return scim.Errorf(http.StatusPreconditionFailed, "", "the resource has changed: If-Match does not match its current version")
+	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
+		// The client went away mid-request (the write may have been
+		// recorded: the IdP retries, and the ledger is idempotent). Nobody
+		// reads this answer; it is not a server error.
+		s.log.InfoContext(c.Request.Context(), "api: client closed the request", "request_id", requestIDOf(c), "tenant", tenantOf(c))
+		return scim.Errorf(499, "", "client closed the request")
 	case isUnavailable(err):
 		s.log.WarnContext(c.Request.Context(), "api: backend unavailable", "request_id", requestIDOf(c), "tenant", tenantOf(c), "error", err)
 		return scim.Errorf(http.StatusServiceUnavailable, "", "service temporarily unavailable, retry later")
