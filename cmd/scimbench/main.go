@@ -32,6 +32,9 @@ Usage:
   scimbench run   --targets targets.json --scenario filter|create|get|put|deactivate|group-add|mix
                   [--concurrency 64] [--duration 10s | --requests N] [--redis ADDR --redis-db N]
                   [--store-dsn DSN --store-table T] [--json]
+  scimbench fairness --targets-a a.json --targets-b b.json --redis ADDR --redis-db N
+                  [--creates 20000] [--concurrency 64] [--interval 250ms] [--baseline 8]
+                  [--store-dsn DSN --store-table-b T] [--samples] [--json]
   scimbench ceiling --store-dsn DSN --store-table T [--rows 10000] [--store-concurrency 20]
   scimbench rss --pid PID
   scimbench cleanup --redis ADDR --redis-db N --targets targets.json
@@ -59,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdRun(ctx, args[1:], stdout, stderr)
 	case "setup":
 		return cmdSetup(ctx, args[1:], stdout, stderr)
+	case "fairness":
+		return cmdFairness(ctx, args[1:], stdout, stderr)
 	case "ceiling":
 		return cmdCeiling(ctx, args[1:], stdout, stderr)
 	case "rss":
