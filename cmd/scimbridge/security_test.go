@@ -1,0 +1,626 @@
+package main
+
+// Security tests against a real server (the real router and worker, real
+// Redis db 9, real PostgreSQL and SQLite stores): tenant isolation over
+// every endpoint and verb, the worker's re-check of a task's tenant,
+// planted secrets searched for everywhere they could leak, input limits,
+// and SQL metacharacters stored and matched literally. Like the other
+// e2e tests they run one after another, db 9 flushed per test.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/queue"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+)
+
+// startSecurityServer is startTestServer with the API process's full
+// handler (admin API, /metrics, /monitoring) and, when logs is not nil,
+// every log line (debug included, also slog's default logger) written to
+// logs.
+func startSecurityServer(t *testing.T, cfg *Config, logs io.Writer) *testServer {
+	t.Helper()
+	cfg.PublicURL = ""
+	if logs == nil {
+		logs = io.Discard
+	}
+	logger := slog.New(newCorrelatingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	prevDefault := slog.Default()
+	slog.SetDefault(logger)
+	t.Cleanup(func() { slog.SetDefault(prevDefault) })
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := newApp(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := a.seedTenants(ctx); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.handler())
+	done := make(chan struct{})
+	go func() { _ = a.runWorker(ctx); close(done) }()
+	ts := &testServer{app: a, url: srv.URL}
+	var once gosync.Once
+	ts.stop = func() {
+		once.Do(func() {
+			srv.Close()
+			cancel()
+			<-done
+			a.close()
+		})
+	}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+// exchange is one HTTP request and its answer, kept for searching.
+type exchange struct {
+	method, url string
+	status      int
+	header      http.Header
+	body        []byte
+}
+
+// rawClient sends raw bodies and records every answer.
+type rawClient struct {
+	t   *testing.T
+	mu  gosync.Mutex
+	log []exchange
+}
+
+func (c *rawClient) send(method, url, auth string, body []byte) exchange {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	ex := exchange{method: method, url: url, status: resp.StatusCode, header: resp.Header, body: raw}
+	c.mu.Lock()
+	c.log = append(c.log, ex)
+	c.mu.Unlock()
+	return ex
+}
+
+// json sends v as JSON (nil: no body) and decodes the answer.
+func (c *rawClient) json(method, url, auth string, v any) (int, map[string]any) {
+	c.t.Helper()
+	var body []byte
+	if v != nil {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	ex := c.send(method, url, auth, body)
+	var out map[string]any
+	if len(ex.body) > 0 {
+		_ = json.Unmarshal(ex.body, &out)
+	}
+	return ex.status, out
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// tenantLedgerDump reads every ledger key of a tenant (leases and the
+// rate limiter's bucket excluded: they come and go with applies and
+// requests) and its value, for before/after checks.
+func tenantLedgerDump(t *testing.T, rdb *redis.Client, tenant string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	iter := rdb.Scan(ctx, 0, "sb:{"+tenant+"}:*", 500).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		if strings.Contains(k, ":lease:") || strings.HasSuffix(k, ":rate") {
+			continue
+		}
+		out[k] = redisValue(t, rdb, k)
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// redisValue renders any Redis value as text.
+func redisValue(t *testing.T, rdb *redis.Client, key string) string {
+	t.Helper()
+	ctx := context.Background()
+	typ, err := rdb.Type(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	switch typ {
+	case "string":
+		v, err = rdb.Get(ctx, key).Result()
+	case "hash":
+		v, err = rdb.HGetAll(ctx, key).Result()
+	case "list":
+		v, err = rdb.LRange(ctx, key, 0, -1).Result()
+	case "set":
+		var m []string
+		m, err = rdb.SMembers(ctx, key).Result()
+		sort.Strings(m)
+		v = m
+	case "zset":
+		v, err = rdb.ZRangeWithScores(ctx, key, 0, -1).Result()
+	case "stream":
+		v, err = rdb.XRange(ctx, key, "-", "+").Result()
+	case "none":
+		return "(gone)"
+	default:
+		v = "(type " + typ + ")"
+	}
+	if err != nil && !errors.Is(err, redis.Nil) {
+		t.Fatalf("redis %s %s: %v", typ, key, err)
+	}
+	return typ + ":" + fmt.Sprint(v)
+}
+
+func diffDumps(before, after map[string]string) []string {
+	var diffs []string
+	for k, v := range before {
+		if after[k] != v {
+			diffs = append(diffs, fmt.Sprintf("%s: %.200s -> %.200s", k, v, after[k]))
+		}
+	}
+	for k, v := range after {
+		if _, ok := before[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s: new %.200s", k, v))
+		}
+	}
+	sort.Strings(diffs)
+	return diffs
+}
+
+// tableDump reads a table's rows as text, in key order.
+func tableDump(t *testing.T, db *sql.DB, table string) string {
+	t.Helper()
+	var s sql.NullString
+	err := db.QueryRow(`SELECT string_agg(r::text, E'\n' ORDER BY r.id) FROM ` + table + ` r`).Scan(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.String
+}
+
+func redisClient(t *testing.T, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: e2eRedisDB})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// ids returns the ids of a list response's resources.
+func ids(list map[string]any) []string {
+	var out []string
+	res, _ := list["Resources"].([]any)
+	for _, r := range res {
+		m, _ := r.(map[string]any)
+		id, _ := m["id"].(string)
+		out = append(out, id)
+	}
+	return out
+}
+
+func TestTenantIsolationOverEveryEndpoint(t *testing.T) {
+	redisAddr := e2eRedis(t)
+	dsn, tableA, dbA := e2ePostgres(t)
+	_, tableB, dbB := e2ePostgres(t)
+	cfg := withAdminToken(t, testConfig(t, redisAddr, postgresTenant("iso-a", dsn, tableA), postgresTenant("iso-b", dsn, tableB)))
+	var logs lockedBuffer
+	ts := startSecurityServer(t, cfg, &logs)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"level":"WARN"`) {
+					t.Log(l)
+				}
+			}
+		}
+	})
+	rdb := redisClient(t, redisAddr)
+	keyA, keyB := "Bearer "+newKey(t, ts.app, "iso-a"), "Bearer "+newKey(t, ts.app, "iso-b")
+	baseA, baseB := ts.url+"/scim/iso-a/v2", ts.url+"/scim/iso-b/v2"
+	c := &rawClient{t: t}
+
+	mkUser := func(base, auth, userName, ext, email, display string) string {
+		t.Helper()
+		status, body := c.json("POST", base+"/Users", auth, map[string]any{
+			"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+			"userName": userName, "externalId": ext, "displayName": display,
+			"name":   map[string]any{"givenName": "G", "familyName": "F"},
+			"emails": []any{map[string]any{"value": email, "type": "work", "primary": true}},
+		})
+		if status != 201 {
+			t.Fatalf("create %s: %d %v", userName, status, body)
+		}
+		return body["id"].(string)
+	}
+	mkGroup := func(base, auth, name string, members ...string) string {
+		t.Helper()
+		var ms []any
+		for _, m := range members {
+			ms = append(ms, map[string]any{"value": m})
+		}
+		status, body := c.json("POST", base+"/Groups", auth, map[string]any{
+			"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"displayName": name, "members": ms,
+		})
+		if status != 201 {
+			t.Fatalf("create group %s: %d %v", name, status, body)
+		}
+		return body["id"].(string)
+	}
+	a1 := mkUser(baseA, keyA, "alice@a.example", "ext-a1", "alice@a.example", "Alice A")
+	gA := mkGroup(baseA, keyA, "A Team", a1)
+	b1 := mkUser(baseB, keyB, "bob@b.example", "ext-b1", "bob.work@b.example", "Bob B")
+	b2 := mkUser(baseB, keyB, "beth@b.example", "ext-b2", "beth.work@b.example", "Beth B")
+	gB := mkGroup(baseB, keyB, "B Team", b1, b2)
+	for _, u := range []struct{ tenant, id string }{{"iso-a", a1}, {"iso-b", b1}, {"iso-b", b2}} {
+		waitApplied(t, ts.app, u.tenant, u.id)
+	}
+	waitDeleted(t, ts.app, "iso-b", "(all)") // nothing of B left dirty
+	waitDeleted(t, ts.app, "iso-a", "(all)")
+
+	// B as B sees it, before.
+	readB := func() map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		for _, p := range []string{"/Users/" + b1, "/Users/" + b2, "/Groups/" + gB, "/Users", "/Groups"} {
+			ex := c.send("GET", baseB+p, keyB, nil)
+			if ex.status != 200 {
+				t.Fatalf("B reads %s: %d %s", p, ex.status, ex.body)
+			}
+			out[p] = string(ex.body)
+		}
+		return out
+	}
+	bAPI, bLedger, bRows := readB(), tenantLedgerDump(t, rdb, "iso-b"), tableDump(t, dbB, tableB)
+	aRows := tableDump(t, dbA, tableA)
+
+	userBody := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": "intruder@a.example"}
+	groupBody := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"}, "displayName": "Intruders"}
+	activeOff := patchOp(map[string]any{"op": "replace", "value": map[string]any{"active": false}})
+	renameGroup := patchOp(map[string]any{"op": "replace", "path": "displayName", "value": "Taken"})
+	search := map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:SearchRequest"}, "startIndex": 1, "count": 100}
+	bulkBody := func(ops ...map[string]any) map[string]any {
+		list := make([]any, len(ops))
+		for i, o := range ops {
+			list[i] = o
+		}
+		return map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": list}
+	}
+
+	// 1. A's key on every route under B's Base URL: 401, the same answer as
+	// an unknown key.
+	type route struct {
+		method, path string
+		body         any
+	}
+	routes := []route{
+		{"GET", "/Users", nil}, {"GET", "/Users?filter=" + url.QueryEscape(`userName eq "bob@b.example"`), nil},
+		{"POST", "/Users/.search", search}, {"POST", "/Users", userBody},
+		{"GET", "/Users/" + b1, nil}, {"PUT", "/Users/" + b1, userBody}, {"PATCH", "/Users/" + b1, activeOff}, {"DELETE", "/Users/" + b1, nil},
+		{"GET", "/Groups", nil}, {"POST", "/Groups/.search", search}, {"POST", "/Groups", groupBody},
+		{"GET", "/Groups/" + gB, nil}, {"PUT", "/Groups/" + gB, groupBody}, {"PATCH", "/Groups/" + gB, renameGroup}, {"DELETE", "/Groups/" + gB, nil},
+		{"POST", "/Bulk", bulkBody(map[string]any{"method": "DELETE", "path": "/Users/" + b1})},
+		{"GET", "/ServiceProviderConfig", nil}, {"GET", "/ResourceTypes", nil}, {"GET", "/ResourceTypes/User", nil},
+		{"GET", "/Schemas", nil}, {"GET", "/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", nil},
+		{"GET", "/NoSuchEndpoint", nil},
+	}
+	for _, r := range routes {
+		raw, _ := json.Marshal(r.body)
+		if r.body == nil {
+			raw = nil
+		}
+		withA := c.send(r.method, baseB+r.path, keyA, raw)
+		unknown := c.send(r.method, baseB+r.path, "Bearer scb_unknownkey0000000000000000000000", raw)
+		want := 401
+		if r.path == "/NoSuchEndpoint" {
+			want = 404 // no route: answered before authentication, for every tenant alike
+		}
+		if withA.status != want || unknown.status != want || !bytes.Equal(withA.body, unknown.body) {
+			t.Errorf("%s %s under B's Base URL with A's key: %d %s; with an unknown key: %d %s; want the same %d",
+				r.method, r.path, withA.status, withA.body, unknown.status, unknown.body, want)
+		}
+	}
+
+	// 2. Under A's Base URL, B's ids are not found (never 403), on users
+	// and groups, whatever the kind in the path.
+	for _, id := range []string{b1, b2, gB} {
+		for _, kind := range []string{"/Users/", "/Groups/"} {
+			body := any(userBody)
+			patch := activeOff
+			if kind == "/Groups/" {
+				body, patch = groupBody, renameGroup
+			}
+			for _, r := range []route{{"GET", kind + id, nil}, {"PUT", kind + id, body}, {"PATCH", kind + id, patch}, {"DELETE", kind + id, nil}} {
+				status, out := c.json(r.method, baseA+r.path, keyA, r.body)
+				if status != 404 {
+					t.Errorf("%s %s (B's id) with A's key: %d %v, want 404", r.method, r.path, status, out)
+				}
+			}
+		}
+	}
+
+	// 3. Filters by B's values find nothing; lists and searches hold only A's.
+	for _, f := range []string{
+		`userName eq "bob@b.example"`, `userName eq "BOB@B.EXAMPLE"`, `externalId eq "ext-b1"`,
+		`emails.value eq "bob.work@b.example"`, `emails[type eq "work"].value eq "beth.work@b.example"`,
+		`displayName eq "Bob B"`, `id eq "` + b1 + `"`, `userName sw "b"`, `userName co "b.example"`,
+		`userName eq "bob@b.example" or userName eq "alice@a.example"`,
+	} {
+		status, list := c.json("GET", baseA+"/Users?filter="+url.QueryEscape(f), keyA, nil)
+		if status != 200 {
+			t.Errorf("filter %s: %d %v", f, status, list)
+			continue
+		}
+		for _, id := range ids(list) {
+			if id != a1 {
+				t.Errorf("filter %s with A's key returned %s, not A's", f, id)
+			}
+		}
+		sreq := map[string]any{"schemas": search["schemas"], "filter": f}
+		status, list = c.json("POST", baseA+"/Users/.search", keyA, sreq)
+		if status != 200 {
+			t.Errorf(".search %s: %d %v", f, status, list)
+		}
+		for _, id := range ids(list) {
+			if id != a1 {
+				t.Errorf(".search %s with A's key returned %s, not A's", f, id)
+			}
+		}
+	}
+	for _, f := range []string{`displayName eq "B Team"`, `id eq "` + gB + `"`, `members.value eq "` + b1 + `"`, `displayName sw "B"`} {
+		for _, ex := range []struct {
+			method, path string
+			body         any
+		}{{"GET", "/Groups?filter=" + url.QueryEscape(f), nil}, {"POST", "/Groups/.search", map[string]any{"schemas": search["schemas"], "filter": f}}} {
+			status, list := c.json(ex.method, baseA+ex.path, keyA, ex.body)
+			if status != 200 && status != 400 {
+				t.Errorf("group filter %s: %d %v", f, status, list)
+			}
+			if got := ids(list); len(got) != 0 {
+				t.Errorf("group filter %s with A's key returned %v", f, got)
+			}
+		}
+	}
+	// A's table holds a pre-existing row: listing adopts it, so A's lists
+	// are A's ledger users, whatever they are; never one of B's.
+	for _, ex := range []struct {
+		method, path string
+		body         any
+		kind         string
+	}{
+		{"GET", "/Users?startIndex=1&count=100", nil, "u"},
+		{"POST", "/Users/.search", search, "u"},
+		{"GET", "/Groups?startIndex=1&count=100", nil, "g"},
+		{"POST", "/Groups/.search", search, "g"},
+	} {
+		status, list := c.json(ex.method, baseA+ex.path, keyA, ex.body)
+		got := ids(list)
+		if status != 200 || list["totalResults"] != float64(len(got)) {
+			t.Errorf("%s %s with A's key: %d %v", ex.method, ex.path, status, list)
+		}
+		for _, id := range got {
+			if id == b1 || id == b2 || id == gB {
+				t.Errorf("%s %s with A's key lists B's %s", ex.method, ex.path, id)
+			}
+		}
+		if ex.kind == "g" && fmt.Sprint(got) != fmt.Sprint([]string{gA}) {
+			t.Errorf("%s %s with A's key: %v, want only %s", ex.method, ex.path, got, gA)
+		}
+		if n, _ := ts.app.ledger.CountUsers(context.Background(), "iso-a"); ex.kind == "u" && (len(got) != n || !slices.Contains(got, a1)) {
+			t.Errorf("%s %s with A's key: %v, want A's %d users", ex.method, ex.path, got, n)
+		}
+	}
+	// A's group lists A's member only.
+	status, g := c.json("GET", baseA+"/Groups/"+gA, keyA, nil)
+	if ms, _ := g["members"].([]any); status != 200 || len(ms) != 1 || ms[0].(map[string]any)["value"] != a1 {
+		t.Errorf("A's group: %d %v, want A's one member", status, g)
+	}
+
+	// 4. Bulk naming B's ids: each operation 404.
+	status, bulk := c.json("POST", baseA+"/Bulk", keyA, bulkBody(
+		map[string]any{"method": "PUT", "path": "/Users/" + b1, "data": userBody},
+		map[string]any{"method": "PATCH", "path": "/Users/" + b2, "data": activeOff},
+		map[string]any{"method": "DELETE", "path": "/Users/" + b1},
+		map[string]any{"method": "PUT", "path": "/Groups/" + gB, "data": groupBody},
+		map[string]any{"method": "PATCH", "path": "/Groups/" + gB, "data": renameGroup},
+		map[string]any{"method": "DELETE", "path": "/Groups/" + gB},
+	))
+	if status != 200 {
+		t.Fatalf("bulk with B's ids: %d %v", status, bulk)
+	}
+	results, _ := bulk["Operations"].([]any)
+	if len(results) != 6 {
+		t.Fatalf("bulk with B's ids: %d results: %v", len(results), bulk)
+	}
+	for i, r := range results {
+		if st := fmt.Sprint(r.(map[string]any)["status"]); st != "404" {
+			t.Errorf("bulk operation %d on B's id: status %s (%v), want 404", i, st, r)
+		}
+	}
+
+	// 5. B's user as a member of A's group, by PATCH, PUT, POST and Bulk: 400.
+	memberOf := func(id string) []any { return []any{map[string]any{"value": id}} }
+	for _, ex := range []struct {
+		method, path string
+		body         any
+	}{
+		{"PATCH", "/Groups/" + gA, patchOp(map[string]any{"op": "add", "path": "members", "value": memberOf(b1)})},
+		{"PATCH", "/Groups/" + gA, patchOp(map[string]any{"op": "replace", "path": "members", "value": memberOf(b2)})},
+		{"PUT", "/Groups/" + gA, map[string]any{"schemas": groupBody["schemas"], "displayName": "A Team", "members": memberOf(b1)}},
+		{"POST", "/Groups", map[string]any{"schemas": groupBody["schemas"], "displayName": "A Mixed", "members": memberOf(b1)}},
+	} {
+		if status, out := c.json(ex.method, baseA+ex.path, keyA, ex.body); status != 400 {
+			t.Errorf("%s %s with B's user as member: %d %v, want 400", ex.method, ex.path, status, out)
+		}
+	}
+	status, bulk = c.json("POST", baseA+"/Bulk", keyA, bulkBody(map[string]any{"method": "PATCH", "path": "/Groups/" + gA,
+		"data": patchOp(map[string]any{"op": "add", "path": "members", "value": memberOf(b1)})}))
+	if results, _ := bulk["Operations"].([]any); status != 200 || len(results) != 1 || fmt.Sprint(results[0].(map[string]any)["status"]) != "400" {
+		t.Errorf("bulk PATCH adding B's user to A's group: %d %v, want one 400", status, bulk)
+	}
+
+	// 6. Admin routes with a SCIM key: refused.
+	for _, p := range []string{"/admin/v1/tenants", "/admin/v1/tenants/iso-b", "/admin/v1/tenants/iso-b/keys",
+		"/admin/v1/tenants/iso-b/users", "/admin/v1/tenants/iso-a/users/" + a1, "/console/", "/monitoring/api/queues", "/metrics"} {
+		for _, key := range []string{keyA, keyB} {
+			ex := c.send("GET", ts.url+p, key, nil)
+			loginPage := p == "/console/" && (ex.status == http.StatusSeeOther || ex.status == 200 && bytes.Contains(ex.body, []byte("Log in")))
+			if loginPage && bytes.Contains(ex.body, []byte("iso-")) {
+				t.Errorf("GET /console/ with a SCIM key shows a tenant: %s", ex.body)
+			}
+			if ex.status != 401 && ex.status != 404 && !loginPage {
+				t.Errorf("GET %s with a SCIM key: %d %.200s, want 401 or 404", p, ex.status, ex.body)
+			}
+		}
+	}
+	if ex := c.send("POST", ts.url+"/admin/v1/tenants/iso-b/keys", keyA, []byte(`{"name":"stolen"}`)); ex.status != 401 && ex.status != 404 {
+		t.Errorf("POST a key for B with A's SCIM key: %d %s", ex.status, ex.body)
+	}
+
+	// Nothing of B changed: its ledger, its rows, its answers; A's rows too.
+	waitDeleted(t, ts.app, "iso-a", "(all)")
+	if d := diffDumps(bLedger, tenantLedgerDump(t, rdb, "iso-b")); len(d) > 0 {
+		t.Errorf("B's ledger changed:\n%s", strings.Join(d, "\n"))
+	}
+	if got := tableDump(t, dbB, tableB); got != bRows {
+		t.Errorf("B's rows changed:\n%s\nwas\n%s", got, bRows)
+	}
+	if got := tableDump(t, dbA, tableA); got != aRows {
+		t.Errorf("A's rows changed:\n%s\nwas\n%s", got, aRows)
+	}
+	for p, was := range bAPI {
+		if ex := c.send("GET", baseB+p, keyB, nil); string(ex.body) != was {
+			t.Errorf("B's %s changed: %s\nwas %s", p, ex.body, was)
+		}
+	}
+	// And B's id never surfaced in any answer to A's key.
+	for _, ex := range c.log {
+		if !strings.HasPrefix(ex.url, baseA) {
+			continue
+		}
+		for _, s := range []string{"bob@b.example", "beth@b.example", "ext-b1", "Bob B", "B Team"} {
+			if bytes.Contains(ex.body, []byte(s)) {
+				t.Errorf("%s %s answered B's %q: %.300s", ex.method, ex.url, s, ex.body)
+			}
+		}
+	}
+}
+
+// TestWorkerRechecksTaskTenant enqueues a reconcile naming tenant A with
+// B's pending user id: the worker applies nothing anywhere. The same task
+// naming B then applies B's user (the control).
+func TestWorkerRechecksTaskTenant(t *testing.T) {
+	redisAddr := e2eRedis(t)
+	dsn, tableA, dbA := e2ePostgres(t)
+	_, tableB, dbB := e2ePostgres(t)
+	ts := startSecurityServer(t, testConfig(t, redisAddr, postgresTenant("task-a", dsn, tableA), postgresTenant("task-b", dsn, tableB)), nil)
+	ctx := context.Background()
+	// B's user is acknowledged in the ledger but not enqueued (the sweeper
+	// waits a minute), so an apply of it would have work to do.
+	rec, err := ts.app.ledger.CreateUser(ctx, "task-b", map[string]any{
+		"userName": "pending.b@example.com", "name": map[string]any{"givenName": "Pending", "familyName": "B"}, "active": true,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redisClient(t, redisAddr)
+	aLedger, aRows, bRows := tenantLedgerDump(t, rdb, "task-a"), tableDump(t, dbA, tableA), tableDump(t, dbB, tableB)
+
+	client := asynq.NewClient(ts.app.asynqOpt)
+	defer client.Close()
+	insp := asynq.NewInspector(ts.app.asynqOpt)
+	defer insp.Close()
+	run := func(taskID, tenant string) *asynq.TaskInfo {
+		t.Helper()
+		payload := fmt.Sprintf(`{"tenant":%q,"kind":"User","id":%q,"version":1}`, tenant, rec.ID)
+		if _, err := client.Enqueue(asynq.NewTask(queue.TypeReconcile, []byte(payload)),
+			asynq.Queue(queue.QueueProvision), asynq.TaskID(taskID), asynq.Retention(time.Minute), asynq.MaxRetry(0)); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			info, err := insp.GetTaskInfo(queue.QueueProvision, taskID)
+			if err == nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived) {
+				return info
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task %s not processed: %+v %v", taskID, info, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	info := run("cross-tenant-"+randomHex(4), "task-a")
+	t.Logf("task naming A with B's id: %s %q", info.State, info.LastErr)
+
+	if d := diffDumps(aLedger, tenantLedgerDump(t, rdb, "task-a")); len(d) > 0 {
+		t.Errorf("A's ledger changed:\n%s", strings.Join(d, "\n"))
+	}
+	if _, err := ts.app.ledger.GetUser(ctx, "task-a", rec.ID); !errors.Is(err, syncsvc.ErrNotFound) {
+		t.Errorf("B's user id under A: %v", err)
+	}
+	if got := tableDump(t, dbA, tableA); got != aRows {
+		t.Errorf("A's store changed:\n%s\nwas\n%s", got, aRows)
+	}
+	if got := tableDump(t, dbB, tableB); got != bRows {
+		t.Errorf("B's store changed by a task naming A:\n%s\nwas\n%s", got, bRows)
+	}
+	if r, err := ts.app.ledger.GetUser(ctx, "task-b", rec.ID); err != nil || r.Applied != 0 || r.Anchor != "" {
+		t.Errorf("B's record after a task naming A: %+v %v", r, err)
+	}
+
+	// The control: the same task naming B applies B's user.
+	if info := run("same-tenant-"+randomHex(4), "task-b"); info.State != asynq.TaskStateCompleted {
+		t.Fatalf("task naming B: %s %q", info.State, info.LastErr)
+	}
+	r := waitApplied(t, ts.app, "task-b", rec.ID)
+	var login string
+	if err := dbB.QueryRow(`SELECT login FROM `+tableB+` WHERE id = $1`, r.Anchor).Scan(&login); err != nil || login != "pending.b@example.com" {
+		t.Fatalf("B's row after its own task: %q %v", login, err)
+	}
+}
