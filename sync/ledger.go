@@ -426,14 +426,27 @@ func (l *Ledger) UserIDs(ctx context.Context, tenant string, offset, count int) 
 
 // MarkApplied records that version was applied with the given anchor, and
 // that the password of passwordVersion (0: none) is no longer needed.
-func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64) (err error) {
+func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64) error {
+	return l.markApplied(ctx, tenant, id, version, anchor, passwordVersion, nil)
+}
+
+// markApplied records the apply and, with a held lease, gives the lease
+// back in the same round trip.
+func (l *Ledger) markApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64, h *heldLease) (err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.mark_applied", tenant, attribute.String("scimbridge.kind", "User"))
 	defer endSpan(span, &err)
 	k := userKeys(tenant)
-	err = appliedScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty(), k.idxAnchor(), k.failed()},
-		id, version, anchor, passwordVersion).Err()
-	if err != nil {
+	keys := []string{k.rec(id), k.dirty(), k.idxAnchor(), k.failed()}
+	args := []any{id, version, anchor, passwordVersion}
+	if h != nil {
+		keys = append(keys, h.key)
+		args = append(args, h.token)
+	}
+	if err = appliedScript.Run(ctx, l.rdb, keys, args...).Err(); err != nil {
 		return redisErr("mark applied", err)
+	}
+	if h != nil {
+		h.released = true
 	}
 	return nil
 }
@@ -566,4 +579,46 @@ func kindKey(kind string) string {
 		return "g"
 	}
 	return "u"
+}
+
+// heldLease is a resource lease taken together with the record's load.
+type heldLease struct {
+	l        *Ledger
+	key      string
+	token    string
+	released bool
+}
+
+// release gives the lease back unless MarkApplied already did.
+func (h *heldLease) release(ctx context.Context) {
+	if h.released {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = releaseScript.Run(ctx, h.l.rdb, []string{h.key}, h.token).Err()
+}
+
+// leaseAndLoadUser takes a user's lease and loads its record in one round
+// trip. ok is false when another apply holds the lease; the record is nil
+// when the user does not exist.
+func (l *Ledger) leaseAndLoadUser(ctx context.Context, tenant, id string, ttl time.Duration) (*heldLease, *Record, bool, error) {
+	k := userKeys(tenant)
+	h := &heldLease{l: l, key: k.lease(id), token: newID()}
+	res, err := leaseLoadScript.Run(ctx, l.rdb, []string{h.key, k.rec(id)}, h.token, ttl.Milliseconds()).StringSlice()
+	if err != nil {
+		return nil, nil, false, redisErr("lease", err)
+	}
+	if res[0] == "busy" {
+		return nil, nil, false, nil
+	}
+	if len(res) == 1 {
+		return h, nil, true, nil
+	}
+	r, err := decodeRecord(tenant, id, res[1:])
+	if err != nil {
+		h.release(ctx)
+		return nil, nil, false, err
+	}
+	return h, r, true, nil
 }

@@ -98,8 +98,9 @@ return out
 
 // appliedScript records that version ARGV[2] was applied.
 //
-// KEYS: 1 rec, 2 dirty, 3 idx anchor, 4 failed
-// ARGV: 1 id, 2 applied version, 3 anchor ("" keeps), 4 password version applied (0 none)
+// KEYS: 1 rec, 2 dirty, 3 idx anchor, 4 failed, [5 lease]
+// ARGV: 1 id, 2 applied version, 3 anchor ("" keeps), 4 password version
+// applied (0 none), [5 lease token: the lease is released when still ours]
 var appliedScript = redis.NewScript(`
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then
@@ -126,7 +127,20 @@ end
 if ARGV[4] ~= '0' and redis.call('HGET', rec, 'pwv') == ARGV[4] then redis.call('HDEL', rec, 'pw', 'pwv') end
 if redis.call('HGET', rec, 'del') == '1' then redis.call('HDEL', rec, 'pw', 'pwv', 'doc') end
 if tonumber(redis.call('HGET', rec, 'v')) <= applied then redis.call('ZREM', KEYS[2], ARGV[1]) end
+if KEYS[5] and redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
 return 1
+`)
+
+// leaseLoadScript takes a resource's lease and, when it gets it, returns
+// the record in the same round trip.
+//
+// KEYS: 1 lease, 2 rec. ARGV: 1 token, 2 ttl ms.
+// Returns {"busy"} or {"ok", fields...} (no fields: no such resource).
+var leaseLoadScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy'} end
+local out = redis.call('HGETALL', KEYS[2])
+table.insert(out, 1, 'ok')
+return out
 `)
 
 // failedScript records a permanent failure of version ARGV[2].

@@ -125,21 +125,16 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 		return queue.ErrBusy // the tenant's store is at its concurrency limit
 	}
 	defer releaseSlot()
-	release, ok, err := rc.Ledger.lease(ctx, userKeys(tenant), id, rc.leaseTTL())
+	lease, r, ok, err := rc.Ledger.leaseAndLoadUser(ctx, tenant, id, rc.leaseTTL())
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return queue.ErrBusy
 	}
-	defer release()
-
-	r, err := rc.Ledger.getUserAny(ctx, tenant, id)
-	if errors.Is(err, ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
+	defer lease.release(ctx)
+	if r == nil {
+		return nil // no such user
 	}
 	if r.Applied >= r.Version {
 		return nil // stale or duplicate task: the latest is applied
@@ -176,7 +171,7 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	if r.sealedPassword != "" {
 		pwv = r.passwordVersion
 	}
-	if err := rc.Ledger.MarkApplied(ctx, tenant, id, r.Version, anchor, pwv); err != nil {
+	if err := rc.Ledger.markApplied(ctx, tenant, id, r.Version, anchor, pwv, lease); err != nil {
 		return err
 	}
 	rc.Metrics.applied(tenant, queue.KindUser, r.Modified)
