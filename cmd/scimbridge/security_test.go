@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -73,6 +75,20 @@ func startSecurityServer(t *testing.T, cfg *Config, logs io.Writer) *testServer 
 	}
 	t.Cleanup(ts.stop)
 	return ts
+}
+
+// showProblemsOnFailure logs the server's warnings and errors when the
+// test fails.
+func showProblemsOnFailure(t *testing.T, logs *lockedBuffer) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"level":"WARN"`) {
+					t.Log(l)
+				}
+			}
+		}
+	})
 }
 
 // exchange is one HTTP request and its answer, kept for searching.
@@ -251,15 +267,7 @@ func TestTenantIsolationOverEveryEndpoint(t *testing.T) {
 	cfg := withAdminToken(t, testConfig(t, redisAddr, postgresTenant("iso-a", dsn, tableA), postgresTenant("iso-b", dsn, tableB)))
 	var logs lockedBuffer
 	ts := startSecurityServer(t, cfg, &logs)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, l := range strings.Split(logs.String(), "\n") {
-				if strings.Contains(l, `"level":"ERROR"`) || strings.Contains(l, `"level":"WARN"`) {
-					t.Log(l)
-				}
-			}
-		}
-	})
+	showProblemsOnFailure(t, &logs)
 	rdb := redisClient(t, redisAddr)
 	keyA, keyB := "Bearer "+newKey(t, ts.app, "iso-a"), "Bearer "+newKey(t, ts.app, "iso-b")
 	baseA, baseB := ts.url+"/scim/iso-a/v2", ts.url+"/scim/iso-b/v2"
@@ -623,4 +631,229 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 	if err := dbB.QueryRow(`SELECT login FROM `+tableB+` WHERE id = $1`, r.Anchor).Scan(&login); err != nil || login != "pending.b@example.com" {
 		t.Fatalf("B's row after its own task: %q %v", login, err)
 	}
+}
+
+// TestSecretsNeverLeak plants known secrets (a live and a revoked API key,
+// a wrong key, user passwords, a store DSN password, the operator token),
+// runs traffic with failures, and searches the logs, every span, every
+// asynq task, every Redis key and value and every HTTP answer for them.
+func TestSecretsNeverLeak(t *testing.T) {
+	installTestTracing()
+	redisAddr := e2eRedis(t)
+	adminDSN, table, db := e2ePostgres(t)
+	ctx := context.Background()
+
+	// A PostgreSQL role whose password only the tenant's DSN (in an
+	// environment variable) holds.
+	dsnPassword := "DsnPw" + randomHex(12)
+	role := "sb_sec_" + randomHex(5)
+	schema := table[:strings.IndexByte(table, '.')]
+	for _, s := range []string{
+		`CREATE ROLE ` + role + ` LOGIN PASSWORD '` + dsnPassword + `'`,
+		`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + role,
+		`GRANT SELECT, INSERT, UPDATE ON ` + table + ` TO ` + role,
+		`GRANT USAGE ON ALL SEQUENCES IN SCHEMA ` + schema + ` TO ` + role,
+		// A rule of the customer's the store enforces: a permanent rejection.
+		`ALTER TABLE ` + table + ` ADD CONSTRAINT dept_allowed CHECK (dept IS DISTINCT FROM 'Forbidden')`,
+	} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_, _ = db.Exec(`DROP OWNED BY ` + role)
+		_, _ = db.Exec(`DROP ROLE ` + role)
+	})
+	u, err := url.Parse(adminDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(role, dsnPassword)
+	t.Setenv("SB_SECURITY_TEST_DSN", u.String())
+	ten := postgresTenant("secrets", "", table)
+	ten.Store.DSN, ten.Store.DSNEnv = "", "SB_SECURITY_TEST_DSN"
+
+	operatorToken := "OpTok" + randomHex(16)
+	cfg := testConfig(t, redisAddr, ten)
+	cfg.Admin.TokenFile = filepath.Join(t.TempDir(), "admin-token")
+	if err := os.WriteFile(cfg.Admin.TokenFile, []byte(operatorToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	ts := startSecurityServer(t, cfg, &logs)
+	showProblemsOnFailure(t, &logs)
+	liveKey := newKey(t, ts.app, "secrets")
+	revokedKey, revokedRec, err := ts.app.keys.Create(ctx, "secrets", "to-revoke")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongKey := "scb_" + "WrongKey" + randomHex(16)
+	pw := []string{"PwCreate" + randomHex(10), "PwPatch" + randomHex(10), "PwPut" + randomHex(10), "PwDup" + randomHex(10), "PwBadJSON" + randomHex(10), "PwBulk" + randomHex(10)}
+	secrets := map[string]string{
+		"live API key": liveKey, "revoked API key": revokedKey, "wrong API key": wrongKey,
+		"store DSN password": dsnPassword, "operator token": operatorToken,
+	}
+	for i, p := range pw {
+		secrets[fmt.Sprintf("user password %d", i)] = p
+	}
+
+	base := ts.url + "/scim/secrets/v2"
+	c := &rawClient{t: t}
+	live, op := "Bearer "+liveKey, "Bearer "+operatorToken
+	userSchema := []string{"urn:ietf:params:scim:schemas:core:2.0:User"}
+	expect := func(what string, want, got int, body any) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: %d %v, want %d", what, got, body, want)
+		}
+	}
+
+	// The revoked key works once, then is revoked through the admin API
+	// and refused on the next request.
+	st, body := c.json("GET", base+"/Users", "Bearer "+revokedKey, nil)
+	expect("GET with the key before revocation", 200, st, body)
+	st, body = c.json("DELETE", ts.url+"/admin/v1/tenants/secrets/keys/"+revokedRec.ID, op, nil)
+	if st != 200 && st != 204 {
+		t.Errorf("revoke: %d %v", st, body)
+	}
+	st, body = c.json("GET", base+"/Users", "Bearer "+revokedKey, nil)
+	expect("GET with the revoked key", 401, st, body)
+	st, body = c.json("GET", base+"/Users", "Bearer "+wrongKey, nil)
+	expect("GET with a wrong key", 401, st, body)
+	st, body = c.json("GET", base+"/Users", op, nil)
+	expect("the operator token as a SCIM key", 401, st, body)
+
+	st, body = c.json("POST", base+"/Users", live, map[string]any{"schemas": userSchema, "userName": "pat@example.com",
+		"name": map[string]any{"givenName": "Pat", "familyName": "Secret"}, "password": pw[0]})
+	expect("create with a password", 201, st, body)
+	patID, _ := body["id"].(string)
+	waitApplied(t, ts.app, "secrets", patID)
+	st, body = c.json("PATCH", base+"/Users/"+patID, live, patchOp(map[string]any{"op": "replace", "path": "password", "value": pw[1]}))
+	expect("PATCH password", 200, st, body)
+	waitApplied(t, ts.app, "secrets", patID)
+	st, body = c.json("PUT", base+"/Users/"+patID, live, map[string]any{"schemas": userSchema, "userName": "pat@example.com",
+		"name": map[string]any{"givenName": "Pat", "familyName": "Secret"}, "password": pw[2]})
+	expect("PUT with a password", 200, st, body)
+	st, body = c.json("POST", base+"/Users", live, map[string]any{"schemas": userSchema, "userName": "PAT@example.com", "password": pw[3]})
+	expect("duplicate userName with a password", 409, st, body)
+	ex := c.send("POST", base+"/Users", live, []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"bad@example.com","password":"`+pw[4]+`",`))
+	expect("bad JSON with a password", 400, ex.status, string(ex.body))
+	st, body = c.json("POST", base+"/Bulk", live, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"},
+		"Operations": []any{map[string]any{"method": "POST", "path": "/Users", "bulkId": "b1",
+			"data": map[string]any{"schemas": userSchema, "userName": "pat@example.com", "password": pw[5]}}}})
+	expect("bulk duplicate with a password", 200, st, body)
+	st, body = c.json("GET", base+"/Users/00000000-0000-4000-8000-000000000000", live, nil)
+	expect("unknown id", 404, st, body)
+	// The store rejects this one (its CHECK constraint): a recorded failure.
+	st, body = c.json("POST", base+"/Users", live, map[string]any{"schemas": userSchema, "userName": "rejected@example.com",
+		"password": pw[0], "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"department": "Forbidden"}})
+	expect("create the store rejects", 201, st, body)
+	rejectedID, _ := body["id"].(string)
+	waitState(t, ts.app, "secrets", rejectedID, syncsvc.StateFailed)
+	waitApplied(t, ts.app, "secrets", patID)
+	// Operator views: admin API, dashboard, metrics.
+	for _, p := range []string{"/admin/v1/tenants", "/admin/v1/tenants/secrets", "/admin/v1/tenants/secrets/keys",
+		"/admin/v1/tenants/secrets/users", "/admin/v1/tenants/secrets/users/" + rejectedID, "/monitoring/api/queues", "/metrics"} {
+		if ex := c.send("GET", ts.url+p, op, nil); ex.status != 200 {
+			t.Errorf("GET %s with the operator token: %d %.300s", p, ex.status, ex.body)
+		}
+	}
+	if ex := c.send("GET", ts.url+"/admin/v1/tenants", "Bearer wrong-"+operatorToken[:8], nil); ex.status != 401 {
+		t.Errorf("admin API with a wrong token: %d", ex.status)
+	}
+	if st, _ := c.json("POST", ts.url+"/admin/v1/tenants/secrets/replay", op, map[string]any{"kind": "User", "id": rejectedID}); st >= 500 {
+		t.Errorf("replay: %d", st)
+	}
+	// The password reached the store as a hash.
+	var hash string
+	r, _ := ts.app.ledger.GetUser(ctx, "secrets", patID)
+	if err := db.QueryRow(`SELECT pw_hash FROM `+table+` WHERE id = $1`, r.Anchor).Scan(&hash); err != nil || !strings.HasPrefix(hash, "$2") {
+		t.Errorf("pw_hash %q %v, want a bcrypt hash", hash, err)
+	}
+
+	// Where secrets could end up.
+	search := func(where string, data []byte) {
+		t.Helper()
+		for name, s := range secrets {
+			if bytes.Contains(data, []byte(s)) {
+				t.Errorf("the %s appears in %s: %.400s", name, where, data)
+			}
+		}
+	}
+	for _, ex := range c.log {
+		search(fmt.Sprintf("the answer to %s %s (%d)", ex.method, ex.url, ex.status), ex.body)
+		for k, vs := range ex.header {
+			search(fmt.Sprintf("header %s of the answer to %s %s", k, ex.method, ex.url), []byte(strings.Join(vs, "\n")))
+		}
+	}
+	for _, s := range spanExporter.GetSpans() {
+		var b strings.Builder
+		fmt.Fprintln(&b, s.Name, s.Status.Code, s.Status.Description)
+		for _, kv := range s.Attributes {
+			fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+		}
+		for _, e := range s.Events {
+			fmt.Fprintln(&b, e.Name)
+			for _, kv := range e.Attributes {
+				fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+			}
+		}
+		for _, l := range s.Links {
+			for _, kv := range l.Attributes {
+				fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+			}
+		}
+		if s.Resource != nil {
+			for _, kv := range s.Resource.Attributes() {
+				fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+			}
+		}
+		search("span "+s.Name, []byte(b.String()))
+	}
+	insp := asynq.NewInspector(ts.app.asynqOpt)
+	defer insp.Close()
+	queues, err := insp.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks := 0
+	for _, q := range queues {
+		for state, list := range map[string]func(string, ...asynq.ListOption) ([]*asynq.TaskInfo, error){
+			"pending": insp.ListPendingTasks, "active": insp.ListActiveTasks, "scheduled": insp.ListScheduledTasks,
+			"retry": insp.ListRetryTasks, "archived": insp.ListArchivedTasks, "completed": insp.ListCompletedTasks,
+		} {
+			infos, err := list(q, asynq.PageSize(1000))
+			if err != nil {
+				t.Fatalf("list %s tasks of %s: %v", state, q, err)
+			}
+			for _, info := range infos {
+				tasks++
+				where := fmt.Sprintf("the %s task %s of queue %s", state, info.ID, q)
+				search(where+" payload", info.Payload)
+				search(where+" last error", []byte(info.LastErr))
+				search(where+" result", info.Result)
+				for k, v := range info.Headers {
+					search(where+" header "+k, []byte(v))
+				}
+			}
+		}
+	}
+	rdb := redisClient(t, redisAddr)
+	keys := 0
+	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys++
+		search("the Redis key name "+iter.Val(), []byte(iter.Val()))
+		search("the Redis value of "+iter.Val(), []byte(redisValue(t, rdb, iter.Val())))
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ts.stop() // flush the last log lines
+	search("the server's log", []byte(logs.String()))
+	if keys == 0 || len(c.log) < 15 || !strings.Contains(logs.String(), "http request") {
+		t.Fatalf("searched too little: %d Redis keys, %d answers, %d log bytes", keys, len(c.log), len(logs.String()))
+	}
+	t.Logf("searched %d answers, %d spans, %d tasks in %d queues, %d Redis keys, %d log bytes",
+		len(c.log), len(spanExporter.GetSpans()), tasks, len(queues), keys, len(logs.String()))
 }
