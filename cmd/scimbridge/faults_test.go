@@ -234,10 +234,11 @@ func TestFaultWorkerKilledMidFlight(t *testing.T) {
 	w1 := startRole(t, "worker", rig.cfg)
 	exp := &expected{users: map[string]expectedUser{}}
 	var once gosync.Once
-	// 2,000 creates and 2,000 updates (a third of them deactivations);
-	// the worker dies by SIGKILL a third of the way through, applies in flight.
-	rig.runLoad(2000, 16, exp, func(total int64) {
-		if total == 1500 {
+	// 5,000 writes: 2,500 creates and 2,500 updates (a third of them
+	// deactivations); the worker dies by SIGKILL a third of the way
+	// through, applies in flight.
+	rig.runLoad(2500, 16, exp, func(total int64) {
+		if total == 1700 {
 			once.Do(func() { w1.signal(syscall.SIGKILL) })
 		}
 	})
