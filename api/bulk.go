@@ -105,10 +105,10 @@ func (s *server) bulkOperation(c *gin.Context, op scim.BulkOperation, created ma
 	var err error
 	if target.groups {
 		rec, err = s.bulkGroup(ctx, tenant, set, op, target.id)
-		err = groupNotFound(err, target.id)
+		err = s.groupKind().notFound(err, target.id)
 	} else {
 		rec, err = s.bulkUser(ctx, tenant, set, op, target.id)
-		err = userNotFound(err, target.id)
+		err = s.userKind().notFound(err, target.id)
 	}
 	if err != nil {
 		return fail(err)

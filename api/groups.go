@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -10,17 +11,6 @@ import (
 )
 
 const resourceTypeGroup = "Group"
-
-// groupMeta is the meta attribute of a group record.
-func (s *server) groupMeta(c *gin.Context, rec *syncsvc.Record) scim.Meta {
-	return scim.Meta{
-		ResourceType: resourceTypeGroup,
-		Created:      rec.Created,
-		LastModified: rec.Modified,
-		Version:      etag(rec.Version),
-		Location:     s.baseURL(c) + "/Groups/" + rec.ID,
-	}
-}
 
 // renderGroup renders rec with the member user ids (nil when members were
 // not loaded: the projection drops them), projected by pr. Each member is
@@ -41,7 +31,7 @@ func (s *server) renderGroup(c *gin.Context, rec *syncsvc.Record, members []stri
 	} else {
 		delete(a, "members")
 	}
-	return pr.apply(schemasOf(c), scim.RenderGroup(rec.ID, a, s.groupMeta(c, rec)))
+	return pr.apply(schemasOf(c), scim.RenderGroup(rec.ID, a, s.resourceMeta(c, s.groupKind(), rec)))
 }
 
 // writeGroup answers status with the group and its ETag; members are read
@@ -51,7 +41,7 @@ func (s *server) writeGroup(c *gin.Context, status int, rec *syncsvc.Record, mem
 	if !known && pr.includes("members") {
 		var err error
 		if members, err = s.deps.Groups.GroupMembers(c.Request.Context(), tenantOf(c), rec.ID); err != nil {
-			s.writeError(c, groupNotFound(err, rec.ID))
+			s.writeError(c, s.groupKind().notFound(err, rec.ID))
 			return
 		}
 	}
@@ -85,31 +75,14 @@ func memberIDs(list []scim.Member) []string {
 	return ids
 }
 
-// ifMatchGroupVersion is ifMatchVersion for a group.
-func (s *server) ifMatchGroupVersion(c *gin.Context, id string) (int64, error) {
-	return matchVersion(c.GetHeader("If-Match"), func() (*syncsvc.Record, error) {
-		return s.deps.Groups.GetGroup(c.Request.Context(), tenantOf(c), id)
-	})
-}
-
 // GET /Groups
 func (s *server) listGroups(c *gin.Context) {
-	req, err := s.queryListRequest(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	s.answerGroupList(c, req)
+	s.answerListFrom(c, s.queryListRequest, s.answerGroupList)
 }
 
 // POST /Groups/.search
 func (s *server) searchGroups(c *gin.Context) {
-	req, err := s.bodyListRequest(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	s.answerGroupList(c, req)
+	s.answerListFrom(c, s.bodyListRequest, s.answerGroupList)
 }
 
 // answerGroupList asks for members only when the answer shows them
@@ -156,40 +129,22 @@ func (s *server) createGroup(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.Header("Location", s.baseURL(c)+"/Groups/"+rec.ID)
+	c.Header("Location", s.location(c, s.groupKind(), rec.ID))
 	s.writeGroup(c, http.StatusCreated, rec, members, true)
 }
 
 // GET /Groups/:id
 func (s *server) getGroup(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeGroup)
-	if err != nil {
-		s.writeError(c, err)
-		return
+	if rec, ok := s.readResource(c, s.groupKind()); ok {
+		s.writeGroup(c, http.StatusOK, rec, nil, false)
 	}
-	rec, err := s.deps.Groups.GetGroup(c.Request.Context(), tenantOf(c), id)
-	if err != nil {
-		s.writeError(c, groupNotFound(err, id))
-		return
-	}
-	if h := c.GetHeader("If-None-Match"); h != "" && tagsMatch(entityTags(h), rec.Version) {
-		c.Header("ETag", etag(rec.Version))
-		c.Status(http.StatusNotModified)
-		return
-	}
-	s.writeGroup(c, http.StatusOK, rec, nil, false)
 }
 
 // PUT /Groups/:id: attributes and the whole member list replaced.
 func (s *server) replaceGroup(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeGroup)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		s.writeError(c, err)
+	kind := s.groupKind()
+	id, body, ok := s.idAndBody(c, kind)
+	if !ok {
 		return
 	}
 	attrs, members, err := groupBody(schemasOf(c), nil, body)
@@ -197,17 +152,12 @@ func (s *server) replaceGroup(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	ifVersion, err := s.ifMatchGroupVersion(c, id)
-	if err != nil {
-		s.writeError(c, groupNotFound(err, id))
-		return
+	rec, ok := s.changeIfMatch(c, kind, id, func(ctx context.Context, tenant string, ifVersion int64) (*syncsvc.Record, error) {
+		return s.deps.Groups.ReplaceGroup(ctx, tenant, id, attrs, members, ifVersion)
+	})
+	if ok {
+		s.writeGroup(c, http.StatusOK, rec, members, true)
 	}
-	rec, err := s.deps.Groups.ReplaceGroup(c.Request.Context(), tenantOf(c), id, attrs, members, ifVersion)
-	if err != nil {
-		s.writeError(c, groupNotFound(err, id))
-		return
-	}
-	s.writeGroup(c, http.StatusOK, rec, members, true)
 }
 
 // PATCH /Groups/:id answers 204 No Content (with the new ETag) unless the
@@ -218,14 +168,9 @@ func (s *server) replaceGroup(c *gin.Context) {
 // groups; a client that wants the group back says which part it wants
 // (excludedAttributes=members costs nothing).
 func (s *server) patchGroup(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeGroup)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		s.writeError(c, err)
+	kind := s.groupKind()
+	id, body, ok := s.idAndBody(c, kind)
+	if !ok {
 		return
 	}
 	patch, err := schemasOf(c).ParsePatch(body)
@@ -233,14 +178,10 @@ func (s *server) patchGroup(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	ifVersion, err := s.ifMatchGroupVersion(c, id)
-	if err != nil {
-		s.writeError(c, groupNotFound(err, id))
-		return
-	}
-	rec, err := s.deps.Groups.PatchGroup(c.Request.Context(), tenantOf(c), id, patch, ifVersion)
-	if err != nil {
-		s.writeError(c, groupNotFound(err, id))
+	rec, ok := s.changeIfMatch(c, kind, id, func(ctx context.Context, tenant string, ifVersion int64) (*syncsvc.Record, error) {
+		return s.deps.Groups.PatchGroup(ctx, tenant, id, patch, ifVersion)
+	})
+	if !ok {
 		return
 	}
 	if queryProjection(c).empty() {
@@ -253,27 +194,5 @@ func (s *server) patchGroup(c *gin.Context) {
 
 // DELETE /Groups/:id
 func (s *server) deleteGroup(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeGroup)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	ifVersion, err := s.ifMatchGroupVersion(c, id)
-	if err != nil {
-		s.writeError(c, groupNotFound(err, id))
-		return
-	}
-	if err := s.deps.Groups.DeleteGroup(c.Request.Context(), tenantOf(c), id, ifVersion); err != nil {
-		s.writeError(c, groupNotFound(err, id))
-		return
-	}
-	c.Status(http.StatusNoContent)
-}
-
-// groupNotFound gives ErrNotFound the detail naming the group id.
-func groupNotFound(err error, id string) error {
-	if isNotFound(err) {
-		return scim.NotFound(resourceTypeGroup, id)
-	}
-	return err
+	s.deleteResource(c, s.groupKind(), s.deps.Groups.DeleteGroup)
 }

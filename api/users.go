@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"unicode/utf8"
@@ -39,20 +40,9 @@ func truncateID(id string) string {
 	return id
 }
 
-// userMeta is the meta attribute of a user record.
-func (s *server) userMeta(c *gin.Context, rec *syncsvc.Record) scim.Meta {
-	return scim.Meta{
-		ResourceType: resourceTypeUser,
-		Created:      rec.Created,
-		LastModified: rec.Modified,
-		Version:      etag(rec.Version),
-		Location:     s.baseURL(c) + "/Users/" + rec.ID,
-	}
-}
-
 // renderUser renders rec, projected by pr.
 func (s *server) renderUser(c *gin.Context, rec *syncsvc.Record, pr projection) map[string]any {
-	rendered := scim.RenderUser(rec.ID, rec.Attrs, s.userMeta(c, rec))
+	rendered := scim.RenderUser(rec.ID, rec.Attrs, s.resourceMeta(c, s.userKind(), rec))
 	return pr.apply(schemasOf(c), rendered)
 }
 
@@ -61,14 +51,6 @@ func (s *server) renderUser(c *gin.Context, rec *syncsvc.Record, pr projection) 
 func (s *server) writeUser(c *gin.Context, status int, rec *syncsvc.Record) {
 	c.Header("ETag", etag(rec.Version))
 	s.writeJSON(c, status, s.renderUser(c, rec, queryProjection(c)))
-}
-
-// ifMatchVersion turns the If-Match header into the ifVersion the service
-// takes (see matchVersion), reading the user when the tags need it.
-func (s *server) ifMatchVersion(c *gin.Context, id string) (int64, error) {
-	return matchVersion(c.GetHeader("If-Match"), func() (*syncsvc.Record, error) {
-		return s.deps.Users.GetUser(c.Request.Context(), tenantOf(c), id)
-	})
 }
 
 // matchVersion turns an If-Match value into the ifVersion the service
@@ -95,22 +77,12 @@ func matchVersion(header string, current func() (*syncsvc.Record, error)) (int64
 
 // GET /Users
 func (s *server) listUsers(c *gin.Context) {
-	req, err := s.queryListRequest(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	s.answerUserList(c, req)
+	s.answerListFrom(c, s.queryListRequest, s.answerUserList)
 }
 
 // POST /Users/.search
 func (s *server) searchUsers(c *gin.Context) {
-	req, err := s.bodyListRequest(c)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	s.answerUserList(c, req)
+	s.answerListFrom(c, s.bodyListRequest, s.answerUserList)
 }
 
 // answerUserList runs a user list or search: unsorted lists go through
@@ -160,40 +132,22 @@ func (s *server) createUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	c.Header("Location", s.baseURL(c)+"/Users/"+rec.ID)
+	c.Header("Location", s.location(c, s.userKind(), rec.ID))
 	s.writeUser(c, http.StatusCreated, rec)
 }
 
 // GET /Users/:id
 func (s *server) getUser(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeUser)
-	if err != nil {
-		s.writeError(c, err)
-		return
+	if rec, ok := s.readResource(c, s.userKind()); ok {
+		s.writeUser(c, http.StatusOK, rec)
 	}
-	rec, err := s.deps.Users.GetUser(c.Request.Context(), tenantOf(c), id)
-	if err != nil {
-		s.writeError(c, userNotFound(err, id))
-		return
-	}
-	if h := c.GetHeader("If-None-Match"); h != "" && tagsMatch(entityTags(h), rec.Version) {
-		c.Header("ETag", etag(rec.Version))
-		c.Status(http.StatusNotModified)
-		return
-	}
-	s.writeUser(c, http.StatusOK, rec)
 }
 
 // PUT /Users/:id
 func (s *server) replaceUser(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeUser)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		s.writeError(c, err)
+	kind := s.userKind()
+	id, body, ok := s.idAndBody(c, kind)
+	if !ok {
 		return
 	}
 	attrs, password, err := schemasOf(c).ParseUser(body)
@@ -201,29 +155,19 @@ func (s *server) replaceUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	ifVersion, err := s.ifMatchVersion(c, id)
-	if err != nil {
-		s.writeError(c, userNotFound(err, id))
-		return
+	rec, ok := s.changeIfMatch(c, kind, id, func(ctx context.Context, tenant string, ifVersion int64) (*syncsvc.Record, error) {
+		return s.deps.Users.ReplaceUser(ctx, tenant, id, attrs, password, ifVersion)
+	})
+	if ok {
+		s.writeUser(c, http.StatusOK, rec)
 	}
-	rec, err := s.deps.Users.ReplaceUser(c.Request.Context(), tenantOf(c), id, attrs, password, ifVersion)
-	if err != nil {
-		s.writeError(c, userNotFound(err, id))
-		return
-	}
-	s.writeUser(c, http.StatusOK, rec)
 }
 
 // PATCH /Users/:id
 func (s *server) patchUser(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeUser)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	body, err := s.readBody(c)
-	if err != nil {
-		s.writeError(c, err)
+	kind := s.userKind()
+	id, body, ok := s.idAndBody(c, kind)
+	if !ok {
 		return
 	}
 	patch, err := schemasOf(c).ParsePatch(body)
@@ -231,43 +175,15 @@ func (s *server) patchUser(c *gin.Context) {
 		s.writeError(c, err)
 		return
 	}
-	ifVersion, err := s.ifMatchVersion(c, id)
-	if err != nil {
-		s.writeError(c, userNotFound(err, id))
-		return
+	rec, ok := s.changeIfMatch(c, kind, id, func(ctx context.Context, tenant string, ifVersion int64) (*syncsvc.Record, error) {
+		return s.deps.Users.PatchUser(ctx, tenant, id, patch, ifVersion)
+	})
+	if ok {
+		s.writeUser(c, http.StatusOK, rec)
 	}
-	rec, err := s.deps.Users.PatchUser(c.Request.Context(), tenantOf(c), id, patch, ifVersion)
-	if err != nil {
-		s.writeError(c, userNotFound(err, id))
-		return
-	}
-	s.writeUser(c, http.StatusOK, rec)
 }
 
 // DELETE /Users/:id
 func (s *server) deleteUser(c *gin.Context) {
-	id, err := resourceID(c, resourceTypeUser)
-	if err != nil {
-		s.writeError(c, err)
-		return
-	}
-	ifVersion, err := s.ifMatchVersion(c, id)
-	if err != nil {
-		s.writeError(c, userNotFound(err, id))
-		return
-	}
-	if err := s.deps.Users.DeleteUser(c.Request.Context(), tenantOf(c), id, ifVersion); err != nil {
-		s.writeError(c, userNotFound(err, id))
-		return
-	}
-	c.Status(http.StatusNoContent)
-}
-
-// userNotFound gives ErrNotFound the detail naming the id; other errors
-// pass unchanged.
-func userNotFound(err error, id string) error {
-	if isNotFound(err) {
-		return scim.NotFound(resourceTypeUser, id)
-	}
-	return err
+	s.deleteResource(c, s.userKind(), s.deps.Users.DeleteUser)
 }
