@@ -857,3 +857,247 @@ func TestSecretsNeverLeak(t *testing.T) {
 	t.Logf("searched %d answers, %d spans, %d tasks in %d queues, %d Redis keys, %d log bytes",
 		len(c.log), len(spanExporter.GetSpans()), tasks, len(queues), keys, len(logs.String()))
 }
+
+// TestInputLimits sends oversized and malformed input: each is refused
+// with the right status and scimType, and nothing is written.
+func TestInputLimits(t *testing.T) {
+	redisAddr := e2eRedis(t)
+	cfg := testConfig(t, redisAddr, sqliteTenant(t, "limits"))
+	cfg.API.MaxPageSize = 5
+	var logs lockedBuffer
+	ts := startSecurityServer(t, cfg, &logs)
+	showProblemsOnFailure(t, &logs)
+	rdb := redisClient(t, redisAddr)
+	auth := "Bearer " + newKey(t, ts.app, "limits")
+	base := ts.url + "/scim/limits/v2"
+	c := &rawClient{t: t}
+	var userID string
+	for i := range 7 {
+		st, body := c.json("POST", base+"/Users", auth, map[string]any{"userName": fmt.Sprintf("user%d@example.com", i)})
+		if st != 201 {
+			t.Fatalf("create: %d %v", st, body)
+		}
+		userID = body["id"].(string)
+	}
+	waitApplied(t, ts.app, "limits", userID)
+	// The first listing adopts the store's pre-existing row; snapshot after it.
+	if st, _ := c.json("GET", base+"/Users?count=1000000", auth, nil); st != 200 {
+		t.Fatalf("list: %d", st)
+	}
+	waitDeleted(t, ts.app, "limits", "(all)")
+	before := tenantLedgerDump(t, rdb, "limits")
+
+	deep := func(n int, open, close, inner string) string {
+		return strings.Repeat(open, n) + inner + strings.Repeat(close, n)
+	}
+	longFilter := `userName eq "` + strings.Repeat("a", 4100) + `"`
+	nestedFilter := deep(50, "(", ")", `userName eq "x"`)
+	big := `{"userName":"big@example.com","displayName":"` + strings.Repeat("x", api1MiB+1024) + `"}`
+	ops := make([]map[string]any, 1001)
+	for i := range ops {
+		ops[i] = map[string]any{"op": "replace", "path": "displayName", "value": fmt.Sprint(i)}
+	}
+	tooManyOps, _ := json.Marshal(patchOp(ops...))
+	for _, tc := range []struct {
+		name, method, path string
+		body               string
+		status             int
+		scimType           string
+	}{
+		{"body over the limit (POST)", "POST", "/Users", big, 413, ""},
+		{"body over the limit (PUT)", "PUT", "/Users/" + userID, big, 413, ""},
+		{"body over the limit (PATCH)", "PATCH", "/Users/" + userID, `{"Operations":[{"op":"add","path":"displayName","value":"` + strings.Repeat("x", api1MiB+1024) + `"}]}`, 413, ""},
+		{"body over the limit (Bulk)", "POST", "/Bulk", `{"Operations":[{"method":"POST","path":"/Users","data":` + big + `}]}`, 413, ""},
+		{"body over the limit (.search)", "POST", "/Users/.search", `{"filter":"` + strings.Repeat("x", api1MiB+1024) + `"}`, 413, ""},
+		{"filter over 4096 characters", "GET", "/Users?filter=" + url.QueryEscape(longFilter), "", 400, "invalidFilter"},
+		{"filter over 4096 characters (.search)", "POST", "/Users/.search", mustJSON(t, map[string]any{"filter": longFilter}), 400, "invalidFilter"},
+		{"filter nested 50 deep", "GET", "/Users?filter=" + url.QueryEscape(nestedFilter), "", 400, "invalidFilter"},
+		{"filter nested 50 deep (groups)", "GET", "/Groups?filter=" + url.QueryEscape(deep(50, "(", ")", `displayName eq "x"`)), "", 400, "invalidFilter"},
+		{"value path nested 50 deep", "GET", "/Users?filter=" + url.QueryEscape(deep(50, "emails[", "]", `value eq "x"`)), "", 400, "invalidFilter"},
+		{"not nested 50 deep", "GET", "/Users?filter=" + url.QueryEscape(deep(50, "not (", ")", `userName eq "x"`)), "", 400, "invalidFilter"},
+		{"PATCH with 1001 operations", "PATCH", "/Users/" + userID, string(tooManyOps), 400, "tooMany"},
+		{"invalid UTF-8 in a string (POST)", "POST", "/Users", "{\"userName\":\"bad\xff\xfe@example.com\"}", 400, "invalidSyntax"},
+		{"invalid UTF-8 in a string (PUT)", "PUT", "/Users/" + userID, "{\"userName\":\"user6@example.com\",\"displayName\":\"\xc3\x28\"}", 400, "invalidSyntax"},
+		{"invalid UTF-8 in a string (PATCH)", "PATCH", "/Users/" + userID, "{\"Operations\":[{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"\xed\xa0\x80\"}]}", 400, "invalidSyntax"},
+		{"invalid UTF-8 in a key", "POST", "/Users", "{\"userName\":\"k@example.com\",\"\xff\":1}", 400, "invalidSyntax"},
+		{"JSON arrays nested 10000 deep", "POST", "/Users", `{"userName":"deep@example.com","x":` + deep(10000, "[", "]", "1") + `}`, 400, "invalidSyntax"},
+		{"JSON objects nested 10000 deep", "POST", "/Users", `{"userName":"deep@example.com","x":` + deep(10000, `{"a":`, "}", "1") + `}`, 400, "invalidSyntax"},
+		{"JSON nested 10000 deep (PATCH)", "PATCH", "/Users/" + userID, `{"Operations":[{"op":"add","path":"displayName","value":` + deep(10000, "[", "]", `"x"`) + `}]}`, 400, "invalidSyntax"},
+		{"JSON nested 10000 deep (Bulk)", "POST", "/Bulk", `{"Operations":[{"method":"POST","path":"/Users","data":{"userName":"d@example.com","x":` + deep(10000, "[", "]", "1") + `}}]}`, 400, "invalidSyntax"},
+	} {
+		ex := c.send(tc.method, base+tc.path, auth, []byte(tc.body))
+		var out map[string]any
+		_ = json.Unmarshal(ex.body, &out)
+		if ex.status != tc.status || (tc.scimType != "" && out["scimType"] != tc.scimType) {
+			t.Errorf("%s: %d %.300s, want %d %s", tc.name, ex.status, ex.body, tc.status, tc.scimType)
+		}
+		if d := diffDumps(before, tenantLedgerDump(t, rdb, "limits")); len(d) > 0 {
+			t.Errorf("%s wrote to the ledger:\n%s", tc.name, strings.Join(d, "\n"))
+			before = tenantLedgerDump(t, rdb, "limits")
+		}
+	}
+
+	// count is clamped to the advertised maximum.
+	st, spc := c.json("GET", base+"/ServiceProviderConfig", auth, nil)
+	maxResults, _ := spc["filter"].(map[string]any)["maxResults"].(float64)
+	if st != 200 || maxResults != 5 {
+		t.Fatalf("ServiceProviderConfig filter.maxResults: %d %v, want 5", st, spc["filter"])
+	}
+	for _, p := range []string{"/Users?count=1000000", "/Users?startIndex=1&count=1000000&filter=" + url.QueryEscape(`userName sw "user"`)} {
+		st, list := c.json("GET", base+p, auth, nil)
+		if st != 200 || len(ids(list)) != int(maxResults) || list["itemsPerPage"] != maxResults || list["totalResults"].(float64) < 7 {
+			t.Errorf("GET %s: %d items %d, itemsPerPage %v, total %v; want %v of them", p, st, len(ids(list)), list["itemsPerPage"], list["totalResults"], maxResults)
+		}
+	}
+	st, list := c.json("POST", base+"/Users/.search", auth, map[string]any{"count": 1000000})
+	if st != 200 || len(ids(list)) != int(maxResults) {
+		t.Errorf(".search count=1000000: %d %d items", st, len(ids(list)))
+	}
+	if d := diffDumps(before, tenantLedgerDump(t, rdb, "limits")); len(d) > 0 {
+		t.Errorf("reads wrote to the ledger:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// api1MiB is the default body limit (api.DefaultMaxBodyBytes).
+const api1MiB = 1 << 20
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestSQLMetacharactersStoredLiterally sends SQL metacharacters in
+// userName and displayName: PostgreSQL holds them as sent, and eq filters
+// match them literally (no LIKE wildcards), in the ledger and in the
+// store's existence check alike.
+func TestSQLMetacharactersStoredLiterally(t *testing.T) {
+	redisAddr := e2eRedis(t)
+	dsn, table, db := e2ePostgres(t)
+	ts := startSecurityServer(t, testConfig(t, redisAddr, postgresTenant("inject", dsn, table)), nil)
+	auth := "Bearer " + newKey(t, ts.app, "inject")
+	base := ts.url + "/scim/inject/v2"
+	c := &rawClient{t: t}
+	rowCount := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	values := []struct{ userName, display string }{
+		{`o'brien'; DROP TABLE accounts; --@example.com`, `Robert'); DROP TABLE accounts;--`},
+		{`back\slash\\@example.com`, `C:\\temp\ 'x' \'`},
+		{`100%_match@example.com`, `%`},
+		{`under_score@example.com`, `_`},
+		{`quote"double@example.com`, `"; SELECT pg_sleep(10); --`},
+		{`semi;colon$1@example.com`, `$1 $$ $tag$ :name ?`},
+	}
+	created := map[string]string{}
+	for _, v := range values {
+		st, body := c.json("POST", base+"/Users", auth, map[string]any{"userName": v.userName, "displayName": v.display,
+			"name": map[string]any{"givenName": v.display, "familyName": "x"}})
+		if st != 201 {
+			t.Fatalf("create %q: %d %v", v.userName, st, body)
+		}
+		created[v.userName] = body["id"].(string)
+	}
+	// A decoy the wildcards would match if they were wildcards.
+	if st, body := c.json("POST", base+"/Users", auth, map[string]any{"userName": "underXscore@example.com"}); st != 201 {
+		t.Fatalf("decoy: %d %v", st, body)
+	}
+	for _, v := range values {
+		r := waitApplied(t, ts.app, "inject", created[v.userName])
+		var login, full, first string
+		if err := db.QueryRow(`SELECT login, full_name, first_name FROM `+table+` WHERE id = $1`, r.Anchor).Scan(&login, &full, &first); err != nil {
+			t.Fatal(err)
+		}
+		if login != v.userName || full != v.display || first != v.display {
+			t.Errorf("stored %q %q %q, sent %q %q", login, full, first, v.userName, v.display)
+		}
+	}
+	if n := rowCount(); n != len(values)+2 {
+		t.Errorf("table has %d rows, want %d", n, len(values)+2)
+	}
+
+	eq := func(attr, value string) []string {
+		t.Helper()
+		st, list := c.json("GET", base+"/Users?filter="+url.QueryEscape(attr+` eq "`+strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value)+`"`), auth, nil)
+		if st != 200 {
+			t.Fatalf("filter %s eq %q: %d %v", attr, value, st, list)
+		}
+		return ids(list)
+	}
+	for _, v := range values {
+		if got := eq("userName", v.userName); len(got) != 1 || got[0] != created[v.userName] {
+			t.Errorf("userName eq %q: %v, want only %s", v.userName, got, created[v.userName])
+		}
+	}
+	// Wildcards and fragments match nothing, in the ledger or in the
+	// store's existence check (which would adopt what it finds).
+	for _, v := range []string{"%", "_", "%@example.com", "under_score@example.co_", "100%", "Pre.Existing@example.co%",
+		"pre.existing@example.co_", `' OR '1'='1`, `o'brien'`, `back\slash`} {
+		if got := eq("userName", v); len(got) != 0 {
+			t.Errorf("userName eq %q matched %v", v, got)
+		}
+		if got := eq("emails.value", v); len(got) != 0 {
+			t.Errorf("emails.value eq %q matched %v", v, got)
+		}
+		if got := eq("externalId", v); len(got) != 0 {
+			t.Errorf("externalId eq %q matched %v", v, got)
+		}
+	}
+	if n := rowCount(); n != len(values)+2 {
+		t.Errorf("after the filters the table has %d rows, want %d", n, len(values)+2)
+	}
+	// The pre-existing row is still found by its exact name (the store
+	// lookup works) and only by it.
+	if got := eq("userName", "PRE.EXISTING@EXAMPLE.COM"); len(got) != 1 {
+		t.Errorf("exact existence check of the pre-existing row: %v", got)
+	}
+
+	// NUL cannot be stored in PostgreSQL text. The front door acknowledges
+	// it today (a SCIM string may hold U+0000); the store then rejects it
+	// and the rejection is recorded on the resource. What must never
+	// happen: a row with the name cut at the NUL, or a row of someone else
+	// changed.
+	before := tableDump(t, db, table)
+	st, body := c.json("POST", base+"/Users", auth, map[string]any{"userName": "nul\x00byte@example.com", "displayName": "pre\x00"})
+	switch st {
+	case 400:
+	case 201:
+		id, _ := body["id"].(string)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			r, err := ts.app.ledger.GetUser(context.Background(), "inject", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.State() == syncsvc.StateFailed {
+				t.Logf("a NUL in userName is acknowledged, then rejected by PostgreSQL: %s", r.Failure)
+				break
+			}
+			if r.State() == syncsvc.StateApplied {
+				var login string
+				err := db.QueryRow(`SELECT login FROM `+table+` WHERE id = $1`, r.Anchor).Scan(&login)
+				if err != nil || login != "nul\x00byte@example.com" {
+					t.Errorf("the NUL user was applied as %q (%v)", login, err)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the NUL user is still pending: %+v", r)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if got := tableDump(t, db, table); got != before {
+			t.Errorf("the NUL create changed the table:\n%s\nwas\n%s", got, before)
+		}
+	default:
+		t.Errorf("userName with NUL: %d %v, want 400 or 201", st, body)
+	}
+}
