@@ -66,32 +66,7 @@ func (g *groupTables) selectList(d *dialect) string {
 
 // queryGroups runs a SELECT built from selectList and scans every row.
 func (g *groupTables) queryGroups(ctx context.Context, q queryer, st *stmt) ([]row, error) {
-	rows, err := q.QueryContext(ctx, st.String(), st.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		vals := make([]any, 1+len(g.columns))
-		ptrs := make([]any, len(vals))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		key, ok := adapters.StoredString(normalize(vals[0]))
-		if !ok {
-			continue // a NULL key cannot be an anchor
-		}
-		r := row{key: key, fields: make(map[string]any, len(g.columns))}
-		for i, c := range g.columns {
-			r.fields[c] = normalize(vals[1+i])
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanRows(ctx, q, st, g.columns, false)
 }
 
 // matchDisplayName selects the groups whose displayName equals name
@@ -200,99 +175,41 @@ func (s *store) findGroupForApply(ctx context.Context, tx *sql.Tx, g *groupTable
 // updateGroup writes the columns whose stored value differs from the
 // desired one and returns the anchor afterwards.
 func (s *store) updateGroup(ctx context.Context, tx *sql.Tx, g *groupTables, r *row, fields map[string]any) (string, error) {
-	st := &stmt{d: s.d}
-	st.write("UPDATE ", g.table, " SET ")
-	n := 0
-	for _, col := range g.columns {
-		v := fields[col]
-		if sameValue(v, r.fields[col]) {
-			continue
-		}
-		if n > 0 {
-			st.write(", ")
-		}
-		st.write(s.d.ident(col), " = ").arg(v)
-		n++
+	cols, vals := changedColumns(g.columns, fields, r.fields)
+	if len(cols) == 0 {
+		return r.key, nil
 	}
-	anchor := r.key
-	if n == 0 {
-		return anchor, nil
-	}
-	st.write(" WHERE ", g.key, " = ").arg(r.key)
+	st := updateStmt(s.d, g.table, g.key, r.key, cols, vals)
 	if _, err := tx.ExecContext(ctx, st.String(), st.args...); err != nil {
 		return "", translate("update group", err)
 	}
-	if g.m.KeyIsMapped() {
-		// A natural key moves with its attribute (a renamed group); the
-		// membership rows follow only if the customer's foreign key says
-		// ON UPDATE CASCADE.
-		if v, ok := fields[g.m.Key].(string); ok {
-			anchor = v
-		}
+	// A natural key moves with its attribute (a renamed group); the
+	// membership rows follow only if the customer's foreign key says
+	// ON UPDATE CASCADE.
+	if v, ok := mappedKey(g.m.KeyIsMapped(), g.m.Key, fields); ok {
+		return v, nil
 	}
-	return anchor, nil
+	return r.key, nil
 }
 
 // insertGroup creates the group row from the non-nil fields (column
 // defaults apply to the rest) and returns its key.
 func (s *store) insertGroup(ctx context.Context, tx *sql.Tx, g *groupTables, fields map[string]any) (string, error) {
-	st := &stmt{d: s.d}
-	st.write("INSERT INTO ", g.table, " (")
-	var vals []any
-	for _, col := range g.columns {
-		v := fields[col]
-		if v == nil {
-			continue
-		}
-		if len(vals) > 0 {
-			st.write(", ")
-		}
-		st.write(s.d.ident(col))
-		vals = append(vals, v)
-	}
-	st.write(") VALUES (")
-	for i, v := range vals {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.arg(v)
-	}
-	st.write(")")
-
-	if s.d.returning {
-		st.write(" RETURNING ", g.key)
-		var key any
-		if err := tx.QueryRowContext(ctx, st.String(), st.args...).Scan(&key); err != nil {
-			return "", translate("insert group", err)
-		}
-		anchor, ok := adapters.StoredString(normalize(key))
-		if !ok {
-			return "", fmt.Errorf("sqlstore: insert group: %w: the key column is NULL", adapters.ErrRejected)
-		}
-		return anchor, nil
-	}
-	res, err := tx.ExecContext(ctx, st.String(), st.args...)
-	if err != nil {
-		return "", translate("insert group", err)
-	}
-	if g.m.KeyIsMapped() {
-		if v, ok := fields[g.m.Key].(string); ok {
-			return v, nil
-		}
-	}
-	if id, err := res.LastInsertId(); err == nil && id != 0 {
-		return fmt.Sprint(id), nil
-	}
-	// No auto-increment key: read the key back by displayName.
-	name, _ := fields[g.displayNameColumn].(string)
-	rows, err := g.queryGroups(ctx, tx, g.matchDisplayName(s.d, name, 2))
-	if err != nil {
-		return "", translate("read back group key", err)
-	}
-	if len(rows) != 1 {
-		return "", fmt.Errorf("sqlstore: insert group: %w: cannot read back the generated key", adapters.ErrRejected)
-	}
-	return rows[0].key, nil
+	cols, vals := presentColumns(g.columns, fields)
+	natural, isNatural := mappedKey(g.m.KeyIsMapped(), g.m.Key, fields)
+	return insertRow(ctx, tx, s.d, newRow{
+		op: "insert group", table: g.table, key: g.key, cols: cols, vals: vals,
+		natural: natural, isNatural: isNatural,
+		readBack: func() ([]row, error) {
+			// No auto-increment key: read the key back by displayName.
+			name, _ := fields[g.displayNameColumn].(string)
+			rows, err := g.queryGroups(ctx, tx, g.matchDisplayName(s.d, name, 2))
+			if err != nil {
+				return nil, translate("read back group key", err)
+			}
+			return rows, nil
+		},
+	})
 }
 
 // RemoveGroup implements adapters.GroupStore: the group's membership rows,
@@ -522,10 +439,7 @@ func (s *store) FindGroups(ctx context.Context, attr adapters.Match, value strin
 	if attr == adapters.MatchDisplayName {
 		st = g.matchDisplayName(s.d, value, maxFound)
 	} else {
-		st = &stmt{d: s.d}
-		st.write("SELECT ", g.selectList(s.d), " FROM ", g.table, " WHERE ", s.d.exactEqual(s.d.ident(column), st.next()))
-		st.args = append(st.args, value)
-		st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", g.key, maxFound))
+		st = exactMatchStmt(s.d, g.selectList(s.d), g.table, g.key, column, value)
 	}
 	rows, err := g.queryGroups(ctx, s.db, st)
 	if err != nil {
@@ -545,24 +459,15 @@ func (s *store) ListGroups(ctx context.Context, cursor string, limit int) (_ []a
 		return nil, "", err
 	}
 	limit = pageSize(limit)
-	st := &stmt{d: s.d}
-	st.write("SELECT ", g.selectList(s.d), " FROM ", g.table)
-	if cursor != "" {
-		after, err := decodeCursor(cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		st.write(" WHERE ", g.key, " > ").arg(after)
+	st, err := pageStmt(s.d, g.selectList(s.d), g.table, g.key, cursor, limit)
+	if err != nil {
+		return nil, "", err
 	}
-	st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", g.key, limit+1))
 	rows, err := g.queryGroups(ctx, s.db, st)
 	if err != nil {
 		return nil, "", translate("list groups", err)
 	}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = encodeCursor(rows[len(rows)-1].key)
-	}
+	rows, next = cutPage(rows, limit)
 	entries, err := s.groupEntries(g, rows)
 	if err != nil {
 		return nil, "", err

@@ -235,39 +235,7 @@ type queryer interface {
 
 // queryRows runs a SELECT built from selectList and scans every row.
 func (s *store) queryRows(ctx context.Context, q queryer, st *stmt, withPassword bool) ([]row, error) {
-	rows, err := q.QueryContext(ctx, st.String(), st.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []row
-	for rows.Next() {
-		n := 1 + len(s.columns)
-		if withPassword {
-			n++
-		}
-		vals := make([]any, n)
-		ptrs := make([]any, n)
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			return nil, err
-		}
-		key, ok := adapters.StoredString(vals[0])
-		if !ok {
-			continue // a NULL key cannot be an anchor
-		}
-		r := row{key: key, fields: make(map[string]any, len(s.columns))}
-		for i, c := range s.columns {
-			r.fields[c] = normalize(vals[1+i])
-		}
-		if withPassword {
-			r.password = normalize(vals[n-1])
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return scanRows(ctx, q, st, s.columns, withPassword)
 }
 
 // normalize copies driver byte slices (only valid until the next Scan).
@@ -381,22 +349,7 @@ func (s *store) matchStmt(columns []string, value string, limit int, withPasswor
 // update writes the columns whose stored value differs from the desired one
 // (nothing at all when none does) and returns the row's anchor afterwards.
 func (s *store) update(ctx context.Context, tx *sql.Tx, r *row, fields map[string]any, password *string, withPassword bool) (string, error) {
-	st := &stmt{d: s.d}
-	st.write("UPDATE ", s.table, " SET ")
-	n := 0
-	set := func(col string, v any) {
-		if n > 0 {
-			st.write(", ")
-		}
-		st.write(s.d.ident(col), " = ").arg(v)
-		n++
-	}
-	for _, col := range s.columns {
-		v := fields[col]
-		if !sameValue(v, r.fields[col]) {
-			set(col, v)
-		}
-	}
+	cols, vals := changedColumns(s.columns, fields, r.fields)
 	if withPassword {
 		stored, _ := adapters.StoredString(r.password)
 		if !adapters.VerifyPassword(stored, *password) {
@@ -404,37 +357,28 @@ func (s *store) update(ctx context.Context, tx *sql.Tx, r *row, fields map[strin
 			if err != nil {
 				return "", fmt.Errorf("sqlstore: apply user: %w", err)
 			}
-			set(s.m.Password.Column, hash)
+			cols = append(cols, s.m.Password.Column)
+			vals = append(vals, hash)
 		}
 	}
-	anchor := r.key
-	if n == 0 {
-		return anchor, nil
+	if len(cols) == 0 {
+		return r.key, nil
 	}
-	st.write(" WHERE ", s.key, " = ").arg(r.key)
+	st := updateStmt(s.d, s.table, s.key, r.key, cols, vals)
 	if _, err := tx.ExecContext(ctx, st.String(), st.args...); err != nil {
 		return "", translate("update user", err)
 	}
-	if s.m.KeyIsMapped() {
-		// A natural key moves with its attribute (a renamed userName).
-		if v, ok := fields[s.m.Key].(string); ok {
-			anchor = v
-		}
+	// A natural key moves with its attribute (a renamed userName).
+	if v, ok := mappedKey(s.m.KeyIsMapped(), s.m.Key, fields); ok {
+		return v, nil
 	}
-	return anchor, nil
+	return r.key, nil
 }
 
 // insert creates the row from the non-nil fields (so column defaults apply
 // to the rest) and returns its key.
 func (s *store) insert(ctx context.Context, tx *sql.Tx, fields map[string]any, password *string, withPassword bool) (string, error) {
-	var cols []string
-	var vals []any
-	for _, col := range s.columns {
-		if v := fields[col]; v != nil {
-			cols = append(cols, col)
-			vals = append(vals, v)
-		}
-	}
+	cols, vals := presentColumns(s.columns, fields)
 	if withPassword {
 		hash, err := adapters.HashPassword(s.m.Password.Hash, *password)
 		if err != nil {
@@ -443,57 +387,20 @@ func (s *store) insert(ctx context.Context, tx *sql.Tx, fields map[string]any, p
 		cols = append(cols, s.m.Password.Column)
 		vals = append(vals, hash)
 	}
-	st := &stmt{d: s.d}
-	st.write("INSERT INTO ", s.table, " (")
-	for i, c := range cols {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.write(s.d.ident(c))
-	}
-	st.write(") VALUES (")
-	for i, v := range vals {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.arg(v)
-	}
-	st.write(")")
-
-	if s.d.returning {
-		st.write(" RETURNING ", s.key)
-		var key any
-		if err := tx.QueryRowContext(ctx, st.String(), st.args...).Scan(&key); err != nil {
-			return "", translate("insert user", err)
-		}
-		anchor, ok := adapters.StoredString(normalize(key))
-		if !ok {
-			return "", fmt.Errorf("sqlstore: insert user: %w: the key column is NULL", adapters.ErrRejected)
-		}
-		return anchor, nil
-	}
-	res, err := tx.ExecContext(ctx, st.String(), st.args...)
-	if err != nil {
-		return "", translate("insert user", err)
-	}
-	if s.m.KeyIsMapped() {
-		if v, ok := fields[s.m.Key].(string); ok {
-			return v, nil
-		}
-	}
-	if id, err := res.LastInsertId(); err == nil && id != 0 {
-		return fmt.Sprint(id), nil
-	}
-	// No auto-increment key: read the key back by userName.
-	name, _ := fields[s.userNameColumn].(string)
-	rows, err := s.queryRows(ctx, tx, s.matchStmt([]string{s.userNameColumn}, name, 2, false), false)
-	if err != nil {
-		return "", translate("read back key", err)
-	}
-	if len(rows) != 1 {
-		return "", fmt.Errorf("sqlstore: insert user: %w: cannot read back the generated key", adapters.ErrRejected)
-	}
-	return rows[0].key, nil
+	natural, isNatural := mappedKey(s.m.KeyIsMapped(), s.m.Key, fields)
+	return insertRow(ctx, tx, s.d, newRow{
+		op: "insert user", table: s.table, key: s.key, cols: cols, vals: vals,
+		natural: natural, isNatural: isNatural,
+		readBack: func() ([]row, error) {
+			// No auto-increment key: read the key back by userName.
+			name, _ := fields[s.userNameColumn].(string)
+			rows, err := s.queryRows(ctx, tx, s.matchStmt([]string{s.userNameColumn}, name, 2, false), false)
+			if err != nil {
+				return nil, translate("read back key", err)
+			}
+			return rows, nil
+		},
+	})
 }
 
 // sameValue reports whether a desired value (string, bool or nil) equals a
@@ -595,10 +502,7 @@ func (s *store) FindUsers(ctx context.Context, attr adapters.Match, value string
 	}
 	var st *stmt
 	if attr == adapters.MatchExternalID {
-		st = &stmt{d: s.d}
-		st.write("SELECT ", s.selectList(false), " FROM ", s.table, " WHERE ", s.d.exactEqual(s.d.ident(columns[0]), st.next()))
-		st.args = append(st.args, value)
-		st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", s.key, maxFound))
+		st = exactMatchStmt(s.d, s.selectList(false), s.table, s.key, columns[0], value)
 	} else {
 		st = s.matchStmt(columns, value, maxFound, false)
 	}
@@ -615,31 +519,16 @@ func (s *store) ListUsers(ctx context.Context, cursor string, limit int) (_ []ad
 	ctx, span := s.span(ctx, "ListUsers")
 	defer endSpan(span, &err)
 
-	if limit <= 0 {
-		limit = defaultPage
+	limit = pageSize(limit)
+	st, err := pageStmt(s.d, s.selectList(false), s.table, s.key, cursor, limit)
+	if err != nil {
+		return nil, "", err
 	}
-	if limit > maxPage {
-		limit = maxPage
-	}
-	st := &stmt{d: s.d}
-	st.write("SELECT ", s.selectList(false), " FROM ", s.table)
-	if cursor != "" {
-		after, err := decodeCursor(cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		st.write(" WHERE ", s.key, " > ").arg(after)
-	}
-	// One more than asked tells whether another page follows.
-	st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", s.key, limit+1))
 	rows, err := s.queryRows(ctx, s.db, st, false)
 	if err != nil {
 		return nil, "", translate("list users", err)
 	}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = encodeCursor(rows[len(rows)-1].key)
-	}
+	rows, next = cutPage(rows, limit)
 	entries, err := s.entries(rows)
 	if err != nil {
 		return nil, "", err
