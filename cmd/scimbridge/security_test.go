@@ -1,11 +1,13 @@
 package main
 
 // Security tests against a real server (the real router and worker, real
-// Redis db 9, real PostgreSQL and SQLite stores): tenant isolation over
+// Redis (db 13, securityRedisDB), real PostgreSQL and SQLite stores): tenant isolation over
 // every endpoint and verb, the worker's re-check of a task's tenant,
 // planted secrets searched for everywhere they could leak, input limits,
 // and SQL metacharacters stored and matched literally. Like the other
-// e2e tests they run one after another, db 9 flushed per test.
+// e2e tests they run one after another on a Redis database of their own,
+// flushed per test: a worker of another test run on db 9 would take these
+// tasks without this test's environment (the DSN variable).
 
 import (
 	"bytes"
@@ -35,7 +37,33 @@ import (
 
 	"github.com/scimbridge/scimbridge/queue"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
 )
+
+// securityRedisDB is used by no other test.
+const securityRedisDB = 13
+
+// securityRedis returns the address of the test Redis, with
+// securityRedisDB flushed.
+func securityRedis(t *testing.T) string {
+	t.Helper()
+	addr := envOr("SCIMBRIDGE_TEST_REDIS", "127.0.0.1:6379")
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: securityRedisDB})
+	defer c.Close()
+	requireService(t, "redis at "+addr, c.Ping(context.Background()).Err())
+	if err := c.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// securityConfig is testConfig on securityRedisDB.
+func securityConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Config {
+	t.Helper()
+	cfg := testConfig(t, redisAddr, ts...)
+	cfg.Redis.DB = securityRedisDB
+	return cfg
+}
 
 // startSecurityServer is startTestServer with the API process's full
 // handler (admin API, /metrics, /monitoring) and, when logs is not nil,
@@ -243,7 +271,7 @@ func tableDump(t *testing.T, db *sql.DB, table string) string {
 
 func redisClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, DB: e2eRedisDB})
+	c := redis.NewClient(&redis.Options{Addr: addr, DB: securityRedisDB})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -261,10 +289,10 @@ func ids(list map[string]any) []string {
 }
 
 func TestTenantIsolationOverEveryEndpoint(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := securityRedis(t)
 	dsn, tableA, dbA := e2ePostgres(t)
 	_, tableB, dbB := e2ePostgres(t)
-	cfg := withAdminToken(t, testConfig(t, redisAddr, postgresTenant("iso-a", dsn, tableA), postgresTenant("iso-b", dsn, tableB)))
+	cfg := withAdminToken(t, securityConfig(t, redisAddr, postgresTenant("iso-a", dsn, tableA), postgresTenant("iso-b", dsn, tableB)))
 	var logs lockedBuffer
 	ts := startSecurityServer(t, cfg, &logs)
 	showProblemsOnFailure(t, &logs)
@@ -564,10 +592,10 @@ func TestTenantIsolationOverEveryEndpoint(t *testing.T) {
 // B's pending user id: the worker applies nothing anywhere. The same task
 // naming B then applies B's user (the control).
 func TestWorkerRechecksTaskTenant(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := securityRedis(t)
 	dsn, tableA, dbA := e2ePostgres(t)
 	_, tableB, dbB := e2ePostgres(t)
-	ts := startSecurityServer(t, testConfig(t, redisAddr, postgresTenant("task-a", dsn, tableA), postgresTenant("task-b", dsn, tableB)), nil)
+	ts := startSecurityServer(t, securityConfig(t, redisAddr, postgresTenant("task-a", dsn, tableA), postgresTenant("task-b", dsn, tableB)), nil)
 	ctx := context.Background()
 	// B's user is acknowledged in the ledger but not enqueued (the sweeper
 	// waits a minute), so an apply of it would have work to do.
@@ -639,7 +667,7 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 // asynq task, every Redis key and value and every HTTP answer for them.
 func TestSecretsNeverLeak(t *testing.T) {
 	installTestTracing()
-	redisAddr := e2eRedis(t)
+	redisAddr := securityRedis(t)
 	adminDSN, table, db := e2ePostgres(t)
 	ctx := context.Background()
 
@@ -674,7 +702,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	ten.Store.DSN, ten.Store.DSNEnv = "", "SB_SECURITY_TEST_DSN"
 
 	operatorToken := "OpTok" + randomHex(16)
-	cfg := testConfig(t, redisAddr, ten)
+	cfg := securityConfig(t, redisAddr, ten)
 	cfg.Admin.TokenFile = filepath.Join(t.TempDir(), "admin-token")
 	if err := os.WriteFile(cfg.Admin.TokenFile, []byte(operatorToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -861,8 +889,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 // TestInputLimits sends oversized and malformed input: each is refused
 // with the right status and scimType, and nothing is written.
 func TestInputLimits(t *testing.T) {
-	redisAddr := e2eRedis(t)
-	cfg := testConfig(t, redisAddr, sqliteTenant(t, "limits"))
+	redisAddr := securityRedis(t)
+	cfg := securityConfig(t, redisAddr, sqliteTenant(t, "limits"))
 	cfg.API.MaxPageSize = 5
 	var logs lockedBuffer
 	ts := startSecurityServer(t, cfg, &logs)
@@ -975,9 +1003,9 @@ func mustJSON(t *testing.T, v any) string {
 // match them literally (no LIKE wildcards), in the ledger and in the
 // store's existence check alike.
 func TestSQLMetacharactersStoredLiterally(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := securityRedis(t)
 	dsn, table, db := e2ePostgres(t)
-	ts := startSecurityServer(t, testConfig(t, redisAddr, postgresTenant("inject", dsn, table)), nil)
+	ts := startSecurityServer(t, securityConfig(t, redisAddr, postgresTenant("inject", dsn, table)), nil)
 	auth := "Bearer " + newKey(t, ts.app, "inject")
 	base := ts.url + "/scim/inject/v2"
 	c := &rawClient{t: t}
