@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -450,31 +449,7 @@ func (s *Store) listGroups(ctx context.Context, cursor string, limit int) ([]ada
 	if err := s.groupsMapped("list groups"); err != nil {
 		return nil, "", err
 	}
-	after, err := decodeCursor(cursor)
-	if err != nil {
-		return nil, "", err
-	}
-	var out []adapters.GroupEntry
-	var next string
-	err = s.do(ctx, "list groups", func(c *ldap.Conn) error {
-		es, n, err := s.listPage(c, s.opts.GroupsBaseDN, s.groupClassFilter(), s.groupAttributes(), after, limit)
-		if err != nil {
-			return err
-		}
-		next = n
-		for _, e := range es {
-			ge, err := s.groupEntryOf(e)
-			if err != nil {
-				return err
-			}
-			out = append(out, ge)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return out, next, nil
+	return listEntries(ctx, s, "list groups", s.opts.GroupsBaseDN, s.groupClassFilter(), s.groupAttributes(), cursor, limit, s.groupEntryOf)
 }
 
 // ListMembers returns member user anchors ordered by anchor. It reads the
@@ -488,9 +463,6 @@ func (s *Store) listMembers(ctx context.Context, groupAnchor, cursor string, lim
 	after, err := decodeCursor(cursor)
 	if err != nil {
 		return nil, "", err
-	}
-	if limit <= 0 {
-		limit = 100
 	}
 	var page []string
 	var next string
@@ -533,16 +505,7 @@ func (s *Store) listMembers(ctx context.Context, groupAnchor, cursor string, lim
 				}
 			}
 		}
-		sort.Strings(anchors)
-		start := sort.SearchStrings(anchors, after)
-		if after != "" && start < len(anchors) && anchors[start] == after {
-			start++
-		}
-		end := min(start+limit, len(anchors))
-		page = anchors[start:end]
-		if end < len(anchors) && len(page) > 0 {
-			next = encodeCursor(page[len(page)-1])
-		}
+		page, next = pageAfter(anchors, after, limit)
 		return nil
 	})
 	if err != nil {

@@ -609,20 +609,7 @@ func (s *Store) listPage(c *ldap.Conn, base, filter string, attrs []string, afte
 			anchors = append(anchors, a)
 		}
 	}
-	sort.Strings(anchors)
-	start := sort.SearchStrings(anchors, after)
-	if after != "" && start < len(anchors) && anchors[start] == after {
-		start++
-	}
-	if limit <= 0 {
-		limit = 100
-	}
-	end := min(start+limit, len(anchors))
-	page := anchors[start:end]
-	next := ""
-	if end < len(anchors) && len(page) > 0 {
-		next = encodeCursor(page[len(page)-1])
-	}
+	page, next := pageAfter(anchors, after, limit)
 	if len(page) == 0 {
 		return nil, next, nil
 	}
@@ -652,22 +639,43 @@ func (s *Store) listPage(c *ldap.Conn, base, filter string, attrs []string, afte
 	return out, next, nil
 }
 
-// ListUsers lists users ordered by anchor (see the listing note above).
-func (s *Store) listUsers(ctx context.Context, cursor string, limit int) ([]adapters.Entry, string, error) {
+// pageAfter sorts anchors and returns the page of up to limit (100 when
+// unset) that follows the cursor's anchor, with the next page's cursor
+// ("" when this is the last).
+func pageAfter(anchors []string, after string, limit int) (page []string, next string) {
+	if limit <= 0 {
+		limit = 100
+	}
+	sort.Strings(anchors)
+	start := sort.SearchStrings(anchors, after)
+	if after != "" && start < len(anchors) && anchors[start] == after {
+		start++
+	}
+	end := min(start+limit, len(anchors))
+	page = anchors[start:end]
+	if end < len(anchors) && len(page) > 0 {
+		next = encodeCursor(page[len(page)-1])
+	}
+	return page, next
+}
+
+// listEntries is ListUsers and ListGroups: one page (listPage) of the
+// objects matching filter under base, each turned into an entry by entryOf.
+func listEntries[E any](ctx context.Context, s *Store, op, base, filter string, attrs []string, cursor string, limit int, entryOf func(*ldap.Entry) (E, error)) ([]E, string, error) {
 	after, err := decodeCursor(cursor)
 	if err != nil {
 		return nil, "", err
 	}
-	var out []adapters.Entry
+	var out []E
 	var next string
-	err = s.do(ctx, "list users", func(c *ldap.Conn) error {
-		es, n, err := s.listPage(c, s.opts.UsersBaseDN, "(&"+s.classFilter()+")", s.userAttributes(), after, limit)
+	err = s.do(ctx, op, func(c *ldap.Conn) error {
+		es, n, err := s.listPage(c, base, filter, attrs, after, limit)
 		if err != nil {
 			return err
 		}
 		next = n
 		for _, e := range es {
-			entry, err := s.entryOf(e)
+			entry, err := entryOf(e)
 			if err != nil {
 				return err
 			}
@@ -679,6 +687,11 @@ func (s *Store) listUsers(ctx context.Context, cursor string, limit int) ([]adap
 		return nil, "", err
 	}
 	return out, next, nil
+}
+
+// ListUsers lists users ordered by anchor (see the listing note above).
+func (s *Store) listUsers(ctx context.Context, cursor string, limit int) ([]adapters.Entry, string, error) {
+	return listEntries(ctx, s, "list users", s.opts.UsersBaseDN, "(&"+s.classFilter()+")", s.userAttributes(), cursor, limit, s.entryOf)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
