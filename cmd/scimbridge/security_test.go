@@ -818,22 +818,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 		var b strings.Builder
 		fmt.Fprintln(&b, s.Name, s.Status.Code, s.Status.Description)
 		for _, kv := range s.Attributes {
-			fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+			fmt.Fprintln(&b, kv.Key, kv.Value.String())
 		}
 		for _, e := range s.Events {
 			fmt.Fprintln(&b, e.Name)
 			for _, kv := range e.Attributes {
-				fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+				fmt.Fprintln(&b, kv.Key, kv.Value.String())
 			}
 		}
 		for _, l := range s.Links {
 			for _, kv := range l.Attributes {
-				fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+				fmt.Fprintln(&b, kv.Key, kv.Value.String())
 			}
 		}
 		if s.Resource != nil {
 			for _, kv := range s.Resource.Attributes() {
-				fmt.Fprintln(&b, kv.Key, kv.Value.Emit())
+				fmt.Fprintln(&b, kv.Key, kv.Value.String())
 			}
 		}
 		search("span "+s.Name, []byte(b.String()))
