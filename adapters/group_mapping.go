@@ -2,7 +2,6 @@ package adapters
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -90,18 +89,7 @@ func (m GroupMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
 
 // Columns returns every field the group mapping reads or writes (sorted by
 // path, without duplicates).
-func (m GroupMapping) Columns() []string {
-	seen := map[string]bool{}
-	var cols []string
-	for _, p := range m.sortedPaths() {
-		c := m.Attributes[p]
-		if !seen[c] {
-			seen[c] = true
-			cols = append(cols, c)
-		}
-	}
-	return cols
-}
+func (m GroupMapping) Columns() []string { return mappedFields(m.Attributes) }
 
 // FieldFor returns the field mapped to a group path (matched
 // case-insensitively) and whether it is mapped.
@@ -132,23 +120,9 @@ func (m GroupMapping) LookupField(attr Match) (string, bool) {
 
 // KeyIsMapped reports whether the key field is also the field of a mapped
 // attribute, so the key value comes from SCIM rather than the store.
-func (m GroupMapping) KeyIsMapped() bool {
-	for _, c := range m.Attributes {
-		if c == m.Key {
-			return true
-		}
-	}
-	return false
-}
+func (m GroupMapping) KeyIsMapped() bool { return isMappedField(m.Attributes, m.Key) }
 
-func (m GroupMapping) sortedPaths() []string {
-	paths := make([]string, 0, len(m.Attributes))
-	for p := range m.Attributes {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	return paths
-}
+func (m GroupMapping) sortedPaths() []string { return sortedPaths(m.Attributes) }
 
 // lookupFold finds a top-level attribute by name, case-insensitively
 // (an exact match wins).
@@ -173,35 +147,11 @@ func (m GroupMapping) validate(kind string, users UserMapping) []error {
 		errs = append(errs, fmt.Errorf("%w: groups."+format, append([]any{ErrConfig}, args...)...))
 	}
 	sqlKind := IsSQLKind(kind)
-	validField := func(s string) bool {
-		if kind == KindLDAP {
-			return ldapAttribute.MatchString(s)
-		}
-		return ValidSQLIdentifier(s)
+	validField, fieldWord := fieldNaming(kind)
+	if sqlKind && checkSQLTable(add, "table", m.Table) && strings.EqualFold(m.Table, users.Table) {
+		add("table %q is the users table", m.Table)
 	}
-	fieldWord := "column"
-	if kind == KindLDAP {
-		fieldWord = "attribute"
-	}
-
-	if sqlKind {
-		switch {
-		case m.Table == "":
-			add("table is required")
-		case !ValidSQLTable(m.Table):
-			add("table %q is not a valid table name (letters, digits, underscore, optionally schema.table)", m.Table)
-		case strings.EqualFold(m.Table, users.Table):
-			add("table %q is the users table", m.Table)
-		}
-		switch {
-		case m.Key == "":
-			add("key (the primary-key column) is required")
-		case !ValidSQLIdentifier(m.Key):
-			add("key %q is not a valid column name (letters, digits, underscore)", m.Key)
-		}
-	} else if m.Key != "" && !validField(m.Key) {
-		add("key %q is not a valid %s name", m.Key, fieldWord)
-	}
+	checkKey(add, kind, m.Key)
 
 	displayNameMapped := false
 	columnOwner := map[string]string{}
@@ -246,15 +196,13 @@ func (m GroupMapping) validate(kind string, users UserMapping) []error {
 		add("members (the membership table: table, group_column, user_column) is required")
 		return errs
 	}
-	switch {
-	case mm.Table == "":
-		add("members.table is required")
-	case !ValidSQLTable(mm.Table):
-		add("members.table %q is not a valid table name (letters, digits, underscore, optionally schema.table)", mm.Table)
-	case strings.EqualFold(mm.Table, m.Table):
-		add("members.table %q is the groups table", mm.Table)
-	case strings.EqualFold(mm.Table, users.Table):
-		add("members.table %q is the users table", mm.Table)
+	if checkSQLTable(add, "members.table", mm.Table) {
+		switch {
+		case strings.EqualFold(mm.Table, m.Table):
+			add("members.table %q is the groups table", mm.Table)
+		case strings.EqualFold(mm.Table, users.Table):
+			add("members.table %q is the users table", mm.Table)
+		}
 	}
 	for _, c := range []struct{ name, value string }{
 		{"group_column", mm.GroupColumn},

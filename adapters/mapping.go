@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,19 +107,26 @@ func (m UserMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
 // password: the attribute fields (sorted, without duplicates) and the active
 // field.
 func (m UserMapping) Columns() []string {
-	seen := map[string]bool{}
-	var cols []string
-	for _, p := range m.sortedPaths() {
-		c := m.Attributes[p]
-		if !seen[c] {
-			seen[c] = true
-			cols = append(cols, c)
-		}
-	}
-	if m.Active != nil && !seen[m.Active.Column] {
+	cols := mappedFields(m.Attributes)
+	if m.Active != nil && !slices.Contains(cols, m.Active.Column) {
 		cols = append(cols, m.Active.Column)
 	}
 	return cols
+}
+
+// mappedFields is every field of an attributes mapping (path -> field),
+// in path order, without duplicates.
+func mappedFields(attributes map[string]string) []string {
+	seen := map[string]bool{}
+	var fields []string
+	for _, p := range sortedPaths(attributes) {
+		f := attributes[p]
+		if !seen[f] {
+			seen[f] = true
+			fields = append(fields, f)
+		}
+	}
+	return fields
 }
 
 // FieldFor returns the field mapped to the SCIM path p (matched
@@ -163,8 +171,13 @@ func (m UserMapping) LookupFields(attr Match) []string {
 // KeyIsMapped reports whether the key field is also the field of a mapped
 // attribute, so the key value comes from SCIM rather than the store.
 func (m UserMapping) KeyIsMapped() bool {
-	for _, c := range m.Attributes {
-		if c == m.Key {
+	return isMappedField(m.Attributes, m.Key)
+}
+
+// isMappedField reports whether field is the field of some attribute.
+func isMappedField(attributes map[string]string, field string) bool {
+	for _, f := range attributes {
+		if f == field {
 			return true
 		}
 	}
@@ -185,9 +198,12 @@ func isEmailValuePath(p string) bool {
 	return strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "].value")
 }
 
-func (m UserMapping) sortedPaths() []string {
-	paths := make([]string, 0, len(m.Attributes))
-	for p := range m.Attributes {
+func (m UserMapping) sortedPaths() []string { return sortedPaths(m.Attributes) }
+
+// sortedPaths is the paths of an attributes mapping, sorted.
+func sortedPaths(attributes map[string]string) []string {
+	paths := make([]string, 0, len(attributes))
+	for p := range attributes {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)

@@ -113,39 +113,56 @@ func (c Config) ValidateErr() error {
 	return errors.Join(c.Validate()...)
 }
 
+// fieldNaming is how a kind's fields are checked and called: LDAP
+// attribute names, else SQL column names.
+func fieldNaming(kind string) (valid func(string) bool, word string) {
+	if kind == KindLDAP {
+		return ldapAttribute.MatchString, "attribute"
+	}
+	return ValidSQLIdentifier, "column"
+}
+
+// checkSQLTable adds the problem of a SQL table setting named name, if
+// any, and reports whether the table is valid.
+func checkSQLTable(add func(format string, args ...any), name, table string) bool {
+	switch {
+	case table == "":
+		add("%s is required", name)
+	case !ValidSQLTable(table):
+		add("%s %q is not a valid table name (letters, digits, underscore, optionally schema.table)", name, table)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkKey adds the problem of the key field, if any: required and a
+// column name for SQL kinds, a valid attribute name when set for LDAP.
+func checkKey(add func(format string, args ...any), kind, key string) {
+	if IsSQLKind(kind) {
+		switch {
+		case key == "":
+			add("key (the primary-key column) is required")
+		case !ValidSQLIdentifier(key):
+			add("key %q is not a valid column name (letters, digits, underscore)", key)
+		}
+		return
+	}
+	if valid, word := fieldNaming(kind); key != "" && !valid(key) {
+		add("key %q is not a valid %s name", key, word)
+	}
+}
+
 func (m UserMapping) validate(kind string) []error {
 	var errs []error
 	add := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: users."+format, append([]any{ErrConfig}, args...)...))
 	}
-	sqlKind := IsSQLKind(kind)
-	validField := func(s string) bool {
-		if kind == KindLDAP {
-			return ldapAttribute.MatchString(s)
-		}
-		return ValidSQLIdentifier(s)
+	validField, fieldWord := fieldNaming(kind)
+	if IsSQLKind(kind) {
+		checkSQLTable(add, "table", m.Table)
 	}
-	fieldWord := "column"
-	if kind == KindLDAP {
-		fieldWord = "attribute"
-	}
-
-	if sqlKind {
-		switch {
-		case m.Table == "":
-			add("table is required")
-		case !ValidSQLTable(m.Table):
-			add("table %q is not a valid table name (letters, digits, underscore, optionally schema.table)", m.Table)
-		}
-		switch {
-		case m.Key == "":
-			add("key (the primary-key column) is required")
-		case !ValidSQLIdentifier(m.Key):
-			add("key %q is not a valid column name (letters, digits, underscore)", m.Key)
-		}
-	} else if m.Key != "" && !validField(m.Key) {
-		add("key %q is not a valid %s name", m.Key, fieldWord)
-	}
+	checkKey(add, kind, m.Key)
 
 	if len(m.Attributes) == 0 {
 		add("attributes: no attribute is mapped")
