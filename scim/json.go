@@ -3,6 +3,7 @@ package scim
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -31,7 +32,33 @@ func decodeObject(body []byte, what string) (map[string]any, error) {
 	if !ok {
 		return nil, BadRequest(ScimTypeInvalidSyntax, "%s: body must be a JSON object", what)
 	}
+	if hasNUL(m) {
+		// No store keeps a NUL inside text (PostgreSQL refuses it, C-based
+		// LDAP servers cut at it): refuse it here, before anything is written.
+		return nil, BadRequest(ScimTypeInvalidValue, "%s: a string contains the NUL character (\\u0000)", what)
+	}
 	return m, nil
+}
+
+// hasNUL reports whether any key or string value in v contains U+0000.
+func hasNUL(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return strings.IndexByte(t, 0) >= 0
+	case map[string]any:
+		for k, x := range t {
+			if strings.IndexByte(k, 0) >= 0 || hasNUL(x) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range t {
+			if hasNUL(x) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // jsonDepth returns the deepest nesting of objects and arrays in b, without

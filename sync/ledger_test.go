@@ -229,3 +229,22 @@ func TestLedgerLease(t *testing.T) {
 	}
 	release2()
 }
+
+func TestUserFilterWithoutAUserIndexScans(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	s := &Service{Ledger: NewLedger(rdb, nil)}
+	ctx := context.Background()
+	if _, err := s.CreateUser(ctx, tenant, user("bob@x.io", "displayName", "Bob B"), nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := scim.ParseFilter(`displayName eq "Bob B"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, total, err := s.ListUsers(ctx, tenant, f, 1, 10)
+	if err != nil || total != 1 || recs[0].Attrs["userName"] != "bob@x.io" {
+		t.Fatalf("displayName filter on users: %v %d %v", recs, total, err)
+	}
+}

@@ -235,8 +235,7 @@ func (s *Service) ListUsers(ctx context.Context, tenant string, f *scim.Filter, 
 // matchUsers returns every live user matching f, in list order.
 func (s *Service) matchUsers(ctx context.Context, tenant string, f *scim.Filter) ([]*Record, error) {
 	var candidates []*Record
-	if lks := f.Lookups(); len(lks) > 0 {
-		lk := lks[0]
+	if lk, ok := userLookup(f.Lookups()); ok {
 		ids, err := s.Ledger.LookupUsers(ctx, tenant, lk.Attr, lk.Value)
 		if err != nil {
 			return nil, err
@@ -396,4 +395,17 @@ func (s *Service) ImportUsers(ctx context.Context, tenant string, progress func(
 func isSCIMError(err error) bool {
 	var se *scim.Error
 	return errors.As(err, &se)
+}
+
+// userLookup picks the first equality the user indexes can answer
+// (userName, externalId, emails.value, id); others (displayName) are
+// answered by a scan.
+func userLookup(lks []scim.Lookup) (scim.Lookup, bool) {
+	for _, lk := range lks {
+		switch lk.Attr {
+		case "userName", "externalId", "emails.value", "id":
+			return lk, true
+		}
+	}
+	return scim.Lookup{}, false
 }
