@@ -673,7 +673,6 @@ func testFindUsers(t *testing.T, h Harness) {
 
 func testListUsers(t *testing.T, h Harness) {
 	s, bd := h.New(t, Options{})
-	ctx := ctxFor(t)
 	want := map[string]string{}
 	for i := 0; i < 25; i++ {
 		name := fmt.Sprintf("user%02d@example.com", i)
@@ -683,25 +682,39 @@ func testListUsers(t *testing.T, h Harness) {
 	outside := bd.Insert(t, map[string]string{FieldUserName: "outside@example.com"})
 	want[outside] = "outside@example.com"
 
-	list := func() []string {
+	checkPagedListing(t, "ListUsers", want, s.ListUsers, func(e adapters.Entry) (string, any) {
+		return e.Anchor, e.Attrs["userName"]
+	})
+}
+
+// checkPagedListing pages through list (ListUsers or ListGroups, named
+// what) 10 at a time, twice, and checks that each page is full but the
+// last, that every anchor of want comes back once with the name want gives
+// it (nameOf returns an entry's anchor and name), that the order is the
+// same both times, and that a malformed cursor is refused.
+func checkPagedListing[E any](t *testing.T, what string, want map[string]string, list func(ctx context.Context, cursor string, limit int) ([]E, string, error), nameOf func(E) (anchor string, name any)) {
+	t.Helper()
+	ctx := ctxFor(t)
+	listAll := func() []string {
 		var anchors []string
 		cursor := ""
 		for page := 0; ; page++ {
 			if page > 10 {
-				t.Fatal("ListUsers never ends")
+				t.Fatalf("%s never ends", what)
 			}
-			entries, next, err := s.ListUsers(ctx, cursor, 10)
+			entries, next, err := list(ctx, cursor, 10)
 			if err != nil {
-				t.Fatalf("ListUsers page %d: %v", page, err)
+				t.Fatalf("%s page %d: %v", what, page, err)
 			}
 			if wantLen := min(10, len(want)-10*page); len(entries) != wantLen {
-				t.Fatalf("page %d has %d entries, want %d", page, len(entries), wantLen)
+				t.Fatalf("%s page %d has %d entries, want %d", what, page, len(entries), wantLen)
 			}
 			for _, e := range entries {
-				if e.Attrs["userName"] != want[e.Anchor] {
-					t.Errorf("entry %q userName = %v, want %q", e.Anchor, e.Attrs["userName"], want[e.Anchor])
+				anchor, name := nameOf(e)
+				if name != want[anchor] {
+					t.Errorf("%s entry %q name = %v, want %q", what, anchor, name, want[anchor])
 				}
-				anchors = append(anchors, e.Anchor)
+				anchors = append(anchors, anchor)
 			}
 			if next == "" {
 				return anchors
@@ -709,22 +722,22 @@ func testListUsers(t *testing.T, h Harness) {
 			cursor = next
 		}
 	}
-	first := list()
+	first := listAll()
 	seen := map[string]bool{}
 	for _, a := range first {
 		if seen[a] {
-			t.Errorf("anchor %q listed twice", a)
+			t.Errorf("%s: anchor %q listed twice", what, a)
 		}
 		seen[a] = true
 	}
 	if len(seen) != len(want) {
-		t.Errorf("listed %d distinct entries, want %d", len(seen), len(want))
+		t.Errorf("%s listed %d distinct entries, want %d", what, len(seen), len(want))
 	}
-	if second := list(); fmt.Sprint(second) != fmt.Sprint(first) {
-		t.Errorf("order not stable:\n%v\n%v", first, second)
+	if second := listAll(); fmt.Sprint(second) != fmt.Sprint(first) {
+		t.Errorf("%s order not stable:\n%v\n%v", what, first, second)
 	}
-	if _, _, err := s.ListUsers(ctx, "not a cursor!", 10); err == nil {
-		t.Error("a malformed cursor was accepted")
+	if _, _, err := list(ctx, "not a cursor!", 10); err == nil {
+		t.Errorf("%s accepted a malformed cursor", what)
 	}
 }
 
