@@ -1,5 +1,3 @@
-// Command scimbridge runs the SCIM bridge (API, worker, or both) and its
-// admin subcommands. Run `scimbridge help` for usage.
 package main
 
 import (
