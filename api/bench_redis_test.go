@@ -158,5 +158,7 @@ func BenchmarkRedisReadFilterUserName(b *testing.B) {
 		filters[i] = fd.base + "/Users?filter=" + url.QueryEscape(`userName eq "`+name+`"`)
 	}
 	fd.run(b, func(i int) string { return filters[i] },
-		func(rec *httptest.ResponseRecorder) bool { return strings.Contains(rec.Body.String(), `"totalResults":1`) })
+		func(rec *httptest.ResponseRecorder) bool {
+			return strings.Contains(rec.Body.String(), `"totalResults":1`)
+		})
 }

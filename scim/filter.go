@@ -52,6 +52,15 @@ func (ss *SchemaSet) ParseFilter(s string) (*Filter, error) {
 	} else if d > maxFilterDepth {
 		return nil, BadRequest(ScimTypeInvalidFilter, "filter nested deeper than %d levels", maxFilterDepth)
 	}
+	if f, ok := ss.parseCachedComparison(s, trimmed); ok {
+		return f, nil
+	}
+	return ss.parseFilterText(s, trimmed)
+}
+
+// parseFilterText is ParseFilter's general path, after the checks on the
+// text as a whole.
+func (ss *SchemaSet) parseFilterText(s, trimmed string) (*Filter, error) {
 	rewritten, extras, err := extractSubAttrValuePaths(trimmed)
 	if err != nil {
 		return nil, BadRequest(ScimTypeInvalidFilter, "invalid filter: %v", err)
