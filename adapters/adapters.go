@@ -196,3 +196,13 @@ func (c Config) Concurrency() int {
 	}
 	return 8
 }
+
+// BatchStore is implemented by stores that can apply many users as one
+// unit of work (one SQL transaction), which is how a drain of a tenant's
+// backlog reaches a store's own write rate.
+type BatchStore interface {
+	// ApplyUsers applies each user exactly as ApplyUser would and returns,
+	// for each, its anchor or its error (a failing user must not make the
+	// others fail: a store that batches retries them one by one).
+	ApplyUsers(ctx context.Context, users []User) (anchors []string, errs []error)
+}

@@ -69,11 +69,16 @@ func NewReconcileTask(ctx context.Context, p Reconcile) (*asynq.Task, error) {
 		return nil, fmt.Errorf("queue: encode reconcile: %w", err)
 	}
 	headers := map[string]string{}
+	injectHeaders(ctx, headers)
+	return asynq.NewTaskWithHeaders(TypeReconcile, b, headers), nil
+}
+
+// injectHeaders puts the trace context and request id of ctx in headers.
+func injectHeaders(ctx context.Context, headers map[string]string) {
 	otel.GetTextMapPropagator().Inject(ctx, propagation.MapCarrier(headers))
 	if id := CorrelationFrom(ctx).RequestID; id != "" {
 		headers[HeaderRequestID] = id
 	}
-	return asynq.NewTaskWithHeaders(TypeReconcile, b, headers), nil
 }
 
 // ParseReconcile decodes a task's payload. A payload that does not decode

@@ -105,6 +105,7 @@ var appliedScript = redis.NewScript(`
 local rec = KEYS[1]
 if redis.call('EXISTS', rec) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
+  if KEYS[5] and redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
   return 0
 end
 local applied = tonumber(ARGV[2])

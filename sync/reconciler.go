@@ -47,6 +47,7 @@ type Reconciler struct {
 // Register adds the reconciler's handlers to mux.
 func (rc *Reconciler) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(queue.TypeReconcile, rc.ProcessTask)
+	mux.HandleFunc(queue.TypeDrain, rc.ProcessDrain)
 }
 
 func (rc *Reconciler) logger() *slog.Logger {

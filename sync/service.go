@@ -39,7 +39,10 @@ type Service struct {
 	Stores   StoreSource
 	// Groups says which tenants sync groups to their store (nil: none).
 	Groups GroupsMapper
-	Logger *slog.Logger
+	// Coalesce queues the drain of the tenant's backlog for a user write
+	// instead of a task per user version (Enqueuer must be a DrainEnqueuer).
+	Coalesce bool
+	Logger   *slog.Logger
 	// ImportInterval is how often an unfiltered first page re-reads the
 	// store for entries created outside scimbridge (default 30 s).
 	ImportInterval time.Duration
@@ -181,6 +184,17 @@ func (s *Service) GetUser(ctx context.Context, tenant, id string) (*Record, erro
 // desired state, and the sweeper re-enqueues it.
 func (s *Service) enqueue(ctx context.Context, queueName string, r *Record) {
 	if s.Enqueuer == nil {
+		return
+	}
+	if de, ok := s.Enqueuer.(DrainEnqueuer); ok && s.Coalesce {
+		gen, err := s.Ledger.DrainGeneration(ctx, r.Tenant)
+		if err == nil {
+			err = de.EnqueueDrain(ctx, queueName, r.Tenant, gen)
+		}
+		if err != nil {
+			s.logger().WarnContext(ctx, "enqueue failed; the sweeper will pick the resource up",
+				"tenant", r.Tenant, "id", r.ID, "version", r.Version, "err", err)
+		}
 		return
 	}
 	p := queue.Reconcile{Tenant: r.Tenant, Kind: queue.KindUser, ID: r.ID, Version: r.Version}

@@ -400,3 +400,28 @@ func (h *groupStoreHandle) ListMembers(ctx context.Context, groupAnchor, cursor 
 	err = h.counted(func() (e error) { out, next, e = h.groups.ListMembers(ctx, groupAnchor, cursor, limit); return })
 	return
 }
+
+var _ adapters.BatchStore = (*storeHandle)(nil)
+
+// ApplyUsers applies users as one batch when the store can, else one by
+// one; counted as one call.
+func (h *storeHandle) ApplyUsers(ctx context.Context, users []adapters.User) (anchors []string, errs []error) {
+	err := h.counted(func() error {
+		if bs, ok := h.Store.(adapters.BatchStore); ok {
+			anchors, errs = bs.ApplyUsers(ctx, users)
+			return nil
+		}
+		anchors, errs = make([]string, len(users)), make([]error, len(users))
+		for i, u := range users {
+			anchors[i], errs[i] = h.Store.ApplyUser(ctx, u)
+		}
+		return nil
+	})
+	if err != nil {
+		anchors, errs = make([]string, len(users)), make([]error, len(users))
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return anchors, errs
+}

@@ -78,6 +78,7 @@ type store struct {
 var (
 	_ adapters.Store      = (*store)(nil)
 	_ adapters.GroupStore = (*store)(nil)
+	_ adapters.BatchStore = (*store)(nil)
 )
 
 // Open is the adapters.Factory for "postgres", "mysql" and "sqlite". It
@@ -253,12 +254,6 @@ func (s *store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, 
 	ctx, span := s.span(ctx, "ApplyUser")
 	defer endSpan(span, &err)
 
-	fields, err := s.m.Fields(u)
-	if err != nil {
-		return "", fmt.Errorf("sqlstore: apply user: %w", err)
-	}
-	withPassword := u.Password != nil && s.m.Password != nil
-
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return "", translate("begin", err)
@@ -268,23 +263,74 @@ func (s *store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, 
 			_ = tx.Rollback()
 		}
 	}()
-
-	existing, err := s.findForApply(ctx, tx, u.Anchor, fields[s.userNameColumn], withPassword)
-	if err != nil {
-		return "", err
-	}
-	if existing != nil {
-		anchor, err = s.update(ctx, tx, existing, fields, u.Password, withPassword)
-	} else {
-		anchor, err = s.insert(ctx, tx, fields, u.Password, withPassword)
-	}
-	if err != nil {
+	if anchor, err = s.applyInTx(ctx, tx, u); err != nil {
 		return "", err
 	}
 	if err := tx.Commit(); err != nil {
 		return "", translate("commit", err)
 	}
 	return anchor, nil
+}
+
+// applyInTx is ApplyUser's work inside a transaction.
+func (s *store) applyInTx(ctx context.Context, tx *sql.Tx, u adapters.User) (string, error) {
+	fields, err := s.m.Fields(u)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: apply user: %w", err)
+	}
+	withPassword := u.Password != nil && s.m.Password != nil
+	existing, err := s.findForApply(ctx, tx, u.Anchor, fields[s.userNameColumn], withPassword)
+	if err != nil {
+		return "", err
+	}
+	if existing != nil {
+		return s.update(ctx, tx, existing, fields, u.Password, withPassword)
+	}
+	return s.insert(ctx, tx, fields, u.Password, withPassword)
+}
+
+// ApplyUsers implements adapters.BatchStore: all users in one transaction
+// (one commit for the lot); if any of them fails, the transaction is
+// rolled back and each user is applied on its own, so one rejected user
+// costs the others nothing but a retry.
+func (s *store) ApplyUsers(ctx context.Context, users []adapters.User) ([]string, []error) {
+	anchors := make([]string, len(users))
+	errs := make([]error, len(users))
+	if len(users) == 0 {
+		return anchors, errs
+	}
+	batch := func() (err error) {
+		ctx, span := s.span(ctx, "ApplyUsers")
+		defer endSpan(span, &err)
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return translate("begin", err)
+		}
+		for i, u := range users {
+			if anchors[i], err = s.applyInTx(ctx, tx, u); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			return translate("commit", err)
+		}
+		return nil
+	}
+	err := batch()
+	if err == nil {
+		return anchors, errs
+	}
+	if errors.Is(err, adapters.ErrUnavailable) {
+		for i := range errs {
+			anchors[i], errs[i] = "", err
+		}
+		return anchors, errs
+	}
+	for i, u := range users {
+		anchors[i], errs[i] = s.ApplyUser(ctx, u)
+	}
+	return anchors, errs
 }
 
 // findForApply returns the row an apply targets: the anchor's, else the one

@@ -103,7 +103,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.stores = tenants.NewStores(a.registry, storeFactories(), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
-		Groups: tenantAdapter{a.registry}, Logger: log}
+		Groups: tenantAdapter{a.registry}, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce}
 	if os.Getenv("SCIMBRIDGE_FAULT_DROP_ENQUEUE") == "1" {
 		// A fault-injection point for tests: writes are recorded but never
 		// enqueued, as if the process died between the two steps.

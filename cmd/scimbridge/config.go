@@ -32,6 +32,11 @@ type Config struct {
 	Worker struct {
 		// Concurrency is how many applies one worker runs at once (default 32).
 		Concurrency int `yaml:"concurrency"`
+		// Coalesce: a user write queues the drain of its tenant's backlog,
+		// applied in batches (many users per store transaction), instead of
+		// one task per user version. Read by the API (what it queues).
+		// Default true; false keeps one task per user version.
+		Coalesce *bool `yaml:"coalesce"`
 		// StoreTimeout bounds one store call (default 30s).
 		StoreTimeout time.Duration `yaml:"store_timeout"`
 		// LeaseTTL is how long one apply holds its resource; a killed
@@ -159,6 +164,13 @@ func (c *Config) applyEnv() error {
 		}
 		c.Redis.DB = n
 	}
+	if v, ok := os.LookupEnv("SCIMBRIDGE_WORKER_COALESCE"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("config: SCIMBRIDGE_WORKER_COALESCE: %w", err)
+		}
+		c.Worker.Coalesce = &b
+	}
 	if v, ok := os.LookupEnv("SCIMBRIDGE_WORKER_CONCURRENCY"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -186,6 +198,10 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Worker.Listen == "" {
 		c.Worker.Listen = defaultWorkerListen
+	}
+	if c.Worker.Coalesce == nil {
+		on := true
+		c.Worker.Coalesce = &on
 	}
 	if c.Worker.StoreTimeout <= 0 {
 		c.Worker.StoreTimeout = 30 * time.Second

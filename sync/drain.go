@@ -1,0 +1,319 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/queue"
+)
+
+// Coalescing (worker.coalesce): instead of one reconcile task per user
+// version, a write queues the drain of its tenant's backlog, and the drain
+// applies the tenant's dirty users in batches, many per store transaction,
+// with one Redis round trip for a batch's leases and records and one for
+// its applied marks. Every invariant of the per-user path holds: each user
+// is applied under its own lease, from its latest desired state, and marked
+// applied only for the version applied; a user the drain does not finish
+// stays dirty (the sweeper and the per-user tasks still work).
+
+// drainBatch is how many users one store transaction applies.
+const drainBatch = 200
+
+// drainBudget bounds one drain task; a longer backlog continues in the
+// same task's next run (it goes back to the queue, not counted as a failure).
+const drainBudget = 10 * time.Second
+
+func (k keys) drainGen() string { return k.prefix() + "drain" }
+
+// DrainGeneration returns the tenant's current drain generation: a drain
+// queued with it runs after every write made before this call.
+func (l *Ledger) DrainGeneration(ctx context.Context, tenant string) (string, error) {
+	g, err := l.rdb.Get(ctx, userKeys(tenant).drainGen()).Result()
+	if errors.Is(err, redis.Nil) {
+		return "0", nil
+	}
+	if err != nil {
+		return "", redisErr("drain generation", err)
+	}
+	return g, nil
+}
+
+// DrainEnqueuer queues the drain of a tenant's backlog (queue.Enqueuer).
+type DrainEnqueuer interface {
+	EnqueueDrain(ctx context.Context, queueName, tenant, gen string) error
+}
+
+// leaseLoadManyScript takes the leases of several resources and returns
+// their records, in one round trip.
+// KEYS: lease1, rec1, lease2, rec2, ... ARGV: 1 token, 2 ttl ms.
+// Returns, per resource, {"busy"} or {"ok", fields...}.
+var leaseLoadManyScript = redis.NewScript(`
+local out = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    local r = redis.call('HGETALL', KEYS[i+1])
+    table.insert(r, 1, 'ok')
+    out[#out+1] = r
+  else
+    out[#out+1] = {'busy'}
+  end
+end
+return out
+`)
+
+// ProcessDrain handles a TypeDrain task.
+func (rc *Reconciler) ProcessDrain(ctx context.Context, t *asynq.Task) (err error) {
+	d, err := queue.ParseDrain(t)
+	if err != nil {
+		return err
+	}
+	ctx = queue.ContextFromTask(ctx, t)
+	// Like a per-user task's: a consumer span per attempt (retries stay in
+	// the trace of the write that queued the drain), for the backlog ("*").
+	ctx, span := startConsumerSpan(ctx, queue.Reconcile{Tenant: d.Tenant, Kind: queue.KindUser, ID: "*"})
+	defer func() {
+		if err != nil && !errors.Is(err, queue.ErrBusy) {
+			rc.Metrics.failed(d.Tenant, queue.KindUser, err)
+		}
+		endSpan(span, &err)
+	}()
+	return rc.DrainUsers(ctx, d.Tenant)
+}
+
+// DrainUsers applies the tenant's dirty users, oldest first, in batches.
+func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
+	if err := rc.checkTenant(ctx, tenant); err != nil {
+		return err
+	}
+	l := rc.Ledger
+	k := userKeys(tenant)
+	// From here on, a new write queues a new drain (see queue.DrainTaskID).
+	if err := l.rdb.Incr(ctx, k.drainGen()).Err(); err != nil {
+		return redisErr("drain generation", err)
+	}
+	releaseSlot, ok, err := rc.Limiter.Acquire(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return queue.ErrBusy
+	}
+	defer releaseSlot()
+	for _, s := range []*redis.Script{appliedScript, releaseScript, leaseLoadManyScript} {
+		if err := s.Load(ctx, l.rdb).Err(); err != nil {
+			return redisErr("load scripts", err)
+		}
+	}
+	start := time.Now()
+	busy := map[string]bool{}
+	for {
+		if time.Since(start) > drainBudget {
+			return queue.ErrBusy // more to do: back to the queue at once, not a failure
+		}
+		ids, err := l.rdb.ZRange(ctx, k.dirty(), 0, int64(drainBatch+len(busy)-1)).Result()
+		if err != nil {
+			return redisErr("dirty users", err)
+		}
+		todo := ids[:0]
+		for _, id := range ids {
+			if !busy[id] && len(todo) < drainBatch {
+				todo = append(todo, id)
+			}
+		}
+		if len(todo) == 0 {
+			return nil // the rest is being applied by others
+		}
+		if err := rc.drainBatch(ctx, tenant, todo, busy); err != nil {
+			return err
+		}
+	}
+}
+
+// drainBatch applies one batch of users; the ones another apply holds are
+// added to busy.
+func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []string, busy map[string]bool) error {
+	l := rc.Ledger
+	k := userKeys(tenant)
+	token := newID()
+	keys := make([]string, 0, 2*len(ids))
+	for _, id := range ids {
+		keys = append(keys, k.lease(id), k.rec(id))
+	}
+	res, err := leaseLoadManyScript.Run(ctx, l.rdb, keys, token, rc.leaseTTL().Milliseconds()).Slice()
+	if err != nil {
+		return redisErr("lease batch", err)
+	}
+	type item struct {
+		r   *Record
+		pwv int64
+	}
+	var (
+		held     []string // ids whose lease we hold
+		work     []item
+		done     []applyMark
+		failures []error
+	)
+	for i, x := range res {
+		fields, _ := x.([]any)
+		if len(fields) == 0 || fields[0] != "ok" {
+			busy[ids[i]] = true
+			continue
+		}
+		held = append(held, ids[i])
+		kv := make([]string, 0, len(fields)-1)
+		for _, f := range fields[1:] {
+			s, _ := f.(string)
+			kv = append(kv, s)
+		}
+		if len(kv) == 0 {
+			done = append(done, applyMark{id: ids[i]}) // gone: clears the dirty mark
+			continue
+		}
+		r, err := decodeRecord(tenant, ids[i], kv)
+		if err != nil {
+			failures = append(failures, err)
+			continue
+		}
+		if r.Applied >= r.Version {
+			done = append(done, applyMark{id: r.ID, version: r.Applied})
+			continue
+		}
+		it := item{r: r}
+		if r.sealedPassword != "" {
+			it.pwv = r.passwordVersion
+		}
+		work = append(work, it)
+	}
+
+	sctx, cancel := context.WithTimeout(ctx, rc.storeTimeout())
+	defer cancel()
+	var transient error
+	if len(work) > 0 {
+		st, err := rc.Stores.Store(sctx, tenant)
+		if err != nil {
+			transient = err
+		} else {
+			var users []adapters.User
+			var applying []item
+			for _, it := range work {
+				r := it.r
+				u := adapters.User{ID: r.ID, Anchor: r.Anchor, Attrs: r.Attrs, Active: adapters.ActiveOf(r.Attrs)}
+				if r.Deleted {
+					if err := st.RemoveUser(sctx, u); err != nil {
+						transient = rc.drainFailure(ctx, r, err, transient)
+						continue
+					}
+					done = append(done, applyMark{id: r.ID, version: r.Version, pwv: it.pwv})
+					continue
+				}
+				if u.Password, err = l.Password(r); err != nil {
+					transient = rc.drainFailure(ctx, r, fmt.Errorf(
+						"%w: the pending password cannot be opened with this worker's secret key", adapters.ErrConfig), transient)
+					continue
+				}
+				users = append(users, u)
+				applying = append(applying, it)
+			}
+			if len(users) > 0 {
+				anchors, errs := applyUsers(sctx, st, users)
+				for i, it := range applying {
+					if errs[i] != nil {
+						transient = rc.drainFailure(ctx, it.r, errs[i], transient)
+						continue
+					}
+					done = append(done, applyMark{id: it.r.ID, version: it.r.Version, anchor: anchors[i], pwv: it.pwv, modified: it.r.Modified})
+				}
+			}
+		}
+	}
+
+	// One round trip for the applied marks (each releases its lease) and
+	// the release of the leases of everything not applied.
+	return rc.markBatch(ctx, tenant, token, done, held, failures, transient)
+}
+
+// markBatch records a batch's applies (each releasing its lease) and
+// releases the leases of everything not applied, in one round trip.
+func (rc *Reconciler) markBatch(ctx context.Context, tenant, token string, done []applyMark, held []string, failures []error, transient error) (err error) {
+	if len(done) > 0 {
+		var span trace.Span
+		ctx, span = startSpan(ctx, "sync.ledger.mark_applied", tenant, attribute.String("scimbridge.kind", queue.KindUser),
+			attribute.Int("scimbridge.batch", len(done)))
+		defer endSpan(span, &err)
+	}
+	l := rc.Ledger
+	k := userKeys(tenant)
+	marked := map[string]bool{}
+	pipe := l.rdb.Pipeline()
+	for _, m := range done {
+		marked[m.id] = true
+		pipe.EvalSha(ctx, appliedScript.Hash(),
+			[]string{k.rec(m.id), k.dirty(), k.idxAnchor(), k.failed(), k.lease(m.id)},
+			m.id, m.version, m.anchor, m.pwv, token)
+	}
+	for _, id := range held {
+		if !marked[id] {
+			pipe.EvalSha(ctx, releaseScript.Hash(), []string{k.lease(id)}, token)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return redisErr("mark batch applied", err)
+	}
+	for _, m := range done {
+		if m.version > 0 && !m.modified.IsZero() {
+			rc.Metrics.applied(tenant, queue.KindUser, m.modified)
+		}
+	}
+	if len(failures) > 0 {
+		return errors.Join(failures...)
+	}
+	return transient
+}
+
+// applyMark is one user of a batch to mark applied.
+type applyMark struct {
+	id       string
+	version  int64
+	anchor   string
+	pwv      int64
+	modified time.Time
+}
+
+// applyUsers applies a batch through the store's batch method when it has
+// one, else one by one.
+func applyUsers(ctx context.Context, st adapters.Store, users []adapters.User) ([]string, []error) {
+	if bs, ok := st.(adapters.BatchStore); ok {
+		return bs.ApplyUsers(ctx, users)
+	}
+	anchors, errs := make([]string, len(users)), make([]error, len(users))
+	for i, u := range users {
+		anchors[i], errs[i] = st.ApplyUser(ctx, u)
+	}
+	return anchors, errs
+}
+
+// drainFailure records a permanent failure on the user (the drain goes on)
+// or keeps the first transient one (the drain stops after this batch and is
+// retried; the user stays dirty).
+func (rc *Reconciler) drainFailure(ctx context.Context, r *Record, err, transient error) error {
+	if adapters.IsPermanent(err) {
+		rc.logger().WarnContext(ctx, "store rejected the resource", "tenant", r.Tenant, "id", r.ID,
+			"version", r.Version, "err", err)
+		if merr := rc.Ledger.markFailed(ctx, userKeys(r.Tenant), r.ID, r.Version, err.Error()); merr != nil && transient == nil {
+			return merr
+		}
+		return transient
+	}
+	if transient == nil {
+		return fmt.Errorf("sync: drain: apply user %s: %w", r.ID, err)
+	}
+	return transient
+}

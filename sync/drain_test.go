@@ -1,0 +1,169 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/adapters"
+)
+
+func TestDrainAppliesBacklogInBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const n = 450 // more than two batches
+	ids := make([]string, n)
+	for i := range ids {
+		r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"d%03d@example.com","name":{"givenName":"G","familyName":"F"}}`, i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = r.ID
+	}
+	// Some users change again before the drain; every third is deactivated.
+	for i := 0; i < n; i += 3 {
+		if _, err := b.svc.PatchUser(ctx, b.tenant, ids[i], patch(t, `{"Operations":[{"op":"replace","value":{"active":false,"name.givenName":"H"}}]}`), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+		t.Fatal(err)
+	}
+	rows := b.store.rows(t)
+	if len(rows) != n {
+		t.Fatalf("%d rows for %d users", len(rows), n)
+	}
+	for _, r := range rows {
+		var i int
+		fmt.Sscanf(r.username, "d%03d@example.com", &i)
+		wantGiven, wantActive := "G", 1
+		if i%3 == 0 {
+			wantGiven, wantActive = "H", 0
+		}
+		if r.given != wantGiven || r.active != wantActive {
+			t.Fatalf("row %+v, want given %s active %d", r, wantGiven, wantActive)
+		}
+	}
+	if n, _, _ := b.ledger.OldestDirty(ctx, b.tenant); n != 0 {
+		t.Fatalf("%d users still dirty after the drain", n)
+	}
+	for _, id := range ids[:5] {
+		if r, _ := b.ledger.GetUser(ctx, b.tenant, id); r.State() != StateApplied || r.Anchor == "" {
+			t.Fatalf("ledger after drain: %+v", r)
+		}
+	}
+	// A second drain finds nothing to do and changes nothing.
+	if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if rows := b.store.rows(t); len(rows) != n {
+		t.Fatalf("a second drain changed the table: %d rows", len(rows))
+	}
+}
+
+func TestDrainIsolatesARejectedUserAndSkipsBusyOnes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 10 {
+		body := fmt.Sprintf(`{"userName":"r%d@example.com"}`, i)
+		if i == 4 { // the store's CHECK constraint rejects titles over 10 characters
+			body = `{"userName":"r4@example.com","title":"Chief Everything Officer"}`
+		}
+		r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, body), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	// Another apply holds user 7.
+	b.ledger.rdb.Set(ctx, userKeys(b.tenant).lease(ids[7]), "someone-else", time.Minute)
+	if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if rows := b.store.rows(t); len(rows) != 8 {
+		t.Fatalf("%d rows, want 8 (one rejected, one busy)", len(rows))
+	}
+	r4, _ := b.ledger.GetUser(ctx, b.tenant, ids[4])
+	if r4.State() != StateFailed || r4.Failure == "" {
+		t.Fatalf("rejected user: %+v", r4)
+	}
+	r7, _ := b.ledger.GetUser(ctx, b.tenant, ids[7])
+	if r7.State() != StatePending {
+		t.Fatalf("busy user: %+v", r7)
+	}
+	// The holder lets go: the next drain applies it.
+	b.ledger.rdb.Del(ctx, userKeys(b.tenant).lease(ids[7]))
+	if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if r7, _ := b.ledger.GetUser(ctx, b.tenant, ids[7]); r7.State() != StateApplied {
+		t.Fatalf("busy user after the second drain: %+v", r7)
+	}
+}
+
+// TestPropertyDrainInterleavings: random writes with drains at random
+// points (and stray per-user tasks) end equal to the last acknowledged state.
+func TestPropertyDrainInterleavings(t *testing.T) {
+	t.Parallel()
+	for seed := range 20 {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(seed), 99))
+			b := setup(t)
+			ctx := context.Background()
+			var ids []string
+			for step := range 60 {
+				switch op := rng.IntN(10); {
+				case op < 2 && len(ids) < 4:
+					r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"q%d@example.com","name":{"givenName":"g%d","familyName":"f"}}`, len(ids), step)), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, r.ID)
+				case op < 6 && len(ids) > 0:
+					body := fmt.Sprintf(`{"Operations":[{"op":"replace","value":{"active":%v,"name.givenName":"g%d"}}]}`, rng.IntN(2) == 0, step)
+					if _, err := b.svc.PatchUser(ctx, b.tenant, ids[rng.IntN(len(ids))], patch(t, body), 0); err != nil {
+						t.Fatal(err)
+					}
+				case op < 8:
+					if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					for _, task := range b.enq.take() {
+						if rng.IntN(2) == 0 {
+							if err := b.deliver(t, task); err != nil {
+								t.Fatal(err)
+							}
+						}
+					}
+				}
+			}
+			if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+				t.Fatal(err)
+			}
+			byName := map[string]row{}
+			for _, r := range b.store.rows(t) {
+				byName[r.username] = r
+			}
+			if len(byName) != len(ids) {
+				t.Fatalf("%d rows for %d users", len(byName), len(ids))
+			}
+			for _, id := range ids {
+				r, _ := b.ledger.GetUser(ctx, b.tenant, id)
+				got := byName[r.Attrs["userName"].(string)]
+				want := 0
+				if adapters.ActiveOf(r.Attrs) {
+					want = 1
+				}
+				if got.given != r.Attrs["name"].(map[string]any)["givenName"] || got.active != want || r.State() != StateApplied {
+					t.Fatalf("row %+v, last acknowledged %v (%s)", got, r.Attrs, r.State())
+				}
+			}
+		})
+	}
+}
