@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -96,7 +97,8 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 	l := rc.Ledger
 	k := userKeys(tenant)
 	// From here on, a new write queues a new drain (see queue.DrainTaskID).
-	if err := l.rdb.Incr(ctx, k.drainGen()).Err(); err != nil {
+	gen, err := l.rdb.Incr(ctx, k.drainGen()).Result()
+	if err != nil {
 		return redisErr("drain generation", err)
 	}
 	releaseSlot, ok, err := rc.Limiter.Acquire(ctx, tenant)
@@ -107,6 +109,20 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		return queue.ErrBusy
 	}
 	defer releaseSlot()
+	if rc.Drains != nil {
+		// A long backlog gets a helper: the next generation's drain, which
+		// will in turn call its own while the backlog stays long (up to the
+		// tenant's slots; one more drain is harmless, each takes other users).
+		if n, err := l.rdb.ZCard(ctx, k.dirty()).Result(); err == nil && n > 2*drainBatch {
+			q := queue.QueueProvision
+			if name, ok := asynq.GetQueueName(ctx); ok {
+				q = name
+			}
+			if err := rc.Drains.EnqueueDrain(ctx, q, tenant, strconv.FormatInt(gen, 10)); err != nil {
+				rc.logger().WarnContext(ctx, "queueing a helper drain failed", "tenant", tenant, "err", err)
+			}
+		}
+	}
 	for _, s := range []*redis.Script{appliedScript, releaseScript, leaseLoadManyScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return redisErr("load scripts", err)

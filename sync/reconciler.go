@@ -31,7 +31,11 @@ type Reconciler struct {
 	Groups GroupsMapper
 	// Limiter bounds concurrent applies per tenant (nil: unbounded).
 	Limiter *TenantLimiter
-	Logger  *slog.Logger
+	// Drains, when set, lets a drain that finds a long backlog queue a
+	// second drain, so a backlog is worked by as many drains as the
+	// tenant's slots allow (each takes different users: leases).
+	Drains DrainEnqueuer
+	Logger *slog.Logger
 	// Metrics records apply latency and failures (nil: none).
 	Metrics *Metrics
 	// LeaseTTL bounds how long one apply may hold the resource (default 2 min;

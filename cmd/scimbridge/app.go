@@ -270,7 +270,7 @@ func (a *app) runWorker(ctx context.Context) error {
 	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry},
 		Groups: tenantAdapter{a.registry}, Logger: a.log, Metrics: a.metrics.sync,
 		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout,
-		Limiter: a.tenantLimiter()}
+		Limiter: a.tenantLimiter(), Drains: a.enqueuer}
 	rec.Register(mux)
 	a.operator().Register(mux)
 	if err := srv.Start(mux); err != nil {
