@@ -97,35 +97,7 @@ func (f *Filter) Match(r map[string]any) bool {
 // filterNesting returns the deepest nesting of parentheses and brackets
 // outside strings, and false when they or the quotes do not balance.
 func filterNesting(s string) (int, bool) {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if inString {
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			inString = true
-		case '(', '[':
-			depth++
-			deepest = max(deepest, depth)
-		case ')', ']':
-			depth--
-			if depth < 0 {
-				return deepest, false
-			}
-		}
-	}
-	return deepest, depth == 0 && !inString
+	return nesting(s, "([", ")]")
 }
 
 // placeholderPrefix names the stand-in attribute put where a

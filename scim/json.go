@@ -64,9 +64,18 @@ func hasNUL(v any) bool {
 // jsonDepth returns the deepest nesting of objects and arrays in b, without
 // decoding it (so a hostile body cannot make the decoder recurse).
 func jsonDepth(b []byte) int {
-	depth, deepest := 0, 0
-	inString, escaped := false, false
-	for _, c := range b {
+	deepest, _ := nesting(b, "{[", "}]")
+	return deepest
+}
+
+// nesting scans text for the deepest nesting of the opening and closing
+// bytes outside double-quoted strings (with backslash escapes), without
+// recursion. balanced is false when the closings or quotes do not match.
+func nesting[T string | []byte](text T, opens, closes string) (deepest int, balanced bool) {
+	depth := 0
+	inString, escaped, underflow := false, false, false
+	for i := 0; i < len(text); i++ {
+		c := text[i]
 		if inString {
 			switch {
 			case escaped:
@@ -78,17 +87,16 @@ func jsonDepth(b []byte) int {
 			}
 			continue
 		}
-		switch c {
-		case '"':
+		switch {
+		case c == '"':
 			inString = true
-		case '{', '[':
+		case strings.IndexByte(opens, c) >= 0:
 			depth++
-			if depth > deepest {
-				deepest = depth
-			}
-		case '}', ']':
+			deepest = max(deepest, depth)
+		case strings.IndexByte(closes, c) >= 0:
 			depth--
+			underflow = underflow || depth < 0
 		}
 	}
-	return deepest
+	return deepest, !underflow && depth == 0 && !inString
 }

@@ -159,33 +159,9 @@ func (l *Ledger) GroupMembers(ctx context.Context, tenant, id string) ([]string,
 	return m, nil
 }
 
-// groupsByIDs returns the live groups among ids (one round trip).
+// groupsByIDs returns the groups among ids (one round trip).
 func (l *Ledger) groupsByIDs(ctx context.Context, tenant string, ids []string, withDeleted bool) ([]*Record, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	k := groupKeys(tenant)
-	pipe := l.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.HGetAll(ctx, k.rec(id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr("get groups", err)
-	}
-	out := make([]*Record, 0, len(ids))
-	for i, c := range cmds {
-		f := c.Val()
-		if len(f) == 0 || (!withDeleted && f["del"] == "1") {
-			continue
-		}
-		r, err := recordFromFields(tenant, ids[i], f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, nil
+	return l.records(ctx, groupKeys(tenant), ids, withDeleted)
 }
 
 // pendingMembers returns a group's membership changes not yet applied:
@@ -635,15 +611,9 @@ func (s *Service) ImportGroups(ctx context.Context, tenant string, gs adapters.G
 		for i, e := range entries {
 			anchors[i] = e.Anchor
 		}
-		known := map[string]bool{}
-		if len(anchors) > 0 {
-			vals, err := s.Ledger.rdb.HMGet(ctx, groupKeys(tenant).idxAnchor(), anchors...).Result()
-			if err != nil {
-				return adopted, redisErr("known groups", err)
-			}
-			for i, v := range vals {
-				known[anchors[i]] = v != nil
-			}
+		known, err := s.Ledger.knownAnchors(ctx, groupKeys(tenant), anchors)
+		if err != nil {
+			return adopted, err
 		}
 		for _, e := range entries {
 			if known[e.Anchor] {

@@ -310,11 +310,16 @@ func (l *Ledger) AdoptUser(ctx context.Context, tenant, anchor string, a scim.At
 
 // KnownAnchors returns which of the anchors the ledger already knows.
 func (l *Ledger) KnownAnchors(ctx context.Context, tenant string, anchors []string) (map[string]bool, error) {
+	return l.knownAnchors(ctx, userKeys(tenant), anchors)
+}
+
+// knownAnchors returns which store anchors of one kind the ledger knows.
+func (l *Ledger) knownAnchors(ctx context.Context, k keys, anchors []string) (map[string]bool, error) {
 	out := make(map[string]bool, len(anchors))
 	if len(anchors) == 0 {
 		return out, nil
 	}
-	vals, err := l.rdb.HMGet(ctx, userKeys(tenant).idxAnchor(), anchors...).Result()
+	vals, err := l.rdb.HMGet(ctx, k.idxAnchor(), anchors...).Result()
 	if err != nil {
 		return nil, redisErr("known anchors", err)
 	}
@@ -350,17 +355,7 @@ func (l *Ledger) getUserAny(ctx context.Context, tenant, id string) (*Record, er
 // GetUsers returns the live users among ids, in the order given, skipping
 // missing ones. One round trip.
 func (l *Ledger) GetUsers(ctx context.Context, tenant string, ids []string) ([]*Record, error) {
-	recs, err := l.getUsersAny(ctx, tenant, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := recs[:0]
-	for _, r := range recs {
-		if !r.Deleted {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return l.records(ctx, userKeys(tenant), ids, false)
 }
 
 // LookupUsers returns the ids of live users whose indexed attribute equals
@@ -536,24 +531,30 @@ func (l *Ledger) lease(ctx context.Context, k keys, id string, ttl time.Duration
 
 // getUsersAny is GetUsers including deleted records.
 func (l *Ledger) getUsersAny(ctx context.Context, tenant string, ids []string) ([]*Record, error) {
+	return l.records(ctx, userKeys(tenant), ids, true)
+}
+
+// records loads the records of ids of one kind in one round trip, in the
+// order given, skipping missing ones and, unless withDeleted, deleted ones.
+func (l *Ledger) records(ctx context.Context, k keys, ids []string, withDeleted bool) ([]*Record, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	k := userKeys(tenant)
 	pipe := l.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
 		cmds[i] = pipe.HGetAll(ctx, k.rec(id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr("get users", err)
+		return nil, redisErr("get records", err)
 	}
 	out := make([]*Record, 0, len(ids))
 	for i, c := range cmds {
-		if len(c.Val()) == 0 {
+		f := c.Val()
+		if len(f) == 0 || (!withDeleted && f["del"] == "1") {
 			continue
 		}
-		r, err := recordFromFields(tenant, ids[i], c.Val())
+		r, err := recordFromFields(k.tenant, ids[i], f)
 		if err != nil {
 			return nil, err
 		}

@@ -113,14 +113,11 @@ func (s *Sweeper) sweepKind(ctx context.Context, k keys, before time.Time, batch
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	var recs []*Record
 	kind := queue.KindUser
 	if k.kind == "g" {
 		kind = queue.KindGroup
-		recs, err = s.Ledger.groupsByIDs(ctx, k.tenant, ids, true)
-	} else {
-		recs, err = s.Ledger.getUsersAny(ctx, k.tenant, ids)
 	}
+	recs, err := s.Ledger.records(ctx, k, ids, true)
 	if err != nil {
 		return 0, err
 	}
