@@ -70,11 +70,11 @@ func (g *groupTables) queryGroups(ctx context.Context, q queryer, st *stmt) ([]r
 }
 
 // matchDisplayName selects the groups whose displayName equals name
-// case-insensitively, ordered by key.
-func (g *groupTables) matchDisplayName(d *dialect, name string, limit int) *stmt {
+// case-insensitively, ordered by key; indexed: see store.foldIndexed.
+func (g *groupTables) matchDisplayName(d *dialect, name string, limit int, indexed bool) *stmt {
 	st := &stmt{d: d}
-	st.write("SELECT ", g.selectList(d), " FROM ", g.table, " WHERE ", d.foldEqual(d.ident(g.displayNameColumn), st.next()))
-	st.args = append(st.args, name)
+	st.write("SELECT ", g.selectList(d), " FROM ", g.table, " WHERE ")
+	foldMatch(st, g.displayNameColumn, name, indexed)
 	if limit <= 2 { // an existence check: see store.matchStmt
 		st.write(fmt.Sprintf(" LIMIT %d", limit))
 		return st
@@ -159,7 +159,7 @@ func (s *store) findGroupForApply(ctx context.Context, tx *sql.Tx, g *groupTable
 	if !ok || name == "" {
 		return nil, nil
 	}
-	rows, err := g.queryGroups(ctx, tx, g.matchDisplayName(s.d, name, 2))
+	rows, err := g.queryGroups(ctx, tx, g.matchDisplayName(s.d, name, 2, s.foldIndexed(ctx, tx, g.m.Table, g.displayNameColumn)))
 	if err != nil {
 		return nil, translate("select group by displayName", err)
 	}
@@ -203,7 +203,7 @@ func (s *store) insertGroup(ctx context.Context, tx *sql.Tx, g *groupTables, fie
 		readBack: func() ([]row, error) {
 			// No auto-increment key: read the key back by displayName.
 			name, _ := fields[g.displayNameColumn].(string)
-			rows, err := g.queryGroups(ctx, tx, g.matchDisplayName(s.d, name, 2))
+			rows, err := g.queryGroups(ctx, tx, g.matchDisplayName(s.d, name, 2, s.foldIndexed(ctx, tx, g.m.Table, g.displayNameColumn)))
 			if err != nil {
 				return nil, translate("read back group key", err)
 			}
@@ -235,7 +235,7 @@ func (s *store) RemoveGroup(ctx context.Context, grp adapters.Group) (err error)
 		if name == "" {
 			return nil
 		}
-		rows, err := g.queryGroups(ctx, s.db, g.matchDisplayName(s.d, name, 2))
+		rows, err := g.queryGroups(ctx, s.db, g.matchDisplayName(s.d, name, 2, s.foldIndexed(ctx, s.db, g.m.Table, g.displayNameColumn)))
 		if err != nil {
 			return translate("select group by displayName", err)
 		}
@@ -437,7 +437,7 @@ func (s *store) FindGroups(ctx context.Context, attr adapters.Match, value strin
 	}
 	var st *stmt
 	if attr == adapters.MatchDisplayName {
-		st = g.matchDisplayName(s.d, value, maxFound)
+		st = g.matchDisplayName(s.d, value, maxFound, s.foldIndexed(ctx, s.db, g.m.Table, g.displayNameColumn))
 	} else {
 		st = exactMatchStmt(s.d, g.selectList(s.d), g.table, g.key, column, value)
 	}

@@ -73,6 +73,9 @@ type store struct {
 	// groups are the group and membership tables; nil when the tenant
 	// maps no groups.
 	groups *groupTables
+	// collations says which columns a MySQL match can reach through
+	// their index (see foldIndexed).
+	collations collationCache
 }
 
 var (
@@ -356,7 +359,7 @@ func (s *store) findForApply(ctx context.Context, tx *sql.Tx, anchor string, use
 	if !ok || name == "" {
 		return nil, nil
 	}
-	rows, err := s.queryRows(ctx, tx, s.matchStmt([]string{s.userNameColumn}, name, 2, withPassword), withPassword)
+	rows, err := s.queryRows(ctx, tx, s.matchStmt(ctx, tx, []string{s.userNameColumn}, name, 2, withPassword), withPassword)
 	if err != nil {
 		return nil, translate("select by userName", err)
 	}
@@ -370,16 +373,16 @@ func (s *store) findForApply(ctx context.Context, tx *sql.Tx, anchor string, use
 }
 
 // matchStmt selects the rows where any of columns equals value
-// case-insensitively, ordered by key.
-func (s *store) matchStmt(columns []string, value string, limit int, withPassword bool) *stmt {
+// case-insensitively, ordered by key. q is where the statement will run
+// (it may read the columns' collations first: see foldIndexed).
+func (s *store) matchStmt(ctx context.Context, q queryer, columns []string, value string, limit int, withPassword bool) *stmt {
 	st := &stmt{d: s.d}
 	st.write("SELECT ", s.selectList(withPassword), " FROM ", s.table, " WHERE ")
 	for i, c := range columns {
 		if i > 0 {
 			st.write(" OR ")
 		}
-		st.write(s.d.foldEqual(s.d.ident(c), st.next()))
-		st.args = append(st.args, value)
+		foldMatch(st, c, value, s.foldIndexed(ctx, q, s.m.Table, c))
 	}
 	if limit <= 2 {
 		// An existence/ambiguity check: no ORDER BY, which would let
@@ -440,7 +443,7 @@ func (s *store) insert(ctx context.Context, tx *sql.Tx, fields map[string]any, p
 		readBack: func() ([]row, error) {
 			// No auto-increment key: read the key back by userName.
 			name, _ := fields[s.userNameColumn].(string)
-			rows, err := s.queryRows(ctx, tx, s.matchStmt([]string{s.userNameColumn}, name, 2, false), false)
+			rows, err := s.queryRows(ctx, tx, s.matchStmt(ctx, tx, []string{s.userNameColumn}, name, 2, false), false)
 			if err != nil {
 				return nil, translate("read back key", err)
 			}
@@ -477,7 +480,7 @@ func (s *store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 		if name == "" {
 			return nil
 		}
-		rows, err := s.queryRows(ctx, s.db, s.matchStmt([]string{s.userNameColumn}, name, 2, false), false)
+		rows, err := s.queryRows(ctx, s.db, s.matchStmt(ctx, s.db, []string{s.userNameColumn}, name, 2, false), false)
 		if err != nil {
 			return translate("select by userName", err)
 		}
@@ -550,7 +553,7 @@ func (s *store) FindUsers(ctx context.Context, attr adapters.Match, value string
 	if attr == adapters.MatchExternalID {
 		st = exactMatchStmt(s.d, s.selectList(false), s.table, s.key, columns[0], value)
 	} else {
-		st = s.matchStmt(columns, value, maxFound, false)
+		st = s.matchStmt(ctx, s.db, columns, value, maxFound, false)
 	}
 	rows, err := s.queryRows(ctx, s.db, st, false)
 	if err != nil {
