@@ -47,6 +47,8 @@ func storeKindOf(dsn string) string {
 		return "postgres"
 	case strings.Contains(dsn, "@tcp("), strings.HasPrefix(dsn, "mysql://"):
 		return "mysql"
+	case isLDAPURL(dsn):
+		return "ldap"
 	}
 	return "sqlite"
 }
@@ -127,7 +129,7 @@ func columnKinds(ctx context.Context, db *sql.DB, table string, cols []string) (
 	for i, t := range types {
 		n := strings.ToUpper(t.DatabaseTypeName())
 		switch {
-		case strings.Contains(n, "BOOL"):
+		case strings.Contains(n, "BOOL"), n == "TINYINT": // MySQL's BOOLEAN is TINYINT(1)
 			out[i] = "bool"
 		case strings.Contains(n, "INT"):
 			out[i] = "int"

@@ -36,8 +36,13 @@ Usage:
                   [--creates 20000] [--concurrency 64] [--interval 250ms] [--baseline 8]
                   [--store-dsn DSN --store-table-b T] [--samples] [--json]
   scimbench ceiling --store-dsn DSN --store-table T [--rows 10000] [--store-concurrency 20]
+  scimbench slapd [--info FILE]      a throwaway slapd until SIGINT/SIGTERM (prints its URL, DNs, password file)
   scimbench rss --pid PID
   scimbench cleanup --redis ADDR --redis-db N --targets targets.json
+
+An LDAP store: --store-dsn ldap://HOST:PORT --ldap-bind-dn DN --ldap-bind-password-file F;
+setup also takes --ldap-base DN (it creates ou=<schema> there), and for run and ceiling
+--store-table is the users base DN setup prints.
 
 Run 'scimbench <command> -h' for every flag.
 `
@@ -66,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return cmdFairness(ctx, args[1:], stdout, stderr)
 	case "ceiling":
 		return cmdCeiling(ctx, args[1:], stdout, stderr)
+	case "slapd":
+		return cmdSlapd(ctx, args[1:], stdout, stderr)
 	case "rss":
 		return cmdRSS(args[1:], stdout, stderr)
 	case "cleanup":
@@ -85,6 +92,8 @@ type commonFlags struct {
 	redisDB     int
 	storeDSN    string
 	storeKind   string
+	// An LDAP store's bind DN and the file holding its password.
+	ldapBindDN, ldapPasswordFile string
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -92,7 +101,22 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.redisAddr, "redis", "", "Redis of the server under test (ledger convergence, setup); empty: none")
 	fs.IntVar(&c.redisDB, "redis-db", 0, "Redis database number of the server under test")
 	fs.StringVar(&c.storeDSN, "store-dsn", "", "the tenant's store (postgres://..., user:pw@tcp(host)/db, or a SQLite path)")
-	fs.StringVar(&c.storeKind, "store-kind", "", "postgres, mysql or sqlite (default: guessed from the DSN)")
+	fs.StringVar(&c.storeKind, "store-kind", "", "postgres, mysql, sqlite or ldap (default: guessed from the DSN)")
+	fs.StringVar(&c.ldapBindDN, "ldap-bind-dn", "", "LDAP store: the DN to bind as")
+	fs.StringVar(&c.ldapPasswordFile, "ldap-bind-password-file", "", "LDAP store: file holding the bind password")
+}
+
+// kind is the store kind named or guessed from the DSN.
+func (c *commonFlags) kind() string {
+	if c.storeKind != "" {
+		return c.storeKind
+	}
+	return storeKindOf(c.storeDSN)
+}
+
+// ldapClient is the LDAP store named by the flags.
+func (c *commonFlags) ldapClient() *ldapClient {
+	return &ldapClient{url: c.storeDSN, bindDN: c.ldapBindDN, passwordFile: c.ldapPasswordFile}
 }
 
 // redisClient connects to the Redis named by the flags (nil when none).
@@ -119,16 +143,22 @@ func (c *commonFlags) store(ctx context.Context, table, markerColumn string) (*s
 	if c.storeDSN == "" {
 		return nil, nil
 	}
-	kind := c.storeKind
-	if kind == "" {
-		kind = storeKindOf(c.storeDSN)
-	}
+	kind := c.kind()
 	if !c.allowRemote {
 		if host := storeHost(kind, c.storeDSN); host != "" {
 			if err := checkLoopbackAddr(ctx, host); err != nil {
 				return nil, err
 			}
 		}
+	}
+	if kind == "ldap" {
+		l := c.ldapClient()
+		conn, err := l.dial()
+		if err != nil {
+			return nil, err
+		}
+		conn.Close()
+		return &storeConn{kind: kind, ldap: l, table: table, markerColumn: markerColumn}, nil
 	}
 	db, err := openStore(kind, c.storeDSN)
 	if err != nil {
@@ -163,6 +193,8 @@ func storeHost(kind, dsn string) string {
 			return ""
 		}
 		return cfg.Addr
+	case "ldap":
+		return ldapHost(dsn)
 	}
 	return ""
 }
@@ -182,7 +214,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&o.MissRatio, "miss-ratio", 0, "share of filters for a userName that does not exist")
 	fs.IntVar(&o.Pool, "pool", 1000, "existing users per target to read and change (created when missing)")
 	fs.StringVar(&o.GroupID, "group-id", "", "group to add members to (default: the targets file's group_id, else a new group)")
-	storeTable := fs.String("store-table", "", "the users table (convergence and ceiling)")
+	storeTable := fs.String("store-table", "", "the users table (convergence and ceiling); LDAP: the users base DN")
 	marker := fs.String("store-marker-column", "dept", "column the enterprise department maps to (the write marker)")
 	storeKey := fs.String("store-key", "id", "primary-key column (ceiling updates)")
 	storeCols := fs.String("store-columns", ceilingColumns, "columns a create writes (ceiling)")
@@ -256,15 +288,28 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *storeTable == "" {
 			return errors.New("run: --store-dsn needs --store-table")
 		}
-		for _, id := range []string{*storeTable, *marker, *storeKey} {
-			if err := checkIdent("--store-table/--store-marker-column/--store-key", id); err != nil {
+		if cf.kind() == "ldap" {
+			// --store-table is the users base DN; the marker is in
+			// departmentNumber unless named.
+			if _, err := parentDN(*storeTable); err != nil {
 				return err
+			}
+			if !flagSet(fs, "store-marker-column") {
+				*marker = ldapMarkerAttribute
+			}
+		} else {
+			for _, id := range []string{*storeTable, *marker, *storeKey} {
+				if err := checkIdent("--store-table/--store-marker-column/--store-key", id); err != nil {
+					return err
+				}
 			}
 		}
 		if store, err = cf.store(ctx, *storeTable, *marker); err != nil {
 			return err
 		}
-		defer store.db.Close()
+		if store.db != nil {
+			defer store.db.Close()
+		}
 	}
 
 	o.RunID = fmt.Sprintf("%x", time.Now().UnixNano()&0xffffffffff)
@@ -304,16 +349,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// end of the load.
 		doneAt := lr.End
 		var ledgerErr, storeErr error
-		var wg gosync.WaitGroup
+		var wg, ledgerDone gosync.WaitGroup
 		if rdb != nil {
 			wg.Add(1)
+			ledgerDone.Add(1)
 			go func() {
 				defer wg.Done()
+				defer ledgerDone.Done()
 				var d time.Duration
 				d, c.LedgerPending, c.LedgerFailed, ledgerErr = waitLedger(ctx, rdb, tenantIDs, lr.Writes, *convergeTimeout)
 				c.LedgerSeconds = d.Seconds()
 			}()
 		}
+		// An LDAP store's marker search is a scan of the users base: it is
+		// done once the ledger has converged, not polled alongside.
+		ldapAfterLedger := store != nil && store.ldap != nil
 		if store != nil {
 			for _, w := range lastWrites(lr.Writes) {
 				if w.marker != "" && w.kind == "u" {
@@ -323,6 +373,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if ldapAfterLedger {
+					ledgerDone.Wait()
+				}
 				var d time.Duration
 				d, c.StorePending, storeErr = waitStore(ctx, store, lr.Writes, *convergeTimeout, func(id, marker string) {
 					fmt.Fprintf(stderr, "scimbench: store never showed user %s with marker %s\n", id, marker)
@@ -349,7 +402,13 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if store != nil && rep.Converge != nil && rep.Converge.Writes > 0 {
 		// At least 1,000 rows, so the rate is stable; the ceiling time is
 		// scaled back to the rows this run wrote.
-		ceil, err := measureCeiling(ctx, store, strings.Split(*storeCols, ","), *storeKey, max(rep.Converge.Writes, 1000), *storeConc)
+		var ceil *Ceiling
+		if store.ldap != nil {
+			container, _ := parentDN(store.table)
+			ceil, err = measureLDAPCeiling(ctx, store.ldap, container, max(rep.Converge.Writes, 1000), *storeConc)
+		} else {
+			ceil, err = measureCeiling(ctx, store, strings.Split(*storeCols, ","), *storeKey, max(rep.Converge.Writes, 1000), *storeConc)
+		}
 		if err != nil {
 			return err
 		}
@@ -382,7 +441,9 @@ func cmdSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var cf commonFlags
 	cf.register(fs)
 	var o setupOptions
-	fs.StringVar(&o.Schema, "schema", "scimbench", "PostgreSQL schema for the tables (MySQL/SQLite: table prefix)")
+	fs.StringVar(&o.Schema, "schema", "scimbench", "PostgreSQL schema for the tables (MySQL/SQLite: table prefix; LDAP: the OU under --ldap-base)")
+	fs.StringVar(&o.LDAPBase, "ldap-base", "", "LDAP store: the DN under which setup creates ou=<schema> (users in ou=people, groups in ou=groups)")
+	fs.IntVar(&o.StoreConcurrency, "store-max-concurrency", 0, "the tenants' store max_concurrency (0: the kind's default, 1 for LDAP and 8 for SQL)")
 	fs.IntVar(&o.Tenants, "tenants", 1, "tenants to register (each gets an API key)")
 	fs.StringVar(&o.TenantPrefix, "tenant-prefix", "bench", "tenant ids are <prefix>-0, <prefix>-1, ...")
 	fs.IntVar(&o.Users, "users", 0, "users per tenant")
@@ -402,21 +463,26 @@ func cmdSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkIdent("--schema", o.Schema); err != nil {
 		return err
 	}
+	if cf.kind() == "ldap" {
+		if o.LDAPBase == "" {
+			return errors.New("setup: an LDAP store needs --ldap-base (where setup creates ou=<schema>)")
+		}
+		o.LDAP = cf.ldapClient()
+	}
 	if !cf.allowRemote {
 		if err := checkLoopbackURL(ctx, o.PublicURL); err != nil {
 			return err
 		}
 	}
 	o.PublicURL = strings.TrimRight(o.PublicURL, "/")
-	o.StoreKind = cf.storeKind
-	if o.StoreKind == "" {
-		o.StoreKind = storeKindOf(cf.storeDSN)
-	}
+	o.StoreKind = cf.kind()
 	st, err := cf.store(ctx, "unused", "unused")
 	if err != nil {
 		return err
 	}
-	st.db.Close()
+	if st.db != nil {
+		st.db.Close()
+	}
 	o.StoreDSN = cf.storeDSN
 	if o.Redis, err = cf.redisClient(ctx); err != nil {
 		return err
@@ -452,7 +518,7 @@ func cmdCeiling(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	var cf commonFlags
 	cf.register(fs)
-	table := fs.String("store-table", "", "the users table whose columns the scratch copy takes")
+	table := fs.String("store-table", "", "the users table whose columns the scratch copy takes (LDAP: the users base DN; the scratch OU goes next to it)")
 	key := fs.String("store-key", "id", "primary-key column")
 	cols := fs.String("store-columns", ceilingColumns, "columns written")
 	rows := fs.Int("rows", 10000, "rows to insert, then update")
@@ -463,6 +529,25 @@ func cmdCeiling(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if cf.storeDSN == "" || *table == "" {
 		return errors.New("ceiling: --store-dsn and --store-table are required")
+	}
+	if cf.kind() == "ldap" {
+		container, err := parentDN(*table)
+		if err != nil {
+			return err
+		}
+		if _, err := cf.store(ctx, *table, ldapMarkerAttribute); err != nil {
+			return err
+		}
+		c, err := measureLDAPCeiling(ctx, cf.ldapClient(), container, *rows, *conc)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(stdout).Encode(c)
+		}
+		fmt.Fprintf(stdout, "LDAP ceiling (%d entries, %d connections): add %.0f/s (%.3f s), modify %.0f/s (%.3f s)\n",
+			c.Rows, c.Concurrency, c.InsertPerSec, c.InsertSeconds, c.UpdatePerSec, c.UpdateSeconds)
+		return nil
 	}
 	if err := checkIdent("--store-table", *table); err != nil {
 		return err
@@ -529,4 +614,11 @@ func cmdCleanup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	fmt.Fprintf(stdout, "deleted %d tenant(s)\n", len(ids))
 	return nil
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -40,6 +40,11 @@ type setupOptions struct {
 	Concurrency  int
 	HTTP         *scimClientFactory
 	Wait         time.Duration
+	// LDAP reaches an LDAP store; setup makes ou=<Schema> under LDAPBase.
+	LDAP     *ldapClient
+	LDAPBase string
+	// StoreConcurrency is the tenants' max_concurrency (0: the default).
+	StoreConcurrency int
 }
 
 // scimClientFactory builds clients for targets.
@@ -165,24 +170,40 @@ func redisUsedMemory(ctx context.Context, rdb *redis.Client) int64 {
 // runSetup registers tenants and keys, writes users and the group, and
 // returns the targets and a report.
 func runSetup(ctx context.Context, o setupOptions) (*TargetsFile, *setupReport, error) {
-	db, err := openStore(o.StoreKind, o.StoreDSN)
-	if err != nil {
-		return nil, nil, err
+	var users, marker string
+	newTenant := func(id string) tenants.Tenant {
+		t := benchTenant(id, o.StoreKind, o.StoreDSN, o.Schema)
+		t.Store.MaxConcurrency = o.StoreConcurrency
+		return t
 	}
-	defer db.Close()
-	if err := createStoreTables(ctx, db, o.StoreKind, o.Schema); err != nil {
-		return nil, nil, err
+	if o.StoreKind == "ldap" {
+		dns := ldapContainers(o.Schema, o.LDAPBase)
+		if err := createLDAPContainers(o.LDAP, dns); err != nil {
+			return nil, nil, err
+		}
+		users, marker = dns.users, ldapMarkerAttribute
+		newTenant = func(id string) tenants.Tenant { return benchLDAPTenant(id, o.LDAP, dns, o.StoreConcurrency) }
+	} else {
+		db, err := openStore(o.StoreKind, o.StoreDSN)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer db.Close()
+		if err := createStoreTables(ctx, db, o.StoreKind, o.Schema); err != nil {
+			return nil, nil, err
+		}
+		users, _, _ = storeTables(o.StoreKind, o.Schema)
+		marker = "dept"
 	}
-	users, _, _ := storeTables(o.StoreKind, o.Schema)
 	rep := &setupReport{Tenants: o.Tenants, UsersPerTenant: o.Users, Via: o.Via, GroupMembers: o.GroupMembers,
-		StoreUsersTable: users, StoreMarkerColumn: "dept", StoreCeilingColumns: ceilingColumns}
+		StoreUsersTable: users, StoreMarkerColumn: marker, StoreCeilingColumns: ceilingColumns}
 	reg := tenants.NewRegistry(o.Redis)
 	keys := tenants.NewKeyStore(o.Redis)
 	defer keys.Wait()
 	tf := &TargetsFile{Targets: make([]Target, o.Tenants)}
-	_, err = parallel(ctx, o.Tenants, o.Concurrency, func(ctx context.Context, i int) error {
+	_, err := parallel(ctx, o.Tenants, o.Concurrency, func(ctx context.Context, i int) error {
 		id := fmt.Sprintf("%s-%d", o.TenantPrefix, i)
-		if err := reg.Put(ctx, benchTenant(id, o.StoreKind, o.StoreDSN, o.Schema)); err != nil {
+		if err := reg.Put(ctx, newTenant(id)); err != nil {
 			return err
 		}
 		plain, _, err := keys.Create(ctx, id, fmt.Sprintf("scimbench-%d", time.Now().UnixNano()))
