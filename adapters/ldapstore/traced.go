@@ -49,6 +49,22 @@ func (s *Store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, 
 	return s.applyUser(ctx, u)
 }
 
+// ApplyUsers implements adapters.BatchStore (see batch.go).
+func (s *Store) ApplyUsers(ctx context.Context, users []adapters.User) ([]string, []error) {
+	ctx, span := s.span(ctx, "ApplyUsers")
+	span.SetAttributes(attribute.Int("scimbridge.users", len(users)))
+	anchors, errs := s.applyUsers(ctx, users)
+	var failed error
+	for _, err := range errs {
+		if err != nil {
+			failed = err
+			break
+		}
+	}
+	endSpan(span, failed)
+	return anchors, errs
+}
+
 // RemoveUser implements adapters.Store.
 func (s *Store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 	ctx, span := s.span(ctx, "RemoveUser")

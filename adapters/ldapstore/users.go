@@ -268,6 +268,15 @@ func (s *Store) personClasses() bool {
 }
 
 func (s *Store) createUser(c *ldap.Conn, d desired, password *string) (string, error) {
+	dn, err := s.addUser(c, d, password)
+	if err != nil {
+		return "", err
+	}
+	return s.readAnchor(c, dn)
+}
+
+// addUser adds the user's entry (and sets its password) and returns its DN.
+func (s *Store) addUser(c *ldap.Conn, d desired, password *string) (string, error) {
 	parent := s.opts.UsersBaseDN
 	if s.opts.Deactivation.Strategy == adapters.LDAPDeactivateDisabledOU && !d.active {
 		parent = s.opts.Deactivation.DisabledOU
@@ -316,6 +325,11 @@ func (s *Store) createUser(c *ldap.Conn, d desired, password *string) (string, e
 			return "", err
 		}
 	}
+	return dn, nil
+}
+
+// readAnchor reads the anchor of the entry at dn (one base-scoped search).
+func (s *Store) readAnchor(c *ldap.Conn, dn string) (string, error) {
 	res, err := c.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 1, 0, false,
 		"(objectClass=*)", []string{s.opts.AnchorAttribute}, nil))
 	if err != nil {
