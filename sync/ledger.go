@@ -358,43 +358,78 @@ func (l *Ledger) GetUsers(ctx context.Context, tenant string, ids []string) ([]*
 	return l.records(ctx, userKeys(tenant), ids, false)
 }
 
-// LookupUsers returns the ids of live users whose indexed attribute equals
-// value: userName (case-insensitive), externalId, emails.value
-// (case-insensitive) or id.
-func (l *Ledger) LookupUsers(ctx context.Context, tenant string, attr, value string) ([]string, error) {
+// findUsersScript looks a value up in one of a tenant's user indexes and
+// returns the records it names, in one round trip (an eq filter is the
+// IdP's existence check before every create, so it is a hot path).
+// The record keys are built from ARGV[3], the tenant's record-key prefix:
+// they are in the index's hash slot (the {tenant} tag), as Redis Cluster
+// requires of keys a script touches.
+// KEYS: the index. ARGV: mode ("hash": a HGET on the index; "lex": the
+// email sorted set's "value\0id" members), value, record-key prefix.
+// Returns a flat list: id, {HGETALL fields}, id, {fields}, ...
+var findUsersScript = redis.NewScript(`
+local ids
+if ARGV[1] == 'hash' then
+  local id = redis.call('HGET', KEYS[1], ARGV[2])
+  if not id then return {} end
+  ids = {id}
+else
+  ids = {}
+  local members = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[2] .. '\0', '(' .. ARGV[2] .. '\1')
+  for i, m in ipairs(members) do
+    local at = string.find(m, '\0', 1, true)
+    if at then ids[#ids + 1] = string.sub(m, at + 1) end
+  end
+end
+local out = {}
+for i, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGETALL', ARGV[3] .. 'r:' .. id)
+end
+return out
+`)
+
+// FindUsers returns the live users whose indexed attribute equals value
+// (userName and emails.value case-insensitive, externalId, id), in one round trip.
+func (l *Ledger) FindUsers(ctx context.Context, tenant string, attr, value string) ([]*Record, error) {
 	k := userKeys(tenant)
-	var ids []string
+	var idx, mode, v string
 	switch attr {
-	case "userName", "externalId":
-		idx, v := k.idxUserName(), strings.ToLower(value)
-		if attr == "externalId" {
-			idx, v = k.idxExternalID(), value
-		}
-		id, err := l.rdb.HGet(ctx, idx, v).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, redisErr("lookup user", err)
-		}
-		ids = []string{id}
+	case "userName":
+		idx, mode, v = k.idxUserName(), "hash", strings.ToLower(value)
+	case "externalId":
+		idx, mode, v = k.idxExternalID(), "hash", value
 	case "emails.value":
-		lv := strings.ToLower(value)
-		members, err := l.rdb.ZRangeByLex(ctx, k.idxEmails(), &redis.ZRangeBy{Min: "[" + lv + "\x00", Max: "(" + lv + "\x01"}).Result()
-		if err != nil {
-			return nil, redisErr("lookup user", err)
-		}
-		for _, m := range members {
-			if i := strings.IndexByte(m, 0); i >= 0 {
-				ids = append(ids, m[i+1:])
-			}
-		}
+		idx, mode, v = k.idxEmails(), "lex", strings.ToLower(value)
 	case "id":
-		ids = []string{value}
+		return l.GetUsers(ctx, tenant, []string{value})
 	default:
 		return nil, fmt.Errorf("sync: no index on %q", attr)
 	}
-	return ids, nil
+	raw, err := findUsersScript.Run(ctx, l.rdb, []string{idx}, mode, v, k.prefix()).Slice()
+	if err != nil {
+		return nil, redisErr("find users", err)
+	}
+	out := make([]*Record, 0, len(raw)/2)
+	for i := 0; i+1 < len(raw); i += 2 {
+		id, _ := raw[i].(string)
+		fields, _ := raw[i+1].([]any)
+		if len(fields) == 0 {
+			continue // the index names a record that is gone
+		}
+		kv := make([]string, len(fields))
+		for j, f := range fields {
+			kv[j], _ = f.(string)
+		}
+		r, err := decodeRecord(tenant, id, kv)
+		if err != nil {
+			return nil, err
+		}
+		if !r.Deleted {
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // CountUsers returns the number of live users.

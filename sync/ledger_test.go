@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -76,13 +77,13 @@ func TestLedgerUpdateRenameAndIndexes(t *testing.T) {
 	if err != nil || r2.Version != 2 {
 		t.Fatalf("update: %+v %v", r2, err)
 	}
-	if ids, _ := l.LookupUsers(ctx, tenant, "userName", "A@X.IO"); len(ids) != 0 {
+	if ids := findIDs(t, l, tenant, "userName", "A@X.IO"); len(ids) != 0 {
 		t.Fatalf("old userName still indexed: %v", ids)
 	}
-	if ids, _ := l.LookupUsers(ctx, tenant, "userName", "B@x.io"); len(ids) != 1 || ids[0] != r.ID {
+	if ids := findIDs(t, l, tenant, "userName", "B@x.io"); len(ids) != 1 || ids[0] != r.ID {
 		t.Fatalf("new userName lookup: %v", ids)
 	}
-	if ids, _ := l.LookupUsers(ctx, tenant, "emails.value", "b@X.io"); len(ids) != 1 || ids[0] != r.ID {
+	if ids := findIDs(t, l, tenant, "emails.value", "b@X.io"); len(ids) != 1 || ids[0] != r.ID {
 		t.Fatalf("email lookup: %v", ids)
 	}
 	// The old name is free again.
@@ -102,7 +103,7 @@ func TestLedgerUpdateRenameAndIndexes(t *testing.T) {
 	if n, _ := l.CountUsers(ctx, tenant); n != 1 {
 		t.Fatalf("count after delete = %d", n)
 	}
-	if ids, _ := l.LookupUsers(ctx, tenant, "emails.value", "b@x.io"); len(ids) != 0 {
+	if ids := findIDs(t, l, tenant, "emails.value", "b@x.io"); len(ids) != 0 {
 		t.Fatalf("deleted user's email still indexed: %v", ids)
 	}
 }
@@ -246,5 +247,69 @@ func TestUserFilterWithoutAUserIndexScans(t *testing.T) {
 	recs, total, err := s.ListUsers(ctx, tenant, f, 1, 10)
 	if err != nil || total != 1 || recs[0].Attrs["userName"] != "bob@x.io" {
 		t.Fatalf("displayName filter on users: %v %d %v", recs, total, err)
+	}
+}
+
+// findIDs is the ids FindUsers returns.
+func findIDs(t *testing.T, l *Ledger, tenant, attr, value string) []string {
+	t.Helper()
+	recs, err := l.FindUsers(context.Background(), tenant, attr, value)
+	if err != nil {
+		t.Fatalf("find %s eq %q: %v", attr, value, err)
+	}
+	ids := make([]string, len(recs))
+	for i, r := range recs {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// FindUsers answers exact matches only: a value that is a prefix of
+// another user's email, or differs in case for externalId, finds nothing.
+func TestLedgerFindUsersExact(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, testSealer(t))
+	ctx := context.Background()
+
+	a, err := l.CreateUser(ctx, tenant, user("b@x.iox", "externalId", "00uA"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.CreateUser(ctx, tenant, user("c@x.io", "emails", []any{
+		map[string]any{"value": "shared@x.io", "type": "work"}}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := l.CreateUser(ctx, tenant, user("d@x.io", "emails", []any{
+		map[string]any{"value": "SHARED@x.io", "type": "home"}}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		attr, value string
+		want        []string
+	}{
+		{"emails.value", "b@x.io", nil},
+		{"emails.value", "B@X.IOX", []string{a.ID}},
+		{"emails.value", "shared@X.io", []string{b.ID, c.ID}},
+		{"userName", "B@x.iox", []string{a.ID}},
+		{"userName", "b@x.io", nil},
+		{"externalId", "00uA", []string{a.ID}},
+		{"externalId", "00ua", nil},
+		{"id", c.ID, []string{c.ID}},
+		{"id", "nope", nil},
+	} {
+		got := findIDs(t, l, tenant, tc.attr, tc.value)
+		sort.Strings(got)
+		want := append([]string(nil), tc.want...)
+		sort.Strings(want)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s eq %q = %v, want %v", tc.attr, tc.value, got, want)
+		}
+	}
+	if _, err := l.FindUsers(ctx, tenant, "title", "x"); err == nil {
+		t.Error("a lookup on an unindexed attribute succeeded")
 	}
 }

@@ -250,11 +250,8 @@ func (s *Service) ListUsers(ctx context.Context, tenant string, f *scim.Filter, 
 func (s *Service) matchUsers(ctx context.Context, tenant string, f *scim.Filter) ([]*Record, error) {
 	var candidates []*Record
 	if lk, ok := userLookup(f.Lookups()); ok {
-		ids, err := s.Ledger.LookupUsers(ctx, tenant, lk.Attr, lk.Value)
-		if err != nil {
-			return nil, err
-		}
-		if candidates, err = s.Ledger.GetUsers(ctx, tenant, ids); err != nil {
+		var err error
+		if candidates, err = s.Ledger.FindUsers(ctx, tenant, lk.Attr, lk.Value); err != nil {
 			return nil, err
 		}
 		if len(candidates) == 0 {

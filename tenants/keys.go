@@ -90,6 +90,8 @@ type KeyStore struct {
 	rdb redis.UniversalClient
 	now func() time.Time
 
+	cache *keyCache // nil: every Verify asks Redis (see EnableCache)
+
 	mu       sync.Mutex
 	lastUsed map[string]time.Time // key id -> last recorded use (this process)
 	writes   chan struct{}        // semaphore for LastUsed writes
@@ -250,7 +252,8 @@ func (s *KeyStore) List(ctx context.Context, tenant string) ([]Key, error) {
 }
 
 // Revoke revokes the tenant's key with that id or (live) name; it stops
-// working at once. ErrNotFound when the tenant has no such key; revoking a
+// working at once (in processes with a key cache: at once where the
+// announcement reaches them, within the cache's ttl in any case). ErrNotFound when the tenant has no such key; revoking a
 // revoked key again is not an error.
 func (s *KeyStore) Revoke(ctx context.Context, tenant, idOrName string) error {
 	shown := truncate(idOrName, 110)
@@ -275,6 +278,7 @@ func (s *KeyStore) Revoke(ctx context.Context, tenant, idOrName string) error {
 		return unavailable(op, err)
 	}
 	if rec.Revoked {
+		s.announce(ctx, tenant)
 		return nil
 	}
 	if err := revokeKeyScript.Run(ctx, s.rdb, []string{keysKey(tenant), keyNamesKey(tenant)},
@@ -284,7 +288,15 @@ func (s *KeyStore) Revoke(ctx context.Context, tenant, idOrName string) error {
 	s.mu.Lock()
 	delete(s.lastUsed, rec.ID)
 	s.mu.Unlock()
+	s.announce(ctx, tenant)
 	return nil
+}
+
+// announce drops the tenant's cached keys here and in every watching
+// process. A failed announcement is not an error: the revocation is in
+// Redis, and other processes' cache entries expire within their ttl.
+func (s *KeyStore) announce(ctx context.Context, tenant string) {
+	_ = announceKeysChanged(ctx, s.rdb, s.cache, tenant)
 }
 
 // find loads a key record by id, else by live name.
@@ -322,16 +334,31 @@ func (s *KeyStore) Verify(ctx context.Context, tenant, presented string) (*Key, 
 		return nil, ErrUnauthorized
 	}
 	sum := hashKey(presented)
-	raw, err := s.rdb.Get(ctx, keyIndexKey(sum)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrUnauthorized
+	rec, ok := keyRecord{}, false
+	if s.cache != nil {
+		rec, ok = s.cache.get(sum, s.now())
 	}
-	if err != nil {
-		return nil, unavailable(fmt.Sprintf("verify key for %q", tenant), err)
-	}
-	var rec keyRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, ErrUnauthorized
+	if !ok {
+		var gen uint64
+		if s.cache != nil {
+			gen = s.cache.generation()
+		}
+		raw, err := s.rdb.Get(ctx, keyIndexKey(sum)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return nil, ErrUnauthorized
+		}
+		if err != nil {
+			return nil, unavailable(fmt.Sprintf("verify key for %q", tenant), err)
+		}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return nil, ErrUnauthorized
+		}
+		if rec.Revoked || subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(sum)) != 1 {
+			return nil, ErrUnauthorized
+		}
+		if s.cache != nil {
+			s.cache.put(sum, rec, gen, s.now())
+		}
 	}
 	if subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(sum)) != 1 || rec.Tenant != tenant || rec.Revoked {
 		return nil, ErrUnauthorized
@@ -398,6 +425,7 @@ func deleteTenantKeys(ctx context.Context, rdb redis.UniversalClient, tenant str
 			return err
 		}
 	}
+	_ = announceKeysChanged(ctx, rdb, nil, tenant) // see KeyStore.announce
 	return rdb.Del(ctx, keysKey(tenant), keyNamesKey(tenant), keysUsedKey(tenant)).Err()
 }
 

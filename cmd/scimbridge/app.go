@@ -72,6 +72,10 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		Addr: cfg.Redis.Addr, Password: password, DB: cfg.Redis.DB,
 		DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
 		PoolSize: 64,
+		// RESP2: scimbridge uses no RESP3 feature (no client-side caching,
+		// no push messages), and go-redis checks every RESP3 reply for
+		// pending push notifications (~5 % of the front door's CPU).
+		Protocol: 2,
 	})
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -70,6 +70,11 @@ type Config struct {
 			// Burst: requests allowed at once above the rate (default 2×rate).
 			Burst int `yaml:"burst"`
 		} `yaml:"rate_limit"`
+		// KeyCacheTTL is how long an API process trusts a key it has
+		// verified in Redis (default 1s; negative: ask Redis on every
+		// request). A revocation reaches every API process at once over
+		// Redis pub/sub; this bounds it if that announcement is lost.
+		KeyCacheTTL time.Duration `yaml:"key_cache_ttl"`
 		// TLS serves HTTPS when cert_file and key_file are set.
 		TLS struct {
 			CertFile string `yaml:"cert_file"`
@@ -220,6 +225,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.API.RateLimit.Burst <= 0 {
 		c.API.RateLimit.Burst = int(2 * max(c.API.RateLimit.PerTenantRPS, 1))
+	}
+	if c.API.KeyCacheTTL == 0 {
+		c.API.KeyCacheTTL = time.Second
 	}
 	if c.API.TLS.MinVersion == "" {
 		c.API.TLS.MinVersion = "1.2"

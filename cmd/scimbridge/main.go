@@ -158,6 +158,8 @@ func runServer(ctx context.Context, role string, args []string, stdout, stderr i
 	}
 	go a.stores.Run(runCtx) // closes idle store connections
 	if role == "serve" || role == "api" {
+		a.keys.EnableCache(cfg.API.KeyCacheTTL)
+		go a.keys.Watch(runCtx, logr)
 		start(a.runAPI)
 	}
 	if role == "serve" || role == "worker" {
