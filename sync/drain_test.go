@@ -167,3 +167,73 @@ func TestPropertyDrainInterleavings(t *testing.T) {
 		})
 	}
 }
+
+// drainRecorder records the drains a Service queues.
+type drainRecorder struct {
+	recordingEnqueuer
+	drains []string // "queue/gen"
+}
+
+func (e *drainRecorder) EnqueueDrain(_ context.Context, queueName, _ string, gen string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.drains = append(e.drains, queueName+"/"+gen)
+	return nil
+}
+
+func (e *drainRecorder) taken() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.drains
+	e.drains = nil
+	return d
+}
+
+// Writes queue their tenant's drain once per generation and queue: the
+// generation is read with the write, and a drain this process has queued
+// is not queued again until a drain starts (and bumps the generation).
+// Every write is still applied by the drain of the generation it read.
+func TestWritesQueueEachDrainGenerationOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	enq := &drainRecorder{}
+	b.svc.Enqueuer, b.svc.Coalesce = enq, true
+
+	var ids []string
+	for i := range 5 {
+		r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"q%d@example.com"}`, i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	if got := enq.taken(); fmt.Sprint(got) != "[provision/0]" {
+		t.Fatalf("5 creates queued drains %v, want one provision drain of generation 0", got)
+	}
+	if _, err := b.svc.PatchUser(ctx, b.tenant, ids[0], patch(t, `{"Operations":[{"op":"replace","value":{"active":false}}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.PatchUser(ctx, b.tenant, ids[1], patch(t, `{"Operations":[{"op":"replace","value":{"active":false}}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := enq.taken(); fmt.Sprint(got) != "[deprovision/0]" {
+		t.Fatalf("2 deactivations queued drains %v, want one deprovision drain of generation 0", got)
+	}
+	if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+		t.Fatal(err)
+	}
+	if n, _, _ := b.ledger.OldestDirty(ctx, b.tenant); n != 0 {
+		t.Fatalf("%d users still dirty after the drain of their generation", n)
+	}
+	if len(b.store.rows(t)) != 5 {
+		t.Fatalf("store rows = %d, want 5", len(b.store.rows(t)))
+	}
+	// The drain started generation 1: the next write queues its drain.
+	if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"q9@example.com"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := enq.taken(); fmt.Sprint(got) != "[provision/1]" {
+		t.Fatalf("a write after a drain started queued %v, want provision/1", got)
+	}
+}

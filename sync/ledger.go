@@ -57,6 +57,9 @@ type Record struct {
 
 	sealedPassword  string
 	passwordVersion int64
+	// drainGen is the tenant's drain generation read with the write that
+	// returned this record ("" when not read).
+	drainGen string
 }
 
 // State is applied, pending or failed.
@@ -101,7 +104,7 @@ func (k keys) lease(id string) string { return k.prefix() + "lease:" + id }
 func (k keys) failed() string         { return k.prefix() + "failed" }
 func userKeys(tenant string) keys     { return keys{tenant: tenant, kind: "u"} }
 func (k keys) putKeys(id string) []string {
-	return []string{k.rec(id), k.idxUserName(), k.idxExternalID(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed()}
+	return []string{k.rec(id), k.idxUserName(), k.idxExternalID(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed(), k.drainGen()}
 }
 
 // Ledger keeps desired and applied state in Redis.
@@ -200,7 +203,12 @@ func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, e
 	}
 	switch res[0] {
 	case "ok":
-		return decodeRecord(tenant, id, res[1:])
+		r, err := decodeRecord(tenant, id, res[2:])
+		if err != nil {
+			return nil, err
+		}
+		r.drainGen = res[1]
+		return r, nil
 	case "notfound":
 		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
 	case "exists":

@@ -16,12 +16,14 @@ import "github.com/redis/go-redis/v9"
 //
 // KEYS: 1 rec, 2 idx userName, 3 idx externalId, 4 idx emails (zset),
 // 5 all (zset by seq), 6 seq counter, 7 dirty (zset), 8 idx anchor,
-// 9 failed (zset: resources whose latest version the store rejected)
+// 9 failed (zset: resources whose latest version the store rejected),
+// 10 drain generation (read only)
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor (adopt)
 //
-// Returns {"ok", fields...} (the record as HGETALL) or {"notfound"},
+// Returns {"ok", drain generation, fields...} (the record as HGETALL; the
+// generation read with the write, see Service.enqueue) or {"notfound"},
 // {"exists"}, {"version", current}, {"unique", attribute, otherID},
 // {"adopted", id} (adopt of an anchor the ledger knows already).
 var putScript = redis.NewScript(`
@@ -92,6 +94,7 @@ else
   if ARGV[10] == '1' then redis.call('HSET', rec, 'pw', ARGV[9], 'pwv', v) end
 end
 local out = redis.call('HGETALL', rec)
+table.insert(out, 1, redis.call('GET', KEYS[10]) or '0')
 table.insert(out, 1, 'ok')
 return out
 `)

@@ -52,7 +52,19 @@ type Service struct {
 
 	mu      gosync.Mutex
 	imports map[string]*importState
+	// queued remembers, per tenant and queue, the drain generation this
+	// process last queued (or found queued) and when: see enqueue.
+	queued map[[2]string]queuedDrain
 }
+
+type queuedDrain struct {
+	gen string
+	at  time.Time
+}
+
+// drainQueuedFor bounds how long enqueue trusts its memory of a queued
+// drain before asking asynq again (in case the task was deleted by hand).
+const drainQueuedFor = time.Second
 
 type importState struct {
 	mu   gosync.Mutex
@@ -187,9 +199,19 @@ func (s *Service) enqueue(ctx context.Context, queueName string, r *Record) {
 		return
 	}
 	if de, ok := s.Enqueuer.(DrainEnqueuer); ok && s.Coalesce {
-		gen, err := s.Ledger.DrainGeneration(ctx, r.Tenant)
-		if err == nil {
-			err = de.EnqueueDrain(ctx, queueName, r.Tenant, gen)
+		// A write that read generation G (with the write, or after it)
+		// is drained by the drain of G, which bumps the generation when
+		// it starts and reads the backlog after that. So once that task
+		// is queued, by this process or another (asynq's task id
+		// conflict), later writes that read G need not queue it again.
+		gen, err := r.drainGen, error(nil)
+		if gen == "" {
+			gen, err = s.Ledger.DrainGeneration(ctx, r.Tenant)
+		}
+		if err == nil && !s.drainQueued(r.Tenant, queueName, gen) {
+			if err = de.EnqueueDrain(ctx, queueName, r.Tenant, gen); err == nil {
+				s.rememberDrain(r.Tenant, queueName, gen)
+			}
 		}
 		if err != nil {
 			s.logger().WarnContext(ctx, "enqueue failed; the sweeper will pick the resource up",
@@ -202,6 +224,27 @@ func (s *Service) enqueue(ctx context.Context, queueName string, r *Record) {
 		s.logger().WarnContext(ctx, "enqueue failed; the sweeper will pick the resource up",
 			"tenant", r.Tenant, "id", r.ID, "version", r.Version, "err", err)
 	}
+}
+
+// drainQueued reports whether this process queued (or found queued) the
+// tenant's drain of generation gen on queueName within drainQueuedFor.
+func (s *Service) drainQueued(tenant, queueName, gen string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, ok := s.queued[[2]string{tenant, queueName}]
+	return ok && q.gen == gen && time.Since(q.at) < drainQueuedFor
+}
+
+func (s *Service) rememberDrain(tenant, queueName, gen string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.queued == nil {
+		s.queued = make(map[[2]string]queuedDrain)
+	}
+	if len(s.queued) >= 100_000 {
+		clear(s.queued) // a bound, not a policy: forgetting only costs a round trip
+	}
+	s.queued[[2]string{tenant, queueName}] = queuedDrain{gen: gen, at: time.Now()}
 }
 
 // Render builds the SCIM object of r used for filter matching (no location).
