@@ -1,5 +1,7 @@
 package scim
 
+import "strings"
+
 // MemberDelta is the change a Group PATCH makes to the members, so that the
 // caller applies only the change (one row or one LDAP value per member)
 // instead of loading and rewriting a large group.
@@ -137,6 +139,56 @@ func (p *Patch) ApplyGroup(a Attrs) (Attrs, MemberDelta, error) {
 		delta.Remove = nil
 	}
 	return out, delta, nil
+}
+
+// MembersOnly reports whether every operation of the patch targets the
+// group's members (a path on members, or a path-less value holding only
+// members) and, if so, returns the membership change exactly as
+// ApplyGroup would: such a patch needs none of the group's other
+// attributes. An error is ApplyGroup's error for the same patch.
+func (p *Patch) MembersOnly() (MemberDelta, bool, error) {
+	if len(p.Operations) == 0 {
+		return MemberDelta{}, false, nil
+	}
+	for _, op := range p.Operations {
+		if !targetsMembers(op) {
+			return MemberDelta{}, false, nil
+		}
+	}
+	var delta MemberDelta
+	t := patchTarget{core: GroupSchema, members: &delta, set: p.set.set()}
+	scratch := Attrs{}
+	for i, op := range p.Operations {
+		if err := t.apply(scratch, op); err != nil {
+			return MemberDelta{}, true, opError(i, err)
+		}
+	}
+	if len(delta.Add) == 0 {
+		delta.Add = nil
+	}
+	if len(delta.Remove) == 0 {
+		delta.Remove = nil
+	}
+	return delta, true, nil
+}
+
+// targetsMembers: the operation's path is members (with or without a
+// filter or sub-attribute), or it has no path and its value's only key is
+// members.
+func targetsMembers(op PatchOperation) bool {
+	if op.Path != nil {
+		return !op.Path.IsExtension() && op.Path.URN() == "" && strings.EqualFold(op.Path.name, "members")
+	}
+	m, ok := asMap(op.Value)
+	if !ok || len(m) == 0 {
+		return false
+	}
+	for k := range m {
+		if !strings.EqualFold(k, "members") {
+			return false
+		}
+	}
+	return true
 }
 
 func (t patchTarget) applyMembers(op string, path *Path, v any, hasValue bool) error {

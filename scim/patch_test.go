@@ -220,6 +220,15 @@ func TestApplyGroup(t *testing.T) {
 			if !reflect.DeepEqual(delta, tt.delta) {
 				t.Errorf("delta %#v, want %#v", delta, tt.delta)
 			}
+			// A patch that changes only members is seen as one, with
+			// ApplyGroup's delta; one that changes attributes is not.
+			onlyDelta, only, err := mustPatch(t, tt.body).MembersOnly()
+			if wantOnly := reflect.DeepEqual(tt.want, base); only != wantOnly || err != nil {
+				t.Fatalf("MembersOnly = %v, %v; want %v, nil", only, err, wantOnly)
+			}
+			if only && !reflect.DeepEqual(onlyDelta, tt.delta) {
+				t.Errorf("MembersOnly delta %#v, want %#v", onlyDelta, tt.delta)
+			}
 		})
 	}
 	for _, body := range []string{
@@ -230,6 +239,10 @@ func TestApplyGroup(t *testing.T) {
 		_, _, err := mustPatch(t, body).ApplyGroup(base)
 		if err == nil {
 			t.Errorf("%s: no error", body)
+		}
+		// MembersOnly fails the same patches, or leaves them to ApplyGroup.
+		if _, only, err := mustPatch(t, body).MembersOnly(); only && err == nil {
+			t.Errorf("%s: MembersOnly accepted it", body)
 		}
 	}
 }

@@ -84,7 +84,7 @@ func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, 
 	k := groupKeys(tenant)
 	var doc []byte
 	var dn, ext string
-	if mode != modeDelete {
+	if mode != modeDelete && mode != modeMembers {
 		var err error
 		if doc, err = json.Marshal(withoutMembers(a)); err != nil {
 			return nil, fmt.Errorf("sync: encode group %s: %w", id, err)
@@ -287,6 +287,18 @@ func (s *Service) ReplaceGroup(ctx context.Context, tenant, id string, a scim.At
 // changes and member additions/removals in one step whose cost is
 // proportional to the members changed.
 func (s *Service) PatchGroup(ctx context.Context, tenant, id string, p *scim.Patch, ifVersion int64) (*Record, error) {
+	if d, ok, err := p.MembersOnly(); ok && err == nil {
+		// Okta's and Entra's membership PATCHes: recorded in one round
+		// trip, without reading the group (its attributes do not change).
+		// A patch with an error takes the path below, so that a missing
+		// group is still a 404 before the patch's 400.
+		r, err := s.Ledger.putGroup(ctx, tenant, id, modeMembers, ifVersion, nil, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
+		if err != nil {
+			return nil, err
+		}
+		s.enqueueGroup(ctx, queue.QueueProvision, r)
+		return r, nil
+	}
 	return s.updateGroup(ctx, tenant, id, ifVersion, func(cur *Record) (scim.Attrs, scim.MemberDelta, error) {
 		return p.ApplyGroup(cur.Attrs.Clone())
 	})

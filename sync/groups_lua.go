@@ -13,7 +13,8 @@ import "github.com/redis/go-redis/v9"
 // KEYS: 1 rec, 2 idx displayName, 3 idx externalId, 4 all, 5 seq, 6 dirty,
 // 7 members, 8 pending, 9 member-change counter, 10 idx anchor, 11 live users (zset),
 // 12 failed
-// ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version,
+// ARGV: 1 mode (create|update|delete|adopt|members: an update of the
+// membership alone, keeping doc and indexes), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
 // adds, then the adds, then the removes.
@@ -42,11 +43,13 @@ local adds, removes = {}, {}
 for i = 11, 10 + nadd do adds[#adds+1] = ARGV[i] end
 for i = 11 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
 if mode ~= 'delete' then
-  local o = redis.call('HGET', KEYS[2], dn)
-  if o and o ~= id then return {'unique', 'displayName', o} end
-  if ext ~= '' then
-    o = redis.call('HGET', KEYS[3], ext)
-    if o and o ~= id then return {'unique', 'externalId', o} end
+  if mode ~= 'members' then
+    local o = redis.call('HGET', KEYS[2], dn)
+    if o and o ~= id then return {'unique', 'displayName', o} end
+    if ext ~= '' then
+      o = redis.call('HGET', KEYS[3], ext)
+      if o and o ~= id then return {'unique', 'externalId', o} end
+    end
   end
   if mode ~= 'adopt' then
     for _, u in ipairs(adds) do
@@ -54,7 +57,7 @@ if mode ~= 'delete' then
     end
   end
 end
-if live then
+if live and mode ~= 'members' then
   local odn = redis.call('HGET', rec, 'un')
   if odn and redis.call('HGET', KEYS[2], odn) == id then redis.call('HDEL', KEYS[2], odn) end
   local oext = redis.call('HGET', rec, 'ext')
@@ -70,9 +73,13 @@ if mode == 'delete' then
   redis.call('DEL', KEYS[7], KEYS[8])
   redis.call('ZADD', KEYS[6], 'NX', now, id)
 else
-  redis.call('HSET', rec, 'doc', ARGV[4], 'v', v, 'mod', now, 'un', dn, 'ext', ext)
-  redis.call('HSET', KEYS[2], dn, id)
-  if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
+  if mode == 'members' then
+    redis.call('HSET', rec, 'v', v, 'mod', now)
+  else
+    redis.call('HSET', rec, 'doc', ARGV[4], 'v', v, 'mod', now, 'un', dn, 'ext', ext)
+    redis.call('HSET', KEYS[2], dn, id)
+    if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
+  end
   if mode == 'create' or mode == 'adopt' then
     local seq = redis.call('INCR', KEYS[5])
     redis.call('HSET', rec, 'created', now, 'seq', seq, 'av', 0)

@@ -224,3 +224,70 @@ func BenchmarkPatchOneMemberLargeGroup(b *testing.B) {
 		})
 	}
 }
+
+// A membership-only PATCH is recorded without reading the group: the
+// version moves, attributes and indexes stay, exactly the named members
+// change, and the refusals are the general path's (404 for a missing group,
+// 412 for a stale If-Match, 400 for an unknown member).
+func TestGroupMembersOnlyPatch(t *testing.T) {
+	t.Parallel()
+	s, _, _, tenant := groupBundle(t)
+	ctx := context.Background()
+	u := someUsers(t, s, tenant, 3)
+	g, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Sales", "externalId": "ext-1"}, []string{u[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPatch := func(body string) *scim.Patch {
+		t.Helper()
+		p, err := scim.ParsePatch([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	add := mustPatch(fmt.Sprintf(`{"Operations":[{"op":"add","path":"members","value":[{"value":%q}]}]}`, u[1]))
+	g2, err := s.PatchGroup(ctx, tenant, g.ID, add, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2.Version != g.Version+1 || g2.Attrs["displayName"] != "Sales" || g2.Attrs["externalId"] != "ext-1" {
+		t.Fatalf("after a members-only patch: %+v", g2)
+	}
+	if p := pending(t, s, tenant, g.ID); len(p) != 2 || p[u[1]][0] != '+' {
+		t.Fatalf("pending = %v, want u0 (create) and +u1", p)
+	}
+	for _, f := range []string{`displayName eq "sales"`, `externalId eq "ext-1"`} {
+		page, err := s.SearchGroups(ctx, tenant, Query{Filter: mustFilter(t, f), StartIndex: 1, Count: 10})
+		if err != nil || page.Total != 1 {
+			t.Fatalf("%s after a members-only patch: %+v %v", f, page, err)
+		}
+	}
+	// Okta's removal by filter, with the version it read.
+	rm := mustPatch(fmt.Sprintf(`{"Operations":[{"op":"remove","path":"members[value eq \"%s\"]"}]}`, u[0]))
+	if _, err := s.PatchGroup(ctx, tenant, g.ID, rm, g.Version); !errors.Is(err, ErrVersionMismatch) {
+		t.Fatalf("stale If-Match: %v", err)
+	}
+	if _, err := s.PatchGroup(ctx, tenant, g.ID, rm, g2.Version); err != nil {
+		t.Fatalf("current If-Match: %v", err)
+	}
+	if m, _ := s.GroupMembers(ctx, tenant, g.ID); fmt.Sprint(m) != fmt.Sprint([]string{u[1]}) {
+		t.Fatalf("members = %v, want [u1]", m)
+	}
+	if _, err := s.PatchGroup(ctx, tenant, "no-such-group", add, 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing group: %v", err)
+	}
+	bad := mustPatch(`{"Operations":[{"op":"add","path":"members","value":[{"value":"no-such-user"}]}]}`)
+	var se *scim.Error
+	if _, err := s.PatchGroup(ctx, tenant, g.ID, bad, 0); !errors.As(err, &se) || se.ScimType != scim.ScimTypeInvalidValue {
+		t.Fatalf("unknown member: %v", err)
+	}
+	// A patch error on a missing group is still a 404 first.
+	badFilter := mustPatch(`{"Operations":[{"op":"remove","path":"members[display eq \"x\"]"}]}`)
+	if _, err := s.PatchGroup(ctx, tenant, "no-such-group", badFilter, 0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("bad patch on a missing group: %v", err)
+	}
+	if cur, _ := s.GetGroup(ctx, tenant, g.ID); cur.Version != g2.Version+1 {
+		t.Fatalf("refused patches changed the group: version %d", cur.Version)
+	}
+}

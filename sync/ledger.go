@@ -168,6 +168,8 @@ const (
 	modeUpdate putMode = "update"
 	modeDelete putMode = "delete"
 	modeAdopt  putMode = "adopt"
+	// modeMembers changes a group's membership and nothing else.
+	modeMembers putMode = "members"
 )
 
 // putUser runs the atomic write. password nil keeps any pending password.
