@@ -31,6 +31,12 @@
 // Index the join table on (group, user) so the cost of one member does not
 // depend on the group's size.
 //
+// userName (and a group's displayName) are matched case-insensitively
+// byte for byte after LOWER. On MySQL / MariaDB a column with a _ci
+// collation is also compared with = first, so the match uses the column's
+// index (collation.go); without an index on that column every apply of a
+// new user reads the whole table.
+//
 // SQLite connections run with busy_timeout(5000), WAL journaling, foreign
 // keys enforced and immediate transactions (appended to the DSN unless it
 // sets them).
