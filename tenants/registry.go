@@ -66,11 +66,23 @@ func unavailable(op string, err error) error {
 // problem). The creation time of an existing tenant is kept; a new tenant
 // gets t.Created, or now when that is zero.
 func (r *Registry) Put(ctx context.Context, t Tenant) error {
+	return r.put(ctx, t, false)
+}
+
+// Create stores a new tenant; ErrExists when the id is taken (checked in
+// Redis in the same transaction as the write, so of two simultaneous
+// creates of one id exactly one succeeds).
+func (r *Registry) Create(ctx context.Context, t Tenant) error {
+	return r.put(ctx, t, true)
+}
+
+func (r *Registry) put(ctx context.Context, t Tenant, mustBeNew bool) error {
 	if err := validationError(fmt.Sprintf("tenants: put %q", truncate(t.ID, 70)), t.Validate()); err != nil {
 		return err
 	}
 	key := tenantKey(t.ID)
 	defer r.invalidate(t.ID)
+	errExists := fmt.Errorf("tenants: create %q: %w", t.ID, ErrExists)
 	err := watchRetry(ctx, r.rdb, key, func(tx *redis.Tx) error {
 		old, err := tx.Get(ctx, key).Bytes()
 		switch {
@@ -80,6 +92,8 @@ func (r *Registry) Put(ctx context.Context, t Tenant) error {
 			}
 		case err != nil:
 			return err
+		case mustBeNew:
+			return errExists
 		default:
 			var prev Tenant
 			if err := json.Unmarshal(old, &prev); err == nil && !prev.Created.IsZero() {
@@ -96,6 +110,9 @@ func (r *Registry) Put(ctx context.Context, t Tenant) error {
 		})
 		return err
 	})
+	if errors.Is(err, errExists) {
+		return err
+	}
 	if err != nil {
 		return unavailable(fmt.Sprintf("put %q", t.ID), err)
 	}

@@ -239,3 +239,42 @@ func TestRegistryConcurrentWrites(t *testing.T) {
 		t.Errorf("no Put landed: name %q", got.Name)
 	}
 }
+
+// Of several simultaneous creates of one id exactly one succeeds; the
+// others get ErrExists and the record is the winner's.
+func TestRegistryCreateIsExclusive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testRedis(t)
+	id := newTenantID(t, rdb)
+	const creators = 8
+	var wg sync.WaitGroup
+	errs := make([]error, creators)
+	for i := range creators {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reg := NewRegistry(rdb) // separate processes: separate caches
+			errs[i] = reg.Create(ctx, Tenant{ID: id, Name: fmt.Sprintf("creator %d", i), Store: validStore("file:/tmp/" + id + ".db")})
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("creators %d and %d both created %s", winner, i, id)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, ErrExists):
+			t.Fatalf("creator %d: %v, want ErrExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no create succeeded")
+	}
+	got, err := NewRegistry(rdb).Get(ctx, id)
+	if err != nil || got.Name != fmt.Sprintf("creator %d", winner) {
+		t.Fatalf("stored tenant %+v, %v; want creator %d's", got, err, winner)
+	}
+}

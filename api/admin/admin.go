@@ -236,15 +236,7 @@ func (h *Handler) createTenant(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	ctx := c.Request.Context()
-	if _, err := h.deps.Tenants.Get(ctx, t.ID); err == nil {
-		h.fail(c, fmt.Errorf("admin: tenant %q: %w", t.ID, tenants.ErrExists))
-		return
-	} else if !errors.Is(err, tenants.ErrNotFound) {
-		h.fail(c, err)
-		return
-	}
-	if err := h.deps.Tenants.Put(ctx, t); err != nil {
+	if err := h.deps.Tenants.Create(c.Request.Context(), t); err != nil {
 		h.fail(c, err)
 		return
 	}
