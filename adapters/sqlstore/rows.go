@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 
 	"github.com/scimbridge/scimbridge/adapters"
 )
@@ -15,14 +16,24 @@ import (
 // the password column, and scans every row. A row with a NULL key is
 // skipped: it cannot be an anchor.
 func scanRows(ctx context.Context, q queryer, st *stmt, columns []string, withPassword bool) ([]row, error) {
+	return scanTaggedRows(ctx, q, st, columns, withPassword, false)
+}
+
+// scanTaggedRows is scanRows for a SELECT that, when tagged, returns an
+// integer tag (row.tag) before the key.
+func scanTaggedRows(ctx context.Context, q queryer, st *stmt, columns []string, withPassword, tagged bool) ([]row, error) {
 	rows, err := q.QueryContext(ctx, st.String(), st.args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	first := 0 // the key's column
+	if tagged {
+		first = 1
+	}
 	var out []row
 	for rows.Next() {
-		n := 1 + len(columns)
+		n := first + 1 + len(columns)
 		if withPassword {
 			n++
 		}
@@ -34,13 +45,22 @@ func scanRows(ctx context.Context, q queryer, st *stmt, columns []string, withPa
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, err
 		}
-		key, ok := adapters.StoredString(vals[0])
+		key, ok := adapters.StoredString(vals[first])
 		if !ok {
 			continue
 		}
 		r := row{key: key, fields: make(map[string]any, len(columns))}
+		if tagged {
+			tag, ok := adapters.StoredString(vals[0])
+			if !ok {
+				return nil, fmt.Errorf("row tag %T is not a number", vals[0])
+			}
+			if r.tag, err = strconv.Atoi(tag); err != nil {
+				return nil, fmt.Errorf("row tag %q is not a number", tag)
+			}
+		}
 		for i, c := range columns {
-			r.fields[c] = normalize(vals[1+i])
+			r.fields[c] = normalize(vals[first+1+i])
 		}
 		if withPassword {
 			r.password = normalize(vals[n-1])

@@ -218,6 +218,7 @@ type row struct {
 	key      string
 	fields   map[string]any // column -> value as read
 	password any            // the password column's value, when selected
+	tag      int            // a tagged SELECT's tag (batch.go)
 }
 
 // selectList is "key, c1, c2, ..." (plus the password column when asked).
@@ -281,15 +282,27 @@ func (s *store) applyInTx(ctx context.Context, tx *sql.Tx, u adapters.User) (str
 	if err != nil {
 		return "", fmt.Errorf("sqlstore: apply user: %w", err)
 	}
-	withPassword := u.Password != nil && s.m.Password != nil
+	withPassword := s.needsPassword(u)
 	existing, err := s.findForApply(ctx, tx, u.Anchor, fields[s.userNameColumn], withPassword)
 	if err != nil {
 		return "", err
 	}
+	return s.write(ctx, tx, existing, fields, u.Password, withPassword)
+}
+
+// needsPassword reports whether an apply of u reads and writes the
+// password column.
+func (s *store) needsPassword(u adapters.User) bool {
+	return u.Password != nil && s.m.Password != nil
+}
+
+// write is the second half of an apply, once the target row is known:
+// update existing, or insert when it is nil.
+func (s *store) write(ctx context.Context, tx *sql.Tx, existing *row, fields map[string]any, password *string, withPassword bool) (string, error) {
 	if existing != nil {
-		return s.update(ctx, tx, existing, fields, u.Password, withPassword)
+		return s.update(ctx, tx, existing, fields, password, withPassword)
 	}
-	return s.insert(ctx, tx, fields, u.Password, withPassword)
+	return s.insert(ctx, tx, fields, password, withPassword)
 }
 
 // ApplyUsers implements adapters.BatchStore: all users in one transaction
@@ -309,11 +322,9 @@ func (s *store) ApplyUsers(ctx context.Context, users []adapters.User) ([]string
 		if err != nil {
 			return translate("begin", err)
 		}
-		for i, u := range users {
-			if anchors[i], err = s.applyInTx(ctx, tx, u); err != nil {
-				_ = tx.Rollback()
-				return err
-			}
+		if err := s.applyAllInTx(ctx, tx, users, anchors); err != nil {
+			_ = tx.Rollback()
+			return err
 		}
 		if err := tx.Commit(); err != nil {
 			return translate("commit", err)
@@ -363,6 +374,13 @@ func (s *store) findForApply(ctx context.Context, tx *sql.Tx, anchor string, use
 	if err != nil {
 		return nil, translate("select by userName", err)
 	}
+	return adoptable(rows)
+}
+
+// adoptable is the row an anchor-less apply adopts among the (at most two)
+// rows its userName matches: none (nil), the one, or ErrAlreadyExists for
+// several.
+func adoptable(rows []row) (*row, error) {
 	if len(rows) > 1 {
 		return nil, fmt.Errorf("sqlstore: apply user: %w: %w: several rows match the userName case-insensitively", adapters.ErrRejected, adapters.ErrAlreadyExists)
 	}
@@ -378,12 +396,7 @@ func (s *store) findForApply(ctx context.Context, tx *sql.Tx, anchor string, use
 func (s *store) matchStmt(ctx context.Context, q queryer, columns []string, value string, limit int, withPassword bool) *stmt {
 	st := &stmt{d: s.d}
 	st.write("SELECT ", s.selectList(withPassword), " FROM ", s.table, " WHERE ")
-	for i, c := range columns {
-		if i > 0 {
-			st.write(" OR ")
-		}
-		foldMatch(st, c, value, s.foldIndexed(ctx, q, s.m.Table, c))
-	}
+	s.matchWhere(ctx, q, st, columns, value)
 	if limit <= 2 {
 		// An existence/ambiguity check: no ORDER BY, which would let
 		// PostgreSQL walk the primary key and filter every row when nothing
@@ -393,6 +406,17 @@ func (s *store) matchStmt(ctx context.Context, q queryer, columns []string, valu
 	}
 	st.write(fmt.Sprintf(" ORDER BY %s LIMIT %d", s.key, limit))
 	return st
+}
+
+// matchWhere writes matchStmt's condition to st: any of columns equals
+// value case-insensitively.
+func (s *store) matchWhere(ctx context.Context, q queryer, st *stmt, columns []string, value string) {
+	for i, c := range columns {
+		if i > 0 {
+			st.write(" OR ")
+		}
+		foldMatch(st, c, value, s.foldIndexed(ctx, q, s.m.Table, c))
+	}
 }
 
 // update writes the columns whose stored value differs from the desired one
