@@ -138,12 +138,21 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		if err != nil {
 			return redisErr("dirty users", err)
 		}
+		// Forget busy users that left the backlog's head (another drain
+		// applied them), so the next read stays about one batch long
+		// instead of growing with everything the other drains did. A
+		// user dropped here by mistake is only leased again and found busy.
+		still := make(map[string]bool, len(busy))
 		todo := ids[:0]
 		for _, id := range ids {
-			if !busy[id] && len(todo) < drainBatch {
+			switch {
+			case busy[id]:
+				still[id] = true
+			case len(todo) < drainBatch:
 				todo = append(todo, id)
 			}
 		}
+		busy = still
 		if len(todo) == 0 {
 			return nil // the rest is being applied by others
 		}
