@@ -84,15 +84,15 @@ func TestApplyUsersBatchMatchesOneByOne(t *testing.T) {
 			robert.ID, robert.Anchor = "scim-bob", bobAnchor
 
 			users := []adapters.User{
-				batchUser("alice@example.com", "d-alice"),                   // 0 new
-				batchUser("carol@example.com", "d-carol"),                   // 1 adopts carol
-				batchUser("dup@example.com", "d-dup"),                       // 2 ambiguous
+				batchUser("alice@example.com", "d-alice"),                    // 0 new
+				batchUser("carol@example.com", "d-carol"),                    // 1 adopts carol
+				batchUser("dup@example.com", "d-dup"),                        // 2 ambiguous
 				batchUser("rej@example.com", conformance.RejectedDepartment), // 3 rejected by the directory
-				batchUser("ALICE@example.com", "d-alice2"),                  // 4 same userName as 0: adopts alice's entry
-				batchUser("bob@example.com", "d-bob2"),                      // 5 adopts bob's entry (still named bob)
-				robert,                                                      // 6 renames that entry to robert
-				batchUser("Bob@Example.com", "d-bob3"),                      // 7 bob is gone by now: a new entry
-				batchUser("zed@example.com", "d-zed"),                       // 8 new
+				batchUser("ALICE@example.com", "d-alice2"),                   // 4 same userName as 0: adopts alice's entry
+				batchUser("bob@example.com", "d-bob2"),                       // 5 adopts bob's entry (still named bob)
+				robert,                                                       // 6 renames that entry to robert
+				batchUser("Bob@Example.com", "d-bob3"),                       // 7 bob is gone by now: a new entry
+				batchUser("zed@example.com", "d-zed"),                        // 8 new
 			}
 			users[4].ID = "scim-alice2"
 			anchors, errs := st.ApplyUsers(ctx, users)
