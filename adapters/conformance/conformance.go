@@ -955,3 +955,22 @@ func SortedKeys(m map[string]string) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// FullUser is a complete desired state for userName, with the enterprise
+// department dept: what an IdP's create carries. Batch tests of the stores
+// build their users with it.
+func FullUser(userName, dept string) adapters.User {
+	local, _, _ := strings.Cut(userName, "@")
+	return adapters.User{
+		ID: "scim-" + local,
+		Attrs: scim.Attrs{
+			"userName":                userName,
+			"name":                    map[string]any{"givenName": "Given " + local, "familyName": "Family " + local},
+			"emails":                  []any{map[string]any{"type": "work", "value": "mail." + userName, "primary": true}},
+			"externalId":              "ext-" + local,
+			scim.SchemaEnterpriseUser: map[string]any{"department": dept},
+			"active":                  true,
+		},
+		Active: true,
+	}
+}

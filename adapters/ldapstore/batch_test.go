@@ -9,7 +9,6 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
-	"github.com/scimbridge/scimbridge/scim"
 )
 
 // oneByBatch routes ApplyUser through ApplyUsers (a batch of one), so the
@@ -40,23 +39,6 @@ func TestConformanceThroughApplyUsers(t *testing.T) {
 	}
 }
 
-// batchUser is a full desired state for userName (department dept).
-func batchUser(userName, dept string) adapters.User {
-	local, _, _ := strings.Cut(userName, "@")
-	return adapters.User{
-		ID: "scim-" + local,
-		Attrs: scim.Attrs{
-			"userName":                userName,
-			"name":                    map[string]any{"givenName": "Given " + local, "familyName": "Family " + local},
-			"emails":                  []any{map[string]any{"type": "work", "value": "mail." + userName, "primary": true}},
-			"externalId":              "ext-" + local,
-			scim.SchemaEnterpriseUser: map[string]any{"department": dept},
-			"active":                  true,
-		},
-		Active: true,
-	}
-}
-
 // TestApplyUsersBatchMatchesOneByOne: a batch creates, adopts, rejects and
 // updates exactly as applying its users one by one in order would.
 func TestApplyUsersBatchMatchesOneByOne(t *testing.T) {
@@ -76,23 +58,23 @@ func TestApplyUsersBatchMatchesOneByOne(t *testing.T) {
 			bd.Insert(t, map[string]string{conformance.FieldUserName: "DUP@example.com"})
 			// bob, applied before the batch; the batch renames him to
 			// robert and then creates a new bob.
-			bobAnchor, err := st.ApplyUser(ctx, batchUser("bob@example.com", "d-bob"))
+			bobAnchor, err := st.ApplyUser(ctx, conformance.FullUser("bob@example.com", "d-bob"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			robert := batchUser("robert@example.com", "d-robert")
+			robert := conformance.FullUser("robert@example.com", "d-robert")
 			robert.ID, robert.Anchor = "scim-bob", bobAnchor
 
 			users := []adapters.User{
-				batchUser("alice@example.com", "d-alice"),                    // 0 new
-				batchUser("carol@example.com", "d-carol"),                    // 1 adopts carol
-				batchUser("dup@example.com", "d-dup"),                        // 2 ambiguous
-				batchUser("rej@example.com", conformance.RejectedDepartment), // 3 rejected by the directory
-				batchUser("ALICE@example.com", "d-alice2"),                   // 4 same userName as 0: adopts alice's entry
-				batchUser("bob@example.com", "d-bob2"),                       // 5 adopts bob's entry (still named bob)
-				robert,                                                       // 6 renames that entry to robert
-				batchUser("Bob@Example.com", "d-bob3"),                       // 7 bob is gone by now: a new entry
-				batchUser("zed@example.com", "d-zed"),                        // 8 new
+				conformance.FullUser("alice@example.com", "d-alice"),                    // 0 new
+				conformance.FullUser("carol@example.com", "d-carol"),                    // 1 adopts carol
+				conformance.FullUser("dup@example.com", "d-dup"),                        // 2 ambiguous
+				conformance.FullUser("rej@example.com", conformance.RejectedDepartment), // 3 rejected by the directory
+				conformance.FullUser("ALICE@example.com", "d-alice2"),                   // 4 same userName as 0: adopts alice's entry
+				conformance.FullUser("bob@example.com", "d-bob2"),                       // 5 adopts bob's entry (still named bob)
+				robert, // 6 renames that entry to robert
+				conformance.FullUser("Bob@Example.com", "d-bob3"), // 7 bob is gone by now: a new entry
+				conformance.FullUser("zed@example.com", "d-zed"),  // 8 new
 			}
 			users[4].ID = "scim-alice2"
 			anchors, errs := st.ApplyUsers(ctx, users)
@@ -161,7 +143,7 @@ func TestApplyUsersRunsMatchOneByOne(t *testing.T) {
 	ctx := context.Background()
 	var users []adapters.User
 	for _, n := range []string{"a1", "a2", "A1", "a3", "a2", "a4"} {
-		u := batchUser(n+"@example.com", "d-"+n)
+		u := conformance.FullUser(n+"@example.com", "d-"+n)
 		u.ID = "scim-" + n + "-" + randomHex(2)
 		users = append(users, u)
 	}

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
-	"github.com/scimbridge/scimbridge/scim"
 )
 
 // oneByBatch routes ApplyUser through ApplyUsers (a batch of one, which is
@@ -46,23 +44,6 @@ func TestConformanceThroughApplyUsers(t *testing.T) {
 	}
 }
 
-// batchUser is a full desired state for userName (department dept).
-func batchUser(userName, dept string) adapters.User {
-	local, _, _ := strings.Cut(userName, "@")
-	return adapters.User{
-		ID: "scim-" + local,
-		Attrs: scim.Attrs{
-			"userName":                userName,
-			"name":                    map[string]any{"givenName": "Given " + local, "familyName": "Family " + local},
-			"emails":                  []any{map[string]any{"type": "work", "value": "mail." + userName, "primary": true}},
-			"externalId":              "ext-" + local,
-			scim.SchemaEnterpriseUser: map[string]any{"department": dept},
-			"active":                  true,
-		},
-		Active: true,
-	}
-}
-
 func withPassword(u adapters.User, pw string) adapters.User {
 	u.Password = &pw
 	return u
@@ -92,7 +73,7 @@ func newBatchTable(t *testing.T, h conformance.Harness) *batchTable {
 	tb.bd.Insert(t, map[string]string{conformance.FieldUserName: "dup@example.com"})
 	tb.bd.Insert(t, map[string]string{conformance.FieldUserName: "DUP@example.com"})
 	var err error
-	if tb.bob, err = tb.st.ApplyUser(context.Background(), batchUser("bob@example.com", "d-bob")); err != nil {
+	if tb.bob, err = tb.st.ApplyUser(context.Background(), conformance.FullUser("bob@example.com", "d-bob")); err != nil {
 		t.Fatal(err)
 	}
 	return tb
@@ -101,27 +82,27 @@ func newBatchTable(t *testing.T, h conformance.Harness) *batchTable {
 // batchUsers is the mixed batch; ambiguous adds a user whose userName
 // matches two rows. Anchored users carry tb's anchors.
 func (tb *batchTable) batchUsers(ambiguous bool) []adapters.User {
-	robert := batchUser("robert@example.com", "d-robert")
+	robert := conformance.FullUser("robert@example.com", "d-robert")
 	robert.ID, robert.Anchor = "scim-bob", tb.bob
-	alice2 := batchUser("ALICE@example.com", "d-alice2")
+	alice2 := conformance.FullUser("ALICE@example.com", "d-alice2")
 	alice2.ID = "scim-alice2"
 	users := []adapters.User{
-		batchUser("alice@example.com", "d-alice"),                       // new
-		withPassword(batchUser("carol@example.com", "d-carol"), "pw-c"), // adopts Carol, sets a password
-		withPassword(batchUser("pat@example.com", "d-pat"), "pw-p"),     // new, with a password
-		alice2,                                 // same userName as alice: adopts alice's row
-		batchUser("bob@example.com", "d-bob2"), // adopts bob's row (still named bob)
-		robert,                                 // renames that row to robert
-		batchUser("Bob@Example.com", "d-bob3"), // bob is gone by now: a new row
+		conformance.FullUser("alice@example.com", "d-alice"),                       // new
+		withPassword(conformance.FullUser("carol@example.com", "d-carol"), "pw-c"), // adopts Carol, sets a password
+		withPassword(conformance.FullUser("pat@example.com", "d-pat"), "pw-p"),     // new, with a password
+		alice2, // same userName as alice: adopts alice's row
+		conformance.FullUser("bob@example.com", "d-bob2"), // adopts bob's row (still named bob)
+		robert, // renames that row to robert
+		conformance.FullUser("Bob@Example.com", "d-bob3"), // bob is gone by now: a new row
 	}
 	if ambiguous {
-		users = append(users, batchUser("Dup@Example.com", "d-dup"))
+		users = append(users, conformance.FullUser("Dup@Example.com", "d-dup"))
 	}
 	// Enough new users to fill more than one merged SELECT.
 	for i := 0; i < runChunk+15; i++ {
-		users = append(users, batchUser(fmt.Sprintf("u%03d@example.com", i), "d-many"))
+		users = append(users, conformance.FullUser(fmt.Sprintf("u%03d@example.com", i), "d-many"))
 	}
-	users = append(users, withPassword(batchUser("PAT@example.com", "d-pat2"), "pw-p2")) // adopts pat's row, new password
+	users = append(users, withPassword(conformance.FullUser("PAT@example.com", "d-pat2"), "pw-p2")) // adopts pat's row, new password
 	return users
 }
 
