@@ -56,6 +56,7 @@ type Handler struct {
 	tokenHash  [sha256.Size]byte
 	sessionKey []byte
 	pages      *template.Template
+	guesses    *guessLimiter
 }
 
 // New builds the handler. It returns ErrNoToken when cfg.Token is empty.
@@ -73,7 +74,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, deps: deps, log: cfg.Logger, tokenHash: sha256.Sum256([]byte(cfg.Token))}
+	h := &Handler{cfg: cfg, deps: deps, log: cfg.Logger, tokenHash: sha256.Sum256([]byte(cfg.Token)), guesses: newGuessLimiter()}
 	// The session key is derived from the token: every API process of a
 	// deployment accepts the same sessions, and changing the token ends them.
 	mac := hmac.New(sha256.New, []byte(cfg.Token))
@@ -116,6 +117,9 @@ func (h *Handler) Mount(r gin.IRouter) {
 // or a console session, and answers 401 otherwise. It is for other
 // operator pages served by the API process (the queue dashboard).
 func (h *Handler) RequireOperator(c *gin.Context) {
+	if h.refuseGuessing(c) {
+		return
+	}
 	if h.bearerOK(c) {
 		return
 	}
@@ -133,18 +137,27 @@ func (h *Handler) tokenOK(presented string) bool {
 	return subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) == 1
 }
 
+// bearerOK reports whether the request carries the operator token as a
+// bearer token; a wrong one counts against the client (see guessLimiter).
 func (h *Handler) bearerOK(c *gin.Context) bool {
 	auth := c.GetHeader("Authorization")
 	const prefix = "bearer "
 	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
 		return false
 	}
-	return h.tokenOK(strings.TrimSpace(auth[len(prefix):]))
+	if !h.tokenOK(strings.TrimSpace(auth[len(prefix):])) {
+		h.guesses.fail(c.RemoteIP())
+		return false
+	}
+	return true
 }
 
 // requireToken guards the JSON API: the operator token as a bearer token.
 func (h *Handler) requireToken(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
+	if h.refuseGuessing(c) {
+		return
+	}
 	if !h.bearerOK(c) {
 		c.Header("WWW-Authenticate", `Bearer realm="scimbridge admin"`)
 		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "operator token required"})

@@ -237,7 +237,11 @@ func (h *Handler) login(c *gin.Context) {
 		c.String(http.StatusForbidden, "the login form expired: reload it")
 		return
 	}
+	if h.refuseGuessing(c) {
+		return
+	}
 	if !h.tokenOK(strings.TrimSpace(c.PostForm("token"))) {
+		h.guesses.fail(c.RemoteIP())
 		tok := randomToken(16)
 		h.setCookie(c, loginCookie, tok, 600)
 		h.render(c, http.StatusUnauthorized, "login.html", view{Title: "Log in", LoginTok: tok, Error: "That is not the operator token."})
