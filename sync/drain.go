@@ -193,11 +193,7 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 			continue
 		}
 		held = append(held, ids[i])
-		kv := make([]string, 0, len(fields)-1)
-		for _, f := range fields[1:] {
-			s, _ := f.(string)
-			kv = append(kv, s)
-		}
+		kv := replyStrings(fields[1:])
 		if len(kv) == 0 {
 			done = append(done, applyMark{id: ids[i]}) // gone: clears the dirty mark
 			continue

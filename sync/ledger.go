@@ -249,6 +249,15 @@ func redisErr(op string, err error) error {
 	return fmt.Errorf("sync: %s: %w", op, err)
 }
 
+// replyStrings is a script's list reply of strings (HGETALL inside Lua).
+func replyStrings(reply []any) []string {
+	out := make([]string, len(reply))
+	for i, v := range reply {
+		out[i], _ = v.(string)
+	}
+	return out
+}
+
 func decodeRecord(tenant, id string, kv []string) (*Record, error) {
 	if len(kv) == 0 {
 		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
@@ -427,11 +436,7 @@ func (l *Ledger) FindUsers(ctx context.Context, tenant string, attr, value strin
 		if len(fields) == 0 {
 			continue // the index names a record that is gone
 		}
-		kv := make([]string, len(fields))
-		for j, f := range fields {
-			kv[j], _ = f.(string)
-		}
-		r, err := decodeRecord(tenant, id, kv)
+		r, err := decodeRecord(tenant, id, replyStrings(fields))
 		if err != nil {
 			return nil, err
 		}

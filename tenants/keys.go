@@ -333,39 +333,46 @@ func (s *KeyStore) Verify(ctx context.Context, tenant, presented string) (*Key, 
 	if !wellFormedKey(presented) || !ValidID(tenant) {
 		return nil, ErrUnauthorized
 	}
-	sum := hashKey(presented)
-	rec, ok := keyRecord{}, false
-	if s.cache != nil {
-		rec, ok = s.cache.get(sum, s.now())
+	rec, err := s.liveKey(ctx, tenant, hashKey(presented))
+	if err != nil {
+		return nil, err
 	}
-	if !ok {
-		var gen uint64
-		if s.cache != nil {
-			gen = s.cache.generation()
-		}
-		raw, err := s.rdb.Get(ctx, keyIndexKey(sum)).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return nil, ErrUnauthorized
-		}
-		if err != nil {
-			return nil, unavailable(fmt.Sprintf("verify key for %q", tenant), err)
-		}
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return nil, ErrUnauthorized
-		}
-		if rec.Revoked || subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(sum)) != 1 {
-			return nil, ErrUnauthorized
-		}
-		if s.cache != nil {
-			s.cache.put(sum, rec, gen, s.now())
-		}
-	}
-	if subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(sum)) != 1 || rec.Tenant != tenant || rec.Revoked {
+	if rec.Tenant != tenant {
 		return nil, ErrUnauthorized
 	}
 	k := rec.key()
 	k.LastUsed = s.touch(ctx, tenant, rec.ID)
 	return &k, nil
+}
+
+// liveKey returns the live key whose hash is sum, from the cache or from
+// Redis (then cached): ErrUnauthorized when there is none.
+func (s *KeyStore) liveKey(ctx context.Context, tenant, sum string) (keyRecord, error) {
+	if s.cache != nil {
+		if rec, ok := s.cache.get(sum, s.now()); ok {
+			return rec, nil
+		}
+	}
+	var gen uint64
+	if s.cache != nil {
+		gen = s.cache.generation()
+	}
+	raw, err := s.rdb.Get(ctx, keyIndexKey(sum)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return keyRecord{}, ErrUnauthorized
+	}
+	if err != nil {
+		return keyRecord{}, unavailable(fmt.Sprintf("verify key for %q", tenant), err)
+	}
+	var rec keyRecord
+	if err := json.Unmarshal(raw, &rec); err != nil ||
+		rec.Revoked || subtle.ConstantTimeCompare([]byte(rec.Hash), []byte(sum)) != 1 {
+		return keyRecord{}, ErrUnauthorized
+	}
+	if s.cache != nil {
+		s.cache.put(sum, rec, gen, s.now())
+	}
+	return rec, nil
 }
 
 // touch records the key's use at most once per lastUsedEvery in this
