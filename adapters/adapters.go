@@ -155,6 +155,14 @@ type PasswordMapping struct {
 	Column string `yaml:"column" json:"column"`
 	// Hash is "argon2id" (default) or "bcrypt".
 	Hash string `yaml:"hash,omitempty" json:"hash,omitempty"`
+	// Cost is bcrypt's work factor, 4 to 31 (0: 12). Set it to what the
+	// application's own bcrypt hashes use; ignored for argon2id.
+	Cost int `yaml:"cost,omitempty" json:"cost,omitempty"`
+}
+
+// HashPassword hashes password as the mapping says (see HashPassword).
+func (m PasswordMapping) HashPassword(password string) (string, error) {
+	return hashPassword(m.Hash, m.Cost, password)
 }
 
 // ResolveDSN returns the connection string from DSN, DSNEnv or DSNFile.

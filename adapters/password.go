@@ -27,18 +27,23 @@ const (
 	argon2Threads = 1
 	argon2SaltLen = 16
 	argon2KeyLen  = 32
-	bcryptCost    = 12
+	// DefaultBcryptCost is the bcrypt work factor when the mapping sets none.
+	DefaultBcryptCost = 12
 )
 
 var b64 = base64.RawStdEncoding
 
 // HashPassword hashes password with the algorithm ("argon2id" when empty)
 // and returns it in its usual text form: the PHC string
-// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> or a bcrypt $2a$ hash. A
-// password bcrypt cannot hash (over 72 bytes) is an error wrapping
-// ErrRejected; an unknown algorithm wraps ErrConfig. The error never holds
-// the password.
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> or a bcrypt $2a$ hash (cost
+// DefaultBcryptCost). A password bcrypt cannot hash (over 72 bytes) is an
+// error wrapping ErrRejected; an unknown algorithm wraps ErrConfig. The
+// error never holds the password.
 func HashPassword(algorithm, password string) (string, error) {
+	return hashPassword(algorithm, 0, password)
+}
+
+func hashPassword(algorithm string, cost int, password string) (string, error) {
 	switch algorithm {
 	case "", HashArgon2id:
 		salt := make([]byte, argon2SaltLen)
@@ -49,7 +54,13 @@ func HashPassword(algorithm, password string) (string, error) {
 		return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 			argon2.Version, argon2Memory, argon2Time, argon2Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 	case HashBcrypt:
-		h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+		if cost == 0 {
+			cost = DefaultBcryptCost
+		}
+		if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+			return "", fmt.Errorf("adapters: bcrypt cost %d: %w: want %d to %d", cost, ErrConfig, bcrypt.MinCost, bcrypt.MaxCost)
+		}
+		h, err := bcrypt.GenerateFromPassword([]byte(password), cost)
 		if errors.Is(err, bcrypt.ErrPasswordTooLong) {
 			return "", fmt.Errorf("adapters: bcrypt: %w: password longer than 72 bytes", ErrRejected)
 		}

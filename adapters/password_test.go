@@ -7,17 +7,23 @@ import (
 )
 
 func TestHashPassword(t *testing.T) {
+	// bcrypt at its default cost (12) takes ~10 s an operation under the
+	// race detector, so the properties are checked at cost 5 and the
+	// default only by the prefix of one hash (TestBcryptDefaultCost).
 	tests := []struct {
-		algorithm, prefix string
+		name, algorithm string
+		cost            int
+		prefix          string
 	}{
-		{"", "$argon2id$v=19$m=19456,t=2,p=1$"},
-		{HashArgon2id, "$argon2id$v=19$m=19456,t=2,p=1$"},
-		{HashBcrypt, "$2a$12$"},
+		{"default", "", 0, "$argon2id$v=19$m=19456,t=2,p=1$"},
+		{HashArgon2id, HashArgon2id, 0, "$argon2id$v=19$m=19456,t=2,p=1$"},
+		{HashBcrypt, HashBcrypt, 5, "$2a$05$"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.algorithm, func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			const pw = "correct horse ≠ battery 'staple'"
-			h, err := HashPassword(tt.algorithm, pw)
+			m := PasswordMapping{Hash: tt.algorithm, Cost: tt.cost}
+			h, err := m.HashPassword(pw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -33,7 +39,7 @@ func TestHashPassword(t *testing.T) {
 			if VerifyPassword(h, pw+"x") || VerifyPassword(h, "") {
 				t.Error("hash verifies a wrong password")
 			}
-			h2, err := HashPassword(tt.algorithm, pw)
+			h2, err := m.HashPassword(pw)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,7 +50,22 @@ func TestHashPassword(t *testing.T) {
 	}
 }
 
+func TestBcryptDefaultCost(t *testing.T) {
+	h, err := HashPassword(HashBcrypt, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(h, "$2a$12$") {
+		t.Fatalf("hash %q is not bcrypt at cost 12", h)
+	}
+}
+
 func TestHashPasswordErrors(t *testing.T) {
+	for _, cost := range []int{3, 32, -1} {
+		if _, err := (PasswordMapping{Hash: HashBcrypt, Cost: cost}).HashPassword("x"); !errors.Is(err, ErrConfig) {
+			t.Errorf("bcrypt cost %d: err = %v, want ErrConfig", cost, err)
+		}
+	}
 	if _, err := HashPassword("md5", "x"); !errors.Is(err, ErrConfig) {
 		t.Errorf("unknown algorithm: err = %v, want ErrConfig", err)
 	}

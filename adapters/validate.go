@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -253,7 +255,14 @@ func (m UserMapping) validate(kind string) []error {
 			}
 		}
 		switch pw.Hash {
-		case "", HashArgon2id, HashBcrypt:
+		case "", HashArgon2id:
+			if pw.Cost != 0 {
+				add("password.cost %d: only with hash bcrypt (argon2id's parameters are fixed)", pw.Cost)
+			}
+		case HashBcrypt:
+			if pw.Cost != 0 && (pw.Cost < bcrypt.MinCost || pw.Cost > bcrypt.MaxCost) {
+				add("password.cost %d: bcrypt's cost is %d to %d", pw.Cost, bcrypt.MinCost, bcrypt.MaxCost)
+			}
 		default:
 			add("password.hash %q is unknown (argon2id or bcrypt)", pw.Hash)
 		}

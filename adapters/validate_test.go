@@ -20,7 +20,7 @@ func validSQLConfig() Config {
 				"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "department",
 			},
 			Active:   &ActiveMapping{Column: "is_active"},
-			Password: &PasswordMapping{Column: "password_hash", Hash: HashBcrypt},
+			Password: &PasswordMapping{Column: "password_hash", Hash: HashBcrypt, Cost: 10},
 		},
 	}
 }
@@ -72,6 +72,8 @@ func TestValidate(t *testing.T) {
 		{name: "same active values", modify: func(c *Config) { c.Users.Active.Active = "Y"; c.Users.Active.Inactive = "Y" }, want: []string{"are the same"}},
 		{name: "active column clash", modify: func(c *Config) { c.Users.Active.Column = "email" }, want: []string{`active.column "email" is already mapped`}},
 		{name: "unknown hash", modify: func(c *Config) { c.Users.Password.Hash = "md5" }, want: []string{`password.hash "md5" is unknown`}},
+		{name: "bcrypt cost out of range", modify: func(c *Config) { c.Users.Password.Cost = 40 }, want: []string{`password.cost 40: bcrypt's cost is 4 to 31`}},
+		{name: "cost with argon2id", modify: func(c *Config) { c.Users.Password.Hash, c.Users.Password.Cost = HashArgon2id, 10 }, want: []string{`password.cost 10: only with hash bcrypt`}},
 		{name: "password column is key", modify: func(c *Config) { c.Users.Password.Column = "id" }, want: []string{"is the key"}},
 		{name: "everything wrong at once", modify: func(c *Config) {
 			c.Kind = "oracle"

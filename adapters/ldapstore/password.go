@@ -19,8 +19,8 @@ const (
 
 // hashUserPassword returns the userPassword value for password with the
 // configured algorithm (argon2id or bcrypt).
-func hashUserPassword(algorithm, password string) (string, error) {
-	h, err := adapters.HashPassword(algorithm, password)
+func hashUserPassword(pm *adapters.PasswordMapping, password string) (string, error) {
+	h, err := pm.HashPassword(password)
 	if err != nil {
 		return "", err
 	}
@@ -67,7 +67,7 @@ func (s *Store) passwordMods(add func(attr string, values []string), current []s
 		if userPasswordVerifies(current, *password) {
 			return false, nil
 		}
-		v, err := hashUserPassword(pm.Hash, *password)
+		v, err := hashUserPassword(pm, *password)
 		if err != nil {
 			return false, err
 		}

@@ -433,7 +433,7 @@ func (s *store) update(ctx context.Context, tx *sql.Tx, r *row, fields map[strin
 	if withPassword {
 		stored, _ := adapters.StoredString(r.password)
 		if !adapters.VerifyPassword(stored, *password) {
-			hash, err := adapters.HashPassword(s.m.Password.Hash, *password)
+			hash, err := s.m.Password.HashPassword(*password)
 			if err != nil {
 				return "", fmt.Errorf("sqlstore: apply user: %w", err)
 			}
@@ -460,7 +460,7 @@ func (s *store) update(ctx context.Context, tx *sql.Tx, r *row, fields map[strin
 func (s *store) insert(ctx context.Context, tx *sql.Tx, fields map[string]any, password *string, withPassword bool) (string, error) {
 	cols, vals := presentColumns(s.columns, fields)
 	if withPassword {
-		hash, err := adapters.HashPassword(s.m.Password.Hash, *password)
+		hash, err := s.m.Password.HashPassword(*password)
 		if err != nil {
 			return "", fmt.Errorf("sqlstore: apply user: %w", err)
 		}
