@@ -378,7 +378,7 @@ func (f *mariaFixture) tenant(t *testing.T, id string) tenants.Tenant {
 				enterpriseURN + ":department": "dept",
 			},
 			Active:   &adapters.ActiveMapping{Column: "enabled"},
-			Password: &adapters.PasswordMapping{Column: "pw_hash", Hash: "bcrypt"},
+			Password: &adapters.PasswordMapping{Column: "pw_hash", Hash: "bcrypt", Cost: 5}, // cost 12 is ~10 s a hash under -race
 			OnDelete: adapters.OnDeleteDeactivate,
 		},
 		Groups: &adapters.GroupMapping{

@@ -113,7 +113,7 @@ func postgresTenant(id, dsn, table string) tenants.Tenant {
 				"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "dept",
 			},
 			Active:   &adapters.ActiveMapping{Column: "enabled"},
-			Password: &adapters.PasswordMapping{Column: "pw_hash", Hash: "bcrypt"},
+			Password: &adapters.PasswordMapping{Column: "pw_hash", Hash: "bcrypt", Cost: 5}, // cost 12 is ~10 s a hash under -race
 			OnDelete: "deactivate",
 		},
 	}}
