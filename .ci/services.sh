@@ -96,66 +96,49 @@ ensure() {
 	log "$name: up after ${waited}s"
 }
 
-ensure_ldap_tools() {
-	if command -v slapd >/dev/null || [[ -x /usr/sbin/slapd ]]; then
-		if command -v ldapsearch >/dev/null; then
-			log "slapd, ldap-utils: installed"
-			return 0
-		fi
-	fi
-	log "slapd / ldap-utils missing; installing with apt-get"
-	local sudo=()
-	if [[ "$(id -u)" != 0 ]]; then
-		if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-			sudo=(sudo -n)
-		else
-			problem "slapd: not installed and not root (install slapd and ldap-utils)"
-			return 0
-		fi
-	fi
-	if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends slapd ldap-utils >/dev/null; then
-		log "slapd, ldap-utils: installed"
-	else
-		problem "slapd: apt-get install slapd ldap-utils failed"
-	fi
-}
+# missing collects the Debian packages to install: slapd + ldap-utils for
+# the LDAP store tests (they start their own slapd in a temp dir) and
+# chromium for the console's browser test (cmd/scimbridge
+# TestConsoleInChromium; SCIMBRIDGE_TEST_CHROMIUM may name another browser).
+missing=()
+if { command -v slapd >/dev/null || [[ -x /usr/sbin/slapd ]]; } && command -v ldapsearch >/dev/null; then
+	log "slapd, ldap-utils: installed"
+else
+	missing+=(slapd ldap-utils)
+fi
+if [[ -n "${SCIMBRIDGE_TEST_CHROMIUM:-}" ]]; then
+	log "chromium: SCIMBRIDGE_TEST_CHROMIUM is set; using $SCIMBRIDGE_TEST_CHROMIUM"
+elif command -v chromium >/dev/null || [[ -x /usr/bin/chromium ]]; then
+	log "chromium: installed"
+else
+	missing+=(chromium)
+fi
 
-# ensure_chromium installs Debian's chromium for the console's browser test
-# (cmd/scimbridge TestConsoleInChromium), unless SCIMBRIDGE_TEST_CHROMIUM
-# names a browser or chromium is already there.
-ensure_chromium() {
-	if [[ -n "${SCIMBRIDGE_TEST_CHROMIUM:-}" ]]; then
-		log "chromium: SCIMBRIDGE_TEST_CHROMIUM is set; using $SCIMBRIDGE_TEST_CHROMIUM"
-		return 0
-	fi
-	if command -v chromium >/dev/null || [[ -x /usr/bin/chromium ]]; then
-		log "chromium: installed"
-		return 0
-	fi
-	log "chromium missing; installing with apt-get"
+# install_missing installs them with one apt-get update and one install.
+install_missing() {
+	((${#missing[@]} > 0)) || return 0
+	log "${missing[*]} missing; installing with apt-get"
 	local sudo=()
 	if [[ "$(id -u)" != 0 ]]; then
 		if command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
 			sudo=(sudo -n)
 		else
-			problem "chromium: not installed and not root (install chromium)"
+			problem "${missing[*]}: not installed and not root (install them with apt-get)"
 			return 0
 		fi
 	fi
 	if "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null &&
-		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; then
-		log "chromium: installed"
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+		log "${missing[*]}: installed"
 	else
-		problem "chromium: apt-get install chromium failed"
+		problem "apt-get install ${missing[*]} failed"
 	fi
 }
 
 ensure PostgreSQL SCIMBRIDGE_TEST_POSTGRES postgres_up start_postgres
 ensure MariaDB SCIMBRIDGE_TEST_MYSQL mysql_up start_mysql
 ensure Redis SCIMBRIDGE_TEST_REDIS redis_up start_redis
-ensure_ldap_tools
-ensure_chromium
+install_missing
 
 if ((failures > 0)); then
 	printf 'services: %d service(s) unusable; CI is set, so this is fatal\n' "$failures" >&2
