@@ -42,7 +42,7 @@ FUZZ_TIME ?= 5000x
 FUZZ_TARGETS := \
 	scim:FuzzParseFilter scim:FuzzParsePatch scim:FuzzParseUser scim:FuzzPath \
 	scim:FuzzParseBulkRequest scim:FuzzParseSearchRequest scim:FuzzCompareForSort \
-	api:FuzzAuthorizationHeader api:FuzzEntityTags api:FuzzBulkPath
+	api:FuzzAuthorizationHeader api:FuzzEntityTags api:FuzzBulkPath api:FuzzAppendJSON
 
 services:
 	./.ci/services.sh

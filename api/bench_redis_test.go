@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
@@ -60,6 +61,7 @@ func newBenchFrontDoor(b *testing.B) *benchFrontDoor {
 	tenant := "apibench-" + hex.EncodeToString(rnd[:])
 	reg := tenants.NewRegistry(rdb)
 	keys := tenants.NewKeyStore(rdb)
+	keys.EnableCache(time.Second) // as the API process does (api.key_cache_ttl)
 	b.Cleanup(func() {
 		keys.Wait()
 		_ = reg.Delete(context.Background(), tenant)

@@ -1,12 +1,12 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 
 	"github.com/gin-gonic/gin"
@@ -22,18 +22,31 @@ const ContentType = scim.MediaType + "; charset=utf-8"
 // RetryAfterSeconds is the Retry-After of a 503 answer.
 const RetryAfterSeconds = "5"
 
-// writeJSON answers status with v as SCIM JSON.
+// writeJSON answers status with v as SCIM JSON (appendJSON: the bytes of
+// encoding/json, newline included, into a pooled buffer).
 func (s *server) writeJSON(c *gin.Context, status int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	bp := jsonBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= maxPooledJSON {
+			jsonBuffers.Put(bp)
+		}
+	}()
+	b, err := appendJSON((*bp)[:0], v)
+	if err != nil {
 		s.log.ErrorContext(c.Request.Context(), "api: encode response", "request_id", requestIDOf(c), "error", err)
 		s.writeError(c, errInternal)
 		return
 	}
-	c.Data(status, ContentType, buf.Bytes())
+	b = append(b, '\n')
+	*bp = b
+	c.Data(status, ContentType, b) // written before it returns: the buffer can go back
 }
+
+// jsonBuffers holds response buffers; one larger than maxPooledJSON (a big
+// list page) is left to the collector rather than kept.
+var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledJSON = 64 << 10
 
 var errInternal = scim.Errorf(http.StatusInternalServerError, "", "internal server error")
 

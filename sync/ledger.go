@@ -273,7 +273,14 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 	if len(f) == 0 {
 		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
 	}
-	num := func(k string) int64 { n, _ := strconv.ParseInt(f[k], 10, 64); return n }
+	num := func(k string) int64 {
+		v := f[k]
+		if v == "" { // absent: no ParseInt error to allocate
+			return 0
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		return n
+	}
 	r := &Record{
 		Tenant:          tenant,
 		ID:              id,

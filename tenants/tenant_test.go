@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -28,12 +29,38 @@ func TestValidID(t *testing.T) {
 		{"acme}", false},
 		{"ac me", false},
 		{"é", false},
+		{"acme\n", false},
+		{"acme-", true},
+		{"9", true},
+		{"a/b", false},
 	}
 	for _, c := range cases {
 		if got := ValidID(c.id); got != c.want {
 			t.Errorf("ValidID(%q) = %v, want %v", c.id, got, c.want)
 		}
 	}
+}
+
+// TestValidIDMatchesPattern checks the loop against the documented pattern
+// on every string of up to three characters over an alphabet with each
+// class boundary.
+func TestValidIDMatchesPattern(t *testing.T) {
+	t.Parallel()
+	pattern := regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	alphabet := []string{"a", "z", "0", "9", "-", "`", "{", "/", ":", "A", "_", "\x00", "\n", "é"}
+	var walk func(prefix string, depth int)
+	walk = func(prefix string, depth int) {
+		if got, want := ValidID(prefix), pattern.MatchString(prefix); got != want {
+			t.Errorf("ValidID(%q) = %v, the pattern says %v", prefix, got, want)
+		}
+		if depth == 3 {
+			return
+		}
+		for _, c := range alphabet {
+			walk(prefix+c, depth+1)
+		}
+	}
+	walk("", 0)
 }
 
 func TestTenantValidate(t *testing.T) {
