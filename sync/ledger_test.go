@@ -3,6 +3,8 @@ package sync
 import (
 	"context"
 	"errors"
+	"maps"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -311,5 +313,50 @@ func TestLedgerFindUsersExact(t *testing.T) {
 	}
 	if _, err := l.FindUsers(ctx, tenant, "title", "x"); err == nil {
 		t.Error("a lookup on an unindexed attribute succeeded")
+	}
+}
+
+// TestWriteReturnsWhatAGetReads: a create's and a replace's record carry the
+// attributes they wrote without decoding the stored document again; they
+// must be the values a later read decodes, for every JSON type ParseUser
+// produces.
+func TestWriteReturnsWhatAGetReads(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	l := NewLedger(rdb, testSealer(t))
+	ctx := context.Background()
+	body := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"josé@example.com",
+		"name":{"givenName":"José","familyName":"Ünïcode <&>","middleName":null},"active":"True",
+		"emails":[{"value":"josé@example.com","type":"work","primary":true}],"x509Certificates":[],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"employeeNumber":"7","manager":{"value":"m1"}},
+		"nickName":"line\nbreak \u2028","title":"1.50"}`
+	a, _, err := scim.ParseUser([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := l.CreateUser(ctx, tenant, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.GetUser(ctx, tenant, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(created.Attrs, got.Attrs) {
+		t.Fatalf("create returned\n%#v\na read decodes\n%#v", created.Attrs, got.Attrs)
+	}
+	a2 := maps.Clone(got.Attrs)
+	a2["displayName"] = "Changed"
+	replaced, err := l.UpdateUser(ctx, tenant, created.ID, 0, a2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = l.GetUser(ctx, tenant, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(replaced.Attrs, got.Attrs) || got.Attrs["displayName"] != "Changed" {
+		t.Fatalf("replace returned\n%#v\na read decodes\n%#v", replaced.Attrs, got.Attrs)
 	}
 }

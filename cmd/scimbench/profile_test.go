@@ -108,6 +108,7 @@ func newBenchServer(b *testing.B) *benchServer {
 	s := &benchServer{rdb: rdb, asynq: asynq.RedisClientOpt{Addr: addr, DB: testRedisDB}, db: db, schema: id}
 	s.reg = tenants.NewRegistry(rdb)
 	keys := tenants.NewKeyStore(rdb)
+	keys.EnableCache(time.Second) // api.key_cache_ttl's default
 	if err := s.reg.Put(ctx, benchTenant(id, "postgres", dsn, id)); err != nil {
 		b.Fatal(err)
 	}
@@ -122,7 +123,8 @@ func newBenchServer(b *testing.B) *benchServer {
 	b.Cleanup(func() { enq.Close() })
 	s.ledger = syncsvc.NewLedger(rdb, nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s.service = &syncsvc.Service{Ledger: s.ledger, Enqueuer: enq, Stores: s.stores, Groups: benchTenants{s.reg}, Logger: logger}
+	s.service = &syncsvc.Service{Ledger: s.ledger, Enqueuer: enq, Stores: s.stores, Groups: benchTenants{s.reg}, Logger: logger,
+		Coalesce: true} // worker.coalesce's default
 	h := api.New(api.Config{Logger: logger}, api.Deps{Users: s.service, Tenants: s.reg, Keys: keys})
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
