@@ -41,8 +41,8 @@ test: services fmt-check vet staticcheck fuzz go-test
 FUZZ_TIME ?= 5000x
 FUZZ_TARGETS := \
 	scim:FuzzParseFilter scim:FuzzParsePatch scim:FuzzParseUser scim:FuzzPath \
-	scim:FuzzParseBulkRequest scim:FuzzParseSearchRequest scim:FuzzCompareForSort \
-	api:FuzzAuthorizationHeader api:FuzzEntityTags api:FuzzBulkPath api:FuzzAppendJSON
+	scim:FuzzParseBulkRequest scim:FuzzParseSearchRequest scim:FuzzCompareForSort scim:FuzzAppendJSON \
+	api:FuzzAuthorizationHeader api:FuzzEntityTags api:FuzzBulkPath
 
 services:
 	./.ci/services.sh

@@ -22,7 +22,7 @@ const ContentType = scim.MediaType + "; charset=utf-8"
 // RetryAfterSeconds is the Retry-After of a 503 answer.
 const RetryAfterSeconds = "5"
 
-// writeJSON answers status with v as SCIM JSON (appendJSON: the bytes of
+// writeJSON answers status with v as SCIM JSON (scim.AppendJSON: the bytes of
 // encoding/json, newline included, into a pooled buffer).
 func (s *server) writeJSON(c *gin.Context, status int, v any) {
 	bp := jsonBuffers.Get().(*[]byte)
@@ -31,7 +31,7 @@ func (s *server) writeJSON(c *gin.Context, status int, v any) {
 			jsonBuffers.Put(bp)
 		}
 	}()
-	b, err := appendJSON((*bp)[:0], v)
+	b, err := scim.AppendJSON((*bp)[:0], v)
 	if err != nil {
 		s.log.ErrorContext(c.Request.Context(), "api: encode response", "request_id", requestIDOf(c), "error", err)
 		s.writeError(c, errInternal)

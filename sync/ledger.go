@@ -181,7 +181,9 @@ func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, e
 	var un, ext, ems string
 	if mode != modeDelete {
 		var err error
-		if doc, err = json.Marshal(a); err != nil {
+		// The document as encoding/json writes it, without escaping <, >
+		// and & (either form decodes to the same values).
+		if doc, err = scim.AppendJSON(make([]byte, 0, 512), a); err != nil {
 			return nil, fmt.Errorf("sync: encode user %s: %w", id, err)
 		}
 		un, ext, ems = userIndexValues(a)

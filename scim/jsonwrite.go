@@ -1,4 +1,4 @@
-package api
+package scim
 
 import (
 	"bytes"
@@ -6,18 +6,16 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
-
-	"github.com/scimbridge/scimbridge/scim"
 )
 
-// appendJSON appends the JSON of v to b exactly as a json.Encoder with
+// AppendJSON appends the JSON of v to b exactly as a json.Encoder with
 // SetEscapeHTML(false) writes it (without the trailing newline). Resources
 // are map[string]any trees; encoding/json walks those by reflection and
 // allocates for every key and value (a fifth of a GET's allocations), so
-// the shapes a response is made of are written here directly and anything
-// else goes through encoding/json. TestAppendJSONMatchesEncoder and
-// FuzzAppendJSON hold the two to the same bytes.
-func appendJSON(b []byte, v any) ([]byte, error) {
+// the shapes resources and answers are made of are written here directly
+// and anything else goes through encoding/json. TestAppendJSONMatchesEncoder
+// and FuzzAppendJSON hold the two to the same bytes.
+func AppendJSON(b []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
 		return append(b, "null"...), nil
@@ -29,6 +27,8 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		return strconv.AppendInt(b, int64(v), 10), nil
 	case int64:
 		return strconv.AppendInt(b, v, 10), nil
+	case Attrs:
+		return AppendJSON(b, map[string]any(v))
 	case map[string]any:
 		if v == nil {
 			return append(b, "null"...), nil
@@ -46,7 +46,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			b = appendJSONString(b, k)
 			b = append(b, ':')
 			var err error
-			if b, err = appendJSON(b, v[k]); err != nil {
+			if b, err = AppendJSON(b, v[k]); err != nil {
 				return b, err
 			}
 		}
@@ -61,7 +61,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 				b = append(b, ',')
 			}
 			var err error
-			if b, err = appendJSON(b, e); err != nil {
+			if b, err = AppendJSON(b, e); err != nil {
 				return b, err
 			}
 		}
@@ -78,9 +78,9 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 			b = appendJSONString(b, e)
 		}
 		return append(b, ']'), nil
-	case scim.ListResponse:
+	case ListResponse:
 		b = append(b, `{"schemas":`...)
-		b, _ = appendJSON(b, v.Schemas)
+		b, _ = AppendJSON(b, v.Schemas)
 		b = append(b, `,"totalResults":`...)
 		b = strconv.AppendInt(b, int64(v.TotalResults), 10)
 		b = append(b, `,"startIndex":`...)
@@ -88,7 +88,7 @@ func appendJSON(b []byte, v any) ([]byte, error) {
 		b = append(b, `,"itemsPerPage":`...)
 		b = strconv.AppendInt(b, int64(v.ItemsPerPage), 10)
 		b = append(b, `,"Resources":`...)
-		b, err := appendJSON(b, v.Resources)
+		b, err := AppendJSON(b, v.Resources)
 		if err != nil {
 			return b, err
 		}

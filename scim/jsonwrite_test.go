@@ -1,4 +1,4 @@
-package api
+package scim
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/scimbridge/scimbridge/scim"
 )
 
 // encodeStd is what writeJSON wrote before appendJSON: encoding/json without
@@ -26,7 +24,7 @@ func encodeStd(v any) ([]byte, error) {
 func checkSameJSON(t *testing.T, v any) {
 	t.Helper()
 	want, wantErr := encodeStd(v)
-	got, gotErr := appendJSON(nil, v)
+	got, gotErr := AppendJSON(nil, v)
 	if (wantErr != nil) != (gotErr != nil) {
 		t.Fatalf("%#v: error %v, encoding/json's %v", v, gotErr, wantErr)
 	}
@@ -53,15 +51,16 @@ func TestAppendJSONMatchesEncoder(t *testing.T) {
 		nil, true, false, 0, -7, int64(math.MaxInt64), 1.5, 1e21, 1e-7, 123456789.0, math.Copysign(0, -1),
 		json.Number("12.50"), nilMap, nilSlice, nilStrings, []string{}, []any{}, map[string]any{},
 		now, math.NaN(), math.Inf(1), map[string]any{"x": math.NaN()},
-		scim.RenderUser("2819c223-7f76-453a-919d-413861904646", scim.Attrs{
+		RenderUser("2819c223-7f76-453a-919d-413861904646", Attrs{
 			"userName": "bjensen@example.com", "active": true, "displayName": "Babs <Jensen>",
 			"name":   map[string]any{"givenName": "Barbara", "familyName": "Jensen", "middleName": nil},
 			"emails": []any{map[string]any{"value": "bjensen@example.com", "type": "work", "primary": true}},
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"employeeNumber": "701984", "level": 3.0},
-		}, scim.Meta{Created: now, LastModified: now, Version: `W/"3"`, Location: "https://example.com/Users/2819c223"}),
-		scim.NewListResponse(0, 1, nil),
-		scim.NewListResponse(2, 1, []any{map[string]any{"id": "a"}, map[string]any{"id": "b", "n": []any{1.0, "x", nil}}}),
-		&scim.ListResponse{Schemas: []string{scim.SchemaListResponse}},
+		}, Meta{Created: now, LastModified: now, Version: `W/"3"`, Location: "https://example.com/Users/2819c223"}),
+		NewListResponse(0, 1, nil),
+		Attrs{"userName": "a", "x": Attrs{"y": []any{Attrs{}}}}, Attrs(nil),
+		NewListResponse(2, 1, []any{map[string]any{"id": "a"}, map[string]any{"id": "b", "n": []any{1.0, "x", nil}}}),
+		&ListResponse{Schemas: []string{SchemaListResponse}},
 		struct {
 			A string `json:"a"`
 		}{"<b>"},
