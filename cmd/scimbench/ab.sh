@@ -8,10 +8,11 @@
 # CONFIG is a scimbridge config listening on 127.0.0.1:18090 (the one in
 # BENCHMARKS.md: private Redis, rate limit off, worker.listen off); TARGETS a
 # `scimbench setup --out` file whose first tenant has users. For each binary
-# it starts `serve`, warms up, measures GET /Users/{id}, the eq filter and
-# GET /healthz (no Redis: the machine's ceiling for a trivial handler) with
-# wrk (apt-get install wrk), then 6 s of creates with scimbench against the
-# `api` role alone, and stops it. SCIMBENCH (default ./scimbench) is the
+# it starts the `api` role alone, warms up, measures GET /Users/{id}, the eq
+# filter and GET /healthz (no Redis: the machine's ceiling for a trivial
+# handler) with wrk (apt-get install wrk), then 6 s of creates with
+# scimbench, and stops it. No worker runs: a `serve` would spend the next
+# round draining this round's creates while the reads are measured. SCIMBENCH (default ./scimbench) is the
 # load tool binary; rounds (ROUNDS, default 2) alternate the binaries.
 set -euo pipefail
 [ $# -ge 3 ] || { sed -n 2,17p "$0"; exit 2; }
@@ -42,7 +43,7 @@ filter="$scim/Users?filter=$(python3 -c 'import sys,urllib.parse; print(urllib.p
 
 for round in $(seq "${ROUNDS:-2}"); do
 	for bin in "$@"; do
-		start serve "$bin"
+		start api "$bin"
 		wrk -t2 -c64 -d3s -H "Authorization: Bearer $key" "$scim/Users/$id" >/dev/null
 		for what in get filter healthz; do
 			case $what in
@@ -54,8 +55,6 @@ for round in $(seq "${ROUNDS:-2}"); do
 			printf '%s round %s %-8s %10s req/s  p50 %-8s p99 %s\n' "$bin" "$round" "$what" \
 				"$(awk '/Requests\/sec/{print $2}' <<<"$out")" "$(awk '/ 50%/{print $2}' <<<"$out")" "$(awk '/ 99%/{print $2}' <<<"$out")"
 		done
-		stop
-		start api "$bin"
 		printf '%s round %s %-8s %s\n' "$bin" "$round" create \
 			"$("$scimbench" run --targets "$targets" --scenario create --concurrency 64 --duration 6s --settle 0 --converge-timeout 1s 2>&1 | grep -E '^ +create' || true)"
 		stop
