@@ -49,6 +49,14 @@ type runUser struct {
 	name         string
 	password     *string
 	withPassword bool
+	// name under strings.ToLower and under ToLower(ToUpper), computed once
+	// (distinctName compares every new user with the whole run).
+	lower, upperLower string
+}
+
+// runName is a runUser of name with its folded forms.
+func runName(name string) runUser {
+	return runUser{name: name, lower: strings.ToLower(name), upperLower: strings.ToLower(strings.ToUpper(name))}
 }
 
 // applyAllInTx applies users in order inside tx, merging the adopt checks
@@ -65,7 +73,7 @@ func (s *store) applyAllInTx(ctx context.Context, tx *sql.Tx, users []adapters.U
 	}
 	for i, u := range users {
 		p, ok := s.runUserOf(i, u)
-		if ok && len(run) < runChunk && distinctName(run, p.name) {
+		if ok && len(run) < runChunk && distinctName(run, p) {
 			run = append(run, p)
 			continue
 		}
@@ -98,17 +106,16 @@ func (s *store) runUserOf(i int, u adapters.User) (runUser, bool) {
 	if !ok || name == "" {
 		return runUser{}, false
 	}
-	return runUser{i: i, fields: fields, name: name, password: u.Password, withPassword: s.needsPassword(u)}, true
+	p := runName(name)
+	p.i, p.fields, p.password, p.withPassword = i, fields, u.Password, s.needsPassword(u)
+	return p, true
 }
 
-// distinctName reports whether name differs case-insensitively from every
-// userName of run, by every notion of case we know.
-func distinctName(run []runUser, name string) bool {
-	lower, upperLower := strings.ToLower(name), strings.ToLower(strings.ToUpper(name))
-	for _, p := range run {
-		if strings.EqualFold(p.name, name) ||
-			strings.ToLower(p.name) == lower ||
-			strings.ToLower(strings.ToUpper(p.name)) == upperLower {
+// distinctName reports whether p's userName differs case-insensitively
+// from every userName of run, by every notion of case we know.
+func distinctName(run []runUser, p runUser) bool {
+	for _, q := range run {
+		if q.lower == p.lower || q.upperLower == p.upperLower || strings.EqualFold(q.name, p.name) {
 			return false
 		}
 	}

@@ -259,7 +259,7 @@ func compareWithOneByOne(t *testing.T, what string, seq, got *batchTable, seqAnc
 }
 
 func TestDistinctName(t *testing.T) {
-	run := []runUser{{name: "alice"}, {name: "K"}, {name: "ı"}}
+	run := []runUser{runName("alice"), runName("K"), runName("ı")}
 	for name, want := range map[string]bool{
 		"bob":    true,
 		"ALICE":  false,
@@ -267,7 +267,7 @@ func TestDistinctName(t *testing.T) {
 		"I":      false, // ToUpper(ı) is I
 		"k2":     true,
 	} {
-		if got := distinctName(run, name); got != want {
+		if got := distinctName(run, runName(name)); got != want {
 			t.Errorf("distinctName(%q) = %v, want %v", name, got, want)
 		}
 	}
