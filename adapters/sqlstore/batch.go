@@ -140,16 +140,157 @@ func (s *store) applyRun(ctx context.Context, tx *sql.Tx, run []runUser, anchors
 		}
 		found[r.tag] = append(found[r.tag], r)
 	}
+	var inserts []int // positions in run of the users with no row yet
 	for k, p := range run {
 		existing, err := adoptable(found[k])
 		if err != nil {
 			return err
 		}
+		if existing == nil && s.d.returning {
+			inserts = append(inserts, k)
+			continue
+		}
 		if anchors[p.i], err = s.write(ctx, tx, existing, p.fields, p.password, p.withPassword); err != nil {
 			return err
 		}
 	}
+	return s.insertRun(ctx, tx, run, inserts, anchors)
+}
+
+// maxInsertParams bounds the parameters of one multi-row INSERT (SQLite
+// builds before 3.32 allow 999).
+const maxInsertParams = 999
+
+// insertRun inserts the users of run at positions ks (no row matched their
+// userName), and records their keys in anchors. Users whose rows have the
+// same columns share one multi-row INSERT ... RETURNING key, userName (one
+// round trip for up to a run of new users instead of one each). Neither
+// PostgreSQL nor SQLite promises the order of RETURNING rows, so each
+// returned row goes to the user whose userName it holds: exactly, else the
+// one equal under strings.ToLower (the run's userNames differ under it, see
+// distinctName), for a trigger that folds case. A row matching no user, or
+// a user left without one, is an error: the caller's transaction is rolled
+// back and every user applied on its own. The rows were inserted anyway,
+// so the order among a run's inserts and updates does not matter: a run's
+// users cannot change each other's rows.
+func (s *store) insertRun(ctx context.Context, tx *sql.Tx, run []runUser, ks []int, anchors []string) error {
+	type newUser struct {
+		k    int
+		vals []any
+	}
+	var order []string // column lists, first seen first
+	groups := map[string][]newUser{}
+	colsOf := map[string][]string{}
+	for _, k := range ks {
+		p := run[k]
+		cols, vals, err := s.insertColumns(p.fields, p.password, p.withPassword)
+		if err != nil {
+			return err
+		}
+		sig := strings.Join(cols, "\x00")
+		if _, ok := groups[sig]; !ok {
+			order = append(order, sig)
+			colsOf[sig] = cols
+		}
+		groups[sig] = append(groups[sig], newUser{k: k, vals: vals})
+	}
+	for _, sig := range order {
+		cols, users := colsOf[sig], groups[sig]
+		per := max(1, maxInsertParams/max(1, len(cols)))
+		for len(users) > 0 {
+			n := min(per, len(users))
+			chunk := users[:n]
+			users = users[n:]
+			if len(chunk) == 1 {
+				p := run[chunk[0].k]
+				key, err := insertRow(ctx, tx, s.d, newRow{op: "insert user", table: s.table, key: s.key, cols: cols, vals: chunk[0].vals})
+				if err != nil {
+					return err
+				}
+				anchors[p.i] = key
+				continue
+			}
+			rows := make([][]any, len(chunk))
+			names := make([]string, len(chunk))
+			for j, u := range chunk {
+				rows[j], names[j] = u.vals, run[u.k].name
+			}
+			keys, err := s.insertRows(ctx, tx, cols, rows, names)
+			if err != nil {
+				return err
+			}
+			for j, u := range chunk {
+				anchors[run[u.k].i] = keys[j]
+			}
+		}
+	}
 	return nil
+}
+
+// insertRows is one INSERT of rows (values for cols) RETURNING the key and
+// the userName column; it returns the keys in the order of names (the
+// userName of each row).
+func (s *store) insertRows(ctx context.Context, tx *sql.Tx, cols []string, rows [][]any, names []string) ([]string, error) {
+	st := &stmt{d: s.d}
+	st.write("INSERT INTO ", s.table, " (")
+	for i, c := range cols {
+		if i > 0 {
+			st.write(", ")
+		}
+		st.write(s.d.ident(c))
+	}
+	st.write(") VALUES ")
+	for j, vals := range rows {
+		if j > 0 {
+			st.write(", ")
+		}
+		st.write("(")
+		for i, v := range vals {
+			if i > 0 {
+				st.write(", ")
+			}
+			st.arg(v)
+		}
+		st.write(")")
+	}
+	st.write(" RETURNING ", s.key, ", ", s.d.ident(s.userNameColumn))
+	res, err := tx.QueryContext(ctx, st.String(), st.args...)
+	if err != nil {
+		return nil, translate("insert users", err)
+	}
+	defer res.Close()
+	keys := make([]string, len(rows))
+	byName := make(map[string]int, len(names))
+	byLower := make(map[string]int, len(names))
+	for j, n := range names {
+		byName[n] = j
+		byLower[strings.ToLower(n)] = j
+	}
+	got := 0
+	for res.Next() {
+		var key, name any
+		if err := res.Scan(&key, &name); err != nil {
+			return nil, translate("insert users", err)
+		}
+		k, kok := adapters.StoredString(normalize(key))
+		n, _ := adapters.StoredString(normalize(name))
+		j, ok := byName[n]
+		if !ok {
+			j, ok = byLower[strings.ToLower(n)]
+		}
+		if !kok || !ok || keys[j] != "" {
+			return nil, fmt.Errorf("sqlstore: insert users: %w: a returned row (userName %q) matches no inserted user, or its key is NULL", adapters.ErrRejected, n)
+		}
+		keys[j] = k
+		got++
+	}
+	if err := res.Err(); err != nil {
+		return nil, translate("insert users", err)
+	}
+	if got != len(rows) {
+		return nil, fmt.Errorf("sqlstore: insert users: %w: %d rows returned for %d inserted", adapters.ErrRejected, got, len(rows))
+	}
+	return keys, nil
 }
 
 // runMatchStmt is the run's merged SELECT (see above): for user k, the

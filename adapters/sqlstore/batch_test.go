@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // oneByBatch routes ApplyUser through ApplyUsers (a batch of one, which is
@@ -270,5 +272,83 @@ func TestDistinctName(t *testing.T) {
 		if got := distinctName(run, runName(name)); got != want {
 			t.Errorf("distinctName(%q) = %v, want %v", name, got, want)
 		}
+	}
+}
+
+// TestApplyUsersMultiRowInserts: a batch of new users is inserted with
+// multi-row INSERTs where the dialect returns keys (PostgreSQL, SQLite;
+// MySQL inserts row by row) and every user gets the key of its own row:
+// over several runs, with rows of different column sets (no department,
+// a password), and, on PostgreSQL, with a trigger that lower-cases the
+// userName (the returned rows then match by ToLower). A row the store
+// refuses (a duplicate email under a unique index) rolls the batch back and
+// the users are applied one by one: only that user fails.
+func TestApplyUsersMultiRowInserts(t *testing.T) {
+	t.Parallel()
+	for _, h := range []conformance.Harness{postgresHarness(), mysqlHarness(), sqliteHarness()} {
+		t.Run(h.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st, bd := h.New(t, conformance.Options{})
+			s, b := st.(*store), bd.(*backdoor)
+			plain := strings.NewReplacer(`"`, "", "`", "", ".", "_").Replace(b.table)
+			if h.Name == adapters.KindPostgres {
+				fn := plain + "_lower"
+				exec(t, b.db, `CREATE FUNCTION `+fn+`() RETURNS trigger AS $$ BEGIN NEW.username := lower(NEW.username); RETURN NEW; END $$ LANGUAGE plpgsql`)
+				t.Cleanup(func() { _, _ = b.db.Exec(`DROP FUNCTION IF EXISTS ` + fn + `() CASCADE`) })
+				exec(t, b.db, `CREATE TRIGGER lower_username BEFORE INSERT ON `+b.table+` FOR EACH ROW EXECUTE FUNCTION `+fn+`()`)
+			}
+			if h.Name == adapters.KindSQLite { // the schema goes on the index's name there
+				schema, table, _ := strings.Cut(b.table, ".")
+				exec(t, b.db, `CREATE UNIQUE INDEX `+schema+`.email_unique ON `+table+` (`+conformance.FieldEmail+`)`)
+			} else {
+				exec(t, b.db, `CREATE UNIQUE INDEX email_unique ON `+b.table+` (`+conformance.FieldEmail+`)`)
+			}
+
+			var users []adapters.User
+			for i := range 130 {
+				u := conformance.FullUser(fmt.Sprintf("User%03d@Example.com", i), fmt.Sprintf("d%d", i))
+				switch i % 5 {
+				case 1:
+					delete(u.Attrs, scim.SchemaEnterpriseUser) // no department: another column set
+				case 2:
+					u = withPassword(u, fmt.Sprintf("pw-%d", i))
+				}
+				users = append(users, u)
+			}
+			anchors, errs := s.ApplyUsers(ctx, users)
+			for i, u := range users {
+				if errs[i] != nil {
+					t.Fatalf("user %d: %v", i, errs[i])
+				}
+				row, ok := b.Get(t, anchors[i])
+				want := strings.ToLower(u.Attrs["userName"].(string))
+				if !ok || strings.ToLower(row[conformance.FieldUserName]) != want {
+					t.Fatalf("user %d (%s): anchor %q holds %v", i, want, anchors[i], row)
+				}
+			}
+			mustCountRows(t, b, 130)
+
+			// A duplicate email among new users: the multi-row INSERT fails,
+			// the batch falls back, and only the duplicate is refused.
+			dupA, dupB, other := conformance.FullUser("dupa@example.com", "x"), conformance.FullUser("dupb@example.com", "y"), conformance.FullUser("fine@example.com", "z")
+			dupB.Attrs["emails"] = dupA.Attrs["emails"]
+			anchors, errs = s.ApplyUsers(ctx, []adapters.User{dupA, other, dupB})
+			if errs[0] != nil || errs[1] != nil || errs[2] == nil || anchors[0] == "" || anchors[1] == "" {
+				t.Fatalf("batch with a duplicate email: anchors %q, errors %v", anchors, errs)
+			}
+			mustCountRows(t, b, 132)
+		})
+	}
+}
+
+func mustCountRows(t *testing.T, b *backdoor, want int) {
+	t.Helper()
+	var n int
+	if err := b.db.QueryRow(`SELECT count(*) FROM ` + b.table).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Fatalf("%d rows, want %d", n, want)
 	}
 }

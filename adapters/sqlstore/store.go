@@ -458,14 +458,9 @@ func (s *store) update(ctx context.Context, tx *sql.Tx, r *row, fields map[strin
 // insert creates the row from the non-nil fields (so column defaults apply
 // to the rest) and returns its key.
 func (s *store) insert(ctx context.Context, tx *sql.Tx, fields map[string]any, password *string, withPassword bool) (string, error) {
-	cols, vals := presentColumns(s.columns, fields)
-	if withPassword {
-		hash, err := s.m.Password.HashPassword(*password)
-		if err != nil {
-			return "", fmt.Errorf("sqlstore: apply user: %w", err)
-		}
-		cols = append(cols, s.m.Password.Column)
-		vals = append(vals, hash)
+	cols, vals, err := s.insertColumns(fields, password, withPassword)
+	if err != nil {
+		return "", err
 	}
 	natural, isNatural := mappedKey(s.m.KeyIsMapped(), s.m.Key, fields)
 	return insertRow(ctx, tx, s.d, newRow{
@@ -481,6 +476,21 @@ func (s *store) insert(ctx context.Context, tx *sql.Tx, fields map[string]any, p
 			return rows, nil
 		},
 	})
+}
+
+// insertColumns are the columns and values of a new row: the non-nil
+// fields (so column defaults apply to the rest) and the password's hash.
+func (s *store) insertColumns(fields map[string]any, password *string, withPassword bool) ([]string, []any, error) {
+	cols, vals := presentColumns(s.columns, fields)
+	if withPassword {
+		hash, err := s.m.Password.HashPassword(*password)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sqlstore: apply user: %w", err)
+		}
+		cols = append(cols, s.m.Password.Column)
+		vals = append(vals, hash)
+	}
+	return cols, vals, nil
 }
 
 // sameValue reports whether a desired value (string, bool or nil) equals a
