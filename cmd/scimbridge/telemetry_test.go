@@ -645,3 +645,32 @@ func TestComposeFiles(t *testing.T) {
 		t.Errorf("worker command %v", c)
 	}
 }
+
+// TestTracingWithoutExporter: with no exporter configured spans are not
+// recorded, but still carry valid ids (for log lines and tasks), and a
+// caller's sampled trace context is still honoured.
+func TestTracingWithoutExporter(t *testing.T) {
+	for _, v := range []string{"OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"} {
+		t.Setenv(v, "")
+	}
+	ctx := context.Background()
+	tp, err := newTracerProvider(ctx, "api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tp.Shutdown(ctx)
+	tr := tp.Tracer("test")
+	_, span := tr.Start(ctx, "root")
+	if !span.SpanContext().IsValid() || span.IsRecording() {
+		t.Fatalf("root span: valid %v, recording %v; want valid and not recording", span.SpanContext().IsValid(), span.IsRecording())
+	}
+	span.End()
+	parent := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{2}, TraceFlags: trace.FlagsSampled, Remote: true,
+	})
+	_, child := tr.Start(trace.ContextWithRemoteSpanContext(ctx, parent), "child")
+	if !child.IsRecording() || child.SpanContext().TraceID() != parent.TraceID() {
+		t.Fatalf("child of a sampled caller: recording %v, trace %v", child.IsRecording(), child.SpanContext().TraceID())
+	}
+	child.End()
+}
