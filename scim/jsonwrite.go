@@ -52,32 +52,9 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, '}'), nil
 	case []any:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = AppendJSON(b, e); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendJSONArray(b, v, AppendJSON)
 	case []string:
-		if v == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, e)
-		}
-		return append(b, ']'), nil
+		return appendJSONArray(b, v, func(b []byte, e string) ([]byte, error) { return appendJSONString(b, e), nil })
 	case ListResponse:
 		b = append(b, `{"schemas":`...)
 		b, _ = AppendJSON(b, v.Schemas)
@@ -103,6 +80,25 @@ func AppendJSON(b []byte, v any) ([]byte, error) {
 		return b, err
 	}
 	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+}
+
+// appendJSONArray appends v as a JSON array (null when nil), each element
+// by appendElem.
+func appendJSONArray[E any](b []byte, v []E, appendElem func([]byte, E) ([]byte, error)) ([]byte, error) {
+	if v == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '[')
+	for i, e := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = appendElem(b, e); err != nil {
+			return b, err
+		}
+	}
+	return append(b, ']'), nil
 }
 
 const hexDigits = "0123456789abcdef"

@@ -231,28 +231,7 @@ func (s *store) insertRun(ctx context.Context, tx *sql.Tx, run []runUser, ks []i
 // the userName column; it returns the keys in the order of names (the
 // userName of each row).
 func (s *store) insertRows(ctx context.Context, tx *sql.Tx, cols []string, rows [][]any, names []string) ([]string, error) {
-	st := &stmt{d: s.d}
-	st.write("INSERT INTO ", s.table, " (")
-	for i, c := range cols {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.write(s.d.ident(c))
-	}
-	st.write(") VALUES ")
-	for j, vals := range rows {
-		if j > 0 {
-			st.write(", ")
-		}
-		st.write("(")
-		for i, v := range vals {
-			if i > 0 {
-				st.write(", ")
-			}
-			st.arg(v)
-		}
-		st.write(")")
-	}
+	st := insertStmt(s.d, s.table, cols, rows)
 	st.write(" RETURNING ", s.key, ", ", s.d.ident(s.userNameColumn))
 	res, err := tx.QueryContext(ctx, st.String(), st.args...)
 	if err != nil {

@@ -149,6 +149,34 @@ func updateStmt(d *dialect, table, key, rowKey string, cols []string, vals []any
 	return st
 }
 
+// insertStmt is INSERT INTO table (cols) VALUES (row 1), (row 2), ...; each
+// row holds a value for each of cols.
+func insertStmt(d *dialect, table string, cols []string, rows [][]any) *stmt {
+	st := &stmt{d: d}
+	st.write("INSERT INTO ", table, " (")
+	for i, c := range cols {
+		if i > 0 {
+			st.write(", ")
+		}
+		st.write(d.ident(c))
+	}
+	st.write(") VALUES ")
+	for j, vals := range rows {
+		if j > 0 {
+			st.write(", ")
+		}
+		st.write("(")
+		for i, v := range vals {
+			if i > 0 {
+				st.write(", ")
+			}
+			st.arg(v)
+		}
+		st.write(")")
+	}
+	return st
+}
+
 // mappedKey is the desired value of the key column when the key is also
 // a mapped column (a natural key: it comes from SCIM, not the store).
 func mappedKey(keyIsMapped bool, keyColumn string, desired map[string]any) (string, bool) {
@@ -178,22 +206,7 @@ type newRow struct {
 // where the dialect has it, else the natural key, else the auto-increment
 // id, else by reading the row back.
 func insertRow(ctx context.Context, tx *sql.Tx, d *dialect, r newRow) (string, error) {
-	st := &stmt{d: d}
-	st.write("INSERT INTO ", r.table, " (")
-	for i, c := range r.cols {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.write(d.ident(c))
-	}
-	st.write(") VALUES (")
-	for i, v := range r.vals {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.arg(v)
-	}
-	st.write(")")
+	st := insertStmt(d, r.table, r.cols, [][]any{r.vals})
 
 	if d.returning {
 		st.write(" RETURNING ", r.key)

@@ -304,23 +304,12 @@ func (b *backdoor) Get(tb testing.TB, anchor string) (map[string]string, bool) {
 
 func (b *backdoor) Insert(tb testing.TB, fields map[string]string) string {
 	tb.Helper()
-	st := &stmt{d: b.d}
 	names := conformance.SortedKeys(fields)
-	st.write("INSERT INTO ", b.table, " (")
+	vals := make([]any, len(names))
 	for i, n := range names {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.write(b.d.ident(n))
+		vals[i] = fields[n]
 	}
-	st.write(") VALUES (")
-	for i, n := range names {
-		if i > 0 {
-			st.write(", ")
-		}
-		st.arg(fields[n])
-	}
-	st.write(")")
+	st := insertStmt(b.d, b.table, names, [][]any{vals})
 	if b.d.returning {
 		st.write(" RETURNING ", b.key)
 		var key any
