@@ -52,14 +52,19 @@ type DrainEnqueuer interface {
 	EnqueueDrain(ctx context.Context, queueName, tenant, gen string) error
 }
 
-// leaseLoadManyScript takes the leases of several resources and returns
-// their records, in one round trip.
-// KEYS: lease1, rec1, lease2, rec2, ... ARGV: 1 token, 2 ttl ms.
-// Returns, per resource, {"busy"} or {"ok", fields...}.
+// leaseLoadManyScript takes the leases of several users and returns their
+// records, in one round trip. A user that is no longer dirty (another
+// drain applied it since this one read the backlog) is skipped without a
+// lease or a load: its next write makes it dirty again and queues a drain.
+// KEYS: 1 dirty, then lease1, rec1, lease2, rec2, ...
+// ARGV: 1 token, 2 ttl ms, then id1, id2, ...
+// Returns, per user, {"busy"}, {"clean"} or {"ok", fields...}.
 var leaseLoadManyScript = redis.NewScript(`
 local out = {}
-for i = 1, #KEYS, 2 do
-  if redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
+for i = 2, #KEYS, 2 do
+  if not redis.call('ZSCORE', KEYS[1], ARGV[2 + i / 2]) then
+    out[#out+1] = {'clean'}
+  elseif redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
     local r = redis.call('HGETALL', KEYS[i+1])
     table.insert(r, 1, 'ok')
     out[#out+1] = r
@@ -168,11 +173,15 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 	l := rc.Ledger
 	k := userKeys(tenant)
 	token := newID()
-	keys := make([]string, 0, 2*len(ids))
+	keys := make([]string, 1, 1+2*len(ids))
+	keys[0] = k.dirty()
+	args := make([]any, 2, 2+len(ids))
+	args[0], args[1] = token, rc.leaseTTL().Milliseconds()
 	for _, id := range ids {
 		keys = append(keys, k.lease(id), k.rec(id))
+		args = append(args, id)
 	}
-	res, err := leaseLoadManyScript.Run(ctx, l.rdb, keys, token, rc.leaseTTL().Milliseconds()).Slice()
+	res, err := leaseLoadManyScript.Run(ctx, l.rdb, keys, args...).Slice()
 	if err != nil {
 		return redisErr("lease batch", err)
 	}
@@ -188,6 +197,9 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 	)
 	for i, x := range res {
 		fields, _ := x.([]any)
+		if len(fields) > 0 && fields[0] == "clean" {
+			continue // applied by another drain meanwhile: nothing to do
+		}
 		if len(fields) == 0 || fields[0] != "ok" {
 			busy[ids[i]] = true
 			continue

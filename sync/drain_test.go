@@ -237,3 +237,54 @@ func TestWritesQueueEachDrainGenerationOnce(t *testing.T) {
 		t.Fatalf("a write after a drain started queued %v, want provision/1", got)
 	}
 }
+
+// TestDrainLeaseSkipsUsersNoLongerDirty: a drain that read the backlog
+// before another drain applied some of its users neither leases nor loads
+// them again (leaseLoadManyScript answers "clean"), while a dirty user is
+// leased and loaded and a leased one is busy.
+func TestDrainLeaseSkipsUsersNoLongerDirty(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 3 {
+		r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"c%d@example.com"}`, i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	k := userKeys(b.tenant)
+	rdb := b.ledger.rdb
+	// ids[0] was applied meanwhile (no longer dirty); ids[2] is leased by
+	// another drain.
+	if err := rdb.ZRem(ctx, k.dirty(), ids[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, k.lease(ids[2]), "other", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{k.dirty()}
+	args := []any{"token", int64(60000)}
+	for _, id := range ids {
+		keys = append(keys, k.lease(id), k.rec(id))
+		args = append(args, id)
+	}
+	res, err := leaseLoadManyScript.Run(ctx, rdb, keys, args...).Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := func(x any) any { l, _ := x.([]any); return l[0] }
+	if len(res) != 3 || first(res[0]) != "clean" || first(res[1]) != "ok" || first(res[2]) != "busy" {
+		t.Fatalf("replies %v, want clean, ok, busy", res)
+	}
+	if len(res[1].([]any)) < 3 {
+		t.Fatalf("the dirty user's record was not loaded: %v", res[1])
+	}
+	if n, _ := rdb.Exists(ctx, k.lease(ids[0])).Result(); n != 0 {
+		t.Fatal("a user that is no longer dirty was leased")
+	}
+	if v, _ := rdb.Get(ctx, k.lease(ids[1])).Result(); v != "token" {
+		t.Fatalf("dirty user's lease holds %q", v)
+	}
+}
