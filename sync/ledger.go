@@ -207,7 +207,7 @@ func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, e
 	}
 	switch res[0] {
 	case "ok":
-		r, err := decodeRecordKnown(tenant, id, res[2:], doc, a)
+		r, err := putReplyRecord(tenant, id, res[2:], mode, a)
 		if err != nil {
 			return nil, err
 		}
@@ -261,15 +261,6 @@ func replyStrings(reply []any) []string {
 }
 
 func decodeRecord(tenant, id string, kv []string) (*Record, error) {
-	return decodeRecordKnown(tenant, id, kv, nil, nil)
-}
-
-// decodeRecordKnown is decodeRecord for a reply to a write of doc, the JSON
-// of a: when the stored document is doc byte for byte, the record takes a
-// instead of decoding doc again (a fifth of a create's ledger CPU). a holds
-// only what encoding/json decodes to (ParseUser's output, or a patched
-// decoded record), so the two are the same values.
-func decodeRecordKnown(tenant, id string, kv []string, doc []byte, a scim.Attrs) (*Record, error) {
 	if len(kv) == 0 {
 		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
 	}
@@ -277,15 +268,36 @@ func decodeRecordKnown(tenant, id string, kv []string, doc []byte, a scim.Attrs)
 	for i := 0; i+1 < len(kv); i += 2 {
 		f[kv[i]] = kv[i+1]
 	}
-	if a != nil && len(doc) > 0 && f["doc"] == string(doc) {
-		delete(f, "doc")
-		r, err := recordFromFields(tenant, id, f)
-		if r != nil {
-			r.Attrs = a
-		}
-		return r, err
-	}
 	return recordFromFields(tenant, id, f)
+}
+
+// putReplyRecord is the record a put returned: values of putReplyFields,
+// then the doc in delete mode. In the other modes the stored document is
+// the JSON of a, which the record takes instead of decoding it again: a
+// holds only what encoding/json decodes to (ParseUser's output, or a
+// patched decoded record), so the two are the same values
+// (TestWriteReturnsWhatAGetReads).
+func putReplyRecord(tenant, id string, vals []string, mode putMode, a scim.Attrs) (*Record, error) {
+	if len(vals) < len(putReplyFields) {
+		return nil, fmt.Errorf("sync: put user %s: short reply (%d values)", id, len(vals))
+	}
+	f := make(map[string]string, len(putReplyFields)+1)
+	for i, name := range putReplyFields {
+		if vals[i] != "" {
+			f[name] = vals[i]
+		}
+	}
+	if mode == modeDelete {
+		if len(vals) > len(putReplyFields) && vals[len(putReplyFields)] != "" {
+			f["doc"] = vals[len(putReplyFields)]
+		}
+		return recordFromFields(tenant, id, f)
+	}
+	r, err := recordFromFields(tenant, id, f)
+	if r != nil {
+		r.Attrs = a
+	}
+	return r, err
 }
 
 func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {

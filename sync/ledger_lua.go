@@ -22,10 +22,12 @@ import "github.com/redis/go-redis/v9"
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor (adopt)
 //
-// Returns {"ok", drain generation, fields...} (the record as HGETALL; the
-// generation read with the write, see Service.enqueue) or {"notfound"},
-// {"exists"}, {"version", current}, {"unique", attribute, otherID},
-// {"adopted", id} (adopt of an anchor the ledger knows already).
+// Returns {"ok", drain generation, values...}: the generation read with
+// the write (see Service.enqueue) and the record's putReplyFields, "" for
+// an absent one, then its doc in delete mode only (the other modes wrote
+// the caller's doc: sending it back would be a kilobyte for nothing); or
+// {"notfound"}, {"exists"}, {"version", current}, {"unique", attribute,
+// otherID}, {"adopted", id} (adopt of an anchor the ledger knows already).
 var putScript = redis.NewScript(`
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -74,7 +76,7 @@ if mode == 'delete' then
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[7], 'NX', now, id)
 else
-  redis.call('HSET', rec, 'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7])
+  local f = {'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7]}
   redis.call('HSET', KEYS[2], un, id)
   if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
   for _, e in ipairs(split(ARGV[7])) do
@@ -82,22 +84,32 @@ else
   end
   if mode == 'create' or mode == 'adopt' then
     local seq = redis.call('INCR', KEYS[6])
-    redis.call('HSET', rec, 'created', now, 'seq', seq, 'av', 0)
+    local av = 0
+    if mode == 'adopt' then av = v end
+    for _, x in ipairs({'created', now, 'seq', seq, 'av', av}) do f[#f+1] = x end
     redis.call('ZADD', KEYS[5], seq, id)
   end
   if mode == 'adopt' then
-    redis.call('HSET', rec, 'av', v, 'anchor', ARGV[11])
+    f[#f+1] = 'anchor'; f[#f+1] = ARGV[11]
     redis.call('HSET', KEYS[8], ARGV[11], id)
   else
     redis.call('ZADD', KEYS[7], 'NX', now, id)
   end
-  if ARGV[10] == '1' then redis.call('HSET', rec, 'pw', ARGV[9], 'pwv', v) end
+  if ARGV[10] == '1' then
+    for _, x in ipairs({'pw', ARGV[9], 'pwv', v}) do f[#f+1] = x end
+  end
+  redis.call('HSET', rec, unpack(f))
 end
-local out = redis.call('HGETALL', rec)
-table.insert(out, 1, redis.call('GET', KEYS[10]) or '0')
-table.insert(out, 1, 'ok')
+local names = {'v', 'av', 'anchor', 'created', 'mod', 'seq', 'del', 'fail', 'failv', 'rtry', 'pw', 'pwv'}
+if mode == 'delete' then names[#names+1] = 'doc' end
+local out = {'ok', redis.call('GET', KEYS[10]) or '0'}
+for _, x in ipairs(redis.call('HMGET', rec, unpack(names))) do out[#out+1] = x or '' end
 return out
 `)
+
+// putReplyFields are the record fields putScript returns, in its order
+// (keep the two lists equal).
+var putReplyFields = []string{"v", "av", "anchor", "created", "mod", "seq", "del", "fail", "failv", "rtry", "pw", "pwv"}
 
 // appliedScript records that version ARGV[2] was applied.
 //

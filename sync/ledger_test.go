@@ -316,16 +316,29 @@ func TestLedgerFindUsersExact(t *testing.T) {
 	}
 }
 
-// TestWriteReturnsWhatAGetReads: a create's and a replace's record carry the
-// attributes they wrote without decoding the stored document again; they
-// must be the values a later read decodes, for every JSON type ParseUser
-// produces.
+// TestWriteReturnsWhatAGetReads: a write's record is built from the put
+// script's short reply and the attributes it wrote (the stored document is
+// not sent back or decoded again); it must be the record a later read
+// decodes, for create, replace (with a password), adopt and delete, and for
+// every JSON type ParseUser produces.
 func TestWriteReturnsWhatAGetReads(t *testing.T) {
 	t.Parallel()
 	rdb := testRedis(t)
 	tenant := testTenant(t, rdb)
 	l := NewLedger(rdb, testSealer(t))
 	ctx := context.Background()
+	same := func(what string, wrote *Record) {
+		t.Helper()
+		got, err := l.getUserAny(ctx, tenant, wrote.ID)
+		if err != nil {
+			t.Fatalf("%s: read: %v", what, err)
+		}
+		w := *wrote
+		w.drainGen = ""
+		if !reflect.DeepEqual(&w, got) {
+			t.Fatalf("%s returned\n%#v\na read decodes\n%#v", what, &w, got)
+		}
+	}
 	body := `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"josé@example.com",
 		"name":{"givenName":"José","familyName":"Ünïcode <&>","middleName":null},"active":"True",
 		"emails":[{"value":"josé@example.com","type":"work","primary":true}],"x509Certificates":[],
@@ -339,24 +352,35 @@ func TestWriteReturnsWhatAGetReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := l.GetUser(ctx, tenant, created.ID)
-	if err != nil {
-		t.Fatal(err)
+	if created.drainGen == "" {
+		t.Fatal("create did not return the drain generation")
 	}
-	if !reflect.DeepEqual(created.Attrs, got.Attrs) {
-		t.Fatalf("create returned\n%#v\na read decodes\n%#v", created.Attrs, got.Attrs)
-	}
-	a2 := maps.Clone(got.Attrs)
+	same("create", created)
+	a2 := maps.Clone(created.Attrs)
 	a2["displayName"] = "Changed"
-	replaced, err := l.UpdateUser(ctx, tenant, created.ID, 0, a2, nil)
+	pw := "s3cret"
+	replaced, err := l.UpdateUser(ctx, tenant, created.ID, created.Version, a2, &pw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err = l.GetUser(ctx, tenant, created.ID)
+	if replaced.Version != 2 || replaced.sealedPassword == "" || replaced.passwordVersion != 2 {
+		t.Fatalf("replace: %+v", replaced)
+	}
+	same("replace", replaced)
+	adopted, err := l.AdoptUser(ctx, tenant, "row-7", user("adopted@example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(replaced.Attrs, got.Attrs) || got.Attrs["displayName"] != "Changed" {
-		t.Fatalf("replace returned\n%#v\na read decodes\n%#v", replaced.Attrs, got.Attrs)
+	if adopted.Anchor != "row-7" || adopted.Applied != adopted.Version {
+		t.Fatalf("adopt: %+v", adopted)
 	}
+	same("adopt", adopted)
+	deleted, err := l.DeleteUser(ctx, tenant, created.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !deleted.Deleted || deleted.Attrs["userName"] != "josé@example.com" {
+		t.Fatalf("delete: %+v", deleted)
+	}
+	same("delete", deleted)
 }
