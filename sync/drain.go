@@ -128,7 +128,7 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 			}
 		}
 	}
-	for _, s := range []*redis.Script{appliedScript, releaseScript, leaseLoadManyScript} {
+	for _, s := range []*redis.Script{appliedManyScript, releaseScript, leaseLoadManyScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return redisErr("load scripts", err)
 		}
@@ -286,11 +286,17 @@ func (rc *Reconciler) markBatch(ctx context.Context, tenant, token string, done 
 	k := userKeys(tenant)
 	marked := map[string]bool{}
 	pipe := l.rdb.Pipeline()
-	for _, m := range done {
-		marked[m.id] = true
-		pipe.EvalSha(ctx, appliedScript.Hash(),
-			[]string{k.rec(m.id), k.dirty(), k.idxAnchor(), k.failed(), k.lease(m.id)},
-			m.id, m.version, m.anchor, m.pwv, token)
+	if len(done) > 0 {
+		keys := make([]string, 3, 3+2*len(done))
+		keys[0], keys[1], keys[2] = k.dirty(), k.idxAnchor(), k.failed()
+		args := make([]any, 1, 1+4*len(done))
+		args[0] = token
+		for _, m := range done {
+			marked[m.id] = true
+			keys = append(keys, k.rec(m.id), k.lease(m.id))
+			args = append(args, m.id, m.version, m.anchor, m.pwv)
+		}
+		pipe.EvalSha(ctx, appliedManyScript.Hash(), keys, args...)
 	}
 	for _, id := range held {
 		if !marked[id] {

@@ -111,39 +111,59 @@ return out
 // (keep the two lists equal).
 var putReplyFields = []string{"v", "av", "anchor", "created", "mod", "seq", "del", "fail", "failv", "rtry", "pw", "pwv"}
 
+// markAppliedLua records that version applied of user id was applied (the
+// body of appliedScript and appliedManyScript). It returns 0 when the
+// record is gone (its dirty mark is cleared), 1 otherwise.
+const markAppliedLua = `
+local function mark(rec, dirty, idxAnchor, failed, lease, id, appliedArg, anchor, pwv, token)
+  if redis.call('EXISTS', rec) == 0 then
+    redis.call('ZREM', dirty, id)
+    if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+    return 0
+  end
+  local applied = tonumber(appliedArg)
+  local cur = redis.call('HMGET', rec, 'av', 'anchor', 'failv', 'pwv', 'del', 'v')
+  if applied > tonumber(cur[1] or '0') then redis.call('HSET', rec, 'av', applied) end
+  if anchor ~= '' then
+    local old = cur[2]
+    if old ~= anchor then
+      if old and old ~= '' and redis.call('HGET', idxAnchor, old) == id then redis.call('HDEL', idxAnchor, old) end
+      redis.call('HSET', rec, 'anchor', anchor)
+      redis.call('HSET', idxAnchor, anchor, id)
+    end
+  end
+  if tonumber(cur[3] or '0') <= applied then
+    redis.call('HDEL', rec, 'fail', 'failv', 'rtry')
+    redis.call('ZREM', failed, id)
+  end
+  if pwv ~= '0' and cur[4] == pwv then redis.call('HDEL', rec, 'pw', 'pwv') end
+  if cur[5] == '1' then redis.call('HDEL', rec, 'pw', 'pwv', 'doc') end
+  if tonumber(cur[6]) <= applied then redis.call('ZREM', dirty, id) end
+  if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+  return 1
+end
+`
+
 // appliedScript records that version ARGV[2] was applied.
 //
 // KEYS: 1 rec, 2 dirty, 3 idx anchor, 4 failed, [5 lease]
 // ARGV: 1 id, 2 applied version, 3 anchor ("" keeps), 4 password version
 // applied (0 none), [5 lease token: the lease is released when still ours]
-var appliedScript = redis.NewScript(`
-local rec = KEYS[1]
-if redis.call('EXISTS', rec) == 0 then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  if KEYS[5] and redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
-  return 0
+var appliedScript = redis.NewScript(markAppliedLua + `
+return mark(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+`)
+
+// appliedManyScript is appliedScript for a drain's batch, in one call: the
+// marks of n users, each releasing its lease.
+//
+// KEYS: 1 dirty, 2 idx anchor, 3 failed, then rec1, lease1, rec2, lease2, ...
+// ARGV: 1 lease token, then id, applied version, anchor, password version
+// for each user.
+var appliedManyScript = redis.NewScript(markAppliedLua + `
+for i = 4, #KEYS, 2 do
+  local j = 2 + (i - 4) * 2
+  mark(KEYS[i], KEYS[1], KEYS[2], KEYS[3], KEYS[i+1], ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[1])
 end
-local applied = tonumber(ARGV[2])
-local av = tonumber(redis.call('HGET', rec, 'av') or '0')
-if applied > av then redis.call('HSET', rec, 'av', applied) end
-local anchor = ARGV[3]
-if anchor ~= '' then
-  local old = redis.call('HGET', rec, 'anchor')
-  if old ~= anchor then
-    if old and old ~= '' and redis.call('HGET', KEYS[3], old) == ARGV[1] then redis.call('HDEL', KEYS[3], old) end
-    redis.call('HSET', rec, 'anchor', anchor)
-    redis.call('HSET', KEYS[3], anchor, ARGV[1])
-  end
-end
-local failv = tonumber(redis.call('HGET', rec, 'failv') or '0')
-if failv <= applied then
-  redis.call('HDEL', rec, 'fail', 'failv', 'rtry')
-  redis.call('ZREM', KEYS[4], ARGV[1])
-end
-if ARGV[4] ~= '0' and redis.call('HGET', rec, 'pwv') == ARGV[4] then redis.call('HDEL', rec, 'pw', 'pwv') end
-if redis.call('HGET', rec, 'del') == '1' then redis.call('HDEL', rec, 'pw', 'pwv', 'doc') end
-if tonumber(redis.call('HGET', rec, 'v')) <= applied then redis.call('ZREM', KEYS[2], ARGV[1]) end
-if KEYS[5] and redis.call('GET', KEYS[5]) == ARGV[5] then redis.call('DEL', KEYS[5]) end
 return 1
 `)
 
