@@ -2,35 +2,12 @@ package adapters
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/scimbridge/scimbridge/scim"
 )
-
-// Sentinel errors. Stores wrap them with context ("sqlstore: insert user %q:
-// %w"); callers compare with errors.Is.
-var (
-	// ErrNotFound: the entry does not exist in the store.
-	ErrNotFound = errors.New("not found in store")
-	// ErrAlreadyExists: a create met an existing entry it cannot adopt.
-	ErrAlreadyExists = errors.New("already exists in store")
-	// ErrRejected: the store refused the data (constraint, schema violation,
-	// permission). Permanent for this desired state: do not retry blindly.
-	ErrRejected = errors.New("rejected by store")
-	// ErrUnavailable: the store cannot be reached or timed out. Retry later.
-	ErrUnavailable = errors.New("store unavailable")
-	// ErrConfig: the tenant's store configuration is invalid.
-	ErrConfig = errors.New("invalid store configuration")
-)
-
-// IsPermanent reports whether err means retrying the same desired state is
-// pointless (the store rejected it, or the configuration is wrong).
-func IsPermanent(err error) bool {
-	return errors.Is(err, ErrRejected) || errors.Is(err, ErrConfig)
-}
 
 // User is the desired state of one user as handed to a store.
 type User struct {
