@@ -43,8 +43,11 @@ type Registry struct {
 // (cloneTenant), which costs a few small allocations where decoding the
 // JSON on every Get cost dozens.
 type cachedTenant struct {
-	tenant  *Tenant
-	expires time.Time
+	tenant *Tenant
+	// storeHash identifies tenant.Store (see configHash), computed once
+	// per read from Redis so the store pool need not hash on every call.
+	storeHash string
+	expires   time.Time
 }
 
 // NewRegistry returns a Registry over rdb.
@@ -124,10 +127,21 @@ func (r *Registry) put(ctx context.Context, t Tenant, mustBeNew bool) error {
 	return nil
 }
 
-// Get returns the tenant, or ErrNotFound.
+// Get returns the tenant, or ErrNotFound. The caller owns the copy.
 func (r *Registry) Get(ctx context.Context, id string) (*Tenant, error) {
+	c, err := r.lookup(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return cloneTenant(c.tenant), nil
+}
+
+// lookup returns the cached reading of one tenant (reading Redis when it
+// is missing or expired), or ErrNotFound. The tenant in it is shared:
+// read it, never change it, never hand it out of the package.
+func (r *Registry) lookup(ctx context.Context, id string) (cachedTenant, error) {
 	if !ValidID(id) {
-		return nil, fmt.Errorf("tenants: get %q: %w", truncate(id, 70), ErrNotFound)
+		return cachedTenant{}, fmt.Errorf("tenants: get %q: %w", truncate(id, 70), ErrNotFound)
 	}
 	now := r.now()
 	r.mu.Lock()
@@ -140,15 +154,19 @@ func (r *Registry) Get(ctx context.Context, id string) (*Tenant, error) {
 		case errors.Is(err, redis.Nil):
 			raw = nil
 		case err != nil:
-			return nil, unavailable(fmt.Sprintf("get %q", id), err)
+			return cachedTenant{}, unavailable(fmt.Sprintf("get %q", id), err)
 		}
 		c = cachedTenant{expires: now.Add(r.ttl)}
 		if raw != nil {
 			var t Tenant
 			if err := json.Unmarshal(raw, &t); err != nil {
-				return nil, fmt.Errorf("tenants: get %q: decode: %w", id, err)
+				return cachedTenant{}, fmt.Errorf("tenants: get %q: decode: %w", id, err)
 			}
-			c.tenant = &t
+			h, err := configHash(t.Store)
+			if err != nil {
+				return cachedTenant{}, fmt.Errorf("tenants: get %q: %w", id, err)
+			}
+			c.tenant, c.storeHash = &t, h
 		}
 		r.mu.Lock()
 		if r.gen[id] == gen {
@@ -157,9 +175,9 @@ func (r *Registry) Get(ctx context.Context, id string) (*Tenant, error) {
 		r.mu.Unlock()
 	}
 	if c.tenant == nil {
-		return nil, fmt.Errorf("tenants: get %q: %w", id, ErrNotFound)
+		return cachedTenant{}, fmt.Errorf("tenants: get %q: %w", id, ErrNotFound)
 	}
-	return cloneTenant(c.tenant), nil
+	return c, nil
 }
 
 // List returns every tenant, sorted by id. It always reads Redis.

@@ -86,20 +86,17 @@ func configHash(c adapters.Config) (string, error) {
 // an unknown tenant, ErrDisabled for a disabled one, an error wrapping
 // adapters.ErrConfig when no factory serves the store kind.
 func (s *Stores) Store(ctx context.Context, tenantID string) (adapters.Store, error) {
-	t, err := s.reg.Get(ctx, tenantID)
+	c, err := s.reg.lookup(ctx, tenantID)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			s.retire(tenantID) // deleted tenant
 		}
 		return nil, err
 	}
+	t, h := c.tenant, c.storeHash
 	if t.Disabled {
 		s.retire(tenantID)
 		return nil, fmt.Errorf("tenants: store of %q: %w", tenantID, ErrDisabled)
-	}
-	h, err := configHash(t.Store)
-	if err != nil {
-		return nil, fmt.Errorf("tenants: store of %q: %w", tenantID, err)
 	}
 
 	s.mu.Lock()
@@ -148,7 +145,7 @@ func (s *Stores) open(ctx context.Context, e *storeEntry, t *Tenant) {
 	} else {
 		// Opening is lazy and cheap by contract; it must not be cut short by
 		// the first caller's cancellation, since others wait for it.
-		st, err := factory(context.WithoutCancel(ctx), t.ID, t.Store)
+		st, err := factory(context.WithoutCancel(ctx), t.ID, cloneStoreConfig(t.Store))
 		switch {
 		case err != nil:
 			e.openErr = fmt.Errorf("tenants: open store of %q: %w", t.ID, err)

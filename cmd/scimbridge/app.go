@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -107,7 +106,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.stores = tenants.NewStores(a.registry, storeFactories(), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
-		Groups: tenantAdapter{a.registry}, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce}
+		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce}
 	if os.Getenv("SCIMBRIDGE_FAULT_DROP_ENQUEUE") == "1" {
 		// A fault-injection point for tests: writes are recorded but never
 		// enqueued, as if the process died between the two steps.
@@ -225,44 +224,6 @@ func (a *app) runAPI(ctx context.Context) error {
 	return nil
 }
 
-// tenantAdapter gives sync the registry views it needs.
-type tenantAdapter struct{ reg *tenants.Registry }
-
-func (t tenantAdapter) Enabled(ctx context.Context, id string) (bool, error) {
-	ten, err := t.reg.Get(ctx, id)
-	if errors.Is(err, tenants.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return !ten.Disabled, nil
-}
-
-// GroupsMapped reports whether the tenant's store maps groups.
-func (t tenantAdapter) GroupsMapped(ctx context.Context, id string) (bool, error) {
-	ten, err := t.reg.Get(ctx, id)
-	if errors.Is(err, tenants.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return ten.Store.Groups != nil, nil
-}
-
-func (t tenantAdapter) TenantIDs(ctx context.Context) ([]string, error) {
-	list, err := t.reg.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(list))
-	for i, ten := range list {
-		ids[i] = ten.ID
-	}
-	return ids, nil
-}
-
 // runWorker processes reconcile tasks and sweeps until ctx ends; in-flight
 // applies finish (or are handed back to the queue) before it returns.
 func (a *app) runWorker(ctx context.Context) error {
@@ -271,8 +232,8 @@ func (a *app) runWorker(ctx context.Context) error {
 	cfg.LogLevel = asynq.WarnLevel
 	srv := asynq.NewServer(a.asynqOpt, cfg)
 	mux := asynq.NewServeMux()
-	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: tenantAdapter{a.registry},
-		Groups: tenantAdapter{a.registry}, Logger: a.log, Metrics: a.metrics.sync,
+	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: a.registry,
+		Groups: a.registry, Logger: a.log, Metrics: a.metrics.sync,
 		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout,
 		Limiter: a.tenantLimiter(), Drains: a.enqueuer}
 	rec.Register(mux)
@@ -281,7 +242,7 @@ func (a *app) runWorker(ctx context.Context) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency)
-	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: tenantAdapter{a.registry},
+	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: a.registry,
 		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace}
 	swCtx, stopSweeper := context.WithCancel(ctx)
 	done := make(chan struct{})

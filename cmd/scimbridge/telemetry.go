@@ -182,7 +182,7 @@ func newAppMetrics(a *app) *appMetrics {
 	}
 	reg.MustRegister(
 		&queue.DepthCollector{Inspector: m.inspector},
-		&syncsvc.DirtyCollector{Ledger: a.ledger, Tenants: tenantAdapter{a.registry}},
+		&syncsvc.DirtyCollector{Ledger: a.ledger, Tenants: a.registry},
 	)
 	return m
 }
