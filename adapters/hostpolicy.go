@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -18,7 +17,10 @@ var ErrHostDenied = errors.New("store host not allowed by the operator's policy"
 
 // HostPolicy decides which addresses stores may connect to. It is checked
 // at connect time on the resolved address (so DNS cannot smuggle a
-// forbidden address in), by every store kind's dialer.
+// forbidden address in), by every store kind's dialer. The process's
+// policy (stores.allowed_networks) is handed to each store kind's factory
+// constructor (sqlstore.NewFactory, ldapstore.NewFactory); a nil policy
+// means the defaults.
 type HostPolicy struct {
 	// Allowed, when not empty, is the only set of networks stores may
 	// reach. An explicitly allowed network may include a default-denied one.
@@ -89,19 +91,14 @@ func (p *HostPolicy) control(network, address string, _ syscall.RawConn) error {
 	return nil
 }
 
-var hostPolicy atomic.Pointer[HostPolicy]
-
-// SetHostPolicy installs the process-wide policy (nil: the defaults).
-func SetHostPolicy(p *HostPolicy) { hostPolicy.Store(p) }
-
-// Dialer returns a dialer for store connections that enforces the host
-// policy on every address it connects to.
-func Dialer(timeout time.Duration) *net.Dialer {
-	p := hostPolicy.Load()
+// Dialer returns a dialer for store connections that enforces p on every
+// address it connects to (a nil p: the defaults).
+func (p *HostPolicy) Dialer(timeout time.Duration) *net.Dialer {
 	return &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second, Control: p.control}
 }
 
-// DialContext dials through Dialer (for drivers that take a dial function).
-func DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	return Dialer(30*time.Second).DialContext(ctx, network, addr)
+// DialContext dials through p's Dialer (for drivers that take a dial
+// function).
+func (p *HostPolicy) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return p.Dialer(30*time.Second).DialContext(ctx, network, addr)
 }

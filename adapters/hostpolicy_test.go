@@ -64,19 +64,17 @@ func TestDialerEnforcesPolicyAtConnectTime(t *testing.T) {
 			c.Close()
 		}
 	}()
-	t.Cleanup(func() { SetHostPolicy(nil) })
 	// Loopback is not on this operator's allowlist: refused before connecting.
 	p, _ := ParseHostPolicy([]string{"10.0.0.0/8"})
-	SetHostPolicy(p)
-	if _, err := DialContext(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, ErrHostDenied) {
+	if _, err := p.DialContext(context.Background(), "tcp", ln.Addr().String()); !errors.Is(err, ErrHostDenied) {
 		t.Fatalf("dial outside the allowlist: %v", err)
 	}
 	// Through a host name, the resolved address is what is checked.
-	if _, err := DialContext(context.Background(), "tcp", "localhost:"+portOf(ln)); !errors.Is(err, ErrHostDenied) {
+	if _, err := p.DialContext(context.Background(), "tcp", "localhost:"+portOf(ln)); !errors.Is(err, ErrHostDenied) {
 		t.Fatalf("dial by name outside the allowlist: %v", err)
 	}
-	SetHostPolicy(nil)
-	c, err := DialContext(context.Background(), "tcp", ln.Addr().String())
+	var defaults *HostPolicy
+	c, err := defaults.DialContext(context.Background(), "tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatalf("default policy refused loopback: %v", err)
 	}

@@ -95,7 +95,7 @@ func (v variant) config(s *ldaptest.Server, ou string, opts conformance.Options)
 
 func openTest(tb testing.TB, cfg adapters.Config) *Store {
 	tb.Helper()
-	st, err := open("tenant-"+randomHex(4), cfg)
+	st, err := open("tenant-"+randomHex(4), cfg, nil)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}

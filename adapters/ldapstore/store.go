@@ -22,6 +22,7 @@ import (
 // adapters.GroupStore and is safe for concurrent use.
 type Store struct {
 	tenantID string
+	policy   *adapters.HostPolicy // where dial may connect (nil: the defaults)
 	cfg      adapters.Config
 	opts     adapters.LDAPOptions
 	url      string
@@ -35,13 +36,23 @@ var (
 	_ adapters.Factory    = Open
 )
 
-// Open validates cfg and returns the tenant's store. It does not connect:
-// connections are dialled (and the bind password resolved) on first use.
-func Open(ctx context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
-	return open(tenantID, cfg)
+// NewFactory returns the adapters.Factory for "ldap" whose stores dial only
+// where policy permits (nil: the default policy). A factory validates cfg
+// and returns the tenant's store without connecting: connections are
+// dialled (and the bind password resolved) on first use.
+func NewFactory(policy *adapters.HostPolicy) adapters.Factory {
+	return func(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
+		return open(tenantID, cfg, policy)
+	}
 }
 
-func open(tenantID string, cfg adapters.Config) (*Store, error) {
+// Open is a factory with the default host policy (NewFactory(nil)), for
+// tools and tests; the server wires NewFactory with the operator's policy.
+func Open(ctx context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
+	return open(tenantID, cfg, nil)
+}
+
+func open(tenantID string, cfg adapters.Config, policy *adapters.HostPolicy) (*Store, error) {
 	if cfg.Kind != adapters.KindLDAP {
 		return nil, fmt.Errorf("ldapstore: kind %q: %w: want ldap", cfg.Kind, adapters.ErrConfig)
 	}
@@ -59,6 +70,7 @@ func open(tenantID string, cfg adapters.Config) (*Store, error) {
 	}
 	s := &Store{
 		tenantID: tenantID,
+		policy:   policy,
 		cfg:      cfg,
 		opts:     opts,
 		url:      rawURL,
@@ -133,7 +145,7 @@ func (s *Store) dial() (*ldap.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := ldap.DialURL(s.url, ldap.DialWithDialer(adapters.Dialer(s.opts.Timeout)), ldap.DialWithTLSConfig(tc))
+	c, err := ldap.DialURL(s.url, ldap.DialWithDialer(s.policy.Dialer(s.opts.Timeout)), ldap.DialWithTLSConfig(tc))
 	if err != nil {
 		return nil, fmt.Errorf("ldapstore: dial: %w: %v", adapters.ErrUnavailable, err)
 	}

@@ -62,6 +62,7 @@ type store struct {
 	tenantID string
 	d        *dialect
 	db       *sql.DB // shared with the other tenants of the same database
+	pools    *sharedPools
 	closed   atomic.Bool
 	m        adapters.UserMapping
 
@@ -84,10 +85,23 @@ var (
 	_ adapters.BatchStore = (*store)(nil)
 )
 
-// Open is the adapters.Factory for "postgres", "mysql" and "sqlite". It
-// validates cfg (every problem wraps ErrConfig) and opens a small pool
-// without connecting: the first call connects.
-func Open(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
+// NewFactory returns the adapters.Factory for "postgres", "mysql" and
+// "sqlite" whose stores dial only where policy permits (nil: the default
+// policy) and share one connection pool per database among themselves.
+// A factory validates cfg (every problem wraps ErrConfig) and opens a
+// small pool without connecting: the first call connects.
+func NewFactory(policy *adapters.HostPolicy) adapters.Factory {
+	pools := &sharedPools{policy: policy, pools: map[string]*sharedPool{}, byDB: map[*sql.DB]string{}}
+	return func(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
+		return open(pools, tenantID, cfg)
+	}
+}
+
+// Open is a factory with the default host policy (NewFactory(nil)), for
+// tools and tests; the server wires NewFactory with the operator's policy.
+var Open = NewFactory(nil)
+
+func open(pools *sharedPools, tenantID string, cfg adapters.Config) (adapters.Store, error) {
 	d, ok := dialects[cfg.Kind]
 	if !ok {
 		return nil, fmt.Errorf("sqlstore: kind %q: %w: not a SQL store", cfg.Kind, adapters.ErrConfig)
@@ -110,6 +124,7 @@ func Open(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Sto
 		tenantID:       tenantID,
 		d:              d,
 		db:             db,
+		pools:          pools,
 		m:              m,
 		table:          d.ident(m.Table),
 		key:            d.ident(m.Key),
@@ -121,7 +136,7 @@ func Open(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Sto
 
 // openDB opens the pool for a kind without connecting. Parse errors never
 // echo the DSN.
-func openDB(kind, dsn string) (*sql.DB, error) {
+func openDB(kind, dsn string, policy *adapters.HostPolicy) (*sql.DB, error) {
 	switch kind {
 	case adapters.KindPostgres:
 		cfg, err := pgx.ParseConfig(dsn)
@@ -132,7 +147,7 @@ func openDB(kind, dsn string) (*sql.DB, error) {
 		if cfg.ConnectTimeout == 0 {
 			cfg.ConnectTimeout = connectTimeout
 		}
-		cfg.DialFunc = adapters.DialContext // the operator's host policy
+		cfg.DialFunc = policy.DialContext // the operator's host policy
 		return stdlib.OpenDB(*cfg), nil
 	case adapters.KindMySQL:
 		cfg, err := mysql.ParseDSN(dsn)
@@ -149,7 +164,7 @@ func openDB(kind, dsn string) (*sql.DB, error) {
 			// connection charset where that would be unsafe.
 			cfg.InterpolateParams = true
 		}
-		cfg.DialFunc = adapters.DialContext // the operator's host policy
+		cfg.DialFunc = policy.DialContext // the operator's host policy
 		connector, err := mysql.NewConnector(cfg)
 		if err != nil {
 			return nil, fmt.Errorf("%w: mysql dsn: %v", adapters.ErrConfig, err)
@@ -685,7 +700,7 @@ func (s *store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	return pools.release(s.db)
+	return s.pools.release(s.db)
 }
 
 // sharedPools shares one connection pool among the tenants whose stores
@@ -694,9 +709,10 @@ func (s *store) Close() error {
 // to cover its largest tenant's concurrency (plus lookups), up to
 // maxSharedConns, and closes with its last store.
 type sharedPools struct {
-	mu    gosync.Mutex
-	pools map[string]*sharedPool
-	byDB  map[*sql.DB]string
+	policy *adapters.HostPolicy // every pool dials through it
+	mu     gosync.Mutex
+	pools  map[string]*sharedPool
+	byDB   map[*sql.DB]string
 }
 
 type sharedPool struct {
@@ -705,15 +721,13 @@ type sharedPool struct {
 	conns int
 }
 
-var pools = &sharedPools{pools: map[string]*sharedPool{}, byDB: map[*sql.DB]string{}}
-
 func (p *sharedPools) acquire(kind, dsn string, concurrency int) (*sql.DB, error) {
 	key := kind + "\x00" + dsn
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	sp := p.pools[key]
 	if sp == nil {
-		db, err := openDB(kind, dsn)
+		db, err := openDB(kind, dsn, p.policy)
 		if err != nil {
 			return nil, err
 		}

@@ -26,13 +26,15 @@ import (
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
-// storeFactories is the one place that imports store implementations.
-func storeFactories() map[string]adapters.Factory {
+// storeFactories is the one place that imports store implementations:
+// each store kind's factory, dialling only where policy permits.
+func storeFactories(policy *adapters.HostPolicy) map[string]adapters.Factory {
+	sql := sqlstore.NewFactory(policy) // one pool per database, shared by the SQL kinds
 	return map[string]adapters.Factory{
-		"postgres": sqlstore.Open,
-		"sqlite":   sqlstore.Open,
-		"mysql":    sqlstore.Open,
-		"ldap":     ldapstore.Open,
+		adapters.KindPostgres: sql,
+		adapters.KindSQLite:   sql,
+		adapters.KindMySQL:    sql,
+		adapters.KindLDAP:     ldapstore.NewFactory(policy),
 	}
 }
 
@@ -62,7 +64,6 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	adapters.SetHostPolicy(policy)
 	password := ""
 	if cfg.Redis.PasswordEnv != "" {
 		password = os.Getenv(cfg.Redis.PasswordEnv)
@@ -103,7 +104,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		keys:     tenants.NewKeyStore(rdb),
 		ledger:   syncsvc.NewLedger(rdb, sealer),
 	}
-	a.stores = tenants.NewStores(a.registry, storeFactories(), cfg.Stores.IdleClose)
+	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce}
