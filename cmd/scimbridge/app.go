@@ -108,12 +108,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce}
-	if os.Getenv("SCIMBRIDGE_FAULT_DROP_ENQUEUE") == "1" {
-		// A fault-injection point for tests: writes are recorded but never
-		// enqueued, as if the process died between the two steps.
-		log.Warn("FAULT INJECTION: SCIMBRIDGE_FAULT_DROP_ENQUEUE=1, enqueues are dropped")
-		a.service.Enqueuer = nil
-	}
+	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
 	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
 		rdb.Close()

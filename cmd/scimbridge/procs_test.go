@@ -42,7 +42,7 @@ func scimbridgeBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "scimbridge")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
