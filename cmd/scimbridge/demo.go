@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // the demo store's driver
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/embeddedredis"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -38,7 +39,7 @@ const (
 // embedded is the running embedded default.
 type embedded struct {
 	dir   string
-	redis *embeddedRedis
+	redis *embeddedredis.Server
 	cfg   *Config
 }
 
@@ -49,7 +50,7 @@ func startEmbedded(dir string) (*embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := startEmbeddedRedis(abs)
+	r, err := embeddedredis.Start(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +185,7 @@ func (e *embedded) announce(ctx context.Context, a *app, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("demo key: %w", err)
 		}
-		if err := writeFileAtomic(keyPath, []byte(plain+"\n")); err != nil {
+		if err := embeddedredis.WriteFileAtomic(keyPath, []byte(plain+"\n")); err != nil {
 			return fmt.Errorf("demo key: %w", err)
 		}
 		key = plain
@@ -208,14 +209,14 @@ func embeddedAdminConfig(dir string) (*Config, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if addr, err := readEmbeddedRedisAddr(abs); err == nil && redisAnswers(addr) {
+	if addr, err := embeddedredis.ReadAddr(abs); err == nil && embeddedredis.Answers(addr) {
 		cfg, err := embeddedConfig(abs, addr)
 		return cfg, func() {}, err
 	}
-	if _, err := os.Stat(filepath.Join(abs, embeddedSnapshotFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(abs, embeddedredis.SnapshotFile)); err != nil {
 		return nil, nil, fmt.Errorf("no configuration and no embedded data in %s: run `scimbridge serve` first, or pass --config", abs)
 	}
-	r, err := startEmbeddedRedis(abs)
+	r, err := embeddedredis.Start(abs)
 	if err != nil {
 		return nil, nil, err
 	}

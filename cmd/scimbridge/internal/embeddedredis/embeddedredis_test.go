@@ -1,4 +1,4 @@
-package main
+package embeddedredis
 
 import (
 	"context"
@@ -14,11 +14,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func startEmbeddedForTest(t *testing.T, dir string) *embeddedRedis {
+func startEmbeddedForTest(t *testing.T, dir string) *Server {
 	t.Helper()
-	e, err := startEmbeddedRedis(dir)
+	e, err := Start(dir)
 	if err != nil {
-		t.Fatalf("startEmbeddedRedis(%s): %v", dir, err)
+		t.Fatalf("Start(%s): %v", dir, err)
 	}
 	t.Cleanup(func() { _ = e.Close() })
 	return e
@@ -46,7 +46,7 @@ func TestEmbeddedRedisRestartKeepsEveryType(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 
-	first, err := startEmbeddedRedis(dir)
+	first, err := Start(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestEmbeddedRedisRestartKeepsEveryType(t *testing.T) {
 	if err := first.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, embeddedAddrFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, AddrFile)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("redis.addr after Close: %v, want it removed", err)
 	}
 
@@ -151,7 +151,7 @@ func TestEmbeddedRedisDropsKeysThatExpiredWhileDown(t *testing.T) {
 	}}}}
 	data, err := json.Marshal(snap)
 	mustRedis(t, err)
-	mustRedis(t, os.WriteFile(filepath.Join(dir, embeddedSnapshotFile), data, 0o600))
+	mustRedis(t, os.WriteFile(filepath.Join(dir, SnapshotFile), data, 0o600))
 
 	e := startEmbeddedForTest(t, dir)
 	r := clientForTest(t, e.Addr(), 0)
@@ -183,17 +183,17 @@ func TestEmbeddedRedisSaveLeavesNoTempFiles(t *testing.T) {
 		names = append(names, de.Name())
 	}
 	slices.Sort(names)
-	if want := []string{embeddedAddrFile, embeddedSnapshotFile}; !slices.Equal(names, want) {
+	if want := []string{AddrFile, SnapshotFile}; !slices.Equal(names, want) {
 		t.Errorf("data dir holds %q, want exactly %q", names, want)
 	}
-	info, err := os.Stat(filepath.Join(dir, embeddedSnapshotFile))
+	info, err := os.Stat(filepath.Join(dir, SnapshotFile))
 	mustRedis(t, err)
 	if perm := info.Mode().Perm(); perm != 0o600 {
 		t.Errorf("snapshot mode %v, want 0600", perm)
 	}
-	addr, err := readEmbeddedRedisAddr(dir)
+	addr, err := ReadAddr(dir)
 	if err != nil || addr != e.Addr() {
-		t.Errorf("readEmbeddedRedisAddr = %q, %v; want %q", addr, err, e.Addr())
+		t.Errorf("ReadAddr = %q, %v; want %q", addr, err, e.Addr())
 	}
 }
 
@@ -204,8 +204,8 @@ func TestWriteFileAtomicFailureKeepsOldFileAndNoTemp(t *testing.T) {
 	// A directory in the way makes the final rename fail.
 	mustRedis(t, os.Mkdir(target, 0o700))
 	mustRedis(t, os.WriteFile(filepath.Join(target, "inside"), []byte("old"), 0o600))
-	if err := writeFileAtomic(target, []byte("new")); err == nil {
-		t.Fatal("writeFileAtomic over a non-empty directory succeeded")
+	if err := WriteFileAtomic(target, []byte("new")); err == nil {
+		t.Fatal("WriteFileAtomic over a non-empty directory succeeded")
 	}
 	entries, err := os.ReadDir(dir)
 	mustRedis(t, err)
@@ -223,12 +223,12 @@ func TestEmbeddedRedisRefusesDirectoryInUse(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	startEmbeddedForTest(t, dir)
-	second, err := startEmbeddedRedis(dir)
-	if !errors.Is(err, ErrEmbeddedRedisInUse) {
+	second, err := Start(dir)
+	if !errors.Is(err, ErrInUse) {
 		if second != nil {
 			_ = second.Close()
 		}
-		t.Fatalf("second start on the same dir: %v, want ErrEmbeddedRedisInUse", err)
+		t.Fatalf("second start on the same dir: %v, want ErrInUse", err)
 	}
 }
 
@@ -236,9 +236,9 @@ func TestEmbeddedRedisStartsOverStaleAddrFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	// A crashed server left its address behind; nothing listens there.
-	mustRedis(t, os.WriteFile(filepath.Join(dir, embeddedAddrFile), []byte("127.0.0.1:1\n"), 0o600))
+	mustRedis(t, os.WriteFile(filepath.Join(dir, AddrFile), []byte("127.0.0.1:1\n"), 0o600))
 	e := startEmbeddedForTest(t, dir)
-	if addr, err := readEmbeddedRedisAddr(dir); err != nil || addr != e.Addr() {
+	if addr, err := ReadAddr(dir); err != nil || addr != e.Addr() {
 		t.Errorf("redis.addr = %q, %v; want %q", addr, err, e.Addr())
 	}
 }
@@ -254,13 +254,13 @@ func TestEmbeddedRedisRejectsCorruptSnapshot(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			mustRedis(t, os.WriteFile(filepath.Join(dir, embeddedSnapshotFile), []byte(content), 0o600))
-			e, err := startEmbeddedRedis(dir)
-			if !errors.Is(err, ErrEmbeddedSnapshot) {
+			mustRedis(t, os.WriteFile(filepath.Join(dir, SnapshotFile), []byte(content), 0o600))
+			e, err := Start(dir)
+			if !errors.Is(err, ErrSnapshot) {
 				if e != nil {
 					_ = e.Close()
 				}
-				t.Fatalf("start = %v, want ErrEmbeddedSnapshot", err)
+				t.Fatalf("start = %v, want ErrSnapshot", err)
 			}
 		})
 	}
@@ -275,11 +275,11 @@ func TestEmbeddedRedisReportsUnsupportedTypes(t *testing.T) {
 	mustRedis(t, r.Set(ctx, "normal", "v", 0).Err())
 	mustRedis(t, r.XAdd(ctx, &redis.XAddArgs{Stream: "events", Values: []string{"a", "b"}}).Err())
 	err := e.Save()
-	if !errors.Is(err, ErrEmbeddedUnsupportedType) || !strings.Contains(err.Error(), "events") {
-		t.Fatalf("Save with a stream = %v, want ErrEmbeddedUnsupportedType naming the key", err)
+	if !errors.Is(err, ErrUnsupportedType) || !strings.Contains(err.Error(), "events") {
+		t.Fatalf("Save with a stream = %v, want ErrUnsupportedType naming the key", err)
 	}
 	// Everything else was still saved.
-	data, err := os.ReadFile(filepath.Join(dir, embeddedSnapshotFile))
+	data, err := os.ReadFile(filepath.Join(dir, SnapshotFile))
 	mustRedis(t, err)
 	var snap redisSnapshot
 	mustRedis(t, json.Unmarshal(data, &snap))
@@ -298,7 +298,7 @@ func TestEmbeddedRedisBackgroundSaver(t *testing.T) {
 	// The saver runs every second; give it ample time on a loaded machine.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		data, err := os.ReadFile(filepath.Join(dir, embeddedSnapshotFile))
+		data, err := os.ReadFile(filepath.Join(dir, SnapshotFile))
 		if err == nil && strings.Contains(string(data), `"c2F2ZWQ6Ynk6bG9vcA=="`) { // base64("saved:by:loop")
 			return
 		}

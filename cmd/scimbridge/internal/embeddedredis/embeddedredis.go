@@ -1,12 +1,4 @@
-package main
-
-// The embedded Redis: for trying scimbridge out without running Redis.
-// `scimbridge serve` with no configuration starts an in-process Redis
-// (miniredis) on 127.0.0.1 and keeps its data in a JSON snapshot under the
-// data directory, written atomically every second when something changed and
-// once more on Close. It is not a production store: a crash loses at most the
-// last second of writes, and there is no password (it listens on loopback
-// only; the snapshot file is readable by its owner only).
+package embeddedredis
 
 import (
 	"context"
@@ -28,32 +20,32 @@ import (
 
 // Files the embedded Redis keeps in its data directory.
 const (
-	// embeddedSnapshotFile holds the data (see redisSnapshot).
-	embeddedSnapshotFile = "redis.snapshot.json"
-	// embeddedAddrFile holds the address of the running server, so a second
+	// SnapshotFile holds the data (see redisSnapshot).
+	SnapshotFile = "redis.snapshot.json"
+	// AddrFile holds the address of the running server, so a second
 	// scimbridge process (an admin subcommand) can find it.
-	embeddedAddrFile = "redis.addr"
+	AddrFile = "redis.addr"
 )
 
-// embeddedRedisDatabases is how many logical databases (SELECT 0..15) are
+// databases is how many logical databases (SELECT 0..15) are
 // snapshotted, as in a default Redis.
-const embeddedRedisDatabases = 16
+const databases = 16
 
-// embeddedSaveInterval is how often the background saver looks for changes.
-const embeddedSaveInterval = time.Second
+// saveInterval is how often the background saver looks for changes.
+const saveInterval = time.Second
 
 var (
-	// ErrEmbeddedRedisInUse: another process serves the same data directory.
-	ErrEmbeddedRedisInUse = errors.New("embedded redis: data directory in use by a running server")
-	// ErrEmbeddedSnapshot: the snapshot cannot be read or restored.
-	ErrEmbeddedSnapshot = errors.New("embedded redis: bad snapshot")
-	// ErrEmbeddedUnsupportedType: a key of a type the snapshot does not
+	// ErrInUse: another process serves the same data directory.
+	ErrInUse = errors.New("embedded redis: data directory in use by a running server")
+	// ErrSnapshot: the snapshot cannot be read or restored.
+	ErrSnapshot = errors.New("embedded redis: bad snapshot")
+	// ErrUnsupportedType: a key of a type the snapshot does not
 	// hold (stream, ...) was left out of a save.
-	ErrEmbeddedUnsupportedType = errors.New("embedded redis: key type not snapshotted")
+	ErrUnsupportedType = errors.New("embedded redis: key type not snapshotted")
 )
 
-// embeddedRedis is a miniredis server with a snapshot on disk.
-type embeddedRedis struct {
+// Server is a miniredis server with a snapshot on disk.
+type Server struct {
 	dir    string
 	server *miniredis.Miniredis
 	client *redis.Client // one connection, used only for snapshots
@@ -67,31 +59,31 @@ type embeddedRedis struct {
 	closeError error
 }
 
-// startEmbeddedRedis starts miniredis on a free port of 127.0.0.1, restores
+// Start starts miniredis on a free port of 127.0.0.1, restores
 // dir/redis.snapshot.json if it exists, writes dir/redis.addr and starts the
 // background saver. It refuses a directory whose redis.addr names a server
 // that still answers (two processes would overwrite each other's snapshot).
-func startEmbeddedRedis(dir string) (*embeddedRedis, error) {
+func Start(dir string) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded redis: data directory: %w", err)
 	}
-	if addr, err := readEmbeddedRedisAddr(dir); err == nil && redisAnswers(addr) {
+	if addr, err := ReadAddr(dir); err == nil && Answers(addr) {
 		return nil, fmt.Errorf("%w: %s (redis at %s; stop that server, or delete %s if it is not scimbridge's)",
-			ErrEmbeddedRedisInUse, dir, addr, filepath.Join(dir, embeddedAddrFile))
+			ErrInUse, dir, addr, filepath.Join(dir, AddrFile))
 	}
 
 	server := miniredis.NewMiniRedis()
 	// TTLs run on the wall clock, as in a real Redis (leases, locks and
 	// asynq's bookkeeping depend on keys expiring).
 	server.ClockTTL(true)
-	if err := restoreEmbeddedSnapshot(server, filepath.Join(dir, embeddedSnapshotFile)); err != nil {
+	if err := restoreSnapshot(server, filepath.Join(dir, SnapshotFile)); err != nil {
 		return nil, err
 	}
 	if err := server.StartAddr("127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("embedded redis: start: %w", err)
 	}
 
-	e := &embeddedRedis{
+	e := &Server{
 		dir:    dir,
 		server: server,
 		client: redis.NewClient(&redis.Options{
@@ -104,7 +96,7 @@ func startEmbeddedRedis(dir string) (*embeddedRedis, error) {
 		}),
 		saverDone: make(chan struct{}),
 	}
-	if err := writeFileAtomic(filepath.Join(dir, embeddedAddrFile), []byte(server.Addr()+"\n")); err != nil {
+	if err := WriteFileAtomic(filepath.Join(dir, AddrFile), []byte(server.Addr()+"\n")); err != nil {
 		e.client.Close()
 		server.Close()
 		return nil, fmt.Errorf("embedded redis: %w", err)
@@ -118,20 +110,20 @@ func startEmbeddedRedis(dir string) (*embeddedRedis, error) {
 }
 
 // Addr is the host:port the embedded Redis listens on.
-func (e *embeddedRedis) Addr() string { return e.server.Addr() }
+func (e *Server) Addr() string { return e.server.Addr() }
 
 // Close stops the background saver, saves a last snapshot, stops the
 // server and removes redis.addr. Close it after everything that writes to
 // it has stopped: writes that arrive after the last save are lost. The
 // second and later calls return the first call's result.
-func (e *embeddedRedis) Close() error {
+func (e *Server) Close() error {
 	e.closeOnce.Do(func() {
 		e.stopSaver()
 		<-e.saverDone
 		saveErr := e.Save()
 		e.client.Close()
 		e.server.Close()
-		rmErr := os.Remove(filepath.Join(e.dir, embeddedAddrFile))
+		rmErr := os.Remove(filepath.Join(e.dir, AddrFile))
 		if errors.Is(rmErr, os.ErrNotExist) {
 			rmErr = nil
 		}
@@ -143,12 +135,12 @@ func (e *embeddedRedis) Close() error {
 	return e.closeError
 }
 
-// saveLoop saves every embeddedSaveInterval when commands ran since the
+// saveLoop saves every saveInterval when commands ran since the
 // last save. Errors are kept for the final Save to report; a failing disk
 // does not stop the server.
-func (e *embeddedRedis) saveLoop(ctx context.Context) {
+func (e *Server) saveLoop(ctx context.Context) {
 	defer close(e.saverDone)
-	ticker := time.NewTicker(embeddedSaveInterval)
+	ticker := time.NewTicker(saveInterval)
 	defer ticker.Stop()
 	for {
 		select {
@@ -169,9 +161,9 @@ func (e *embeddedRedis) saveLoop(ctx context.Context) {
 // (temp file, fsync, rename, fsync of the directory). Each database is read
 // in one Lua script, so the snapshot of a database is consistent (no task
 // caught halfway between two asynq queues). Keys of a type the snapshot does
-// not hold are left out and reported with ErrEmbeddedUnsupportedType after
+// not hold are left out and reported with ErrUnsupportedType after
 // everything else was saved.
-func (e *embeddedRedis) Save() error {
+func (e *Server) Save() error {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
 
@@ -185,12 +177,12 @@ func (e *embeddedRedis) Save() error {
 	if err != nil {
 		return fmt.Errorf("embedded redis: encode snapshot: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(e.dir, embeddedSnapshotFile), data); err != nil {
+	if err := WriteFileAtomic(filepath.Join(e.dir, SnapshotFile), data); err != nil {
 		return fmt.Errorf("embedded redis: %w", err)
 	}
 	e.lastSaveCount = e.server.CommandCount()
 	if len(skipped) > 0 {
-		return fmt.Errorf("%w: %s", ErrEmbeddedUnsupportedType, strings.Join(skipped, ", "))
+		return fmt.Errorf("%w: %s", ErrUnsupportedType, strings.Join(skipped, ", "))
 	}
 	return nil
 }
@@ -253,12 +245,12 @@ return out
 
 // readSnapshot reads every non-empty database. It returns the names of keys
 // left out because of their type.
-func (e *embeddedRedis) readSnapshot(ctx context.Context) (redisSnapshot, []string, error) {
+func (e *Server) readSnapshot(ctx context.Context) (redisSnapshot, []string, error) {
 	snap := redisSnapshot{Version: snapshotVersion, SavedAt: time.Now().UTC()}
 	var skipped []string
 	conn := e.client.Conn()
 	defer conn.Close()
-	for db := 0; db < embeddedRedisDatabases; db++ {
+	for db := 0; db < databases; db++ {
 		if len(e.server.DB(db).Keys()) == 0 {
 			continue
 		}
@@ -352,27 +344,27 @@ func parseRedisScore(s string) (float64, error) {
 	return strconv.ParseFloat(s, 64)
 }
 
-// restoreEmbeddedSnapshot loads path into server (not yet started). A
+// restoreSnapshot loads path into server (not yet started). A
 // missing file is an empty dataset; expired keys are dropped.
-func restoreEmbeddedSnapshot(server *miniredis.Miniredis, path string) error {
+func restoreSnapshot(server *miniredis.Miniredis, path string) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrEmbeddedSnapshot, err)
+		return fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
 	var snap redisSnapshot
 	if err := json.Unmarshal(data, &snap); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrEmbeddedSnapshot, path, err)
+		return fmt.Errorf("%w: %s: %v", ErrSnapshot, path, err)
 	}
 	if snap.Version != snapshotVersion {
-		return fmt.Errorf("%w: %s: version %d, want %d", ErrEmbeddedSnapshot, path, snap.Version, snapshotVersion)
+		return fmt.Errorf("%w: %s: version %d, want %d", ErrSnapshot, path, snap.Version, snapshotVersion)
 	}
 	now := time.Now()
 	for _, sdb := range snap.Databases {
-		if sdb.DB < 0 || sdb.DB >= embeddedRedisDatabases {
-			return fmt.Errorf("%w: %s: database %d", ErrEmbeddedSnapshot, path, sdb.DB)
+		if sdb.DB < 0 || sdb.DB >= databases {
+			return fmt.Errorf("%w: %s: database %d", ErrSnapshot, path, sdb.DB)
 		}
 		db := server.DB(sdb.DB)
 		for _, k := range sdb.Keys {
@@ -384,7 +376,7 @@ func restoreEmbeddedSnapshot(server *miniredis.Miniredis, path string) error {
 				}
 			}
 			if err := restoreSnapshotKey(db, k); err != nil {
-				return fmt.Errorf("%w: %s: db %d key %q: %v", ErrEmbeddedSnapshot, path, sdb.DB, k.Key, err)
+				return fmt.Errorf("%w: %s: db %d key %q: %v", ErrSnapshot, path, sdb.DB, k.Key, err)
 			}
 			if ttl > 0 {
 				db.SetTTL(string(k.Key), ttl)
@@ -431,22 +423,22 @@ func bytesToStrings(in [][]byte) []string {
 	return out
 }
 
-// readEmbeddedRedisAddr returns the address written by the server running
+// ReadAddr returns the address written by the server running
 // on dir, for admin subcommands run as a second process.
-func readEmbeddedRedisAddr(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, embeddedAddrFile))
+func ReadAddr(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, AddrFile))
 	if err != nil {
 		return "", fmt.Errorf("embedded redis: no running server for %s: %w", dir, err)
 	}
 	addr := strings.TrimSpace(string(b))
 	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return "", fmt.Errorf("embedded redis: %s: bad address %q", embeddedAddrFile, addr)
+		return "", fmt.Errorf("embedded redis: %s: bad address %q", AddrFile, addr)
 	}
 	return addr, nil
 }
 
-// redisAnswers reports whether a Redis at addr answers PING.
-func redisAnswers(addr string) bool {
+// Answers reports whether a Redis at addr answers PING.
+func Answers(addr string) bool {
 	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 500 * time.Millisecond, ReadTimeout: time.Second, MaxRetries: -1})
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -454,10 +446,10 @@ func redisAnswers(addr string) bool {
 	return c.Ping(ctx).Err() == nil
 }
 
-// writeFileAtomic replaces path with data: write a temp file in the same
+// WriteFileAtomic replaces path with data: write a temp file in the same
 // directory, fsync it, rename it over path, fsync the directory. Readers see
 // the old file or the new one, never a partial one. Mode 0600.
-func writeFileAtomic(path string, data []byte) (err error) {
+func WriteFileAtomic(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
