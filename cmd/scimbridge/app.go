@@ -106,8 +106,10 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
+	a.enqueuer.MaxRetry, a.enqueuer.Timeout = cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
-		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce}
+		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
+		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
 	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
@@ -239,7 +241,7 @@ func (a *app) runWorker(ctx context.Context) error {
 	}
 	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency)
 	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: a.registry,
-		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace}
+		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace, Batch: a.cfg.Sweeper.Batch}
 	swCtx, stopSweeper := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { sw.Run(swCtx); close(done) }()

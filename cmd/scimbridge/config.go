@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +41,13 @@ type Config struct {
 		// LeaseTTL is how long one apply holds its resource; a killed
 		// worker's resources wait this long (default store_timeout + 15s).
 		LeaseTTL time.Duration `yaml:"lease_ttl"`
+		// MaxRetry is how many times a task is retried before asynq
+		// archives it (default 20; the sweeper still re-queues a resource
+		// that stays dirty).
+		MaxRetry int `yaml:"max_retry"`
+		// TaskTimeout bounds one task: an apply, or one run of a drain
+		// (default 2m).
+		TaskTimeout time.Duration `yaml:"task_timeout"`
 		// Listen is the address of `scimbridge worker`'s operations
 		// listener (/metrics, /healthz, /readyz); "off" starts none
 		// (default ":9091"). Unused by serve, whose API listener serves them.
@@ -50,6 +56,7 @@ type Config struct {
 	Sweeper struct {
 		Interval time.Duration `yaml:"interval"` // default 30s
 		Grace    time.Duration `yaml:"grace"`    // default 1m
+		Batch    int           `yaml:"batch"`    // per tenant and kind per sweep; default 1000
 	} `yaml:"sweeper"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
@@ -62,6 +69,12 @@ type Config struct {
 		// (defaults 1000 and 1 MiB).
 		MaxBulkOperations   int   `yaml:"max_bulk_operations"`
 		MaxBulkPayloadBytes int64 `yaml:"max_bulk_payload_bytes"`
+		// StoreLookupTimeout bounds a store lookup made while answering
+		// a request (default 10s).
+		StoreLookupTimeout time.Duration `yaml:"store_lookup_timeout"`
+		// ImportInterval: how often an unfiltered first list page re-reads
+		// the store for entries created outside scimbridge (default 30s).
+		ImportInterval time.Duration `yaml:"import_interval"`
 		// RateLimit bounds each tenant's requests across all API processes.
 		RateLimit struct {
 			// PerTenantRPS: requests per second on average (default 500;
@@ -112,9 +125,9 @@ type RedisConfig struct {
 	RequireDurable bool `yaml:"require_durable"`
 }
 
-// loadConfig reads a YAML file (unknown keys are errors), applies
-// SCIMBRIDGE_* environment overrides and defaults, and validates,
-// reporting every problem at once.
+// loadConfig reads a YAML file (unknown keys are errors), applies the
+// environment overrides and defaults of the settings table (settings.go),
+// and validates, reporting every problem at once.
 func loadConfig(path string) (*Config, error) {
 	var c Config
 	if path != "" {
@@ -144,97 +157,6 @@ func joinIndented(errs []error) error {
 		msgs[i] = e.Error()
 	}
 	return errors.New(strings.Join(msgs, "\n  "))
-}
-
-// applyEnv applies the documented environment overrides.
-func (c *Config) applyEnv() error {
-	str := func(name string, dst *string) {
-		if v, ok := os.LookupEnv(name); ok {
-			*dst = v
-		}
-	}
-	str("SCIMBRIDGE_LISTEN", &c.Listen)
-	str("SCIMBRIDGE_PUBLIC_URL", &c.PublicURL)
-	str("SCIMBRIDGE_REDIS_ADDR", &c.Redis.Addr)
-	str("SCIMBRIDGE_REDIS_PASSWORD_ENV", &c.Redis.PasswordEnv)
-	str("SCIMBRIDGE_SECRET_KEY_FILE", &c.Secrets.KeyFile)
-	str("SCIMBRIDGE_ADMIN_TOKEN_FILE", &c.Admin.TokenFile)
-	str("SCIMBRIDGE_LOG_LEVEL", &c.Log.Level)
-	str("SCIMBRIDGE_LOG_FORMAT", &c.Log.Format)
-	str("SCIMBRIDGE_WORKER_LISTEN", &c.Worker.Listen)
-	if v, ok := os.LookupEnv("SCIMBRIDGE_REDIS_DB"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("config: SCIMBRIDGE_REDIS_DB: %w", err)
-		}
-		c.Redis.DB = n
-	}
-	if v, ok := os.LookupEnv("SCIMBRIDGE_WORKER_COALESCE"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("config: SCIMBRIDGE_WORKER_COALESCE: %w", err)
-		}
-		c.Worker.Coalesce = &b
-	}
-	if v, ok := os.LookupEnv("SCIMBRIDGE_WORKER_CONCURRENCY"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("config: SCIMBRIDGE_WORKER_CONCURRENCY: %w", err)
-		}
-		c.Worker.Concurrency = n
-	}
-	return nil
-}
-
-func (c *Config) applyDefaults() {
-	if c.Listen == "" {
-		c.Listen = ":8080"
-	}
-	if c.PublicURL == "" {
-		port := c.Listen[strings.LastIndex(c.Listen, ":")+1:]
-		c.PublicURL = "http://127.0.0.1:" + port
-	}
-	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	if c.Redis.Addr == "" {
-		c.Redis.Addr = "127.0.0.1:6379"
-	}
-	if c.Worker.Concurrency <= 0 {
-		c.Worker.Concurrency = 32
-	}
-	if c.Worker.Listen == "" {
-		c.Worker.Listen = defaultWorkerListen
-	}
-	if c.Worker.Coalesce == nil {
-		on := true
-		c.Worker.Coalesce = &on
-	}
-	if c.Worker.StoreTimeout <= 0 {
-		c.Worker.StoreTimeout = 30 * time.Second
-	}
-	if c.Worker.LeaseTTL <= 0 {
-		c.Worker.LeaseTTL = c.Worker.StoreTimeout + 15*time.Second
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Log.Format == "" {
-		c.Log.Format = "json"
-	}
-	if c.API.RateLimit.PerTenantRPS == 0 {
-		c.API.RateLimit.PerTenantRPS = 500
-	}
-	if c.API.RateLimit.Burst <= 0 {
-		c.API.RateLimit.Burst = int(2 * max(c.API.RateLimit.PerTenantRPS, 1))
-	}
-	if c.API.KeyCacheTTL == 0 {
-		c.API.KeyCacheTTL = time.Second
-	}
-	if c.API.TLS.MinVersion == "" {
-		c.API.TLS.MinVersion = "1.2"
-	}
-	if c.Stores.IdleClose <= 0 {
-		c.Stores.IdleClose = 10 * time.Minute
-	}
 }
 
 func (c *Config) validate() []error {

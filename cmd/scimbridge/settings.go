@@ -1,0 +1,299 @@
+package main
+
+// The one table of settings: every key of the configuration file, the
+// environment variable that overrides it, its default and what it means.
+// loadConfig applies the environment and the defaults from this table and
+// nothing else; the README's configuration reference is this table
+// rendered (TestREADMEConfigReference fails when they differ, and prints
+// the rows to paste). Library structs (sync.Reconciler, sync.Service,
+// sync.Sweeper, queue.Enqueuer, tenants.Stores, api.Config, ...) take their
+// values from the loaded Config (app.go) and invent none of their own.
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// setting is one row of the table.
+type setting struct {
+	key     string // YAML path
+	env     string // environment override, "" for none
+	def     string // the default as the README shows it
+	meaning string
+	// fromEnv parses an environment value into c (nil when env is "").
+	fromEnv func(c *Config, v string) error
+	// fill sets the default into c when the key is unset (nil: none). It
+	// runs after the environment, in table order, so a derived default
+	// (worker.lease_ttl from worker.store_timeout) sees its source set.
+	fill func(c *Config)
+}
+
+// Typed rows. Each takes the field's address in a Config.
+
+func stringSetting(key, env, def, meaning string, field func(*Config) *string) setting {
+	s := setting{key: key, env: env, def: "`" + def + "`", meaning: meaning}
+	if def == "" {
+		s.def = "unset"
+	} else {
+		s.fill = func(c *Config) {
+			if p := field(c); *p == "" {
+				*p = def
+			}
+		}
+	}
+	if env != "" {
+		s.fromEnv = func(c *Config, v string) error { *field(c) = v; return nil }
+	}
+	return s
+}
+
+func intSetting(key, env string, def int, meaning string, field func(*Config) *int) setting {
+	s := setting{key: key, env: env, def: "`" + strconv.Itoa(def) + "`", meaning: meaning}
+	if def != 0 {
+		s.fill = func(c *Config) {
+			if p := field(c); *p <= 0 {
+				*p = def
+			}
+		}
+	}
+	if env != "" {
+		s.fromEnv = func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return err
+			}
+			*field(c) = n
+			return nil
+		}
+	}
+	return s
+}
+
+func int64Setting(key, env string, def int64, meaning string, field func(*Config) *int64) setting {
+	s := setting{key: key, env: env, def: "`" + strconv.FormatInt(def, 10) + "`", meaning: meaning}
+	s.fill = func(c *Config) {
+		if p := field(c); *p <= 0 {
+			*p = def
+		}
+	}
+	if env != "" {
+		s.fromEnv = func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return err
+			}
+			*field(c) = n
+			return nil
+		}
+	}
+	return s
+}
+
+func durationSetting(key, env string, def time.Duration, meaning string, field func(*Config) *time.Duration) setting {
+	s := setting{key: key, env: env, def: "`" + shortDuration(def) + "`", meaning: meaning}
+	s.fill = func(c *Config) {
+		if p := field(c); *p <= 0 {
+			*p = def
+		}
+	}
+	if env != "" {
+		s.fromEnv = durationFromEnv(field)
+	}
+	return s
+}
+
+func durationFromEnv(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+// shortDuration writes 30s, 10m, 1m30s: time.Duration's String without
+// the trailing zero units ("10m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// settings is the table, in the order the README lists it.
+var settings = []setting{
+	stringSetting("listen", "SCIMBRIDGE_LISTEN", ":8080", "API listen address",
+		func(c *Config) *string { return &c.Listen }),
+	{key: "public_url", env: "SCIMBRIDGE_PUBLIC_URL", def: "`http://127.0.0.1:<listen port>`",
+		meaning: "how IdPs reach the API; Base URL = `<public_url>/scim/<tenant>/v2`",
+		fromEnv: func(c *Config, v string) error { c.PublicURL = v; return nil },
+		fill: func(c *Config) {
+			if c.PublicURL == "" {
+				c.PublicURL = "http://127.0.0.1:" + c.Listen[strings.LastIndex(c.Listen, ":")+1:]
+			}
+			c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+		}},
+	stringSetting("redis.addr", "SCIMBRIDGE_REDIS_ADDR", "127.0.0.1:6379", "Redis (ledger and queues)",
+		func(c *Config) *string { return &c.Redis.Addr }),
+	{key: "redis.password_env", env: "SCIMBRIDGE_REDIS_PASSWORD_ENV", def: "unset (no AUTH)",
+		meaning: "name of the variable holding the Redis password",
+		fromEnv: func(c *Config, v string) error { c.Redis.PasswordEnv = v; return nil }},
+	intSetting("redis.db", "SCIMBRIDGE_REDIS_DB", 0, "Redis database number",
+		func(c *Config) *int { return &c.Redis.DB }),
+	{key: "redis.require_durable", env: "SCIMBRIDGE_REDIS_REQUIRE_DURABLE", def: "`false`",
+		meaning: "refuse to start when Redis could lose acknowledged state (`appendonly` off, an evicting `maxmemory-policy`); `false` only warns",
+		fromEnv: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.Redis.RequireDurable = b
+			return err
+		}},
+	{key: "secrets.key_file", env: "SCIMBRIDGE_SECRET_KEY_FILE", def: "unset (passwords ignored)",
+		meaning: "32-byte key sealing pending passwords",
+		fromEnv: func(c *Config, v string) error { c.Secrets.KeyFile = v; return nil }},
+	intSetting("worker.concurrency", "SCIMBRIDGE_WORKER_CONCURRENCY", 32, "applies one worker runs at once",
+		func(c *Config) *int { return &c.Worker.Concurrency }),
+	{key: "worker.coalesce", env: "SCIMBRIDGE_WORKER_COALESCE", def: "`true`",
+		meaning: "user writes queue a drain of the tenant's backlog, applied in batches per store transaction (`false`: one task per user version)",
+		fromEnv: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.Worker.Coalesce = &b
+			return err
+		},
+		fill: func(c *Config) {
+			if c.Worker.Coalesce == nil {
+				on := true
+				c.Worker.Coalesce = &on
+			}
+		}},
+	durationSetting("worker.store_timeout", "SCIMBRIDGE_WORKER_STORE_TIMEOUT", 30*time.Second, "bound on one store call of an apply",
+		func(c *Config) *time.Duration { return &c.Worker.StoreTimeout }),
+	{key: "worker.lease_ttl", env: "SCIMBRIDGE_WORKER_LEASE_TTL", def: "`store_timeout + 15s`",
+		meaning: "per-resource apply lease (and per-tenant store slot); a killed worker's resources wait this long",
+		fromEnv: durationFromEnv(func(c *Config) *time.Duration { return &c.Worker.LeaseTTL }),
+		fill: func(c *Config) {
+			if c.Worker.LeaseTTL <= 0 {
+				c.Worker.LeaseTTL = c.Worker.StoreTimeout + 15*time.Second
+			}
+		}},
+	intSetting("worker.max_retry", "SCIMBRIDGE_WORKER_MAX_RETRY", 20, "retries of a task before asynq archives it (the sweeper still re-queues a resource that stays dirty)",
+		func(c *Config) *int { return &c.Worker.MaxRetry }),
+	durationSetting("worker.task_timeout", "SCIMBRIDGE_WORKER_TASK_TIMEOUT", 2*time.Minute, "bound on one task (an apply, or one run of a drain)",
+		func(c *Config) *time.Duration { return &c.Worker.TaskTimeout }),
+	stringSetting("worker.listen", "SCIMBRIDGE_WORKER_LISTEN", defaultWorkerListen, "`scimbridge worker`'s /metrics, /healthz, /readyz; `off` for none",
+		func(c *Config) *string { return &c.Worker.Listen }),
+	durationSetting("sweeper.interval", "SCIMBRIDGE_SWEEPER_INTERVAL", 30*time.Second, "how often dirty resources are looked for",
+		func(c *Config) *time.Duration { return &c.Sweeper.Interval }),
+	durationSetting("sweeper.grace", "SCIMBRIDGE_SWEEPER_GRACE", time.Minute, "how long a resource may stay dirty before it is re-enqueued",
+		func(c *Config) *time.Duration { return &c.Sweeper.Grace }),
+	intSetting("sweeper.batch", "SCIMBRIDGE_SWEEPER_BATCH", 1000, "resources re-enqueued per tenant and kind per sweep",
+		func(c *Config) *int { return &c.Sweeper.Batch }),
+	stringSetting("log.level", "SCIMBRIDGE_LOG_LEVEL", "info", "debug, info, warn, error",
+		func(c *Config) *string { return &c.Log.Level }),
+	stringSetting("log.format", "SCIMBRIDGE_LOG_FORMAT", "json", "json or text",
+		func(c *Config) *string { return &c.Log.Format }),
+	int64Setting("api.max_body_bytes", "SCIMBRIDGE_API_MAX_BODY_BYTES", 1<<20, "largest request body",
+		func(c *Config) *int64 { return &c.API.MaxBodyBytes }),
+	intSetting("api.max_page_size", "SCIMBRIDGE_API_MAX_PAGE_SIZE", 1000, "largest list page",
+		func(c *Config) *int { return &c.API.MaxPageSize }),
+	intSetting("api.max_bulk_operations", "SCIMBRIDGE_API_MAX_BULK_OPERATIONS", 1000, "operations per POST /Bulk",
+		func(c *Config) *int { return &c.API.MaxBulkOperations }),
+	int64Setting("api.max_bulk_payload_bytes", "SCIMBRIDGE_API_MAX_BULK_PAYLOAD_BYTES", 1<<20, "largest POST /Bulk body",
+		func(c *Config) *int64 { return &c.API.MaxBulkPayloadBytes }),
+	durationSetting("api.store_lookup_timeout", "SCIMBRIDGE_API_STORE_LOOKUP_TIMEOUT", 10*time.Second, "bound on a store lookup made while answering a request (a filter the ledger misses, an import page)",
+		func(c *Config) *time.Duration { return &c.API.StoreLookupTimeout }),
+	durationSetting("api.import_interval", "SCIMBRIDGE_API_IMPORT_INTERVAL", 30*time.Second, "how often an unfiltered first list page re-reads the store for entries created outside scimbridge",
+		func(c *Config) *time.Duration { return &c.API.ImportInterval }),
+	{key: "api.rate_limit.per_tenant_rps", env: "SCIMBRIDGE_API_RATE_LIMIT_PER_TENANT_RPS", def: "`500` (negative: none)",
+		meaning: "requests per second per tenant, all API processes together",
+		fromEnv: func(c *Config, v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			c.API.RateLimit.PerTenantRPS = f
+			return err
+		},
+		fill: func(c *Config) {
+			if c.API.RateLimit.PerTenantRPS == 0 {
+				c.API.RateLimit.PerTenantRPS = 500
+			}
+		}},
+	{key: "api.rate_limit.burst", env: "SCIMBRIDGE_API_RATE_LIMIT_BURST", def: "`2 × rate`",
+		meaning: "requests allowed at once above the rate",
+		fromEnv: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.API.RateLimit.Burst = n
+			return err
+		},
+		fill: func(c *Config) {
+			if c.API.RateLimit.Burst <= 0 {
+				c.API.RateLimit.Burst = int(2 * max(c.API.RateLimit.PerTenantRPS, 1))
+			}
+		}},
+	{key: "api.key_cache_ttl", env: "SCIMBRIDGE_API_KEY_CACHE_TTL", def: "`1s` (negative: none)",
+		meaning: "how long an API process trusts an API key it verified in Redis; `key revoke` reaches every API process at once over Redis pub/sub (channel `sb:keys:changed`), this bounds it if that message is lost",
+		fromEnv: durationFromEnv(func(c *Config) *time.Duration { return &c.API.KeyCacheTTL }),
+		fill: func(c *Config) {
+			if c.API.KeyCacheTTL == 0 {
+				c.API.KeyCacheTTL = time.Second
+			}
+		}},
+	{key: "api.tls.cert_file`, `api.tls.key_file", def: "unset (plain HTTP)", meaning: "serve HTTPS"},
+	stringSetting("api.tls.min_version", "", "1.2", "`1.2` or `1.3`",
+		func(c *Config) *string { return &c.API.TLS.MinVersion }),
+	durationSetting("stores.idle_close", "SCIMBRIDGE_STORES_IDLE_CLOSE", 10*time.Minute, "close a tenant's store connections after this long unused",
+		func(c *Config) *time.Duration { return &c.Stores.IdleClose }),
+	{key: "stores.allowed_networks", def: "unset (all but link-local and metadata)", meaning: "the only networks stores may be reached at"},
+	{key: "admin.token_env", def: "unset", meaning: "variable holding the operator token"},
+	{key: "admin.token_file", env: "SCIMBRIDGE_ADMIN_TOKEN_FILE", def: "unset (admin API, console, dashboard off)",
+		meaning: "file holding the operator token",
+		fromEnv: func(c *Config, v string) error { c.Admin.TokenFile = v; return nil }},
+	{key: "tenants[]", def: "none", meaning: "tenants created or updated at start (see the examples)"},
+}
+
+// applyEnv applies the table's environment overrides.
+func (c *Config) applyEnv() error {
+	for _, s := range settings {
+		if s.fromEnv == nil {
+			continue
+		}
+		v, ok := os.LookupEnv(s.env)
+		if !ok {
+			continue
+		}
+		if err := s.fromEnv(c, v); err != nil {
+			return fmt.Errorf("config: %s (%s): %w", s.env, s.key, err)
+		}
+	}
+	return nil
+}
+
+// applyDefaults fills every unset key with the table's default.
+func (c *Config) applyDefaults() {
+	for _, s := range settings {
+		if s.fill != nil {
+			s.fill(c)
+		}
+	}
+}
+
+// referenceTable renders the table as the README's configuration
+// reference (Markdown).
+func referenceTable() string {
+	var b strings.Builder
+	b.WriteString("| key | environment override | default | meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		env := "-"
+		if s.env != "" {
+			env = "`" + s.env + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.key, env, s.def, s.meaning)
+	}
+	return b.String()
+}
