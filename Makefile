@@ -23,7 +23,7 @@ ifeq ($(RACE),1)
 RACE_FLAG := -race
 endif
 
-.PHONY: build run test services fmt-check vet staticcheck go-test fuzz clean
+.PHONY: build run test services tidy-check fmt-check vet staticcheck go-test fuzz clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o bin/scimbridge ./cmd/scimbridge
@@ -31,7 +31,7 @@ build:
 run:
 	$(GO) run ./cmd/scimbridge serve
 
-test: services fmt-check vet staticcheck fuzz go-test
+test: services tidy-check fmt-check vet staticcheck fuzz go-test
 
 # Every fuzz target of outside input runs briefly on top of its committed
 # corpus (testdata/fuzz/<Name>/). FUZZ_TIME=0 skips them. The budget is an
@@ -46,6 +46,13 @@ FUZZ_TARGETS := \
 
 services:
 	./.ci/services.sh
+
+# go.mod and go.sum are what `go mod tidy` would write: no missing or
+# unused requirement, direct ones marked direct.
+tidy-check:
+	@if ! $(GO) mod tidy -diff > /tmp/scimbridge-tidy.diff 2>&1; then \
+		echo "go mod tidy would change go.mod/go.sum (run go mod tidy):"; cat /tmp/scimbridge-tidy.diff; exit 1; \
+	fi; echo "go mod tidy: ok"
 
 fmt-check:
 	@files="$$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l)"; \
