@@ -62,6 +62,7 @@ type flagSpec struct {
 	def      string // the default
 	shown    string // the default as the usage shows it; "" for none
 	env      string // an environment variable that replaces the default
+	conn     bool   // one of the flags every command that connects takes
 	required bool
 	hint     string // added to the "--name is required" error
 	define   func(fs *flag.FlagSet, in *invocation, f flagSpec)
@@ -77,6 +78,12 @@ func (f flagSpec) need(hint string) flagSpec {
 // name when that is set.
 func (f flagSpec) fromEnv(name string) flagSpec {
 	f.env = name
+	return f
+}
+
+// connection returns f marked as a connection flag (--config, --data).
+func (f flagSpec) connection() flagSpec {
+	f.conn = true
 	return f
 }
 
@@ -117,33 +124,26 @@ func boolFlag(name, usage string, field func(*invocation) *bool) flagSpec {
 func configField(in *invocation) *string { return &in.common.config }
 func fileField(in *invocation) *string   { return &in.file }
 
-// The flags more than one command takes. Every command that connects
-// takes configFlag and dataFlag (connect).
-var (
-	configFlag = stringFlag("config", "FILE", "configuration file (YAML); unset: the embedded default", "", configField).
-			fromEnv("SCIMBRIDGE_CONFIG")
-	dataFlag = stringFlag("data", "DIR", "data directory of the embedded default", "data",
-		func(in *invocation) *string { return &in.common.data }).fromEnv("SCIMBRIDGE_DATA")
-
-	tenantFlag = stringFlag("tenant", "T", "tenant id", "", func(in *invocation) *string { return &in.tenant }).need("")
-	jsonFlag   = boolFlag("json", "print JSON", func(in *invocation) *bool { return &in.json })
-	noWaitFlag = boolFlag("no-wait", "start the job and return (then: scimbridge job --id ID)", func(in *invocation) *bool { return &in.noWait })
-
-	tenantFileFlag = stringFlag("file", "F", "the tenant, YAML or JSON (- for standard input)", "", fileField).
-			need("(- for standard input)")
-	userFileFlag = stringFlag("file", "user.json", "a SCIM user, JSON (- for standard input)", "", fileField).
-			need("(- for standard input)")
-)
-
-// connect appends the flags every connecting command takes to flags.
-func connect(flags ...flagSpec) []flagSpec {
-	return append(flags, configFlag, dataFlag)
-}
-
 // cliCommands is the table of commands, in the order the usage lists them.
 func cliCommands() []command {
+	// The flags more than one command takes. Every command that connects
+	// takes --config and --data (connect).
+	configFlag := stringFlag("config", "FILE", "configuration file (YAML); unset: the embedded default", "", configField).
+		fromEnv("SCIMBRIDGE_CONFIG").connection()
+	dataFlag := stringFlag("data", "DIR", "data directory of the embedded default", "data",
+		func(in *invocation) *string { return &in.common.data }).fromEnv("SCIMBRIDGE_DATA").connection()
+	connect := func(flags ...flagSpec) []flagSpec { return append(flags, configFlag, dataFlag) }
 	serverConfig := stringFlag("config", "FILE", "configuration file (YAML)", "", configField).
-		fromEnv("SCIMBRIDGE_CONFIG").need("(or SCIMBRIDGE_CONFIG; the embedded default runs only with serve)")
+		fromEnv("SCIMBRIDGE_CONFIG").connection().need("(or SCIMBRIDGE_CONFIG; the embedded default runs only with serve)")
+
+	tenantFlag := stringFlag("tenant", "T", "tenant id", "", func(in *invocation) *string { return &in.tenant }).need("")
+	jsonFlag := boolFlag("json", "print JSON", func(in *invocation) *bool { return &in.json })
+	noWaitFlag := boolFlag("no-wait", "start the job and return (then: scimbridge job --id ID)", func(in *invocation) *bool { return &in.noWait })
+	tenantFileFlag := stringFlag("file", "F", "the tenant, YAML or JSON (- for standard input)", "", fileField).
+		need("(- for standard input)")
+	userFileFlag := stringFlag("file", "user.json", "a SCIM user, JSON (- for standard input)", "", fileField).
+		need("(- for standard input)")
+
 	return []command{
 		{name: "serve", summary: "API and worker in one process",
 			doc: "Without --config (or SCIMBRIDGE_CONFIG) it runs the embedded default: an in-process Redis\n" +
@@ -351,7 +351,7 @@ func synopsis(c *command, form int) string {
 		case f.required:
 		case form == requiredFlags:
 			continue
-		case form == ownFlags && (f.name == configFlag.name || f.name == dataFlag.name):
+		case form == ownFlags && f.conn:
 			continue
 		}
 		s := "--" + f.name
