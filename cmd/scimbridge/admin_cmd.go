@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -111,44 +110,17 @@ func (a *app) mountAdmin(r *gin.Engine) {
 	}
 }
 
-// runAdmin runs one admin subcommand.
-func runAdmin(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) error {
-	sub := ""
-	if cmd == "tenant" {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			return errors.New("tenant: want list, show, create, update, disable or enable")
-		}
-		sub, args = args[0], args[1:]
-	}
-	name := strings.TrimSpace(cmd + " " + sub)
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cf commonFlags
-	cf.register(fs)
-	tenant := fs.String("tenant", "", "tenant id")
-	file := fs.String("file", "", "input file (tenant YAML/JSON, SCIM user JSON)")
-	state := fs.String("state", "", "status: all, pending or failed (unset: a summary)")
-	kind := fs.String("kind", "users", "status: users or groups")
-	offset := fs.Int("offset", 0, "status: first row (0-based)")
-	count := fs.Int("count", 100, "status: rows")
-	repair := fs.Bool("repair", false, "drift: re-apply differing and missing users")
-	noWait := fs.Bool("no-wait", false, "import, drift: start the job and return")
-	jobID := fs.String("id", "", "job: the job id")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	needTenant := !(name == "tenant list" || name == "tenant create" || name == "tenant update" || name == "job")
-	if needTenant && *tenant == "" {
-		return fmt.Errorf("%s: --tenant is required", name)
-	}
-	a, cleanup, err := adminApp(ctx, cf)
+// runAdmin runs one admin command (tenant ..., status, replay, import,
+// drift, preview, job); cli.go has parsed and checked its flags.
+func runAdmin(ctx context.Context, in *invocation) error {
+	name, stdout, stderr, tenant := in.name, in.stdout, in.stderr, in.tenant
+	a, cleanup, err := adminApp(ctx, in.common)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 	op := a.operator()
-	out := cliOutput{w: stdout, json: *asJSON}
+	out := cliOutput{w: stdout, json: in.json}
 
 	switch name {
 	case "tenant list":
@@ -165,7 +137,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		}
 		return tw.Flush()
 	case "tenant show":
-		t, err := a.registry.Get(ctx, *tenant)
+		t, err := a.registry.Get(ctx, tenant)
 		if err != nil {
 			return err
 		}
@@ -174,7 +146,7 @@ func runAdmin(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		}
 		return yaml.NewEncoder(stdout).Encode(t)
 	case "tenant create", "tenant update":
-		t, err := readTenantFile(*file)
+		t, err := readTenantFile(in.file)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -197,49 +169,47 @@ func runAdmin(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		if name == "tenant disable" {
 			f = a.registry.Disable
 		}
-		if err := f(ctx, *tenant); err != nil {
+		if err := f(ctx, tenant); err != nil {
 			return err
 		}
-		return out.done(map[string]any{"tenant": *tenant, "result": sub + "d"}, "%sd tenant %s\n", sub, *tenant)
+		verb := strings.TrimPrefix(name, "tenant ")
+		return out.done(map[string]any{"tenant": tenant, "result": verb + "d"}, "%sd tenant %s\n", verb, tenant)
 	case "status":
-		return cliStatus(ctx, op, out, *tenant, *kind, *state, *offset, *count)
+		return cliStatus(ctx, op, out, tenant, in.kind, in.state, in.offset, in.count)
 	case "replay":
-		res, err := op.Replay(ctx, *tenant)
+		res, err := op.Replay(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		return out.done(res, "replay requested for %d failed user(s) and %d failed group(s) of %s\n", res.Users, res.Groups, *tenant)
+		return out.done(res, "replay requested for %d failed user(s) and %d failed group(s) of %s\n", res.Users, res.Groups, tenant)
 	case "import":
-		j, err := op.StartImport(ctx, *tenant)
+		j, err := op.StartImport(ctx, tenant)
 		if err != nil {
 			return err
 		}
-		return followJob(ctx, op, out, stderr, j, *noWait)
+		return followJob(ctx, op, out, stderr, j, in.noWait)
 	case "drift":
-		if _, err := a.registry.Get(ctx, *tenant); err != nil {
+		if _, err := a.registry.Get(ctx, tenant); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "checking %s against its store...\n", *tenant)
-		j, err := op.StartDrift(ctx, *tenant, *repair)
+		fmt.Fprintf(stderr, "checking %s against its store...\n", tenant)
+		j, err := op.StartDrift(ctx, tenant, in.repair)
 		if err != nil {
 			return err
 		}
-		return followJob(ctx, op, out, stderr, j, *noWait)
+		return followJob(ctx, op, out, stderr, j, in.noWait)
 	case "job":
-		if *jobID == "" {
-			return errors.New("job: --id is required")
-		}
-		j, err := op.Job(ctx, *jobID)
+		j, err := op.Job(ctx, in.jobID)
 		if err != nil {
 			return err
 		}
 		return followJob(ctx, op, out, stderr, j, true)
 	case "preview":
-		body, err := readInput(*file)
+		body, err := readInput(in.file)
 		if err != nil {
 			return fmt.Errorf("preview: %w", err)
 		}
-		p, err := op.Preview(ctx, *tenant, body)
+		p, err := op.Preview(ctx, tenant, body)
 		if err != nil {
 			return err
 		}
@@ -318,10 +288,7 @@ func sortedKeys(m map[string]any) []string {
 
 // readInput reads a file, or standard input for "-".
 func readInput(path string) ([]byte, error) {
-	switch path {
-	case "":
-		return nil, errors.New("--file is required (- for standard input)")
-	case "-":
+	if path == "-" {
 		return io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
 	}
 	return os.ReadFile(path)
