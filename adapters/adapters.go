@@ -137,7 +137,11 @@ type PasswordMapping struct {
 	Cost int `yaml:"cost,omitempty" json:"cost,omitempty"`
 }
 
-// HashPassword hashes password as the mapping says (see HashPassword).
+// HashPassword hashes password as the mapping says: argon2id (the PHC
+// string $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>) or bcrypt ($2a$, at
+// Cost). A password bcrypt cannot hash (over 72 bytes) is an error
+// wrapping ErrRejected; an unknown algorithm or cost wraps ErrConfig. The
+// error never holds the password.
 func (m PasswordMapping) HashPassword(password string) (string, error) {
 	return hashPassword(m.Hash, m.Cost, password)
 }

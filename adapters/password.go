@@ -33,16 +33,12 @@ const (
 
 var b64 = base64.RawStdEncoding
 
-// HashPassword hashes password with the algorithm ("argon2id" when empty)
+// hashPassword hashes password with the algorithm ("argon2id" when empty)
 // and returns it in its usual text form: the PHC string
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash> or a bcrypt $2a$ hash (cost
-// DefaultBcryptCost). A password bcrypt cannot hash (over 72 bytes) is an
-// error wrapping ErrRejected; an unknown algorithm wraps ErrConfig. The
-// error never holds the password.
-func HashPassword(algorithm, password string) (string, error) {
-	return hashPassword(algorithm, 0, password)
-}
-
+// DefaultBcryptCost when cost is 0). A password bcrypt cannot hash (over 72
+// bytes) is an error wrapping ErrRejected; an unknown algorithm or cost
+// wraps ErrConfig. The error never holds the password.
 func hashPassword(algorithm string, cost int, password string) (string, error) {
 	switch algorithm {
 	case "", HashArgon2id:

@@ -51,7 +51,7 @@ func TestHashPassword(t *testing.T) {
 }
 
 func TestBcryptDefaultCost(t *testing.T) {
-	h, err := HashPassword(HashBcrypt, "pw")
+	h, err := (PasswordMapping{Hash: HashBcrypt}).HashPassword("pw")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,11 +66,11 @@ func TestHashPasswordErrors(t *testing.T) {
 			t.Errorf("bcrypt cost %d: err = %v, want ErrConfig", cost, err)
 		}
 	}
-	if _, err := HashPassword("md5", "x"); !errors.Is(err, ErrConfig) {
+	if _, err := (PasswordMapping{Hash: "md5"}).HashPassword("x"); !errors.Is(err, ErrConfig) {
 		t.Errorf("unknown algorithm: err = %v, want ErrConfig", err)
 	}
 	long := strings.Repeat("p", 73)
-	_, err := HashPassword(HashBcrypt, long)
+	_, err := (PasswordMapping{Hash: HashBcrypt}).HashPassword(long)
 	if !errors.Is(err, ErrRejected) {
 		t.Errorf("long bcrypt password: err = %v, want ErrRejected", err)
 	}

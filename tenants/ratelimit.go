@@ -3,7 +3,6 @@ package tenants
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -61,10 +60,4 @@ func (l *RateLimiter) Allow(ctx context.Context, tenant string) (bool, time.Dura
 		return false, time.Duration(wait) * time.Millisecond, nil
 	}
 	return true, 0, nil
-}
-
-// RetryAfterSeconds rounds a wait up to whole seconds (at least 1), the
-// integer form Okta honours.
-func RetryAfterSeconds(d time.Duration) int {
-	return max(1, int(math.Ceil(d.Seconds())))
 }

@@ -33,7 +33,6 @@ type Store struct {
 var (
 	_ adapters.Store      = (*Store)(nil)
 	_ adapters.GroupStore = (*Store)(nil)
-	_ adapters.Factory    = Open
 )
 
 // NewFactory returns the adapters.Factory for "ldap" whose stores dial only
@@ -44,12 +43,6 @@ func NewFactory(policy *adapters.HostPolicy) adapters.Factory {
 	return func(_ context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
 		return open(tenantID, cfg, policy)
 	}
-}
-
-// Open is a factory with the default host policy (NewFactory(nil)), for
-// tools and tests; the server wires NewFactory with the operator's policy.
-func Open(ctx context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
-	return open(tenantID, cfg, nil)
 }
 
 func open(tenantID string, cfg adapters.Config, policy *adapters.HostPolicy) (*Store, error) {

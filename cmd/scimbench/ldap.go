@@ -347,21 +347,6 @@ func commonRunPrefix(markers []string) string {
 	return p
 }
 
-// ldapCount counts the user entries (inetOrgPerson) under base.
-func ldapCount(l *ldapClient, base string) (int, error) {
-	c, err := l.dial()
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	res, err := c.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=inetOrgPerson)", []string{"1.1"}, nil), 1000)
-	if err != nil {
-		return 0, fmt.Errorf("scimbench: count ldap entries: %w", err)
-	}
-	return len(res.Entries), nil
-}
-
 // parentDN is dn without its first RDN.
 func parentDN(dn string) (string, error) {
 	p, err := ldap.ParseDN(dn)

@@ -257,3 +257,18 @@ func TestShortLDAPRunAgainstRealServer(t *testing.T) {
 		t.Fatalf("ceiling %s: %v", out.String(), err)
 	}
 }
+
+// ldapCount counts the user entries (inetOrgPerson) under base.
+func ldapCount(l *ldapClient, base string) (int, error) {
+	c, err := l.dial()
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	res, err := c.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=inetOrgPerson)", []string{"1.1"}, nil), 1000)
+	if err != nil {
+		return 0, fmt.Errorf("scimbench: count ldap entries: %w", err)
+	}
+	return len(res.Entries), nil
+}

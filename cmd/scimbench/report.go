@@ -18,6 +18,7 @@ type opReport struct {
 	PerSec   float64        `json:"per_s"`
 	P50Ms    float64        `json:"p50_ms"`
 	P99Ms    float64        `json:"p99_ms"`
+	MinMs    float64        `json:"min_ms"`
 	MaxMs    float64        `json:"max_ms"`
 	MeanMs   float64        `json:"mean_ms"`
 	Statuses map[string]int `json:"statuses"`
@@ -87,7 +88,7 @@ func buildReport(scenario string, targets, conc int, lr *loadResult) *runReport 
 		h := s.hist
 		rep.Ops += h.Count()
 		or := opReport{Op: n, Count: h.Count(), P50Ms: ms(h.Percentile(50)), P99Ms: ms(h.Percentile(99)),
-			MaxMs: ms(h.Max()), MeanMs: h.Mean() / 1000, Statuses: s.statuses}
+			MinMs: ms(h.Min()), MaxMs: ms(h.Max()), MeanMs: h.Mean() / 1000, Statuses: s.statuses}
 		if secs > 0 {
 			or.PerSec = float64(h.Count()) / secs
 		}

@@ -282,18 +282,3 @@ func (c *Config) applyDefaults() {
 		}
 	}
 }
-
-// referenceTable renders the table as the README's configuration
-// reference (Markdown).
-func referenceTable() string {
-	var b strings.Builder
-	b.WriteString("| key | environment override | default | meaning |\n|---|---|---|---|\n")
-	for _, s := range settings {
-		env := "-"
-		if s.env != "" {
-			env = "`" + s.env + "`"
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.key, env, s.def, s.meaning)
-	}
-	return b.String()
-}

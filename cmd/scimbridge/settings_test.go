@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -90,4 +91,19 @@ func TestSettingsDefaultsAndEnvironment(t *testing.T) {
 	if err := (&Config{}).applyEnv(); err == nil || !strings.Contains(err.Error(), "SCIMBRIDGE_WORKER_MAX_RETRY (worker.max_retry)") {
 		t.Errorf("a bad value: %v, want an error naming the variable and the key", err)
 	}
+}
+
+// referenceTable renders the table as the README's configuration
+// reference (Markdown).
+func referenceTable() string {
+	var b strings.Builder
+	b.WriteString("| key | environment override | default | meaning |\n|---|---|---|---|\n")
+	for _, s := range settings {
+		env := "-"
+		if s.env != "" {
+			env = "`" + s.env + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.key, env, s.def, s.meaning)
+	}
+	return b.String()
 }
