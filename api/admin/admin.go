@@ -16,9 +16,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/api"
 	"github.com/scimbridge/scimbridge/queue"
-	"github.com/scimbridge/scimbridge/scim"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -179,37 +178,21 @@ func (h *Handler) baseURL(c *gin.Context, tenant string) string {
 	return public + "/scim/" + tenant + "/v2"
 }
 
-// statusOf maps an error to its HTTP status.
-func statusOf(err error) int {
-	var se *scim.Error
-	switch {
-	case errors.As(err, &se):
-		return se.Status
-	case errors.Is(err, tenants.ErrNotFound), errors.Is(err, syncsvc.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, tenants.ErrExists):
-		return http.StatusConflict
-	case errors.Is(err, tenants.ErrInvalid), errors.Is(err, syncsvc.ErrInvalidRequest),
-		errors.Is(err, adapters.ErrRejected), errors.Is(err, adapters.ErrConfig):
-		return http.StatusBadRequest
-	case errors.Is(err, tenants.ErrUnavailable), errors.Is(err, syncsvc.ErrUnavailable),
-		errors.Is(err, adapters.ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// statusOf is the HTTP status of err: api.ErrorFor's, the one mapping the
+// SCIM front door uses too.
+func statusOf(c *gin.Context, err error) int { return api.ErrorFor(c.Request.Context(), err).Status }
 
 // fail answers with {"error": ...}; a server-side error is logged and its
 // details not shown.
 func (h *Handler) fail(c *gin.Context, err error) {
-	status := statusOf(err)
+	status := statusOf(c, err)
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
 		h.log.ErrorContext(c.Request.Context(), "admin request failed", "path", c.FullPath(), "err", err)
 		msg = "internal error"
 	}
 	if status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", "5")
+		c.Header("Retry-After", api.RetryAfterSeconds)
 	}
 	c.AbortWithStatusJSON(status, gin.H{"error": msg})
 }

@@ -261,7 +261,7 @@ func (h *Handler) tenantsPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	list, err := h.deps.Tenants.List(ctx)
 	if err != nil {
-		h.render(c, statusOf(err), "tenants.html", view{Title: "Tenants", Error: err.Error()})
+		h.render(c, statusOf(c, err), "tenants.html", view{Title: "Tenants", Error: err.Error()})
 		return
 	}
 	rows := make([]tenantRow, len(list))
@@ -324,7 +324,7 @@ func (h *Handler) tenantPage(c *gin.Context) {
 }
 
 func (h *Handler) consoleError(c *gin.Context, err error) {
-	status := statusOf(err)
+	status := statusOf(c, err)
 	msg := err.Error()
 	if status == http.StatusNotFound {
 		msg = "No such tenant."
@@ -338,7 +338,7 @@ func (h *Handler) consoleError(c *gin.Context, err error) {
 func (h *Handler) consoleCreateKey(c *gin.Context) {
 	ctx, id := c.Request.Context(), c.Param("tenant")
 	plain, k, err := h.deps.Keys.Create(ctx, id, strings.TrimSpace(c.PostForm("name")))
-	if err != nil && (statusOf(err) >= 500 || errors.Is(err, tenants.ErrNotFound)) {
+	if err != nil && (statusOf(c, err) >= 500 || errors.Is(err, tenants.ErrNotFound)) {
 		h.consoleError(c, err)
 		return
 	}
