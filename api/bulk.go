@@ -78,7 +78,7 @@ func parseBulkPath(p string) (bulkTarget, bool) {
 func (s *server) bulkOperation(c *gin.Context, op scim.BulkOperation, created map[string]string) scim.BulkResult {
 	r := scim.BulkResult{Method: op.Method, BulkID: op.BulkID}
 	fail := func(err error) scim.BulkResult {
-		se := s.scimError(c, err)
+		se := s.respondError(c, err)
 		r.Status, r.Response = se.Status, se.Body()
 		return r
 	}

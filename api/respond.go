@@ -1,19 +1,16 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"net"
+	"fmt"
 	"net/http"
 	"sync"
-	"syscall"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/scimbridge/scimbridge/scim"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
-	"github.com/scimbridge/scimbridge/tenants"
 )
 
 // ContentType is the Content-Type of every answer.
@@ -33,8 +30,7 @@ func (s *server) writeJSON(c *gin.Context, status int, v any) {
 	}()
 	b, err := scim.AppendJSON((*bp)[:0], v)
 	if err != nil {
-		s.log.ErrorContext(c.Request.Context(), "api: encode response", "request_id", requestIDOf(c), "error", err)
-		s.writeError(c, errInternal)
+		s.writeError(c, fmt.Errorf("api: encode response: %w", err))
 		return
 	}
 	b = append(b, '\n')
@@ -48,63 +44,44 @@ var jsonBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return
 
 const maxPooledJSON = 64 << 10
 
-var errInternal = scim.Errorf(http.StatusInternalServerError, "", "internal server error")
-
-// writeError answers with the SCIM error err maps to (see scimError) and
+// writeError answers with the SCIM error err maps to (see respondError) and
 // aborts the handler chain.
 func (s *server) writeError(c *gin.Context, err error) {
-	se := s.scimError(c, err)
+	se := s.respondError(c, err)
 	if se.Status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", RetryAfterSeconds)
 	}
 	c.Abort()
+	status := se.Status
 	b, mErr := json.Marshal(se.Body())
 	if mErr != nil { // cannot happen: the body is strings only
 		b = []byte(`{"schemas":["` + scim.SchemaError + `"],"status":"500","detail":"internal server error"}`)
-		se.Status = http.StatusInternalServerError
+		status = http.StatusInternalServerError
 	}
-	c.Data(se.Status, ContentType, b)
+	c.Data(status, ContentType, b)
 }
 
-// scimError maps an error of any layer to the SCIM error the client sees.
-// This is the one place where error meaning becomes an HTTP status.
-// Unexpected errors are logged and answered with a generic 500 that does
-// not echo them.
-func (s *server) scimError(c *gin.Context, err error) *scim.Error {
-	var se *scim.Error
-	switch {
-	case errors.As(err, &se):
+// respondError is ErrorFor (the one error -> SCIM/HTTP mapping) plus the
+// SCIM front door's logging: an error that is already a *scim.Error was
+// answered on purpose; otherwise a client that went away is noted, an
+// outage warned of and anything unexpected logged as an error (the answer
+// does not echo it).
+func (s *server) respondError(c *gin.Context, err error) *scim.Error {
+	ctx := c.Request.Context()
+	se := ErrorFor(ctx, err)
+	var answer *scim.Error
+	if errors.As(err, &answer) {
 		return se
-	case errors.Is(err, syncsvc.ErrNotFound):
-		return scim.Errorf(http.StatusNotFound, "", "resource not found")
-	case errors.Is(err, syncsvc.ErrUniqueness):
-		return scim.Errorf(http.StatusConflict, scim.ScimTypeUniqueness, "a unique attribute (userName, externalId or a group displayName) is already in use")
-	case errors.Is(err, syncsvc.ErrVersionMismatch):
-		return scim.Errorf(http.StatusPreconditionFailed, "", "the resource has changed: If-Match does not match its current version")
-	case errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil:
-		// The client went away mid-request (the write may have been
-		// recorded: the IdP retries, and the ledger is idempotent). Nobody
-		// reads this answer; it is not a server error.
-		s.log.InfoContext(c.Request.Context(), "api: client closed the request", "request_id", requestIDOf(c), "tenant", tenantOf(c))
-		return scim.Errorf(499, "", "client closed the request")
-	case isUnavailable(err):
-		s.log.WarnContext(c.Request.Context(), "api: backend unavailable", "request_id", requestIDOf(c), "tenant", tenantOf(c), "error", err)
-		return scim.Errorf(http.StatusServiceUnavailable, "", "service temporarily unavailable, retry later")
 	}
-	s.log.ErrorContext(c.Request.Context(), "api: internal error", "request_id", requestIDOf(c), "tenant", tenantOf(c), "error", err)
-	return errInternal
-}
-
-// isUnavailable reports whether err means a backend (Redis) could not be
-// reached, so the client should retry.
-func isUnavailable(err error) bool {
-	if errors.Is(err, syncsvc.ErrUnavailable) || errors.Is(err, tenants.ErrUnavailable) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) ||
-		errors.Is(err, syscall.ECONNRESET) {
-		return true
+	switch se.Status {
+	case StatusClientClosedRequest:
+		s.log.InfoContext(ctx, "api: client closed the request", "request_id", requestIDOf(c), "tenant", tenantOf(c))
+	case http.StatusServiceUnavailable:
+		s.log.WarnContext(ctx, "api: backend unavailable", "request_id", requestIDOf(c), "tenant", tenantOf(c), "error", err)
+	case http.StatusInternalServerError:
+		s.log.ErrorContext(ctx, "api: internal error", "request_id", requestIDOf(c), "tenant", tenantOf(c), "error", err)
 	}
-	var netErr net.Error
-	return errors.As(err, &netErr)
+	return se
 }
 
 // isNotFound reports whether err is the service's ErrNotFound (and not

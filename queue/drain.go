@@ -30,7 +30,7 @@ func DrainTaskID(tenant, queueName, gen string) string {
 func ParseDrain(t *asynq.Task) (Drain, error) {
 	var d Drain
 	if err := json.Unmarshal(t.Payload(), &d); err != nil || d.Tenant == "" {
-		return d, fmt.Errorf("%w: %w", ErrBadPayload, asynq.SkipRetry)
+		return d, Permanent(ErrBadPayload)
 	}
 	return d, nil
 }

@@ -44,11 +44,11 @@ func NewJobTask(typ string, j Job) (*asynq.Task, error) {
 }
 
 // ParseJob decodes an operator job's payload. A payload that does not
-// decode is permanent: the error wraps asynq.SkipRetry.
+// decode is permanent (see Permanent).
 func ParseJob(t *asynq.Task) (Job, error) {
 	var j Job
 	if err := json.Unmarshal(t.Payload(), &j); err != nil || j.ID == "" || j.Tenant == "" {
-		return j, fmt.Errorf("%w: %w", ErrBadPayload, asynq.SkipRetry)
+		return j, Permanent(ErrBadPayload)
 	}
 	return j, nil
 }

@@ -1,5 +1,23 @@
 package queue
 
+// What asynq does with a handler's error is decided in this file and
+// nowhere else (which errors are permanent is the caller's decision, taken
+// from adapters.Classify; how asynq treats each answer is this one):
+//
+//   - nil: done.
+//   - an error wrapping ErrBusy (the resource's lease or the tenant's store
+//     slots are taken): not a failure (isFailure, asynq's IsFailure), so
+//     no attempt is spent; retried in 100-300 ms (RetryDelay).
+//   - an error made with Permanent (it wraps asynq.SkipRetry: a payload that
+//     does not decode, a store that rejected the data, a wrong store
+//     configuration): archived at once, never retried.
+//   - any other error: a failure; retried with capped, jittered exponential
+//     backoff (RetryDelay) until the task's MaxRetry, then archived (the
+//     sweeper re-enqueues a resource that stays dirty).
+//
+// Handlers answer with ErrBusy and Permanent rather than with asynq's
+// sentinels; the retry count and timeout of a task are the Enqueuer's.
+
 import (
 	"context"
 	"encoding/json"
@@ -82,11 +100,11 @@ func injectHeaders(ctx context.Context, headers map[string]string) {
 }
 
 // ParseReconcile decodes a task's payload. A payload that does not decode
-// is permanent: the error wraps asynq.SkipRetry.
+// is permanent (see Permanent).
 func ParseReconcile(t *asynq.Task) (Reconcile, error) {
 	var p Reconcile
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.Tenant == "" || p.ID == "" || p.Kind == "" {
-		return p, fmt.Errorf("%w: %w", ErrBadPayload, asynq.SkipRetry)
+		return p, Permanent(ErrBadPayload)
 	}
 	return p, nil
 }
@@ -149,16 +167,22 @@ func (e *Enqueuer) Close() error { return e.client.Close() }
 // because another apply of it is running: retried soon, not a failure.
 var ErrBusy = errors.New("queue: resource busy")
 
+// Permanent marks err as permanent: the task is archived, not retried
+// (the error wraps asynq.SkipRetry; errors.Is(err, the original) holds).
+func Permanent(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
+
+// isFailure is asynq's IsFailure (see ServerConfig): ErrBusy is not a
+// failure, so contention does not spend the task's retries.
+func isFailure(err error) bool { return !errors.Is(err, ErrBusy) }
+
 // ServerConfig returns the asynq server settings: queue priorities, capped
 // jittered backoff, lease contention not counted as a failure.
 func ServerConfig(concurrency int) asynq.Config {
 	return asynq.Config{
-		Concurrency:    concurrency,
-		Queues:         Priorities,
-		RetryDelayFunc: RetryDelay,
-		IsFailure: func(err error) bool {
-			return !errors.Is(err, ErrBusy)
-		},
+		Concurrency:     concurrency,
+		Queues:          Priorities,
+		RetryDelayFunc:  RetryDelay,
+		IsFailure:       isFailure,
 		ShutdownTimeout: 20 * time.Second,
 		// A new task is picked up within 100 ms of an idle worker (asynq's
 		// default, 1 s, would eat half of a deprovisioning's 2 s budget),

@@ -2,11 +2,9 @@ package ldapstore
 
 import (
 	"context"
-	"errors"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scimbridge/scimbridge/adapters"
@@ -23,29 +21,10 @@ func (s *Store) span(ctx context.Context, name string) (context.Context, trace.S
 		trace.WithAttributes(attribute.String("scimbridge.tenant", s.tenantID), attribute.String("db.system", "ldap")))
 }
 
-func endSpan(span trace.Span, err error) {
-	if err != nil {
-		class := "other"
-		switch {
-		case errors.Is(err, adapters.ErrRejected):
-			class = "rejected"
-		case errors.Is(err, adapters.ErrUnavailable):
-			class = "unavailable"
-		case errors.Is(err, adapters.ErrConfig):
-			class = "config"
-		case errors.Is(err, adapters.ErrNotFound):
-			class = "not_found"
-		}
-		span.SetAttributes(attribute.String("scimbridge.error_class", class))
-		span.SetStatus(codes.Error, class)
-	}
-	span.End()
-}
-
 // ApplyUser implements adapters.Store.
 func (s *Store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, err error) {
 	ctx, span := s.span(ctx, "ApplyUser")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.applyUser(ctx, u)
 }
 
@@ -61,42 +40,42 @@ func (s *Store) ApplyUsers(ctx context.Context, users []adapters.User) ([]string
 			break
 		}
 	}
-	endSpan(span, failed)
+	adapters.EndStoreSpan(span, failed)
 	return anchors, errs
 }
 
 // RemoveUser implements adapters.Store.
 func (s *Store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 	ctx, span := s.span(ctx, "RemoveUser")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.removeUser(ctx, u)
 }
 
 // FindUsers implements adapters.Store.
 func (s *Store) FindUsers(ctx context.Context, attr adapters.Match, value string) (out []adapters.Entry, err error) {
 	ctx, span := s.span(ctx, "FindUsers")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.findUsers(ctx, attr, value)
 }
 
 // ListUsers implements adapters.Store.
 func (s *Store) ListUsers(ctx context.Context, cursor string, limit int) (out []adapters.Entry, next string, err error) {
 	ctx, span := s.span(ctx, "ListUsers")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.listUsers(ctx, cursor, limit)
 }
 
 // ApplyGroup implements adapters.GroupStore.
 func (s *Store) ApplyGroup(ctx context.Context, g adapters.Group) (anchor string, err error) {
 	ctx, span := s.span(ctx, "ApplyGroup")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.applyGroup(ctx, g)
 }
 
 // RemoveGroup implements adapters.GroupStore.
 func (s *Store) RemoveGroup(ctx context.Context, g adapters.Group) (err error) {
 	ctx, span := s.span(ctx, "RemoveGroup")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.removeGroup(ctx, g)
 }
 
@@ -104,7 +83,7 @@ func (s *Store) RemoveGroup(ctx context.Context, g adapters.Group) (err error) {
 func (s *Store) AddMembers(ctx context.Context, groupAnchor string, userAnchors []string) (err error) {
 	ctx, span := s.span(ctx, "AddMembers")
 	span.SetAttributes(attribute.Int("scimbridge.members", len(userAnchors)))
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.addMembers(ctx, groupAnchor, userAnchors)
 }
 
@@ -112,27 +91,27 @@ func (s *Store) AddMembers(ctx context.Context, groupAnchor string, userAnchors 
 func (s *Store) RemoveMembers(ctx context.Context, groupAnchor string, userAnchors []string) (err error) {
 	ctx, span := s.span(ctx, "RemoveMembers")
 	span.SetAttributes(attribute.Int("scimbridge.members", len(userAnchors)))
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.removeMembers(ctx, groupAnchor, userAnchors)
 }
 
 // FindGroups implements adapters.GroupStore.
 func (s *Store) FindGroups(ctx context.Context, attr adapters.Match, value string) (out []adapters.GroupEntry, err error) {
 	ctx, span := s.span(ctx, "FindGroups")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.findGroups(ctx, attr, value)
 }
 
 // ListGroups implements adapters.GroupStore.
 func (s *Store) ListGroups(ctx context.Context, cursor string, limit int) (out []adapters.GroupEntry, next string, err error) {
 	ctx, span := s.span(ctx, "ListGroups")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.listGroups(ctx, cursor, limit)
 }
 
 // ListMembers implements adapters.GroupStore.
 func (s *Store) ListMembers(ctx context.Context, groupAnchor, cursor string, limit int) (out []string, next string, err error) {
 	ctx, span := s.span(ctx, "ListMembers")
-	defer func() { endSpan(span, err) }()
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.listMembers(ctx, groupAnchor, cursor, limit)
 }

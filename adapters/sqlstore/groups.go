@@ -101,7 +101,7 @@ func (s *store) groupEntries(g *groupTables, rows []row) ([]adapters.GroupEntry,
 // Membership rows are not touched.
 func (s *store) ApplyGroup(ctx context.Context, grp adapters.Group) (anchor string, err error) {
 	ctx, span := s.span(ctx, "ApplyGroup")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	g, err := s.groupTables("apply group")
 	if err != nil {
@@ -219,7 +219,7 @@ func (s *store) insertGroup(ctx context.Context, tx *sql.Tx, g *groupTables, fie
 // adopted it. A missing group is success.
 func (s *store) RemoveGroup(ctx context.Context, grp adapters.Group) (err error) {
 	ctx, span := s.span(ctx, "RemoveGroup")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	g, err := s.groupTables("remove group")
 	if err != nil {
@@ -284,7 +284,7 @@ func (s *store) RemoveGroup(ctx context.Context, grp adapters.Group) (err error)
 // violation) rejects the call: ErrRejected.
 func (s *store) AddMembers(ctx context.Context, groupAnchor string, userAnchors []string) (err error) {
 	ctx, span := s.span(ctx, "AddMembers")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.changeMembers(ctx, "add members", groupAnchor, userAnchors, s.addMemberBatch)
 }
 
@@ -293,7 +293,7 @@ func (s *store) AddMembers(ctx context.Context, groupAnchor string, userAnchors 
 // removing the last member are fine.
 func (s *store) RemoveMembers(ctx context.Context, groupAnchor string, userAnchors []string) (err error) {
 	ctx, span := s.span(ctx, "RemoveMembers")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	return s.changeMembers(ctx, "remove members", groupAnchor, userAnchors, s.removeMemberBatch)
 }
 
@@ -425,7 +425,7 @@ func uniqueAnchors(in []string) []string {
 // case-insensitively, externalId exactly; other attributes find nothing.
 func (s *store) FindGroups(ctx context.Context, attr adapters.Match, value string) (_ []adapters.GroupEntry, err error) {
 	ctx, span := s.span(ctx, "FindGroups")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	g, err := s.groupTables("find groups")
 	if err != nil {
@@ -452,7 +452,7 @@ func (s *store) FindGroups(ctx context.Context, attr adapters.Match, value strin
 // cursor is the previous page's last key, opaque.
 func (s *store) ListGroups(ctx context.Context, cursor string, limit int) (_ []adapters.GroupEntry, next string, err error) {
 	ctx, span := s.span(ctx, "ListGroups")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	g, err := s.groupTables("list groups")
 	if err != nil {
@@ -480,7 +480,7 @@ func (s *store) ListGroups(ctx context.Context, cursor string, limit int) (_ []a
 // group has no members.
 func (s *store) ListMembers(ctx context.Context, groupAnchor, cursor string, limit int) (_ []string, next string, err error) {
 	ctx, span := s.span(ctx, "ListMembers")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	g, err := s.groupTables("list members")
 	if err != nil {

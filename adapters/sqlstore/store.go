@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
 
@@ -213,28 +212,6 @@ func (s *store) span(ctx context.Context, name string) (context.Context, trace.S
 	))
 }
 
-// endSpan ends a store call's span. A failure is recorded by its class
-// only: a database's message can echo a value (MySQL's duplicate-entry
-// error names it), and spans carry no personal data.
-func endSpan(span trace.Span, err *error) {
-	if *err != nil {
-		class := "other"
-		switch {
-		case errors.Is(*err, adapters.ErrRejected):
-			class = "rejected"
-		case errors.Is(*err, adapters.ErrUnavailable):
-			class = "unavailable"
-		case errors.Is(*err, adapters.ErrConfig):
-			class = "config"
-		case errors.Is(*err, adapters.ErrNotFound):
-			class = "not_found"
-		}
-		span.SetAttributes(attribute.String("scimbridge.error_class", class))
-		span.SetStatus(codes.Error, class)
-	}
-	span.End()
-}
-
 // row is one entry read from the table.
 type row struct {
 	key      string
@@ -278,7 +255,7 @@ func normalize(v any) any {
 // differ, or insert.
 func (s *store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, err error) {
 	ctx, span := s.span(ctx, "ApplyUser")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -339,7 +316,7 @@ func (s *store) ApplyUsers(ctx context.Context, users []adapters.User) ([]string
 	}
 	batch := func() (err error) {
 		ctx, span := s.span(ctx, "ApplyUsers")
-		defer endSpan(span, &err)
+		defer func() { adapters.EndStoreSpan(span, err) }()
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return translate("begin", err)
@@ -528,7 +505,7 @@ func sameValue(desired, stored any) bool {
 // is the row whose userName matches, as ApplyUser would have adopted it.
 func (s *store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 	ctx, span := s.span(ctx, "RemoveUser")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	key := u.Anchor
 	if key == "" {
@@ -599,7 +576,7 @@ func (s *store) deleteUserAndMemberships(ctx context.Context, key string) (err e
 // FindUsers implements adapters.Store.
 func (s *store) FindUsers(ctx context.Context, attr adapters.Match, value string) (_ []adapters.Entry, err error) {
 	ctx, span := s.span(ctx, "FindUsers")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	columns := s.m.LookupFields(attr)
 	if len(columns) == 0 {
@@ -622,7 +599,7 @@ func (s *store) FindUsers(ctx context.Context, attr adapters.Match, value string
 // the last key of the previous page, opaque.
 func (s *store) ListUsers(ctx context.Context, cursor string, limit int) (_ []adapters.Entry, next string, err error) {
 	ctx, span := s.span(ctx, "ListUsers")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 
 	limit = pageSize(limit)
 	st, err := pageStmt(s.d, s.selectList(false), s.table, s.key, cursor, limit)
@@ -670,7 +647,7 @@ func (s *store) entries(rows []row) ([]adapters.Entry, error) {
 // Ping implements adapters.Store.
 func (s *store) Ping(ctx context.Context) (err error) {
 	ctx, span := s.span(ctx, "Ping")
-	defer endSpan(span, &err)
+	defer func() { adapters.EndStoreSpan(span, err) }()
 	if err := s.db.PingContext(ctx); err != nil {
 		return translate("ping", err)
 	}

@@ -1,9 +1,6 @@
 package admin
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,9 +13,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/api"
 	"github.com/scimbridge/scimbridge/queue"
-	"github.com/scimbridge/scimbridge/scim"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -29,8 +25,6 @@ var ErrNoToken = errors.New("admin: no operator token configured")
 
 // Config configures the admin API and console.
 type Config struct {
-	// Token is the operator token (required; New keeps only its hashes).
-	Token string
 	// PublicURL is how IdPs reach the API, for the Base URLs shown with new
 	// keys. Unset: derived from each request's Host.
 	PublicURL string
@@ -43,29 +37,27 @@ type Config struct {
 
 // Deps are the services the admin API calls; all are required.
 type Deps struct {
-	Tenants *tenants.Registry
-	Keys    *tenants.KeyStore
-	Admin   *syncsvc.Admin
+	// Operator authenticates the operator (NewOperator); the process's
+	// other operator surfaces share it, and its guess limiter.
+	Operator *Operator
+	Tenants  *tenants.Registry
+	Keys     *tenants.KeyStore
+	Admin    *syncsvc.Admin
 }
 
 // Handler serves the admin API and the console.
 type Handler struct {
-	cfg        Config
-	deps       Deps
-	log        *slog.Logger
-	tokenHash  [sha256.Size]byte
-	sessionKey []byte
-	pages      *template.Template
-	guesses    *guessLimiter
+	cfg   Config
+	deps  Deps
+	op    *Operator
+	log   *slog.Logger
+	pages *template.Template
 }
 
-// New builds the handler. It returns ErrNoToken when cfg.Token is empty.
+// New builds the handler.
 func New(cfg Config, deps Deps) (*Handler, error) {
-	if cfg.Token == "" {
-		return nil, ErrNoToken
-	}
-	if deps.Tenants == nil || deps.Keys == nil || deps.Admin == nil {
-		return nil, errors.New("admin: Deps.Tenants, Deps.Keys and Deps.Admin are required")
+	if deps.Operator == nil || deps.Tenants == nil || deps.Keys == nil || deps.Admin == nil {
+		return nil, errors.New("admin: Deps.Operator, Deps.Tenants, Deps.Keys and Deps.Admin are required")
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	if cfg.MonitoringPath == "" {
@@ -74,12 +66,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	h := &Handler{cfg: cfg, deps: deps, log: cfg.Logger, tokenHash: sha256.Sum256([]byte(cfg.Token)), guesses: newGuessLimiter()}
-	// The session key is derived from the token: every API process of a
-	// deployment accepts the same sessions, and changing the token ends them.
-	mac := hmac.New(sha256.New, []byte(cfg.Token))
-	mac.Write([]byte("scimbridge console session v1"))
-	h.sessionKey = mac.Sum(nil)
+	h := &Handler{cfg: cfg, deps: deps, op: deps.Operator, log: cfg.Logger}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -90,7 +77,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 
 // Mount adds the admin API (/admin/v1) and the console (/console) to r.
 func (h *Handler) Mount(r gin.IRouter) {
-	v1 := r.Group("/admin/v1", h.requireToken)
+	v1 := r.Group("/admin/v1", h.op.requireToken)
 	v1.GET("/tenants", h.listTenants)
 	v1.POST("/tenants", h.createTenant)
 	v1.GET("/tenants/:tenant", h.showTenant)
@@ -113,59 +100,6 @@ func (h *Handler) Mount(r gin.IRouter) {
 	h.mountConsole(r)
 }
 
-// RequireOperator lets a request through with the operator token (bearer)
-// or a console session, and answers 401 otherwise. It is for other
-// operator pages served by the API process (the queue dashboard).
-func (h *Handler) RequireOperator(c *gin.Context) {
-	if h.refuseGuessing(c) {
-		return
-	}
-	if h.bearerOK(c) {
-		return
-	}
-	if _, ok := h.session(c); ok {
-		return
-	}
-	c.Header("WWW-Authenticate", `Bearer realm="scimbridge admin"`)
-	c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "operator token or console session required"})
-}
-
-// tokenOK compares a presented token with the configured one as SHA-256
-// hashes, in constant time.
-func (h *Handler) tokenOK(presented string) bool {
-	sum := sha256.Sum256([]byte(presented))
-	return subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) == 1
-}
-
-// bearerOK reports whether the request carries the operator token as a
-// bearer token; a wrong one counts against the client (see guessLimiter).
-func (h *Handler) bearerOK(c *gin.Context) bool {
-	auth := c.GetHeader("Authorization")
-	const prefix = "bearer "
-	if len(auth) <= len(prefix) || !strings.EqualFold(auth[:len(prefix)], prefix) {
-		return false
-	}
-	if !h.tokenOK(strings.TrimSpace(auth[len(prefix):])) {
-		h.guesses.fail(c.RemoteIP())
-		return false
-	}
-	return true
-}
-
-// requireToken guards the JSON API: the operator token as a bearer token.
-func (h *Handler) requireToken(c *gin.Context) {
-	c.Header("Cache-Control", "no-store")
-	if h.refuseGuessing(c) {
-		return
-	}
-	if !h.bearerOK(c) {
-		c.Header("WWW-Authenticate", `Bearer realm="scimbridge admin"`)
-		c.AbortWithStatusJSON(http.StatusUnauthorized, gin.H{"error": "operator token required"})
-		return
-	}
-	c.Next()
-}
-
 // baseURL is a tenant's SCIM Base URL.
 func (h *Handler) baseURL(c *gin.Context, tenant string) string {
 	public := h.cfg.PublicURL
@@ -179,37 +113,21 @@ func (h *Handler) baseURL(c *gin.Context, tenant string) string {
 	return public + "/scim/" + tenant + "/v2"
 }
 
-// statusOf maps an error to its HTTP status.
-func statusOf(err error) int {
-	var se *scim.Error
-	switch {
-	case errors.As(err, &se):
-		return se.Status
-	case errors.Is(err, tenants.ErrNotFound), errors.Is(err, syncsvc.ErrNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, tenants.ErrExists):
-		return http.StatusConflict
-	case errors.Is(err, tenants.ErrInvalid), errors.Is(err, syncsvc.ErrInvalidRequest),
-		errors.Is(err, adapters.ErrRejected), errors.Is(err, adapters.ErrConfig):
-		return http.StatusBadRequest
-	case errors.Is(err, tenants.ErrUnavailable), errors.Is(err, syncsvc.ErrUnavailable),
-		errors.Is(err, adapters.ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
+// statusOf is the HTTP status of err: api.ErrorFor's, the one mapping the
+// SCIM front door uses too.
+func statusOf(c *gin.Context, err error) int { return api.ErrorFor(c.Request.Context(), err).Status }
 
 // fail answers with {"error": ...}; a server-side error is logged and its
 // details not shown.
 func (h *Handler) fail(c *gin.Context, err error) {
-	status := statusOf(err)
+	status := statusOf(c, err)
 	msg := err.Error()
 	if status == http.StatusInternalServerError {
 		h.log.ErrorContext(c.Request.Context(), "admin request failed", "path", c.FullPath(), "err", err)
 		msg = "internal error"
 	}
 	if status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", "5")
+		c.Header("Retry-After", api.RetryAfterSeconds)
 	}
 	c.AbortWithStatusJSON(status, gin.H{"error": msg})
 }

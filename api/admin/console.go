@@ -3,12 +3,9 @@ package admin
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"html/template"
@@ -53,58 +50,20 @@ const (
 	consoleFailLimit = 50
 )
 
-// session is a signed console session: a random id and its expiry. It does
-// not hold the token.
-type session struct {
-	id      string
-	expires time.Time
-}
-
-func (h *Handler) sign(payload string) string {
-	mac := hmac.New(sha256.New, h.sessionKey)
-	mac.Write([]byte(payload))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
 func randomToken(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// newSession returns a cookie value for a new session.
-func (h *Handler) newSession(now time.Time) string {
-	payload := "v1." + randomToken(16) + "." + strconv.FormatInt(now.Add(sessionLifetime).Unix(), 10)
-	return payload + "." + h.sign(payload)
-}
-
-// session returns the request's valid session, if any.
+// session returns the request's valid console session, if any.
 func (h *Handler) session(c *gin.Context) (session, bool) {
 	v, err := c.Cookie(sessionCookie)
 	if err != nil {
 		return session{}, false
 	}
-	i := strings.LastIndexByte(v, '.')
-	if i < 0 {
-		return session{}, false
-	}
-	payload, sig := v[:i], v[i+1:]
-	if subtle.ConstantTimeCompare([]byte(h.sign(payload)), []byte(sig)) != 1 {
-		return session{}, false
-	}
-	parts := strings.Split(payload, ".")
-	if len(parts) != 3 || parts[0] != "v1" {
-		return session{}, false
-	}
-	exp, err := strconv.ParseInt(parts[2], 10, 64)
-	if err != nil || time.Now().Unix() >= exp {
-		return session{}, false
-	}
-	return session{id: parts[1], expires: time.Unix(exp, 0)}, true
+	return h.op.session(v)
 }
-
-// csrfToken binds a form to the session.
-func (h *Handler) csrfToken(s session) string { return h.sign("csrf." + s.id) }
 
 // secure says whether cookies get the Secure attribute: served over https
 // (directly, or per the configured public URL).
@@ -162,7 +121,7 @@ func (h *Handler) requireSession(c *gin.Context) {
 		return
 	}
 	if c.Request.Method == http.MethodPost {
-		if !sameOrigin(c) || subtle.ConstantTimeCompare([]byte(c.PostForm(csrfField)), []byte(h.csrfToken(s))) != 1 {
+		if !sameOrigin(c) || subtle.ConstantTimeCompare([]byte(c.PostForm(csrfField)), []byte(h.op.csrfToken(s))) != 1 {
 			c.AbortWithStatus(http.StatusForbidden)
 			return
 		}
@@ -210,7 +169,7 @@ func (h *Handler) render(c *gin.Context, status int, page string, v view) {
 	v.Nonce = c.GetString("nonce")
 	v.Monitoring = h.cfg.MonitoringPath
 	if s, ok := c.Get("session"); ok {
-		v.CSRF = h.csrfToken(s.(session))
+		v.CSRF = h.op.csrfToken(s.(session))
 	}
 	var buf bytes.Buffer
 	if err := h.pages.ExecuteTemplate(&buf, page, v); err != nil {
@@ -237,18 +196,19 @@ func (h *Handler) login(c *gin.Context) {
 		c.String(http.StatusForbidden, "the login form expired: reload it")
 		return
 	}
-	if h.refuseGuessing(c) {
+	switch v, wait := h.op.check(peer(c.Request), strings.TrimSpace(c.PostForm("token")), true); v {
+	case tooMany:
+		c.Header("Retry-After", retryAfter(wait))
+		c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"error": tooManyMessage})
 		return
-	}
-	if !h.tokenOK(strings.TrimSpace(c.PostForm("token"))) {
-		h.guesses.fail(c.RemoteIP())
+	case denied:
 		tok := randomToken(16)
 		h.setCookie(c, loginCookie, tok, 600)
 		h.render(c, http.StatusUnauthorized, "login.html", view{Title: "Log in", LoginTok: tok, Error: "That is not the operator token."})
 		return
 	}
 	h.setCookie(c, loginCookie, "", -1)
-	h.setCookie(c, sessionCookie, h.newSession(time.Now()), int(sessionLifetime.Seconds()))
+	h.setCookie(c, sessionCookie, h.op.newSession(), int(sessionLifetime.Seconds()))
 	c.Redirect(http.StatusSeeOther, "/console")
 }
 
@@ -261,7 +221,7 @@ func (h *Handler) tenantsPage(c *gin.Context) {
 	ctx := c.Request.Context()
 	list, err := h.deps.Tenants.List(ctx)
 	if err != nil {
-		h.render(c, statusOf(err), "tenants.html", view{Title: "Tenants", Error: err.Error()})
+		h.render(c, statusOf(c, err), "tenants.html", view{Title: "Tenants", Error: err.Error()})
 		return
 	}
 	rows := make([]tenantRow, len(list))
@@ -324,7 +284,7 @@ func (h *Handler) tenantPage(c *gin.Context) {
 }
 
 func (h *Handler) consoleError(c *gin.Context, err error) {
-	status := statusOf(err)
+	status := statusOf(c, err)
 	msg := err.Error()
 	if status == http.StatusNotFound {
 		msg = "No such tenant."
@@ -338,7 +298,7 @@ func (h *Handler) consoleError(c *gin.Context, err error) {
 func (h *Handler) consoleCreateKey(c *gin.Context) {
 	ctx, id := c.Request.Context(), c.Param("tenant")
 	plain, k, err := h.deps.Keys.Create(ctx, id, strings.TrimSpace(c.PostForm("name")))
-	if err != nil && (statusOf(err) >= 500 || errors.Is(err, tenants.ErrNotFound)) {
+	if err != nil && (statusOf(c, err) >= 500 || errors.Is(err, tenants.ErrNotFound)) {
 		h.consoleError(c, err)
 		return
 	}

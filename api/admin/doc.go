@@ -3,9 +3,15 @@
 // full import and drift jobs, mapping preview) and a small server-rendered
 // console under /console, both behind the operator token.
 //
-// The token is compared as a SHA-256 in constant time and never kept in
-// clear. The console's login form exchanges it for an HMAC-signed session
-// cookie (HttpOnly, SameSite=Strict, Secure under https) that does not hold
-// the token; every console form carries a CSRF token bound to the session.
-// Without a token the package mounts nothing: the routes are 404.
+// Operator (operator.go) is the one authentication of the operator for
+// every operator surface of a process: the admin API, the console's login,
+// and, through its net/http Guard, /metrics and the queue dashboard. It
+// keeps the token only as a SHA-256 compared in constant time, and one
+// limit on wrong tokens per client address (guesses.go) shared by all of
+// them. The console's login form exchanges the token for an HMAC-signed
+// session cookie (HttpOnly, SameSite=Strict, Secure under https) that does
+// not hold the token; every console form carries a CSRF token bound to the
+// session. Without a token there is no Operator and the package mounts
+// nothing: the routes are 404. Errors become statuses through api.ErrorFor,
+// the mapping the SCIM front door uses.
 package admin

@@ -1,18 +1,15 @@
 package admin
 
 import (
-	"net/http"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/gin-gonic/gin"
 )
 
 // Guessing the operator token: after maxFailures wrong tokens from one
 // client address (the TCP peer, not X-Forwarded-For, which a client can
 // write) within failureWindow, that address is refused with 429 until the
-// window ends, right or wrong. The limit is per API process.
+// window ends, right or wrong. The limit is per process (one Operator),
+// shared by every operator surface.
 const (
 	maxFailures    = 10
 	failureWindow  = time.Minute
@@ -72,16 +69,4 @@ func (g *guessLimiter) fail(addr string) {
 		g.by[addr] = f
 	}
 	f.count++
-}
-
-// refuseGuessing answers 429 and returns true when the client has used up
-// its failures.
-func (h *Handler) refuseGuessing(c *gin.Context) bool {
-	left, blocked := h.guesses.blocked(c.RemoteIP())
-	if !blocked {
-		return false
-	}
-	c.Header("Retry-After", strconv.Itoa(int(left.Seconds())+1))
-	c.AbortWithStatusJSON(http.StatusTooManyRequests, gin.H{"error": "too many wrong operator tokens from this address: try again later"})
-	return true
 }

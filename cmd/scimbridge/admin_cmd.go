@@ -81,19 +81,21 @@ func (a *app) operator() *syncsvc.Admin {
 }
 
 // adminHandler returns the admin API and console, nil when no operator
-// token is configured (they are then off: 404).
+// token is configured (they are then off: 404). It authenticates with the
+// app's one admin.Operator (operatorGuard), shared with /metrics and
+// /monitoring.
 func (a *app) adminHandler() *admin.Handler {
-	tok, err := a.cfg.Admin.token()
-	if err != nil {
+	if _, err := a.cfg.Admin.token(); err != nil {
 		a.log.Error("admin API and console are off", "err", err)
 		return nil
 	}
-	h, err := admin.New(admin.Config{Token: tok, PublicURL: a.cfg.PublicURL, Logger: a.log},
-		admin.Deps{Tenants: a.registry, Keys: a.keys, Admin: a.operator()})
-	if errors.Is(err, admin.ErrNoToken) {
+	op := a.operatorGuard()
+	if op == nil {
 		a.log.Info("admin API and console are off: no operator token configured (admin.token_env or admin.token_file)")
 		return nil
 	}
+	h, err := admin.New(admin.Config{PublicURL: a.cfg.PublicURL, Logger: a.log},
+		admin.Deps{Operator: op, Tenants: a.registry, Keys: a.keys, Admin: a.operator()})
 	if err != nil {
 		a.log.Error("admin API and console are off", "err", err)
 		return nil

@@ -54,6 +54,7 @@ type app struct {
 	// opsToken, when set, is the operator token guarding /metrics and
 	// /monitoring (see operatorToken).
 	opsToken string
+	ops      operatorAuth // telemetry.go
 	closers  []func()
 }
 

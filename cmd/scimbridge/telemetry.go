@@ -8,9 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,7 +15,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -35,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scimbridge/scimbridge/api"
+	"github.com/scimbridge/scimbridge/api/admin"
 	"github.com/scimbridge/scimbridge/queue"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 )
@@ -224,17 +222,18 @@ const MonitoringPath = "/monitoring"
 // handler is the API process's HTTP handler: the SCIM router, plus
 // /metrics (behind the operator token when one is configured), /readyz and,
 // when an operator token is configured, the asynq dashboard at
-// /monitoring. /healthz is the router's.
+// /monitoring. /healthz is the router's. /metrics and /monitoring are
+// guarded by the app's admin.Operator, the one the admin API uses.
 func (a *app) handler() http.Handler {
 	mux := http.NewServeMux()
-	token := a.operatorToken()
+	op := a.operatorGuard()
 	metrics := a.metrics.metricsHandler()
-	if token != "" {
-		metrics = operatorAuth(token, metrics)
+	if op != nil {
+		metrics = op.Guard(metrics)
 	}
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /readyz", a.readyz)
-	if token != "" {
+	if op != nil {
 		mon := asynqmon.New(asynqmon.Options{
 			RootPath:     MonitoringPath,
 			RedisConnOpt: a.asynqOpt,
@@ -243,7 +242,7 @@ func (a *app) handler() http.Handler {
 			PayloadFormatter: asynqmon.PayloadFormatterFunc(func(_ string, payload []byte) string { return string(payload) }),
 		})
 		a.closers = append(a.closers, func() { _ = mon.Close() })
-		mux.Handle(MonitoringPath+"/", operatorAuth(token, mon))
+		mux.Handle(MonitoringPath+"/", op.Guard(mon))
 		mux.Handle(MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
 	}
 	mux.Handle("/", a.router())
@@ -255,8 +254,8 @@ func (a *app) handler() http.Handler {
 func (a *app) workerHandler() http.Handler {
 	mux := http.NewServeMux()
 	metrics := a.metrics.metricsHandler()
-	if token := a.operatorToken(); token != "" {
-		metrics = operatorAuth(token, metrics)
+	if op := a.operatorGuard(); op != nil {
+		metrics = op.Guard(metrics)
 	}
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", healthz)
@@ -295,43 +294,6 @@ func (a *app) runWorkerListener(ctx context.Context) error {
 	return nil
 }
 
-// operatorAuth admits requests presenting the operator token, as a Bearer
-// token or as the password of HTTP Basic authentication (any user name; a
-// browser asks for it, which is how the dashboard is opened).
-func operatorAuth(token string, next http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := presentedOperatorToken(r.Header.Get("Authorization"))
-		sum := sha256.Sum256([]byte(got))
-		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="scimbridge operator", charset="UTF-8"`)
-			http.Error(w, "operator token required", http.StatusUnauthorized)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func presentedOperatorToken(header string) (string, bool) {
-	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok {
-		return "", false
-	}
-	rest = strings.TrimSpace(rest)
-	switch {
-	case strings.EqualFold(scheme, "Bearer"):
-		return rest, rest != ""
-	case strings.EqualFold(scheme, "Basic"):
-		raw, err := base64.StdEncoding.DecodeString(rest)
-		if err != nil {
-			return "", false
-		}
-		_, password, ok := strings.Cut(string(raw), ":")
-		return password, ok && password != ""
-	}
-	return "", false
-}
-
 // WorkerListenOff as worker.listen starts no operations listener.
 const WorkerListenOff = "off"
 
@@ -353,10 +315,30 @@ func validWorkerListen(addr string) error {
 	return nil
 }
 
+// operatorAuth is the app's one operator authentication, built on first
+// use: every operator surface of the process (admin API, console, /metrics
+// of the API and of the worker's listener, /monitoring) shares it and its
+// limit on wrong tokens.
+type operatorAuth struct {
+	once sync.Once
+	op   *admin.Operator
+}
+
+// operatorGuard is the process's operator authentication (admin.Operator),
+// nil when no operator token is configured: /metrics is then open, and the
+// admin API, the console and /monitoring are off.
+func (a *app) operatorGuard() *admin.Operator {
+	a.ops.once.Do(func() {
+		if token := a.operatorToken(); token != "" {
+			a.ops.op, _ = admin.NewOperator(token) // only error: an empty token
+		}
+	})
+	return a.ops.op
+}
+
 // operatorToken is the operator token (admin.token_env or
-// admin.token_file) guarding /metrics and /monitoring; "" when none is
-// configured: /metrics is then open and /monitoring off. a.opsToken, when
-// set (tests), wins.
+// admin.token_file); "" when none is configured. a.opsToken, when set
+// (tests), wins.
 func (a *app) operatorToken() string {
 	if a.opsToken != "" {
 		return a.opsToken
