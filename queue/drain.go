@@ -49,7 +49,7 @@ func (e *Enqueuer) EnqueueDrain(ctx context.Context, queueName, tenant, gen stri
 	injectHeaders(ctx, headers)
 	_, err = e.client.EnqueueContext(ctx, asynq.NewTaskWithHeaders(TypeDrain, b, headers),
 		asynq.Queue(queueName), asynq.TaskID(DrainTaskID(tenant, queueName, gen)),
-		asynq.MaxRetry(e.MaxRetry), asynq.Timeout(e.Timeout))
+		asynq.MaxRetry(e.maxRetry), asynq.Timeout(e.timeout))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("queue: enqueue drain of %s: %w", tenant, err)
 	}

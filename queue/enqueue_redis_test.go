@@ -63,7 +63,7 @@ func setupEnqueue(t *testing.T) enqueueBundle {
 	opt := testRedisOpt(t)
 	insp := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = insp.Close() })
-	enq := &Enqueuer{client: asynq.NewClient(opt), MaxRetry: 4, Timeout: 90 * time.Second}
+	enq := NewEnqueuer(asynq.NewClient(opt), 4, 90*time.Second)
 	t.Cleanup(func() { _ = enq.Close() })
 	return enqueueBundle{enq: enq, insp: insp, queue: testQueue(t, insp)}
 }
@@ -185,8 +185,7 @@ func TestEnqueueJobIsNotRetried(t *testing.T) {
 // never reported as done.
 func TestEnqueueFailsWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
-	enq := &Enqueuer{client: asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond}),
-		MaxRetry: 1, Timeout: time.Second}
+	enq := NewEnqueuer(asynq.NewClient(asynq.RedisClientOpt{Addr: "127.0.0.1:1", DialTimeout: 200 * time.Millisecond}), 1, time.Second)
 	defer enq.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

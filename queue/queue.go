@@ -127,16 +127,22 @@ func ContextFromTask(ctx context.Context, t *asynq.Task) context.Context {
 // Enqueuer puts reconcile tasks on the queues.
 type Enqueuer struct {
 	client *asynq.Client
-	// MaxRetry is the number of retries of a task before it is archived
+	// maxRetry is the number of retries of a task before it is archived
 	// (the sweeper still re-enqueues a resource that stays dirty).
-	MaxRetry int
-	// Timeout bounds one apply.
-	Timeout time.Duration
+	maxRetry int
+	// timeout bounds one task (an apply, or one run of a drain).
+	timeout time.Duration
 }
 
-// NewEnqueuer wraps an asynq client.
-func NewEnqueuer(client *asynq.Client) *Enqueuer {
-	return &Enqueuer{client: client, MaxRetry: 20, Timeout: 2 * time.Minute}
+// NewEnqueuer wraps an asynq client. maxRetry (worker.max_retry) and
+// timeout (worker.task_timeout) have no defaults here: the configuration's
+// table holds them. A negative maxRetry or a timeout <= 0 is a wiring bug
+// and panics.
+func NewEnqueuer(client *asynq.Client, maxRetry int, timeout time.Duration) *Enqueuer {
+	if maxRetry < 0 || timeout <= 0 {
+		panic(fmt.Sprintf("queue.NewEnqueuer: maxRetry %d, timeout %s: set worker.max_retry and worker.task_timeout", maxRetry, timeout))
+	}
+	return &Enqueuer{client: client, maxRetry: maxRetry, timeout: timeout}
 }
 
 // Enqueue queues p on queueName. A task with the same id already queued,
@@ -151,8 +157,8 @@ func (e *Enqueuer) Enqueue(ctx context.Context, queueName string, p Reconcile, s
 	_, err = e.client.EnqueueContext(ctx, t,
 		asynq.Queue(queueName),
 		asynq.TaskID(p.TaskID(salt)),
-		asynq.MaxRetry(e.MaxRetry),
-		asynq.Timeout(e.Timeout),
+		asynq.MaxRetry(e.maxRetry),
+		asynq.Timeout(e.timeout),
 	)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("queue: enqueue %s: %w", p.TaskID(salt), err)

@@ -158,3 +158,21 @@ func TestServerConfig(t *testing.T) {
 		t.Errorf("RetryDelayFunc is not RetryDelay: busy delay %v", d)
 	}
 }
+
+// NewEnqueuer has no defaults of its own: a missing setting is a wiring
+// bug, reported at once.
+func TestNewEnqueuerRefusesMissingSettings(t *testing.T) {
+	for _, tc := range []struct {
+		maxRetry int
+		timeout  time.Duration
+	}{{-1, time.Minute}, {20, 0}, {20, -time.Second}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewEnqueuer(maxRetry %d, timeout %s) did not panic", tc.maxRetry, tc.timeout)
+				}
+			}()
+			NewEnqueuer(nil, tc.maxRetry, tc.timeout)
+		}()
+	}
+}

@@ -119,7 +119,7 @@ func newBenchServer(b *testing.B) *benchServer {
 	}
 	s.stores = tenants.NewStores(s.reg, map[string]adapters.Factory{"postgres": sqlstore.Open}, 10*time.Minute)
 	b.Cleanup(func() { s.stores.Close() })
-	enq := queue.NewEnqueuer(asynq.NewClient(s.asynq))
+	enq := queue.NewEnqueuer(asynq.NewClient(s.asynq), 20, 2*time.Minute)
 	b.Cleanup(func() { enq.Close() })
 	s.ledger = syncsvc.NewLedger(rdb, nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
