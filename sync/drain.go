@@ -86,7 +86,7 @@ func (rc *Reconciler) ProcessDrain(ctx context.Context, t *asynq.Task) (err erro
 	// the trace of the write that queued the drain), for the backlog ("*").
 	ctx, span := startConsumerSpan(ctx, queue.Reconcile{Tenant: d.Tenant, Kind: queue.KindUser, ID: "*"})
 	defer func() {
-		if err != nil && !errors.Is(err, queue.ErrBusy) {
+		if countsAsFailure(err) {
 			rc.Metrics.failed(d.Tenant, queue.KindUser, err)
 		}
 		endSpan(span, &err)
@@ -337,22 +337,4 @@ func applyUsers(ctx context.Context, st adapters.Store, users []adapters.User) (
 		anchors[i], errs[i] = st.ApplyUser(ctx, u)
 	}
 	return anchors, errs
-}
-
-// drainFailure records a permanent failure on the user (the drain goes on)
-// or keeps the first transient one (the drain stops after this batch and is
-// retried; the user stays dirty).
-func (rc *Reconciler) drainFailure(ctx context.Context, r *Record, err, transient error) error {
-	if adapters.IsPermanent(err) {
-		rc.logger().WarnContext(ctx, "store rejected the resource", "tenant", r.Tenant, "id", r.ID,
-			"version", r.Version, "err", err)
-		if merr := rc.Ledger.markFailed(ctx, userKeys(r.Tenant), r.ID, r.Version, err.Error()); merr != nil && transient == nil {
-			return merr
-		}
-		return transient
-	}
-	if transient == nil {
-		return fmt.Errorf("sync: drain: apply user %s: %w", r.ID, err)
-	}
-	return transient
 }

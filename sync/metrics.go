@@ -64,27 +64,10 @@ func outcomeOf(err error) string {
 	return "invalid"
 }
 
-// Failure classes of scimbridge_apply_failures_total.
-const (
-	FailureRejected    = "rejected"    // the store refused the data (permanent)
-	FailureUnavailable = "unavailable" // the store or Redis could not be reached (retried)
-	FailureConfig      = "config"      // the tenant's store configuration is invalid
-	FailureOther       = "other"
-)
-
-// FailureClass sorts an apply error into a metrics class.
-func FailureClass(err error) string {
-	switch {
-	case errors.Is(err, adapters.ErrConfig):
-		return FailureConfig
-	case errors.Is(err, adapters.ErrRejected):
-		return FailureRejected
-	case errors.Is(err, adapters.ErrUnavailable), errors.Is(err, ErrUnavailable),
-		errors.Is(err, context.DeadlineExceeded):
-		return FailureUnavailable
-	}
-	return FailureOther
-}
+// FailureClass is the class label of scimbridge_apply_failures_total for
+// an apply error: adapters.Classify's class (a ledger outage is
+// unavailable: sync.ErrUnavailable wraps adapters.ErrUnavailable).
+func FailureClass(err error) string { return string(adapters.Classify(err)) }
 
 // Metrics are the reconciler's Prometheus series. A nil *Metrics records
 // nothing.
@@ -96,7 +79,7 @@ type Metrics struct {
 // NewMetrics creates the reconciler's series and registers them on reg:
 //
 //	scimbridge_apply_latency_seconds{tenant,kind}         acknowledgement (the ledger write) to applied in the store
-//	scimbridge_apply_failures_total{tenant,kind,class}    failed apply attempts, class rejected|unavailable|config|other
+//	scimbridge_apply_failures_total{tenant,kind,class}    failed apply attempts, class: adapters.Class (config|rejected|not_found|unavailable|other)
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -106,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"tenant", "kind"}),
 		applyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimbridge_apply_failures_total",
-			Help: "Failed apply attempts by class: rejected (permanent, recorded on the resource), unavailable (retried), config, other.",
+			Help: "Failed apply attempts by class: rejected and config (permanent, recorded on the resource), not_found, unavailable and other (retried).",
 		}, []string{"tenant", "kind", "class"}),
 	}
 	reg.MustRegister(m.applyLatency, m.applyFailures)

@@ -74,7 +74,7 @@ func (rc *Reconciler) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	ctx = queue.WithCorrelation(ctx, queue.Correlation{RequestID: queue.CorrelationFrom(ctx).RequestID, Tenant: p.Tenant})
 	ctx, span := startConsumerSpan(ctx, p)
 	defer func() {
-		if err != nil && !errors.Is(err, queue.ErrBusy) && !errors.Is(err, errMembersWaiting) {
+		if countsAsFailure(err) {
 			rc.Metrics.failed(p.Tenant, p.Kind, err)
 		}
 		endSpan(span, &err)
@@ -182,24 +182,6 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	rc.Metrics.applied(tenant, queue.KindUser, r.Modified)
 	return nil
 }
-
-// fail decides what a store error means: permanent ones are recorded on
-// the resource and the task archived; others are retried with backoff.
-func (rc *Reconciler) fail(ctx context.Context, k keys, r *Record, err error) error {
-	if adapters.IsPermanent(err) {
-		rc.logger().WarnContext(ctx, "store rejected the resource", "tenant", r.Tenant, "id", r.ID,
-			"version", r.Version, "err", err)
-		if merr := rc.Ledger.markFailed(ctx, k, r.ID, r.Version, err.Error()); merr != nil {
-			return merr // retry: the failure must be recorded
-		}
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	}
-	return fmt.Errorf("sync: apply %s %s: %w", k.kind, r.ID, err)
-}
-
-// errMembersWaiting: some members' users are not in the store yet; the
-// group is retried with backoff (the rest of its changes are applied).
-var errMembersWaiting = errors.New("sync: group members wait for their users to be applied")
 
 // memberBatch bounds the members sent to the store in one call.
 const memberBatch = 500
