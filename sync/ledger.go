@@ -125,9 +125,6 @@ func NewLedger(rdb redis.UniversalClient, sealer *Sealer) *Ledger {
 	return &Ledger{rdb: rdb, sealer: sealer, now: time.Now}
 }
 
-// Redis returns the client (for the lease and the sweeper).
-func (l *Ledger) Redis() redis.UniversalClient { return l.rdb }
-
 // newID returns a random UUID (version 4).
 func newID() string {
 	var b [16]byte
@@ -629,7 +626,7 @@ func (l *Ledger) lease(ctx context.Context, k keys, id string, ttl time.Duration
 		return nil, false, nil
 	}
 	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		_ = releaseScript.Run(ctx, l.rdb, []string{key}, token).Err()
 	}, true, nil
@@ -701,7 +698,7 @@ func (h *heldLease) release(ctx context.Context) {
 	if h.released {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	_ = releaseScript.Run(ctx, h.l.rdb, []string{h.key}, h.token).Err()
 }

@@ -76,9 +76,9 @@ func (s *Sweeper) logger() *slog.Logger {
 // another sweeper holds this interval's lock. It returns how many.
 func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	interval, grace, batch := s.defaults()
-	ok, err := s.Ledger.rdb.SetNX(ctx, "sb:sweeper:lock", "1", interval/2).Result()
+	ok, err := s.Ledger.AcquireSweepLock(ctx, interval/2)
 	if err != nil {
-		return 0, redisErr("sweeper lock", err)
+		return 0, err
 	}
 	if !ok {
 		return 0, nil

@@ -18,7 +18,7 @@ func (a *app) tenantLimiter() *syncsvc.TenantLimiter {
 	}
 	var mu gosync.Mutex
 	limits := map[string]cached{}
-	return syncsvc.NewTenantLimiter(a.rdb, a.cfg.Worker.LeaseTTL, func(ctx context.Context, tenant string) int {
+	return syncsvc.NewTenantLimiter(a.ledger, concurrencyFunc(func(ctx context.Context, tenant string) int {
 		now := time.Now()
 		mu.Lock()
 		c, ok := limits[tenant]
@@ -38,5 +38,13 @@ func (a *app) tenantLimiter() *syncsvc.TenantLimiter {
 		limits[tenant] = c
 		mu.Unlock()
 		return c.limit
-	})
+	}), a.cfg.Worker.LeaseTTL, 2*time.Second)
+}
+
+// concurrencyFunc is a syncsvc.ConcurrencySource from the closure above
+// (it already answers 1 when the tenant cannot be read).
+type concurrencyFunc func(ctx context.Context, tenant string) int
+
+func (f concurrencyFunc) StoreConcurrency(ctx context.Context, tenant string) (int, error) {
+	return f(ctx, tenant), nil
 }
