@@ -7,8 +7,6 @@ package sync
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +17,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/queue"
@@ -50,9 +47,6 @@ const (
 	JobDone    = "done"
 	JobFailed  = "failed"
 )
-
-// jobTTL is how long a job's progress record is kept.
-const jobTTL = 7 * 24 * time.Hour
 
 // maxReported bounds the differences a drift report lists (all are counted).
 const maxReported = 1000
@@ -103,17 +97,6 @@ func (a *Admin) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(queue.TypeDriftCheck, a.processDrift)
 }
 
-// keysOf returns the ledger keys of a kind ("User" or "Group").
-func keysOf(tenant, kind string) (keys, error) {
-	switch kind {
-	case queue.KindUser:
-		return userKeys(tenant), nil
-	case queue.KindGroup:
-		return groupKeys(tenant), nil
-	}
-	return keys{}, fmt.Errorf("sync: resource kind %q: %w", kind, ErrInvalidRequest)
-}
-
 // ---------------------------------------------------------------------------
 // Sync state
 
@@ -160,26 +143,7 @@ type Summary struct {
 
 // Summary counts the tenant's resources by state.
 func (a *Admin) Summary(ctx context.Context, tenant string) (*Summary, error) {
-	u, g := userKeys(tenant), groupKeys(tenant)
-	pipe := a.Ledger.rdb.Pipeline()
-	cmds := []*redis.IntCmd{
-		pipe.ZCard(ctx, u.all()), pipe.ZCard(ctx, g.all()),
-		pipe.ZCard(ctx, u.dirty()), pipe.ZCard(ctx, g.dirty()),
-		pipe.ZCard(ctx, u.failed()), pipe.ZCard(ctx, g.failed()),
-	}
-	oldest := pipe.ZRangeWithScores(ctx, u.dirty(), 0, 0)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr("summary", err)
-	}
-	s := &Summary{Tenant: tenant,
-		Users: int(cmds[0].Val()), Groups: int(cmds[1].Val()),
-		PendingUsers: int(cmds[2].Val()), PendingGroups: int(cmds[3].Val()),
-		FailedUsers: int(cmds[4].Val()), FailedGroups: int(cmds[5].Val()),
-	}
-	if z := oldest.Val(); len(z) > 0 {
-		s.OldestPending = time.UnixMilli(int64(z[0].Score)).UTC()
-	}
-	return s, nil
+	return a.Ledger.Summary(ctx, tenant)
 }
 
 // Statuses returns a page of the tenant's resources of kind ("User" or
@@ -187,46 +151,25 @@ func (a *Admin) Summary(ctx context.Context, tenant string) (*Summary, error) {
 // (waiting for the store, oldest first, deletions included) or failed
 // (rejected by the store, oldest failure first).
 func (a *Admin) Statuses(ctx context.Context, tenant, kind, filter string, offset, count int) (*StatusPage, error) {
-	k, err := keysOf(tenant, kind)
-	if err != nil {
-		return nil, err
-	}
-	var set string
-	switch filter {
-	case FilterAll, "":
-		set = k.all()
-	case FilterPending:
-		set = k.dirty()
-	case FilterFailed:
-		set = k.failed()
-	default:
-		return nil, fmt.Errorf("sync: state %q (want all, pending or failed): %w", filter, ErrInvalidRequest)
-	}
 	offset = max(offset, 0)
 	if count <= 0 {
 		count = 100
 	}
-	pipe := a.Ledger.rdb.Pipeline()
-	total := pipe.ZCard(ctx, set)
-	page := pipe.ZRange(ctx, set, int64(offset), int64(offset+count-1))
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr("statuses", err)
-	}
-	res, err := a.statusesOf(ctx, k, kind, page.Val())
+	total, ids, err := a.Ledger.statePage(ctx, tenant, kind, filter, offset, count)
 	if err != nil {
 		return nil, err
 	}
-	return &StatusPage{Total: int(total.Val()), Offset: offset, Resources: res}, nil
+	res, err := a.statusesOf(ctx, tenant, kind, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &StatusPage{Total: total, Offset: offset, Resources: res}, nil
 }
 
 // Status returns one resource's state (a deleted one too, while its
 // tombstone is kept); ErrNotFound when the tenant has no such resource.
 func (a *Admin) Status(ctx context.Context, tenant, kind, id string) (*ResourceStatus, error) {
-	k, err := keysOf(tenant, kind)
-	if err != nil {
-		return nil, err
-	}
-	res, err := a.statusesOf(ctx, k, kind, []string{id})
+	res, err := a.statusesOf(ctx, tenant, kind, []string{id})
 	if err != nil {
 		return nil, err
 	}
@@ -236,30 +179,16 @@ func (a *Admin) Status(ctx context.Context, tenant, kind, id string) (*ResourceS
 	return &res[0], nil
 }
 
-// statusesOf loads the records of ids (skipping missing ones) in one round
-// trip.
-func (a *Admin) statusesOf(ctx context.Context, k keys, kind string, ids []string) ([]ResourceStatus, error) {
-	if len(ids) == 0 {
-		return []ResourceStatus{}, nil
+// statusesOf loads the records of ids of kind (skipping missing ones) in
+// one round trip.
+func (a *Admin) statusesOf(ctx context.Context, tenant, kind string, ids []string) ([]ResourceStatus, error) {
+	recs, err := a.Ledger.Records(ctx, tenant, kind, ids)
+	if err != nil {
+		return nil, err
 	}
-	pipe := a.Ledger.rdb.Pipeline()
-	recs := make([]*redis.MapStringStringCmd, len(ids))
-	for i, id := range ids {
-		recs[i] = pipe.HGetAll(ctx, k.rec(id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr("statuses", err)
-	}
-	out := make([]ResourceStatus, 0, len(ids))
-	for i, id := range ids {
-		if len(recs[i].Val()) == 0 {
-			continue
-		}
-		r, err := recordFromFields(k.tenant, id, recs[i].Val())
-		if err != nil {
-			return nil, err
-		}
-		st := ResourceStatus{ID: id, Kind: kind, Version: r.Version, Applied: r.Applied,
+	out := make([]ResourceStatus, 0, len(recs))
+	for _, r := range recs {
+		st := ResourceStatus{ID: r.ID, Kind: kind, Version: r.Version, Applied: r.Applied,
 			State: r.State(), Failure: r.Failure, FailedVersion: r.FailedVersion,
 			Anchor: r.Anchor, Deleted: r.Deleted, Modified: r.Modified}
 		if kind == queue.KindGroup {
@@ -276,35 +205,6 @@ func (a *Admin) statusesOf(ctx context.Context, k keys, kind string, ids []strin
 
 // ---------------------------------------------------------------------------
 // Replay
-
-// retryFailedScript takes a resource out of the failed index and marks it
-// dirty again, so the next apply retries it. The failure and its version
-// stay on the record for display until a version is applied.
-//
-// KEYS: 1 rec, 2 failed, 3 dirty. ARGV: 1 id, 2 now ms.
-// Returns the desired version, or 0 when the resource was not failed.
-var retryFailedScript = redis.NewScript(`
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'rtry', '1')
-return tonumber(redis.call('HGET', KEYS[1], 'v'))
-`)
-
-// RetryFailed takes a failed resource of kind ("User" or "Group") out of
-// the failed index and marks it dirty, so it is applied again. It returns
-// the desired version to enqueue, or 0 when the resource was not failed.
-func (l *Ledger) RetryFailed(ctx context.Context, tenant, kind, id string) (int64, error) {
-	k, err := keysOf(tenant, kind)
-	if err != nil {
-		return 0, err
-	}
-	v, err := retryFailedScript.Run(ctx, l.rdb, []string{k.rec(id), k.failed(), k.dirty()}, id, l.now().UnixMilli()).Int64()
-	if err != nil {
-		return 0, redisErr("retry failed", err)
-	}
-	return v, nil
-}
 
 // ReplayResult counts the resources a replay re-enqueued.
 type ReplayResult struct {
@@ -379,35 +279,13 @@ type JobStatus struct {
 	Report  *DriftReport `json:"report,omitempty"`
 }
 
-// jobKey is the Redis hash of a job; the id is "<tenant>.<random>".
-func jobKey(id string) (string, string, error) {
-	i := strings.LastIndexByte(id, '.')
-	if i <= 0 || !tenants.ValidID(id[:i]) || len(id)-i-1 != 16 {
-		return "", "", fmt.Errorf("sync: job %q: %w", id, ErrNotFound)
-	}
-	if _, err := hex.DecodeString(id[i+1:]); err != nil {
-		return "", "", fmt.Errorf("sync: job %q: %w", id, ErrNotFound)
-	}
-	return id[:i], "sb:{" + id[:i] + "}:job:" + id[i+1:], nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // newJob records a job in state.
 func (a *Admin) newJob(ctx context.Context, kind, tenant, state string, repair bool) (string, error) {
-	id := tenant + "." + randomHex(8)
-	_, key, _ := jobKey(id)
+	id := newJobID(tenant)
 	now := strconv.FormatInt(a.Ledger.now().UnixMilli(), 10)
-	pipe := a.Ledger.rdb.TxPipeline()
-	pipe.HSet(ctx, key, "kind", kind, "tenant", tenant, "state", state, "repair", boolField(repair),
-		"created", now, "updated", now)
-	pipe.Expire(ctx, key, jobTTL)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return "", redisErr("new job", err)
+	if err := a.Ledger.writeJob(ctx, id, "kind", kind, "tenant", tenant, "state", state, "repair", boolField(repair),
+		"created", now, "updated", now); err != nil {
+		return "", err
 	}
 	return id, nil
 }
@@ -421,18 +299,8 @@ func boolField(b bool) string {
 
 // updateJob sets fields of a job's record (and its updated time).
 func (a *Admin) updateJob(ctx context.Context, id string, fields ...any) error {
-	_, key, err := jobKey(id)
-	if err != nil {
-		return err
-	}
 	fields = append(fields, "updated", a.Ledger.now().UnixMilli())
-	pipe := a.Ledger.rdb.TxPipeline()
-	pipe.HSet(ctx, key, fields...)
-	pipe.Expire(ctx, key, jobTTL)
-	if _, err := pipe.Exec(ctx); err != nil {
-		return redisErr("update job", err)
-	}
-	return nil
+	return a.Ledger.writeJob(ctx, id, fields...)
 }
 
 // finishJob records a job's end: done, or failed with err's message.
@@ -458,16 +326,9 @@ func truncateReason(s string) string {
 
 // Job returns a job's progress (ErrNotFound for an unknown or expired id).
 func (a *Admin) Job(ctx context.Context, id string) (*JobStatus, error) {
-	_, key, err := jobKey(id)
+	f, err := a.Ledger.jobFields(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	f, err := a.Ledger.rdb.HGetAll(ctx, key).Result()
-	if err != nil {
-		return nil, redisErr("job", err)
-	}
-	if len(f) == 0 {
-		return nil, fmt.Errorf("sync: job %q: %w", id, ErrNotFound)
 	}
 	num := func(k string) int { n, _ := strconv.Atoi(f[k]); return n }
 	ms := func(k string) time.Time { n, _ := strconv.ParseInt(f[k], 10, 64); return time.UnixMilli(n).UTC() }
@@ -599,33 +460,6 @@ func (r *DriftReport) add(d Drift) {
 	} else {
 		r.Truncated = true
 	}
-}
-
-// reapplyScript makes an applied resource pending again without a new
-// desired version: the applied version drops below the desired one and the
-// resource is marked dirty, so the next reconcile writes it to the store.
-//
-// KEYS: 1 rec, 2 dirty. ARGV: 1 id, 2 now ms. Returns the desired version,
-// 0 when the resource is missing or deleted.
-var reapplyScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HGET', KEYS[1], 'del') == '1' then return 0 end
-local v = tonumber(redis.call('HGET', KEYS[1], 'v'))
-local av = tonumber(redis.call('HGET', KEYS[1], 'av') or '0')
-if av >= v then redis.call('HSET', KEYS[1], 'av', v - 1) end
-redis.call('ZADD', KEYS[2], 'NX', ARGV[2], ARGV[1])
-return v
-`)
-
-// MarkForReapply makes a live user pending again at its current desired
-// version, so the next reconcile writes it to the store (drift repair). It
-// returns the version to enqueue, or 0 when the user is gone.
-func (l *Ledger) MarkForReapply(ctx context.Context, tenant, id string) (int64, error) {
-	k := userKeys(tenant)
-	v, err := reapplyScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty()}, id, l.now().UnixMilli()).Int64()
-	if err != nil {
-		return 0, redisErr("mark for reapply", err)
-	}
-	return v, nil
 }
 
 // DriftProgress is called as a drift check advances.

@@ -3,13 +3,11 @@ package sync
 import (
 	"context"
 	"errors"
-	"sort"
 	gosync "sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -198,46 +196,6 @@ func (d *DirtyCollector) read() ([]dirtyReading, error) {
 	}
 	d.readings, d.readAt = readings, time.Now()
 	return readings, nil
-}
-
-// dirtyReadings counts each tenant's dirty users and groups and finds the
-// oldest of each, in one pipeline.
-func (l *Ledger) dirtyReadings(ctx context.Context, tenants TenantLister) ([]dirtyReading, error) {
-	ids, err := tenants.TenantIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(ids)
-	type pending struct {
-		count *redis.IntCmd
-		first *redis.ZSliceCmd
-	}
-	out := make([]dirtyReading, 0, 2*len(ids))
-	var cmds []pending
-	pipe := l.rdb.Pipeline()
-	for _, tenant := range ids {
-		for _, k := range []keys{userKeys(tenant), groupKeys(tenant)} {
-			kind := queue.KindUser
-			if k.kind == "g" {
-				kind = queue.KindGroup
-			}
-			out = append(out, dirtyReading{tenant: tenant, kind: kind})
-			cmds = append(cmds, pending{count: pipe.ZCard(ctx, k.dirty()), first: pipe.ZRangeWithScores(ctx, k.dirty(), 0, 0)})
-		}
-	}
-	if len(cmds) == 0 {
-		return out, nil
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr("dirty readings", err)
-	}
-	for i, c := range cmds {
-		out[i].count = c.count.Val()
-		if first := c.first.Val(); len(first) > 0 {
-			out[i].oldest = time.UnixMilli(int64(first[0].Score))
-		}
-	}
-	return out, nil
 }
 
 // startConsumerSpan opens the span of one attempt of a reconcile task: a
