@@ -239,7 +239,11 @@ func runAdmin(ctx context.Context, cmd string, args []string, stdout, stderr io.
 		if err != nil {
 			return fmt.Errorf("preview: %w", err)
 		}
-		p, err := op.Preview(ctx, *tenant, body)
+		t, err := a.registry.Get(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		p, err := t.PreviewUser(body)
 		if err != nil {
 			return err
 		}
