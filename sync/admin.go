@@ -32,8 +32,11 @@ type JobEnqueuer interface {
 	EnqueueJob(ctx context.Context, typ string, j queue.Job) error
 }
 
-// Admin is the operator's view of provisioning. All fields but Logger and
-// InlineDriftLimit are required.
+// Admin is the operator's view of provisioning.
+//
+// Required: every field but Logger (there are no defaults: see
+// required.go). Check reports the missing ones; Register panics with its
+// error, and a drift check panics when InlineDriftLimit is unset.
 type Admin struct {
 	Ledger   *Ledger
 	Service  *Service
@@ -42,7 +45,7 @@ type Admin struct {
 	Logger   *slog.Logger
 	// InlineDriftLimit: a drift check of a tenant with at most this many
 	// users runs in the request; larger ones run as a background job
-	// (default 1000; negative: always a job).
+	// (required; negative: always a job; 0 is unset).
 	InlineDriftLimit int
 }
 
@@ -54,14 +57,23 @@ func (a *Admin) logger() *slog.Logger {
 }
 
 func (a *Admin) inlineDriftLimit() int {
-	if a.InlineDriftLimit == 0 {
-		return 1000
-	}
-	return a.InlineDriftLimit
+	return requiredNonZero("Admin", "InlineDriftLimit", a.InlineDriftLimit)
 }
 
-// Register adds the operator job handlers to mux.
+// Check reports the required settings that are unset.
+func (a *Admin) Check() error {
+	return checkRequired("Admin",
+		setting{"Ledger", a.Ledger != nil},
+		setting{"Service", a.Service != nil},
+		setting{"Enqueuer", a.Enqueuer != nil},
+		setting{"Tenants", a.Tenants != nil},
+		setting{"InlineDriftLimit", a.InlineDriftLimit != 0})
+}
+
+// Register adds the operator job handlers to mux. It panics when a
+// required setting is missing (Check).
 func (a *Admin) Register(mux *asynq.ServeMux) {
+	mustCheck(a.Check())
 	mux.HandleFunc(queue.TypeImport, a.processImport)
 	mux.HandleFunc(queue.TypeDriftCheck, a.processDrift)
 }

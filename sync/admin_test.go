@@ -51,7 +51,7 @@ func adminSetup(t *testing.T) (*bundle, *Admin, *jobRecorder) {
 			},
 			Active: &adapters.ActiveMapping{Column: "active", Active: "1", Inactive: "0"},
 		}}}
-	return b, &Admin{Ledger: b.ledger, Service: b.svc, Enqueuer: jr, Tenants: fixtureTenant{ten}}, jr
+	return b, &Admin{Ledger: b.ledger, Service: b.svc, Enqueuer: jr, Tenants: fixtureTenant{ten}, InlineDriftLimit: testInlineDrift}, jr
 }
 
 // applyAll delivers every queued reconcile task.

@@ -331,6 +331,9 @@ func (s *Service) adoptGroupMatches(ctx context.Context, tenant string, lk scim.
 	if lk.Attr == "externalId" {
 		m = adapters.MatchExternalID
 	}
+	if s.Stores == nil || s.Groups == nil {
+		return nil // groups live in the ledger only
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout())
 	defer cancel()
 	gs := s.groupStore(ctx, tenant)
@@ -388,10 +391,13 @@ func (s *Service) adoptGroup(ctx context.Context, tenant string, gs adapters.Gro
 // importStoreGroups adopts store groups the ledger does not know, at most
 // once per ImportInterval per tenant.
 func (s *Service) importStoreGroups(ctx context.Context, tenant string) {
+	if s.Stores == nil || s.Groups == nil {
+		return // groups live in the ledger only
+	}
 	st := s.importState("g:" + tenant)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if !st.due(s.ImportInterval) {
+	if !st.due(s.importInterval()) {
 		return
 	}
 	gs := s.groupStore(ctx, tenant)

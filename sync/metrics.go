@@ -118,12 +118,17 @@ func (m *Metrics) failed(tenant, kind string, err error) {
 //
 // The work per scrape is two Redis commands per tenant and kind in one
 // pipeline, bounded by Timeout, and repeated at most once per CacheFor.
+//
+// Required: Ledger, Tenants, CacheFor and Timeout (there are no defaults:
+// see required.go), passed to NewDirtyCollector, which panics when one is
+// missing. (A collector built otherwise with one missing reports every
+// scrape as failed, with Check's error.)
 type DirtyCollector struct {
 	Ledger  *Ledger
 	Tenants TenantLister
-	// CacheFor is how long one reading is served again (default 5 s).
+	// CacheFor is how long one reading is served again (required).
 	CacheFor time.Duration
-	// Timeout bounds one reading (default 3 s).
+	// Timeout bounds one reading (required).
 	Timeout time.Duration
 
 	mu       gosync.Mutex
@@ -146,6 +151,23 @@ var (
 	dirtyErrDesc = prometheus.NewDesc("scimbridge_dirty_scrape_error",
 		"1 when the last reading of the dirty sets failed (Redis unreachable).", nil, nil)
 )
+
+// NewDirtyCollector returns a collector of the dirty sets of the tenants'
+// resources. It panics when an argument is missing (nil, or a duration <= 0).
+func NewDirtyCollector(ledger *Ledger, tenants TenantLister, cacheFor, timeout time.Duration) *DirtyCollector {
+	d := &DirtyCollector{Ledger: ledger, Tenants: tenants, CacheFor: cacheFor, Timeout: timeout}
+	mustCheck(d.Check())
+	return d
+}
+
+// Check reports the required settings that are unset.
+func (d *DirtyCollector) Check() error {
+	return checkRequired("DirtyCollector",
+		setting{"Ledger", d.Ledger != nil},
+		setting{"Tenants", d.Tenants != nil},
+		setting{"CacheFor", d.CacheFor > 0},
+		setting{"Timeout", d.Timeout > 0})
+}
 
 // Describe implements prometheus.Collector.
 func (d *DirtyCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -177,18 +199,13 @@ func (d *DirtyCollector) Collect(ch chan<- prometheus.Metric) {
 func (d *DirtyCollector) read() ([]dirtyReading, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cacheFor := d.CacheFor
-	if cacheFor <= 0 {
-		cacheFor = 5 * time.Second
+	if err := d.Check(); err != nil {
+		return nil, err
 	}
-	if !d.readAt.IsZero() && time.Since(d.readAt) < cacheFor {
+	if !d.readAt.IsZero() && time.Since(d.readAt) < d.CacheFor {
 		return d.readings, nil
 	}
-	timeout := d.Timeout
-	if timeout <= 0 {
-		timeout = 3 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 	defer cancel()
 	readings, err := d.Ledger.dirtyReadings(ctx, d.Tenants)
 	if err != nil {

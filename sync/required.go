@@ -11,9 +11,10 @@ import (
 // (cmd/scimbridge holds the one table of defaults). A missing one is a
 // wiring mistake and panics with a message naming it, as early as the
 // struct allows: its Check (which reports every missing setting at once)
-// runs where its work starts (Register, Run, Describe; NewTenantLimiter),
-// and a method that needs an unset value panics with the same words,
-// instead of running with a made-up value.
+// runs where its work starts (Reconciler.Register, Admin.Register,
+// Sweeper.Run, NewTenantLimiter, NewDirtyCollector), and a method that
+// needs an unset value panics with the same words, instead of running with
+// a made-up value.
 
 // setting is one required setting and whether it is set.
 type setting struct {

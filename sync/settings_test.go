@@ -15,7 +15,6 @@ const (
 	testImportInterval = 30 * time.Second
 	testLimiterWait    = 2 * time.Second
 	testSweepInterval  = 30 * time.Second
-	testSweepGrace     = time.Minute
 	testInlineDrift    = 1000
 )
 

@@ -78,7 +78,8 @@ func (c AdminConfig) validate() []error {
 // operator returns the admin operations on the app's services.
 func (a *app) operator() *syncsvc.Admin {
 	return &syncsvc.Admin{Ledger: a.ledger, Service: a.service, Enqueuer: a.enqueuer,
-		Tenants: a.registry, Logger: a.log}
+		Tenants: a.registry, Logger: a.log,
+		InlineDriftLimit: 1000} // was sync.Admin's own default (it has none now)
 }
 
 // adminHandler returns the admin API and console, nil when no operator

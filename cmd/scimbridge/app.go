@@ -107,7 +107,9 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.stores = tenants.NewStores(a.registry, storeFactories(), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt))
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
-		Groups: tenantAdapter{a.registry}, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce}
+		Groups: tenantAdapter{a.registry}, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
+		// Were sync.Service's own defaults (it has none now).
+		ImportInterval: 30 * time.Second, StoreTimeout: 10 * time.Second}
 	if os.Getenv("SCIMBRIDGE_FAULT_DROP_ENQUEUE") == "1" {
 		// A fault-injection point for tests: writes are recorded but never
 		// enqueued, as if the process died between the two steps.

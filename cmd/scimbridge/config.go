@@ -214,6 +214,13 @@ func (c *Config) applyDefaults() {
 	if c.Worker.LeaseTTL <= 0 {
 		c.Worker.LeaseTTL = c.Worker.StoreTimeout + 15*time.Second
 	}
+	// Were sync.Sweeper's own defaults (it has none now).
+	if c.Sweeper.Interval <= 0 {
+		c.Sweeper.Interval = 30 * time.Second
+	}
+	if c.Sweeper.Grace <= 0 {
+		c.Sweeper.Grace = time.Minute
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

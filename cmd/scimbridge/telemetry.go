@@ -182,7 +182,8 @@ func newAppMetrics(a *app) *appMetrics {
 	}
 	reg.MustRegister(
 		&queue.DepthCollector{Inspector: m.inspector},
-		&syncsvc.DirtyCollector{Ledger: a.ledger, Tenants: tenantAdapter{a.registry}},
+		// 5 s and 3 s were sync.DirtyCollector's own defaults (it has none now).
+		syncsvc.NewDirtyCollector(a.ledger, tenantAdapter{a.registry}, 5*time.Second, 3*time.Second),
 	)
 	return m
 }
