@@ -8,7 +8,6 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/queue"
-	"github.com/scimbridge/scimbridge/scim"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -52,7 +51,7 @@ func adminSetup(t *testing.T) (*bundle, *Admin, *jobRecorder) {
 			},
 			Active: &adapters.ActiveMapping{Column: "active", Active: "1", Inactive: "0"},
 		}}}
-	return b, &Admin{Ledger: b.ledger, Service: b.svc, Enqueuer: jr, Tenants: fixtureTenant{ten}}, jr
+	return b, &Admin{Ledger: b.ledger, Service: b.svc, Enqueuer: jr, Tenants: fixtureTenant{ten}, InlineDriftLimit: testInlineDrift}, jr
 }
 
 // applyAll delivers every queued reconcile task.
@@ -258,39 +257,5 @@ func TestImportJobProgress(t *testing.T) {
 		if _, err := adm.Job(ctx, bad); !errors.Is(err, ErrNotFound) {
 			t.Errorf("job %q: %v", bad, err)
 		}
-	}
-}
-
-func TestPreview(t *testing.T) {
-	t.Parallel()
-	_, adm, _ := adminSetup(t)
-	tenant := adm.Tenants.(fixtureTenant).t.ID
-	ctx := context.Background()
-	p, err := adm.Preview(ctx, tenant, []byte(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
-		"userName":"jane@example.com","name":{"givenName":"Jane","familyName":"Doe"},
-		"emails":[{"value":"jane@work.example.com","type":"work","primary":true}],
-		"nickName":"JD","active":false,"password":"s3cret-Pass"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]any{"username": "jane@example.com", "given_name": "Jane", "family_name": "Doe",
-		"email": "jane@work.example.com", "external_id": nil, "title": nil, "active": "0"}
-	if len(p.Fields) != len(want) {
-		t.Fatalf("fields: %+v", p.Fields)
-	}
-	for k, v := range want {
-		if p.Fields[k] != v {
-			t.Errorf("field %s = %#v, want %#v", k, p.Fields[k], v)
-		}
-	}
-	if p.Table != "users" || p.Key != "id" || len(p.Unmapped) != 1 || p.Unmapped[0] != "nickName" {
-		t.Fatalf("preview: %+v", p)
-	}
-	if p.Password == "" {
-		t.Fatal("the preview does not say what happens to the password")
-	}
-	var se *scim.Error
-	if _, err := adm.Preview(ctx, tenant, []byte(`{"name":{}}`)); !errors.As(err, &se) || se.Status != 400 {
-		t.Fatalf("a user without userName: %v", err)
 	}
 }

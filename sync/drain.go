@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/queue"
@@ -32,48 +29,10 @@ const drainBatch = 200
 // same task's next run (it goes back to the queue, not counted as a failure).
 const drainBudget = 10 * time.Second
 
-func (k keys) drainGen() string { return k.prefix() + "drain" }
-
-// DrainGeneration returns the tenant's current drain generation: a drain
-// queued with it runs after every write made before this call.
-func (l *Ledger) DrainGeneration(ctx context.Context, tenant string) (string, error) {
-	g, err := l.rdb.Get(ctx, userKeys(tenant).drainGen()).Result()
-	if errors.Is(err, redis.Nil) {
-		return "0", nil
-	}
-	if err != nil {
-		return "", redisErr("drain generation", err)
-	}
-	return g, nil
-}
-
 // DrainEnqueuer queues the drain of a tenant's backlog (queue.Enqueuer).
 type DrainEnqueuer interface {
 	EnqueueDrain(ctx context.Context, queueName, tenant, gen string) error
 }
-
-// leaseLoadManyScript takes the leases of several users and returns their
-// records, in one round trip. A user that is no longer dirty (another
-// drain applied it since this one read the backlog) is skipped without a
-// lease or a load: its next write makes it dirty again and queues a drain.
-// KEYS: 1 dirty, then lease1, rec1, lease2, rec2, ...
-// ARGV: 1 token, 2 ttl ms, then id1, id2, ...
-// Returns, per user, {"busy"}, {"clean"} or {"ok", fields...}.
-var leaseLoadManyScript = redis.NewScript(`
-local out = {}
-for i = 2, #KEYS, 2 do
-  if not redis.call('ZSCORE', KEYS[1], ARGV[2 + i / 2]) then
-    out[#out+1] = {'clean'}
-  elseif redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    local r = redis.call('HGETALL', KEYS[i+1])
-    table.insert(r, 1, 'ok')
-    out[#out+1] = r
-  else
-    out[#out+1] = {'busy'}
-  end
-end
-return out
-`)
 
 // ProcessDrain handles a TypeDrain task.
 func (rc *Reconciler) ProcessDrain(ctx context.Context, t *asynq.Task) (err error) {
@@ -86,7 +45,7 @@ func (rc *Reconciler) ProcessDrain(ctx context.Context, t *asynq.Task) (err erro
 	// the trace of the write that queued the drain), for the backlog ("*").
 	ctx, span := startConsumerSpan(ctx, queue.Reconcile{Tenant: d.Tenant, Kind: queue.KindUser, ID: "*"})
 	defer func() {
-		if err != nil && !errors.Is(err, queue.ErrBusy) {
+		if countsAsFailure(err) {
 			rc.Metrics.failed(d.Tenant, queue.KindUser, err)
 		}
 		endSpan(span, &err)
@@ -100,11 +59,10 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		return err
 	}
 	l := rc.Ledger
-	k := userKeys(tenant)
 	// From here on, a new write queues a new drain (see queue.DrainTaskID).
-	gen, err := l.rdb.Incr(ctx, k.drainGen()).Result()
+	gen, err := l.nextDrainGeneration(ctx, tenant)
 	if err != nil {
-		return redisErr("drain generation", err)
+		return err
 	}
 	releaseSlot, ok, err := rc.Limiter.Acquire(ctx, tenant)
 	if err != nil {
@@ -118,7 +76,7 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		// A long backlog gets a helper: the next generation's drain, which
 		// will in turn call its own while the backlog stays long (up to the
 		// tenant's slots; one more drain is harmless, each takes other users).
-		if n, err := l.rdb.ZCard(ctx, k.dirty()).Result(); err == nil && n > 2*drainBatch {
+		if n, err := l.Backlog(ctx, tenant); err == nil && n > 2*drainBatch {
 			q := queue.QueueProvision
 			if name, ok := asynq.GetQueueName(ctx); ok {
 				q = name
@@ -128,10 +86,8 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 			}
 		}
 	}
-	for _, s := range []*redis.Script{appliedManyScript, releaseScript, leaseLoadManyScript} {
-		if err := s.Load(ctx, l.rdb).Err(); err != nil {
-			return redisErr("load scripts", err)
-		}
+	if err := l.loadDrainScripts(ctx); err != nil {
+		return err
 	}
 	start := time.Now()
 	busy := map[string]bool{}
@@ -139,9 +95,9 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		if time.Since(start) > drainBudget {
 			return queue.ErrBusy // more to do: back to the queue at once, not a failure
 		}
-		ids, err := l.rdb.ZRange(ctx, k.dirty(), 0, int64(drainBatch+len(busy)-1)).Result()
+		ids, err := l.backlogHead(ctx, tenant, drainBatch+len(busy))
 		if err != nil {
-			return redisErr("dirty users", err)
+			return err
 		}
 		// Forget busy users that left the backlog's head (another drain
 		// applied them), so the next read stays about one batch long
@@ -171,19 +127,9 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 // added to busy.
 func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []string, busy map[string]bool) error {
 	l := rc.Ledger
-	k := userKeys(tenant)
-	token := newID()
-	keys := make([]string, 1, 1+2*len(ids))
-	keys[0] = k.dirty()
-	args := make([]any, 2, 2+len(ids))
-	args[0], args[1] = token, rc.leaseTTL().Milliseconds()
-	for _, id := range ids {
-		keys = append(keys, k.lease(id), k.rec(id))
-		args = append(args, id)
-	}
-	res, err := leaseLoadManyScript.Run(ctx, l.rdb, keys, args...).Slice()
+	token, leased, err := l.leaseBatch(ctx, tenant, ids, rc.leaseTTL())
 	if err != nil {
-		return redisErr("lease batch", err)
+		return err
 	}
 	type item struct {
 		r   *Record
@@ -195,27 +141,24 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 		done     []applyMark
 		failures []error
 	)
-	for i, x := range res {
-		fields, _ := x.([]any)
-		if len(fields) > 0 && fields[0] == "clean" {
+	for i, u := range leased {
+		switch u.state {
+		case batchClean:
 			continue // applied by another drain meanwhile: nothing to do
-		}
-		if len(fields) == 0 || fields[0] != "ok" {
+		case batchBusy:
 			busy[ids[i]] = true
 			continue
 		}
 		held = append(held, ids[i])
-		kv := replyStrings(fields[1:])
-		if len(kv) == 0 {
+		r := u.rec
+		switch {
+		case u.err != nil:
+			failures = append(failures, u.err)
+			continue
+		case r == nil:
 			done = append(done, applyMark{id: ids[i]}) // gone: clears the dirty mark
 			continue
-		}
-		r, err := decodeRecord(tenant, ids[i], kv)
-		if err != nil {
-			failures = append(failures, err)
-			continue
-		}
-		if r.Applied >= r.Version {
+		case r.Applied >= r.Version:
 			done = append(done, applyMark{id: r.ID, version: r.Applied})
 			continue
 		}
@@ -274,37 +217,12 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 }
 
 // markBatch records a batch's applies (each releasing its lease) and
-// releases the leases of everything not applied, in one round trip.
-func (rc *Reconciler) markBatch(ctx context.Context, tenant, token string, done []applyMark, held []string, failures []error, transient error) (err error) {
-	if len(done) > 0 {
-		var span trace.Span
-		ctx, span = startSpan(ctx, "sync.ledger.mark_applied", tenant, attribute.String("scimbridge.kind", queue.KindUser),
-			attribute.Int("scimbridge.batch", len(done)))
-		defer endSpan(span, &err)
-	}
-	l := rc.Ledger
-	k := userKeys(tenant)
-	marked := map[string]bool{}
-	pipe := l.rdb.Pipeline()
-	if len(done) > 0 {
-		keys := make([]string, 3, 3+2*len(done))
-		keys[0], keys[1], keys[2] = k.dirty(), k.idxAnchor(), k.failed()
-		args := make([]any, 1, 1+4*len(done))
-		args[0] = token
-		for _, m := range done {
-			marked[m.id] = true
-			keys = append(keys, k.rec(m.id), k.lease(m.id))
-			args = append(args, m.id, m.version, m.anchor, m.pwv)
-		}
-		pipe.EvalSha(ctx, appliedManyScript.Hash(), keys, args...)
-	}
-	for _, id := range held {
-		if !marked[id] {
-			pipe.EvalSha(ctx, releaseScript.Hash(), []string{k.lease(id)}, token)
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return redisErr("mark batch applied", err)
+// releases the leases of everything not applied, in one round trip, then
+// returns the batch's error: its undecodable records, else the first
+// failure to retry with.
+func (rc *Reconciler) markBatch(ctx context.Context, tenant, token string, done []applyMark, held []string, failures []error, transient error) error {
+	if err := rc.Ledger.markBatch(ctx, tenant, token, done, held); err != nil {
+		return err
 	}
 	for _, m := range done {
 		if m.version > 0 && !m.modified.IsZero() {
@@ -315,15 +233,6 @@ func (rc *Reconciler) markBatch(ctx context.Context, tenant, token string, done 
 		return errors.Join(failures...)
 	}
 	return transient
-}
-
-// applyMark is one user of a batch to mark applied.
-type applyMark struct {
-	id       string
-	version  int64
-	anchor   string
-	pwv      int64
-	modified time.Time
 }
 
 // applyUsers applies a batch through the store's batch method when it has
@@ -337,22 +246,4 @@ func applyUsers(ctx context.Context, st adapters.Store, users []adapters.User) (
 		anchors[i], errs[i] = st.ApplyUser(ctx, u)
 	}
 	return anchors, errs
-}
-
-// drainFailure records a permanent failure on the user (the drain goes on)
-// or keeps the first transient one (the drain stops after this batch and is
-// retried; the user stays dirty).
-func (rc *Reconciler) drainFailure(ctx context.Context, r *Record, err, transient error) error {
-	if adapters.IsPermanent(err) {
-		rc.logger().WarnContext(ctx, "store rejected the resource", "tenant", r.Tenant, "id", r.ID,
-			"version", r.Version, "err", err)
-		if merr := rc.Ledger.markFailed(ctx, userKeys(r.Tenant), r.ID, r.Version, err.Error()); merr != nil && transient == nil {
-			return merr
-		}
-		return transient
-	}
-	if transient == nil {
-		return fmt.Errorf("sync: drain: apply user %s: %w", r.ID, err)
-	}
-	return transient
 }

@@ -24,7 +24,7 @@ func groupBundle(t *testing.T) (*Service, *Reconciler, *recordingEnqueuer, strin
 	l := NewLedger(rdb, nil)
 	enq := &recordingEnqueuer{}
 	return &Service{Ledger: l, Enqueuer: enq, Groups: ledgerOnly{}},
-		&Reconciler{Ledger: l, Groups: ledgerOnly{}}, enq, tenant
+		&Reconciler{Ledger: l, Groups: ledgerOnly{}, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}, enq, tenant
 }
 
 // someUsers creates n users and returns their ids.

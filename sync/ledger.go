@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -25,8 +27,10 @@ var (
 	ErrUniqueness = errors.New("uniqueness violation")
 	// ErrVersionMismatch: If-Match did not match the current version.
 	ErrVersionMismatch = errors.New("version mismatch")
-	// ErrUnavailable: Redis could not be reached; nothing was written.
-	ErrUnavailable = errors.New("ledger unavailable")
+	// ErrUnavailable: Redis could not be reached; nothing was written. It
+	// wraps adapters.ErrUnavailable, so adapters.Classify sees a ledger
+	// outage as ClassUnavailable (retried) like a store outage.
+	ErrUnavailable = fmt.Errorf("ledger unavailable: %w", adapters.ErrUnavailable)
 )
 
 // Sync states of a resource.
@@ -120,9 +124,6 @@ type Ledger struct {
 func NewLedger(rdb redis.UniversalClient, sealer *Sealer) *Ledger {
 	return &Ledger{rdb: rdb, sealer: sealer, now: time.Now}
 }
-
-// Redis returns the client (for the lease and the sweeper).
-func (l *Ledger) Redis() redis.UniversalClient { return l.rdb }
 
 // newID returns a random UUID (version 4).
 func newID() string {
@@ -240,15 +241,29 @@ func (e *UniquenessError) Error() string {
 // Is makes errors.Is(err, ErrUniqueness) true.
 func (e *UniquenessError) Is(target error) bool { return target == ErrUniqueness }
 
-// redisErr classifies a Redis error: connection problems are ErrUnavailable.
+// redisErr wraps a Redis error; one that means Redis cannot answer now
+// (isRedisUnavailable) is ErrUnavailable.
 func redisErr(op string, err error) error {
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, redis.ErrClosed) || errors.Is(err, context.DeadlineExceeded) ||
-		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "LOADING") ||
-		strings.Contains(err.Error(), "i/o timeout") || strings.Contains(err.Error(), "EOF") {
-		return fmt.Errorf("sync: %s: %w: %v", op, ErrUnavailable, err)
+	if isRedisUnavailable(err) {
+		return fmt.Errorf("sync: %s: %w: %w", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("sync: %s: %w", op, err)
+}
+
+// isRedisUnavailable reports, by the error's type, whether Redis could not
+// be reached or answer in time: a network error (refused, reset, i/o
+// timeout), a connection closed mid-reply, a closed client or exhausted
+// pool, a deadline, or a server that is not serving yet (LOADING, a
+// cluster or replica without its master: CLUSTERDOWN, TRYAGAIN,
+// MASTERDOWN). Anything else (a script error, a wrong type) is not.
+func isRedisUnavailable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		redis.IsLoadingError(err) || redis.IsClusterDownError(err) ||
+		redis.IsTryAgainError(err) || redis.IsMasterDownError(err)
 }
 
 // replyStrings is a script's list reply of strings (HGETALL inside Lua).
@@ -611,7 +626,7 @@ func (l *Ledger) lease(ctx context.Context, k keys, id string, ttl time.Duration
 		return nil, false, nil
 	}
 	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
 		_ = releaseScript.Run(ctx, l.rdb, []string{key}, token).Err()
 	}, true, nil
@@ -683,7 +698,7 @@ func (h *heldLease) release(ctx context.Context) {
 	if h.released {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
 	_ = releaseScript.Run(ctx, h.l.rdb, []string{h.key}, h.token).Err()
 }

@@ -2,32 +2,38 @@ package sync
 
 import (
 	"context"
-	"strconv"
 	gosync "sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
+
+// ConcurrencySource says how many applies of a tenant may run at once:
+// its store's max_concurrency (<= 0: unlimited). *tenants.Registry
+// satisfies it.
+type ConcurrencySource interface {
+	StoreConcurrency(ctx context.Context, tenant string) (int, error)
+}
 
 // TenantLimiter bounds how many applies of one tenant run at once across
 // every worker process, so one tenant's slow or dead store holds at most
 // its own slots and never stalls the others' applies (and an LDAP server
-// that takes one writer at a time gets one). A slot is a lease: a killed
-// worker's slot expires.
+// that takes one writer at a time gets one). A slot is a lease in the
+// ledger's Redis (Ledger.takeSlot): a killed worker's slot expires.
 //
 // Within one process, applies of a tenant over its limit wait their turn
 // briefly (at most `limit` of them, for at most Wait) instead of going
 // back to the queue at once: a queue round trip per refusal costs Redis
 // far more than the wait, and bounding the waiters keeps most worker
 // goroutines free for other tenants.
+//
+// Required: the ledger, the ConcurrencySource, TTL and Wait, all passed to
+// NewTenantLimiter, which panics when one is missing.
 type TenantLimiter struct {
-	rdb redis.UniversalClient
-	// Limit returns the tenant's slot count (<= 0: unlimited).
-	Limit func(ctx context.Context, tenant string) int
+	ledger *Ledger
+	limits ConcurrencySource
 	// TTL bounds how long a slot is held (it must exceed one apply).
 	TTL time.Duration
-	// Wait bounds how long an apply waits for a local turn (default 2 s).
+	// Wait bounds how long an apply waits for a local turn.
 	Wait time.Duration
 
 	local gosync.Map // tenant → *localSlots
@@ -51,32 +57,35 @@ func (l *TenantLimiter) localFor(tenant string, limit int) *localSlots {
 	return ls
 }
 
-// NewTenantLimiter returns a limiter over rdb.
-func NewTenantLimiter(rdb redis.UniversalClient, ttl time.Duration, limit func(ctx context.Context, tenant string) int) *TenantLimiter {
-	return &TenantLimiter{rdb: rdb, Limit: limit, TTL: ttl}
+// NewTenantLimiter returns a limiter whose slots live in the ledger's
+// Redis, each tenant's count given by limits. It panics when an argument
+// is missing (nil, or a duration <= 0).
+func NewTenantLimiter(ledger *Ledger, limits ConcurrencySource, ttl, wait time.Duration) *TenantLimiter {
+	mustCheck(checkRequired("TenantLimiter",
+		setting{"ledger", ledger != nil},
+		setting{"ConcurrencySource", limits != nil},
+		setting{"TTL", ttl > 0},
+		setting{"Wait", wait > 0}))
+	return &TenantLimiter{ledger: ledger, limits: limits, TTL: ttl, Wait: wait}
 }
 
-// acquireSlotScript takes a slot if fewer than the limit are held.
-// KEYS: 1 slots (zset token → expiry ms). ARGV: 1 now ms, 2 ttl ms, 3 limit, 4 token.
-var acquireSlotScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
-`)
-
-func slotsKey(tenant string) string { return "sb:{" + tenant + "}:slots" }
+// limit is the tenant's slot count. A tenant whose count cannot be read
+// for now gets one slot: be gentle; the apply re-checks the tenant.
+func (l *TenantLimiter) limit(ctx context.Context, tenant string) int {
+	n, err := l.limits.StoreConcurrency(ctx, tenant)
+	if err != nil {
+		return 1
+	}
+	return n
+}
 
 // Acquire takes one of the tenant's slots. ok is false when all are held.
+// A nil limiter is unbounded.
 func (l *TenantLimiter) Acquire(ctx context.Context, tenant string) (release func(), ok bool, err error) {
 	if l == nil {
 		return func() {}, true, nil
 	}
-	limit := 0
-	if l.Limit != nil {
-		limit = l.Limit(ctx, tenant)
-	}
+	limit := l.limit(ctx, tenant)
 	if limit <= 0 {
 		return func() {}, true, nil
 	}
@@ -85,11 +94,7 @@ func (l *TenantLimiter) Acquire(ctx context.Context, tenant string) (release fun
 		ls.waiting.Add(-1)
 		return nil, false, nil // enough of this tenant's applies wait here already
 	}
-	wait := l.Wait
-	if wait <= 0 {
-		wait = 2 * time.Second
-	}
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(l.Wait)
 	select {
 	case ls.turns <- struct{}{}:
 		timer.Stop()
@@ -102,31 +107,18 @@ func (l *TenantLimiter) Acquire(ctx context.Context, tenant string) (release fun
 		ls.waiting.Add(-1)
 		return nil, false, ctx.Err()
 	}
-	token := newID()
-	now := time.Now().UnixMilli()
-	n, err := acquireSlotScript.Run(ctx, l.rdb, []string{slotsKey(tenant)},
-		now, l.TTL.Milliseconds(), limit, token).Int()
-	if err != nil {
-		<-ls.turns
-		return nil, false, redisErr("tenant slot", err)
-	}
-	if n == 0 {
-		<-ls.turns // other processes hold the tenant's slots
-		return nil, false, nil
+	releaseSlot, ok, err := l.ledger.takeSlot(ctx, tenant, limit, l.TTL)
+	if err != nil || !ok {
+		<-ls.turns // on !ok: other processes hold the tenant's slots
+		return nil, false, err
 	}
 	return func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		l.rdb.ZRem(ctx, slotsKey(tenant), token)
+		releaseSlot()
 		<-ls.turns
 	}, true, nil
 }
 
 // InUse returns how many slots the tenant holds now.
 func (l *TenantLimiter) InUse(ctx context.Context, tenant string) (int, error) {
-	n, err := l.rdb.ZCount(ctx, slotsKey(tenant), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
-	if err != nil {
-		return 0, redisErr("tenant slots", err)
-	}
-	return int(n), nil
+	return l.ledger.SlotsInUse(ctx, tenant)
 }

@@ -2,6 +2,8 @@ package sync
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -10,13 +12,12 @@ func TestTenantLimiterBoundsEachTenant(t *testing.T) {
 	t.Parallel()
 	rdb := testRedis(t)
 	a, b := testTenant(t, rdb), testTenant(t, rdb)
-	lim := NewTenantLimiter(rdb, time.Minute, func(_ context.Context, tenant string) int {
+	lim := NewTenantLimiter(NewLedger(rdb, nil), concurrencyFunc(func(tenant string) int {
 		if tenant == a {
 			return 2
 		}
 		return 1
-	})
-	lim.Wait = 20 * time.Millisecond
+	}), time.Minute, 20*time.Millisecond)
 	ctx := context.Background()
 	r1, ok1, _ := lim.Acquire(ctx, a)
 	_, ok2, _ := lim.Acquire(ctx, a)
@@ -41,14 +42,13 @@ func TestTenantLimiterBoundsEachTenant(t *testing.T) {
 		t.Fatalf("b in use after release = %d", n)
 	}
 	// A killed process's slot expires for the others.
-	one := func(context.Context, string) int { return 1 }
-	dead := NewTenantLimiter(rdb, 50*time.Millisecond, one)
+	one := concurrencyFunc(func(string) int { return 1 })
+	dead := NewTenantLimiter(NewLedger(rdb, nil), one, 50*time.Millisecond, testLimiterWait)
 	c := testTenant(t, rdb)
 	if _, ok, _ := dead.Acquire(ctx, c); !ok {
 		t.Fatal("first slot")
 	}
-	alive := NewTenantLimiter(rdb, 50*time.Millisecond, one)
-	alive.Wait = 20 * time.Millisecond
+	alive := NewTenantLimiter(NewLedger(rdb, nil), one, 50*time.Millisecond, 20*time.Millisecond)
 	if _, ok, _ := alive.Acquire(ctx, c); ok {
 		t.Fatal("a second process took a slot the first still holds")
 	}
@@ -62,8 +62,7 @@ func TestTenantLimiterWaitsForALocalTurn(t *testing.T) {
 	t.Parallel()
 	rdb := testRedis(t)
 	tenant := testTenant(t, rdb)
-	lim := NewTenantLimiter(rdb, time.Minute, func(context.Context, string) int { return 1 })
-	lim.Wait = 5 * time.Second
+	lim := NewTenantLimiter(NewLedger(rdb, nil), concurrencyFunc(func(string) int { return 1 }), time.Minute, 5*time.Second)
 	ctx := context.Background()
 	release, ok, _ := lim.Acquire(ctx, tenant)
 	if !ok {
@@ -96,4 +95,32 @@ func TestTenantLimiterWaitsForALocalTurn(t *testing.T) {
 	if !<-got {
 		t.Fatal("the waiting apply did not get the released turn")
 	}
+}
+
+// TestTenantLimiterUnreadableLimitIsOne: a tenant whose concurrency cannot
+// be read gets one slot (gentle), not an unlimited number.
+func TestTenantLimiterUnreadableLimitIsOne(t *testing.T) {
+	t.Parallel()
+	rdb := testRedis(t)
+	tenant := testTenant(t, rdb)
+	lim := NewTenantLimiter(NewLedger(rdb, nil), failingConcurrency{}, time.Minute, 20*time.Millisecond)
+	ctx := context.Background()
+	release, ok, err := lim.Acquire(ctx, tenant)
+	if !ok || err != nil {
+		t.Fatalf("first slot: %v %v", ok, err)
+	}
+	defer release()
+	if _, ok, _ := lim.Acquire(ctx, tenant); ok {
+		t.Fatal("a second slot with an unreadable limit")
+	}
+}
+
+func TestNewTenantLimiterPanicsOnMissingSettings(t *testing.T) {
+	defer func() {
+		r := recover()
+		if r == nil || !strings.Contains(fmt.Sprint(r), "TTL, Wait") {
+			t.Fatalf("panic = %v, want one naming TTL and Wait", r)
+		}
+	}()
+	NewTenantLimiter(&Ledger{}, failingConcurrency{}, 0, 0)
 }

@@ -3,13 +3,11 @@ package sync
 import (
 	"context"
 	"errors"
-	"sort"
 	gosync "sync"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -64,27 +62,10 @@ func outcomeOf(err error) string {
 	return "invalid"
 }
 
-// Failure classes of scimbridge_apply_failures_total.
-const (
-	FailureRejected    = "rejected"    // the store refused the data (permanent)
-	FailureUnavailable = "unavailable" // the store or Redis could not be reached (retried)
-	FailureConfig      = "config"      // the tenant's store configuration is invalid
-	FailureOther       = "other"
-)
-
-// FailureClass sorts an apply error into a metrics class.
-func FailureClass(err error) string {
-	switch {
-	case errors.Is(err, adapters.ErrConfig):
-		return FailureConfig
-	case errors.Is(err, adapters.ErrRejected):
-		return FailureRejected
-	case errors.Is(err, adapters.ErrUnavailable), errors.Is(err, ErrUnavailable),
-		errors.Is(err, context.DeadlineExceeded):
-		return FailureUnavailable
-	}
-	return FailureOther
-}
+// FailureClass is the class label of scimbridge_apply_failures_total for
+// an apply error: adapters.Classify's class (a ledger outage is
+// unavailable: sync.ErrUnavailable wraps adapters.ErrUnavailable).
+func FailureClass(err error) string { return string(adapters.Classify(err)) }
 
 // Metrics are the reconciler's Prometheus series. A nil *Metrics records
 // nothing.
@@ -96,7 +77,7 @@ type Metrics struct {
 // NewMetrics creates the reconciler's series and registers them on reg:
 //
 //	scimbridge_apply_latency_seconds{tenant,kind}         acknowledgement (the ledger write) to applied in the store
-//	scimbridge_apply_failures_total{tenant,kind,class}    failed apply attempts, class rejected|unavailable|config|other
+//	scimbridge_apply_failures_total{tenant,kind,class}    failed apply attempts, class: adapters.Class (config|rejected|not_found|unavailable|other)
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -106,7 +87,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"tenant", "kind"}),
 		applyFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimbridge_apply_failures_total",
-			Help: "Failed apply attempts by class: rejected (permanent, recorded on the resource), unavailable (retried), config, other.",
+			Help: "Failed apply attempts by class: rejected and config (permanent, recorded on the resource), not_found, unavailable and other (retried).",
 		}, []string{"tenant", "kind", "class"}),
 	}
 	reg.MustRegister(m.applyLatency, m.applyFailures)
@@ -137,12 +118,17 @@ func (m *Metrics) failed(tenant, kind string, err error) {
 //
 // The work per scrape is two Redis commands per tenant and kind in one
 // pipeline, bounded by Timeout, and repeated at most once per CacheFor.
+//
+// Required: Ledger, Tenants, CacheFor and Timeout (there are no defaults:
+// see required.go), passed to NewDirtyCollector, which panics when one is
+// missing. (A collector built otherwise with one missing reports every
+// scrape as failed, with Check's error.)
 type DirtyCollector struct {
 	Ledger  *Ledger
 	Tenants TenantLister
-	// CacheFor is how long one reading is served again (default 5 s).
+	// CacheFor is how long one reading is served again (required).
 	CacheFor time.Duration
-	// Timeout bounds one reading (default 3 s).
+	// Timeout bounds one reading (required).
 	Timeout time.Duration
 
 	mu       gosync.Mutex
@@ -165,6 +151,23 @@ var (
 	dirtyErrDesc = prometheus.NewDesc("scimbridge_dirty_scrape_error",
 		"1 when the last reading of the dirty sets failed (Redis unreachable).", nil, nil)
 )
+
+// NewDirtyCollector returns a collector of the dirty sets of the tenants'
+// resources. It panics when an argument is missing (nil, or a duration <= 0).
+func NewDirtyCollector(ledger *Ledger, tenants TenantLister, cacheFor, timeout time.Duration) *DirtyCollector {
+	d := &DirtyCollector{Ledger: ledger, Tenants: tenants, CacheFor: cacheFor, Timeout: timeout}
+	mustCheck(d.Check())
+	return d
+}
+
+// Check reports the required settings that are unset.
+func (d *DirtyCollector) Check() error {
+	return checkRequired("DirtyCollector",
+		setting{"Ledger", d.Ledger != nil},
+		setting{"Tenants", d.Tenants != nil},
+		setting{"CacheFor", d.CacheFor > 0},
+		setting{"Timeout", d.Timeout > 0})
+}
 
 // Describe implements prometheus.Collector.
 func (d *DirtyCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -196,18 +199,13 @@ func (d *DirtyCollector) Collect(ch chan<- prometheus.Metric) {
 func (d *DirtyCollector) read() ([]dirtyReading, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	cacheFor := d.CacheFor
-	if cacheFor <= 0 {
-		cacheFor = 5 * time.Second
+	if err := d.Check(); err != nil {
+		return nil, err
 	}
-	if !d.readAt.IsZero() && time.Since(d.readAt) < cacheFor {
+	if !d.readAt.IsZero() && time.Since(d.readAt) < d.CacheFor {
 		return d.readings, nil
 	}
-	timeout := d.Timeout
-	if timeout <= 0 {
-		timeout = 3 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 	defer cancel()
 	readings, err := d.Ledger.dirtyReadings(ctx, d.Tenants)
 	if err != nil {
@@ -215,46 +213,6 @@ func (d *DirtyCollector) read() ([]dirtyReading, error) {
 	}
 	d.readings, d.readAt = readings, time.Now()
 	return readings, nil
-}
-
-// dirtyReadings counts each tenant's dirty users and groups and finds the
-// oldest of each, in one pipeline.
-func (l *Ledger) dirtyReadings(ctx context.Context, tenants TenantLister) ([]dirtyReading, error) {
-	ids, err := tenants.TenantIDs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(ids)
-	type pending struct {
-		count *redis.IntCmd
-		first *redis.ZSliceCmd
-	}
-	out := make([]dirtyReading, 0, 2*len(ids))
-	var cmds []pending
-	pipe := l.rdb.Pipeline()
-	for _, tenant := range ids {
-		for _, k := range []keys{userKeys(tenant), groupKeys(tenant)} {
-			kind := queue.KindUser
-			if k.kind == "g" {
-				kind = queue.KindGroup
-			}
-			out = append(out, dirtyReading{tenant: tenant, kind: kind})
-			cmds = append(cmds, pending{count: pipe.ZCard(ctx, k.dirty()), first: pipe.ZRangeWithScores(ctx, k.dirty(), 0, 0)})
-		}
-	}
-	if len(cmds) == 0 {
-		return out, nil
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, redisErr("dirty readings", err)
-	}
-	for i, c := range cmds {
-		out[i].count = c.count.Val()
-		if first := c.first.Val(); len(first) > 0 {
-			out[i].oldest = time.UnixMilli(int64(first[0].Score))
-		}
-	}
-	return out, nil
 }
 
 // startConsumerSpan opens the span of one attempt of a reconcile task: a

@@ -22,6 +22,11 @@ type TenantChecker interface {
 
 // Reconciler is the asynq handler that applies a resource's latest desired
 // state to its tenant's store.
+//
+// Required: Ledger, Stores, LeaseTTL and StoreTimeout (there are no
+// defaults: see required.go). Check reports the missing ones; Register
+// panics with its error, and an apply that needs an unset duration panics
+// naming it.
 type Reconciler struct {
 	Ledger  *Ledger
 	Stores  StoreSource
@@ -38,18 +43,35 @@ type Reconciler struct {
 	Logger *slog.Logger
 	// Metrics records apply latency and failures (nil: none).
 	Metrics *Metrics
-	// LeaseTTL bounds how long one apply may hold the resource (default 2 min;
-	// it must exceed the store timeout).
+	// LeaseTTL bounds how long one apply may hold the resource (required;
+	// it must exceed StoreTimeout).
 	LeaseTTL time.Duration
-	// StoreTimeout bounds one store call (default 60 s).
+	// StoreTimeout bounds one store call (required).
 	StoreTimeout time.Duration
 	// afterApply, when set by tests, runs between the store write and the
 	// ledger update; an error stops the apply there (a crash injection point).
 	afterApply func() error
 }
 
-// Register adds the reconciler's handlers to mux.
+// Check reports the required settings that are unset (or inconsistent).
+func (rc *Reconciler) Check() error {
+	if err := checkRequired("Reconciler",
+		setting{"Ledger", rc.Ledger != nil},
+		setting{"Stores", rc.Stores != nil},
+		setting{"LeaseTTL", rc.LeaseTTL > 0},
+		setting{"StoreTimeout", rc.StoreTimeout > 0}); err != nil {
+		return err
+	}
+	if rc.LeaseTTL <= rc.StoreTimeout {
+		return fmt.Errorf("sync: Reconciler: LeaseTTL (%s) must exceed StoreTimeout (%s)", rc.LeaseTTL, rc.StoreTimeout)
+	}
+	return nil
+}
+
+// Register adds the reconciler's handlers to mux. It panics when a
+// required setting is missing (Check).
 func (rc *Reconciler) Register(mux *asynq.ServeMux) {
+	mustCheck(rc.Check())
 	mux.HandleFunc(queue.TypeReconcile, rc.ProcessTask)
 	mux.HandleFunc(queue.TypeDrain, rc.ProcessDrain)
 }
@@ -74,7 +96,7 @@ func (rc *Reconciler) ProcessTask(ctx context.Context, t *asynq.Task) (err error
 	ctx = queue.WithCorrelation(ctx, queue.Correlation{RequestID: queue.CorrelationFrom(ctx).RequestID, Tenant: p.Tenant})
 	ctx, span := startConsumerSpan(ctx, p)
 	defer func() {
-		if err != nil && !errors.Is(err, queue.ErrBusy) && !errors.Is(err, errMembersWaiting) {
+		if countsAsFailure(err) {
 			rc.Metrics.failed(p.Tenant, p.Kind, err)
 		}
 		endSpan(span, &err)
@@ -104,17 +126,11 @@ func (rc *Reconciler) checkTenant(ctx context.Context, tenant string) error {
 }
 
 func (rc *Reconciler) leaseTTL() time.Duration {
-	if rc.LeaseTTL > 0 {
-		return rc.LeaseTTL
-	}
-	return 2 * time.Minute
+	return required("Reconciler", "LeaseTTL", rc.LeaseTTL)
 }
 
 func (rc *Reconciler) storeTimeout() time.Duration {
-	if rc.StoreTimeout > 0 {
-		return rc.StoreTimeout
-	}
-	return 60 * time.Second
+	return required("Reconciler", "StoreTimeout", rc.StoreTimeout)
 }
 
 // ReconcileUser applies the latest desired state of one user.
@@ -182,24 +198,6 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	rc.Metrics.applied(tenant, queue.KindUser, r.Modified)
 	return nil
 }
-
-// fail decides what a store error means: permanent ones are recorded on
-// the resource and the task archived; others are retried with backoff.
-func (rc *Reconciler) fail(ctx context.Context, k keys, r *Record, err error) error {
-	if adapters.IsPermanent(err) {
-		rc.logger().WarnContext(ctx, "store rejected the resource", "tenant", r.Tenant, "id", r.ID,
-			"version", r.Version, "err", err)
-		if merr := rc.Ledger.markFailed(ctx, k, r.ID, r.Version, err.Error()); merr != nil {
-			return merr // retry: the failure must be recorded
-		}
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	}
-	return fmt.Errorf("sync: apply %s %s: %w", k.kind, r.ID, err)
-}
-
-// errMembersWaiting: some members' users are not in the store yet; the
-// group is retried with backoff (the rest of its changes are applied).
-var errMembersWaiting = errors.New("sync: group members wait for their users to be applied")
 
 // memberBatch bounds the members sent to the store in one call.
 const memberBatch = 500

@@ -130,8 +130,8 @@ func setup(t *testing.T) *bundle {
 	enq := &recordingEnqueuer{}
 	return &bundle{
 		tenant: tenant, ledger: l, enq: enq, store: st,
-		svc: &Service{Ledger: l, Enqueuer: enq, Stores: st},
-		rec: &Reconciler{Ledger: l, Stores: st},
+		svc: &Service{Ledger: l, Enqueuer: enq, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout},
+		rec: &Reconciler{Ledger: l, Stores: st, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout},
 	}
 }
 
@@ -355,7 +355,7 @@ func TestSweeperConvergesLostEnqueue(t *testing.T) {
 		t.Fatalf("the write was recorded, so it is acknowledged: %v", err)
 	}
 	b.enq.fail = nil
-	sw := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant}, Grace: 1}
+	sw := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant}, Interval: testSweepInterval, Grace: 1}
 	// Another process's sweep lock would skip this sweep; take it fresh.
 	b.ledger.rdb.Del(ctx, "sb:sweeper:lock")
 	if _, err := sw.SweepOnce(ctx); err != nil {
@@ -389,7 +389,7 @@ func TestReconcilePasswordUnreadableIsRecorded(t *testing.T) {
 	}
 	// A worker with another secret key cannot open the sealed password.
 	other := NewLedger(b.ledger.rdb, testSealer(t))
-	rc := &Reconciler{Ledger: other, Stores: b.store}
+	rc := &Reconciler{Ledger: other, Stores: b.store, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}
 	task, _ := queue.NewReconcileTask(ctx, b.enq.take()[0])
 	if err := rc.ProcessTask(ctx, task); !errors.Is(err, asynq.SkipRetry) {
 		t.Fatalf("unreadable password: %v", err)

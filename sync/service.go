@@ -33,6 +33,10 @@ type Enqueuer interface {
 // Service is the front door's view of provisioning: every method that
 // writes records the desired state atomically in the ledger, enqueues the
 // reconcile task and returns the record as it now is in the ledger.
+//
+// Required: Ledger; with Stores, also ImportInterval and StoreTimeout
+// (there are no defaults: see required.go). Check reports the missing
+// ones; a call that needs an unset duration panics naming it.
 type Service struct {
 	Ledger   *Ledger
 	Enqueuer Enqueuer
@@ -44,10 +48,10 @@ type Service struct {
 	Coalesce bool
 	Logger   *slog.Logger
 	// ImportInterval is how often an unfiltered first page re-reads the
-	// store for entries created outside scimbridge (default 30 s).
+	// store for entries created outside scimbridge (required with Stores).
 	ImportInterval time.Duration
 	// StoreTimeout bounds a store lookup made while answering a request
-	// (default 10 s).
+	// (required with Stores).
 	StoreTimeout time.Duration
 
 	mu      gosync.Mutex
@@ -71,11 +75,8 @@ type importState struct {
 	last time.Time
 }
 
-// due reports whether the last import is older than interval (default 30 s).
+// due reports whether the last import is older than interval.
 func (st *importState) due(interval time.Duration) bool {
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
 	return time.Since(st.last) >= interval
 }
 
@@ -372,11 +373,20 @@ func (s *Service) adoptMatches(ctx context.Context, tenant string, lk scim.Looku
 	return out
 }
 
+// Check reports the required settings that are unset.
+func (s *Service) Check() error {
+	return checkRequired("Service",
+		setting{"Ledger", s.Ledger != nil},
+		setting{"ImportInterval (with Stores)", s.Stores == nil || s.ImportInterval > 0},
+		setting{"StoreTimeout (with Stores)", s.Stores == nil || s.StoreTimeout > 0})
+}
+
 func (s *Service) storeTimeout() time.Duration {
-	if s.StoreTimeout > 0 {
-		return s.StoreTimeout
-	}
-	return 10 * time.Second
+	return required("Service", "StoreTimeout", s.StoreTimeout)
+}
+
+func (s *Service) importInterval() time.Duration {
+	return required("Service", "ImportInterval", s.ImportInterval)
 }
 
 // importStore adopts store entries the ledger does not know, at most once
@@ -389,7 +399,7 @@ func (s *Service) importStore(ctx context.Context, tenant string) {
 	st := s.importState("u:" + tenant)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if !st.due(s.ImportInterval) {
+	if !st.due(s.importInterval()) {
 		return
 	}
 	if _, err := s.ImportUsers(ctx, tenant, nil); err != nil {

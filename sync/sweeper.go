@@ -15,41 +15,44 @@ type TenantLister interface {
 	TenantIDs(ctx context.Context) ([]string, error)
 }
 
+// sweepBatch bounds the resources re-enqueued per tenant and kind per
+// sweep (the rest waits for the next sweep).
+const sweepBatch = 1000
+
 // Sweeper re-enqueues resources that stayed dirty past Grace: a crash
 // between the ledger write and the enqueue, a lost or archived task. Several
-// workers may run one; a Redis lock lets one sweep per interval.
+// workers may run one; a lock in the ledger lets one sweep per interval.
+//
+// Required: Ledger, Enqueuer, Tenants, Interval and Grace (there are no
+// defaults: see required.go). Check reports the missing ones; Run panics
+// with its error, and SweepOnce panics naming an unset duration.
 type Sweeper struct {
 	Ledger   *Ledger
 	Enqueuer Enqueuer
 	Tenants  TenantLister
 	Logger   *slog.Logger
-	// Interval between sweeps (default 30 s).
+	// Interval between sweeps (required).
 	Interval time.Duration
 	// Grace is how long a resource may stay dirty before it is re-enqueued
-	// (default 1 min).
+	// (required).
 	Grace time.Duration
-	// Batch bounds the resources re-enqueued per tenant per sweep (default 1000).
-	Batch int
 }
 
-func (s *Sweeper) defaults() (interval, grace time.Duration, batch int) {
-	interval, grace, batch = s.Interval, s.Grace, s.Batch
-	if interval <= 0 {
-		interval = 30 * time.Second
-	}
-	if grace <= 0 {
-		grace = time.Minute
-	}
-	if batch <= 0 {
-		batch = 1000
-	}
-	return
+// Check reports the required settings that are unset.
+func (s *Sweeper) Check() error {
+	return checkRequired("Sweeper",
+		setting{"Ledger", s.Ledger != nil},
+		setting{"Enqueuer", s.Enqueuer != nil},
+		setting{"Tenants", s.Tenants != nil},
+		setting{"Interval", s.Interval > 0},
+		setting{"Grace", s.Grace > 0})
 }
 
-// Run sweeps every Interval until ctx ends.
+// Run sweeps every Interval until ctx ends. It panics when a required
+// setting is missing (Check).
 func (s *Sweeper) Run(ctx context.Context) {
-	interval, _, _ := s.defaults()
-	t := time.NewTicker(interval)
+	mustCheck(s.Check())
+	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -75,10 +78,11 @@ func (s *Sweeper) logger() *slog.Logger {
 // SweepOnce re-enqueues every resource dirty for longer than Grace, unless
 // another sweeper holds this interval's lock. It returns how many.
 func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
-	interval, grace, batch := s.defaults()
-	ok, err := s.Ledger.rdb.SetNX(ctx, "sb:sweeper:lock", "1", interval/2).Result()
+	interval := required("Sweeper", "Interval", s.Interval)
+	grace := required("Sweeper", "Grace", s.Grace)
+	ok, err := s.Ledger.AcquireSweepLock(ctx, interval/2)
 	if err != nil {
-		return 0, redisErr("sweeper lock", err)
+		return 0, err
 	}
 	if !ok {
 		return 0, nil
@@ -93,12 +97,12 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	salt := "sw" + strconv.FormatInt(now.UnixMilli()/max(grace.Milliseconds(), 1), 10)
 	total := 0
 	for _, tenant := range tenants {
-		n, err := s.sweepKind(ctx, userKeys(tenant), now.Add(-grace), batch, salt)
+		n, err := s.sweepKind(ctx, userKeys(tenant), now.Add(-grace), sweepBatch, salt)
 		total += n
 		if err != nil {
 			return total, err
 		}
-		n, err = s.sweepKind(ctx, groupKeys(tenant), now.Add(-grace), batch, salt)
+		n, err = s.sweepKind(ctx, groupKeys(tenant), now.Add(-grace), sweepBatch, salt)
 		total += n
 		if err != nil {
 			return total, err

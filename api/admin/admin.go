@@ -412,7 +412,7 @@ func (h *Handler) preview(c *gin.Context) {
 		h.fail(c, fmt.Errorf("admin: request body: %w: %v", syncsvc.ErrInvalidRequest, err))
 		return
 	}
-	p, err := h.deps.Admin.Preview(c.Request.Context(), t.ID, body)
+	p, err := t.PreviewUser(body)
 	if err != nil {
 		h.fail(c, err)
 		return

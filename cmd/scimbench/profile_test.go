@@ -124,7 +124,8 @@ func newBenchServer(b *testing.B) *benchServer {
 	s.ledger = syncsvc.NewLedger(rdb, nil)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s.service = &syncsvc.Service{Ledger: s.ledger, Enqueuer: enq, Stores: s.stores, Groups: benchTenants{s.reg}, Logger: logger,
-		Coalesce: true} // worker.coalesce's default
+		Coalesce:       true, // worker.coalesce's default
+		ImportInterval: 30 * time.Second, StoreTimeout: 10 * time.Second}
 	h := api.New(api.Config{Logger: logger}, api.Deps{Users: s.service, Tenants: s.reg, Keys: keys})
 	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
@@ -141,7 +142,8 @@ func (s *benchServer) startWorker(b *testing.B, concurrency int) {
 	srv := asynq.NewServer(s.asynq, cfg)
 	mux := asynq.NewServeMux()
 	rec := &syncsvc.Reconciler{Ledger: s.ledger, Stores: s.stores, Tenants: benchTenants{s.reg},
-		Groups: benchTenants{s.reg}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Groups: benchTenants{s.reg}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LeaseTTL: 2 * time.Minute, StoreTimeout: time.Minute}
 	rec.Register(mux)
 	if err := srv.Start(mux); err != nil {
 		b.Fatal(err)

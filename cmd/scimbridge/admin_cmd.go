@@ -77,7 +77,8 @@ func (c AdminConfig) validate() []error {
 // operator returns the admin operations on the app's services.
 func (a *app) operator() *syncsvc.Admin {
 	return &syncsvc.Admin{Ledger: a.ledger, Service: a.service, Enqueuer: a.enqueuer,
-		Tenants: a.registry, Logger: a.log}
+		Tenants: a.registry, Logger: a.log,
+		InlineDriftLimit: inlineDriftLimit}
 }
 
 // adminHandler returns the admin API and console, nil when no operator
@@ -211,7 +212,11 @@ func runAdmin(ctx context.Context, in *invocation) error {
 		if err != nil {
 			return fmt.Errorf("preview: %w", err)
 		}
-		p, err := op.Preview(ctx, tenant, body)
+		t, err := a.registry.Get(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		p, err := t.PreviewUser(body)
 		if err != nil {
 			return err
 		}

@@ -110,6 +110,10 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
 		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
+	if err := a.service.Check(); err != nil {
+		rdb.Close()
+		return nil, err
+	}
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
 	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
@@ -241,7 +245,7 @@ func (a *app) runWorker(ctx context.Context) error {
 	}
 	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency)
 	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: a.registry,
-		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace, Batch: a.cfg.Sweeper.Batch}
+		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace}
 	swCtx, stopSweeper := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { sw.Run(swCtx); close(done) }()

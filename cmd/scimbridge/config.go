@@ -48,6 +48,10 @@ type Config struct {
 		// TaskTimeout bounds one task: an apply, or one run of a drain
 		// (default 2m).
 		TaskTimeout time.Duration `yaml:"task_timeout"`
+		// SlotWait bounds how long an apply over its tenant's
+		// max_concurrency waits in process for a turn before it goes back
+		// to the queue (default 2s).
+		SlotWait time.Duration `yaml:"slot_wait"`
 		// Listen is the address of `scimbridge worker`'s operations
 		// listener (/metrics, /healthz, /readyz); "off" starts none
 		// (default ":9091"). Unused by serve, whose API listener serves them.
@@ -56,7 +60,6 @@ type Config struct {
 	Sweeper struct {
 		Interval time.Duration `yaml:"interval"` // default 30s
 		Grace    time.Duration `yaml:"grace"`    // default 1m
-		Batch    int           `yaml:"batch"`    // per tenant and kind per sweep; default 1000
 	} `yaml:"sweeper"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info (default), warn, error

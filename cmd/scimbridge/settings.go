@@ -17,6 +17,18 @@ import (
 	"time"
 )
 
+// Fixed values handed to library structs that are tuning, not settings:
+// they live here, beside the settings, so no library invents its own.
+const (
+	// dirtyCacheFor and dirtyReadTimeout: how long one reading of the
+	// dirty sets serves /metrics scrapes, and the bound on taking one.
+	dirtyCacheFor    = 5 * time.Second
+	dirtyReadTimeout = 3 * time.Second
+	// inlineDriftLimit: a drift check of a tenant with more users than
+	// this runs as a worker job instead of inside the admin request.
+	inlineDriftLimit = 1000
+)
+
 // setting is one row of the table.
 type setting struct {
 	key     string // YAML path
@@ -188,14 +200,14 @@ var settings = []setting{
 		func(c *Config) *int { return &c.Worker.MaxRetry }),
 	durationSetting("worker.task_timeout", "SCIMBRIDGE_WORKER_TASK_TIMEOUT", 2*time.Minute, "bound on one task (an apply, or one run of a drain)",
 		func(c *Config) *time.Duration { return &c.Worker.TaskTimeout }),
+	durationSetting("worker.slot_wait", "SCIMBRIDGE_WORKER_SLOT_WAIT", 2*time.Second, "how long an apply over its tenant's `max_concurrency` waits in process for a turn before going back to the queue",
+		func(c *Config) *time.Duration { return &c.Worker.SlotWait }),
 	stringSetting("worker.listen", "SCIMBRIDGE_WORKER_LISTEN", defaultWorkerListen, "`scimbridge worker`'s /metrics, /healthz, /readyz; `off` for none",
 		func(c *Config) *string { return &c.Worker.Listen }),
 	durationSetting("sweeper.interval", "SCIMBRIDGE_SWEEPER_INTERVAL", 30*time.Second, "how often dirty resources are looked for",
 		func(c *Config) *time.Duration { return &c.Sweeper.Interval }),
 	durationSetting("sweeper.grace", "SCIMBRIDGE_SWEEPER_GRACE", time.Minute, "how long a resource may stay dirty before it is re-enqueued",
 		func(c *Config) *time.Duration { return &c.Sweeper.Grace }),
-	intSetting("sweeper.batch", "SCIMBRIDGE_SWEEPER_BATCH", 1000, "resources re-enqueued per tenant and kind per sweep",
-		func(c *Config) *int { return &c.Sweeper.Batch }),
 	stringSetting("log.level", "SCIMBRIDGE_LOG_LEVEL", "info", "debug, info, warn, error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringSetting("log.format", "SCIMBRIDGE_LOG_FORMAT", "json", "json or text",

@@ -67,8 +67,8 @@ func TestSettingsDefaultsAndEnvironment(t *testing.T) {
 	var c Config
 	c.applyDefaults()
 	if c.Listen != ":8080" || c.PublicURL != "http://127.0.0.1:8080" || c.Worker.StoreTimeout != 30*time.Second ||
-		c.Worker.LeaseTTL != 45*time.Second || c.Worker.MaxRetry != 20 || c.Worker.TaskTimeout != 2*time.Minute ||
-		c.Sweeper.Interval != 30*time.Second || c.Sweeper.Grace != time.Minute || c.Sweeper.Batch != 1000 ||
+		c.Worker.LeaseTTL != 45*time.Second || c.Worker.MaxRetry != 20 || c.Worker.TaskTimeout != 2*time.Minute || c.Worker.SlotWait != 2*time.Second ||
+		c.Sweeper.Interval != 30*time.Second || c.Sweeper.Grace != time.Minute ||
 		c.API.StoreLookupTimeout != 10*time.Second || c.API.ImportInterval != 30*time.Second ||
 		c.API.RateLimit.PerTenantRPS != 500 || c.API.RateLimit.Burst != 1000 || c.Worker.Coalesce == nil || !*c.Worker.Coalesce {
 		t.Errorf("defaults: %+v", c)

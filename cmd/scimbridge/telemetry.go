@@ -180,7 +180,7 @@ func newAppMetrics(a *app) *appMetrics {
 	}
 	reg.MustRegister(
 		&queue.DepthCollector{Inspector: m.inspector},
-		&syncsvc.DirtyCollector{Ledger: a.ledger, Tenants: a.registry},
+		syncsvc.NewDirtyCollector(a.ledger, a.registry, dirtyCacheFor, dirtyReadTimeout),
 	)
 	return m
 }

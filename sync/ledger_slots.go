@@ -1,0 +1,70 @@
+package sync
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The worker's shared locks in Redis: each tenant's apply slots
+// (TenantLimiter) and the sweeper's lock (Sweeper).
+
+// releaseTimeout bounds the give-back of a lease or a slot, which runs
+// even when the apply's context has ended.
+const releaseTimeout = 5 * time.Second
+
+func slotsKey(tenant string) string { return "sb:{" + tenant + "}:slots" }
+
+// acquireSlotScript takes a slot if fewer than the limit are held.
+// KEYS: 1 slots (zset token → expiry ms). ARGV: 1 now ms, 2 ttl ms, 3 limit, 4 token.
+var acquireSlotScript = redis.NewScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// takeSlot takes one of the tenant's limit slots for ttl, across every
+// process. ok is false when all are held; release gives the slot back.
+func (l *Ledger) takeSlot(ctx context.Context, tenant string, limit int, ttl time.Duration) (release func(), ok bool, err error) {
+	token := newID()
+	now := time.Now().UnixMilli()
+	n, err := acquireSlotScript.Run(ctx, l.rdb, []string{slotsKey(tenant)},
+		now, ttl.Milliseconds(), limit, token).Int()
+	if err != nil {
+		return nil, false, redisErr("tenant slot", err)
+	}
+	if n == 0 {
+		return nil, false, nil
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		l.rdb.ZRem(ctx, slotsKey(tenant), token)
+	}, true, nil
+}
+
+// SlotsInUse returns how many of the tenant's slots are held now.
+func (l *Ledger) SlotsInUse(ctx context.Context, tenant string) (int, error) {
+	n, err := l.rdb.ZCount(ctx, slotsKey(tenant), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
+	if err != nil {
+		return 0, redisErr("tenant slots", err)
+	}
+	return int(n), nil
+}
+
+// sweepLockKey is the sweeper's lock, shared by every worker.
+const sweepLockKey = "sb:sweeper:lock"
+
+// AcquireSweepLock takes the sweeper's lock for ttl unless another worker
+// holds it; it is never released, only expires (one sweep per ttl).
+func (l *Ledger) AcquireSweepLock(ctx context.Context, ttl time.Duration) (bool, error) {
+	ok, err := l.rdb.SetNX(ctx, sweepLockKey, "1", ttl).Result()
+	if err != nil {
+		return false, redisErr("sweeper lock", err)
+	}
+	return ok, nil
+}
