@@ -11,6 +11,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -67,7 +68,7 @@ func newBatchTable(t *testing.T, h conformance.Harness) *batchTable {
 		// The fixture's unique index is case-insensitive there; make
 		// room for two rows that match one userName (see
 		// testAmbiguousUserName).
-		exec(t, tb.bd.db, "ALTER TABLE "+tb.bd.table+" DROP INDEX username, ADD INDEX (username)")
+		testsupport.Exec(t, tb.bd.db, "ALTER TABLE "+tb.bd.table+" DROP INDEX username, ADD INDEX (username)")
 	}
 	// The customer's rows: one to adopt (another case), two that make a
 	// userName ambiguous.
@@ -294,15 +295,15 @@ func TestApplyUsersMultiRowInserts(t *testing.T) {
 			plain := strings.NewReplacer(`"`, "", "`", "", ".", "_").Replace(b.table)
 			if h.Name == adapters.KindPostgres {
 				fn := plain + "_lower"
-				exec(t, b.db, `CREATE FUNCTION `+fn+`() RETURNS trigger AS $$ BEGIN NEW.username := lower(NEW.username); RETURN NEW; END $$ LANGUAGE plpgsql`)
+				testsupport.Exec(t, b.db, `CREATE FUNCTION `+fn+`() RETURNS trigger AS $$ BEGIN NEW.username := lower(NEW.username); RETURN NEW; END $$ LANGUAGE plpgsql`)
 				t.Cleanup(func() { _, _ = b.db.Exec(`DROP FUNCTION IF EXISTS ` + fn + `() CASCADE`) })
-				exec(t, b.db, `CREATE TRIGGER lower_username BEFORE INSERT ON `+b.table+` FOR EACH ROW EXECUTE FUNCTION `+fn+`()`)
+				testsupport.Exec(t, b.db, `CREATE TRIGGER lower_username BEFORE INSERT ON `+b.table+` FOR EACH ROW EXECUTE FUNCTION `+fn+`()`)
 			}
 			if h.Name == adapters.KindSQLite { // the schema goes on the index's name there
 				schema, table, _ := strings.Cut(b.table, ".")
-				exec(t, b.db, `CREATE UNIQUE INDEX `+schema+`.email_unique ON `+table+` (`+conformance.FieldEmail+`)`)
+				testsupport.Exec(t, b.db, `CREATE UNIQUE INDEX `+schema+`.email_unique ON `+table+` (`+conformance.FieldEmail+`)`)
 			} else {
-				exec(t, b.db, `CREATE UNIQUE INDEX email_unique ON `+b.table+` (`+conformance.FieldEmail+`)`)
+				testsupport.Exec(t, b.db, `CREATE UNIQUE INDEX email_unique ON `+b.table+` (`+conformance.FieldEmail+`)`)
 			}
 
 			var users []adapters.User
