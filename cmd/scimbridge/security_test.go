@@ -12,9 +12,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,12 +121,6 @@ func (c *rawClient) json(method, url, auth string, v any) (int, map[string]any) 
 		_ = json.Unmarshal(ex.body, &out)
 	}
 	return ex.status, out
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // tenantLedgerDump reads every ledger key of a tenant (leases and the
@@ -581,7 +573,7 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	info := run("cross-tenant-"+randomHex(4), "task-a")
+	info := run("cross-tenant-"+testsupport.RandomHex(4), "task-a")
 	t.Logf("task naming A with B's id: %s %q", info.State, info.LastErr)
 
 	if d := diffDumps(aLedger, tenantLedgerDump(t, rdb, "task-a")); len(d) > 0 {
@@ -601,7 +593,7 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 	}
 
 	// The control: the same task naming B applies B's user.
-	if info := run("same-tenant-"+randomHex(4), "task-b"); info.State != asynq.TaskStateCompleted {
+	if info := run("same-tenant-"+testsupport.RandomHex(4), "task-b"); info.State != asynq.TaskStateCompleted {
 		t.Fatalf("task naming B: %s %q", info.State, info.LastErr)
 	}
 	r := waitApplied(t, ts.app, "task-b", rec.ID)
@@ -623,8 +615,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// A PostgreSQL role whose password only the tenant's DSN (in an
 	// environment variable) holds.
-	dsnPassword := "DsnPw" + randomHex(12)
-	role := "sb_sec_" + randomHex(5)
+	dsnPassword := "DsnPw" + testsupport.RandomHex(12)
+	role := "sb_sec_" + testsupport.RandomHex(5)
 	schema := table[:strings.IndexByte(table, '.')]
 	for _, s := range []string{
 		`CREATE ROLE ` + role + ` LOGIN PASSWORD '` + dsnPassword + `'`,
@@ -651,7 +643,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	ten := postgresTenant("secrets", "", table)
 	ten.Store.DSN, ten.Store.DSNEnv = "", "SB_SECURITY_TEST_DSN"
 
-	operatorToken := "OpTok" + randomHex(16)
+	operatorToken := "OpTok" + testsupport.RandomHex(16)
 	cfg := securityConfig(t, redisAddr, ten)
 	cfg.Admin.TokenFile = filepath.Join(t.TempDir(), "admin-token")
 	if err := os.WriteFile(cfg.Admin.TokenFile, []byte(operatorToken+"\n"), 0o600); err != nil {
@@ -665,8 +657,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongKey := "scb_" + "WrongKey" + randomHex(16)
-	pw := []string{"PwCreate" + randomHex(10), "PwPatch" + randomHex(10), "PwPut" + randomHex(10), "PwDup" + randomHex(10), "PwBadJSON" + randomHex(10), "PwBulk" + randomHex(10)}
+	wrongKey := "scb_" + "WrongKey" + testsupport.RandomHex(16)
+	pw := []string{"PwCreate" + testsupport.RandomHex(10), "PwPatch" + testsupport.RandomHex(10), "PwPut" + testsupport.RandomHex(10), "PwDup" + testsupport.RandomHex(10), "PwBadJSON" + testsupport.RandomHex(10), "PwBulk" + testsupport.RandomHex(10)}
 	secrets := map[string]string{
 		"live API key": liveKey, "revoked API key": revokedKey, "wrong API key": wrongKey,
 		"store DSN password": dsnPassword, "operator token": operatorToken,
