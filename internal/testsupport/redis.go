@@ -19,7 +19,7 @@ import (
 // another (no t.Parallel), and two `go test` runs of one such package must
 // not overlap.
 const (
-	DBScimbridgeE2E       = 9  // cmd/scimbridge: e2e_*_test.go, the okta spec, admin, console
+	DBScimbridgeE2E       = 9  // cmd/scimbridge: every test but the telemetry and security ones
 	DBScimbridgeTelemetry = 11 // cmd/scimbridge: telemetry_test.go
 	DBScimbench           = 12 // cmd/scimbench
 	DBScimbridgeSecurity  = 13 // cmd/scimbridge: security_test.go
