@@ -3,14 +3,12 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -43,33 +42,15 @@ const benchUsers = 200
 
 func newBenchFrontDoor(b *testing.B) *benchFrontDoor {
 	b.Helper()
-	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64})
+	rdb := testsupport.Redis(b, func(o *redis.Options) { o.PoolSize = 64 })
 	ctx := context.Background()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") != "" {
-			b.Fatalf("redis at %s is required in CI: %v", addr, err)
-		}
-		b.Skipf("redis at %s unavailable: %v", addr, err)
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	tenant := "apibench-" + hex.EncodeToString(rnd[:])
+	tenant := testsupport.Tenant(b, rdb, "apibench")
 	reg := tenants.NewRegistry(rdb)
 	keys := tenants.NewKeyStore(rdb)
 	keys.EnableCache(time.Second) // as the API process does (api.key_cache_ttl)
 	b.Cleanup(func() {
 		keys.Wait()
 		_ = reg.Delete(context.Background(), tenant)
-		iter := rdb.Scan(context.Background(), 0, "sb:{"+tenant+"}:*", 1000).Iterator()
-		for iter.Next(context.Background()) {
-			rdb.Del(context.Background(), iter.Val())
-		}
-		rdb.Close()
 	})
 	err := reg.Put(ctx, tenants.Tenant{ID: tenant, Name: "bench", Store: adapters.Config{
 		Kind: "postgres", DSN: "postgres://bench@127.0.0.1:5432/bench?sslmode=disable",

@@ -3,24 +3,20 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
 // These tests run the router against the real sync.Service on Redis
-// (SCIMBRIDGE_TEST_REDIS, default 127.0.0.1:6379; skipped when unreachable
-// on a developer machine, failing in CI): the Okta Push Groups and Entra
+// (testsupport.Redis): the Okta Push Groups and Entra
 // sequences, sorted search and bulk, checked in the ledger.
 
 // setupRedis builds a router over a sync.Service on Redis with a fresh
@@ -28,29 +24,8 @@ import (
 // unused.
 func setupRedis(t *testing.T) (*testEnv, *syncsvc.Service, string) {
 	t.Helper()
-	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis at %s is required in CI: %v", addr, err)
-		}
-		t.Skipf("redis at %s unavailable: %v", addr, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	tenant := "api-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, "sb:{"+tenant+"}:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		rdb.Close()
-	})
+	rdb := testsupport.Redis(t)
+	tenant := testsupport.Tenant(t, rdb, "api")
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	sealer, err := syncsvc.NewSealer(key)

@@ -15,31 +15,18 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
-// queueRedisDB is the Redis database of this package's tests: no other
-// test uses it, so the queues they create show on no other test's
-// dashboard. Each test also uses queues of its own.
-const queueRedisDB = 14
-
-// testRedisOpt is the test Redis (SCIMBRIDGE_TEST_REDIS, default
-// 127.0.0.1:6379) on queueRedisDB. Unreachable: skip on a developer
-// machine, fail in CI.
+// testRedisOpt is the test Redis on this package's own database
+// (testsupport.DBQueue): asynq's list of queues is per database, and each
+// test uses a queue name of its own.
 func testRedisOpt(t *testing.T) asynq.RedisClientOpt {
 	t.Helper()
-	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DB: queueRedisDB})
-	defer rdb.Close()
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis at %s is required in CI: %v", addr, err)
-		}
-		t.Skipf("redis at %s unavailable: %v", addr, err)
-	}
-	return asynq.RedisClientOpt{Addr: addr, DB: queueRedisDB}
+	c := testsupport.Redis(t, func(o *redis.Options) { o.DB = testsupport.DBQueue })
+	o := c.Options()
+	return asynq.RedisClientOpt{Addr: o.Addr, Password: o.Password, DB: o.DB}
 }
 
 // testQueue is a queue name of the test's own, deleted at cleanup.

@@ -3,48 +3,24 @@ package sync
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
-// testRedis connects to the test Redis (SCIMBRIDGE_TEST_REDIS, default
-// 127.0.0.1:6379). Missing: skip on a developer machine, fail in CI.
+// testRedis is the test Redis's shared database (testsupport.Redis).
 func testRedis(t testing.TB) redis.UniversalClient {
 	t.Helper()
-	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis at %s is required in CI: %v", addr, err)
-		}
-		t.Skipf("redis at %s unavailable: %v", addr, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return testsupport.Redis(t)
 }
 
 // testTenant returns a fresh tenant id whose keys are deleted after the test.
 func testTenant(t testing.TB, rdb redis.UniversalClient) string {
 	t.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	tenant := "t-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, "sb:{"+tenant+"}:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-	})
-	return tenant
+	return testsupport.Tenant(t, rdb, "t")
 }
 
 func testSealer(t testing.TB) *Sealer {

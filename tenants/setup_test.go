@@ -2,49 +2,26 @@ package tenants
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
-// testRedis connects to the Redis named by SCIMBRIDGE_TEST_REDIS (default
-// 127.0.0.1:6379). Unreachable: skip on a developer machine, fail in CI.
+// testRedis is the test Redis's shared database (testsupport.Redis).
 func testRedis(tb testing.TB) redis.UniversalClient {
 	tb.Helper()
-	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	var opts *redis.Options
-	if o, err := redis.ParseURL(addr); err == nil {
-		opts = o
-	} else {
-		opts = &redis.Options{Addr: addr}
-	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		_ = rdb.Close()
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("redis at %s unreachable (CI is set): %v", addr, err)
-		}
-		tb.Skipf("redis at %s unreachable: %v", addr, err)
-	}
-	tb.Cleanup(func() { _ = rdb.Close() })
-	return rdb
+	return testsupport.Redis(tb)
 }
 
 // newTenantID returns a tenant id no other test uses, and removes
-// everything stored under it when the test ends.
+// everything stored under it when the test ends: the registry's entry
+// here, its tagged keys in testsupport.Tenant.
 func newTenantID(tb testing.TB, rdb redis.UniversalClient) string {
 	tb.Helper()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	id := "t-" + hex.EncodeToString(b[:])
+	id := testsupport.Tenant(tb, rdb, "t")
 	tb.Cleanup(func() { cleanupTenant(tb, rdb, id) })
 	return id
 }
@@ -56,22 +33,6 @@ func cleanupTenant(tb testing.TB, rdb redis.UniversalClient, id string) {
 	}
 	rdb.SRem(ctx, tenantsSetKey, id)
 	rdb.Del(ctx, tenantKey(id))
-	// Anything else under the tenant's tag (there should be nothing).
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, "sb:{"+id+"}:*", 100).Result()
-		if err != nil {
-			tb.Errorf("cleanup scan %s: %v", id, err)
-			return
-		}
-		if len(keys) > 0 {
-			rdb.Del(ctx, keys...)
-		}
-		if next == 0 {
-			return
-		}
-		cursor = next
-	}
 }
 
 // validStore is a store configuration that passes validation.

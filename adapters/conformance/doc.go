@@ -21,6 +21,15 @@
 // users, lookups, paged listing of groups and members, tenant isolation,
 // metacharacters, and ErrConfig / ErrUnavailable.
 //
+// RunBatchTests is the suite of adapters.BatchStore (ApplyUsers): the user
+// suite again with each apply a batch of one, a mixed batch compared with
+// the same users applied one by one on an identical tenant (adoptions, a
+// rename and a new entry with the old name in one batch, passwords,
+// refusals), refused users failing alone, repeated userNames, mixed column
+// sets, the same batch twice, an empty batch and an unreachable store.
+// Store-specific batch cases (a trigger, the merged path itself) stay in
+// the store's own tests.
+//
 // A backend's quirk is an explicit, commented t.Skip inside the suite, never
 // a silent gap.
 package conformance

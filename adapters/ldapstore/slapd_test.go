@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scimbridge/scimbridge/adapters/ldapstore/ldaptest"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
 // The tests run one throwaway slapd for the package (ldaptest.Start in
@@ -45,4 +46,4 @@ func needServer(tb testing.TB) *ldaptest.Server {
 	return server
 }
 
-func randomHex(n int) string { return ldaptest.RandomHex(n) }
+func randomHex(n int) string { return testsupport.RandomHex(n) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -87,7 +88,7 @@ func BenchmarkAddMember(b *testing.B) {
 						b.Fatal(err)
 					}
 					if kind == adapters.KindPostgres {
-						exec(b, f.db, "ANALYZE "+dialects[kind].ident(f.cfg.Groups.Members.Table))
+						testsupport.Exec(b, f.db, "ANALYZE "+dialects[kind].ident(f.cfg.Groups.Members.Table))
 					}
 
 					b.Run("new", func(b *testing.B) {

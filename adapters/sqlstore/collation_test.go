@@ -7,21 +7,19 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
 // mysqlCollationStore makes a MySQL users table whose userName column has
 // the given collation and opens a store on it.
 func mysqlCollationStore(t *testing.T, collation string) (*store, string) {
 	t.Helper()
-	dsn := envOr("SCIMBRIDGE_TEST_MYSQL", defaultMySQL)
-	db := mysqlAdmin.admin(t, "mysql", dsn)
-	database := randomName(t)
-	exec(t, db, "CREATE DATABASE "+database+" CHARACTER SET utf8mb4")
-	t.Cleanup(func() { exec(t, db, "DROP DATABASE "+database) })
+	dsn := testsupport.MySQLDSN()
+	db, database, _ := testsupport.MySQLDatabase(t, "t")
 	table := database + ".users"
 	ddl := fixtureDDL(adapters.KindMySQL, table, false)
 	ddl = strings.Replace(ddl, "username varchar(255) NOT NULL UNIQUE", "username varchar(255) COLLATE "+collation+" NOT NULL UNIQUE", 1)
-	exec(t, db, ddl)
+	testsupport.Exec(t, db, ddl)
 	cfg := adapters.Config{Kind: adapters.KindMySQL, DSNFile: dsnFile(t, dsn), Users: conformance.Mapping(table, conformance.Options{})}
 	return openStore(t, cfg).(*store), table
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
 // groupFixtureDDL is the customer's existing group and membership tables
@@ -71,19 +72,15 @@ func newGroupFixture(tb testing.TB, kind string, unique bool) groupFixture {
 	)
 	switch kind {
 	case adapters.KindPostgres:
-		dsn := envOr("SCIMBRIDGE_TEST_POSTGRES", defaultPostgres)
-		db = postgresAdmin.admin(tb, "pgx", dsn)
-		schema := randomName(tb)
-		exec(tb, db, `CREATE SCHEMA `+schema)
-		tb.Cleanup(func() { exec(tb, db, `DROP SCHEMA `+schema+` CASCADE`) })
+		dsn := testsupport.PostgresDSN()
+		var schema string
+		db, schema = testsupport.PostgresSchema(tb, "t")
 		q = schema + "."
 		cfg = adapters.Config{Kind: kind, DSNFile: dsnFile(tb, dsn)}
 	case adapters.KindMySQL:
-		dsn := envOr("SCIMBRIDGE_TEST_MYSQL", defaultMySQL)
-		db = mysqlAdmin.admin(tb, "mysql", dsn)
-		database := randomName(tb)
-		exec(tb, db, "CREATE DATABASE "+database+" CHARACTER SET utf8mb4")
-		tb.Cleanup(func() { exec(tb, db, "DROP DATABASE "+database) })
+		dsn := testsupport.MySQLDSN()
+		var database string
+		db, database, _ = testsupport.MySQLDatabase(tb, "t")
 		q = database + "."
 		cfg = adapters.Config{Kind: kind, DSNFile: dsnFile(tb, dsn)}
 	case adapters.KindSQLite:
@@ -103,9 +100,9 @@ func newGroupFixture(tb testing.TB, kind string, unique bool) groupFixture {
 	if kind == adapters.KindSQLite {
 		ddlQualifier = ""
 	}
-	exec(tb, db, fixtureDDL(kind, ddlQualifier+"users", false))
+	testsupport.Exec(tb, db, fixtureDDL(kind, ddlQualifier+"users", false))
 	for _, ddl := range groupFixtureDDL(kind, q, unique) {
-		exec(tb, db, ddl)
+		testsupport.Exec(tb, db, ddl)
 	}
 	cfg.Users = conformance.Mapping(q+"users", conformance.Options{})
 	cfg.Groups = conformance.GroupMapping(q+"groups", q+"group_members")
@@ -263,7 +260,7 @@ func TestUnchangedGroupApplyWritesNothing(t *testing.T) {
 		`CREATE TRIGGER groups_ext AFTER UPDATE OF external_id ON groups BEGIN INSERT INTO audit VALUES ('external_id'); END`,
 		`CREATE TRIGGER groups_any AFTER UPDATE ON groups BEGIN INSERT INTO audit VALUES ('row'); END`,
 	} {
-		exec(t, f.db, ddl)
+		testsupport.Exec(t, f.db, ddl)
 	}
 	s := openStore(t, f.cfg).(adapters.GroupStore)
 	ctx := context.Background()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/scim"
 )
 
@@ -23,7 +24,7 @@ func sqliteFixture(t *testing.T, ddl ...string) (*sql.DB, string) {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	for _, q := range ddl {
-		exec(t, db, q)
+		testsupport.Exec(t, db, q)
 	}
 	return db, path
 }

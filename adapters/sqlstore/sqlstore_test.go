@@ -2,14 +2,11 @@ package sqlstore
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,78 +14,8 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
-
-const (
-	defaultPostgres = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	defaultMySQL    = "root@tcp(127.0.0.1:3306)/test"
-)
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// serverDB is one admin connection pool per server for the whole test
-// binary (fixtures are created and inspected through it).
-type serverDB struct {
-	once sync.Once
-	db   *sql.DB
-	err  error
-}
-
-var (
-	postgresAdmin serverDB
-	mysqlAdmin    serverDB
-)
-
-// admin opens (once) the admin pool; a server that does not answer skips
-// the test on a developer machine and fails it under CI.
-func (s *serverDB) admin(tb testing.TB, driver, dsn string) *sql.DB {
-	tb.Helper()
-	s.once.Do(func() {
-		db, err := sql.Open(driver, dsn)
-		if err != nil {
-			s.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := db.PingContext(ctx); err != nil {
-			s.err = err
-			_ = db.Close()
-			return
-		}
-		db.SetMaxOpenConns(8)
-		s.db = db
-	})
-	if s.err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s server unreachable: %v", driver, s.err)
-		}
-		tb.Skipf("%s server unreachable (set CI to fail instead): %v", driver, s.err)
-	}
-	return s.db
-}
-
-func randomName(tb testing.TB) string {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatal(err)
-	}
-	return "t_" + hex.EncodeToString(b)
-}
-
-func exec(tb testing.TB, db *sql.DB, query string, args ...any) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, query, args...); err != nil {
-		tb.Fatalf("%s: %v", query, err)
-	}
-}
 
 // dsnFile writes the DSN to a file the store reads (dsn_file), so a CI DSN
 // with a password never sits inline in the config.
@@ -142,7 +69,7 @@ func fixtureDDL(kind, table string, naturalKey bool) string {
 // openStore opens the store under test the way cmd will: through Open.
 func openStore(tb testing.TB, cfg adapters.Config) adapters.Store {
 	tb.Helper()
-	s, err := Open(context.Background(), "tenant-"+randomName(tb), cfg)
+	s, err := Open(context.Background(), "tenant-"+testsupport.RandomHex(6), cfg)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -151,16 +78,13 @@ func openStore(tb testing.TB, cfg adapters.Config) adapters.Store {
 }
 
 func postgresHarness() conformance.Harness {
-	dsn := envOr("SCIMBRIDGE_TEST_POSTGRES", defaultPostgres)
+	dsn := testsupport.PostgresDSN()
 	return conformance.Harness{
 		Name: adapters.KindPostgres,
 		New: func(tb testing.TB, opts conformance.Options) (adapters.Store, conformance.Backdoor) {
-			db := postgresAdmin.admin(tb, "pgx", dsn)
-			schema := randomName(tb)
-			exec(tb, db, `CREATE SCHEMA `+schema)
-			tb.Cleanup(func() { exec(tb, db, `DROP SCHEMA `+schema+` CASCADE`) })
+			db, schema := testsupport.PostgresSchema(tb, "t")
 			table := schema + ".users"
-			exec(tb, db, fixtureDDL(adapters.KindPostgres, table, opts.NaturalKey))
+			testsupport.Exec(tb, db, fixtureDDL(adapters.KindPostgres, table, opts.NaturalKey))
 			cfg := adapters.Config{Kind: adapters.KindPostgres, DSNFile: dsnFile(tb, dsn), Users: conformance.Mapping(table, opts)}
 			return openStore(tb, cfg), newBackdoor(adapters.KindPostgres, db, cfg.Users)
 		},
@@ -176,18 +100,22 @@ func postgresHarness() conformance.Harness {
 }
 
 func mysqlHarness() conformance.Harness {
-	dsn := envOr("SCIMBRIDGE_TEST_MYSQL", defaultMySQL)
+	dsn := testsupport.MySQLDSN()
 	return conformance.Harness{
 		Name: adapters.KindMySQL,
 		New: func(tb testing.TB, opts conformance.Options) (adapters.Store, conformance.Backdoor) {
-			db := mysqlAdmin.admin(tb, "mysql", dsn)
-			database := randomName(tb)
-			exec(tb, db, "CREATE DATABASE "+database+" CHARACTER SET utf8mb4")
-			tb.Cleanup(func() { exec(tb, db, "DROP DATABASE "+database) })
+			db, database, _ := testsupport.MySQLDatabase(tb, "t")
 			table := database + ".users"
-			exec(tb, db, fixtureDDL(adapters.KindMySQL, table, opts.NaturalKey))
+			testsupport.Exec(tb, db, fixtureDDL(adapters.KindMySQL, table, opts.NaturalKey))
 			cfg := adapters.Config{Kind: adapters.KindMySQL, DSNFile: dsnFile(tb, dsn), Users: conformance.Mapping(table, opts)}
 			return openStore(tb, cfg), newBackdoor(adapters.KindMySQL, db, cfg.Users)
+		},
+		// The fixture's username column has a case-insensitive collation,
+		// so its unique index refuses two userNames differing in case:
+		// the ambiguous-userName cases replace it with a plain index.
+		AllowCaseTwins: func(tb testing.TB, bd conformance.Backdoor) {
+			b := bd.(*backdoor)
+			testsupport.Exec(tb, b.db, "ALTER TABLE "+b.table+" DROP INDEX username, ADD INDEX (username)")
 		},
 		Unreachable: func(tb testing.TB) adapters.Store {
 			cfg := adapters.Config{
@@ -210,7 +138,7 @@ func sqliteHarness() conformance.Harness {
 				tb.Fatal(err)
 			}
 			tb.Cleanup(func() { _ = db.Close() })
-			exec(tb, db, fixtureDDL(adapters.KindSQLite, "users", opts.NaturalKey))
+			testsupport.Exec(tb, db, fixtureDDL(adapters.KindSQLite, "users", opts.NaturalKey))
 			cfg := adapters.Config{Kind: adapters.KindSQLite, DSN: path, Users: conformance.Mapping("main.users", opts)}
 			return openStore(tb, cfg), newBackdoor(adapters.KindSQLite, db, cfg.Users)
 		},

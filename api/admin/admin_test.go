@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,35 +17,18 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/adapters"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
-// adminRedisDB is the Redis database of this package's tests: no other
-// test uses it (the tenant list they read is theirs alone). Every test
-// still uses tenant ids of its own.
-const adminRedisDB = 15
-
-// testRedis is the test Redis (SCIMBRIDGE_TEST_REDIS, default
-// 127.0.0.1:6379) on adminRedisDB. Unreachable: skip on a developer
-// machine, fail in CI.
+// testRedis is the test Redis on this package's own database
+// (testsupport.DBAdmin): the tenant list the tests read is theirs alone.
+// Every test still uses tenant ids of its own.
 func testRedis(t *testing.T) *redis.Client {
 	t.Helper()
-	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DB: adminRedisDB})
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		rdb.Close()
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis at %s is required in CI: %v", addr, err)
-		}
-		t.Skipf("redis at %s unavailable: %v", addr, err)
-	}
-	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return testsupport.Redis(t, func(o *redis.Options) { o.DB = testsupport.DBAdmin })
 }
 
 // adminBundle is an admin Handler over real services on rdb, and a tenant

@@ -9,100 +9,51 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
-const testRedisDB = 12
+// testRedisDB is the Redis database of these tests (flushed by
+// testsupport.RedisDB at the start of each).
+const testRedisDB = testsupport.DBScimbench
 
-func requireService(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required in CI: %v", what, err)
-	}
-	t.Skipf("%s unavailable: %v", what, err)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startServer builds and starts `scimbridge serve` and returns its URL.
+// startServer starts `scimbridge serve` (built once, testsupport) on a free
+// port and the test Redis's testRedisDB, and returns its URL; it is
+// stopped (SIGTERM) at cleanup.
 func startServer(t *testing.T, redisAddr string) string {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "scimbridge")
-	build := exec.Command("go", "build", "-o", bin, "github.com/scimbridge/scimbridge/cmd/scimbridge")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build scimbridge: %v\n%s", err, out)
-	}
-	port := freePort(t)
+	bin := testsupport.ScimbridgeBinary(t)
+	port := testsupport.FreePort(t)
 	cfg := fmt.Sprintf("listen: \"127.0.0.1:%d\"\nredis:\n  addr: %q\n  db: %d\nlog:\n  level: warn\nsweeper:\n  interval: 1s\n  grace: 2s\n",
 		port, redisAddr, testRedisDB)
-	cfgPath := filepath.Join(dir, "config.yaml")
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
+	testsupport.StartProcess(t, "scimbridge serve", exec.Command(bin, "serve", "--config", cfgPath), testsupport.Terminate)
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	testsupport.WaitFor(t, "scimbridge serve", 20*time.Second, func() bool {
 		res, err := http.Get(url + "/scim/none/v2/ServiceProviderConfig")
 		if err == nil {
 			res.Body.Close()
-			return url
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil
+	})
+	return url
 }
 
 func TestShortRunAgainstRealServer(t *testing.T) {
-	redisAddr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if redisAddr == "" {
-		redisAddr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, DB: testRedisDB})
-	defer rdb.Close()
-	requireService(t, "redis at "+redisAddr, rdb.Ping(context.Background()).Err())
+	redisAddr := testsupport.RedisDB(t, testRedisDB)
+	rdb := testsupport.Redis(t, func(o *redis.Options) { o.DB = testRedisDB })
 
 	url := startServer(t, redisAddr)
 	dir := t.TempDir()

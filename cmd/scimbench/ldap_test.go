@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters/ldapstore/ldaptest"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
 func TestLDAPHelpers(t *testing.T) {
@@ -195,13 +196,8 @@ func TestSlapdCommandRunsUntilCanceled(t *testing.T) {
 // create run converges in the ledger and in the directory, and the run
 // reports the directory's add ceiling.
 func TestShortLDAPRunAgainstRealServer(t *testing.T) {
-	redisAddr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if redisAddr == "" {
-		redisAddr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, DB: testRedisDB})
-	defer rdb.Close()
-	requireService(t, "redis at "+redisAddr, rdb.Ping(context.Background()).Err())
+	redisAddr := testsupport.RedisDB(t, testRedisDB)
+	rdb := testsupport.Redis(t, func(o *redis.Options) { o.DB = testRedisDB })
 	s, _ := benchSlapd(t)
 
 	url := startServer(t, redisAddr)

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/sqlstore"
 	"github.com/scimbridge/scimbridge/api"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/queue"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
@@ -78,27 +78,10 @@ type benchServer struct {
 
 func newBenchServer(b *testing.B) *benchServer {
 	b.Helper()
-	addr := os.Getenv("SCIMBRIDGE_TEST_REDIS")
-	if addr == "" {
-		addr = "127.0.0.1:6379"
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DB: testRedisDB, PoolSize: 64})
-	b.Cleanup(func() { rdb.Close() })
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		b.Skipf("redis: %v", err)
-	}
-	dsn := os.Getenv("SCIMBRIDGE_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", dsn)
-	if err == nil {
-		err = db.Ping()
-	}
-	if err != nil {
-		b.Skipf("postgres: %v", err)
-	}
-	b.Cleanup(func() { db.Close() })
+	rdb := testsupport.Redis(b, func(o *redis.Options) { o.DB = testRedisDB; o.PoolSize = 64 })
+	addr := rdb.Options().Addr
+	dsn := testsupport.PostgresDSN()
+	db := testsupport.Postgres(b)
 	ctx := context.Background()
 	id := fmt.Sprintf("prof%d", time.Now().UnixNano()%1e9)
 	if err := createStoreTables(ctx, db, "postgres", id); err != nil {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+
 	"bytes"
 	"encoding/json"
 	"os"
@@ -32,11 +34,11 @@ func writeAdminConfig(t *testing.T, redisAddr string, cfg *Config) string {
 }
 
 func TestAdminCommands(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	ten, db := adminSQLiteTenant(t, "cli-acme")
 	cfg := testConfig(t, redisAddr, ten)
 	cfgPath := writeAdminConfig(t, redisAddr, cfg)
-	ts := startTestServer(t, cfg) // the worker that runs import jobs
+	ts := startTestServer(t, cfg, serverOptions{}) // the worker that runs import jobs
 
 	run2 := func(args ...string) (string, string, error) {
 		var out, errOut bytes.Buffer

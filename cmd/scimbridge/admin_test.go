@@ -19,6 +19,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/api/admin"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -154,9 +155,9 @@ func waitState(t *testing.T, a *app, tenant, id, want string) *syncsvc.ResourceS
 }
 
 func TestAdminAPI(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	ten, db := adminSQLiteTenant(t, "adm-acme")
-	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)))
+	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
 	c := &adminClient{t: t, base: ts.url, token: testAdminToken}
 
 	// Operator auth: no token, a wrong token.
@@ -322,9 +323,9 @@ func TestAdminAPI(t *testing.T) {
 }
 
 func TestAdminOffWithoutToken(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	ten, _ := adminSQLiteTenant(t, "adm-acme")
-	ts := startTestServer(t, testConfig(t, redisAddr, ten))
+	ts := startTestServer(t, testConfig(t, redisAddr, ten), serverOptions{})
 	c := &adminClient{t: t, base: ts.url, token: testAdminToken}
 	for _, p := range []string{"/admin/v1/tenants", "/console", "/console/login"} {
 		if status, _ := c.do("GET", p, nil); status != 404 {
@@ -375,9 +376,9 @@ func TestAdminTokenConfig(t *testing.T) {
 // TestConsoleSession checks the console's cookie and CSRF protection
 // with plain HTTP (the browser flow is TestConsoleInChromium).
 func TestConsoleSession(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	ten, _ := adminSQLiteTenant(t, "adm-acme")
-	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)))
+	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	resp, err := noRedirect.Get(ts.url + "/console")

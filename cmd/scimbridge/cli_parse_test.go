@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
 // isolateCLI clears the environment the flags read their defaults from.
@@ -350,7 +352,7 @@ func TestUsageIsTheTable(t *testing.T) {
 // stderr only.
 func TestCLIExitStatus(t *testing.T) {
 	isolateCLI(t)
-	bin := scimbridgeBinary(t)
+	bin := testsupport.ScimbridgeBinary(t)
 	for _, tc := range []struct {
 		args       []string
 		status     int

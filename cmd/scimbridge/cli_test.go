@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -45,7 +46,7 @@ tenants:
 }
 
 func TestKeyCommands(t *testing.T) {
-	cfgPath := writeConfig(t, e2eRedis(t))
+	cfgPath := writeConfig(t, testsupport.RedisDB(t, e2eRedisDB))
 	runOK := func(args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer

@@ -4,6 +4,8 @@ package main
 // driven with chromedp): log in, generate a key, see it listed, revoke it.
 
 import (
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+
 	"context"
 	"os"
 	"os/exec"
@@ -27,15 +29,15 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	requireService(t, "chromium (apt-get install chromium)", exec.ErrNotFound)
+	testsupport.Require(t, "chromium (apt-get install chromium)", exec.ErrNotFound)
 	return ""
 }
 
 func TestConsoleInChromium(t *testing.T) {
 	browser := chromiumPath(t)
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	ten, _ := adminSQLiteTenant(t, "console-acme")
-	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)))
+	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
 
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(browser),

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -45,10 +46,10 @@ func e2ePostgresGroups(t *testing.T, id string) (tenants.Tenant, *sql.DB, string
 }
 
 func TestEntraProvisioningInPostgresTables(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	const tenant = "entra"
 	ten, db, schema := e2ePostgresGroups(t, tenant)
-	ts := startTestServer(t, testConfig(t, redisAddr, ten))
+	ts := startTestServer(t, testConfig(t, redisAddr, ten), serverOptions{})
 	c := &scimClient{t: t, base: ts.url + "/scim/" + tenant + "/v2", auth: "Bearer " + newKey(t, ts.app, tenant)}
 
 	type account struct {
@@ -144,7 +145,7 @@ func TestEntraProvisioningInPostgresTables(t *testing.T) {
 	}
 
 	t.Run("groups", func(t *testing.T) {
-		skipUnlessGroupStore(t, ts, tenant)
+		requireGroupStore(t, ts, tenant)
 		c := &scimClient{t: t, base: c.base, auth: c.auth}
 		members := func(gAnchor string) []string {
 			t.Helper()

@@ -19,10 +19,10 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/ldapstore/ldaptest"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -306,26 +306,9 @@ type mariaFixture struct {
 
 func newMariaFixture(t *testing.T) *mariaFixture {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(envOr("SCIMBRIDGE_TEST_MYSQL", "root@tcp(127.0.0.1:3306)/test"))
-	if err != nil {
-		t.Fatalf("SCIMBRIDGE_TEST_MYSQL: %v", err)
-	}
-	cfg.DBName = ""
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	requireService(t, "mariadb", admin.PingContext(ctx))
-	name := "e2e_" + ldaptest.RandomHex(5)
-	if _, err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE " + name) })
-	cfg.DBName = name
-	f := &mariaFixture{dsn: cfg.FormatDSN()}
+	_, _, dsn := testsupport.MySQLDatabase(t, "e2e")
+	f := &mariaFixture{dsn: dsn}
+	var err error
 	if f.db, err = sql.Open("mysql", f.dsn); err != nil {
 		t.Fatal(err)
 	}
@@ -502,18 +485,28 @@ func (f *mariaFixture) deletes() bool { return false }
 
 // ---- the shared sequences ----
 
-// skipUnlessGroupStore skips a group sequence while the store the server
-// hands out for tenant does not implement adapters.GroupStore: the
-// reconciler then fails every group with "the store does not support
-// groups" although the tenant maps groups and the store implements them.
-func skipUnlessGroupStore(t *testing.T, ts *testServer, tenant string) {
+// requireGroupStore guards a group sequence. It skips only a tenant whose
+// configuration maps no groups (store.groups unset: the store genuinely
+// keeps none). A tenant that maps groups must get, from the server's store
+// pool, a store that implements adapters.GroupStore; anything else (the
+// registry or the pool failing, a handle hiding the group methods, which
+// the reconciler would answer by failing every group) fails the test.
+func requireGroupStore(t *testing.T, ts *testServer, tenant string) {
 	t.Helper()
-	st, err := ts.app.stores.Store(context.Background(), tenant)
+	ctx := context.Background()
+	ten, err := ts.app.registry.Get(ctx, tenant)
+	if err != nil {
+		t.Fatalf("tenant %s: %v", tenant, err)
+	}
+	if ten.Store.Groups == nil {
+		t.Skipf("tenant %s maps no groups (its store.groups is not set)", tenant)
+	}
+	st, err := ts.app.stores.Store(ctx, tenant)
 	if err != nil {
 		t.Fatalf("store of %s: %v", tenant, err)
 	}
 	if _, ok := st.(adapters.GroupStore); !ok {
-		t.Skipf("waiting for tenants: the pooled store handle (%T) hides the store's adapters.GroupStore methods, so every group fails in the reconciler", st)
+		t.Fatalf("tenant %s maps groups but its pooled store (%T) does not implement adapters.GroupStore: the reconciler would fail every group", tenant, st)
 	}
 }
 
@@ -700,7 +693,7 @@ func runOktaLifecycle(t *testing.T, ts *testServer, tenant string, c *scimClient
 // runOktaPushGroups follows Okta's Push Groups (idp-behaviour.md §6) and
 // checks the group entry and its membership in the store after each step.
 func runOktaPushGroups(t *testing.T, ts *testServer, tenant string, c *scimClient, v storeView, us lifecycleUsers) {
-	skipUnlessGroupStore(t, ts, tenant)
+	requireGroupStore(t, ts, tenant)
 	member := func(id, display string) map[string]any { return map[string]any{"value": id, "display": display} }
 
 	// A group that exists only in the store is found by Okta's
@@ -837,11 +830,11 @@ func runDeleteUser(t *testing.T, ts *testServer, tenant string, c *scimClient, v
 // tenant from one process, runs Okta's lifecycle and Push Groups against
 // both at once, and checks each directory and table.
 func TestTwoStoreKindsInOneServer(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	srv := ldaptest.New(t)
 	lf := newLDAPFixture(t, srv)
 	mf := newMariaFixture(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant("dir-co"), mf.tenant(t, "sql-co")))
+	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant("dir-co"), mf.tenant(t, "sql-co")), serverOptions{})
 
 	type run struct {
 		tenant string
@@ -943,7 +936,7 @@ func sameSnapshot(a, b map[string][]string) bool {
 // checks in the directory that they are stored literally, never widen a
 // search, and never place or move an entry outside the users' OU level.
 func TestLDAPInjectionThroughAPI(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	srv := ldaptest.New(t)
 	lf := newLDAPFixture(t, srv)
 	// ou=admins below ou=people holding uid=a: exactly where an unescaped
@@ -976,7 +969,7 @@ func TestLDAPInjectionThroughAPI(t *testing.T) {
 	preDN := "uid=" + ldap.EscapeDN(preUserName) + "," + lf.people()
 	preBefore := lf.entrySnapshot(t, preDN)
 	const tenant = "inject"
-	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant(tenant)))
+	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant(tenant)), serverOptions{})
 	c := &scimClient{t: t, base: ts.url + "/scim/" + tenant + "/v2", auth: "Bearer " + newKey(t, ts.app, tenant)}
 	untouched := func(step string) {
 		t.Helper()
@@ -1085,7 +1078,7 @@ func TestLDAPInjectionThroughAPI(t *testing.T) {
 	untouched("DELETE")
 
 	t.Run("group names", func(t *testing.T) {
-		skipUnlessGroupStore(t, ts, tenant)
+		requireGroupStore(t, ts, tenant)
 		c := &scimClient{t: t, base: c.base, auth: c.auth}
 		const name = "x,ou=people+cn=*)(cn=*"
 		status, g := c.do("POST", "/Groups", map[string]any{"displayName": name, "members": []any{map[string]any{"value": commaID}}})

@@ -20,64 +20,30 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
-const e2eRedisDB = 9
-
-// requireService skips on a developer machine and fails in CI.
-func requireService(t *testing.T, what string, err error) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required in CI: %v", what, err)
-	}
-	t.Skipf("%s unavailable: %v", what, err)
-}
-
-// e2eRedis returns the address of the test Redis, with db 9 flushed.
-func e2eRedis(t *testing.T) string {
-	t.Helper()
-	addr := envOr("SCIMBRIDGE_TEST_REDIS", "127.0.0.1:6379")
-	c := redis.NewClient(&redis.Options{Addr: addr, DB: e2eRedisDB})
-	defer c.Close()
-	err := c.Ping(context.Background()).Err()
-	requireService(t, "redis at "+addr, err)
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+// e2eRedisDB is the Redis database of the e2e tests (flushed by
+// testsupport.RedisDB at the start of each).
+const e2eRedisDB = testsupport.DBScimbridgeE2E
 
 // e2ePostgres creates a schema of the test's own holding a customer's
 // existing users table with one pre-existing row; it returns the DSN, the
 // qualified table name and a connection for checks.
 func e2ePostgres(t *testing.T) (dsn, table string, db *sql.DB) {
 	t.Helper()
-	dsn = envOr("SCIMBRIDGE_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	requireService(t, "postgres", db.PingContext(ctx))
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	schema := "e2e_" + hex.EncodeToString(b[:])
+	dsn = testsupport.PostgresDSN()
+	db, schema := testsupport.PostgresSchema(t, "e2e")
 	for _, s := range []string{
-		`CREATE SCHEMA ` + schema,
 		`CREATE TABLE ` + schema + `.accounts (
 			id          bigserial PRIMARY KEY,
 			login       text NOT NULL,
@@ -98,7 +64,6 @@ func e2ePostgres(t *testing.T) (dsn, table string, db *sql.DB) {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _, _ = db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`) })
 	return dsn, schema + ".accounts", db
 }
 
@@ -126,14 +91,36 @@ type testServer struct {
 	stop func()
 }
 
-// startTestServer wires cfg like `scimbridge serve` does, with the API on
-// an httptest server.
-func startTestServer(t *testing.T, cfg *Config) *testServer {
+// serverOptions shape a test server. The zero value serves the SCIM
+// router alone (what the e2e tests speak to) with the log discarded, or
+// its warnings on stderr with -v.
+type serverOptions struct {
+	// full serves the API process's whole handler (admin API, /metrics,
+	// /readyz, /monitoring) instead of the SCIM router alone.
+	full bool
+	// logs, when not nil, receives every log line as JSON, debug included
+	// (slog's default logger too, for the test's duration).
+	logs io.Writer
+	// opsToken is the operator token guarding /metrics and /monitoring
+	// ("" for none).
+	opsToken string
+	// factories, when not nil, replace the store factories.
+	factories map[string]adapters.Factory
+}
+
+// startTestServer is the one test server of the package: it wires cfg
+// like `scimbridge serve` does (newApp, the tenants seeded, the worker
+// running) with the API on an httptest server, shaped by opts, and stops
+// it all at cleanup (or at ts.stop).
+func startTestServer(t *testing.T, cfg *Config, opts serverOptions) *testServer {
 	t.Helper()
 	cfg.PublicURL = "" // derive from each request's Host
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logger := testsupport.Logger()
+	if opts.logs != nil {
+		logger = slog.New(newCorrelatingHandler(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		prevDefault := slog.Default()
+		slog.SetDefault(logger)
+		t.Cleanup(func() { slog.SetDefault(prevDefault) })
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := newApp(ctx, cfg, logger)
@@ -141,23 +128,33 @@ func startTestServer(t *testing.T, cfg *Config) *testServer {
 		cancel()
 		t.Fatal(err)
 	}
+	if opts.factories != nil {
+		a.stores.Close()
+		a.stores = tenants.NewStores(a.registry, opts.factories, cfg.Stores.IdleClose)
+		a.service.Stores = a.stores
+	}
+	a.opsToken = opts.opsToken
 	if err := a.seedTenants(ctx); err != nil {
+		cancel()
+		a.close()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.router())
+	handler := a.router()
+	if opts.full {
+		handler = a.handler()
+	}
+	srv := httptest.NewServer(handler)
 	done := make(chan struct{})
 	go func() { _ = a.runWorker(ctx); close(done) }()
 	ts := &testServer{app: a, url: srv.URL}
-	var stopped bool
+	var once gosync.Once
 	ts.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		srv.Close()
-		cancel()
-		<-done
-		a.close()
+		once.Do(func() {
+			srv.Close()
+			cancel()
+			<-done
+			a.close()
+		})
 	}
 	t.Cleanup(ts.stop)
 	return ts
@@ -252,9 +249,9 @@ func newKey(t *testing.T, a *app, tenant string) string {
 }
 
 func TestOktaSpecAgainstPostgresTenant(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	dsn, table, db := e2ePostgres(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("acme", dsn, table)))
+	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("acme", dsn, table)), serverOptions{})
 	key := newKey(t, ts.app, "acme")
 	base := ts.url + "/scim/acme/v2"
 	for _, spec := range []string{"Okta-SCIM-20-SPEC-Test.json", "Okta-SCIM-20-SPEC-Test-old.json"} {
@@ -279,7 +276,7 @@ func TestOktaSpecAgainstEmbeddedDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer emb.Close()
-	ts := startTestServer(t, emb.cfg)
+	ts := startTestServer(t, emb.cfg, serverOptions{})
 	var out bytes.Buffer
 	if err := emb.announce(context.Background(), ts.app, &out); err != nil {
 		t.Fatal(err)
@@ -299,7 +296,7 @@ func TestEmbeddedDefaultSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ts := startTestServer(t, emb.cfg)
+		ts := startTestServer(t, emb.cfg, serverOptions{})
 		var out bytes.Buffer
 		if err := emb.announce(context.Background(), ts.app, &out); err != nil {
 			t.Fatal(err)
@@ -333,9 +330,9 @@ func TestEmbeddedDefaultSurvivesRestart(t *testing.T) {
 // TestOktaLifecycleInPostgresTable follows one Okta user through its life
 // and checks the customer's table itself at every step.
 func TestOktaLifecycleInPostgresTable(t *testing.T) {
-	redisAddr := e2eRedis(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	dsn, table, db := e2ePostgres(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("lifecycle", dsn, table)))
+	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("lifecycle", dsn, table)), serverOptions{})
 	c := &scimClient{t: t, base: ts.url + "/scim/lifecycle/v2", auth: "Bearer " + newKey(t, ts.app, "lifecycle")}
 
 	type acct struct {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 )
 
@@ -37,7 +38,7 @@ type faultRig struct {
 	tenant string
 	db     *sql.DB
 	table  string
-	api    *role
+	api    *testsupport.Process
 }
 
 func newFaultRig(t *testing.T, aof bool, apiEnv ...string) *faultRig {
@@ -48,7 +49,7 @@ func newFaultRig(t *testing.T, aof bool, apiEnv ...string) *faultRig {
 	dsn, _, db := e2ePostgres(t)
 	r := &faultRig{t: t, redis: startRedisServer(t, aof), db: db, tenant: "faults"}
 	r.table = accountsTable(t, db)
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	r.cfg = faultConfig(t, r.redis.addr(), port, r.tenant, dsn, r.table)
 	r.base = fmt.Sprintf("http://127.0.0.1:%d/scim/%s/v2", port, r.tenant)
 	r.api = startRole(t, "api", r.cfg, apiEnv...)
@@ -173,7 +174,7 @@ func (r *faultRig) converge(d time.Duration) {
 	c := redis.NewClient(&redis.Options{Addr: r.redis.addr()})
 	defer c.Close()
 	l := syncsvc.NewLedger(c, nil)
-	waitFor(r.t, "convergence", d, func() bool {
+	testsupport.WaitFor(r.t, "convergence", d, func() bool {
 		n, _, err := l.OldestDirty(context.Background(), r.tenant)
 		return err == nil && n == 0
 	})
@@ -239,10 +240,10 @@ func TestFaultWorkerKilledMidFlight(t *testing.T) {
 	// through, applies in flight.
 	rig.runLoad(2500, 16, exp, func(total int64) {
 		if total == 1700 {
-			once.Do(func() { w1.signal(syscall.SIGKILL) })
+			once.Do(func() { w1.Signal(syscall.SIGKILL) })
 		}
 	})
-	if err := w1.wait(10 * time.Second); err == nil {
+	if err := w1.Wait(10 * time.Second); err == nil {
 		t.Fatal("the first worker was not killed")
 	}
 	startRole(t, "worker", rig.cfg)
@@ -257,12 +258,12 @@ func TestFaultWorkerSIGTERMUnderLoad(t *testing.T) {
 	var once gosync.Once
 	rig.runLoad(1000, 16, exp, func(total int64) {
 		if total == 600 {
-			once.Do(func() { w1.signal(syscall.SIGTERM) })
+			once.Do(func() { w1.Signal(syscall.SIGTERM) })
 		}
 	})
 	// A graceful stop: in-flight applies finish or go back to the queue,
 	// and the process exits cleanly.
-	if err := w1.wait(40 * time.Second); err != nil {
+	if err := w1.Wait(40 * time.Second); err != nil {
 		t.Fatalf("worker after SIGTERM: %v", err)
 	}
 	startRole(t, "worker", rig.cfg)
@@ -324,7 +325,7 @@ func TestFaultRedisDownAtTheFrontDoor(t *testing.T) {
 	}
 	rig.redis.start()
 	// Nothing was half-written: the user does not exist.
-	waitFor(t, "api back", 10*time.Second, func() bool {
+	testsupport.WaitFor(t, "api back", 10*time.Second, func() bool {
 		s, _, _ := rig.send("GET", "/Users?count=1", nil)
 		return s == 200
 	})

@@ -15,7 +15,7 @@ import (
 // block holds on every surface, the right token included.
 func TestOperatorTokenGuessesAreLimitedOnMetricsAndMonitoring(t *testing.T) {
 	const token = "op-token-for-guess-tests-0123456789"
-	ts := startOpsServer(t, telemetryConfig(t), token, nil)
+	ts := startTestServer(t, telemetryConfig(t), serverOptions{full: true, opsToken: token})
 	worker := httptest.NewServer(ts.app.workerHandler())
 	defer worker.Close()
 

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+
 	"database/sql"
 	"fmt"
 	"os"
@@ -25,9 +27,9 @@ func startPrivatePostgres(t *testing.T) *privatePostgres {
 	t.Helper()
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
 	if len(bins) == 0 {
-		requireService(t, "PostgreSQL server binaries (initdb)", fmt.Errorf("not found under /usr/lib/postgresql"))
+		testsupport.Require(t, "PostgreSQL server binaries (initdb)", fmt.Errorf("not found under /usr/lib/postgresql"))
 	}
-	p := &privatePostgres{t: t, bin: filepath.Dir(bins[len(bins)-1]), port: freePort(t)}
+	p := &privatePostgres{t: t, bin: filepath.Dir(bins[len(bins)-1]), port: testsupport.FreePort(t)}
 	dir, err := os.MkdirTemp("", "scimbridge-pg-")
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +106,7 @@ func TestFaultStoreOutageConverges(t *testing.T) {
 	defer db.Close()
 	table := accountsTable(t, db)
 	r := &faultRig{t: t, redis: startRedisServer(t, false), db: db, tenant: "outage", table: table}
-	port := freePort(t)
+	port := testsupport.FreePort(t)
 	r.cfg = faultConfig(t, r.redis.addr(), port, r.tenant, pg.dsn(), table)
 	r.base = fmt.Sprintf("http://127.0.0.1:%d/scim/%s/v2", port, r.tenant)
 	r.api = startRole(t, "api", r.cfg)

@@ -6,63 +6,24 @@ package main
 // disturbing the shared servers other packages' tests use.
 
 import (
-	"bytes"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
-
-var (
-	binOnce gosync.Once
-	binPath string
-	binErr  error
-)
-
-// scimbridgeBinary builds the binary once per test run.
-func scimbridgeBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "scimbridge-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "scimbridge")
-		out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // redisServer is a private redis-server process.
 type redisServer struct {
@@ -80,9 +41,9 @@ func (r *redisServer) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port)
 func startRedisServer(t *testing.T, aof bool) *redisServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		requireService(t, "redis-server binary", err)
+		testsupport.Require(t, "redis-server binary", err)
 	}
-	r := &redisServer{t: t, dir: t.TempDir(), port: freePort(t), aof: aof}
+	r := &redisServer{t: t, dir: t.TempDir(), port: testsupport.FreePort(t), aof: aof}
 	r.start()
 	t.Cleanup(func() { r.kill() })
 	return r
@@ -103,7 +64,7 @@ func (r *redisServer) start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: r.addr()})
 	defer c.Close()
-	waitFor(r.t, "redis-server", 10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil })
+	testsupport.WaitFor(r.t, "redis-server", 10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil })
 }
 
 // kill stops the server the hard way (kill -9): what the AOF has is what survives.
@@ -115,88 +76,13 @@ func (r *redisServer) kill() {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+// startRole runs `scimbridge <name> --config cfg` with extra environment;
+// it is killed at cleanup.
+func startRole(t *testing.T, name, cfg string, env ...string) *testsupport.Process {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not ready after %s", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// role is a running `scimbridge api|worker` process.
-type role struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	done chan error
-}
-
-type lockedBuffer struct {
-	mu gosync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startRole runs `scimbridge <name> --config cfg` with extra environment.
-func startRole(t *testing.T, name, cfg string, env ...string) *role {
-	t.Helper()
-	var logs lockedBuffer
-	cmd := exec.Command(scimbridgeBinary(t), name, "--config", cfg)
+	cmd := exec.Command(testsupport.ScimbridgeBinary(t), name, "--config", cfg)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout = &logs
-	cmd.Stderr = &logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := &role{t: t, name: name, cmd: cmd, done: make(chan error, 1)}
-	go func() { r.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		r.signal(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, tail(logs.String(), 4000))
-		}
-	})
-	return r
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-func (r *role) signal(sig syscall.Signal) {
-	if r.cmd.Process != nil {
-		_ = r.cmd.Process.Signal(sig)
-	}
-}
-
-// wait waits for the process to exit and returns its error.
-func (r *role) wait(d time.Duration) error {
-	select {
-	case err := <-r.done:
-		r.done <- err
-		return err
-	case <-time.After(d):
-		return fmt.Errorf("%s still running after %s", r.name, d)
-	}
+	return testsupport.StartProcess(t, name, cmd, testsupport.Kill)
 }
 
 // faultConfig writes a configuration for the fault tests: one PostgreSQL
@@ -251,7 +137,7 @@ tenants:
 // createKey runs `scimbridge key create --json` and returns the key.
 func createKey(t *testing.T, cfg, tenant string) string {
 	t.Helper()
-	out, err := exec.Command(scimbridgeBinary(t), "key", "create", "--config", cfg, "--tenant", tenant, "--name", "fault", "--json").Output()
+	out, err := exec.Command(testsupport.ScimbridgeBinary(t), "key", "create", "--config", cfg, "--tenant", tenant, "--name", "fault", "--json").Output()
 	if err != nil {
 		t.Fatalf("key create: %v", err)
 	}
@@ -267,7 +153,7 @@ func createKey(t *testing.T, cfg, tenant string) string {
 // waitHealthy waits for the API's /healthz.
 func waitHealthy(t *testing.T, base string) {
 	t.Helper()
-	waitFor(t, "api /healthz", 20*time.Second, func() bool {
+	testsupport.WaitFor(t, "api /healthz", 20*time.Second, func() bool {
 		resp, err := http.Get(base + "/healthz")
 		if err != nil {
 			return false

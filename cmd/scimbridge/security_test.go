@@ -12,16 +12,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,27 +31,15 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/queue"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
-// securityRedisDB is used by no other test.
-const securityRedisDB = 13
-
-// securityRedis returns the address of the test Redis, with
-// securityRedisDB flushed.
-func securityRedis(t *testing.T) string {
-	t.Helper()
-	addr := envOr("SCIMBRIDGE_TEST_REDIS", "127.0.0.1:6379")
-	c := redis.NewClient(&redis.Options{Addr: addr, DB: securityRedisDB})
-	defer c.Close()
-	requireService(t, "redis at "+addr, c.Ping(context.Background()).Err())
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+// securityRedisDB is the Redis database of these tests (flushed by
+// testsupport.RedisDB at the start of each).
+const securityRedisDB = testsupport.DBScimbridgeSecurity
 
 // securityConfig is testConfig on securityRedisDB.
 func securityConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Config {
@@ -65,49 +49,9 @@ func securityConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Confi
 	return cfg
 }
 
-// startSecurityServer is startTestServer with the API process's full
-// handler (admin API, /metrics, /monitoring) and, when logs is not nil,
-// every log line (debug included, also slog's default logger) written to
-// logs.
-func startSecurityServer(t *testing.T, cfg *Config, logs io.Writer) *testServer {
-	t.Helper()
-	cfg.PublicURL = ""
-	if logs == nil {
-		logs = io.Discard
-	}
-	logger := slog.New(newCorrelatingHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	prevDefault := slog.Default()
-	slog.SetDefault(logger)
-	t.Cleanup(func() { slog.SetDefault(prevDefault) })
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if err := a.seedTenants(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.handler())
-	done := make(chan struct{})
-	go func() { _ = a.runWorker(ctx); close(done) }()
-	ts := &testServer{app: a, url: srv.URL}
-	var once gosync.Once
-	ts.stop = func() {
-		once.Do(func() {
-			srv.Close()
-			cancel()
-			<-done
-			a.close()
-		})
-	}
-	t.Cleanup(ts.stop)
-	return ts
-}
-
 // showProblemsOnFailure logs the server's warnings and errors when the
 // test fails.
-func showProblemsOnFailure(t *testing.T, logs *lockedBuffer) {
+func showProblemsOnFailure(t *testing.T, logs *testsupport.LockedBuffer) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, l := range strings.Split(logs.String(), "\n") {
@@ -177,12 +121,6 @@ func (c *rawClient) json(method, url, auth string, v any) (int, map[string]any) 
 		_ = json.Unmarshal(ex.body, &out)
 	}
 	return ex.status, out
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // tenantLedgerDump reads every ledger key of a tenant (leases and the
@@ -289,12 +227,12 @@ func ids(list map[string]any) []string {
 }
 
 func TestTenantIsolationOverEveryEndpoint(t *testing.T) {
-	redisAddr := securityRedis(t)
+	redisAddr := testsupport.RedisDB(t, securityRedisDB)
 	dsn, tableA, dbA := e2ePostgres(t)
 	_, tableB, dbB := e2ePostgres(t)
 	cfg := withAdminToken(t, securityConfig(t, redisAddr, postgresTenant("iso-a", dsn, tableA), postgresTenant("iso-b", dsn, tableB)))
-	var logs lockedBuffer
-	ts := startSecurityServer(t, cfg, &logs)
+	var logs testsupport.LockedBuffer
+	ts := startTestServer(t, cfg, serverOptions{full: true, logs: &logs})
 	showProblemsOnFailure(t, &logs)
 	rdb := redisClient(t, redisAddr)
 	keyA, keyB := "Bearer "+newKey(t, ts.app, "iso-a"), "Bearer "+newKey(t, ts.app, "iso-b")
@@ -596,10 +534,10 @@ func TestTenantIsolationOverEveryEndpoint(t *testing.T) {
 // B's pending user id: the worker applies nothing anywhere. The same task
 // naming B then applies B's user (the control).
 func TestWorkerRechecksTaskTenant(t *testing.T) {
-	redisAddr := securityRedis(t)
+	redisAddr := testsupport.RedisDB(t, securityRedisDB)
 	dsn, tableA, dbA := e2ePostgres(t)
 	_, tableB, dbB := e2ePostgres(t)
-	ts := startSecurityServer(t, securityConfig(t, redisAddr, postgresTenant("task-a", dsn, tableA), postgresTenant("task-b", dsn, tableB)), nil)
+	ts := startTestServer(t, securityConfig(t, redisAddr, postgresTenant("task-a", dsn, tableA), postgresTenant("task-b", dsn, tableB)), serverOptions{full: true})
 	ctx := context.Background()
 	// B's user is acknowledged in the ledger but not enqueued (the sweeper
 	// waits a minute), so an apply of it would have work to do.
@@ -635,7 +573,7 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	info := run("cross-tenant-"+randomHex(4), "task-a")
+	info := run("cross-tenant-"+testsupport.RandomHex(4), "task-a")
 	t.Logf("task naming A with B's id: %s %q", info.State, info.LastErr)
 
 	if d := diffDumps(aLedger, tenantLedgerDump(t, rdb, "task-a")); len(d) > 0 {
@@ -655,7 +593,7 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 	}
 
 	// The control: the same task naming B applies B's user.
-	if info := run("same-tenant-"+randomHex(4), "task-b"); info.State != asynq.TaskStateCompleted {
+	if info := run("same-tenant-"+testsupport.RandomHex(4), "task-b"); info.State != asynq.TaskStateCompleted {
 		t.Fatalf("task naming B: %s %q", info.State, info.LastErr)
 	}
 	r := waitApplied(t, ts.app, "task-b", rec.ID)
@@ -671,14 +609,14 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 // asynq task, every Redis key and value and every HTTP answer for them.
 func TestSecretsNeverLeak(t *testing.T) {
 	installTestTracing()
-	redisAddr := securityRedis(t)
+	redisAddr := testsupport.RedisDB(t, securityRedisDB)
 	adminDSN, table, db := e2ePostgres(t)
 	ctx := context.Background()
 
 	// A PostgreSQL role whose password only the tenant's DSN (in an
 	// environment variable) holds.
-	dsnPassword := "DsnPw" + randomHex(12)
-	role := "sb_sec_" + randomHex(5)
+	dsnPassword := "DsnPw" + testsupport.RandomHex(12)
+	role := "sb_sec_" + testsupport.RandomHex(5)
 	schema := table[:strings.IndexByte(table, '.')]
 	for _, s := range []string{
 		`CREATE ROLE ` + role + ` LOGIN PASSWORD '` + dsnPassword + `'`,
@@ -705,22 +643,22 @@ func TestSecretsNeverLeak(t *testing.T) {
 	ten := postgresTenant("secrets", "", table)
 	ten.Store.DSN, ten.Store.DSNEnv = "", "SB_SECURITY_TEST_DSN"
 
-	operatorToken := "OpTok" + randomHex(16)
+	operatorToken := "OpTok" + testsupport.RandomHex(16)
 	cfg := securityConfig(t, redisAddr, ten)
 	cfg.Admin.TokenFile = filepath.Join(t.TempDir(), "admin-token")
 	if err := os.WriteFile(cfg.Admin.TokenFile, []byte(operatorToken+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
-	ts := startSecurityServer(t, cfg, &logs)
+	var logs testsupport.LockedBuffer
+	ts := startTestServer(t, cfg, serverOptions{full: true, logs: &logs})
 	showProblemsOnFailure(t, &logs)
 	liveKey := newKey(t, ts.app, "secrets")
 	revokedKey, revokedRec, err := ts.app.keys.Create(ctx, "secrets", "to-revoke")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wrongKey := "scb_" + "WrongKey" + randomHex(16)
-	pw := []string{"PwCreate" + randomHex(10), "PwPatch" + randomHex(10), "PwPut" + randomHex(10), "PwDup" + randomHex(10), "PwBadJSON" + randomHex(10), "PwBulk" + randomHex(10)}
+	wrongKey := "scb_" + "WrongKey" + testsupport.RandomHex(16)
+	pw := []string{"PwCreate" + testsupport.RandomHex(10), "PwPatch" + testsupport.RandomHex(10), "PwPut" + testsupport.RandomHex(10), "PwDup" + testsupport.RandomHex(10), "PwBadJSON" + testsupport.RandomHex(10), "PwBulk" + testsupport.RandomHex(10)}
 	secrets := map[string]string{
 		"live API key": liveKey, "revoked API key": revokedKey, "wrong API key": wrongKey,
 		"store DSN password": dsnPassword, "operator token": operatorToken,
@@ -893,11 +831,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 // TestInputLimits sends oversized and malformed input: each is refused
 // with the right status and scimType, and nothing is written.
 func TestInputLimits(t *testing.T) {
-	redisAddr := securityRedis(t)
+	redisAddr := testsupport.RedisDB(t, securityRedisDB)
 	cfg := securityConfig(t, redisAddr, sqliteTenant(t, "limits"))
 	cfg.API.MaxPageSize = 5
-	var logs lockedBuffer
-	ts := startSecurityServer(t, cfg, &logs)
+	var logs testsupport.LockedBuffer
+	ts := startTestServer(t, cfg, serverOptions{full: true, logs: &logs})
 	showProblemsOnFailure(t, &logs)
 	rdb := redisClient(t, redisAddr)
 	auth := "Bearer " + newKey(t, ts.app, "limits")
@@ -1007,9 +945,9 @@ func mustJSON(t *testing.T, v any) string {
 // match them literally (no LIKE wildcards), in the ledger and in the
 // store's existence check alike.
 func TestSQLMetacharactersStoredLiterally(t *testing.T) {
-	redisAddr := securityRedis(t)
+	redisAddr := testsupport.RedisDB(t, securityRedisDB)
 	dsn, table, db := e2ePostgres(t)
-	ts := startSecurityServer(t, securityConfig(t, redisAddr, postgresTenant("inject", dsn, table)), nil)
+	ts := startTestServer(t, securityConfig(t, redisAddr, postgresTenant("inject", dsn, table)), serverOptions{full: true})
 	auth := "Bearer " + newKey(t, ts.app, "inject")
 	base := ts.url + "/scim/inject/v2"
 	c := &rawClient{t: t}

@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -36,6 +35,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/adapters/sqlstore"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/queue"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -55,26 +55,14 @@ func installTestTracing() {
 	})
 }
 
-const telemetryRedisDB = 11
-
-// telemetryRedis returns the address of the test Redis, with
-// telemetryRedisDB flushed.
-func telemetryRedis(t *testing.T) string {
-	t.Helper()
-	addr := envOr("SCIMBRIDGE_TEST_REDIS", "127.0.0.1:6379")
-	c := redis.NewClient(&redis.Options{Addr: addr, DB: telemetryRedisDB})
-	defer c.Close()
-	requireService(t, "redis at "+addr, c.Ping(context.Background()).Err())
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+// telemetryRedisDB is the Redis database of these tests (flushed by
+// testsupport.RedisDB at the start of each).
+const telemetryRedisDB = testsupport.DBScimbridgeTelemetry
 
 // telemetryConfig is testConfig on telemetryRedisDB.
 func telemetryConfig(t *testing.T, ts ...tenants.Tenant) *Config {
 	t.Helper()
-	cfg := testConfig(t, telemetryRedis(t), ts...)
+	cfg := testConfig(t, testsupport.RedisDB(t, telemetryRedisDB), ts...)
 	cfg.Redis.DB = telemetryRedisDB
 	return cfg
 }
@@ -124,45 +112,6 @@ func failingOnceFactories() map[string]adapters.Factory {
 		}
 		return &failingOnceStore{Store: st, failures: failures}, nil
 	}}
-}
-
-// startOpsServer is startTestServer with the API process's full handler
-// (/metrics, /readyz, /monitoring), an operator token ("" for none) and,
-// when factories is not nil, other store factories.
-func startOpsServer(t *testing.T, cfg *Config, token string, factories map[string]adapters.Factory) *testServer {
-	t.Helper()
-	cfg.PublicURL = ""
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := newApp(ctx, cfg, logger)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if factories != nil {
-		a.stores.Close()
-		a.stores = tenants.NewStores(a.registry, factories, cfg.Stores.IdleClose)
-		a.service.Stores = a.stores
-	}
-	a.opsToken = token
-	if err := a.seedTenants(ctx); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a.handler())
-	done := make(chan struct{})
-	go func() { _ = a.runWorker(ctx); close(done) }()
-	ts := &testServer{app: a, url: srv.URL}
-	var once gosync.Once
-	ts.stop = func() {
-		once.Do(func() {
-			srv.Close()
-			cancel()
-			<-done
-			a.close()
-		})
-	}
-	t.Cleanup(ts.stop)
-	return ts
 }
 
 // get fetches url with an optional Authorization header.
@@ -233,7 +182,7 @@ func named(spans []tracetest.SpanStub, name string) []tracetest.SpanStub {
 
 func TestOneTraceFromPostUsersToStoreWriteWithRetry(t *testing.T) {
 	installTestTracing()
-	ts := startOpsServer(t, telemetryConfig(t, sqliteTenant(t, "traced")), "", failingOnceFactories())
+	ts := startTestServer(t, telemetryConfig(t, sqliteTenant(t, "traced")), serverOptions{full: true, factories: failingOnceFactories()})
 	c := &scimClient{t: t, base: ts.url + "/scim/traced/v2", auth: "Bearer " + newKey(t, ts.app, "traced")}
 
 	userName := "grace.hopper@example.com"
@@ -349,7 +298,7 @@ next:
 func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 	installTestTracing()
 	cfg := telemetryConfig(t, sqliteTenant(t, "metered"), sqliteTenant(t, "idle"))
-	ts := startOpsServer(t, cfg, "", failingOnceFactories())
+	ts := startTestServer(t, cfg, serverOptions{full: true, factories: failingOnceFactories()})
 	c := &scimClient{t: t, base: ts.url + "/scim/metered/v2", auth: "Bearer " + newKey(t, ts.app, "metered")}
 
 	status, body := c.do(http.MethodPost, "/Users", map[string]any{
@@ -423,7 +372,7 @@ func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
-	ts := startOpsServer(t, telemetryConfig(t), "", nil)
+	ts := startTestServer(t, telemetryConfig(t), serverOptions{full: true})
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if status, _, body := get(t, ts.url+path, ""); status != http.StatusOK {
 			t.Errorf("API %s: %d %s", path, status, body)
@@ -474,7 +423,7 @@ func TestReadinessFailsWhenRedisIsDown(t *testing.T) {
 
 func TestMonitoringDashboardBehindOperatorToken(t *testing.T) {
 	const token = "op-token-for-tests-0123456789"
-	ts := startOpsServer(t, telemetryConfig(t, sqliteTenant(t, "watched")), token, nil)
+	ts := startTestServer(t, telemetryConfig(t, sqliteTenant(t, "watched")), serverOptions{full: true, opsToken: token})
 	// Something in a queue no worker serves.
 	if err := ts.app.enqueuer.Enqueue(context.Background(), "unserved",
 		queue.Reconcile{Tenant: "watched", Kind: queue.KindUser, ID: "00000000-0000-4000-8000-000000000001", Version: 1}, ""); err != nil {
@@ -525,7 +474,7 @@ func TestMonitoringDashboardBehindOperatorToken(t *testing.T) {
 }
 
 func TestMonitoringOffWithoutOperatorToken(t *testing.T) {
-	ts := startOpsServer(t, telemetryConfig(t), "", nil)
+	ts := startTestServer(t, telemetryConfig(t), serverOptions{full: true})
 	if status, _, _ := get(t, ts.url+"/monitoring/api/queues", ""); status != http.StatusNotFound {
 		t.Errorf("dashboard without an operator token configured: %d, want 404", status)
 	}

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	_ "embed"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,6 +24,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/scimbridge/scimbridge/adapters/conformance"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
 const (
@@ -67,14 +67,12 @@ type Server struct {
 	uniqueDN string // the unique overlay's cn=config entry
 }
 
-// Unavailable skips tb on a developer machine and fails it when the CI
-// environment variable is set; why is the reason slapd is not there.
+// Unavailable is testsupport.Require for slapd: it skips tb on a
+// developer machine and fails it when the CI environment variable is set;
+// why is the reason slapd is not there.
 func Unavailable(tb testing.TB, why error) {
 	tb.Helper()
-	if os.Getenv("CI") != "" {
-		tb.Fatalf("slapd is required in CI: %v", why)
-	}
-	tb.Skipf("slapd unavailable (set CI to fail instead): %v", why)
+	testsupport.Require(tb, "slapd", why)
 }
 
 // New starts a slapd for one test (or benchmark) and stops it in the
@@ -403,14 +401,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// RandomHex returns n random bytes in hex, for unique names.
-func RandomHex(n int) string { return randomHex(n) }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+func randomHex(n int) string { return testsupport.RandomHex(n) }
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and its key.
 func writeCert(dir string) (certFile, keyFile string, err error) {
