@@ -17,8 +17,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
