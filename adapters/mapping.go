@@ -40,6 +40,100 @@ const (
 	pathPassword   = "password"
 )
 
+// UserMapper is a UserMapping compiled for a store: its attribute paths are
+// parsed and sorted once, when the store is opened (NewUserMapper), rather
+// than for every user Fields and Attrs map. It is read-only and safe for
+// concurrent use.
+type UserMapper struct {
+	paths  []mappedPath // sorted by path
+	active *ActiveMapping
+}
+
+// mappedPath is one attribute of a compiled user mapping.
+type mappedPath struct {
+	raw   string     // as configured: the key of UserMapping.Attributes
+	field string     // the store field it maps to
+	path  *scim.Path // parsed raw; nil for "id", which is not an attribute
+}
+
+// NewUserMapper compiles m. A path that does not parse is an error wrapping
+// ErrConfig (Config.Validate reports it too, so a store that validated its
+// configuration compiles it without error).
+func NewUserMapper(m UserMapping) (*UserMapper, error) {
+	sorted := m.sortedPaths()
+	c := &UserMapper{paths: make([]mappedPath, 0, len(sorted))}
+	for _, p := range sorted {
+		mp := mappedPath{raw: p, field: m.Attributes[p]}
+		if !strings.EqualFold(p, pathID) {
+			path, err := scim.ParsePath(p)
+			if err != nil {
+				return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
+			}
+			mp.path = path
+		}
+		c.paths = append(c.paths, mp)
+	}
+	if m.Active != nil {
+		active := *m.Active
+		c.active = &active
+	}
+	return c, nil
+}
+
+// Fields returns the store field values u maps to, keyed by field name: one
+// per mapped attribute (nil when absent in u.Attrs) and the active field when
+// activation is mapped. A value that cannot be stored in a single field (a
+// complex attribute with no "value") is an error wrapping ErrRejected.
+func (c *UserMapper) Fields(u User) (map[string]any, error) {
+	fields := make(map[string]any, len(c.paths)+1)
+	for _, mp := range c.paths {
+		if mp.path == nil {
+			fields[mp.field] = nilIfEmpty(u.ID)
+			continue
+		}
+		raw, ok := mp.path.Get(u.Attrs)
+		if !ok {
+			fields[mp.field] = nil
+			continue
+		}
+		v, err := fieldValue(raw)
+		if err != nil {
+			return nil, fmt.Errorf("adapters: attribute %s: %w: %v", mp.raw, ErrRejected, err)
+		}
+		fields[mp.field] = v
+	}
+	if c.active != nil {
+		fields[c.active.Column] = c.active.value(u.Active)
+	}
+	return fields, nil
+}
+
+// Attrs builds SCIM attributes from a store entry's fields (as read from the
+// store: string, []byte, integers, floats, bool, time.Time or nil). Fields
+// that are missing or NULL are left out; the active field sets "active". The
+// "id" mapping is not returned (Attrs never hold id).
+func (c *UserMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
+	attrs := scim.Attrs{}
+	for _, mp := range c.paths {
+		if mp.path == nil {
+			continue
+		}
+		s, ok := StoredString(fields[mp.field])
+		if !ok {
+			continue
+		}
+		if err := mp.path.Set(attrs, s); err != nil {
+			return nil, fmt.Errorf("adapters: set %s from field %s: %w", mp.raw, mp.field, err)
+		}
+	}
+	if c.active != nil {
+		if active, ok := c.active.Parse(fields[c.active.Column]); ok {
+			attrs[pathActive] = active
+		}
+	}
+	return attrs, nil
+}
+
 // Fields returns the store field values u maps to, keyed by field name: one
 // per mapped attribute (nil when absent in u.Attrs) and the active field when
 // activation is mapped. A value that cannot be stored in a single field (a
