@@ -22,9 +22,23 @@ type groupValues interface {
 	Attrs(map[string]any) (scim.Attrs, error)
 }
 
-func benchUserValues(_ testing.TB, m UserMapping) userValues { return m }
+// benchUserValues is what a store holds: the mapping compiled once.
+func benchUserValues(tb testing.TB, m UserMapping) userValues {
+	c, err := NewUserMapper(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
 
-func benchGroupValues(_ testing.TB, m GroupMapping) groupValues { return m }
+// benchGroupValues is what a SQL store holds: the mapping compiled once.
+func benchGroupValues(tb testing.TB, m GroupMapping) groupValues {
+	c, err := NewGroupMapper(m)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
 
 func benchUser() User {
 	return User{
