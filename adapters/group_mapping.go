@@ -107,54 +107,24 @@ func (c *GroupMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	return attrs, nil
 }
 
-// Fields returns the store field values g maps to, keyed by field name: one
-// per mapped attribute, nil when g has no value for it (an update clears
-// the field; a create leaves it out). A value that is not a single string
-// (say a complex displayName) is an error wrapping ErrRejected.
+// Fields is NewGroupMapper(m).Fields(g): it compiles m on every call, so a
+// store, which maps every group, compiles once with NewGroupMapper instead.
 func (m GroupMapping) Fields(g Group) (map[string]any, error) {
-	fields := make(map[string]any, len(m.Attributes))
-	for _, p := range m.sortedPaths() {
-		column := m.Attributes[p]
-		canon, ok := canonicalGroupPath(p)
-		if !ok {
-			return nil, fmt.Errorf("adapters: group mapping path %q: %w: not a group attribute", p, ErrConfig)
-		}
-		if canon == GroupPathID {
-			fields[column] = nilIfEmpty(g.ID)
-			continue
-		}
-		raw, present := lookupFold(g.Attrs, canon)
-		if !present {
-			fields[column] = nil
-			continue
-		}
-		v, err := fieldValue(raw)
-		if err != nil {
-			return nil, fmt.Errorf("adapters: group attribute %s: %w: %v", canon, ErrRejected, err)
-		}
-		fields[column] = v
+	c, err := NewGroupMapper(m)
+	if err != nil {
+		return nil, err
 	}
-	return fields, nil
+	return c.Fields(g)
 }
 
-// Attrs builds SCIM group attributes from a store entry's fields (as read
-// from the store). Missing or NULL fields are left out; the "id" mapping is
-// not returned.
+// Attrs is NewGroupMapper(m).Attrs(fields), compiling m on every call (see
+// Fields).
 func (m GroupMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
-	attrs := scim.Attrs{}
-	for _, p := range m.sortedPaths() {
-		canon, ok := canonicalGroupPath(p)
-		if !ok {
-			return nil, fmt.Errorf("adapters: group mapping path %q: %w: not a group attribute", p, ErrConfig)
-		}
-		if canon == GroupPathID {
-			continue
-		}
-		if s, ok := StoredString(fields[m.Attributes[p]]); ok {
-			attrs[canon] = s
-		}
+	c, err := NewGroupMapper(m)
+	if err != nil {
+		return nil, err
 	}
-	return attrs, nil
+	return c.Attrs(fields)
 }
 
 // Columns returns every field the group mapping reads or writes (sorted by

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -134,67 +133,24 @@ func (c *UserMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	return attrs, nil
 }
 
-// Fields returns the store field values u maps to, keyed by field name: one
-// per mapped attribute (nil when absent in u.Attrs) and the active field when
-// activation is mapped. A value that cannot be stored in a single field (a
-// complex attribute with no "value") is an error wrapping ErrRejected.
+// Fields is NewUserMapper(m).Fields(u): it compiles m on every call, so a
+// store, which maps every user, compiles once with NewUserMapper instead.
 func (m UserMapping) Fields(u User) (map[string]any, error) {
-	fields := make(map[string]any, len(m.Attributes)+1)
-	for _, p := range m.sortedPaths() {
-		column := m.Attributes[p]
-		if strings.EqualFold(p, pathID) {
-			fields[column] = nilIfEmpty(u.ID)
-			continue
-		}
-		path, err := parsePath(p)
-		if err != nil {
-			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
-		}
-		raw, ok := path.Get(u.Attrs)
-		if !ok {
-			fields[column] = nil
-			continue
-		}
-		v, err := fieldValue(raw)
-		if err != nil {
-			return nil, fmt.Errorf("adapters: attribute %s: %w: %v", p, ErrRejected, err)
-		}
-		fields[column] = v
+	c, err := NewUserMapper(m)
+	if err != nil {
+		return nil, err
 	}
-	if m.Active != nil {
-		fields[m.Active.Column] = m.Active.value(u.Active)
-	}
-	return fields, nil
+	return c.Fields(u)
 }
 
-// Attrs builds SCIM attributes from a store entry's fields (as read from the
-// store: string, []byte, integers, floats, bool, time.Time or nil). Fields
-// that are missing or NULL are left out; the active field sets "active". The
-// "id" mapping is not returned (Attrs never hold id).
+// Attrs is NewUserMapper(m).Attrs(fields), compiling m on every call (see
+// Fields).
 func (m UserMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
-	attrs := scim.Attrs{}
-	for _, p := range m.sortedPaths() {
-		if strings.EqualFold(p, pathID) {
-			continue
-		}
-		s, ok := StoredString(fields[m.Attributes[p]])
-		if !ok {
-			continue
-		}
-		path, err := parsePath(p)
-		if err != nil {
-			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
-		}
-		if err := path.Set(attrs, s); err != nil {
-			return nil, fmt.Errorf("adapters: set %s from field %s: %w", p, m.Attributes[p], err)
-		}
+	c, err := NewUserMapper(m)
+	if err != nil {
+		return nil, err
 	}
-	if m.Active != nil {
-		if active, ok := m.Active.Parse(fields[m.Active.Column]); ok {
-			attrs[pathActive] = active
-		}
-	}
-	return attrs, nil
+	return c.Attrs(fields)
 }
 
 // Columns returns every field the mapping reads or writes except the
@@ -455,22 +411,4 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
-}
-
-// parsedPaths caches parsed mapping paths: a tenant's mapping is applied to
-// every user, and parsing a value-filtered path each time showed up as the
-// worker's largest CPU cost. Paths come from tenant configurations, so the
-// cache stays small; a parsed *scim.Path is read-only.
-var parsedPaths gosync.Map
-
-func parsePath(p string) (*scim.Path, error) {
-	if v, ok := parsedPaths.Load(p); ok {
-		return v.(*scim.Path), nil
-	}
-	path, err := scim.ParsePath(p)
-	if err != nil {
-		return nil, err
-	}
-	parsedPaths.Store(p, path)
-	return path, nil
 }

@@ -99,3 +99,15 @@ func BenchmarkGroupAttrs(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUserMappingFields is the UserMapping wrapper, which compiles on
+// every call: what package sync's drift and preview pay per user.
+func BenchmarkUserMappingFields(b *testing.B) {
+	m := testMapping()
+	u := benchUser()
+	for b.Loop() {
+		if _, err := m.Fields(u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
