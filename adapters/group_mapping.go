@@ -107,26 +107,6 @@ func (c *GroupMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	return attrs, nil
 }
 
-// Fields is NewGroupMapper(m).Fields(g): it compiles m on every call, so a
-// store, which maps every group, compiles once with NewGroupMapper instead.
-func (m GroupMapping) Fields(g Group) (map[string]any, error) {
-	c, err := NewGroupMapper(m)
-	if err != nil {
-		return nil, err
-	}
-	return c.Fields(g)
-}
-
-// Attrs is NewGroupMapper(m).Attrs(fields), compiling m on every call (see
-// Fields).
-func (m GroupMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
-	c, err := NewGroupMapper(m)
-	if err != nil {
-		return nil, err
-	}
-	return c.Attrs(fields)
-}
-
 // Columns returns every field the group mapping reads or writes (sorted by
 // path, without duplicates).
 func (m GroupMapping) Columns() []string { return mappedFields(m.Attributes) }

@@ -133,24 +133,15 @@ func (c *UserMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	return attrs, nil
 }
 
-// Fields is NewUserMapper(m).Fields(u): it compiles m on every call, so a
-// store, which maps every user, compiles once with NewUserMapper instead.
+// Fields is NewUserMapper(m).Fields(u), for a one-off mapping (the mapping
+// preview). It compiles m on every call, which costs far more than mapping
+// a user: whatever maps many users compiles once with NewUserMapper.
 func (m UserMapping) Fields(u User) (map[string]any, error) {
 	c, err := NewUserMapper(m)
 	if err != nil {
 		return nil, err
 	}
 	return c.Fields(u)
-}
-
-// Attrs is NewUserMapper(m).Attrs(fields), compiling m on every call (see
-// Fields).
-func (m UserMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
-	c, err := NewUserMapper(m)
-	if err != nil {
-		return nil, err
-	}
-	return c.Attrs(fields)
 }
 
 // Columns returns every field the mapping reads or writes except the

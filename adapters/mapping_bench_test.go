@@ -100,8 +100,8 @@ func BenchmarkGroupAttrs(b *testing.B) {
 	}
 }
 
-// BenchmarkUserMappingFields is the UserMapping wrapper, which compiles on
-// every call: what package sync's drift and preview pay per user.
+// BenchmarkUserMappingFields is the UserMapping.Fields wrapper, which
+// compiles the mapping on every call: what the mapping preview pays.
 func BenchmarkUserMappingFields(b *testing.B) {
 	m := testMapping()
 	u := benchUser()
