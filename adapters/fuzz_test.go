@@ -12,11 +12,14 @@ import (
 func FuzzMappingRoundTrip(f *testing.F) {
 	f.Add("jane@example.com", "Jane", "jane@work.example", "Legal", true)
 	f.Add("o'brien\"; --", "", "ü@x", "\\n", false)
+	m, err := NewUserMapper(testMapping()) // compiled once, as a store does
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, userName, given, email, dept string, active bool) {
 		if !utf8.ValidString(userName + given + email + dept) {
 			t.Skip()
 		}
-		m := testMapping()
 		attrs := scim.Attrs{"userName": userName}
 		if given != "" {
 			attrs["name"] = map[string]any{"givenName": given}

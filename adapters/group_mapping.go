@@ -37,32 +37,56 @@ func canonicalGroupPath(p string) (string, bool) {
 	return "", false
 }
 
-// Fields returns the store field values g maps to, keyed by field name: one
-// per mapped attribute, nil when g has no value for it (an update clears
-// the field; a create leaves it out). A value that is not a single string
-// (say a complex displayName) is an error wrapping ErrRejected.
-func (m GroupMapping) Fields(g Group) (map[string]any, error) {
-	fields := make(map[string]any, len(m.Attributes))
-	for _, p := range m.sortedPaths() {
-		column := m.Attributes[p]
+// GroupMapper is a GroupMapping compiled for a store: its paths are
+// resolved to their canonical spelling and sorted once, when the store is
+// opened (NewGroupMapper), rather than for every group Fields and Attrs map.
+// It is read-only and safe for concurrent use.
+type GroupMapper struct {
+	paths []groupPath // sorted by path as configured
+}
+
+// groupPath is one attribute of a compiled group mapping.
+type groupPath struct {
+	canon string // GroupPathDisplayName, GroupPathExternalID or GroupPathID
+	field string // the store field it maps to
+}
+
+// NewGroupMapper compiles m. A path that is not a mappable group attribute
+// is an error wrapping ErrConfig (Config.Validate reports it too).
+func NewGroupMapper(m GroupMapping) (*GroupMapper, error) {
+	sorted := m.sortedPaths()
+	c := &GroupMapper{paths: make([]groupPath, 0, len(sorted))}
+	for _, p := range sorted {
 		canon, ok := canonicalGroupPath(p)
 		if !ok {
 			return nil, fmt.Errorf("adapters: group mapping path %q: %w: not a group attribute", p, ErrConfig)
 		}
-		if canon == GroupPathID {
-			fields[column] = nilIfEmpty(g.ID)
+		c.paths = append(c.paths, groupPath{canon: canon, field: m.Attributes[p]})
+	}
+	return c, nil
+}
+
+// Fields returns the store field values g maps to, keyed by field name: one
+// per mapped attribute, nil when g has no value for it (an update clears
+// the field; a create leaves it out). A value that is not a single string
+// (say a complex displayName) is an error wrapping ErrRejected.
+func (c *GroupMapper) Fields(g Group) (map[string]any, error) {
+	fields := make(map[string]any, len(c.paths))
+	for _, gp := range c.paths {
+		if gp.canon == GroupPathID {
+			fields[gp.field] = nilIfEmpty(g.ID)
 			continue
 		}
-		raw, present := lookupFold(g.Attrs, canon)
+		raw, present := lookupFold(g.Attrs, gp.canon)
 		if !present {
-			fields[column] = nil
+			fields[gp.field] = nil
 			continue
 		}
 		v, err := fieldValue(raw)
 		if err != nil {
-			return nil, fmt.Errorf("adapters: group attribute %s: %w: %v", canon, ErrRejected, err)
+			return nil, fmt.Errorf("adapters: group attribute %s: %w: %v", gp.canon, ErrRejected, err)
 		}
-		fields[column] = v
+		fields[gp.field] = v
 	}
 	return fields, nil
 }
@@ -70,18 +94,14 @@ func (m GroupMapping) Fields(g Group) (map[string]any, error) {
 // Attrs builds SCIM group attributes from a store entry's fields (as read
 // from the store). Missing or NULL fields are left out; the "id" mapping is
 // not returned.
-func (m GroupMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
+func (c *GroupMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	attrs := scim.Attrs{}
-	for _, p := range m.sortedPaths() {
-		canon, ok := canonicalGroupPath(p)
-		if !ok {
-			return nil, fmt.Errorf("adapters: group mapping path %q: %w: not a group attribute", p, ErrConfig)
-		}
-		if canon == GroupPathID {
+	for _, gp := range c.paths {
+		if gp.canon == GroupPathID {
 			continue
 		}
-		if s, ok := StoredString(fields[m.Attributes[p]]); ok {
-			attrs[canon] = s
+		if s, ok := StoredString(fields[gp.field]); ok {
+			attrs[gp.canon] = s
 		}
 	}
 	return attrs, nil

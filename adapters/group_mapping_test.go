@@ -22,8 +22,17 @@ func sqlGroupMapping() *GroupMapping {
 	}
 }
 
+func compileGroups(t *testing.T, m *GroupMapping) *GroupMapper {
+	t.Helper()
+	c, err := NewGroupMapper(*m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestGroupFields(t *testing.T) {
-	m := sqlGroupMapping()
+	m := compileGroups(t, sqlGroupMapping())
 	tests := []struct {
 		name    string
 		g       Group
@@ -71,7 +80,7 @@ func TestGroupFields(t *testing.T) {
 }
 
 func TestGroupAttrs(t *testing.T) {
-	m := sqlGroupMapping()
+	m := compileGroups(t, sqlGroupMapping())
 	tests := []struct {
 		name   string
 		fields map[string]any

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	gosync "sync"
 	"time"
 
 	"github.com/scimbridge/scimbridge/scim"
@@ -40,35 +39,70 @@ const (
 	pathPassword   = "password"
 )
 
+// UserMapper is a UserMapping compiled for a store: its attribute paths are
+// parsed and sorted once, when the store is opened (NewUserMapper), rather
+// than for every user Fields and Attrs map. It is read-only and safe for
+// concurrent use.
+type UserMapper struct {
+	paths  []mappedPath // sorted by path
+	active *ActiveMapping
+}
+
+// mappedPath is one attribute of a compiled user mapping.
+type mappedPath struct {
+	raw   string     // as configured: the key of UserMapping.Attributes
+	field string     // the store field it maps to
+	path  *scim.Path // parsed raw; nil for "id", which is not an attribute
+}
+
+// NewUserMapper compiles m. A path that does not parse is an error wrapping
+// ErrConfig (Config.Validate reports it too, so a store that validated its
+// configuration compiles it without error).
+func NewUserMapper(m UserMapping) (*UserMapper, error) {
+	sorted := m.sortedPaths()
+	c := &UserMapper{paths: make([]mappedPath, 0, len(sorted))}
+	for _, p := range sorted {
+		mp := mappedPath{raw: p, field: m.Attributes[p]}
+		if !strings.EqualFold(p, pathID) {
+			path, err := scim.ParsePath(p)
+			if err != nil {
+				return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
+			}
+			mp.path = path
+		}
+		c.paths = append(c.paths, mp)
+	}
+	if m.Active != nil {
+		active := *m.Active
+		c.active = &active
+	}
+	return c, nil
+}
+
 // Fields returns the store field values u maps to, keyed by field name: one
 // per mapped attribute (nil when absent in u.Attrs) and the active field when
 // activation is mapped. A value that cannot be stored in a single field (a
 // complex attribute with no "value") is an error wrapping ErrRejected.
-func (m UserMapping) Fields(u User) (map[string]any, error) {
-	fields := make(map[string]any, len(m.Attributes)+1)
-	for _, p := range m.sortedPaths() {
-		column := m.Attributes[p]
-		if strings.EqualFold(p, pathID) {
-			fields[column] = nilIfEmpty(u.ID)
+func (c *UserMapper) Fields(u User) (map[string]any, error) {
+	fields := make(map[string]any, len(c.paths)+1)
+	for _, mp := range c.paths {
+		if mp.path == nil {
+			fields[mp.field] = nilIfEmpty(u.ID)
 			continue
 		}
-		path, err := parsePath(p)
-		if err != nil {
-			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
-		}
-		raw, ok := path.Get(u.Attrs)
+		raw, ok := mp.path.Get(u.Attrs)
 		if !ok {
-			fields[column] = nil
+			fields[mp.field] = nil
 			continue
 		}
 		v, err := fieldValue(raw)
 		if err != nil {
-			return nil, fmt.Errorf("adapters: attribute %s: %w: %v", p, ErrRejected, err)
+			return nil, fmt.Errorf("adapters: attribute %s: %w: %v", mp.raw, ErrRejected, err)
 		}
-		fields[column] = v
+		fields[mp.field] = v
 	}
-	if m.Active != nil {
-		fields[m.Active.Column] = m.Active.value(u.Active)
+	if c.active != nil {
+		fields[c.active.Column] = c.active.value(u.Active)
 	}
 	return fields, nil
 }
@@ -77,30 +111,37 @@ func (m UserMapping) Fields(u User) (map[string]any, error) {
 // store: string, []byte, integers, floats, bool, time.Time or nil). Fields
 // that are missing or NULL are left out; the active field sets "active". The
 // "id" mapping is not returned (Attrs never hold id).
-func (m UserMapping) Attrs(fields map[string]any) (scim.Attrs, error) {
+func (c *UserMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	attrs := scim.Attrs{}
-	for _, p := range m.sortedPaths() {
-		if strings.EqualFold(p, pathID) {
+	for _, mp := range c.paths {
+		if mp.path == nil {
 			continue
 		}
-		s, ok := StoredString(fields[m.Attributes[p]])
+		s, ok := StoredString(fields[mp.field])
 		if !ok {
 			continue
 		}
-		path, err := parsePath(p)
-		if err != nil {
-			return nil, fmt.Errorf("adapters: mapping path %q: %w: %v", p, ErrConfig, err)
-		}
-		if err := path.Set(attrs, s); err != nil {
-			return nil, fmt.Errorf("adapters: set %s from field %s: %w", p, m.Attributes[p], err)
+		if err := mp.path.Set(attrs, s); err != nil {
+			return nil, fmt.Errorf("adapters: set %s from field %s: %w", mp.raw, mp.field, err)
 		}
 	}
-	if m.Active != nil {
-		if active, ok := m.Active.Parse(fields[m.Active.Column]); ok {
+	if c.active != nil {
+		if active, ok := c.active.Parse(fields[c.active.Column]); ok {
 			attrs[pathActive] = active
 		}
 	}
 	return attrs, nil
+}
+
+// Fields is NewUserMapper(m).Fields(u), for a one-off mapping (the mapping
+// preview). It compiles m on every call, which costs far more than mapping
+// a user: whatever maps many users compiles once with NewUserMapper.
+func (m UserMapping) Fields(u User) (map[string]any, error) {
+	c, err := NewUserMapper(m)
+	if err != nil {
+		return nil, err
+	}
+	return c.Fields(u)
 }
 
 // Columns returns every field the mapping reads or writes except the
@@ -361,22 +402,4 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
-}
-
-// parsedPaths caches parsed mapping paths: a tenant's mapping is applied to
-// every user, and parsing a value-filtered path each time showed up as the
-// worker's largest CPU cost. Paths come from tenant configurations, so the
-// cache stays small; a parsed *scim.Path is read-only.
-var parsedPaths gosync.Map
-
-func parsePath(p string) (*scim.Path, error) {
-	if v, ok := parsedPaths.Load(p); ok {
-		return v.(*scim.Path), nil
-	}
-	path, err := scim.ParsePath(p)
-	if err != nil {
-		return nil, err
-	}
-	parsedPaths.Store(p, path)
-	return path, nil
 }

@@ -121,7 +121,11 @@ func TestAttrsRoundTrip(t *testing.T) {
 		"is_active":   int64(0),
 		"plan":        "gold",
 	}
-	got, err := m.Attrs(row)
+	c, err := NewUserMapper(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Attrs(row)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,6 +141,8 @@ type server struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
+	// schemaSets are this router's built tenant schema sets.
+	schemaSets *schemaSetCache
 }
 
 // BasePath is the route of a tenant's SCIM Base URL below PublicURL.
@@ -156,7 +158,7 @@ func New(cfg Config, deps Deps) *gin.Engine {
 		panic("api.New: Deps.Users, Deps.Groups, Deps.Tenants and Deps.Keys are required")
 	}
 	cfg = cfg.withDefaults()
-	s := &server{cfg: cfg, deps: deps, log: cfg.Logger}
+	s := &server{cfg: cfg, deps: deps, log: cfg.Logger, schemaSets: newSchemaSetCache()}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true

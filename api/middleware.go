@@ -164,7 +164,7 @@ func (s *server) authenticate(c *gin.Context) {
 	if !s.withinRate(c, tenantID) {
 		return
 	}
-	set, err := tenantSchemaSets.get(tenantID, t.Schema)
+	set, err := s.schemaSets.get(tenantID, t.Schema)
 	if err != nil {
 		s.writeError(c, fmt.Errorf("api: tenant %s schema: %w", tenantID, err))
 		return

@@ -15,7 +15,8 @@ const maxCachedSchemaSets = 4096
 // request does not rebuild it (building one parses every attribute path of
 // the custom extension: a quarter of a GET's CPU before this cache). An
 // entry is used only while the tenant's custom schema is exactly the one it
-// was built from; a changed schema rebuilds it. Safe for concurrent use.
+// was built from; a changed schema rebuilds it. Each router (api.New) owns
+// one. Safe for concurrent use.
 type schemaSetCache struct {
 	mu      sync.RWMutex
 	entries map[string]schemaSetEntry // tenant id -> entry
@@ -26,11 +27,6 @@ type schemaSetEntry struct {
 	schema tenants.CustomSchema
 	set    *scim.SchemaSet
 }
-
-// tenantSchemaSets is the process's cache. It is package-level rather than
-// per router because the server struct lives in api.go; routers sharing it
-// is harmless, since an entry is only used for an identical schema.
-var tenantSchemaSets = newSchemaSetCache()
 
 func newSchemaSetCache() *schemaSetCache {
 	return &schemaSetCache{entries: make(map[string]schemaSetEntry)}

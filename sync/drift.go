@@ -99,7 +99,10 @@ func (a *Admin) CheckDrift(ctx context.Context, tenant string, repair bool, prog
 	if err != nil {
 		return nil, err
 	}
-	mapping := t.Store.Users
+	mapping, err := adapters.NewUserMapper(t.Store.Users) // once per run: parsing paths is the costly part
+	if err != nil {
+		return nil, err
+	}
 	st, err := a.Service.Stores.Store(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -231,7 +234,7 @@ func (a *Admin) CheckDrift(ctx context.Context, tenant string, repair bool, prog
 
 // lookUp finds an applied user the listing did not show, by userName: its
 // entry compared, or a missing drift.
-func (a *Admin) lookUp(ctx context.Context, st adapters.Store, mapping adapters.UserMapping, r *Record) (*Drift, error) {
+func (a *Admin) lookUp(ctx context.Context, st adapters.Store, mapping *adapters.UserMapper, r *Record) (*Drift, error) {
 	un := userNameOf(r)
 	entries, err := st.FindUsers(ctx, adapters.MatchUserName, un)
 	if err != nil {
@@ -258,7 +261,7 @@ func userNameOf(r *Record) string {
 // fieldDiffs compares the store fields the ledger's state maps to with
 // those of the store entry (read back through the same mapping). An absent
 // value and an empty one are the same.
-func fieldDiffs(m adapters.UserMapping, r *Record, e adapters.Entry) ([]FieldDiff, error) {
+func fieldDiffs(m *adapters.UserMapper, r *Record, e adapters.Entry) ([]FieldDiff, error) {
 	want, err := m.Fields(adapters.User{ID: r.ID, Anchor: r.Anchor, Attrs: r.Attrs, Active: adapters.ActiveOf(r.Attrs)})
 	if err != nil {
 		return nil, fmt.Errorf("sync: drift of user %s: %w", r.ID, err)

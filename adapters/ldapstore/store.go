@@ -24,6 +24,7 @@ type Store struct {
 	tenantID string
 	policy   *adapters.HostPolicy // where dial may connect (nil: the defaults)
 	cfg      adapters.Config
+	users    *adapters.UserMapper // cfg.Users compiled: Fields and Attrs per user
 	opts     adapters.LDAPOptions
 	url      string
 	secure   bool // ldaps:// or StartTLS
@@ -52,6 +53,10 @@ func open(tenantID string, cfg adapters.Config, policy *adapters.HostPolicy) (*S
 	if err := cfg.ValidateErr(); err != nil {
 		return nil, fmt.Errorf("ldapstore: tenant %s: %w", tenantID, err)
 	}
+	users, err := adapters.NewUserMapper(cfg.Users)
+	if err != nil {
+		return nil, fmt.Errorf("ldapstore: tenant %s: %w", tenantID, err)
+	}
 	opts := cfg.LDAP.WithDefaults(cfg.Users)
 	rawURL := opts.URL
 	if rawURL == "" {
@@ -65,6 +70,7 @@ func open(tenantID string, cfg adapters.Config, policy *adapters.HostPolicy) (*S
 		tenantID: tenantID,
 		policy:   policy,
 		cfg:      cfg,
+		users:    users,
 		opts:     opts,
 		url:      rawURL,
 		secure:   strings.EqualFold(u.Scheme, "ldaps") || opts.StartTLS,

@@ -175,7 +175,7 @@ type desired struct {
 }
 
 func (s *Store) desiredOf(u adapters.User) (desired, error) {
-	fields, err := s.cfg.Users.Fields(u)
+	fields, err := s.users.Fields(u)
 	if err != nil {
 		return desired{}, err
 	}
@@ -466,7 +466,7 @@ func (s *Store) updateUser(c *ldap.Conn, e *ldap.Entry, d desired, password *str
 // missing entry is success.
 func (s *Store) removeUser(ctx context.Context, u adapters.User) error {
 	userNameAttr, _ := s.cfg.Users.FieldFor("userName")
-	fields, err := s.cfg.Users.Fields(u)
+	fields, err := s.users.Fields(u)
 	if err != nil {
 		fields = map[string]any{}
 	}
@@ -509,7 +509,7 @@ func (s *Store) entryOf(e *ldap.Entry) (adapters.Entry, error) {
 			fields[c] = vs[0]
 		}
 	}
-	attrs, err := s.cfg.Users.Attrs(fields)
+	attrs, err := s.users.Attrs(fields)
 	if err != nil {
 		return adapters.Entry{}, err
 	}

@@ -98,7 +98,7 @@ func (s *store) runUserOf(i int, u adapters.User) (runUser, bool) {
 	if u.Anchor != "" {
 		return runUser{}, false
 	}
-	fields, err := s.m.Fields(u)
+	fields, err := s.mapper.Fields(u)
 	if err != nil {
 		return runUser{}, false // applyInTx reports it
 	}

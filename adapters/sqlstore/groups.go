@@ -16,9 +16,10 @@ const memberBatch = 500
 // groupTables are a tenant's group table and membership (join) table.
 type groupTables struct {
 	m       adapters.GroupMapping
-	table   string   // quoted groups table
-	key     string   // quoted key column
-	columns []string // mapped columns (unquoted)
+	mapper  *adapters.GroupMapper // m compiled: Fields and Attrs per group
+	table   string                // quoted groups table
+	key     string                // quoted key column
+	columns []string              // mapped columns (unquoted)
 	// displayNameColumn is the column of displayName (unquoted).
 	displayNameColumn string
 
@@ -27,15 +28,20 @@ type groupTables struct {
 	userColumn  string // quoted
 }
 
-// newGroupTables prepares the group statements' names from a validated
-// mapping; nil when the tenant maps no groups.
-func newGroupTables(d *dialect, m *adapters.GroupMapping) *groupTables {
+// newGroupTables prepares the group statements' names and compiles the
+// mapping from a validated mapping; nil when the tenant maps no groups.
+func newGroupTables(d *dialect, m *adapters.GroupMapping) (*groupTables, error) {
 	if m == nil || m.Members == nil {
-		return nil
+		return nil, nil
+	}
+	mapper, err := adapters.NewGroupMapper(*m)
+	if err != nil {
+		return nil, err
 	}
 	displayName, _ := m.FieldFor(adapters.GroupPathDisplayName)
 	return &groupTables{
 		m:                 *m,
+		mapper:            mapper,
 		table:             d.ident(m.Table),
 		key:               d.ident(m.Key),
 		columns:           m.Columns(),
@@ -43,7 +49,7 @@ func newGroupTables(d *dialect, m *adapters.GroupMapping) *groupTables {
 		members:           d.ident(m.Members.Table),
 		groupColumn:       d.ident(m.Members.GroupColumn),
 		userColumn:        d.ident(m.Members.UserColumn),
-	}
+	}, nil
 }
 
 // groupTables returns the tenant's group tables, or an ErrConfig error
@@ -86,7 +92,7 @@ func (g *groupTables) matchDisplayName(d *dialect, name string, limit int, index
 func (s *store) groupEntries(g *groupTables, rows []row) ([]adapters.GroupEntry, error) {
 	out := make([]adapters.GroupEntry, 0, len(rows))
 	for _, r := range rows {
-		attrs, err := g.m.Attrs(r.fields)
+		attrs, err := g.mapper.Attrs(r.fields)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: group row %s: %w", r.key, err)
 		}
@@ -107,7 +113,7 @@ func (s *store) ApplyGroup(ctx context.Context, grp adapters.Group) (anchor stri
 	if err != nil {
 		return "", err
 	}
-	fields, err := g.m.Fields(grp)
+	fields, err := g.mapper.Fields(grp)
 	if err != nil {
 		return "", fmt.Errorf("sqlstore: apply group: %w", err)
 	}
@@ -227,7 +233,7 @@ func (s *store) RemoveGroup(ctx context.Context, grp adapters.Group) (err error)
 	}
 	key := grp.Anchor
 	if key == "" {
-		fields, err := g.m.Fields(grp)
+		fields, err := g.mapper.Fields(grp)
 		if err != nil {
 			return fmt.Errorf("sqlstore: remove group: %w", err)
 		}

@@ -64,6 +64,7 @@ type store struct {
 	pools    *sharedPools
 	closed   atomic.Bool
 	m        adapters.UserMapping
+	mapper   *adapters.UserMapper // m compiled: Fields and Attrs per user
 
 	table   string   // quoted table
 	key     string   // quoted key column
@@ -108,6 +109,16 @@ func open(pools *sharedPools, tenantID string, cfg adapters.Config) (adapters.St
 	if err := cfg.ValidateErr(); err != nil {
 		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
 	}
+	// Compiled before the pool is acquired, so that an error leaves
+	// nothing to release.
+	mapper, err := adapters.NewUserMapper(cfg.Users)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
+	}
+	groups, err := newGroupTables(d, cfg.Groups)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
+	}
 	dsn, err := cfg.ResolveDSN()
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: tenant %s: %w", tenantID, err)
@@ -125,11 +136,12 @@ func open(pools *sharedPools, tenantID string, cfg adapters.Config) (adapters.St
 		db:             db,
 		pools:          pools,
 		m:              m,
+		mapper:         mapper,
 		table:          d.ident(m.Table),
 		key:            d.ident(m.Key),
 		columns:        m.Columns(),
 		userNameColumn: userNameColumn,
-		groups:         newGroupTables(d, cfg.Groups),
+		groups:         groups,
 	}, nil
 }
 
@@ -277,7 +289,7 @@ func (s *store) ApplyUser(ctx context.Context, u adapters.User) (anchor string, 
 
 // applyInTx is ApplyUser's work inside a transaction.
 func (s *store) applyInTx(ctx context.Context, tx *sql.Tx, u adapters.User) (string, error) {
-	fields, err := s.m.Fields(u)
+	fields, err := s.mapper.Fields(u)
 	if err != nil {
 		return "", fmt.Errorf("sqlstore: apply user: %w", err)
 	}
@@ -533,7 +545,7 @@ func (s *store) RemoveUser(ctx context.Context, u adapters.User) (err error) {
 		}
 		st.write("DELETE FROM ", s.table, " WHERE ", s.key, " = ").arg(key)
 	} else {
-		inactive, _ := s.m.Fields(adapters.User{Active: false})
+		inactive, _ := s.mapper.Fields(adapters.User{Active: false})
 		st.write("UPDATE ", s.table, " SET ", s.d.ident(s.m.Active.Column), " = ").arg(inactive[s.m.Active.Column])
 		st.write(" WHERE ", s.key, " = ").arg(key)
 	}
@@ -635,7 +647,7 @@ func decodeCursor(c string) (string, error) {
 func (s *store) entries(rows []row) ([]adapters.Entry, error) {
 	out := make([]adapters.Entry, 0, len(rows))
 	for _, r := range rows {
-		attrs, err := s.m.Attrs(r.fields)
+		attrs, err := s.mapper.Attrs(r.fields)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: row %s: %w", r.key, err)
 		}
