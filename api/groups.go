@@ -91,7 +91,7 @@ func (s *server) searchGroups(c *gin.Context) {
 func (s *server) answerGroupList(c *gin.Context, req listRequest) {
 	withMembers := req.projection.includes("members")
 	page, err := s.deps.Groups.SearchGroups(c.Request.Context(), tenantOf(c), syncsvc.Query{
-		Filter: req.filter, SortBy: req.sortBy, Descending: req.descending,
+		Filter: req.filter, SortBy: req.sortBy, Descending: req.descending, Schemas: schemasOf(c),
 		StartIndex: req.start, Count: req.count, WithMembers: withMembers,
 	})
 	if err != nil {

@@ -97,7 +97,7 @@ func (s *server) answerUserList(c *gin.Context, req listRequest) {
 		records, total, err = s.deps.Users.ListUsers(ctx, tenant, req.filter, req.start, req.count)
 	} else {
 		records, total, err = s.deps.Groups.SearchUsers(ctx, tenant, syncsvc.Query{
-			Filter: req.filter, SortBy: req.sortBy, Descending: req.descending,
+			Filter: req.filter, SortBy: req.sortBy, Descending: req.descending, Schemas: schemasOf(c),
 			StartIndex: req.start, Count: req.count,
 		})
 	}

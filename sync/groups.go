@@ -20,6 +20,9 @@ type Query struct {
 	// Descending reverses it.
 	SortBy     string
 	Descending bool
+	// Schemas is the tenant's schema set, which gives sortBy its type
+	// (nil: the default set).
+	Schemas *scim.SchemaSet
 	// StartIndex is 1-based; Count is the page size (0: total only).
 	StartIndex int
 	Count      int
@@ -497,65 +500,12 @@ func sortRecords(recs []*Record, q Query, render func(*Record) map[string]any) {
 	for _, r := range recs {
 		rendered[r] = render(r)
 	}
+	compare := q.Schemas.Sorter(q.SortBy) // the path parsed once, not per comparison
 	sort.SliceStable(recs, func(i, j int) bool {
-		c := compareForSort(rendered[recs[i]], rendered[recs[j]], q.SortBy)
+		c := compare(rendered[recs[i]], rendered[recs[j]])
 		if q.Descending {
 			c = -c
 		}
 		return c < 0
 	})
-}
-
-// compareForSort orders two rendered resources by the attribute at path:
-// missing values last, strings case-insensitively, numbers and booleans by
-// value.
-func compareForSort(a, b map[string]any, path string) int {
-	p, err := scim.ParsePath(path)
-	if err != nil {
-		return 0
-	}
-	va, oka := p.Get(scim.Attrs(a))
-	vb, okb := p.Get(scim.Attrs(b))
-	if l, ok := va.([]any); ok && len(l) > 0 {
-		va = l[0]
-	}
-	if l, ok := vb.([]any); ok && len(l) > 0 {
-		vb = l[0]
-	}
-	switch {
-	case !oka && !okb:
-		return 0
-	case !oka:
-		return 1
-	case !okb:
-		return -1
-	}
-	switch x := va.(type) {
-	case float64:
-		if y, ok := vb.(float64); ok {
-			return cmpOrdered(x, y)
-		}
-	case bool:
-		if y, ok := vb.(bool); ok {
-			return cmpOrdered(boolInt(x), boolInt(y))
-		}
-	}
-	return strings.Compare(strings.ToLower(fmt.Sprint(va)), strings.ToLower(fmt.Sprint(vb)))
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func cmpOrdered[T int | float64](x, y T) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
 }
