@@ -19,7 +19,9 @@
 // runs each operation through the same service call as its endpoint.
 //
 // Every error answer is a SCIM Error body (RFC 7644 §3.12) and every answer
-// carries Content-Type application/scim+json. Authentication failures are
+// carries Content-Type application/scim+json; which status and scimType an
+// error of any layer gets is decided in errors.go (ErrorFor), for this
+// front door and the admin API alike. Authentication failures are
 // indistinguishable whatever the reason (unknown or disabled tenant, missing,
 // wrong, revoked or another tenant's key). Keys, bodies and query strings are
 // never logged.

@@ -2,6 +2,8 @@
 // queues and their priorities, enqueue options (task ids that make
 // duplicate enqueues harmless, trace context and the request id in task
 // headers, a producer span per enqueue), queue-depth metrics and the
-// asynq server settings (retry backoff, which errors count as failures).
+// asynq server settings (retry backoff, which errors count as failures;
+// what asynq does with a handler's error is written once, at the top of
+// queue.go).
 // Payloads carry identifiers only: never attributes, passwords or keys.
 package queue

@@ -1,8 +1,40 @@
 // Package sync keeps each resource's desired state and applies it to the
-// tenant's store. The Ledger (Redis) holds desired and applied versions,
-// uniqueness indexes and the dirty set; the Service is what the front door
-// calls (write to the ledger, enqueue, answer from the ledger, adopt store
-// entries); the Reconciler is the asynq handler that applies the latest
-// desired state under a per-resource lease; the Sweeper re-enqueues
-// resources left dirty.
+// tenant's store.
+//
+// The write path of a POST /Users: the front door (api/users.go) parses the
+// request and calls Service.CreateUser (service.go), which records the new
+// desired state with Ledger.CreateUser (ledger.go: one Lua script, ledger_lua.go,
+// writes the record, version, uniqueness indexes and dirty mark atomically)
+// and queues the tenant's drain (Service.enqueue → queue.Enqueuer.EnqueueDrain);
+// the answer is the record as the ledger now holds it. In the worker, asynq
+// hands the task to Reconciler.ProcessDrain (drain.go): DrainUsers takes a
+// tenant slot (limiter.go), reads the backlog's head (Ledger.backlogHead) and,
+// per batch, leases and loads its users in one script call
+// (Ledger.leaseBatch, ledger_drain.go), gets the tenant's store from the pool
+// (tenants.Stores) and applies the batch in one store transaction
+// (adapters.BatchStore.ApplyUsers, e.g. adapters/sqlstore/batch.go: the
+// INSERT), then marks the applied versions and releases the leases in one
+// pipeline (Ledger.markBatch). A failure's meaning comes from
+// adapters.Classify, and what happens next (record it on the resource and
+// stop, or retry) is decided in failure.go. Per-resource tasks (worker.coalesce
+// off, groups, the sweeper's re-queues) take the same steps one resource at a
+// time in reconciler.go.
+//
+// Files, by topic:
+//
+//	service.go, groups.go   what the front door calls (users, groups, lists, adoption)
+//	reconciler.go, drain.go the asynq handlers that apply desired state
+//	failure.go              what a failed apply means for the task and the resource
+//	limiter.go              per-tenant store concurrency across workers
+//	sweeper.go              re-queues resources left dirty (a lost task, a crash)
+//	status.go, replay.go,   the operator's views and actions (sync.Admin)
+//	jobs.go, drift.go
+//	metrics.go              Prometheus series and spans
+//	required.go             how a missing setting is reported (no defaults here:
+//	                        cmd/scimbridge/settings.go holds them)
+//	ledger*.go              the only files that talk to Redis: keys, Lua scripts,
+//	                        pipelines; every other file asks the Ledger
+//
+// Every ledger key of a tenant carries the {tenant} hash tag, so each script
+// touches one Redis Cluster slot.
 package sync

@@ -1,7 +1,10 @@
 // Package tenants owns who the tenants are and how they authenticate: the
 // tenant registry (id, name, disabled flag, store configuration), the SCIM
 // credentials of each tenant (generated, stored only as SHA-256, verified,
-// revoked) and the pool of each tenant's open store connections.
+// revoked) and the pool of each tenant's open store connections. The
+// worker asks a *Registry directly what it needs per task or batch
+// (worker.go: enabled, groups mapped, store concurrency, the tenant ids),
+// answered from the registry's cache without copying the tenant.
 //
 // Redis keys (every one starts with "sb:"; per-tenant keys carry the
 // Redis Cluster hash tag {<tenant>} so a tenant's keys share a slot):

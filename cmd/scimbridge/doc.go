@@ -2,8 +2,20 @@
 // `serve` (API and worker in one process), `api` (the SCIM front door),
 // `worker` (applies the ledger to the tenants' stores), and the operator's
 // `key`, `tenant`, `status`, `replay`, `import`, `drift`, `preview` and `job`.
-// This package owns flags, configuration loading and validation, the
-// wiring of every other package (the only place that imports store
-// implementations), process roles, telemetry setup and the embedded
-// default for trying it out. Run `scimbridge help` for usage.
+// Run `scimbridge help` for usage.
+//
+// This package is flags, configuration and wiring, nothing on a request's
+// or a task's path:
+//
+//	cli.go        the table of commands: each one's flags, --help and usage
+//	settings.go   the table of settings: every key, its environment
+//	              variable and default (the README's reference is rendered
+//	              from it); config.go reads the file and validates
+//	app.go        builds the services from a Config (the one place that
+//	              imports store implementations) and runs the process roles
+//	telemetry.go  tracing, metrics, logs, health, the dashboard's mount
+//	admin_cmd.go  the operator subcommands, calling the same sync.Admin as
+//	              the admin API
+//	demo.go       the embedded default (internal/embeddedredis is its Redis)
+//	faults_on.go  fault-injection points, only with -tags faultinject
 package main
