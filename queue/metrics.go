@@ -81,12 +81,12 @@ func (d *DepthCollector) read() ([]*asynq.QueueInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(Priorities)+len(present))
-	for q := range Priorities {
+	names := make([]string, 0, len(priorities)+len(present))
+	for q := range priorities {
 		names = append(names, q)
 	}
 	for _, q := range present {
-		if _, ours := Priorities[q]; !ours {
+		if _, ours := priorities[q]; !ours {
 			names = append(names, q)
 		}
 	}

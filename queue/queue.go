@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"time"
 
@@ -43,8 +44,8 @@ const (
 	QueueImport      = "import"
 )
 
-// Priorities maps each queue to its asynq weight.
-var Priorities = map[string]int{
+// priorities maps each queue to its asynq weight.
+var priorities = map[string]int{
 	QueueDeprovision: 6,
 	QueueProvision:   3,
 	QueueImport:      1,
@@ -186,7 +187,7 @@ func isFailure(err error) bool { return !errors.Is(err, ErrBusy) }
 func ServerConfig(concurrency int) asynq.Config {
 	return asynq.Config{
 		Concurrency:     concurrency,
-		Queues:          Priorities,
+		Queues:          maps.Clone(priorities), // asynq gets its own copy
 		RetryDelayFunc:  RetryDelay,
 		IsFailure:       isFailure,
 		ShutdownTimeout: 20 * time.Second,

@@ -133,7 +133,7 @@ func TestServerConfig(t *testing.T) {
 	if cfg.Concurrency != 7 {
 		t.Errorf("Concurrency %d, want 7", cfg.Concurrency)
 	}
-	if len(cfg.Queues) != len(Priorities) || cfg.Queues[QueueDeprovision] <= cfg.Queues[QueueProvision] ||
+	if len(cfg.Queues) != len(priorities) || cfg.Queues[QueueDeprovision] <= cfg.Queues[QueueProvision] ||
 		cfg.Queues[QueueProvision] <= cfg.Queues[QueueImport] {
 		t.Errorf("Queues %v: deprovisioning must outrank provisioning, which outranks imports", cfg.Queues)
 	}

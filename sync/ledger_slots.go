@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -47,14 +46,6 @@ func (l *Ledger) takeSlot(ctx context.Context, tenant string, limit int, ttl tim
 	}, true, nil
 }
 
-// SlotsInUse returns how many of the tenant's slots are held now.
-func (l *Ledger) SlotsInUse(ctx context.Context, tenant string) (int, error) {
-	n, err := l.rdb.ZCount(ctx, slotsKey(tenant), strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf").Result()
-	if err != nil {
-		return 0, redisErr("tenant slots", err)
-	}
-	return int(n), nil
-}
 
 // sweepLockKey is the sweeper's lock, shared by every worker.
 const sweepLockKey = "sb:sweeper:lock"

@@ -118,7 +118,3 @@ func (l *TenantLimiter) Acquire(ctx context.Context, tenant string) (release fun
 	}, true, nil
 }
 
-// InUse returns how many slots the tenant holds now.
-func (l *TenantLimiter) InUse(ctx context.Context, tenant string) (int, error) {
-	return l.ledger.SlotsInUse(ctx, tenant)
-}

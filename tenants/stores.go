@@ -13,10 +13,6 @@ import (
 	"github.com/scimbridge/scimbridge/adapters"
 )
 
-// DefaultStoreIdle is the idle time after which a tenant's store is closed
-// when NewStores is given zero.
-const DefaultStoreIdle = 10 * time.Minute
-
 // Stores opens each tenant's user store on first use, shares it between
 // callers, reopens it when the tenant's store configuration changes and
 // closes it after it has been idle for a while. It is safe for concurrent
@@ -54,10 +50,12 @@ type storeEntry struct {
 }
 
 // NewStores returns a pool that opens stores with the factory registered
-// for each tenant's store kind. idle <= 0 means DefaultStoreIdle.
+// for each tenant's store kind and closes a store idle for idle
+// (stores.idle_close; no default here: idle <= 0 is a wiring bug and
+// panics).
 func NewStores(reg *Registry, factories map[string]adapters.Factory, idle time.Duration) *Stores {
 	if idle <= 0 {
-		idle = DefaultStoreIdle
+		panic(fmt.Sprintf("tenants.NewStores: idle %s: set stores.idle_close", idle))
 	}
 	fs := make(map[string]adapters.Factory, len(factories))
 	for k, f := range factories {

@@ -280,7 +280,7 @@ func TestStoresRefusals(t *testing.T) {
 	putTenant(t, b.reg, b.tenant.ID)
 
 	// A kind nobody serves.
-	stores := NewStores(b.reg, map[string]adapters.Factory{}, 0)
+	stores := NewStores(b.reg, map[string]adapters.Factory{}, time.Minute)
 	defer stores.Close()
 	if _, err := stores.Store(b.ctx, b.tenant.ID); !errors.Is(err, adapters.ErrConfig) {
 		t.Errorf("unserved kind err = %v, want adapters.ErrConfig", err)

@@ -97,9 +97,14 @@ func NewFactory(policy *adapters.HostPolicy) adapters.Factory {
 	}
 }
 
-// Open is a factory with the default host policy (NewFactory(nil)), for
-// tools and tests; the server wires NewFactory with the operator's policy.
-var Open = NewFactory(nil)
+// Open is a factory with the default host policy, for tools and tests;
+// the server wires NewFactory with the operator's policy.
+func Open(ctx context.Context, tenantID string, cfg adapters.Config) (adapters.Store, error) {
+	return defaultFactory(ctx, tenantID, cfg)
+}
+
+// defaultFactory is Open's: its pools are shared by the stores Open opens.
+var defaultFactory = NewFactory(nil)
 
 func open(pools *sharedPools, tenantID string, cfg adapters.Config) (adapters.Store, error) {
 	d, ok := dialects[cfg.Kind]
