@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,20 +45,6 @@ func WaitFor(tb testing.TB, what string, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// WaitHTTP waits until a GET of url gets a response whose status is want.
-func WaitHTTP(tb testing.TB, url string, want int, d time.Duration) {
-	tb.Helper()
-	WaitFor(tb, "GET "+url, d, func() bool {
-		resp, err := http.Get(url)
-		if err != nil {
-			return false
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == want
-	})
 }
 
 // Logger is the logger of a server under test: discarded, or with -v
