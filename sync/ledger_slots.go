@@ -46,7 +46,6 @@ func (l *Ledger) takeSlot(ctx context.Context, tenant string, limit int, ttl tim
 	}, true, nil
 }
 
-
 // sweepLockKey is the sweeper's lock, shared by every worker.
 const sweepLockKey = "sb:sweeper:lock"
 

@@ -117,4 +117,3 @@ func (l *TenantLimiter) Acquire(ctx context.Context, tenant string) (release fun
 		<-ls.turns
 	}, true, nil
 }
-
