@@ -25,7 +25,7 @@ func ParseUser(body []byte) (Attrs, *string, error) { return defaultSchemaSet.Pa
 // ignored, "schemas" may only list the set's User schemas (or the Microsoft
 // group URI Entra sends).
 func (ss *SchemaSet) ParseUser(body []byte) (Attrs, *string, error) {
-	m, err := decodeObject(body, "user")
+	m, err := decodeRequest(body, "user")
 	if err != nil {
 		return nil, nil, err
 	}
