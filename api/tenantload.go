@@ -3,6 +3,7 @@ package api
 import (
 	"container/list"
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"runtime"
@@ -55,7 +56,10 @@ func requestWeight(contentLength, capacity int64) int64 {
 type tenantLoad struct {
 	capacity int64
 	mu       sync.Mutex
-	tenants  map[string]*tenantTurns // only tenants with work in flight or waiting
+	// tenants holds an entry per tenant seen (authenticated tenants only,
+	// so as many as the registry holds): kept when idle, so a request
+	// that does not wait allocates nothing here.
+	tenants map[string]*tenantTurns
 }
 
 type tenantTurns struct {
@@ -72,12 +76,12 @@ func newTenantLoad(capacity int64) *tenantLoad {
 	return &tenantLoad{capacity: capacity, tenants: map[string]*tenantTurns{}}
 }
 
-// acquire takes weight (at most the capacity) of tenant's capacity,
-// waiting behind the tenant's earlier requests until ctx is done. release
-// gives it back; it must be called exactly once.
-func (l *tenantLoad) acquire(ctx context.Context, tenant string, weight int64) (release func(), err error) {
+// acquire takes weight (clamped to 1..capacity; the weight taken is
+// returned, to be given back with release) of tenant's capacity, waiting
+// behind the tenant's earlier requests for at most wait or until ctx is
+// done. Taking a turn that is free costs no allocation.
+func (l *tenantLoad) acquire(ctx context.Context, tenant string, weight int64, wait time.Duration) (int64, error) {
 	weight = min(max(weight, 1), l.capacity)
-	release = func() { l.release(tenant, weight) }
 	l.mu.Lock()
 	t := l.tenants[tenant]
 	if t == nil {
@@ -87,45 +91,51 @@ func (l *tenantLoad) acquire(ctx context.Context, tenant string, weight int64) (
 	if t.waiting.Len() == 0 && t.used+weight <= l.capacity {
 		t.used += weight
 		l.mu.Unlock()
-		return release, nil
+		return weight, nil
 	}
 	w := &turn{weight: weight, ready: make(chan struct{})}
 	elem := t.waiting.PushBack(w)
 	l.mu.Unlock()
 
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	err := errTurnWait
 	select {
 	case <-w.ready:
-		return release, nil
+		return weight, nil
 	case <-ctx.Done():
+		err = ctx.Err()
+	case <-timer.C:
 	}
 	l.mu.Lock()
 	select {
 	case <-w.ready:
-		// Granted as ctx ended: give it back (which lets the next in).
+		// Granted as the wait ended: give it back (which lets the next in).
 		l.mu.Unlock()
-		release()
+		l.release(tenant, weight)
 	default:
 		front := t.waiting.Front() == elem
 		t.waiting.Remove(elem)
 		if front {
 			l.grant(t) // a smaller request behind this one may fit now
 		}
-		l.forget(tenant, t)
 		l.mu.Unlock()
 	}
-	return nil, ctx.Err()
+	return 0, err
 }
+
+// errTurnWait: the request waited as long as it may for its turn.
+var errTurnWait = errors.New("api: no turn within the wait")
 
 func (l *tenantLoad) release(tenant string, weight int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	t := l.tenants[tenant]
 	if t == nil {
-		return // cannot happen: a grant keeps the entry
+		return // cannot happen: entries are kept
 	}
 	t.used -= weight
 	l.grant(t)
-	l.forget(tenant, t)
 }
 
 // grant gives turns to the waiting requests in order while they fit (the
@@ -140,13 +150,6 @@ func (l *tenantLoad) grant(t *tenantTurns) {
 		t.used += w.weight
 		t.waiting.Remove(e)
 		close(w.ready)
-	}
-}
-
-// forget drops an idle tenant's entry. Called with l.mu held.
-func (l *tenantLoad) forget(tenant string, t *tenantTurns) {
-	if t.used == 0 && t.waiting.Len() == 0 {
-		delete(l.tenants, tenant)
 	}
 }
 
@@ -172,28 +175,27 @@ func (s *server) withDeadline(c *gin.Context) {
 // takeTurn waits for the request's turn in its tenant's capacity, for at
 // most half the request timeout (so a request let in still has time to
 // run). A request that does not get it is answered 429 with an integer
-// Retry-After; ok is false then. release must be called when ok.
-func (s *server) takeTurn(c *gin.Context, tenantID string) (release func(), ok bool) {
-	weight := requestWeight(c.Request.ContentLength, s.load.capacity)
-	if c.Request.Body == nil || c.Request.Body == http.NoBody {
-		weight = 1
+// Retry-After; ok is false then. When ok, the caller gives weight back
+// with s.load.release.
+func (s *server) takeTurn(c *gin.Context, tenantID string) (weight int64, ok bool) {
+	weight = 1
+	if c.Request.Body != nil && c.Request.Body != http.NoBody {
+		weight = requestWeight(c.Request.ContentLength, s.load.capacity)
 	}
 	wait := s.cfg.RequestTimeout / 2
-	ctx, cancel := context.WithTimeout(c.Request.Context(), wait)
-	defer cancel()
-	release, err := s.load.acquire(ctx, tenantID, weight)
+	weight, err := s.load.acquire(c.Request.Context(), tenantID, weight, wait)
 	if err == nil {
-		return release, true
+		return weight, true
 	}
-	if c.Request.Context().Err() != nil {
-		s.writeError(c, c.Request.Context().Err()) // the client went away: 499
-		return nil, false
+	if !errors.Is(err, errTurnWait) {
+		s.writeError(c, err) // the client went away: 499
+		return 0, false
 	}
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	c.Header("Retry-After", strconv.Itoa(secs))
 	s.writeError(c, scim.Errorf(http.StatusTooManyRequests, "",
 		"this tenant's requests already use all the capacity it may use at once; retry in %d s", secs))
-	return nil, false
+	return 0, false
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default: above the

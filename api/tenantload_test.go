@@ -46,13 +46,16 @@ func done() context.Context {
 	return ctx
 }
 
+// forever is a wait longer than any test.
+const forever = time.Hour
+
 func mustAcquire(t *testing.T, l *tenantLoad, ctx context.Context, tenant string, w int64) func() {
 	t.Helper()
-	release, err := l.acquire(ctx, tenant, w)
+	taken, err := l.acquire(ctx, tenant, w, forever)
 	if err != nil {
 		t.Fatalf("acquire(%s, %d): %v", tenant, w, err)
 	}
-	return release
+	return func() { l.release(tenant, taken) }
 }
 
 func TestTenantLoadIsolatesTenants(t *testing.T) {
@@ -61,7 +64,7 @@ func TestTenantLoadIsolatesTenants(t *testing.T) {
 	// Tenant A holds all its capacity (one heavy request) ...
 	releaseA := mustAcquire(t, l, context.Background(), "a", 16)
 	// ... so A's next request must wait, while B's does not wait at all.
-	if _, err := l.acquire(done(), "a", 1); err == nil {
+	if _, err := l.acquire(done(), "a", 1, forever); err == nil {
 		t.Fatal("tenant a got more than its capacity")
 	}
 	for range 16 {
@@ -72,9 +75,18 @@ func TestTenantLoadIsolatesTenants(t *testing.T) {
 	}
 	releaseA()
 	mustAcquire(t, l, done(), "a", 16)()
-	if _, ok := l.tenants["a"]; ok {
-		t.Error("an idle tenant is still tracked")
+	if l.inFlight("a") != 0 || l.inFlight("b") != 16 {
+		t.Errorf("after release: a %d, b %d", l.inFlight("a"), l.inFlight("b"))
 	}
+}
+
+// mustAcquireAsync is mustAcquire for a goroutine (t.Error, not Fatal).
+func mustAcquireAsync(t *testing.T, l *tenantLoad, tenant string, w int64) func() {
+	taken, err := l.acquire(context.Background(), tenant, w, forever)
+	if err != nil {
+		t.Error(err)
+	}
+	return func() { l.release(tenant, taken) }
 }
 
 // waitQueued waits until tenant has n requests waiting for their turn.
@@ -103,14 +115,10 @@ func TestTenantLoadQueuesInOrder(t *testing.T) {
 	// even though it would fit.
 	granted := make(chan func())
 	go func() {
-		r, err := l.acquire(context.Background(), "a", 16)
-		if err != nil {
-			t.Error(err)
-		}
-		granted <- r
+		granted <- mustAcquireAsync(t, l, "a", 16)
 	}()
 	waitQueued(t, l, "a", 1)
-	if _, err := l.acquire(done(), "a", 1); err == nil {
+	if _, err := l.acquire(done(), "a", 1, forever); err == nil {
 		t.Fatal("a light request overtook the heavy one waiting before it")
 	}
 	release()
@@ -125,17 +133,13 @@ func TestTenantLoadQueuesInOrder(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error)
 	go func() {
-		_, err := l.acquire(ctx, "a", 16)
+		_, err := l.acquire(ctx, "a", 16, forever)
 		gaveUp <- err
 	}()
 	waitQueued(t, l, "a", 1)
 	light := make(chan func())
 	go func() {
-		r, err := l.acquire(context.Background(), "a", 4)
-		if err != nil {
-			t.Error(err)
-		}
-		light <- r
+		light <- mustAcquireAsync(t, l, "a", 4)
 	}()
 	waitQueued(t, l, "a", 2)
 	cancel()
@@ -144,8 +148,11 @@ func TestTenantLoadQueuesInOrder(t *testing.T) {
 	}
 	(<-light)()
 	release()
-	if len(l.tenants) != 0 {
-		t.Errorf("tenants still tracked: %v", l.tenants)
+	if n := l.inFlight("a"); n != 0 {
+		t.Errorf("in flight after all released: %d", n)
+	}
+	if _, err := l.acquire(context.Background(), "a", 1, time.Millisecond); err != nil {
+		t.Errorf("acquire after all released: %v", err)
 	}
 }
 
