@@ -164,6 +164,9 @@ func (p *Patch) ApplyGroup(a Attrs) (Attrs, MemberDelta, error) {
 	if err := checkRequired(out, GroupSchema); err != nil {
 		return nil, MemberDelta{}, err
 	}
+	if err := checkExtensions(out); err != nil {
+		return nil, MemberDelta{}, err
+	}
 	return out, changes.delta(), nil
 }
 

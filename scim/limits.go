@@ -1,5 +1,7 @@
 package scim
 
+import "strings"
+
 // What one request may carry, beyond which it is refused with 400 tooMany
 // before anything is written. Each bound is a margin over what Okta and
 // Entra ID send (docs/idp-behaviour.md):
@@ -18,6 +20,9 @@ package scim
 //     is what a 1 MiB body holds with a display each.
 //   - MaxRequestValues: array elements in one request body at any depth
 //     (so a POST /Bulk cannot add up what each operation may carry).
+//   - MaxExtensions: extension objects of one resource (the default set
+//     keeps undeclared ones as given); Okta and Entra send the enterprise
+//     extension and at most one custom one.
 //
 // MaxPatchOperations bounds the operations of one PATCH (patch.go).
 const (
@@ -25,7 +30,23 @@ const (
 	MaxMemberChanges   = 2000
 	MaxGroupMembers    = 10000
 	MaxRequestValues   = 20000
+	MaxExtensions      = 20
 )
+
+// checkExtensions refuses a resource holding more than MaxExtensions
+// extension objects (tooMany).
+func checkExtensions(a Attrs) error {
+	n := 0
+	for k, v := range a {
+		if _, isMap := v.(map[string]any); isMap && strings.Contains(k, ":") {
+			n++
+		}
+	}
+	if n > MaxExtensions {
+		return BadRequest(ScimTypeTooMany, "%d extension objects, at most %d in one resource", n, MaxExtensions)
+	}
+	return nil
+}
 
 // tooManyValues is the error for a multi-valued attribute over its bound.
 func tooManyValues(name string, n, limit int) *Error {

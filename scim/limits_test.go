@@ -134,6 +134,32 @@ func TestPatchAddsUpToTheBound(t *testing.T) {
 	}
 }
 
+func TestExtensionsBound(t *testing.T) {
+	body := func(n int) []byte {
+		var b strings.Builder
+		b.WriteString(`{"userName":"a"`)
+		for i := range n {
+			fmt.Fprintf(&b, `,"urn:example:ext%d:1.0:User":{"a":"b"}`, i)
+		}
+		b.WriteString(`}`)
+		return []byte(b.String())
+	}
+	if _, _, err := ParseUser(body(MaxExtensions)); err != nil {
+		t.Errorf("%d extensions: %v", MaxExtensions, err)
+	}
+	if _, _, err := ParseUser(body(MaxExtensions + 1)); !isTooMany(err) {
+		t.Errorf("%d extensions: %v, want tooMany", MaxExtensions+1, err)
+	}
+	a, _, err := ParseUser(body(MaxExtensions))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustPatch(t, `{"Operations":[{"op":"add","value":{"urn:example:more:1.0:User":{"a":"b"}}}]}`)
+	if _, _, err := p.ApplyUser(a); !isTooMany(err) {
+		t.Errorf("a PATCH adding one extension past the bound: %v, want tooMany", err)
+	}
+}
+
 func TestRequestValuesBound(t *testing.T) {
 	// Values the per-attribute bounds do not see (an extension kept as
 	// given) still count towards MaxRequestValues.

@@ -200,6 +200,9 @@ func (p *Patch) ApplyUser(a Attrs) (Attrs, *string, error) {
 	if err := t.set.checkRequired(out, UserSchema); err != nil {
 		return nil, nil, err
 	}
+	if err := checkExtensions(out); err != nil {
+		return nil, nil, err
+	}
 	return out, password, nil
 }
 
