@@ -349,3 +349,35 @@ func TestRedisDeadlinePassedWritesNothing(t *testing.T) {
 		t.Errorf("users: %d %v, want 0", n, err)
 	}
 }
+
+// outlastUsers is memUsers whose first CreateUser returns only once the
+// request's context has ended (its deadline passed).
+type outlastUsers struct {
+	*memUsers
+	calls atomic.Int32
+}
+
+func (u *outlastUsers) CreateUser(ctx context.Context, tenant string, a scim.Attrs, password *string) (*syncsvc.Record, error) {
+	if u.calls.Add(1) == 1 {
+		<-ctx.Done()
+	}
+	return u.memUsers.CreateUser(ctx, tenant, a, password)
+}
+
+// TestBulkStopsAtTheDeadline: once the deadline has passed, POST /Bulk runs
+// no further operation (and answers those run).
+func TestBulkStopsAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	env := setup(t, Config{})
+	users := &outlastUsers{memUsers: env.users}
+	env.router = New(Config{PublicURL: publicURL, Logger: slog.New(slog.DiscardHandler), RequestTimeout: 50 * time.Millisecond},
+		Deps{Users: users, Groups: env.users, Tenants: env.tenants, Keys: env.keys})
+	ops := make([]string, 5)
+	for i := range ops {
+		ops[i] = fmt.Sprintf(`{"method":"POST","path":"/Users","bulkId":"u%d","data":{"userName":"u%d@example.com"}}`, i, i)
+	}
+	res := bulkResults(t, env, bulkHead+`"Operations":[`+strings.Join(ops, ",")+`]}`)
+	if len(res) != 1 || users.calls.Load() != 1 {
+		t.Errorf("%d results, %d creates; want the one that outlasted the deadline only", len(res), users.calls.Load())
+	}
+}
