@@ -274,3 +274,48 @@ func BenchmarkDuplicateChecks(b *testing.B) {
 		})
 	}
 }
+
+// TestSizeSweep sends a sweep of sizes around and far past each bound:
+// accepted exactly up to the bound, and the work per value (allocations)
+// never grows with the size.
+func TestSizeSweep(t *testing.T) {
+	sweep := []struct {
+		name  string
+		limit int
+		body  func(n int) []byte
+		run   func(body []byte) error
+	}{
+		{"emails", MaxAttributeValues, userWithEmails, func(b []byte) error { _, _, err := ParseUser(b); return err }},
+		{"members", MaxGroupMembers, groupWithMembers, func(b []byte) error { _, err := ParseGroup(b); return err }},
+		{"member changes", MaxMemberChanges, func(n int) []byte { return patchMembers("add", n) }, func(b []byte) error {
+			p, err := ParsePatch(b)
+			if err == nil {
+				_, _, err = p.MembersOnly()
+			}
+			return err
+		}},
+	}
+	for _, s := range sweep {
+		perValue := 0.0
+		for _, n := range []int{1, 2, 7, s.limit / 10, s.limit / 3, s.limit - 1, s.limit, s.limit + 1, 2 * s.limit, 5 * s.limit} {
+			body := s.body(n)
+			err := s.run(body)
+			if accepted := err == nil; accepted != (n <= s.limit) {
+				t.Errorf("%s: %d values: err %v", s.name, n, err)
+				continue
+			}
+			if err != nil && !isTooMany(err) {
+				t.Errorf("%s: %d values: %v, want tooMany", s.name, n, err)
+			}
+			if n < s.limit/10 || n > s.limit {
+				continue
+			}
+			allocs := testing.AllocsPerRun(1, func() { _ = s.run(body) }) / float64(n)
+			if perValue == 0 {
+				perValue = allocs
+			} else if allocs > 1.5*perValue {
+				t.Errorf("%s: %.1f allocations per value at %d, %.1f at %d", s.name, allocs, n, perValue, s.limit/10)
+			}
+		}
+	}
+}
