@@ -92,6 +92,16 @@ type Config struct {
 	// MaxBulkPayloadBytes is the largest POST /Bulk body (413 beyond it).
 	// Unset: 1 MiB.
 	MaxBulkPayloadBytes int64
+	// RequestTimeout is the deadline of every SCIM request: once it has
+	// passed (or the client has gone) nothing more is written, and a
+	// request still waiting for its tenant's turn after half of it is
+	// answered 429. Unset: DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// TenantCapacity is the weight one tenant's requests may hold at once
+	// in this process (tenantload.go: a small request weighs 1, a body
+	// one more per 4 KiB up to 16, a core). Unset: 16 per core of half of
+	// GOMAXPROCS.
+	TenantCapacity int64
 	// Logger receives the access log and server-side errors. Unset:
 	// slog.Default().
 	Logger *slog.Logger
@@ -130,6 +140,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxBulkPayloadBytes <= 0 {
 		c.MaxBulkPayloadBytes = DefaultMaxBulkBytes
 	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.TenantCapacity <= 0 {
+		c.TenantCapacity = defaultTenantCapacity()
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -143,6 +159,8 @@ type server struct {
 	log  *slog.Logger
 	// schemaSets are this router's built tenant schema sets.
 	schemaSets *schemaSetCache
+	// load is each tenant's share of this process (tenantload.go).
+	load *tenantLoad
 }
 
 // BasePath is the route of a tenant's SCIM Base URL below PublicURL.
@@ -151,6 +169,12 @@ const BasePath = "/scim/:tenant/v2"
 // New builds the router. It panics when a dependency is missing (a wiring
 // mistake, not a runtime condition).
 func New(cfg Config, deps Deps) *gin.Engine {
+	_, r := newServer(cfg, deps)
+	return r
+}
+
+// newServer is New, also returning the server the handlers share (tests).
+func newServer(cfg Config, deps Deps) (*server, *gin.Engine) {
 	if deps.Groups == nil {
 		deps.Groups, _ = deps.Users.(Groups)
 	}
@@ -158,7 +182,8 @@ func New(cfg Config, deps Deps) *gin.Engine {
 		panic("api.New: Deps.Users, Deps.Groups, Deps.Tenants and Deps.Keys are required")
 	}
 	cfg = cfg.withDefaults()
-	s := &server{cfg: cfg, deps: deps, log: cfg.Logger, schemaSets: newSchemaSetCache()}
+	s := &server{cfg: cfg, deps: deps, log: cfg.Logger, schemaSets: newSchemaSetCache(),
+		load: newTenantLoad(cfg.TenantCapacity)}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -175,7 +200,7 @@ func New(cfg Config, deps Deps) *gin.Engine {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
 
-	base := r.Group(BasePath, s.authenticate)
+	base := r.Group(BasePath, s.withDeadline, s.authenticate)
 
 	base.GET("/Users", s.listUsers)
 	base.POST("/Users/.search", s.searchUsers)
@@ -200,7 +225,7 @@ func New(cfg Config, deps Deps) *gin.Engine {
 	base.GET("/ResourceTypes/:name", s.resourceType)
 	base.GET("/Schemas", s.schemas)
 	base.GET("/Schemas/:urn", s.schema)
-	return r
+	return s, r
 }
 
 // baseURL is the tenant's SCIM Base URL for this request.

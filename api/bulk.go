@@ -22,7 +22,8 @@ import (
 // for the referring operation. With failOnErrors n, processing stops after
 // the n-th failed operation and the response lists the operations run.
 // Successful operations report status, location and version; failed ones
-// carry the SCIM Error as response.
+// carry the SCIM Error as response. Once the request's deadline has passed
+// no further operation is run.
 func (s *server) bulk(c *gin.Context) {
 	body, err := s.readBodyLimit(c, s.cfg.MaxBulkPayloadBytes)
 	if err != nil {
@@ -38,6 +39,11 @@ func (s *server) bulk(c *gin.Context) {
 	results := make([]scim.BulkResult, 0, len(req.Operations))
 	failures := 0
 	for _, op := range req.Operations {
+		if c.Request.Context().Err() != nil {
+			// The client went away or the deadline passed: the operations
+			// not run are left out of the answer (and were not done).
+			break
+		}
 		r := s.bulkOperation(c, op, created)
 		results = append(results, r)
 		if r.Status >= http.StatusBadRequest {

@@ -18,6 +18,11 @@
 // projected), so a one-member change never reads a large group. POST /Bulk
 // runs each operation through the same service call as its endpoint.
 //
+// Every request under a Base URL has a deadline (Config.RequestTimeout),
+// past which the ledger writes nothing, and holds a weight of its tenant's
+// share of the process while it runs (tenantload.go), so one tenant's
+// heavy requests wait behind each other, not in front of other tenants'.
+//
 // Every error answer is a SCIM Error body (RFC 7644 §3.12) and every answer
 // carries Content-Type application/scim+json; which status and scimType an
 // error of any layer gets is decided in errors.go (ErrorFor), for this

@@ -164,6 +164,11 @@ func (s *server) authenticate(c *gin.Context) {
 	if !s.withinRate(c, tenantID) {
 		return
 	}
+	weight, ok := s.takeTurn(c, tenantID)
+	if !ok {
+		return
+	}
+	defer s.load.release(tenantID, weight)
 	set, err := s.schemaSets.get(tenantID, t.Schema)
 	if err != nil {
 		s.writeError(c, fmt.Errorf("api: tenant %s schema: %w", tenantID, err))

@@ -34,7 +34,7 @@ type BulkRequest struct {
 // lacks its method, path, bulkId (POST) or data (POST/PUT/PATCH), naming
 // the operation's index.
 func ParseBulkRequest(body []byte, maxOperations int) (*BulkRequest, error) {
-	m, err := decodeObject(body, "bulk request")
+	m, err := decodeRequest(body, "bulk request")
 	if err != nil {
 		return nil, err
 	}

@@ -25,7 +25,8 @@
 // schemaset.go (schema sets, custom extensions), path.go (attribute paths),
 // user.go and group.go (bodies and rendering), patch.go and group_patch.go
 // (PATCH, at most MaxPatchOperations operations; groups yield a
-// MemberDelta), filter.go and expr.go (filters and their evaluation),
+// MemberDelta), limits.go (what one request may carry: values per
+// attribute, members, values in all; beyond them 400 tooMany), filter.go and expr.go (filters and their evaluation),
 // sort.go (CompareForSort, sortBy/sortOrder), search.go (SearchRequest),
 // bulk.go (BulkRequest, bulkId references, BulkResponse), discovery.go,
 // list.go (paging and attribute projection).

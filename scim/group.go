@@ -71,7 +71,7 @@ func ParseGroup(body []byte) (Attrs, error) { return defaultSchemaSet.ParseGroup
 
 // ParseGroup is ParseGroup against the set ("schemas" checked against it).
 func (ss *SchemaSet) ParseGroup(body []byte) (Attrs, error) {
-	m, err := decodeObject(body, "group")
+	m, err := decodeRequest(body, "group")
 	if err != nil {
 		return nil, err
 	}

@@ -58,52 +58,84 @@ func (d MemberDelta) Apply(current []Member) []Member {
 	return out
 }
 
-func (d *MemberDelta) add(m Member) {
-	d.Remove = removeString(d.Remove, m.Value)
-	for i := range d.Add {
-		if d.Add[i].Value == m.Value {
-			d.Add[i] = m
-			return
-		}
-	}
-	d.Add = append(d.Add, m)
+// memberChanges builds a MemberDelta with one map lookup per member named,
+// so a PATCH naming n members costs O(n): a member dropped from the middle
+// of a list is blanked (Value "", which no member has) and the blanks are
+// left out once, by delta.
+type memberChanges struct {
+	replace  bool
+	adds     []Member
+	addAt    map[string]int // live entries of adds by value
+	removes  []string
+	removeAt map[string]int // live entries of removes by value
 }
 
-func (d *MemberDelta) remove(id string) {
-	for i := range d.Add {
-		if d.Add[i].Value == id {
-			d.Add = append(d.Add[:i], d.Add[i+1:]...)
-			break
-		}
+func (d *memberChanges) add(m Member) {
+	if d.addAt == nil {
+		d.addAt, d.removeAt = map[string]int{}, map[string]int{}
 	}
-	if !d.Replace && !containsString(d.Remove, id) {
-		d.Remove = append(d.Remove, id)
+	if i, ok := d.removeAt[m.Value]; ok {
+		d.removes[i] = ""
+		delete(d.removeAt, m.Value)
+	}
+	if i, ok := d.addAt[m.Value]; ok {
+		d.adds[i] = m
+		return
+	}
+	d.addAt[m.Value] = len(d.adds)
+	d.adds = append(d.adds, m)
+}
+
+func (d *memberChanges) remove(id string) {
+	if d.addAt == nil {
+		d.addAt, d.removeAt = map[string]int{}, map[string]int{}
+	}
+	if i, ok := d.addAt[id]; ok {
+		d.adds[i].Value = ""
+		delete(d.addAt, id)
+	}
+	if _, ok := d.removeAt[id]; !ok && !d.replace {
+		d.removeAt[id] = len(d.removes)
+		d.removes = append(d.removes, id)
 	}
 }
 
-func (d *MemberDelta) reset(list []Member) {
-	d.Replace, d.Add, d.Remove = true, nil, nil
+func (d *memberChanges) reset(list []Member) {
+	*d = memberChanges{replace: true}
 	for _, m := range list {
 		d.add(m)
 	}
 }
 
-func removeString(list []string, s string) []string {
-	for i, x := range list {
-		if x == s {
-			return append(list[:i], list[i+1:]...)
+// check refuses more members than one request may name: a whole list over
+// MaxGroupMembers, or changes over MaxMemberChanges.
+func (d *memberChanges) check() error {
+	if d.replace {
+		if n := len(d.addAt); n > MaxGroupMembers {
+			return BadRequest(ScimTypeTooMany, "members: %d members, at most %d in one request", n, MaxGroupMembers)
 		}
+		return nil
 	}
-	return list
+	if n := len(d.addAt) + len(d.removeAt); n > MaxMemberChanges {
+		return BadRequest(ScimTypeTooMany, "members: %d membership changes, at most %d in one PATCH", n, MaxMemberChanges)
+	}
+	return nil
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
+// delta is the MemberDelta built (nil lists when empty).
+func (d *memberChanges) delta() MemberDelta {
+	out := MemberDelta{Replace: d.replace}
+	for _, m := range d.adds {
+		if m.Value != "" {
+			out.Add = append(out.Add, m)
 		}
 	}
-	return false
+	for _, id := range d.removes {
+		if id != "" {
+			out.Remove = append(out.Remove, id)
+		}
+	}
+	return out
 }
 
 // ApplyGroup applies the operations to a copy of a, all or nothing. Member
@@ -122,8 +154,8 @@ func (p *Patch) ApplyGroup(a Attrs) (Attrs, MemberDelta, error) {
 		out = Attrs{}
 	}
 	deleteKey(out, "members")
-	var delta MemberDelta
-	t := patchTarget{core: GroupSchema, members: &delta, set: p.set.set()}
+	var changes memberChanges
+	t := patchTarget{core: GroupSchema, members: &changes, set: p.set.set()}
 	for i, op := range p.Operations {
 		if err := t.apply(out, op); err != nil {
 			return nil, MemberDelta{}, opError(i, err)
@@ -132,13 +164,10 @@ func (p *Patch) ApplyGroup(a Attrs) (Attrs, MemberDelta, error) {
 	if err := checkRequired(out, GroupSchema); err != nil {
 		return nil, MemberDelta{}, err
 	}
-	if len(delta.Add) == 0 {
-		delta.Add = nil
+	if err := checkExtensions(out); err != nil {
+		return nil, MemberDelta{}, err
 	}
-	if len(delta.Remove) == 0 {
-		delta.Remove = nil
-	}
-	return out, delta, nil
+	return out, changes.delta(), nil
 }
 
 // MembersOnly reports whether every operation of the patch targets the
@@ -155,21 +184,15 @@ func (p *Patch) MembersOnly() (MemberDelta, bool, error) {
 			return MemberDelta{}, false, nil
 		}
 	}
-	var delta MemberDelta
-	t := patchTarget{core: GroupSchema, members: &delta, set: p.set.set()}
+	var changes memberChanges
+	t := patchTarget{core: GroupSchema, members: &changes, set: p.set.set()}
 	scratch := Attrs{}
 	for i, op := range p.Operations {
 		if err := t.apply(scratch, op); err != nil {
 			return MemberDelta{}, true, opError(i, err)
 		}
 	}
-	if len(delta.Add) == 0 {
-		delta.Add = nil
-	}
-	if len(delta.Remove) == 0 {
-		delta.Remove = nil
-	}
-	return delta, true, nil
+	return changes.delta(), true, nil
 }
 
 // targetsMembers: the operation's path is members (with or without a
@@ -192,6 +215,13 @@ func targetsMembers(op PatchOperation) bool {
 }
 
 func (t patchTarget) applyMembers(op string, path *Path, v any, hasValue bool) error {
+	if err := t.applyMemberOp(op, path, v, hasValue); err != nil {
+		return err
+	}
+	return t.members.check()
+}
+
+func (t patchTarget) applyMemberOp(op string, path *Path, v any, hasValue bool) error {
 	d := t.members
 	if path.sub != "" {
 		return nil // members[...].display and the like: nothing we store

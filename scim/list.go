@@ -93,16 +93,29 @@ func (ss *SchemaSet) Project(r map[string]any, attributes, excludedAttributes []
 	return out
 }
 
+// parsePaths parses an attributes / excludedAttributes list. Each path
+// costs a pass over the values it names, so a name given twice (in any
+// case) is kept once and a sub-attribute its schema does not have (which
+// no stored value holds) is dropped: the work is bounded by the schema,
+// not by the length of the list.
 func (ss *SchemaSet) parsePaths(list []string) []*Path {
 	var out []*Path
+	seen := map[string]bool{}
 	for _, item := range list {
 		for _, s := range strings.Split(item, ",") {
-			if strings.TrimSpace(s) == "" {
+			key := strings.ToLower(strings.TrimSpace(s))
+			if key == "" || seen[key] {
 				continue
 			}
-			if p, err := ss.ParsePath(s); err == nil && p.filter == nil {
-				out = append(out, p)
+			seen[key] = true
+			p, err := ss.ParsePath(s)
+			if err != nil || p.filter != nil {
+				continue
 			}
+			if d := p.def(); d != nil && p.sub != "" && d.Sub(p.sub) == nil {
+				continue
+			}
+			out = append(out, p)
 		}
 	}
 	return out

@@ -40,7 +40,7 @@ func ParsePatch(body []byte) (*Patch, error) { return defaultSchemaSet.ParsePatc
 // ParsePatch is ParsePatch against the set: paths resolve against its
 // extensions, and ApplyUser / ApplyGroup validate against it.
 func (ss *SchemaSet) ParsePatch(body []byte) (*Patch, error) {
-	m, err := decodeObject(body, "patch")
+	m, err := decodeRequest(body, "patch")
 	if err != nil {
 		return nil, err
 	}
@@ -173,8 +173,8 @@ func itoa(i int) string {
 // and where passwords and members go.
 type patchTarget struct {
 	core     *Schema
-	password **string     // nil: passwords are not accepted (groups)
-	members  *MemberDelta // nil: members are attributes like any other (users)
+	password **string       // nil: passwords are not accepted (groups)
+	members  *memberChanges // nil: members are attributes like any other (users)
 	set      *SchemaSet
 }
 
@@ -198,6 +198,9 @@ func (p *Patch) ApplyUser(a Attrs) (Attrs, *string, error) {
 		}
 	}
 	if err := t.set.checkRequired(out, UserSchema); err != nil {
+		return nil, nil, err
+	}
+	if err := checkExtensions(out); err != nil {
 		return nil, nil, err
 	}
 	return out, password, nil
@@ -394,7 +397,7 @@ func (t patchTarget) mergeComplex(a Attrs, path *Path, def *Attribute, m map[str
 }
 
 // appendValues adds values to a multi-valued attribute, skipping those
-// already present.
+// already present (one pass over each list: a set of the present values).
 func appendValues(a Attrs, path *Path, def *Attribute, v any) error {
 	n, err := normalizeValue(def, v, def.Name)
 	if err != nil || n == nil {
@@ -402,12 +405,17 @@ func appendValues(a Attrs, path *Path, def *Attribute, v any) error {
 	}
 	cur, _ := path.Get(a)
 	list := append([]any(nil), flatten(cur)...)
-	for _, el := range n.([]any) {
-		if !containsEqual(list, el) {
+	added := n.([]any)
+	present := make(valueSet, len(list)+len(added))
+	for _, el := range list {
+		present.add(el)
+	}
+	for _, el := range added {
+		if present.add(el) {
 			list = append(list, el)
 		}
 	}
-	return path.Set(a, list)
+	return path.Set(a, list) // over MaxAttributeValues: tooMany
 }
 
 // removeValues removes the given elements from a multi-valued attribute:
@@ -418,9 +426,10 @@ func removeValues(a Attrs, path *Path, v any) {
 	if !ok {
 		return
 	}
+	m := newValueMatcher(flatten(v))
 	var kept []any
 	for _, el := range flatten(cur) {
-		if !matchesAny(el, flatten(v)) {
+		if !m.matches(el) {
 			kept = append(kept, el)
 		}
 	}
@@ -431,20 +440,39 @@ func removeValues(a Attrs, path *Path, v any) {
 	_ = path.Set(a, kept) // kept holds values already in canonical form
 }
 
-func matchesAny(el any, targets []any) bool {
-	em, elIsMap := asMap(el)
-	for _, target := range targets {
-		if tm, ok := asMap(target); ok && elIsMap {
+// valueMatcher answers, for each element of a list, whether one of the
+// targets of a remove names it: a target object with a "value" names the
+// objects with an equal "value"; any other target names equal elements
+// (and a target object with a "value" also names an equal element that is
+// not an object). Built once, each question is one lookup.
+type valueMatcher struct {
+	byValue valueSet // "value" of the target objects that have one
+	whole   valueSet // targets without a "value" (objects or not)
+	all     valueSet // every target, for elements that are not objects
+}
+
+func newValueMatcher(targets []any) valueMatcher {
+	m := valueMatcher{byValue: valueSet{}, whole: valueSet{}, all: valueSet{}}
+	for _, t := range targets {
+		m.all.add(t)
+		if tm, ok := asMap(t); ok {
 			if _, tv, ok := lookupKey(tm, "value"); ok {
-				if _, ev, ok := lookupKey(em, "value"); ok && valuesEqual(ev, tv) {
-					return true
-				}
+				m.byValue.add(tv)
 				continue
 			}
 		}
-		if valuesEqual(el, target) {
-			return true
-		}
+		m.whole.add(t)
 	}
-	return false
+	return m
+}
+
+func (m valueMatcher) matches(el any) bool {
+	em, ok := asMap(el)
+	if !ok {
+		return m.all.has(el)
+	}
+	if _, ev, ok := lookupKey(em, "value"); ok && m.byValue.has(ev) {
+		return true
+	}
+	return m.whole.has(el)
 }

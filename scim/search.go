@@ -25,7 +25,7 @@ type SearchRequest struct {
 // a member of the wrong type). The filter is returned as text, to be parsed
 // against the tenant's schema set.
 func ParseSearchRequest(body []byte) (*SearchRequest, error) {
-	m, err := decodeObject(body, "search request")
+	m, err := decodeRequest(body, "search request")
 	if err != nil {
 		return nil, err
 	}

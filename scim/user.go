@@ -1,6 +1,7 @@
 package scim
 
 import (
+	"sort"
 	"strings"
 	"time"
 )
@@ -25,7 +26,7 @@ func ParseUser(body []byte) (Attrs, *string, error) { return defaultSchemaSet.Pa
 // ignored, "schemas" may only list the set's User schemas (or the Microsoft
 // group URI Entra sends).
 func (ss *SchemaSet) ParseUser(body []byte) (Attrs, *string, error) {
-	m, err := decodeObject(body, "user")
+	m, err := decodeRequest(body, "user")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -86,6 +87,9 @@ func (ss *SchemaSet) resourceFromObject(m map[string]any, core *Schema, acceptPa
 		if err := setCoreKey(a, core, k, v); err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := checkExtensions(a); err != nil {
+		return nil, nil, err
 	}
 	return a, password, nil
 }
@@ -226,11 +230,7 @@ func renderResource(coreURN, resourceType, id string, a Attrs, m Meta) map[strin
 
 // sortExtensions orders the enterprise URN first, then the rest by name.
 func sortExtensions(list []string) {
-	for i := 1; i < len(list); i++ {
-		for j := i; j > 0 && extensionLess(list[j], list[j-1]); j-- {
-			list[j], list[j-1] = list[j-1], list[j]
-		}
-	}
+	sort.Slice(list, func(i, j int) bool { return extensionLess(list[i], list[j]) })
 }
 
 func extensionLess(a, b string) bool {

@@ -1,7 +1,6 @@
 package scim
 
 import (
-	"encoding/json"
 	"math"
 	"sort"
 	"strings"
@@ -27,13 +26,17 @@ func normalizeValue(def *Attribute, v any, name string) (any, error) {
 		if !ok {
 			list = []any{v}
 		}
+		if limit := valueLimit(def); len(list) > limit {
+			return nil, tooManyValues(name, len(list), limit)
+		}
 		out := make([]any, 0, len(list))
+		seen := make(valueSet, len(list))
 		for _, el := range list {
 			n, err := normalizeSingle(def, el, name)
 			if err != nil {
 				return nil, err
 			}
-			if n != nil && !containsEqual(out, n) {
+			if n != nil && seen.add(n) {
 				out = append(out, n)
 			}
 		}
@@ -119,23 +122,6 @@ func normalizeSingle(def *Attribute, v any, name string) (any, error) {
 		return nil, BadRequest(ScimTypeInvalidValue, "attribute %q must be a number", name)
 	}
 	return cloneValue(v), nil
-}
-
-// containsEqual reports whether list holds a value deeply equal to v.
-func containsEqual(list []any, v any) bool {
-	for _, x := range list {
-		if valuesEqual(x, v) {
-			return true
-		}
-	}
-	return false
-}
-
-// valuesEqual compares two JSON-like values.
-func valuesEqual(a, b any) bool {
-	ja, err1 := json.Marshal(a)
-	jb, err2 := json.Marshal(b)
-	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 func sortedKeys(m map[string]any) []string {

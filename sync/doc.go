@@ -4,7 +4,8 @@
 // The write path of a POST /Users: the front door (api/users.go) parses the
 // request and calls Service.CreateUser (service.go), which records the new
 // desired state with Ledger.CreateUser (ledger.go: one Lua script, ledger_lua.go,
-// writes the record, version, uniqueness indexes and dirty mark atomically)
+// writes the record, version, uniqueness indexes and dirty mark atomically,
+// and is not run at all once the request's context is done: requestLive)
 // and queues the tenant's drain (Service.enqueue → queue.Enqueuer.EnqueueDrain);
 // the answer is the record as the ledger now holds it. In the worker, asynq
 // hands the task to Reconciler.ProcessDrain (drain.go): DrainUsers takes a

@@ -177,6 +177,9 @@ const (
 func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_user", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
+	if err := requestLive(ctx, "put user"); err != nil {
+		return nil, err
+	}
 	k := userKeys(tenant)
 	var doc []byte
 	var un, ext, ems string
@@ -226,6 +229,21 @@ func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, e
 		return l.getUserAny(ctx, tenant, res[1])
 	}
 	return nil, fmt.Errorf("sync: put user: unexpected reply %q", res[0])
+}
+
+// requestLive is checked right before a write: a request whose client
+// went away (context.Canceled) or whose deadline passed writes nothing, so
+// a change nobody waits for any more is not recorded behind the client's
+// back. The deadline is ErrUnavailable (503, retry), like a slow Redis.
+func requestLive(ctx context.Context, op string) error {
+	err := ctx.Err()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("sync: %s: the request's deadline passed before the write: %w: %w", op, ErrUnavailable, err)
+	}
+	return fmt.Errorf("sync: %s: the request ended before the write: %w", op, err)
 }
 
 // UniquenessError says which attribute collided. It matches ErrUniqueness.

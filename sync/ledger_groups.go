@@ -58,6 +58,9 @@ func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, 
 	replace bool, adds, removes []string, anchor string) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_group", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
+	if err := requestLive(ctx, "put group"); err != nil {
+		return nil, err
+	}
 	k := groupKeys(tenant)
 	var doc []byte
 	var dn, ext string

@@ -179,6 +179,7 @@ func (a *app) router() http.Handler {
 		MaxPageSize:         a.cfg.API.MaxPageSize,
 		MaxBulkOperations:   a.cfg.API.MaxBulkOperations,
 		MaxBulkPayloadBytes: a.cfg.API.MaxBulkPayloadBytes,
+		RequestTimeout:      a.cfg.API.RequestTimeout,
 		Logger:              a.log,
 		Metrics:             a.metrics.http,
 	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter})

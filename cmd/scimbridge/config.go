@@ -78,6 +78,9 @@ type Config struct {
 		// ImportInterval: how often an unfiltered first list page re-reads
 		// the store for entries created outside scimbridge (default 30s).
 		ImportInterval time.Duration `yaml:"import_interval"`
+		// RequestTimeout is the deadline of every SCIM request (default
+		// 15s, above StoreLookupTimeout).
+		RequestTimeout time.Duration `yaml:"request_timeout"`
 		// RateLimit bounds each tenant's requests across all API processes.
 		RateLimit struct {
 			// PerTenantRPS: requests per second on average (default 500;

@@ -33,6 +33,7 @@ import (
 
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/queue"
+	"github.com/scimbridge/scimbridge/scim"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -850,6 +851,12 @@ func TestInputLimits(t *testing.T) {
 		userID = body["id"].(string)
 	}
 	waitApplied(t, ts.app, "limits", userID)
+	st, body := c.json("POST", base+"/Groups", auth, map[string]any{"displayName": "Limits", "members": []any{map[string]any{"value": userID}}})
+	if st != 201 {
+		t.Fatalf("create group: %d %v", st, body)
+	}
+	groupID := body["id"].(string)
+	waitGroupApplied(t, ts.app, "limits", groupID)
 	// The first listing adopts the store's pre-existing row; snapshot after it.
 	if st, _ := c.json("GET", base+"/Users?count=1000000", auth, nil); st != 200 {
 		t.Fatalf("list: %d", st)
@@ -868,6 +875,26 @@ func TestInputLimits(t *testing.T) {
 		ops[i] = map[string]any{"op": "replace", "path": "displayName", "value": fmt.Sprint(i)}
 	}
 	tooManyOps, _ := json.Marshal(patchOp(ops...))
+	// Issue 17's probes: many values of one attribute, many members.
+	valueList := func(n int, format string) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = map[string]any{"value": fmt.Sprintf(format, i)}
+		}
+		return out
+	}
+	emailsUser := func(name string, n int) string {
+		return mustJSON(t, map[string]any{"userName": name, "emails": valueList(n, "e%d@example.com")})
+	}
+	addMembers := func(n int) string {
+		return mustJSON(t, patchOp(map[string]any{"op": "add", "path": "members", "value": valueList(n, "00000000-0000-4000-8000-%012d")}))
+	}
+	bulkGroups := make([]any, 3)
+	for i := range bulkGroups {
+		bulkGroups[i] = map[string]any{"method": "POST", "path": "/Groups", "bulkId": fmt.Sprint(i),
+			"data": map[string]any{"displayName": fmt.Sprint("bulk", i), "members": valueList(scim.MaxRequestValues/3+1, "m%d")}}
+	}
+	manyValuesBulk := mustJSON(t, map[string]any{"schemas": []any{"urn:ietf:params:scim:api:messages:2.0:BulkRequest"}, "Operations": bulkGroups})
 	for _, tc := range []struct {
 		name, method, path string
 		body               string
@@ -886,6 +913,13 @@ func TestInputLimits(t *testing.T) {
 		{"value path nested 50 deep", "GET", "/Users?filter=" + url.QueryEscape(deep(50, "emails[", "]", `value eq "x"`)), "", 400, "invalidFilter"},
 		{"not nested 50 deep", "GET", "/Users?filter=" + url.QueryEscape(deep(50, "not (", ")", `userName eq "x"`)), "", 400, "invalidFilter"},
 		{"PATCH with 1001 operations", "PATCH", "/Users/" + userID, string(tooManyOps), 400, "tooMany"},
+		{"user with 1000 emails", "POST", "/Users", emailsUser("e1000@example.com", 1000), 400, "tooMany"},
+		{"user with 4000 emails", "POST", "/Users", emailsUser("e4000@example.com", 4000), 400, "tooMany"},
+		{"user with MaxAttributeValues+1 emails (PUT)", "PUT", "/Users/" + userID, emailsUser("user6@example.com", scim.MaxAttributeValues+1), 400, "tooMany"},
+		{"PATCH adding 20000 member ids", "PATCH", "/Groups/" + groupID, addMembers(20000), 400, "tooMany"},
+		{"PATCH adding MaxMemberChanges+1 member ids", "PATCH", "/Groups/" + groupID, addMembers(scim.MaxMemberChanges + 1), 400, "tooMany"},
+		{"group with MaxGroupMembers+1 members", "POST", "/Groups", mustJSON(t, map[string]any{"displayName": "Big", "members": valueList(scim.MaxGroupMembers+1, "m%d")}), 400, "tooMany"},
+		{"Bulk with more than MaxRequestValues values in all", "POST", "/Bulk", manyValuesBulk, 400, "tooMany"},
 		{"invalid UTF-8 in a string (POST)", "POST", "/Users", "{\"userName\":\"bad\xff\xfe@example.com\"}", 400, "invalidSyntax"},
 		{"invalid UTF-8 in a string (PUT)", "PUT", "/Users/" + userID, "{\"userName\":\"user6@example.com\",\"displayName\":\"\xc3\x28\"}", 400, "invalidSyntax"},
 		{"invalid UTF-8 in a string (PATCH)", "PATCH", "/Users/" + userID, "{\"Operations\":[{\"op\":\"replace\",\"path\":\"displayName\",\"value\":\"\xed\xa0\x80\"}]}", 400, "invalidSyntax"},

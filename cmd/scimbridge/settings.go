@@ -224,6 +224,8 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.API.StoreLookupTimeout }),
 	durationSetting("api.import_interval", "SCIMBRIDGE_API_IMPORT_INTERVAL", 30*time.Second, "how often an unfiltered first list page re-reads the store for entries created outside scimbridge",
 		func(c *Config) *time.Duration { return &c.API.ImportInterval }),
+	durationSetting("api.request_timeout", "SCIMBRIDGE_API_REQUEST_TIMEOUT", 15*time.Second, "deadline of every SCIM request: once it has passed (or the client has gone) nothing more is written; a request still waiting for its tenant's share of the process after half of it gets 429",
+		func(c *Config) *time.Duration { return &c.API.RequestTimeout }),
 	{key: "api.rate_limit.per_tenant_rps", env: "SCIMBRIDGE_API_RATE_LIMIT_PER_TENANT_RPS", def: "`500` (negative: none)",
 		meaning: "requests per second per tenant, all API processes together",
 		fromEnv: func(c *Config, v string) error {
