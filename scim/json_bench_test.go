@@ -27,8 +27,8 @@ func largeUserBody() []byte {
 }
 
 var benchBodies = map[string][]byte{
-	"okta-user": []byte(oktaCreateUser),
-	"patch":     []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false,"name.givenName":"Y","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber":"7"}}]}`),
+	"okta-user":  []byte(oktaCreateUser),
+	"patch":      []byte(`{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"replace","value":{"active":false,"name.givenName":"Y","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber":"7"}}]}`),
 	"500-emails": largeUserBody(),
 }
 
