@@ -114,3 +114,23 @@ func TestNamesArePlainTextOfBoundedLength(t *testing.T) {
 		}
 	}
 }
+
+// A value read from a store is what the store holds: SetStored does not
+// apply the request's plain-text rules (what prints it escapes it), Set does.
+func TestSetStoredKeepsWhatTheStoreHolds(t *testing.T) {
+	t.Parallel()
+	p, err := ParsePath("userName")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := Attrs{}
+	if err := p.SetStored(a, "legacy\x1b"+strings.Repeat("x", MaxUserNameLength)); err != nil || a["userName"] == nil {
+		t.Fatalf("SetStored: %v %v", a, err)
+	}
+	if err := p.Set(Attrs{}, "legacy\x1b"); err == nil {
+		t.Fatal("Set took a control character")
+	}
+	if err := p.SetStored(Attrs{}, 5); err == nil {
+		t.Fatal("SetStored took a number for userName")
+	}
+}
