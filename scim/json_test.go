@@ -184,3 +184,45 @@ func FuzzDecodeObject(f *testing.F) {
 	f.Add([]byte(`{"userName":"\ud800"}`))
 	f.Fuzz(checkDecodeAsEncodingJSON)
 }
+
+// Two keys of different forms naming one attribute (issue 17, point 3):
+// the core URN object, URN-prefixed keys, extension objects, dotted PATCH
+// keys.
+func TestAliasedKeysRefused(t *testing.T) {
+	t.Parallel()
+	ent := "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+	core := "urn:ietf:params:scim:schemas:core:2.0:User"
+	patch := func(value string) string { return `{"Operations":[{"op":"replace","value":` + value + `}]}` }
+	for _, tc := range []struct {
+		name, body string
+		isPatch    bool
+		refused    bool
+	}{
+		{"userName and the core URN object", `{"userName":"a","` + core + `":{"userName":"b"}}`, false, true},
+		{"userName and its URN-prefixed key", `{"userName":"a","` + core + `:USERNAME":"b"}`, false, true},
+		{"name.givenName, object and core URN object", `{"userName":"a","name":{"givenName":"x"},"` + core + `":{"name":{"givenName":"y"}}}`, false, true},
+		{"extension object and URN-prefixed key", `{"userName":"a","` + ent + `":{"department":"x"},"` + ent + `:Department":"y"}`, false, true},
+		{"extension sub-attribute both ways", `{"userName":"a","` + ent + `":{"manager":{"value":"1"}},"` + ent + `:manager.value":"2"}`, false, true},
+		{"different name parts", `{"userName":"a","name":{"givenName":"x"},"` + core + `":{"name":{"familyName":"y"}}}`, false, false},
+		{"different extension attributes", `{"userName":"a","` + ent + `":{"department":"x"},"` + ent + `:division":"y"}`, false, false},
+		{"PATCH dotted and object", patch(`{"name.givenName":"a","name":{"givenName":"b"}}`), true, true},
+		{"PATCH top and core URN object", patch(`{"active":false,"` + core + `":{"active":true}}`), true, true},
+		{"PATCH extension both ways", patch(`{"` + ent + `:department":"a","` + ent + `":{"department":"b"}}`), true, true},
+		{"PATCH two name parts", patch(`{"name.givenName":"a","name.familyName":"b"}`), true, false},
+		{"PATCH dotted and another part", patch(`{"name.givenName":"a","name":{"familyName":"b"}}`), true, false},
+	} {
+		var err error
+		if tc.isPatch {
+			_, err = ParsePatch([]byte(tc.body))
+		} else {
+			_, _, err = ParseUser([]byte(tc.body))
+		}
+		se, ok := err.(*Error)
+		switch {
+		case tc.refused && (!ok || se.Status != 400 || se.ScimType != ScimTypeInvalidSyntax):
+			t.Errorf("%s: %v, want 400 invalidSyntax", tc.name, err)
+		case !tc.refused && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
