@@ -41,7 +41,7 @@ test: services tidy-check fmt-check vet staticcheck fuzz go-test
 FUZZ_TIME ?= 5000x
 FUZZ_TARGETS := \
 	scim:FuzzParseFilter scim:FuzzParsePatch scim:FuzzParseUser scim:FuzzPath \
-	scim:FuzzParseBulkRequest scim:FuzzParseSearchRequest scim:FuzzCompareForSort scim:FuzzAppendJSON \
+	scim:FuzzParseBulkRequest scim:FuzzParseSearchRequest scim:FuzzCompareForSort scim:FuzzAppendJSON scim:FuzzDecodeObject \
 	api:FuzzAuthorizationHeader api:FuzzEntityTags api:FuzzBulkPath
 
 services:

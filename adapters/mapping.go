@@ -121,7 +121,7 @@ func (c *UserMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 		if !ok {
 			continue
 		}
-		if err := mp.path.Set(attrs, s); err != nil {
+		if err := mp.path.SetStored(attrs, s); err != nil {
 			return nil, fmt.Errorf("adapters: set %s from field %s: %w", mp.raw, mp.field, err)
 		}
 	}

@@ -29,5 +29,9 @@
 // attribute, members, values in all; beyond them 400 tooMany), filter.go and expr.go (filters and their evaluation),
 // sort.go (CompareForSort, sortBy/sortOrder), search.go (SearchRequest),
 // bulk.go (BulkRequest, bulkId references, BulkResponse), discovery.go,
-// list.go (paging and attribute projection).
+// list.go (paging and attribute projection), json.go (the one decoder of
+// request bodies: one linear pass refusing keys that name one attribute
+// twice, unpaired surrogates, NUL), aliases.go (one attribute named by keys
+// of different forms), values.go (normalisation; the plain-text rules of
+// userName, displayName and externalId).
 package scim

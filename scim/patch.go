@@ -135,8 +135,12 @@ func (ss *SchemaSet) parseOperation(raw any) (PatchOperation, error) {
 	case op.Op != OpRemove && !op.HasValue:
 		return op, BadRequest(ScimTypeInvalidValue, "%s needs a value", op.Op)
 	case op.Op != OpRemove && op.Path == nil:
-		if _, isMap := asMap(op.Value); !isMap {
+		v, isMap := asMap(op.Value)
+		if !isMap {
 			return op, BadRequest(ScimTypeInvalidValue, "%s without path needs an object value", op.Op)
+		}
+		if err := ss.oneKeyPerAttribute(v, nil); err != nil {
+			return op, err
 		}
 	}
 	return op, nil

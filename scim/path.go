@@ -243,7 +243,16 @@ func deleteKey(m map[string]any, name string) {
 // element that satisfies the filter's eq conditions. v is checked against
 // the schema and stored in canonical form; a nil v removes. Errors are *Error
 // with scimType invalidValue (or invalidPath for a nil a).
-func (p *Path) Set(a Attrs, v any) error {
+func (p *Path) Set(a Attrs, v any) error { return p.setValue(a, v, false) }
+
+// SetStored is Set for a value read from a tenant's store rather than sent
+// in a request: the store holds what it holds, so the plain-text rules of
+// the attributes that name a resource (checkPlainText: no control
+// characters, bounded length) are not applied; whatever prints it escapes
+// it. Everything else is checked as Set checks it.
+func (p *Path) SetStored(a Attrs, v any) error { return p.setValue(a, v, true) }
+
+func (p *Path) setValue(a Attrs, v any, stored bool) error {
 	if a == nil {
 		return BadRequest(ScimTypeInvalidPath, "cannot set %q in nil attributes", p.raw)
 	}
@@ -259,7 +268,13 @@ func (p *Path) Set(a Attrs, v any) error {
 	_, cur, _ := lookupKey(c, p.name)
 	switch {
 	case p.filter == nil && p.sub == "":
-		n, err := normalizeValue(def, v, p.Attribute())
+		check := def
+		if stored && def != nil && def.maxChars > 0 {
+			unchecked := *def
+			unchecked.maxChars = 0
+			check = &unchecked
+		}
+		n, err := normalizeValue(check, v, p.Attribute())
 		if err != nil {
 			return err
 		}

@@ -45,7 +45,23 @@ type Attribute struct {
 	CanonicalValues []string
 	ReferenceTypes  []string
 	SubAttributes   []*Attribute
+
+	// maxChars, when not 0, makes a string attribute plain text: at most
+	// maxChars characters, no control character (checkPlainText).
+	maxChars int
 }
+
+// Lengths of the attributes that name a resource, in characters (Unicode
+// code points). SCIM sets none; these hold what IdPs and stores send and
+// keep: Okta's login is at most 100 characters, Entra ID's
+// userPrincipalName 113 and displayName 256, an e-mail address 254, AD's
+// displayName 256; externalIds are the IdP's object ids (Okta 20
+// characters, Entra 36). A longer value is 400 invalidValue.
+const (
+	MaxUserNameLength    = 256
+	MaxDisplayNameLength = 256
+	MaxExternalIDLength  = 256
+)
 
 // Sub returns the sub-attribute named name (case-insensitive), or nil.
 func (a *Attribute) Sub(name string) *Attribute {
@@ -100,6 +116,9 @@ func complexAttr(name string, subs []*Attribute, opts ...func(*Attribute)) *Attr
 	return a
 }
 
+// plainText makes a string attribute plain text of at most n characters.
+func plainText(n int) func(*Attribute) { return func(a *Attribute) { a.maxChars = n } }
+
 func multi(a *Attribute)     { a.MultiValued = true }
 func required(a *Attribute)  { a.Required = true }
 func caseExact(a *Attribute) { a.CaseExact = true }
@@ -134,12 +153,12 @@ var UserSchema = &Schema{
 	Name:        "User",
 	Description: "User Account",
 	Attributes: []*Attribute{
-		str("userName", required, unique),
+		str("userName", required, unique, plainText(MaxUserNameLength)),
 		complexAttr("name", []*Attribute{
 			str("formatted"), str("familyName"), str("givenName"), str("middleName"),
 			str("honorificPrefix"), str("honorificSuffix"),
 		}),
-		str("displayName"),
+		str("displayName", plainText(MaxDisplayNameLength)),
 		str("nickName"),
 		attr("profileUrl", TypeReference, refTypes("external")),
 		str("title"),
@@ -196,7 +215,7 @@ var GroupSchema = &Schema{
 	Name:        "Group",
 	Description: "Group",
 	Attributes: []*Attribute{
-		str("displayName", required),
+		str("displayName", required, plainText(MaxDisplayNameLength)),
 		complexAttr("members", []*Attribute{
 			str("value", immutable),
 			attr("$ref", TypeReference, immutable, refTypes("User", "Group")),
@@ -210,7 +229,7 @@ var GroupSchema = &Schema{
 // every resource type. Only externalId lives in Attrs.
 var commonAttributes = []*Attribute{
 	str("id", readOnly, always, caseExact, unique),
-	str("externalId", caseExact),
+	str("externalId", caseExact, plainText(MaxExternalIDLength)),
 	complexAttr("meta", []*Attribute{
 		str("resourceType", readOnly, caseExact),
 		attr("created", TypeDateTime, readOnly),

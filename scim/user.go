@@ -53,6 +53,9 @@ func (ss *SchemaSet) userFromObject(m map[string]any) (Attrs, *string, error) {
 // resourceFromObject is the body parsing shared by users and groups.
 func (ss *SchemaSet) resourceFromObject(m map[string]any, core *Schema, acceptPassword bool) (Attrs, *string, error) {
 	ss = ss.set()
+	if err := ss.oneKeyPerAttribute(m, core); err != nil {
+		return nil, nil, err
+	}
 	a := Attrs{}
 	var password *string
 	for _, k := range sortedKeys(m) {

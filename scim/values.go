@@ -100,6 +100,11 @@ func normalizeSingle(def *Attribute, v any, name string) (any, error) {
 		return nil, BadRequest(ScimTypeInvalidValue, "attribute %q must be a boolean", name)
 	case TypeString, TypeReference, TypeBinary:
 		if s, ok := v.(string); ok {
+			if def.maxChars > 0 {
+				if err := checkPlainText(s, def.maxChars, name); err != nil {
+					return nil, err
+				}
+			}
 			return s, nil
 		}
 		return nil, BadRequest(ScimTypeInvalidValue, "attribute %q must be a string", name)
@@ -122,6 +127,24 @@ func normalizeSingle(def *Attribute, v any, name string) (any, error) {
 		return nil, BadRequest(ScimTypeInvalidValue, "attribute %q must be a number", name)
 	}
 	return cloneValue(v), nil
+}
+
+// checkPlainText refuses, as 400 invalidValue naming the attribute but not
+// echoing the value, a string with a control character (C0, DEL, C1: an
+// escape sequence in a userName would rewrite the terminal of an operator
+// listing it) or longer than maxChars characters.
+func checkPlainText(s string, maxChars int, name string) error {
+	n := 0
+	for _, r := range s {
+		n++
+		if r < 0x20 || (0x7f <= r && r <= 0x9f) {
+			return BadRequest(ScimTypeInvalidValue, "attribute %q contains the control character U+%04X (character %d): not allowed", name, r, n)
+		}
+	}
+	if n > maxChars {
+		return BadRequest(ScimTypeInvalidValue, "attribute %q has %d characters, at most %d are allowed", name, n, maxChars)
+	}
+	return nil
 }
 
 func sortedKeys(m map[string]any) []string {

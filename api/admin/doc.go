@@ -8,7 +8,12 @@
 // and, through its net/http Guard, /metrics and the queue dashboard. It
 // keeps the token only as a SHA-256 compared in constant time, and one
 // limit on wrong tokens per client address (guesses.go) shared by all of
-// them. The console's login form exchanges the token for an HMAC-signed
+// them. Guard also refuses a state-changing request from another site
+// (Origin, Referer, Sec-Fetch-Site against the request's and the public
+// URL's origin; Basic without any of them), since a browser replays cached
+// Basic credentials for any site's form, and every operator page gets the
+// same security headers (SecurityHeaders: CSP, no framing, nosniff,
+// Referrer-Policy). The console's login form exchanges the token for an HMAC-signed
 // session cookie (HttpOnly, SameSite=Strict, Secure under https) that does
 // not hold the token; every console form carries a CSRF token bound to the
 // session. Without a token there is no Operator and the package mounts

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,22 @@ type Operator struct {
 	sessionKey []byte
 	guesses    *guessLimiter
 	now        func() time.Time
+	// publicOrigin is the scheme://host[:port] of the configured public
+	// URL, "" when none: an origin accepted besides the request's own.
+	publicOrigin string
+}
+
+// WithPublicURL makes the origin of publicURL (the configured public_url,
+// as browsers reach the server through a proxy) one of the server's own,
+// besides the scheme and Host of each request. Call it before serving.
+func (o *Operator) WithPublicURL(publicURL string) *Operator {
+	o.publicOrigin = ""
+	if publicURL != "" {
+		if u, err := url.Parse(publicURL); err == nil && u.Host != "" {
+			o.publicOrigin = normalOrigin(u.Scheme, u.Host)
+		}
+	}
+	return o
 }
 
 // NewOperator returns the operator authentication for token, or ErrNoToken
@@ -130,9 +147,26 @@ func bearerOrBasicToken(header string) (string, bool) {
 // API: /metrics and the queue dashboard. It admits the operator token as a
 // Bearer token or as the password of HTTP Basic authentication; without
 // it the answer is 401 with a Basic challenge, so a browser asks for it.
+// Every answer carries the operator pages' security headers
+// (SecurityHeaders) with a policy that lets nothing load, and a
+// state-changing request from another site is refused (crossSite).
 func (o *Operator) Guard(next http.Handler) http.Handler {
+	return o.GuardPage("default-src 'none'", next)
+}
+
+// GuardPage is Guard for an HTML application (the queue dashboard): csp
+// is the fetch directives its page needs (SecurityHeaders adds the rest).
+func (o *Operator) GuardPage(csp string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, presented := bearerOrBasicToken(r.Header.Get("Authorization"))
+		SecurityHeaders(w.Header(), csp)
+		header := r.Header.Get("Authorization")
+		// Before the token is looked at: a forged request is refused
+		// whatever it carries, and counts as no guess.
+		if why := o.crossSite(r, isBasic(header)); why != "" {
+			http.Error(w, "cross-site request refused: "+why, http.StatusForbidden)
+			return
+		}
+		token, presented := bearerOrBasicToken(header)
 		switch v, wait := o.check(peer(r), token, presented); v {
 		case tooMany:
 			w.Header().Set("Retry-After", retryAfter(wait))
@@ -144,6 +178,97 @@ func (o *Operator) Guard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// SecurityHeaders sets the headers of every operator page (the console, the
+// queue dashboard, /metrics): no framing (X-Frame-Options and CSP
+// frame-ancestors), no content sniffing, the Referer kept to this origin
+// (not no-referrer: a form post would then send "Origin: null"), and the
+// content security policy csp, a page's fetch directives, completed with
+// the directives every page gets (frame-ancestors, base-uri, form-action).
+func SecurityHeaders(h http.Header, csp string) {
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", csp+"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+}
+
+// isBasic reports whether an Authorization header is HTTP Basic: the
+// credentials a browser caches and replays by itself.
+func isBasic(header string) bool {
+	scheme, _, _ := strings.Cut(strings.TrimSpace(header), " ")
+	return strings.EqualFold(scheme, "Basic")
+}
+
+// crossSite is the one check against cross-site request forgery of the
+// Guard surfaces: why a state-changing request r (any method but GET, HEAD
+// and OPTIONS) is refused, "" when it may pass. Its Origin, or without
+// one its Referer, must be one of the server's own (ownOrigin); a
+// Sec-Fetch-Site header, which a page cannot forge, must say same-origin
+// or none (typed by the user). With none of the three the request did not
+// come from a current browser's page, except that a browser also replays
+// cached Basic credentials for an old one: Basic is refused then, a Bearer
+// token (which no browser adds by itself) passes.
+func (o *Operator) crossSite(r *http.Request, basic bool) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ""
+	}
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" && site != "none" {
+		return "Sec-Fetch-Site is " + strconv.Quote(site)
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if !o.ownOrigin(r, origin) {
+			return "Origin is not this server's"
+		}
+		return ""
+	}
+	if ref := r.Header.Get("Referer"); ref != "" {
+		if !o.ownOrigin(r, ref) {
+			return "Referer is not this server's"
+		}
+		return ""
+	}
+	if site == "" && basic {
+		return "no Origin, Referer or Sec-Fetch-Site with Basic credentials"
+	}
+	return ""
+}
+
+// ownOrigin reports whether the origin of ref (an Origin header, or a
+// Referer URL) is the server's own: the configured public URL's origin, or
+// the request's Host with the request's scheme. A plain-http request also
+// accepts https on its Host: TLS ended at a proxy in front (the reverse,
+// an http page posting to https, is refused: anyone on the network can
+// write that page). "null" and anything unparsable are not.
+func (o *Operator) ownOrigin(r *http.Request, ref string) bool {
+	u, err := url.Parse(ref)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	got := normalOrigin(u.Scheme, u.Host)
+	if o.publicOrigin != "" && got == o.publicOrigin {
+		return true
+	}
+	if r.TLS != nil {
+		return got == normalOrigin("https", r.Host)
+	}
+	return got == normalOrigin("http", r.Host) || got == normalOrigin("https", r.Host)
+}
+
+// normalOrigin is scheme://host[:port] in lower case, without the
+// scheme's default port.
+func normalOrigin(scheme, host string) string {
+	scheme, host = strings.ToLower(scheme), strings.ToLower(host)
+	if h, port, err := net.SplitHostPort(host); err == nil &&
+		((scheme == "http" && port == "80") || (scheme == "https" && port == "443")) {
+		host = h
+		if strings.Contains(h, ":") {
+			host = "[" + h + "]"
+		}
+	}
+	return scheme + "://" + host
 }
 
 // requireToken guards the admin API (gin): the operator token as a Bearer

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -136,7 +137,7 @@ func runAdmin(ctx context.Context, in *invocation) error {
 		}
 		tw := out.table("ID\tNAME\tSTORE\tSTATUS\tCREATED")
 		for _, t := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Store.Kind, enabledWord(t.Disabled), t.Created.Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(t.ID), printable(t.Name), printable(t.Store.Kind), enabledWord(t.Disabled), t.Created.Format(time.RFC3339))
 		}
 		return tw.Flush()
 	case "tenant show":
@@ -166,7 +167,7 @@ func runAdmin(ctx context.Context, in *invocation) error {
 			return err
 		}
 		return out.done(map[string]any{"tenant": t.ID, "result": strings.TrimPrefix(name, "tenant ") + "d"},
-			"%sd tenant %s\n", strings.TrimPrefix(name, "tenant "), t.ID)
+			"%sd tenant %s\n", strings.TrimPrefix(name, "tenant "), printable(t.ID))
 	case "tenant disable", "tenant enable":
 		f := a.registry.Enable
 		if name == "tenant disable" {
@@ -176,7 +177,7 @@ func runAdmin(ctx context.Context, in *invocation) error {
 			return err
 		}
 		verb := strings.TrimPrefix(name, "tenant ")
-		return out.done(map[string]any{"tenant": tenant, "result": verb + "d"}, "%sd tenant %s\n", verb, tenant)
+		return out.done(map[string]any{"tenant": tenant, "result": verb + "d"}, "%sd tenant %s\n", verb, printable(tenant))
 	case "status":
 		return cliStatus(ctx, op, out, tenant, in.kind, in.state, in.offset, in.count)
 	case "replay":
@@ -184,7 +185,7 @@ func runAdmin(ctx context.Context, in *invocation) error {
 		if err != nil {
 			return err
 		}
-		return out.done(res, "replay requested for %d failed user(s) and %d failed group(s) of %s\n", res.Users, res.Groups, tenant)
+		return out.done(res, "replay requested for %d failed user(s) and %d failed group(s) of %s\n", res.Users, res.Groups, printable(tenant))
 	case "import":
 		j, err := op.StartImport(ctx, tenant)
 		if err != nil {
@@ -195,7 +196,7 @@ func runAdmin(ctx context.Context, in *invocation) error {
 		if _, err := a.registry.Get(ctx, tenant); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "checking %s against its store...\n", tenant)
+		fmt.Fprintf(stderr, "checking %s against its store...\n", printable(tenant))
 		j, err := op.StartDrift(ctx, tenant, in.repair)
 		if err != nil {
 			return err
@@ -223,27 +224,27 @@ func runAdmin(ctx context.Context, in *invocation) error {
 		if out.json {
 			return out.encode(p)
 		}
-		where := "store " + p.Kind
+		where := "store " + printable(p.Kind)
 		if p.Table != "" {
-			where = fmt.Sprintf("table %s (key %s)", p.Table, p.Key)
+			where = fmt.Sprintf("table %s (key %s)", printable(p.Table), printable(p.Key))
 		}
-		fmt.Fprintf(stdout, "Tenant %s, %s: nothing is written by a preview.\n", p.Tenant, where)
+		fmt.Fprintf(stdout, "Tenant %s, %s: nothing is written by a preview.\n", printable(p.Tenant), where)
 		tw := out.table("FIELD\tVALUE")
 		for _, f := range sortedKeys(p.Fields) {
 			v := "(null)"
 			if p.Fields[f] != nil {
 				v = fmt.Sprint(p.Fields[f])
 			}
-			fmt.Fprintf(tw, "%s\t%s\n", f, v)
+			fmt.Fprintf(tw, "%s\t%s\n", printable(f), printable(v))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 		if p.Password != "" {
-			fmt.Fprintf(stdout, "password: %s\n", p.Password)
+			fmt.Fprintf(stdout, "password: %s\n", printable(p.Password))
 		}
 		if len(p.Unmapped) > 0 {
-			fmt.Fprintf(stdout, "not mapped (not written): %s\n", strings.Join(p.Unmapped, ", "))
+			fmt.Fprintf(stdout, "not mapped (not written): %s\n", printableList(p.Unmapped))
 		}
 		return nil
 	}
@@ -330,7 +331,7 @@ func cliStatus(ctx context.Context, op *syncsvc.Admin, out cliOutput, tenant, ki
 			return out.encode(s)
 		}
 		fmt.Fprintf(out.w, "tenant %s\nusers:  %d (%d pending, %d failed)\ngroups: %d (%d pending, %d failed)\n",
-			tenant, s.Users, s.PendingUsers, s.FailedUsers, s.Groups, s.PendingGroups, s.FailedGroups)
+			printable(tenant), s.Users, s.PendingUsers, s.FailedUsers, s.Groups, s.PendingGroups, s.FailedGroups)
 		if !s.OldestPending.IsZero() {
 			fmt.Fprintf(out.w, "oldest pending user since %s\n", s.OldestPending.Format(time.RFC3339))
 		}
@@ -360,12 +361,12 @@ func cliStatus(ctx context.Context, op *syncsvc.Admin, out cliOutput, tenant, ki
 		if r.Deleted {
 			st += " (deleted)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Name, r.Version, r.Applied, st, r.Failure)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", printable(r.ID), printable(r.Name), r.Version, r.Applied, printable(st), printable(r.Failure))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out.w, "%d of %d %s %s\n", len(page.Resources), page.Total, state, kind)
+	fmt.Fprintf(out.w, "%d of %d %s %s\n", len(page.Resources), page.Total, printable(state), printable(kind))
 	return nil
 }
 
@@ -404,7 +405,7 @@ func followJob(ctx context.Context, op *syncsvc.Admin, out cliOutput, stderr io.
 		}
 	}
 	if j.State == syncsvc.JobFailed {
-		return fmt.Errorf("job %s failed: %s", j.ID, j.Error)
+		return fmt.Errorf("job %s failed: %s", printable(j.ID), printable(j.Error))
 	}
 	return nil
 }
@@ -412,9 +413,9 @@ func followJob(ctx context.Context, op *syncsvc.Admin, out cliOutput, stderr io.
 func progressLine(j *syncsvc.JobStatus) string {
 	switch j.Kind {
 	case syncsvc.JobDrift:
-		return fmt.Sprintf("drift job %s: %s; %d store entries seen, %d users checked, %d differences", j.ID, j.State, j.Seen, j.Checked, j.Differences)
+		return fmt.Sprintf("drift job %s: %s; %d store entries seen, %d users checked, %d differences", printable(j.ID), printable(string(j.State)), j.Seen, j.Checked, j.Differences)
 	}
-	s := fmt.Sprintf("import job %s: %s; %d store entries seen, %d users adopted", j.ID, j.State, j.Seen, j.Adopted)
+	s := fmt.Sprintf("import job %s: %s; %d store entries seen, %d users adopted", printable(j.ID), printable(string(j.State)), j.Seen, j.Adopted)
 	if j.GroupsAdopted > 0 {
 		s += fmt.Sprintf(", %d groups adopted", j.GroupsAdopted)
 	}
@@ -436,9 +437,9 @@ func printDrift(w io.Writer, r *syncsvc.DriftReport) {
 	for _, d := range r.Differences {
 		var fields []string
 		for _, f := range d.Fields {
-			fields = append(fields, fmt.Sprintf("%s: %q → %q", f.Field, f.Ledger, f.Store))
+			fields = append(fields, fmt.Sprintf("%s: %s → %s", printable(f.Field), strconv.Quote(f.Ledger), strconv.Quote(f.Store)))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", d.Kind, d.UserName, d.ID, d.Anchor, strings.Join(fields, "; "))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(string(d.Kind)), printable(d.UserName), printable(d.ID), printable(d.Anchor), strings.Join(fields, "; "))
 	}
 	tw.Flush()
 	if r.Truncated {

@@ -16,6 +16,8 @@
 //	telemetry.go  tracing, metrics, logs, health, the dashboard's mount
 //	admin_cmd.go  the operator subcommands, calling the same sync.Admin as
 //	              the admin API
+//	printable.go  the one escaping of what the CLI prints (control and
+//	              invisible characters Go-quoted)
 //	demo.go       the embedded default (internal/embeddedredis is its Redis)
 //	faults_on.go  fault-injection points, only with -tags faultinject
 package main

@@ -23,7 +23,7 @@ func main() {
 	case errors.As(err, &ue):
 		os.Exit(2) // run printed it, with the usage
 	default:
-		fmt.Fprintln(os.Stderr, "scimbridge:", err)
+		fmt.Fprintln(os.Stderr, "scimbridge:", printableLines(err.Error()))
 		os.Exit(1)
 	}
 }
@@ -175,14 +175,14 @@ func runKey(ctx context.Context, in *invocation) error {
 			if !k.LastUsed.IsZero() {
 				last = k.LastUsed.Format(time.RFC3339)
 			}
-			fmt.Fprintf(tw, "%s\t%s\tscb_%s…\t%s\t%s\t%v\n", k.ID, k.Name, k.Prefix, k.Created.Format(time.RFC3339), last, k.Revoked)
+			fmt.Fprintf(tw, "%s\t%s\tscb_%s…\t%s\t%s\t%v\n", printable(k.ID), printable(k.Name), printable(k.Prefix), k.Created.Format(time.RFC3339), last, k.Revoked)
 		}
 		return tw.Flush()
 	case "key revoke":
 		if err := a.keys.Revoke(ctx, tenant, in.keyRef); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked %s\n", in.keyRef)
+		fmt.Fprintf(stdout, "revoked %s\n", printable(in.keyRef))
 		return nil
 	}
 	return fmt.Errorf("unknown command %q", in.name)
