@@ -150,7 +150,7 @@ const BasePath = "/scim/:tenant/v2"
 
 // New builds the router. It panics when a dependency is missing (a wiring
 // mistake, not a runtime condition).
-func New(cfg Config, deps Deps) *gin.Engine {
+func New(cfg Config, deps Deps) *Router {
 	if deps.Groups == nil {
 		deps.Groups, _ = deps.Users.(Groups)
 	}
@@ -200,7 +200,7 @@ func New(cfg Config, deps Deps) *gin.Engine {
 	base.GET("/ResourceTypes/:name", s.resourceType)
 	base.GET("/Schemas", s.schemas)
 	base.GET("/Schemas/:urn", s.schema)
-	return r
+	return &Router{Engine: r}
 }
 
 // baseURL is the tenant's SCIM Base URL for this request.

@@ -182,7 +182,7 @@ func (a *app) router() http.Handler {
 		Logger:              a.log,
 		Metrics:             a.metrics.http,
 	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter})
-	a.mountAdmin(r)
+	a.mountAdmin(r.Engine)
 	return r
 }
 
