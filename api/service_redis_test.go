@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -127,7 +128,7 @@ func TestRedisBulk(t *testing.T) {
 	 {"method":"POST","path":"/Groups","bulkId":"g","data":{"displayName":"G","members":[{"value":"bulkId:a"}]}},
 	 {"method":"PATCH","path":"/Groups/bulkId:g","data":{"Operations":[{"op":"add","path":"members","value":[{"value":"bulkId:b"}]}]}},
 	 {"method":"POST","path":"/Users","bulkId":"dup","data":{"userName":"A@example.com"}},
-	 {"method":"POST","path":"/Groups","bulkId":"bad","data":{"displayName":"H","members":[{"value":"nobody"}]}},
+	 {"method":"POST","path":"/Groups","bulkId":"bad","data":{"displayName":"g"}},
 	 {"method":"POST","path":"/Users","bulkId":"never","data":{"userName":"never@example.com"}}]}`,
 		map[string]string{"Authorization": "Bearer key-" + tenant})
 	wantStatus(t, rec, http.StatusOK)
@@ -141,7 +142,7 @@ func TestRedisBulk(t *testing.T) {
 			gid = loc[strings.LastIndex(loc, "/")+1:]
 		}
 	}
-	if !reflect.DeepEqual(statuses, []string{"201", "201", "201", "200", "409", "400"}) {
+	if !reflect.DeepEqual(statuses, []string{"201", "201", "201", "200", "409", "409"}) {
 		t.Fatalf("statuses %v: %s", statuses, rec.Body)
 	}
 	members, err := svc.GroupMembers(context.Background(), tenant, gid)
@@ -150,5 +151,72 @@ func TestRedisBulk(t *testing.T) {
 	}
 	if _, total, err := svc.ListUsers(context.Background(), tenant, nil, 1, 10); err != nil || total != 2 {
 		t.Fatalf("users %d %v", total, err)
+	}
+}
+
+// TestRedisGroupUnknownMember: a PATCH or PUT naming a member that is not a
+// user of the tenant (deleted here, still in the IdP's group) answers as
+// any successful one, applies the rest and leaves the id out; the group's
+// sync status shows what was dropped.
+func TestRedisGroupUnknownMember(t *testing.T) {
+	t.Parallel()
+	env, svc, tenant := setupRedis(t)
+	base := "/scim/" + tenant + "/v2"
+	auth := map[string]string{"Authorization": "Bearer key-" + tenant}
+	ctx := context.Background()
+	newUser := func(name string) string {
+		rec := env.do(http.MethodPost, base+"/Users", userJSON(name, "x-"+name), auth)
+		wantStatus(t, rec, http.StatusCreated)
+		return decode(t, rec)["id"].(string)
+	}
+	u1, u2, gone := newUser("u1@example.com"), newUser("u2@example.com"), newUser("gone@example.com")
+	wantStatus(t, env.do(http.MethodDelete, base+"/Users/"+gone, "", auth), http.StatusNoContent)
+	rec := env.do(http.MethodPost, base+"/Groups", `{"displayName":"Eng","members":[{"value":"`+u1+`"}]}`, auth)
+	wantStatus(t, rec, http.StatusCreated)
+	gid := decode(t, rec)["id"].(string)
+	members := func() []string {
+		m, err := svc.GroupMembers(ctx, tenant, gid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	dropped := func() *syncsvc.DroppedMembers {
+		st, err := (&syncsvc.Admin{Ledger: svc.Ledger}).Status(ctx, tenant, "Group", gid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.DroppedMembers
+	}
+	// Okta's mixed PATCH: a rename, a known member and a deleted one.
+	rec = env.do(http.MethodPatch, base+"/Groups/"+gid, patchBody(
+		`{"op":"replace","value":{"id":"`+gid+`","displayName":"Engineering"}}`,
+		`{"op":"add","path":"members","value":[{"value":"`+u2+`"},{"value":"`+gone+`"}]}`), auth)
+	wantStatus(t, rec, http.StatusNoContent)
+	if m := members(); len(m) != 2 || slices.Contains(m, gone) {
+		t.Fatalf("members %v", m)
+	}
+	if d := dropped(); d == nil || d.Count != 1 || d.IDs[0] != gone {
+		t.Fatalf("dropped %+v", d)
+	}
+	// Entra's members-only PATCH, answered with the group when asked.
+	rec = env.do(http.MethodPatch, base+"/Groups/"+gid+"?attributes=displayName", patchBody(
+		`{"op":"Add","path":"members","value":[{"value":"no-such-user"}]}`), auth)
+	wantStatus(t, rec, http.StatusOK)
+	if g := decode(t, rec); g["displayName"] != "Engineering" {
+		t.Fatalf("answer %v", g)
+	}
+	if d := dropped(); d == nil || d.Count != 1 || d.IDs[0] != "no-such-user" {
+		t.Fatalf("dropped %+v", d)
+	}
+	// PUT: the member list without the unknown id replaces the old one.
+	rec = env.do(http.MethodPut, base+"/Groups/"+gid, `{"displayName":"Eng","members":[{"value":"`+u2+`"},{"value":"`+gone+`"}]}`, auth)
+	wantStatus(t, rec, http.StatusOK)
+	g := decode(t, rec)
+	if ms, _ := g["members"].([]any); g["displayName"] != "Eng" || len(ms) != 1 || ms[0].(map[string]any)["value"] != u2 {
+		t.Fatalf("PUT answer %v", g)
+	}
+	if m := members(); !reflect.DeepEqual(m, []string{u2}) {
+		t.Fatalf("members after PUT %v", m)
 	}
 }

@@ -52,6 +52,21 @@ func memberIDs(ms []scim.Member) []string {
 	return out
 }
 
+// groupWritten reports the members a group write left out (not users of
+// the tenant: a stale id the IdP still holds) and queues the group's
+// reconcile. The write itself went on: one unknown member must not block
+// every other change of the group. The operator sees the drop in the
+// group's sync status (Record.Dropped), this log line and
+// scimbridge_group_members_dropped_total.
+func (s *Service) groupWritten(ctx context.Context, queueName string, r *Record) {
+	if d := r.Dropped; d.Count > 0 && d.Version == r.Version {
+		s.logger().WarnContext(ctx, "group members dropped: not users of the tenant",
+			"tenant", r.Tenant, "group", r.ID, "version", r.Version, "count", d.Count, "ids", d.IDs)
+		s.Metrics.dropped(r.Tenant, d.Count)
+	}
+	s.enqueueGroup(ctx, queueName, r)
+}
+
 func (s *Service) enqueueGroup(ctx context.Context, queueName string, r *Record) {
 	if s.Enqueuer == nil {
 		return
@@ -64,14 +79,14 @@ func (s *Service) enqueueGroup(ctx context.Context, queueName string, r *Record)
 }
 
 // CreateGroup records a new group with its members (user ids of this
-// tenant; an unknown id is a *scim.Error invalidValue). ErrUniqueness when
+// tenant; ids that are not are left out: see groupWritten). ErrUniqueness when
 // displayName (case-insensitive) or externalId is taken.
 func (s *Service) CreateGroup(ctx context.Context, tenant string, a scim.Attrs, members []string) (*Record, error) {
 	r, err := s.Ledger.putGroup(ctx, tenant, newID(), modeCreate, 0, a, true, dedupe(members), nil, "")
 	if err != nil {
 		return nil, err
 	}
-	s.enqueueGroup(ctx, queue.QueueProvision, r)
+	s.groupWritten(ctx, queue.QueueProvision, r)
 	return r, nil
 }
 
@@ -99,7 +114,7 @@ func (s *Service) PatchGroup(ctx context.Context, tenant, id string, p *scim.Pat
 		if err != nil {
 			return nil, err
 		}
-		s.enqueueGroup(ctx, queue.QueueProvision, r)
+		s.groupWritten(ctx, queue.QueueProvision, r)
 		return r, nil
 	}
 	return s.updateGroup(ctx, tenant, id, ifVersion, func(cur *Record) (scim.Attrs, scim.MemberDelta, error) {
@@ -128,7 +143,7 @@ func (s *Service) updateGroup(ctx context.Context, tenant, id string, ifVersion 
 		if err != nil {
 			return nil, err
 		}
-		s.enqueueGroup(ctx, queue.QueueProvision, r)
+		s.groupWritten(ctx, queue.QueueProvision, r)
 		return r, nil
 	}
 	return nil, fmt.Errorf("sync: group %s: too many concurrent writes: %w", id, ErrUnavailable)

@@ -58,12 +58,27 @@ type Record struct {
 	FailedVersion int64
 	// Retrying: an operator replayed the failure; the next apply retries it.
 	Retrying bool
+	// Dropped is, for a group, what its latest write that named members
+	// left out because they are not users of the tenant (zero: nothing).
+	Dropped DroppedMembers
 
 	sealedPassword  string
 	passwordVersion int64
 	// drainGen is the tenant's drain generation read with the write that
 	// returned this record ("" when not read).
 	drainGen string
+}
+
+// DroppedMembers are the member ids a group write named that are not
+// users of the tenant: left out of the group, the rest of the write
+// applied.
+type DroppedMembers struct {
+	// Count is how many ids were left out.
+	Count int `json:"count"`
+	// IDs are the first of them (at most 10).
+	IDs []string `json:"ids"`
+	// Version is the group version written without them.
+	Version int64 `json:"version"`
 }
 
 // State is applied, pending or failed.
@@ -342,6 +357,9 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 		Retrying:        f["rtry"] == "1",
 		sealedPassword:  f["pw"],
 		passwordVersion: num("pwv"),
+	}
+	if n := num("dropn"); n > 0 {
+		r.Dropped = DroppedMembers{Count: int(n), IDs: strings.Split(f["dropids"], "\n"), Version: num("dropv")}
 	}
 	if d := f["doc"]; d != "" {
 		if err := json.Unmarshal([]byte(d), &r.Attrs); err != nil {

@@ -39,6 +39,10 @@ func groupIndexValues(a scim.Attrs) (displayName, externalID string) {
 	return
 }
 
+// maxDroppedIDs is how many of the member ids a group write left out (not
+// users of the tenant) its record keeps for the operator.
+const maxDroppedIDs = 10
+
 // withoutMembers drops the members attribute: membership lives in its own set.
 func withoutMembers(a scim.Attrs) scim.Attrs {
 	if _, ok := a["members"]; !ok {
@@ -71,12 +75,12 @@ func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, 
 			return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "displayName is required")
 		}
 	}
-	args := make([]any, 0, 10+len(adds)+len(removes))
+	args := make([]any, 0, 11+len(adds)+len(removes))
 	rep := "0"
 	if replace {
 		rep = "1"
 	}
-	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds))
+	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs)
 	for _, u := range adds {
 		args = append(args, u)
 	}
@@ -98,8 +102,6 @@ func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, 
 		return nil, fmt.Errorf("sync: group %s is at version %s: %w", id, res[1], ErrVersionMismatch)
 	case "unique":
 		return nil, &UniquenessError{Attribute: res[1], ExistingID: res[2]}
-	case "nomember":
-		return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "member %q is not a user of this tenant", res[1])
 	case "adopted":
 		return l.getGroupAny(ctx, tenant, res[1])
 	}

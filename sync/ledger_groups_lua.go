@@ -17,10 +17,16 @@ import "github.com/redis/go-redis/v9"
 // membership alone, keeping doc and indexes), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
-// adds, then the adds, then the removes.
+// adds, 11 how many dropped ids to keep, then the adds, then the removes.
+//
+// An added member that is not a live user of the tenant is left out and
+// the write goes on; the record then holds dropn (how many), dropids (the
+// first ARGV[11], newline-separated) and dropv (this version). A later
+// write that names members and drops none clears them; one that names no
+// member (a rename) keeps them.
 //
 // Returns {"ok", fields...} or {"notfound"}, {"exists"}, {"version", cur},
-// {"unique", attribute, otherID}, {"nomember", userID}, {"adopted", id}.
+// {"unique", attribute, otherID}, {"adopted", id}.
 var putGroupScript = redis.NewScript(`
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -40,8 +46,8 @@ end
 local dn, ext = ARGV[5], ARGV[6]
 local nadd = tonumber(ARGV[10])
 local adds, removes = {}, {}
-for i = 11, 10 + nadd do adds[#adds+1] = ARGV[i] end
-for i = 11 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+for i = 12, 11 + nadd do adds[#adds+1] = ARGV[i] end
+for i = 12 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
 if mode ~= 'delete' then
   if mode ~= 'members' then
     local o = redis.call('HGET', KEYS[2], dn)
@@ -51,11 +57,17 @@ if mode ~= 'delete' then
       if o and o ~= id then return {'unique', 'externalId', o} end
     end
   end
-  if mode ~= 'adopt' then
-    for _, u in ipairs(adds) do
-      if not redis.call('ZSCORE', KEYS[11], u) then return {'nomember', u} end
-    end
+end
+-- Members that are not live users of the tenant are left out (an adopt's
+-- come from the ledger's anchors, so they are known): the write goes on,
+-- and the record keeps what was dropped for the operator.
+local dropped = {}
+if mode ~= 'delete' and mode ~= 'adopt' then
+  local known = {}
+  for _, u in ipairs(adds) do
+    if redis.call('ZSCORE', KEYS[11], u) then known[#known+1] = u else dropped[#dropped+1] = u end
   end
+  adds = known
 end
 if live and mode ~= 'members' then
   local odn = redis.call('HGET', rec, 'un')
@@ -105,6 +117,13 @@ else
       if redis.call('SADD', KEYS[7], u) == 1 then redis.call('HSET', KEYS[8], u, '+' .. n) end
     end
     redis.call('ZADD', KEYS[6], 'NX', now, id)
+    if #dropped > 0 then
+      local first = {}
+      for i = 1, math.min(#dropped, tonumber(ARGV[11])) do first[i] = dropped[i] end
+      redis.call('HSET', rec, 'dropn', #dropped, 'dropids', table.concat(first, '\n'), 'dropv', v)
+    elseif nadd > 0 or ARGV[8] == '1' then
+      redis.call('HDEL', rec, 'dropn', 'dropids', 'dropv')
+    end
   end
 end
 local out = redis.call('HGETALL', rec)

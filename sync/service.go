@@ -47,6 +47,8 @@ type Service struct {
 	// instead of a task per user version (Enqueuer must be a DrainEnqueuer).
 	Coalesce bool
 	Logger   *slog.Logger
+	// Metrics counts what the front door's writes drop (nil: nothing).
+	Metrics *Metrics
 	// ImportInterval is how often an unfiltered first page re-reads the
 	// store for entries created outside scimbridge (required with Stores).
 	ImportInterval time.Duration

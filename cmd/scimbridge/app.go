@@ -116,6 +116,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
+	a.service.Metrics = a.metrics.sync
 	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
 		rdb.Close()
 		return nil, err
