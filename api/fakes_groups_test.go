@@ -11,7 +11,7 @@ import (
 )
 
 // The group half of memUsers: the same observable contract as sync's group
-// ledger (unique displayName case-insensitively and externalId, unknown
+// ledger (unique displayName case-insensitively, externalId not, unknown
 // member ids left out, member changes applied as a delta,
 // versions and If-Match), plus sorted search. It records what it was asked,
 // so tests can check that members are not loaded when excluded.
@@ -36,16 +36,12 @@ func (m *memUsers) groupState() *memGroupState {
 
 func (m *memUsers) checkGroupUnique(tenant, id string, a scim.Attrs) error {
 	name, _ := a["displayName"].(string)
-	ext, _ := a["externalId"].(string)
 	for otherID, r := range m.groupState().groups[tenant] {
 		if otherID == id {
 			continue
 		}
 		if n, _ := r.Attrs["displayName"].(string); strings.EqualFold(n, name) {
 			return fmt.Errorf("memUsers: group displayName %q: %w", name, syncsvc.ErrUniqueness)
-		}
-		if e, _ := r.Attrs["externalId"].(string); ext != "" && e == ext {
-			return fmt.Errorf("memUsers: group externalId %q: %w", ext, syncsvc.ErrUniqueness)
 		}
 	}
 	return nil

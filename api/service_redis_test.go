@@ -220,3 +220,52 @@ func TestRedisGroupUnknownMember(t *testing.T) {
 		t.Fatalf("members after PUT %v", m)
 	}
 }
+
+// uniqueExternalID makes externalId unique in every tenant.
+type uniqueExternalID struct{}
+
+func (uniqueExternalID) UniqueAttributes(context.Context, string) ([]string, error) {
+	return []string{"externalId"}, nil
+}
+
+// TestRedisSharedExternalID: Entra fills externalId from mailNickname,
+// which it does not keep unique; two users (and two groups) with one
+// externalId are both created, and an externalId filter lists both in
+// creation order. A tenant that makes externalId unique answers 409.
+func TestRedisSharedExternalID(t *testing.T) {
+	t.Parallel()
+	env, svc, tenant := setupRedis(t)
+	base := "/scim/" + tenant + "/v2"
+	auth := map[string]string{"Authorization": "Bearer key-" + tenant}
+	var ids []string
+	for _, name := range []string{"alex@contoso.com", "alex.w@contoso.com"} {
+		rec := env.do(http.MethodPost, base+"/users", userJSON(name, "alex"), auth)
+		wantStatus(t, rec, http.StatusCreated)
+		ids = append(ids, decode(t, rec)["id"].(string))
+	}
+	rec := env.do(http.MethodGet, base+"/Users?filter="+url.QueryEscape(`externalId eq "alex"`), "", auth)
+	wantStatus(t, rec, http.StatusOK)
+	list := decode(t, rec)
+	var got []string
+	for _, r := range list["Resources"].([]any) {
+		got = append(got, r.(map[string]any)["id"].(string))
+	}
+	if list["totalResults"] != 2.0 || !reflect.DeepEqual(got, ids) {
+		t.Fatalf("externalId eq alex: %s", rec.Body)
+	}
+	for _, name := range []string{"Sales", "Sales EMEA"} {
+		wantStatus(t, env.do(http.MethodPost, base+"/Groups", `{"displayName":"`+name+`","externalId":"sales"}`, auth), http.StatusCreated)
+	}
+	rec = env.do(http.MethodGet, base+"/Groups?excludedAttributes=members&filter="+url.QueryEscape(`externalId eq "sales"`), "", auth)
+	wantStatus(t, rec, http.StatusOK)
+	if decode(t, rec)["totalResults"] != 2.0 {
+		t.Fatalf("groups externalId eq sales: %s", rec.Body)
+	}
+	// userName stays unique, case-insensitively.
+	wantSCIMError(t, env.do(http.MethodPost, base+"/Users", userJSON("ALEX@contoso.com", "other"), auth), http.StatusConflict, "uniqueness")
+
+	svc.Unique = uniqueExternalID{}
+	wantSCIMError(t, env.do(http.MethodPost, base+"/Users", userJSON("third@contoso.com", "alex"), auth), http.StatusConflict, "uniqueness")
+	wantSCIMError(t, env.do(http.MethodPost, base+"/Groups", `{"displayName":"Sales APAC","externalId":"sales"}`, auth), http.StatusConflict, "uniqueness")
+	wantStatus(t, env.do(http.MethodPost, base+"/Users", userJSON("third@contoso.com", "alex3"), auth), http.StatusCreated)
+}

@@ -37,7 +37,7 @@ func someUsers(t *testing.T, s *Service, tenant string, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
-		r, err := s.Ledger.CreateUser(context.Background(), tenant, scim.Attrs{"userName": fmt.Sprintf("u%d@x.io", i)}, nil)
+		r, err := s.Ledger.CreateUser(context.Background(), tenant, Uniqueness{}, scim.Attrs{"userName": fmt.Sprintf("u%d@x.io", i)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,7 +315,7 @@ func TestGroupUnknownMembersDropped(t *testing.T) {
 	s.Metrics = NewMetrics(reg)
 	ctx := context.Background()
 	u := someUsers(t, s, tenant, 3)
-	gone, err := s.Ledger.CreateUser(ctx, tenant, scim.Attrs{"userName": "gone@x.io"}, nil)
+	gone, err := s.Ledger.CreateUser(ctx, tenant, Uniqueness{}, scim.Attrs{"userName": "gone@x.io"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,14 +10,16 @@ import "github.com/redis/go-redis/v9"
 
 // putGroupScript writes a group's desired state and member changes.
 //
-// KEYS: 1 rec, 2 idx displayName, 3 idx externalId, 4 all, 5 seq, 6 dirty,
-// 7 members, 8 pending, 9 member-change counter, 10 idx anchor, 11 live users (zset),
-// 12 failed
+// KEYS: 1 rec, 2 idx displayName, 3 idx externalId (zset, ledger_extid.go),
+// 4 all, 5 seq, 6 dirty, 7 members, 8 pending, 9 member-change counter,
+// 10 idx anchor, 11 live users (zset), 12 failed, 13 the externalId hash of
+// earlier releases (moved into 3, then deleted)
 // ARGV: 1 mode (create|update|delete|adopt|members: an update of the
 // membership alone, keeping doc and indexes), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
-// adds, 11 how many dropped ids to keep, then the adds, then the removes.
+// adds, 11 how many dropped ids to keep, 12 "1" when the tenant makes
+// externalId unique, then the adds, then the removes.
 //
 // An added member that is not a live user of the tenant is left out and
 // the write goes on; the record then holds dropn (how many), dropids (the
@@ -27,7 +29,7 @@ import "github.com/redis/go-redis/v9"
 //
 // Returns {"ok", fields...} or {"notfound"}, {"exists"}, {"version", cur},
 // {"unique", attribute, otherID}, {"adopted", id}.
-var putGroupScript = redis.NewScript(`
+var putGroupScript = redis.NewScript(extLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
@@ -46,15 +48,16 @@ end
 local dn, ext = ARGV[5], ARGV[6]
 local nadd = tonumber(ARGV[10])
 local adds, removes = {}, {}
-for i = 12, 11 + nadd do adds[#adds+1] = ARGV[i] end
-for i = 12 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+for i = 13, 12 + nadd do adds[#adds+1] = ARGV[i] end
+for i = 13 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+extMigrate(KEYS[13], KEYS[3])
 if mode ~= 'delete' then
   if mode ~= 'members' then
     local o = redis.call('HGET', KEYS[2], dn)
     if o and o ~= id then return {'unique', 'displayName', o} end
-    if ext ~= '' then
-      o = redis.call('HGET', KEYS[3], ext)
-      if o and o ~= id then return {'unique', 'externalId', o} end
+    if ext ~= '' and ARGV[12] == '1' then
+      o = extOther(KEYS[3], ext, id, string.sub(rec, 1, #rec - #id))
+      if o then return {'unique', 'externalId', o} end
     end
   end
 end
@@ -72,8 +75,7 @@ end
 if live and mode ~= 'members' then
   local odn = redis.call('HGET', rec, 'un')
   if odn and redis.call('HGET', KEYS[2], odn) == id then redis.call('HDEL', KEYS[2], odn) end
-  local oext = redis.call('HGET', rec, 'ext')
-  if oext and oext ~= '' and redis.call('HGET', KEYS[3], oext) == id then redis.call('HDEL', KEYS[3], oext) end
+  extRem(KEYS[3], redis.call('HGET', rec, 'ext'), id)
 end
 local now = ARGV[7]
 redis.call('ZREM', KEYS[12], id)
@@ -90,7 +92,7 @@ else
   else
     redis.call('HSET', rec, 'doc', ARGV[4], 'v', v, 'mod', now, 'un', dn, 'ext', ext)
     redis.call('HSET', KEYS[2], dn, id)
-    if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
+    extAdd(KEYS[3], ext, id)
   end
   if mode == 'create' or mode == 'adopt' then
     local seq = redis.call('INCR', KEYS[5])

@@ -108,7 +108,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout)
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
-		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
+		Groups: a.registry, Unique: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
 		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
 	if err := a.service.Check(); err != nil {
 		rdb.Close()

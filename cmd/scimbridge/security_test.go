@@ -557,7 +557,7 @@ func TestWorkerRechecksTaskTenant(t *testing.T) {
 	ctx := context.Background()
 	// B's user is acknowledged in the ledger but not enqueued (the sweeper
 	// waits a minute), so an apply of it would have work to do.
-	rec, err := ts.app.ledger.CreateUser(ctx, "task-b", map[string]any{
+	rec, err := ts.app.ledger.CreateUser(ctx, "task-b", syncsvc.Uniqueness{}, map[string]any{
 		"userName": "pending.b@example.com", "name": map[string]any{"givenName": "Pending", "familyName": "B"}, "active": true,
 	}, nil)
 	if err != nil {

@@ -37,6 +37,7 @@ import (
 	"github.com/scimbridge/scimbridge/adapters/sqlstore"
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/queue"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -318,7 +319,7 @@ func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 		t.Fatalf("unauthenticated GET: %d", status)
 	}
 	// A write acknowledged for "idle" but never enqueued stays dirty.
-	if _, err := ts.app.ledger.CreateUser(context.Background(), "idle", map[string]any{"userName": "waiting@example.com"}, nil); err != nil {
+	if _, err := ts.app.ledger.CreateUser(context.Background(), "idle", syncsvc.Uniqueness{}, map[string]any{"userName": "waiting@example.com"}, nil); err != nil {
 		t.Fatal(err)
 	}
 
