@@ -269,3 +269,155 @@ func TestRedisSharedExternalID(t *testing.T) {
 	wantSCIMError(t, env.do(http.MethodPost, base+"/Groups", `{"displayName":"Sales APAC","externalId":"sales"}`, auth), http.StatusConflict, "uniqueness")
 	wantStatus(t, env.do(http.MethodPost, base+"/Users", userJSON("third@contoso.com", "alex3"), auth), http.StatusCreated)
 }
+
+// TestRedisEntraDocumentedShapes walks the requests of Microsoft's
+// "Understand the Microsoft Entra SCIM implementation" (user and group
+// operations, in its order) through the router and the real service:
+// the test-connection query with a random userName, create with
+// meta/roles and the enterprise schema, queries by userName and by
+// emails[type eq "work"].value, multi-valued and single-valued PATCHes
+// with capitalised ops, disable with a boolean and with "False", DELETE,
+// and the group requests (ADSCIM schema, excludedAttributes=members,
+// members Add with "$ref":null and Remove by value list), some on
+// lowercase endpoints.
+func TestRedisEntraDocumentedShapes(t *testing.T) {
+	t.Parallel()
+	env, svc, tenant := setupRedis(t)
+	base := "/scim/" + tenant + "/v2"
+	auth := map[string]string{"Authorization": "Bearer key-" + tenant, "Content-Type": "application/scim+json"}
+	ctx := context.Background()
+	const (
+		userName = "Test_User_00aa00aa-bb11-cc22-dd33-44ee44ee44ee"
+		email    = "Test_User_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com"
+	)
+	q := func(filter string) string { return "?filter=" + url.QueryEscape(filter) }
+	var uid, gid string
+	steps := []struct {
+		name, method, target, body string
+		status                     int
+		check                      func(t *testing.T, body map[string]any)
+	}{
+		{"test connection: a random userName", "GET", "/users" + q(`userName eq "5a0b41a1-4e41-4c6d-9a73-0d6e6f5d5c0e"`), "", 200,
+			func(t *testing.T, b map[string]any) {
+				if b["totalResults"] != 0.0 || len(b["Resources"].([]any)) != 0 {
+					t.Errorf("list %v", b)
+				}
+			}},
+		{"create user", "POST", "/Users", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+			"externalId":"0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef","userName":"` + userName + `","active":true,
+			"emails":[{"primary":true,"type":"work","value":"` + email + `"}],"meta":{"resourceType":"User"},
+			"name":{"formatted":"givenName familyName","familyName":"familyName","givenName":"givenName"},"roles":[]}`, 201,
+			func(t *testing.T, b map[string]any) {
+				uid, _ = b["id"].(string)
+				if b["externalId"] != "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef" || b["userName"] != userName || b["active"] != true || path(b, "meta.resourceType") != "User" {
+					t.Errorf("created %v", b)
+				}
+			}},
+		{"get user", "GET", "/Users/{uid}", "", 200, func(t *testing.T, b map[string]any) {
+			if b["id"] != uid || path(b, "name.givenName") != "givenName" {
+				t.Errorf("got %v", b)
+			}
+		}},
+		{"get user by query", "GET", "/Users" + q(`userName eq "`+userName+`"`), "", 200, total(1)},
+		{"get user by work email", "GET", "/Users" + q(`emails[type eq "work"].value eq "`+email+`"`), "", 200, total(1)},
+		{"get user by query, zero results", "GET", "/Users" + q(`userName eq "non-existent user"`), "", 200, total(0)},
+		{"update multi-valued properties", "PATCH", "/Users/{uid}", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+			{"op":"Replace","path":"emails[type eq \"work\"].value","value":"updatedEmail@microsoft.com"},
+			{"op":"Replace","path":"name.familyName","value":"updatedFamilyName"}]}`, 200,
+			func(t *testing.T, b map[string]any) {
+				ems, _ := b["emails"].([]any)
+				if len(ems) != 1 || ems[0].(map[string]any)["value"] != "updatedEmail@microsoft.com" || path(b, "name.familyName") != "updatedFamilyName" {
+					t.Errorf("patched %v", b)
+				}
+			}},
+		{"update single-valued property", "PATCH", "/users/{uid}", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+			{"op":"Replace","path":"userName","value":"5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"}]}`, 200,
+			func(t *testing.T, b map[string]any) {
+				if b["userName"] != "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com" {
+					t.Errorf("patched %v", b)
+				}
+			}},
+		{"disable user (boolean)", "PATCH", "/Users/{uid}", `{"Operations":[{"op":"Replace","path":"active","value":false}],"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"]}`, 200,
+			func(t *testing.T, b map[string]any) {
+				if b["active"] != false {
+					t.Errorf("active %v", b["active"])
+				}
+			}},
+		{"enable user (string)", "PATCH", "/Users/{uid}", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"True"}]}`, 200,
+			func(t *testing.T, b map[string]any) {
+				if b["active"] != true {
+					t.Errorf("active %v", b["active"])
+				}
+			}},
+		{"soft delete (string)", "PATCH", "/Users/{uid}", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[{"op":"Replace","path":"active","value":"False"}]}`, 200,
+			func(t *testing.T, b map[string]any) {
+				if b["active"] != false {
+					t.Errorf("active %v", b["active"])
+				}
+			}},
+		{"an inactive user is still returned", "GET", "/Users/{uid}", "", 200, func(t *testing.T, b map[string]any) {
+			if b["active"] != false {
+				t.Errorf("active %v", b["active"])
+			}
+		}},
+		{"create group", "POST", "/groups", `{"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group","http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+			"externalId":"8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159","displayName":"displayName","meta":{"resourceType":"Group"}}`, 201,
+			func(t *testing.T, b map[string]any) {
+				gid, _ = b["id"].(string)
+				if b["displayName"] != "displayName" || b["externalId"] != "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159" {
+					t.Errorf("created %v", b)
+				}
+			}},
+		{"get group without members", "GET", "/Groups/{gid}?excludedAttributes=members", "", 200, func(t *testing.T, b map[string]any) {
+			if _, ok := b["members"]; ok || b["id"] != gid {
+				t.Errorf("group %v", b)
+			}
+		}},
+		{"get group by displayName", "GET", "/Groups?excludedAttributes=members&filter=" + url.QueryEscape(`displayName eq "displayName"`), "", 200, total(1)},
+		{"update group, non-member attributes", "PATCH", "/Groups/{gid}", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+			{"op":"Replace","path":"displayName","value":"1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"}]}`, 204, nil},
+		{"update group, add members", "PATCH", "/Groups/{gid}", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+			{"op":"Add","path":"members","value":[{"$ref":null,"value":"{uid}"}]}]}`, 204, nil},
+		{"group lists the member", "GET", "/Groups/{gid}", "", 200, func(t *testing.T, b map[string]any) {
+			ms, _ := b["members"].([]any)
+			if b["displayName"] != "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName" || len(ms) != 1 || ms[0].(map[string]any)["value"] != uid {
+				t.Errorf("group %v", b)
+			}
+		}},
+		{"update group, remove members", "PATCH", "/Groups/{gid}", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":[
+			{"op":"Remove","path":"members","value":[{"$ref":null,"value":"{uid}"}]}]}`, 204, nil},
+		{"delete group", "DELETE", "/Groups/{gid}", "", 204, nil},
+		{"delete user", "DELETE", "/Users/{uid}", "", 204, nil},
+		{"deleted user is gone", "GET", "/Users/{uid}", "", 404, nil},
+	}
+	for _, st := range steps {
+		target := strings.NewReplacer("{uid}", uid, "{gid}", gid).Replace(st.target)
+		body := strings.ReplaceAll(st.body, "{uid}", uid)
+		rec := env.do(st.method, base+target, body, auth)
+		if rec.Code != st.status {
+			t.Fatalf("%s: %s %s: status %d, want %d: %s", st.name, st.method, target, rec.Code, st.status, rec.Body)
+		}
+		if st.check != nil {
+			t.Run(st.name, func(t *testing.T) { st.check(t, decode(t, rec)) })
+		}
+		if st.name == "update group, add members" {
+			if m, err := svc.GroupMembers(ctx, tenant, gid); err != nil || !reflect.DeepEqual(m, []string{uid}) {
+				t.Fatalf("ledger members %v %v", m, err)
+			}
+		}
+		if st.name == "update group, remove members" {
+			if m, err := svc.GroupMembers(ctx, tenant, gid); err != nil || len(m) != 0 {
+				t.Fatalf("ledger members after Remove %v %v", m, err)
+			}
+		}
+	}
+}
+
+// total checks a ListResponse's totalResults.
+func total(n int) func(t *testing.T, b map[string]any) {
+	return func(t *testing.T, b map[string]any) {
+		if b["totalResults"] != float64(n) || len(b["Resources"].([]any)) != n {
+			t.Errorf("totalResults %v, Resources %v, want %d", b["totalResults"], b["Resources"], n)
+		}
+	}
+}
