@@ -11,16 +11,19 @@ import "github.com/redis/go-redis/v9"
 // a value another live resource of the kind holds.
 //
 // Migration: ledgers written before this index kept a hash externalId →
-// id at the same place with the name idx:ext (one id per value, which was
-// unique then, so the hash names every live resource with an externalId).
-// The first script of a tenant and kind that touches the index (a write,
-// or an externalId lookup) moves that hash into the sorted set and deletes
-// it, atomically, so nothing reads a half-moved index; the move costs one
-// pass over the hash, once. A process of an older release that still runs
-// would write the hash again; the next touch moves those entries too, and
-// an entry left behind by its removals names a record whose externalId
-// differs, which every reader checks (extLua's extOther reads the record;
-// lookups re-match the filter on the records).
+// id at idx:ext (one id per value, which was unique then, so the hash
+// names every live resource with an externalId). Every script that
+// touches the index of a tenant and kind (a write, or an externalId
+// lookup) first moves about 1,000 entries of that hash (an HSCAN's batch) into the
+// sorted set and deletes them from it, so no script call blocks Redis for
+// long however large the tenant; until the hash is empty (and so gone),
+// lookups and the unique check also read it and writes delete their old
+// entry from it. A tenant's first writes after the upgrade finish the move
+// (100,000 users: 100 touches). A process of an older release that still
+// runs would write the hash again; the next touches move those entries
+// too, and an entry left behind by its removals names a record whose
+// externalId differs, which every reader checks (extOther reads the
+// record; lookups re-match the filter on the records).
 
 // idxExternalIDs is the externalId sorted set; idxExternalIDHash the
 // single-valued hash of earlier releases, read only to be moved.
@@ -46,13 +49,25 @@ func (u Uniqueness) arg() string {
 const extLua = `
 local function extMigrate(old, idx)
   if redis.call('EXISTS', old) == 0 then return end
-  local kv = redis.call('HGETALL', old)
-  for i = 1, #kv, 2 do redis.call('ZADD', idx, 0, kv[i] .. '\0' .. kv[i+1]) end
-  redis.call('DEL', old)
+  local kv, cursor = {}, '0'
+  repeat
+    local r = redis.call('HSCAN', old, cursor, 'COUNT', 1000)
+    cursor = r[1]
+    for _, x in ipairs(r[2]) do kv[#kv+1] = x end
+  until cursor == '0' or #kv >= 2000
+  local z, f = {}, {}
+  for i = 1, #kv, 2 do
+    z[#z+1] = 0; z[#z+1] = kv[i] .. '\0' .. kv[i+1]; f[#f+1] = kv[i]
+    if #f >= 500 then
+      redis.call('ZADD', idx, unpack(z)); redis.call('HDEL', old, unpack(f)); z, f = {}, {}
+    end
+  end
+  if #f > 0 then redis.call('ZADD', idx, unpack(z)); redis.call('HDEL', old, unpack(f)) end
 end
 -- extIDs returns the ids whose index member holds exactly value (an id
--- never holds a NUL; a value may, so the id follows the last one).
-local function extIDs(idx, value)
+-- never holds a NUL; a value may, so the id follows the last one), and the
+-- id the earlier release's hash old still names for it.
+local function extIDs(idx, value, old)
   local ids = {}
   for _, m in ipairs(redis.call('ZRANGEBYLEX', idx, '[' .. value .. '\0', '(' .. value .. '\1')) do
     local at, i = nil, 0
@@ -63,12 +78,18 @@ local function extIDs(idx, value)
     end
     if at and string.sub(m, 1, at - 1) == value then ids[#ids+1] = string.sub(m, at + 1) end
   end
+  local o = redis.call('HGET', old, value)
+  if o then
+    local seen = false
+    for _, x in ipairs(ids) do if x == o then seen = true end end
+    if not seen then ids[#ids+1] = o end
+  end
   return ids
 end
 -- extOther returns a live resource other than id whose externalId is
 -- value (recPrefix .. id is a record key), or nil.
-local function extOther(idx, value, id, recPrefix)
-  for _, o in ipairs(extIDs(idx, value)) do
+local function extOther(idx, old, value, id, recPrefix)
+  for _, o in ipairs(extIDs(idx, value, old)) do
     if o ~= id then
       local f = redis.call('HMGET', recPrefix .. o, 'ext', 'del')
       if f[1] == value and f[2] ~= '1' then return o end
@@ -79,8 +100,11 @@ end
 local function extAdd(idx, value, id)
   if value and value ~= '' then redis.call('ZADD', idx, 0, value .. '\0' .. id) end
 end
-local function extRem(idx, value, id)
-  if value and value ~= '' then redis.call('ZREM', idx, value .. '\0' .. id) end
+local function extRem(idx, old, value, id)
+  if value and value ~= '' then
+    redis.call('ZREM', idx, value .. '\0' .. id)
+    if redis.call('HGET', old, value) == id then redis.call('HDEL', old, value) end
+  end
 end
 `
 
@@ -102,7 +126,7 @@ if ARGV[1] == 'hash' then
   ids = {id}
 elseif ARGV[1] == 'ext' then
   extMigrate(KEYS[2], KEYS[1])
-  ids = extIDs(KEYS[1], ARGV[2])
+  ids = extIDs(KEYS[1], ARGV[2], KEYS[2])
 else
   ids = {}
   local members = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[2] .. '\0', '(' .. ARGV[2] .. '\1')

@@ -310,3 +310,74 @@ func TestAdoptionWithSharedExternalID(t *testing.T) {
 		})
 	}
 }
+
+// A large old index is moved a batch per script call: until it is empty,
+// lookups, the unique check and writes read and update both, and the move
+// finishes after a few touches.
+func TestExternalIDIndexMigrationInBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	s, tenant, rdb := b.svc, b.tenant, b.ledger.rdb
+	u := userKeys(tenant)
+	var ids []string
+	for i := range 3 {
+		r, err := s.CreateUser(ctx, tenant, user(fmt.Sprintf("big%d@x.io", i), "externalId", fmt.Sprintf("e%d", i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	const junk = 4500 // entries naming records that are gone
+	args := []any{"HSET", u.idxExternalIDHash(), "e0", ids[0], "e1", ids[1], "e2", ids[2]}
+	for i := range junk {
+		args = append(args, fmt.Sprintf("gone-%d", i), fmt.Sprintf("gone-id-%d", i))
+	}
+	if err := rdb.Del(ctx, u.idxExternalIDs()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Do(ctx, args...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Unique = uniqueExternalID{tenant: true}
+	left := func() int64 {
+		n, err := rdb.HLen(ctx, u.idxExternalIDHash()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// One lookup moves a batch, not everything, and still finds e1.
+	if recs, err := b.ledger.FindUsers(ctx, tenant, "externalId", "e1"); err != nil || !slices.Equal(recIDs(recs), ids[1:2]) {
+		t.Fatalf("e1 during the move: %v %v", recIDs(recs), err)
+	}
+	if n := left(); n == 0 || n > junk+3-1000 {
+		t.Fatalf("after one touch %d entries left of %d", n, junk+3)
+	}
+	// Mid-move: the unique check and a write see entries still in the hash.
+	var ue *UniquenessError
+	for i, id := range ids[1:] {
+		if _, err := s.CreateUser(ctx, tenant, user(fmt.Sprintf("dup%d@x.io", i), "externalId", fmt.Sprintf("e%d", i+1)), nil); !errors.As(err, &ue) || ue.ExistingID != id {
+			t.Fatalf("e%d mid-move: %v", i+1, err)
+		}
+	}
+	if _, err := s.ReplaceUser(ctx, tenant, ids[0], user("big0@x.io", "externalId", "e0-new"), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	for touches := 0; left() > 0; touches++ {
+		if touches > 10 {
+			t.Fatalf("%d entries left after %d touches", left(), touches)
+		}
+		if _, err := b.ledger.FindUsers(ctx, tenant, "externalId", "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v, want := range map[string][]string{"e0": nil, "e0-new": ids[:1], "e1": ids[1:2], "e2": ids[2:3]} {
+		if recs, err := b.ledger.FindUsers(ctx, tenant, "externalId", v); err != nil || !slices.Equal(recIDs(recs), want) {
+			t.Fatalf("%s after the move: %v %v, want %v", v, recIDs(recs), err, want)
+		}
+	}
+	if n, _ := rdb.ZCard(ctx, u.idxExternalIDs()).Result(); n != junk+3 {
+		t.Fatalf("index members %d, want %d", n, junk+3)
+	}
+}

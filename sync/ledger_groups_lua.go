@@ -13,7 +13,7 @@ import "github.com/redis/go-redis/v9"
 // KEYS: 1 rec, 2 idx displayName, 3 idx externalId (zset, ledger_extid.go),
 // 4 all, 5 seq, 6 dirty, 7 members, 8 pending, 9 member-change counter,
 // 10 idx anchor, 11 live users (zset), 12 failed, 13 the externalId hash of
-// earlier releases (moved into 3, then deleted)
+// earlier releases (moved into 3 a batch per call)
 // ARGV: 1 mode (create|update|delete|adopt|members: an update of the
 // membership alone, keeping doc and indexes), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
@@ -56,7 +56,7 @@ if mode ~= 'delete' then
     local o = redis.call('HGET', KEYS[2], dn)
     if o and o ~= id then return {'unique', 'displayName', o} end
     if ext ~= '' and ARGV[12] == '1' then
-      o = extOther(KEYS[3], ext, id, string.sub(rec, 1, #rec - #id))
+      o = extOther(KEYS[3], KEYS[13], ext, id, string.sub(rec, 1, #rec - #id))
       if o then return {'unique', 'externalId', o} end
     end
   end
@@ -75,7 +75,7 @@ end
 if live and mode ~= 'members' then
   local odn = redis.call('HGET', rec, 'un')
   if odn and redis.call('HGET', KEYS[2], odn) == id then redis.call('HDEL', KEYS[2], odn) end
-  extRem(KEYS[3], redis.call('HGET', rec, 'ext'), id)
+  extRem(KEYS[3], KEYS[13], redis.call('HGET', rec, 'ext'), id)
 end
 local now = ARGV[7]
 redis.call('ZREM', KEYS[12], id)

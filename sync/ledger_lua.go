@@ -18,7 +18,7 @@ import "github.com/redis/go-redis/v9"
 // 4 idx emails (zset), 5 all (zset by seq), 6 seq counter, 7 dirty (zset),
 // 8 idx anchor, 9 failed (zset: resources whose latest version the store
 // rejected), 10 drain generation (read only), 11 the externalId hash of
-// earlier releases (moved into 3, then deleted)
+// earlier releases (moved into 3 a batch per call)
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor
@@ -52,7 +52,7 @@ if mode ~= 'delete' then
   local o = redis.call('HGET', KEYS[2], un)
   if o and o ~= id then return {'unique', 'userName', o} end
   if ext ~= '' and ARGV[12] == '1' then
-    o = extOther(KEYS[3], ext, id, string.sub(rec, 1, #rec - #id))
+    o = extOther(KEYS[3], KEYS[11], ext, id, string.sub(rec, 1, #rec - #id))
     if o then return {'unique', 'externalId', o} end
   end
 end
@@ -64,7 +64,7 @@ end
 if live then
   local oun = redis.call('HGET', rec, 'un')
   if oun and redis.call('HGET', KEYS[2], oun) == id then redis.call('HDEL', KEYS[2], oun) end
-  extRem(KEYS[3], redis.call('HGET', rec, 'ext'), id)
+  extRem(KEYS[3], KEYS[11], redis.call('HGET', rec, 'ext'), id)
   for _, e in ipairs(split(redis.call('HGET', rec, 'ems'))) do
     redis.call('ZREM', KEYS[4], e .. '\0' .. id)
   end
