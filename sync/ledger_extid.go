@@ -14,9 +14,9 @@ import "github.com/redis/go-redis/v9"
 // id at idx:ext (one id per value, which was unique then, so the hash
 // names every live resource with an externalId). Every script that
 // touches the index of a tenant and kind (a write, or an externalId
-// lookup) first moves about 1,000 entries of that hash (an HSCAN's batch) into the
-// sorted set and deletes them from it, so no script call blocks Redis for
-// long however large the tenant; until the hash is empty (and so gone),
+// lookup) first moves about 1,000 entries of that hash (HSCAN batches
+// until that many) into the sorted set and deletes them from it, so no
+// script call blocks Redis for long however large the tenant; until the hash is empty (and so gone),
 // lookups and the unique check also read it and writes delete their old
 // entry from it. A tenant's first writes after the upgrade finish the move
 // (100,000 users: 100 touches). A process of an older release that still
@@ -26,7 +26,7 @@ import "github.com/redis/go-redis/v9"
 // record; lookups re-match the filter on the records).
 
 // idxExternalIDs is the externalId sorted set; idxExternalIDHash the
-// single-valued hash of earlier releases, read only to be moved.
+// single-valued hash of earlier releases, read until it is moved.
 func (k keys) idxExternalIDs() string    { return k.prefix() + "idx:xid" }
 func (k keys) idxExternalIDHash() string { return k.prefix() + "idx:ext" }
 
