@@ -168,13 +168,13 @@ const BasePath = "/scim/:tenant/v2"
 
 // New builds the router. It panics when a dependency is missing (a wiring
 // mistake, not a runtime condition).
-func New(cfg Config, deps Deps) *gin.Engine {
+func New(cfg Config, deps Deps) *Router {
 	_, r := newServer(cfg, deps)
 	return r
 }
 
 // newServer is New, also returning the server the handlers share (tests).
-func newServer(cfg Config, deps Deps) (*server, *gin.Engine) {
+func newServer(cfg Config, deps Deps) (*server, *Router) {
 	if deps.Groups == nil {
 		deps.Groups, _ = deps.Users.(Groups)
 	}
@@ -225,7 +225,7 @@ func newServer(cfg Config, deps Deps) (*server, *gin.Engine) {
 	base.GET("/ResourceTypes/:name", s.resourceType)
 	base.GET("/Schemas", s.schemas)
 	base.GET("/Schemas/:urn", s.schema)
-	return s, r
+	return s, &Router{Engine: r}
 }
 
 // baseURL is the tenant's SCIM Base URL for this request.

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters"
@@ -31,7 +30,7 @@ import (
 
 // benchFrontDoor is a wired router with benchUsers users already created.
 type benchFrontDoor struct {
-	router *gin.Engine
+	router *Router
 	base   string
 	auth   string
 	ids    []string

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -34,7 +35,9 @@ func (s *server) resourceTypes(c *gin.Context) {
 func (s *server) resourceType(c *gin.Context) {
 	name := c.Param("name")
 	for _, rt := range schemasOf(c).ResourceTypes(s.baseURL(c)) {
-		if rt["id"] == name || rt["name"] == name {
+		id, _ := rt["id"].(string)
+		n, _ := rt["name"].(string)
+		if strings.EqualFold(id, name) || strings.EqualFold(n, name) {
 			s.writeJSON(c, http.StatusOK, rt)
 			return
 		}

@@ -31,6 +31,11 @@
 // wrong, revoked or another tenant's key). Keys, bodies and query strings are
 // never logged.
 //
+// Endpoint names are matched in any case (/users, /serviceproviderconfig):
+// New returns a Router that gives the resource segment its canonical
+// spelling before gin routes the request (paths.go); every location the
+// server writes uses the canonical names.
+//
 // The router does not change gin's global mode; callers that want quiet
 // start-up call gin.SetMode(gin.ReleaseMode) before New.
 package api

@@ -57,7 +57,7 @@ func ErrorFor(ctx context.Context, err error) *scim.Error {
 	case errors.Is(err, syncsvc.ErrNotFound), errors.Is(err, tenants.ErrNotFound):
 		return scim.Errorf(http.StatusNotFound, "", "resource not found")
 	case errors.Is(err, syncsvc.ErrUniqueness):
-		return scim.Errorf(http.StatusConflict, scim.ScimTypeUniqueness, "a unique attribute (userName, externalId or a group displayName) is already in use")
+		return scim.Errorf(http.StatusConflict, scim.ScimTypeUniqueness, "a unique attribute (userName, a group's displayName, or externalId where the tenant makes it unique) is already in use")
 	case errors.Is(err, tenants.ErrExists):
 		return scim.Errorf(http.StatusConflict, "", "already exists")
 	case errors.Is(err, tenants.ErrDisabled):

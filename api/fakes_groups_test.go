@@ -11,8 +11,8 @@ import (
 )
 
 // The group half of memUsers: the same observable contract as sync's group
-// ledger (unique displayName case-insensitively and externalId, unknown
-// member ids rejected as invalidValue, member changes applied as a delta,
+// ledger (unique displayName case-insensitively, externalId not, unknown
+// member ids left out, member changes applied as a delta,
 // versions and If-Match), plus sorted search. It records what it was asked,
 // so tests can check that members are not loaded when excluded.
 
@@ -36,7 +36,6 @@ func (m *memUsers) groupState() *memGroupState {
 
 func (m *memUsers) checkGroupUnique(tenant, id string, a scim.Attrs) error {
 	name, _ := a["displayName"].(string)
-	ext, _ := a["externalId"].(string)
 	for otherID, r := range m.groupState().groups[tenant] {
 		if otherID == id {
 			continue
@@ -44,20 +43,20 @@ func (m *memUsers) checkGroupUnique(tenant, id string, a scim.Attrs) error {
 		if n, _ := r.Attrs["displayName"].(string); strings.EqualFold(n, name) {
 			return fmt.Errorf("memUsers: group displayName %q: %w", name, syncsvc.ErrUniqueness)
 		}
-		if e, _ := r.Attrs["externalId"].(string); ext != "" && e == ext {
-			return fmt.Errorf("memUsers: group externalId %q: %w", ext, syncsvc.ErrUniqueness)
-		}
 	}
 	return nil
 }
 
-func (m *memUsers) checkMembers(tenant string, ids []string) error {
+// knownMembers returns the ids that are users of the tenant (the ledger
+// leaves the others out of a group write).
+func (m *memUsers) knownMembers(tenant string, ids []string) []string {
+	out := make([]string, 0, len(ids))
 	for _, id := range ids {
-		if _, ok := m.users[tenant][id]; !ok {
-			return scim.BadRequest(scim.ScimTypeInvalidValue, "member %q is not a user of this tenant", id)
+		if _, ok := m.users[tenant][id]; ok {
+			out = append(out, id)
 		}
 	}
-	return nil
+	return out
 }
 
 func (m *memUsers) findGroup(tenant, id string, ifVersion int64) (*syncsvc.Record, error) {
@@ -81,9 +80,7 @@ func (m *memUsers) CreateGroup(ctx context.Context, tenant string, a scim.Attrs,
 	if err := m.checkGroupUnique(tenant, "", a); err != nil {
 		return nil, err
 	}
-	if err := m.checkMembers(tenant, members); err != nil {
-		return nil, err
-	}
+	members = m.knownMembers(tenant, members)
 	m.nextID++
 	id := fmt.Sprintf("g-%04d", m.nextID)
 	now := m.tick()
@@ -113,9 +110,7 @@ func (m *memUsers) ReplaceGroup(ctx context.Context, tenant, id string, a scim.A
 	if err := m.checkGroupUnique(tenant, id, a); err != nil {
 		return nil, err
 	}
-	if err := m.checkMembers(tenant, members); err != nil {
-		return nil, err
-	}
+	members = m.knownMembers(tenant, members)
 	r.Attrs = a.Clone()
 	r.Version++
 	r.Modified = m.tick()
@@ -144,17 +139,14 @@ func (m *memUsers) PatchGroup(ctx context.Context, tenant, id string, p *scim.Pa
 	if err := m.checkGroupUnique(tenant, id, next); err != nil {
 		return nil, err
 	}
-	if err := m.checkMembers(tenant, memberIDs(delta.Add)); err != nil {
-		return nil, err
-	}
 	if delta.Replace {
 		g.members[id] = map[string]bool{}
 	}
 	for _, u := range delta.Remove {
 		delete(g.members[id], u)
 	}
-	for _, u := range delta.Add {
-		g.members[id][u.Value] = true
+	for _, u := range m.knownMembers(tenant, memberIDs(delta.Add)) {
+		g.members[id][u] = true
 	}
 	r.Attrs = next
 	r.Version++

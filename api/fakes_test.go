@@ -56,18 +56,16 @@ func (m *memUsers) tick() time.Time {
 	return m.now
 }
 
+// checkUnique: userName is unique case-insensitively; externalId is not
+// (the ledger's default).
 func (m *memUsers) checkUnique(tenant, id string, a scim.Attrs) error {
 	name, _ := a["userName"].(string)
-	ext, _ := a["externalId"].(string)
 	for otherID, r := range m.users[tenant] {
 		if otherID == id {
 			continue
 		}
 		if n, _ := r.Attrs["userName"].(string); name != "" && strings.EqualFold(n, name) {
 			return fmt.Errorf("memUsers: userName %q: %w", name, syncsvc.ErrUniqueness)
-		}
-		if e, _ := r.Attrs["externalId"].(string); ext != "" && e == ext {
-			return fmt.Errorf("memUsers: externalId %q: %w", ext, syncsvc.ErrUniqueness)
 		}
 	}
 	return nil

@@ -49,6 +49,13 @@ func (s *server) writeGroup(c *gin.Context, status int, rec *syncsvc.Record, mem
 	s.writeJSON(c, status, s.renderGroup(c, rec, members, pr))
 }
 
+// droppedMembers reports whether the write that returned rec left out
+// members that are not users of the tenant (sync.Service.PatchGroup): the
+// answer then shows the members the ledger holds, not the request's.
+func droppedMembers(rec *syncsvc.Record) bool {
+	return rec.Dropped.Count > 0 && rec.Dropped.Version == rec.Version
+}
+
 // groupBody parses a Group body for POST or PUT: the attributes without
 // members, and the member ids.
 func groupBody(set *scim.SchemaSet, m map[string]any, body []byte) (scim.Attrs, []string, error) {
@@ -130,7 +137,7 @@ func (s *server) createGroup(c *gin.Context) {
 		return
 	}
 	c.Header("Location", s.location(c, s.groupKind(), rec.ID))
-	s.writeGroup(c, http.StatusCreated, rec, members, true)
+	s.writeGroup(c, http.StatusCreated, rec, members, !droppedMembers(rec))
 }
 
 // GET /Groups/:id
@@ -156,7 +163,7 @@ func (s *server) replaceGroup(c *gin.Context) {
 		return s.deps.Groups.ReplaceGroup(ctx, tenant, id, attrs, members, ifVersion)
 	})
 	if ok {
-		s.writeGroup(c, http.StatusOK, rec, members, true)
+		s.writeGroup(c, http.StatusOK, rec, members, !droppedMembers(rec))
 	}
 }
 

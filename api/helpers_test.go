@@ -35,7 +35,7 @@ const (
 // testEnv is a router over in-memory services, with its log captured.
 type testEnv struct {
 	t       *testing.T
-	router  *gin.Engine
+	router  *Router
 	users   *memUsers
 	tenants *memTenants
 	keys    *memKeys

@@ -4,8 +4,10 @@
 // The write path of a POST /Users: the front door (api/users.go) parses the
 // request and calls Service.CreateUser (service.go), which records the new
 // desired state with Ledger.CreateUser (ledger.go: one Lua script, ledger_lua.go,
-// writes the record, version, uniqueness indexes and dirty mark atomically,
-// and is not run at all once the request's context is done: requestLive)
+// writes the record, version, indexes, uniqueness checks and dirty mark
+// atomically; which attributes besides userName are unique is the
+// tenant's Uniqueness, passed to the script; it is not run at all once the
+// request's context is done: requestLive)
 // and queues the tenant's drain (Service.enqueue → queue.Enqueuer.EnqueueDrain);
 // the answer is the record as the ledger now holds it. In the worker, asynq
 // hands the task to Reconciler.ProcessDrain (drain.go): DrainUsers takes a
@@ -35,6 +37,9 @@
 //	                        cmd/scimbridge/settings.go holds them)
 //	ledger*.go              the only files that talk to Redis: keys, Lua scripts,
 //	                        pipelines; every other file asks the Ledger
+//	                        (ledger_extid.go: the multi-valued externalId
+//	                        index, the opt-in Uniqueness, and the move of
+//	                        older ledgers' single-valued index)
 //
 // Every ledger key of a tenant carries the {tenant} hash tag, so each script
 // touches one Redis Cluster slot.

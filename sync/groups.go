@@ -52,6 +52,21 @@ func memberIDs(ms []scim.Member) []string {
 	return out
 }
 
+// groupWritten reports the members a group write left out (not users of
+// the tenant: a stale id the IdP still holds) and queues the group's
+// reconcile. The write itself went on: one unknown member must not block
+// every other change of the group. The operator sees the drop in the
+// group's sync status (Record.Dropped), this log line and
+// scimbridge_group_members_dropped_total.
+func (s *Service) groupWritten(ctx context.Context, queueName string, r *Record) {
+	if d := r.Dropped; d.Count > 0 && d.Version == r.Version {
+		s.logger().WarnContext(ctx, "group members dropped: not users of the tenant",
+			"tenant", r.Tenant, "group", r.ID, "version", r.Version, "count", d.Count, "ids", d.IDs)
+		s.Metrics.dropped(r.Tenant, d.Count)
+	}
+	s.enqueueGroup(ctx, queueName, r)
+}
+
 func (s *Service) enqueueGroup(ctx context.Context, queueName string, r *Record) {
 	if s.Enqueuer == nil {
 		return
@@ -64,14 +79,19 @@ func (s *Service) enqueueGroup(ctx context.Context, queueName string, r *Record)
 }
 
 // CreateGroup records a new group with its members (user ids of this
-// tenant; an unknown id is a *scim.Error invalidValue). ErrUniqueness when
-// displayName (case-insensitive) or externalId is taken.
+// tenant; ids that are not are left out: see groupWritten). ErrUniqueness when
+// displayName (case-insensitive) is taken, or externalId in a tenant that
+// makes it unique.
 func (s *Service) CreateGroup(ctx context.Context, tenant string, a scim.Attrs, members []string) (*Record, error) {
-	r, err := s.Ledger.putGroup(ctx, tenant, newID(), modeCreate, 0, a, true, dedupe(members), nil, "")
+	u, err := s.uniqueness(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
-	s.enqueueGroup(ctx, queue.QueueProvision, r)
+	r, err := s.Ledger.putGroup(ctx, tenant, u, newID(), modeCreate, 0, a, true, dedupe(members), nil, "")
+	if err != nil {
+		return nil, err
+	}
+	s.groupWritten(ctx, queue.QueueProvision, r)
 	return r, nil
 }
 
@@ -95,11 +115,11 @@ func (s *Service) PatchGroup(ctx context.Context, tenant, id string, p *scim.Pat
 		// trip, without reading the group (its attributes do not change).
 		// A patch with an error takes the path below, so that a missing
 		// group is still a 404 before the patch's 400.
-		r, err := s.Ledger.putGroup(ctx, tenant, id, modeMembers, ifVersion, nil, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
+		r, err := s.Ledger.putGroup(ctx, tenant, Uniqueness{}, id, modeMembers, ifVersion, nil, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
 		if err != nil {
 			return nil, err
 		}
-		s.enqueueGroup(ctx, queue.QueueProvision, r)
+		s.groupWritten(ctx, queue.QueueProvision, r)
 		return r, nil
 	}
 	return s.updateGroup(ctx, tenant, id, ifVersion, func(cur *Record) (scim.Attrs, scim.MemberDelta, error) {
@@ -109,6 +129,10 @@ func (s *Service) PatchGroup(ctx context.Context, tenant, id string, p *scim.Pat
 
 func (s *Service) updateGroup(ctx context.Context, tenant, id string, ifVersion int64,
 	next func(cur *Record) (scim.Attrs, scim.MemberDelta, error)) (*Record, error) {
+	u, err := s.uniqueness(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
 	for range maxCASRetries {
 		cur, err := s.Ledger.GetGroup(ctx, tenant, id)
 		if err != nil {
@@ -121,14 +145,14 @@ func (s *Service) updateGroup(ctx context.Context, tenant, id string, ifVersion 
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.Ledger.putGroup(ctx, tenant, id, modeUpdate, cur.Version, a, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
+		r, err := s.Ledger.putGroup(ctx, tenant, u, id, modeUpdate, cur.Version, a, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
 		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		s.enqueueGroup(ctx, queue.QueueProvision, r)
+		s.groupWritten(ctx, queue.QueueProvision, r)
 		return r, nil
 	}
 	return nil, fmt.Errorf("sync: group %s: too many concurrent writes: %w", id, ErrUnavailable)
@@ -136,7 +160,7 @@ func (s *Service) updateGroup(ctx context.Context, tenant, id string, ifVersion 
 
 // DeleteGroup records the deletion of a group.
 func (s *Service) DeleteGroup(ctx context.Context, tenant, id string, ifVersion int64) error {
-	r, err := s.Ledger.putGroup(ctx, tenant, id, modeDelete, ifVersion, nil, false, nil, nil, "")
+	r, err := s.Ledger.putGroup(ctx, tenant, Uniqueness{}, id, modeDelete, ifVersion, nil, false, nil, nil, "")
 	if err != nil {
 		return err
 	}
@@ -266,22 +290,16 @@ func (s *Service) SearchGroups(ctx context.Context, tenant string, q Query) (*Gr
 func (s *Service) groupCandidates(ctx context.Context, tenant string, f *scim.Filter) ([]*Record, error) {
 	if f != nil {
 		for _, lk := range f.Lookups() {
-			var ids []string
+			var recs []*Record
+			var err error
 			switch lk.Attr {
 			case "displayName", "externalId":
-				id, err := s.Ledger.findGroupID(ctx, tenant, lk.Attr, lk.Value)
-				if err != nil {
-					return nil, err
-				}
-				if id != "" {
-					ids = []string{id}
-				}
+				recs, err = s.Ledger.findGroups(ctx, tenant, lk.Attr, lk.Value)
 			case "id":
-				ids = []string{lk.Value}
+				recs, err = s.Ledger.groupsByIDs(ctx, tenant, []string{lk.Value}, false)
 			default:
 				continue
 			}
-			recs, err := s.Ledger.groupsByIDs(ctx, tenant, ids, false)
 			if err != nil {
 				return nil, err
 			}
@@ -388,7 +406,11 @@ func (s *Service) adoptGroup(ctx context.Context, tenant string, gs adapters.Gro
 			members = append(members, id)
 		}
 	}
-	return s.Ledger.putGroup(ctx, tenant, newID(), modeAdopt, 0, e.Attrs, true, dedupe(members), nil, e.Anchor)
+	u, err := s.uniqueness(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return s.Ledger.putGroup(ctx, tenant, u, newID(), modeAdopt, 0, e.Attrs, true, dedupe(members), nil, e.Anchor)
 }
 
 // importStoreGroups adopts store groups the ledger does not know, at most

@@ -1,11 +1,16 @@
 package sync
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"reflect"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/queue"
@@ -32,7 +37,7 @@ func someUsers(t *testing.T, s *Service, tenant string, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
-		r, err := s.Ledger.CreateUser(context.Background(), tenant, scim.Attrs{"userName": fmt.Sprintf("u%d@x.io", i)}, nil)
+		r, err := s.Ledger.CreateUser(context.Background(), tenant, Uniqueness{}, scim.Attrs{"userName": fmt.Sprintf("u%d@x.io", i)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,11 +68,14 @@ func TestGroupMembershipIsIncremental(t *testing.T) {
 	if p := pending(t, s, tenant, g.ID); len(p) != 2 || p[u[0]][0] != '+' {
 		t.Fatalf("pending after create = %v", p)
 	}
-	// Unknown members are refused; nothing changes.
-	_, err = s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Other"}, []string{"no-such-user"})
-	var se *scim.Error
-	if !errors.As(err, &se) || se.ScimType != scim.ScimTypeInvalidValue {
+	// An unknown member is left out; the rest is written.
+	other, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Other"}, []string{"no-such-user", u[3]})
+	if err != nil {
 		t.Fatalf("unknown member: %v", err)
+	}
+	if m, _ := s.GroupMembers(ctx, tenant, other.ID); fmt.Sprint(m) != fmt.Sprint([]string{u[3]}) ||
+		other.Dropped.Count != 1 || other.Dropped.IDs[0] != "no-such-user" || other.Dropped.Version != 1 {
+		t.Fatalf("create with an unknown member: members %v, dropped %+v", m, other.Dropped)
 	}
 	// displayName is unique, case-insensitively.
 	if _, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "ENGINEERING"}, nil); !errors.Is(err, ErrUniqueness) {
@@ -228,7 +236,7 @@ func BenchmarkPatchOneMemberLargeGroup(b *testing.B) {
 // A membership-only PATCH is recorded without reading the group: the
 // version moves, attributes and indexes stay, exactly the named members
 // change, and the refusals are the general path's (404 for a missing group,
-// 412 for a stale If-Match, 400 for an unknown member).
+// 412 for a stale If-Match); an unknown member is left out.
 func TestGroupMembersOnlyPatch(t *testing.T) {
 	t.Parallel()
 	s, _, _, tenant := groupBundle(t)
@@ -277,17 +285,153 @@ func TestGroupMembersOnlyPatch(t *testing.T) {
 	if _, err := s.PatchGroup(ctx, tenant, "no-such-group", add, 0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing group: %v", err)
 	}
-	bad := mustPatch(`{"Operations":[{"op":"add","path":"members","value":[{"value":"no-such-user"}]}]}`)
-	var se *scim.Error
-	if _, err := s.PatchGroup(ctx, tenant, g.ID, bad, 0); !errors.As(err, &se) || se.ScimType != scim.ScimTypeInvalidValue {
-		t.Fatalf("unknown member: %v", err)
+	// An unknown member is left out, the patch is not refused.
+	stale := mustPatch(`{"Operations":[{"op":"add","path":"members","value":[{"value":"no-such-user"}]}]}`)
+	if r, err := s.PatchGroup(ctx, tenant, g.ID, stale, 0); err != nil || r.Dropped.Count != 1 {
+		t.Fatalf("unknown member: %+v %v", r, err)
 	}
 	// A patch error on a missing group is still a 404 first.
 	badFilter := mustPatch(`{"Operations":[{"op":"remove","path":"members[display eq \"x\"]"}]}`)
 	if _, err := s.PatchGroup(ctx, tenant, "no-such-group", badFilter, 0); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("bad patch on a missing group: %v", err)
 	}
-	if cur, _ := s.GetGroup(ctx, tenant, g.ID); cur.Version != g2.Version+1 {
+	if cur, _ := s.GetGroup(ctx, tenant, g.ID); cur.Version != g2.Version+2 {
 		t.Fatalf("refused patches changed the group: version %d", cur.Version)
 	}
+}
+
+// A member id that is not a user of the tenant (deleted here, still in the
+// IdP's group) does not block the rest of a group write: PATCH (members
+// only, or with a rename) and PUT apply everything else, leave the id out,
+// and the drop shows in the group's sync status, a warning and
+// scimbridge_group_members_dropped_total. A later write naming only known
+// members clears the status; a rename keeps it.
+func TestGroupUnknownMembersDropped(t *testing.T) {
+	t.Parallel()
+	s, _, _, tenant := groupBundle(t)
+	var logs bytes.Buffer
+	s.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+	reg := prometheus.NewRegistry()
+	s.Metrics = NewMetrics(reg)
+	ctx := context.Background()
+	u := someUsers(t, s, tenant, 3)
+	gone, err := s.Ledger.CreateUser(ctx, tenant, Uniqueness{}, scim.Attrs{"userName": "gone@x.io"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, tenant, gone.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.CreateGroup(ctx, tenant, scim.Attrs{"displayName": "Eng"}, []string{u[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch := func(body string) *Record {
+		t.Helper()
+		p, err := scim.ParsePatch([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.PatchGroup(ctx, tenant, g.ID, p, 0)
+		if err != nil {
+			t.Fatalf("patch %s: %v", body, err)
+		}
+		return r
+	}
+	status := func() *DroppedMembers {
+		t.Helper()
+		st, err := (&Admin{Ledger: s.Ledger}).Status(ctx, tenant, queue.KindGroup, g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.DroppedMembers
+	}
+	members := func() string {
+		m, _ := s.GroupMembers(ctx, tenant, g.ID)
+		return fmt.Sprint(m)
+	}
+	if d := status(); d != nil {
+		t.Fatalf("dropped before any drop: %+v", d)
+	}
+
+	// Entra's members-only PATCH: one known, one deleted, one never known.
+	r := patch(fmt.Sprintf(`{"Operations":[{"op":"Add","path":"members","value":[{"value":%q},{"value":%q},{"value":"never-known"}]}]}`, u[1], gone.ID))
+	if members() != fmt.Sprint(sorted(u[0], u[1])) {
+		t.Fatalf("members %s", members())
+	}
+	want := &DroppedMembers{Count: 2, IDs: []string{gone.ID, "never-known"}, Version: r.Version}
+	if d := status(); !reflect.DeepEqual(d, want) {
+		t.Fatalf("status dropped %+v, want %+v", d, want)
+	}
+	if n := droppedCount(t, reg, tenant); n != 2 {
+		t.Fatalf("counter %v", n)
+	}
+	var line map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(logs.Bytes()), &line); err != nil || line["level"] != "WARN" ||
+		line["tenant"] != tenant || line["group"] != g.ID || line["count"] != 2.0 {
+		t.Fatalf("log %s (%v)", logs.Bytes(), err)
+	}
+
+	// A rename keeps the status; the general path (rename and add) drops too.
+	patch(`{"Operations":[{"op":"replace","path":"displayName","value":"Eng2"}]}`)
+	if d := status(); !reflect.DeepEqual(d, want) {
+		t.Fatalf("after a rename: %+v", d)
+	}
+	r = patch(fmt.Sprintf(`{"Operations":[{"op":"replace","value":{"displayName":"Eng3"}},{"op":"add","path":"members","value":[{"value":%q},{"value":"never-known"}]}]}`, u[2]))
+	if r.Attrs["displayName"] != "Eng3" || members() != fmt.Sprint(sorted(u[0], u[1], u[2])) {
+		t.Fatalf("rename and add: %v, members %s", r.Attrs, members())
+	}
+	if d := status(); d == nil || d.Count != 1 || d.Version != r.Version {
+		t.Fatalf("after rename and add: %+v", d)
+	}
+
+	// PUT with a stale member: the rest of the member list replaces the old one.
+	r, err = s.ReplaceGroup(ctx, tenant, g.ID, scim.Attrs{"displayName": "Eng4"}, []string{u[2], gone.ID}, 0)
+	if err != nil || r.Attrs["displayName"] != "Eng4" || members() != fmt.Sprint([]string{u[2]}) {
+		t.Fatalf("PUT: %v, members %s", err, members())
+	}
+	if d := status(); d == nil || d.Count != 1 || d.IDs[0] != gone.ID {
+		t.Fatalf("after PUT: %+v", d)
+	}
+	if n := droppedCount(t, reg, tenant); n != 4 {
+		t.Fatalf("counter %v", n)
+	}
+	// Only the first maxDroppedIDs ids are kept, the count is exact.
+	many := make([]string, 0, 25)
+	for i := range 25 {
+		many = append(many, fmt.Sprintf("stale-%02d", i))
+	}
+	if _, err = s.ReplaceGroup(ctx, tenant, g.ID, scim.Attrs{"displayName": "Eng4"}, append(many, u[0]), 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := status(); d == nil || d.Count != 25 || len(d.IDs) != maxDroppedIDs || d.IDs[0] != "stale-00" {
+		t.Fatalf("25 stale: %+v", d)
+	}
+	// A membership write with known members only clears it.
+	patch(fmt.Sprintf(`{"Operations":[{"op":"add","path":"members","value":[{"value":%q}]}]}`, u[1]))
+	if d := status(); d != nil {
+		t.Fatalf("after a clean write: %+v", d)
+	}
+}
+
+// droppedCount reads scimbridge_group_members_dropped_total{tenant} from reg.
+func droppedCount(t *testing.T, reg *prometheus.Registry, tenant string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "scimbridge_group_members_dropped_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "tenant" && l.GetValue() == tenant {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ import (
 var (
 	// ErrNotFound: no such resource in this tenant (or it is deleted).
 	ErrNotFound = errors.New("resource not found")
-	// ErrUniqueness: userName (case-insensitive) or externalId taken.
+	// ErrUniqueness: userName (case-insensitive), a group's displayName
+	// (case-insensitive) or, where the tenant asks, externalId taken.
 	ErrUniqueness = errors.New("uniqueness violation")
 	// ErrVersionMismatch: If-Match did not match the current version.
 	ErrVersionMismatch = errors.New("version mismatch")
@@ -58,12 +60,27 @@ type Record struct {
 	FailedVersion int64
 	// Retrying: an operator replayed the failure; the next apply retries it.
 	Retrying bool
+	// Dropped is, for a group, what its latest write that named members
+	// left out because they are not users of the tenant (zero: nothing).
+	Dropped DroppedMembers
 
 	sealedPassword  string
 	passwordVersion int64
 	// drainGen is the tenant's drain generation read with the write that
 	// returned this record ("" when not read).
 	drainGen string
+}
+
+// DroppedMembers are the member ids a group write named that are not
+// users of the tenant: left out of the group, the rest of the write
+// applied.
+type DroppedMembers struct {
+	// Count is how many ids were left out.
+	Count int `json:"count"`
+	// IDs are the first of them (at most 10).
+	IDs []string `json:"ids"`
+	// Version is the group version written without them.
+	Version int64 `json:"version"`
 }
 
 // State is applied, pending or failed.
@@ -98,7 +115,6 @@ type keys struct {
 func (k keys) prefix() string         { return "sb:{" + k.tenant + "}:" + k.kind + ":" }
 func (k keys) rec(id string) string   { return k.prefix() + "r:" + id }
 func (k keys) idxUserName() string    { return k.prefix() + "idx:un" }
-func (k keys) idxExternalID() string  { return k.prefix() + "idx:ext" }
 func (k keys) idxEmails() string      { return k.prefix() + "idx:em" }
 func (k keys) idxAnchor() string      { return k.prefix() + "idx:anchor" }
 func (k keys) all() string            { return k.prefix() + "all" }
@@ -108,7 +124,7 @@ func (k keys) lease(id string) string { return k.prefix() + "lease:" + id }
 func (k keys) failed() string         { return k.prefix() + "failed" }
 func userKeys(tenant string) keys     { return keys{tenant: tenant, kind: "u"} }
 func (k keys) putKeys(id string) []string {
-	return []string{k.rec(id), k.idxUserName(), k.idxExternalID(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed(), k.drainGen()}
+	return []string{k.rec(id), k.idxUserName(), k.idxExternalIDs(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed(), k.drainGen(), k.idxExternalIDHash()}
 }
 
 // Ledger keeps desired and applied state in Redis.
@@ -174,7 +190,7 @@ const (
 )
 
 // putUser runs the atomic write. password nil keeps any pending password.
-func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (_ *Record, err error) {
+func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_user", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
 	if err := requestLive(ctx, "put user"); err != nil {
@@ -205,7 +221,7 @@ func (l *Ledger) putUser(ctx context.Context, tenant, id string, mode putMode, e
 	}
 	now := strconv.FormatInt(l.now().UnixMilli(), 10)
 	res, err := putScript.Run(ctx, l.rdb, k.putKeys(id),
-		string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor).StringSlice()
+		string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg()).StringSlice()
 	if err != nil {
 		return nil, redisErr("put user", err)
 	}
@@ -361,6 +377,9 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 		sealedPassword:  f["pw"],
 		passwordVersion: num("pwv"),
 	}
+	if n := num("dropn"); n > 0 {
+		r.Dropped = DroppedMembers{Count: int(n), IDs: strings.Split(f["dropids"], "\n"), Version: num("dropv")}
+	}
 	if d := f["doc"]; d != "" {
 		if err := json.Unmarshal([]byte(d), &r.Attrs); err != nil {
 			return nil, fmt.Errorf("sync: decode user %s: %w", id, err)
@@ -369,33 +388,34 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 	return r, nil
 }
 
-// CreateUser records a new user and marks it dirty.
-func (l *Ledger) CreateUser(ctx context.Context, tenant string, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, newID(), modeCreate, 0, a, password, "")
+// CreateUser records a new user and marks it dirty. userName is unique
+// (case-insensitively); externalId too when u says so.
+func (l *Ledger) CreateUser(ctx context.Context, tenant string, u Uniqueness, a scim.Attrs, password *string) (*Record, error) {
+	return l.putUser(ctx, tenant, u, newID(), modeCreate, 0, a, password, "")
 }
 
 // UpdateUser replaces the desired attributes of a live user; expect > 0
 // makes it conditional on the current version.
-func (l *Ledger) UpdateUser(ctx context.Context, tenant, id string, expect int64, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, id, modeUpdate, expect, a, password, "")
+func (l *Ledger) UpdateUser(ctx context.Context, tenant string, u Uniqueness, id string, expect int64, a scim.Attrs, password *string) (*Record, error) {
+	return l.putUser(ctx, tenant, u, id, modeUpdate, expect, a, password, "")
 }
 
 // DeleteUser marks a live user deleted (a tombstone the worker applies).
 func (l *Ledger) DeleteUser(ctx context.Context, tenant, id string, expect int64) (*Record, error) {
-	return l.putUser(ctx, tenant, id, modeDelete, expect, nil, nil, "")
+	return l.putUser(ctx, tenant, Uniqueness{}, id, modeDelete, expect, nil, nil, "")
 }
 
 // AdoptUser records an entry that exists in the store but not in the
-// ledger, as already applied. If the anchor is known already, the existing
-// record is returned.
-func (l *Ledger) AdoptUser(ctx context.Context, tenant, anchor string, a scim.Attrs) (*Record, error) {
+// ledger, as already applied, under the same uniqueness as a create. If
+// the anchor is known already, the existing record is returned.
+func (l *Ledger) AdoptUser(ctx context.Context, tenant string, u Uniqueness, anchor string, a scim.Attrs) (*Record, error) {
 	k := userKeys(tenant)
 	if id, err := l.rdb.HGet(ctx, k.idxAnchor(), anchor).Result(); err == nil {
 		return l.getUserAny(ctx, tenant, id)
 	} else if !errors.Is(err, redis.Nil) {
 		return nil, redisErr("adopt user", err)
 	}
-	return l.putUser(ctx, tenant, newID(), modeAdopt, 0, a, nil, anchor)
+	return l.putUser(ctx, tenant, u, newID(), modeAdopt, 0, a, nil, anchor)
 }
 
 // KnownAnchors returns which of the anchors the ledger already knows.
@@ -448,57 +468,52 @@ func (l *Ledger) GetUsers(ctx context.Context, tenant string, ids []string) ([]*
 	return l.records(ctx, userKeys(tenant), ids, false)
 }
 
-// findUsersScript looks a value up in one of a tenant's user indexes and
-// returns the records it names, in one round trip (an eq filter is the
-// IdP's existence check before every create, so it is a hot path).
-// The record keys are built from ARGV[3], the tenant's record-key prefix:
-// they are in the index's hash slot (the {tenant} tag), as Redis Cluster
-// requires of keys a script touches.
-// KEYS: the index. ARGV: mode ("hash": a HGET on the index; "lex": the
-// email sorted set's "value\0id" members), value, record-key prefix.
-// Returns a flat list: id, {HGETALL fields}, id, {fields}, ...
-var findUsersScript = redis.NewScript(`
-local ids
-if ARGV[1] == 'hash' then
-  local id = redis.call('HGET', KEYS[1], ARGV[2])
-  if not id then return {} end
-  ids = {id}
-else
-  ids = {}
-  local members = redis.call('ZRANGEBYLEX', KEYS[1], '[' .. ARGV[2] .. '\0', '(' .. ARGV[2] .. '\1')
-  for i, m in ipairs(members) do
-    local at = string.find(m, '\0', 1, true)
-    if at then ids[#ids + 1] = string.sub(m, at + 1) end
-  end
-end
-local out = {}
-for i, id in ipairs(ids) do
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGETALL', ARGV[3] .. 'r:' .. id)
-end
-return out
-`)
-
 // FindUsers returns the live users whose indexed attribute equals value
 // (userName and emails.value case-insensitive, externalId, id), in one round trip.
 func (l *Ledger) FindUsers(ctx context.Context, tenant string, attr, value string) ([]*Record, error) {
 	k := userKeys(tenant)
-	var idx, mode, v string
+	var idx []string
+	var mode, v string
 	switch attr {
 	case "userName":
-		idx, mode, v = k.idxUserName(), "hash", strings.ToLower(value)
+		idx, mode, v = []string{k.idxUserName()}, "hash", strings.ToLower(value)
 	case "externalId":
-		idx, mode, v = k.idxExternalID(), "hash", value
+		return l.findByExternalID(ctx, k, value)
 	case "emails.value":
-		idx, mode, v = k.idxEmails(), "lex", strings.ToLower(value)
+		idx, mode, v = []string{k.idxEmails()}, "lex", strings.ToLower(value)
 	case "id":
 		return l.GetUsers(ctx, tenant, []string{value})
 	default:
 		return nil, fmt.Errorf("sync: no index on %q", attr)
 	}
-	raw, err := findUsersScript.Run(ctx, l.rdb, []string{idx}, mode, v, k.prefix()).Slice()
+	return l.find(ctx, k, idx, mode, v)
+}
+
+// findByExternalID returns the live resources of a kind whose externalId
+// is value, in creation order.
+func (l *Ledger) findByExternalID(ctx context.Context, k keys, value string) ([]*Record, error) {
+	recs, err := l.find(ctx, k, []string{k.idxExternalIDs(), k.idxExternalIDHash()}, "ext", value)
 	if err != nil {
-		return nil, redisErr("find users", err)
+		return nil, err
+	}
+	out := recs[:0]
+	for _, r := range recs {
+		// An entry an older release left behind may name a record whose
+		// externalId has changed since (see ledger_extid.go).
+		if ext, _ := r.Attrs["externalId"].(string); ext == value {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// find runs findScript and decodes the live records it returns.
+func (l *Ledger) find(ctx context.Context, k keys, idx []string, mode, v string) ([]*Record, error) {
+	tenant := k.tenant
+	raw, err := findScript.Run(ctx, l.rdb, idx, mode, v, k.prefix()).Slice()
+	if err != nil {
+		return nil, redisErr("find "+strings.ToLower(kindName(k))+"s", err)
 	}
 	out := make([]*Record, 0, len(raw)/2)
 	for i := 0; i+1 < len(raw); i += 2 {

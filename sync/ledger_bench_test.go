@@ -22,7 +22,7 @@ func BenchmarkLedgerCreate(b *testing.B) {
 			"name", map[string]any{"givenName": "Given", "familyName": "Family", "formatted": "Given Family"},
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", map[string]any{"department": "Engineering", "employeeNumber": "1234"},
 			"displayName", "Given Family", "locale", "en-US", "title", "Engineer")
-		if _, err := l.CreateUser(ctx, tenant, a, nil); err != nil {
+		if _, err := l.CreateUser(ctx, tenant, Uniqueness{}, a, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -24,8 +24,8 @@ func (k keys) pending(id string) string { return k.prefix() + "p:" + id }
 func (k keys) memberSeq() string        { return k.prefix() + "mseq" }
 func (k keys) idxDisplayName() string   { return k.prefix() + "idx:dn" }
 func (k keys) groupPutKeys(id string) []string {
-	return []string{k.rec(id), k.idxDisplayName(), k.idxExternalID(), k.all(), k.seq(), k.dirty(),
-		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all(), k.failed()}
+	return []string{k.rec(id), k.idxDisplayName(), k.idxExternalIDs(), k.all(), k.seq(), k.dirty(),
+		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all(), k.failed(), k.idxExternalIDHash()}
 }
 
 // groupIndexValues extracts what the group indexes hold.
@@ -38,6 +38,10 @@ func groupIndexValues(a scim.Attrs) (displayName, externalID string) {
 	}
 	return
 }
+
+// maxDroppedIDs is how many of the member ids a group write left out (not
+// users of the tenant) its record keeps for the operator.
+const maxDroppedIDs = 10
 
 // withoutMembers drops the members attribute: membership lives in its own set.
 func withoutMembers(a scim.Attrs) scim.Attrs {
@@ -54,7 +58,7 @@ func withoutMembers(a scim.Attrs) scim.Attrs {
 }
 
 // putGroup runs the atomic group write.
-func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, expect int64, a scim.Attrs,
+func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs,
 	replace bool, adds, removes []string, anchor string) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_group", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
@@ -74,12 +78,12 @@ func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, 
 			return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "displayName is required")
 		}
 	}
-	args := make([]any, 0, 10+len(adds)+len(removes))
+	args := make([]any, 0, 12+len(adds)+len(removes))
 	rep := "0"
 	if replace {
 		rep = "1"
 	}
-	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds))
+	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg())
 	for _, u := range adds {
 		args = append(args, u)
 	}
@@ -101,8 +105,6 @@ func (l *Ledger) putGroup(ctx context.Context, tenant, id string, mode putMode, 
 		return nil, fmt.Errorf("sync: group %s is at version %s: %w", id, res[1], ErrVersionMismatch)
 	case "unique":
 		return nil, &UniquenessError{Attribute: res[1], ExistingID: res[2]}
-	case "nomember":
-		return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "member %q is not a user of this tenant", res[1])
 	case "adopted":
 		return l.getGroupAny(ctx, tenant, res[1])
 	}
@@ -239,19 +241,21 @@ func (l *Ledger) GroupIDs(ctx context.Context, tenant string, offset, count int)
 	return ids, nil
 }
 
-// findGroupID returns the id of the group whose displayName
-// (case-insensitive) or externalId (attr) is value, "" when none.
-func (l *Ledger) findGroupID(ctx context.Context, tenant, attr, value string) (string, error) {
+// findGroups returns the live groups whose displayName (case-insensitive:
+// at most one) or externalId (attr; any number, in creation order) is value.
+func (l *Ledger) findGroups(ctx context.Context, tenant, attr, value string) ([]*Record, error) {
 	k := groupKeys(tenant)
-	idx, v := k.idxDisplayName(), strings.ToLower(value)
 	if attr == "externalId" {
-		idx, v = k.idxExternalID(), value
+		return l.findByExternalID(ctx, k, value)
 	}
-	id, err := l.rdb.HGet(ctx, idx, v).Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return "", redisErr("lookup group", err)
+	id, err := l.rdb.HGet(ctx, k.idxDisplayName(), strings.ToLower(value)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
 	}
-	return id, nil
+	if err != nil {
+		return nil, redisErr("lookup group", err)
+	}
+	return l.groupsByIDs(ctx, tenant, []string{id}, false)
 }
 
 // KnownGroupAnchors returns which of the store group anchors the ledger

@@ -10,18 +10,26 @@ import "github.com/redis/go-redis/v9"
 
 // putGroupScript writes a group's desired state and member changes.
 //
-// KEYS: 1 rec, 2 idx displayName, 3 idx externalId, 4 all, 5 seq, 6 dirty,
-// 7 members, 8 pending, 9 member-change counter, 10 idx anchor, 11 live users (zset),
-// 12 failed
+// KEYS: 1 rec, 2 idx displayName, 3 idx externalId (zset, ledger_extid.go),
+// 4 all, 5 seq, 6 dirty, 7 members, 8 pending, 9 member-change counter,
+// 10 idx anchor, 11 live users (zset), 12 failed, 13 the externalId hash of
+// earlier releases (moved into 3 a batch per call)
 // ARGV: 1 mode (create|update|delete|adopt|members: an update of the
 // membership alone, keeping doc and indexes), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
-// adds, then the adds, then the removes.
+// adds, 11 how many dropped ids to keep, 12 "1" when the tenant makes
+// externalId unique, then the adds, then the removes.
+//
+// An added member that is not a live user of the tenant is left out and
+// the write goes on; the record then holds dropn (how many), dropids (the
+// first ARGV[11], newline-separated) and dropv (this version). A later
+// write that names members and drops none clears them; one that names no
+// member (a rename) keeps them.
 //
 // Returns {"ok", fields...} or {"notfound"}, {"exists"}, {"version", cur},
-// {"unique", attribute, otherID}, {"nomember", userID}, {"adopted", id}.
-var putGroupScript = redis.NewScript(`
+// {"unique", attribute, otherID}, {"adopted", id}.
+var putGroupScript = redis.NewScript(extLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
@@ -40,28 +48,34 @@ end
 local dn, ext = ARGV[5], ARGV[6]
 local nadd = tonumber(ARGV[10])
 local adds, removes = {}, {}
-for i = 11, 10 + nadd do adds[#adds+1] = ARGV[i] end
-for i = 11 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+for i = 13, 12 + nadd do adds[#adds+1] = ARGV[i] end
+for i = 13 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+extMigrate(KEYS[13], KEYS[3])
 if mode ~= 'delete' then
   if mode ~= 'members' then
     local o = redis.call('HGET', KEYS[2], dn)
     if o and o ~= id then return {'unique', 'displayName', o} end
-    if ext ~= '' then
-      o = redis.call('HGET', KEYS[3], ext)
-      if o and o ~= id then return {'unique', 'externalId', o} end
+    if ext ~= '' and ARGV[12] == '1' then
+      o = extOther(KEYS[3], KEYS[13], ext, id, string.sub(rec, 1, #rec - #id))
+      if o then return {'unique', 'externalId', o} end
     end
   end
-  if mode ~= 'adopt' then
-    for _, u in ipairs(adds) do
-      if not redis.call('ZSCORE', KEYS[11], u) then return {'nomember', u} end
-    end
+end
+-- Members that are not live users of the tenant are left out (an adopt's
+-- come from the ledger's anchors, so they are known): the write goes on,
+-- and the record keeps what was dropped for the operator.
+local dropped = {}
+if mode ~= 'delete' and mode ~= 'adopt' then
+  local known = {}
+  for _, u in ipairs(adds) do
+    if redis.call('ZSCORE', KEYS[11], u) then known[#known+1] = u else dropped[#dropped+1] = u end
   end
+  adds = known
 end
 if live and mode ~= 'members' then
   local odn = redis.call('HGET', rec, 'un')
   if odn and redis.call('HGET', KEYS[2], odn) == id then redis.call('HDEL', KEYS[2], odn) end
-  local oext = redis.call('HGET', rec, 'ext')
-  if oext and oext ~= '' and redis.call('HGET', KEYS[3], oext) == id then redis.call('HDEL', KEYS[3], oext) end
+  extRem(KEYS[3], KEYS[13], redis.call('HGET', rec, 'ext'), id)
 end
 local now = ARGV[7]
 redis.call('ZREM', KEYS[12], id)
@@ -78,7 +92,7 @@ else
   else
     redis.call('HSET', rec, 'doc', ARGV[4], 'v', v, 'mod', now, 'un', dn, 'ext', ext)
     redis.call('HSET', KEYS[2], dn, id)
-    if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
+    extAdd(KEYS[3], ext, id)
   end
   if mode == 'create' or mode == 'adopt' then
     local seq = redis.call('INCR', KEYS[5])
@@ -105,6 +119,13 @@ else
       if redis.call('SADD', KEYS[7], u) == 1 then redis.call('HSET', KEYS[8], u, '+' .. n) end
     end
     redis.call('ZADD', KEYS[6], 'NX', now, id)
+    if #dropped > 0 then
+      local first = {}
+      for i = 1, math.min(#dropped, tonumber(ARGV[11])) do first[i] = dropped[i] end
+      redis.call('HSET', rec, 'dropn', #dropped, 'dropids', table.concat(first, '\n'), 'dropv', v)
+    elseif nadd > 0 or ARGV[8] == '1' then
+      redis.call('HDEL', rec, 'dropn', 'dropids', 'dropv')
+    end
   end
 end
 local out = redis.call('HGETALL', rec)

@@ -14,13 +14,15 @@ import "github.com/redis/go-redis/v9"
 
 // putScript writes a desired state.
 //
-// KEYS: 1 rec, 2 idx userName, 3 idx externalId, 4 idx emails (zset),
-// 5 all (zset by seq), 6 seq counter, 7 dirty (zset), 8 idx anchor,
-// 9 failed (zset: resources whose latest version the store rejected),
-// 10 drain generation (read only)
+// KEYS: 1 rec, 2 idx userName, 3 idx externalId (zset, ledger_extid.go),
+// 4 idx emails (zset), 5 all (zset by seq), 6 seq counter, 7 dirty (zset),
+// 8 idx anchor, 9 failed (zset: resources whose latest version the store
+// rejected), 10 drain generation (read only), 11 the externalId hash of
+// earlier releases (moved into 3 a batch per call)
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
-// 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor (adopt)
+// 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor
+// (adopt), 12 "1" when the tenant makes externalId unique
 //
 // Returns {"ok", drain generation, values...}: the generation read with
 // the write (see Service.enqueue) and the record's putReplyFields, "" for
@@ -28,7 +30,7 @@ import "github.com/redis/go-redis/v9"
 // the caller's doc: sending it back would be a kilobyte for nothing); or
 // {"notfound"}, {"exists"}, {"version", current}, {"unique", attribute,
 // otherID}, {"adopted", id} (adopt of an anchor the ledger knows already).
-var putScript = redis.NewScript(`
+var putScript = redis.NewScript(extLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
@@ -45,12 +47,13 @@ else
   if expect > 0 and cur ~= expect then return {'version', tostring(cur)} end
 end
 local un, ext = ARGV[5], ARGV[6]
+extMigrate(KEYS[11], KEYS[3])
 if mode ~= 'delete' then
   local o = redis.call('HGET', KEYS[2], un)
   if o and o ~= id then return {'unique', 'userName', o} end
-  if ext ~= '' then
-    o = redis.call('HGET', KEYS[3], ext)
-    if o and o ~= id then return {'unique', 'externalId', o} end
+  if ext ~= '' and ARGV[12] == '1' then
+    o = extOther(KEYS[3], KEYS[11], ext, id, string.sub(rec, 1, #rec - #id))
+    if o then return {'unique', 'externalId', o} end
   end
 end
 local function split(s)
@@ -61,8 +64,7 @@ end
 if live then
   local oun = redis.call('HGET', rec, 'un')
   if oun and redis.call('HGET', KEYS[2], oun) == id then redis.call('HDEL', KEYS[2], oun) end
-  local oext = redis.call('HGET', rec, 'ext')
-  if oext and oext ~= '' and redis.call('HGET', KEYS[3], oext) == id then redis.call('HDEL', KEYS[3], oext) end
+  extRem(KEYS[3], KEYS[11], redis.call('HGET', rec, 'ext'), id)
   for _, e in ipairs(split(redis.call('HGET', rec, 'ems'))) do
     redis.call('ZREM', KEYS[4], e .. '\0' .. id)
   end
@@ -78,7 +80,7 @@ if mode == 'delete' then
 else
   local f = {'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7]}
   redis.call('HSET', KEYS[2], un, id)
-  if ext ~= '' then redis.call('HSET', KEYS[3], ext, id) end
+  extAdd(KEYS[3], ext, id)
   for _, e in ipairs(split(ARGV[7])) do
     redis.call('ZADD', KEYS[4], 0, e .. '\0' .. id)
   end

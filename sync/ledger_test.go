@@ -29,7 +29,7 @@ func TestLedgerCreateGetAndUniqueness(t *testing.T) {
 	l := NewLedger(rdb, testSealer(t))
 	ctx := context.Background()
 
-	r, err := l.CreateUser(ctx, tenant, user("Jane@Example.com", "externalId", "00u1"), nil)
+	r, err := l.CreateUser(ctx, tenant, Uniqueness{}, user("Jane@Example.com", "externalId", "00u1"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,22 +41,19 @@ func TestLedgerCreateGetAndUniqueness(t *testing.T) {
 		t.Fatalf("get: %+v %v", got, err)
 	}
 
-	// userName is unique case-insensitively; externalId exactly.
-	_, err = l.CreateUser(ctx, tenant, user("JANE@example.COM"), nil)
+	// userName is unique case-insensitively; externalId is not, unless
+	// the tenant asks (TestExternalIDUniqueWhereAsked).
+	_, err = l.CreateUser(ctx, tenant, Uniqueness{}, user("JANE@example.COM"), nil)
 	var ue *UniquenessError
 	if !errors.Is(err, ErrUniqueness) || !errors.As(err, &ue) || ue.Attribute != "userName" {
 		t.Fatalf("duplicate userName: %v", err)
 	}
-	_, err = l.CreateUser(ctx, tenant, user("other@example.com", "externalId", "00u1"), nil)
-	if !errors.As(err, &ue) || ue.Attribute != "externalId" {
-		t.Fatalf("duplicate externalId: %v", err)
-	}
-	if _, err := l.CreateUser(ctx, tenant, user("other@example.com", "externalId", "00U1"), nil); err != nil {
-		t.Fatalf("externalId differs in case only: %v", err)
+	if _, err = l.CreateUser(ctx, tenant, Uniqueness{}, user("other@example.com", "externalId", "00u1"), nil); err != nil {
+		t.Fatalf("shared externalId: %v", err)
 	}
 	// Another tenant is a separate namespace.
 	other := testTenant(t, rdb)
-	if _, err := l.CreateUser(ctx, other, user("jane@example.com"), nil); err != nil {
+	if _, err := l.CreateUser(ctx, other, Uniqueness{}, user("jane@example.com"), nil); err != nil {
 		t.Fatalf("same userName in another tenant: %v", err)
 	}
 	if _, err := l.GetUser(ctx, other, r.ID); !errors.Is(err, ErrNotFound) {
@@ -71,11 +68,11 @@ func TestLedgerUpdateRenameAndIndexes(t *testing.T) {
 	l := NewLedger(rdb, testSealer(t))
 	ctx := context.Background()
 
-	r, _ := l.CreateUser(ctx, tenant, user("a@x.io"), nil)
-	if _, err := l.UpdateUser(ctx, tenant, r.ID, 5, user("b@x.io"), nil); !errors.Is(err, ErrVersionMismatch) {
+	r, _ := l.CreateUser(ctx, tenant, Uniqueness{}, user("a@x.io"), nil)
+	if _, err := l.UpdateUser(ctx, tenant, Uniqueness{}, r.ID, 5, user("b@x.io"), nil); !errors.Is(err, ErrVersionMismatch) {
 		t.Fatalf("wrong expected version: %v", err)
 	}
-	r2, err := l.UpdateUser(ctx, tenant, r.ID, 1, user("b@x.io"), nil)
+	r2, err := l.UpdateUser(ctx, tenant, Uniqueness{}, r.ID, 1, user("b@x.io"), nil)
 	if err != nil || r2.Version != 2 {
 		t.Fatalf("update: %+v %v", r2, err)
 	}
@@ -89,7 +86,7 @@ func TestLedgerUpdateRenameAndIndexes(t *testing.T) {
 		t.Fatalf("email lookup: %v", ids)
 	}
 	// The old name is free again.
-	if _, err := l.CreateUser(ctx, tenant, user("a@x.io"), nil); err != nil {
+	if _, err := l.CreateUser(ctx, tenant, Uniqueness{}, user("a@x.io"), nil); err != nil {
 		t.Fatalf("reuse of a renamed userName: %v", err)
 	}
 	// Delete: gone from reads, lookups and counts; name free.
@@ -99,7 +96,7 @@ func TestLedgerUpdateRenameAndIndexes(t *testing.T) {
 	if _, err := l.GetUser(ctx, tenant, r.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("deleted user readable: %v", err)
 	}
-	if _, err := l.UpdateUser(ctx, tenant, r.ID, 0, user("c@x.io"), nil); !errors.Is(err, ErrNotFound) {
+	if _, err := l.UpdateUser(ctx, tenant, Uniqueness{}, r.ID, 0, user("c@x.io"), nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of deleted user: %v", err)
 	}
 	if n, _ := l.CountUsers(ctx, tenant); n != 1 {
@@ -117,8 +114,8 @@ func TestLedgerAppliedFailedDirty(t *testing.T) {
 	l := NewLedger(rdb, testSealer(t))
 	ctx := context.Background()
 
-	r, _ := l.CreateUser(ctx, tenant, user("d@x.io"), nil)
-	r2, _ := l.UpdateUser(ctx, tenant, r.ID, 0, user("d@x.io", "displayName", "D"), nil)
+	r, _ := l.CreateUser(ctx, tenant, Uniqueness{}, user("d@x.io"), nil)
+	r2, _ := l.UpdateUser(ctx, tenant, Uniqueness{}, r.ID, 0, user("d@x.io", "displayName", "D"), nil)
 	dirty, _ := l.Dirty(ctx, tenant, time.Now().Add(time.Minute), 10)
 	if len(dirty) != 1 || dirty[0] != r.ID {
 		t.Fatalf("dirty = %v", dirty)
@@ -142,7 +139,7 @@ func TestLedgerAppliedFailedDirty(t *testing.T) {
 		t.Fatalf("failed resource still dirty: %v", dirty)
 	}
 	// The next change clears the way; applying it clears the failure.
-	r3, _ := l.UpdateUser(ctx, tenant, r.ID, 0, user("d@x.io", "displayName", "E"), nil)
+	r3, _ := l.UpdateUser(ctx, tenant, Uniqueness{}, r.ID, 0, user("d@x.io", "displayName", "E"), nil)
 	if got, _ := l.GetUser(ctx, tenant, r.ID); got.State() != StatePending {
 		t.Fatalf("state after a new change = %s", got.State())
 	}
@@ -157,7 +154,7 @@ func TestLedgerAppliedFailedDirty(t *testing.T) {
 		t.Fatalf("dirty count = %d", n)
 	}
 	// The anchor now finds the record (adoption is idempotent per anchor).
-	ad, err := l.AdoptUser(ctx, tenant, "row-1", user("someone-else@x.io"))
+	ad, err := l.AdoptUser(ctx, tenant, Uniqueness{}, "row-1", user("someone-else@x.io"))
 	if err != nil || ad.ID != r.ID {
 		t.Fatalf("adopting a known anchor: %+v %v", ad, err)
 	}
@@ -171,7 +168,7 @@ func TestLedgerPasswordIsSealed(t *testing.T) {
 	ctx := context.Background()
 	secret := "Sup3r-Secret-Pa55word!"
 
-	r, err := l.CreateUser(ctx, tenant, user("p@x.io"), &secret)
+	r, err := l.CreateUser(ctx, tenant, Uniqueness{}, user("p@x.io"), &secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +199,7 @@ func TestLedgerPasswordIsSealed(t *testing.T) {
 	}
 	// Without a sealer a password is dropped, never stored.
 	plain := NewLedger(rdb, nil)
-	q, err := plain.CreateUser(ctx, tenant, user("q@x.io"), &secret)
+	q, err := plain.CreateUser(ctx, tenant, Uniqueness{}, user("q@x.io"), &secret)
 	if err != nil || q.HasPendingPassword() {
 		t.Fatalf("no sealer: %+v %v", q, err)
 	}
@@ -275,16 +272,16 @@ func TestLedgerFindUsersExact(t *testing.T) {
 	l := NewLedger(rdb, testSealer(t))
 	ctx := context.Background()
 
-	a, err := l.CreateUser(ctx, tenant, user("b@x.iox", "externalId", "00uA"), nil)
+	a, err := l.CreateUser(ctx, tenant, Uniqueness{}, user("b@x.iox", "externalId", "00uA"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := l.CreateUser(ctx, tenant, user("c@x.io", "emails", []any{
+	b, err := l.CreateUser(ctx, tenant, Uniqueness{}, user("c@x.io", "emails", []any{
 		map[string]any{"value": "shared@x.io", "type": "work"}}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := l.CreateUser(ctx, tenant, user("d@x.io", "emails", []any{
+	c, err := l.CreateUser(ctx, tenant, Uniqueness{}, user("d@x.io", "emails", []any{
 		map[string]any{"value": "SHARED@x.io", "type": "home"}}), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +345,7 @@ func TestWriteReturnsWhatAGetReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	created, err := l.CreateUser(ctx, tenant, a, nil)
+	created, err := l.CreateUser(ctx, tenant, Uniqueness{}, a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,7 +356,7 @@ func TestWriteReturnsWhatAGetReads(t *testing.T) {
 	a2 := maps.Clone(created.Attrs)
 	a2["displayName"] = "Changed"
 	pw := "s3cret"
-	replaced, err := l.UpdateUser(ctx, tenant, created.ID, created.Version, a2, &pw)
+	replaced, err := l.UpdateUser(ctx, tenant, Uniqueness{}, created.ID, created.Version, a2, &pw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +364,7 @@ func TestWriteReturnsWhatAGetReads(t *testing.T) {
 		t.Fatalf("replace: %+v", replaced)
 	}
 	same("replace", replaced)
-	adopted, err := l.AdoptUser(ctx, tenant, "row-7", user("adopted@example.com"))
+	adopted, err := l.AdoptUser(ctx, tenant, Uniqueness{}, "row-7", user("adopted@example.com"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,14 +70,16 @@ func FailureClass(err error) string { return string(adapters.Classify(err)) }
 // Metrics are the reconciler's Prometheus series. A nil *Metrics records
 // nothing.
 type Metrics struct {
-	applyLatency  *prometheus.HistogramVec
-	applyFailures *prometheus.CounterVec
+	applyLatency   *prometheus.HistogramVec
+	applyFailures  *prometheus.CounterVec
+	membersDropped *prometheus.CounterVec
 }
 
 // NewMetrics creates the reconciler's series and registers them on reg:
 //
 //	scimbridge_apply_latency_seconds{tenant,kind}         acknowledgement (the ledger write) to applied in the store
 //	scimbridge_apply_failures_total{tenant,kind,class}    failed apply attempts, class: adapters.Class (config|rejected|not_found|unavailable|other)
+//	scimbridge_group_members_dropped_total{tenant}        member ids left out of group writes (not users of the tenant)
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		applyLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -89,8 +91,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "scimbridge_apply_failures_total",
 			Help: "Failed apply attempts by class: rejected and config (permanent, recorded on the resource), not_found, unavailable and other (retried).",
 		}, []string{"tenant", "kind", "class"}),
+		membersDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimbridge_group_members_dropped_total",
+			Help: "Member ids that group writes (POST, PUT, PATCH) named but left out because they are not users of the tenant.",
+		}, []string{"tenant"}),
 	}
-	reg.MustRegister(m.applyLatency, m.applyFailures)
+	reg.MustRegister(m.applyLatency, m.applyFailures, m.membersDropped)
 	return m
 }
 
@@ -100,6 +106,14 @@ func (m *Metrics) applied(tenant, kind string, acknowledged time.Time) {
 		return
 	}
 	m.applyLatency.WithLabelValues(tenant, kind).Observe(max(time.Since(acknowledged).Seconds(), 0))
+}
+
+// dropped counts member ids a group write left out.
+func (m *Metrics) dropped(tenant string, n int) {
+	if m == nil {
+		return
+	}
+	m.membersDropped.WithLabelValues(tenant).Add(float64(n))
 }
 
 // failed counts a failed apply attempt.

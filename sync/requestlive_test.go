@@ -43,7 +43,7 @@ func TestEndedRequestWritesNothing(t *testing.T) {
 			return err
 		}},
 		{"replace user", func(ctx context.Context) error {
-			_, err := svc.Ledger.UpdateUser(ctx, tenant, u.ID, u.Version, user("renamed@example.com"), nil)
+			_, err := svc.Ledger.UpdateUser(ctx, tenant, Uniqueness{}, u.ID, u.Version, user("renamed@example.com"), nil)
 			return err
 		}},
 		{"delete user", func(ctx context.Context) error {

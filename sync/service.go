@@ -20,6 +20,13 @@ type GroupsMapper interface {
 	GroupsMapped(ctx context.Context, tenantID string) (bool, error)
 }
 
+// UniquenessSource says which attributes a tenant makes unique beyond
+// those that always are (userName, a group's displayName);
+// *tenants.Registry satisfies it. Only "externalId" means anything today.
+type UniquenessSource interface {
+	UniqueAttributes(ctx context.Context, tenantID string) ([]string, error)
+}
+
 // StoreSource hands out a tenant's store (tenants.Stores satisfies it).
 type StoreSource interface {
 	Store(ctx context.Context, tenantID string) (adapters.Store, error)
@@ -43,10 +50,15 @@ type Service struct {
 	Stores   StoreSource
 	// Groups says which tenants sync groups to their store (nil: none).
 	Groups GroupsMapper
+	// Unique says which tenants make externalId unique (nil: none do;
+	// externalId is not unique by default, RFC 7643 §3.1).
+	Unique UniquenessSource
 	// Coalesce queues the drain of the tenant's backlog for a user write
 	// instead of a task per user version (Enqueuer must be a DrainEnqueuer).
 	Coalesce bool
 	Logger   *slog.Logger
+	// Metrics counts what the front door's writes drop (nil: nothing).
+	Metrics *Metrics
 	// ImportInterval is how often an unfiltered first page re-reads the
 	// store for entries created outside scimbridge (required with Stores).
 	ImportInterval time.Duration
@@ -104,12 +116,36 @@ func (s *Service) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// uniqueness is what the tenant's writes keep unique beyond userName and
+// a group's displayName.
+func (s *Service) uniqueness(ctx context.Context, tenant string) (Uniqueness, error) {
+	var u Uniqueness
+	if s.Unique == nil {
+		return u, nil
+	}
+	attrs, err := s.Unique.UniqueAttributes(ctx, tenant)
+	if err != nil {
+		return u, fmt.Errorf("sync: tenant %s: unique attributes: %w: %w", tenant, ErrUnavailable, err)
+	}
+	for _, a := range attrs {
+		if a == "externalId" {
+			u.ExternalID = true
+		}
+	}
+	return u, nil
+}
+
 // maxCASRetries bounds read-modify-write retries under concurrent writers.
 const maxCASRetries = 50
 
-// CreateUser records a new user; ErrUniqueness when userName/externalId is taken.
+// CreateUser records a new user; ErrUniqueness when userName is taken
+// (or externalId, in a tenant that makes it unique).
 func (s *Service) CreateUser(ctx context.Context, tenant string, a scim.Attrs, password *string) (*Record, error) {
-	r, err := s.Ledger.CreateUser(ctx, tenant, a, password)
+	u, err := s.uniqueness(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	r, err := s.Ledger.CreateUser(ctx, tenant, u, a, password)
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +184,10 @@ func (s *Service) PatchUser(ctx context.Context, tenant, id string, p *scim.Patc
 // current one and write it only if nobody wrote in between.
 func (s *Service) updateUser(ctx context.Context, tenant, id string, ifVersion int64,
 	next func(cur *Record) (scim.Attrs, *string, error)) (*Record, error) {
+	u, err := s.uniqueness(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
 	for range maxCASRetries {
 		cur, err := s.Ledger.GetUser(ctx, tenant, id)
 		if err != nil {
@@ -160,7 +200,7 @@ func (s *Service) updateUser(ctx context.Context, tenant, id string, ifVersion i
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.Ledger.UpdateUser(ctx, tenant, id, cur.Version, a, pw)
+		r, err := s.Ledger.UpdateUser(ctx, tenant, u, id, cur.Version, a, pw)
 		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
 			continue // a concurrent write won; redo on top of it
 		}
@@ -332,6 +372,13 @@ func (s *Service) matchUsers(ctx context.Context, tenant string, f *scim.Filter)
 // missed and adopts them, so an IdP links to an existing account instead
 // of creating a duplicate. A store that cannot answer yields nothing: the
 // create that follows is matched by userName when applied.
+//
+// externalId is not unique, so the store may hold several entries with the
+// value: each is adopted and all are returned, in adoption order (the
+// store's). In a tenant that makes externalId unique, the first is adopted
+// and each other one is refused by the ledger and logged ("adopting store
+// entry failed"), staying store-only; a userName the ledger already holds
+// is refused the same way. An IdP's userName lookup matches at most one.
 func (s *Service) adoptMatches(ctx context.Context, tenant string, lk scim.Lookup) []*Record {
 	var m adapters.Match
 	switch lk.Attr {
@@ -359,9 +406,14 @@ func (s *Service) adoptMatches(ctx context.Context, tenant string, lk scim.Looku
 		s.logger().WarnContext(ctx, "store lookup failed", "tenant", tenant, "err", err)
 		return nil
 	}
+	u, err := s.uniqueness(ctx, tenant)
+	if err != nil {
+		s.logger().WarnContext(ctx, "adopting store entries failed", "tenant", tenant, "err", err)
+		return nil
+	}
 	var out []*Record
 	for _, e := range entries {
-		r, err := s.Ledger.AdoptUser(ctx, tenant, e.Anchor, e.Attrs)
+		r, err := s.Ledger.AdoptUser(ctx, tenant, u, e.Anchor, e.Attrs)
 		if err != nil {
 			s.logger().WarnContext(ctx, "adopting store entry failed", "tenant", tenant, "err", err)
 			continue
@@ -417,6 +469,10 @@ func (s *Service) ImportUsers(ctx context.Context, tenant string, progress func(
 	if err != nil {
 		return 0, err
 	}
+	u, err := s.uniqueness(ctx, tenant)
+	if err != nil {
+		return 0, err
+	}
 	cursor, seen, adopted := "", 0, 0
 	for {
 		entries, next, err := st.ListUsers(ctx, cursor, scanBatch)
@@ -436,10 +492,12 @@ func (s *Service) ImportUsers(ctx context.Context, tenant string, progress func(
 			if known[e.Anchor] {
 				continue
 			}
-			if _, err := s.Ledger.AdoptUser(ctx, tenant, e.Anchor, e.Attrs); err != nil {
+			if _, err := s.Ledger.AdoptUser(ctx, tenant, u, e.Anchor, e.Attrs); err != nil {
 				if errors.Is(err, ErrUniqueness) || isSCIMError(err) {
 					// A ledger user claims this userName (its apply will
-					// match the entry), or the entry has no userName.
+					// match the entry) or, in a tenant that makes it
+					// unique, this externalId; or the entry has no
+					// userName.
 					continue
 				}
 				return adopted, err

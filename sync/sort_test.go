@@ -23,7 +23,7 @@ func TestSearchUsersSortsByTheSchemaComparator(t *testing.T) {
 			}
 			a["emails"] = list
 		}
-		r, err := s.Ledger.CreateUser(ctx, tenant, a, nil)
+		r, err := s.Ledger.CreateUser(ctx, tenant, Uniqueness{}, a, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,6 +38,9 @@ type ResourceStatus struct {
 	Anchor        string    `json:"anchor,omitempty"`
 	Deleted       bool      `json:"deleted,omitempty"`
 	Modified      time.Time `json:"modified"`
+	// DroppedMembers, for a group, are the member ids its latest write
+	// naming members left out because they are not users of the tenant.
+	DroppedMembers *DroppedMembers `json:"dropped_members,omitempty"`
 }
 
 // StatusPage is a page of resource states.
@@ -117,6 +120,10 @@ func (a *Admin) statusesOf(ctx context.Context, tenant, kind string, ids []strin
 		}
 		// Replayed: out of the failed index, waiting for the store again.
 		st.Replayed = r.Retrying
+		if r.Dropped.Count > 0 {
+			d := r.Dropped
+			st.DroppedMembers = &d
+		}
 		out = append(out, st)
 	}
 	return out, nil

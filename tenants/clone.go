@@ -17,6 +17,7 @@ func cloneTenant(t *Tenant) *Tenant {
 	}
 	c := *t
 	c.Store = cloneStoreConfig(t.Store)
+	c.Unique = slices.Clone(t.Unique)
 	if t.Schema != nil {
 		s := *t.Schema
 		s.Attributes = slices.Clone(t.Schema.Attributes)

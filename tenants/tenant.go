@@ -49,9 +49,18 @@ type Tenant struct {
 	// Schema declares the tenant's own User extension (attributes added in
 	// Okta's profile editor); nil: only the core and enterprise schemas.
 	Schema *CustomSchema `yaml:"schema,omitempty" json:"schema,omitempty"`
+	// Unique lists attributes the tenant's users and groups must not share,
+	// beyond userName and a group's displayName, which always are unique
+	// (case-insensitively). The one accepted entry is "externalId" (exact
+	// match), for a store or IdP that relies on it; unset, externalId is
+	// not unique (RFC 7643 §3.1), as Entra's default mapping needs.
+	Unique []string `yaml:"unique,omitempty" json:"unique,omitempty"`
 	// Created is set by the Registry when the tenant is first stored.
 	Created time.Time `yaml:"created,omitempty" json:"created"`
 }
+
+// UniqueExternalID is the entry of Tenant.Unique that makes externalId unique.
+const UniqueExternalID = "externalId"
 
 // MaxNameLen is the longest display name Validate accepts (in characters).
 const MaxNameLen = 200
@@ -83,6 +92,11 @@ func (t Tenant) Validate() []error {
 	}
 	if !utf8.ValidString(t.Name) {
 		errs = append(errs, errors.New("tenant name: not valid UTF-8"))
+	}
+	for _, a := range t.Unique {
+		if a != UniqueExternalID {
+			errs = append(errs, fmt.Errorf("unique: %q: only %s can be made unique (userName and a group's displayName always are)", truncate(a, 70), UniqueExternalID))
+		}
 	}
 	if t.Schema != nil {
 		if _, err := t.Schema.SchemaSet(); err != nil {

@@ -78,6 +78,9 @@ func TestTenantValidate(t *testing.T) {
 		{"empty id", func(t *Tenant) { t.ID = "" }, []string{"tenant id"}},
 		{"long name", func(t *Tenant) { t.Name = strings.Repeat("x", MaxNameLen+1) }, []string{"tenant name"}},
 		{"no kind", func(t *Tenant) { t.Store.Kind = "" }, []string{"kind"}},
+		{"unique externalId", func(t *Tenant) { t.Unique = []string{"externalId"} }, nil},
+		{"unique other attributes", func(t *Tenant) { t.Unique = []string{"externalId", "userName", "emails"} },
+			[]string{`unique: "userName": only externalId can be made unique`, `unique: "emails": only externalId`}},
 		{"url password", func(t *Tenant) {
 			t.Store.Kind = "postgres"
 			t.Store.DSN = "postgres://app:hunter2@db:5432/app"

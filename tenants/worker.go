@@ -8,7 +8,8 @@ import (
 
 // What the worker asks of a tenant on every task or batch: whether it is
 // enabled, whether its store maps groups, how many applies its store takes
-// at once, and which tenants there are. *Registry answers these directly
+// at once, and which tenants there are; and what the provisioning service
+// asks on every write: which attributes the tenant makes unique. *Registry answers these directly
 // (it satisfies sync.TenantChecker, sync.GroupsMapper, sync.TenantLister
 // and sync.ConcurrencySource) from the same cached reading Get uses,
 // without copying the tenant, so a batch costs one map lookup per question
@@ -38,6 +39,21 @@ func (r *Registry) GroupsMapped(ctx context.Context, id string) (bool, error) {
 		return false, err
 	}
 	return c.tenant.Store.Groups != nil, nil
+}
+
+// UniqueAttributes lists the attributes the tenant makes unique beyond
+// userName and a group's displayName (Tenant.Unique; it satisfies
+// sync.UniquenessSource, asked on every SCIM write): the cached slice,
+// which the caller must not change. An unknown tenant has none.
+func (r *Registry) UniqueAttributes(ctx context.Context, id string) ([]string, error) {
+	c, err := r.lookup(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c.tenant.Unique, nil
 }
 
 // StoreConcurrency is how many applies the tenant's store takes at once,

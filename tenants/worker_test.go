@@ -22,6 +22,7 @@ func TestRegistryAnswersTheWorker(t *testing.T) {
 	putTenant(t, reg, plain)
 	g := Tenant{ID: grouped, Name: "Grouped", Store: validStore("file:/tmp/" + grouped + ".db")}
 	g.Store.MaxConcurrency = 3
+	g.Unique = []string{UniqueExternalID}
 	g.Store.Groups = &adapters.GroupMapping{Table: "groups", Key: "id",
 		Attributes: map[string]string{"displayName": "name"},
 		Members:    &adapters.MembersMapping{Table: "members", GroupColumn: "group_id", UserColumn: "user_id"}}
@@ -34,11 +35,15 @@ func TestRegistryAnswersTheWorker(t *testing.T) {
 		enabled     bool
 		groups      bool
 		concurrency int
+		unique      []string
 	}{
-		{plain, true, false, 8},
-		{grouped, true, true, 3},
-		{unknown, false, false, 0},
+		{plain, true, false, 8, nil},
+		{grouped, true, true, 3, []string{"externalId"}},
+		{unknown, false, false, 0, nil},
 	} {
+		if got, err := reg.UniqueAttributes(ctx, tc.id); err != nil || !slices.Equal(got, tc.unique) {
+			t.Errorf("UniqueAttributes(%s) = %v, %v; want %v", tc.id, got, err, tc.unique)
+		}
 		if got, err := reg.Enabled(ctx, tc.id); err != nil || got != tc.enabled {
 			t.Errorf("Enabled(%s) = %v, %v; want %v", tc.id, got, err, tc.enabled)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -651,7 +652,7 @@ func hasWorkEmail(a scim.Attrs, value string) bool {
 }
 
 func testFindUsers(t *testing.T, h Harness) {
-	s, _ := h.New(t, Options{})
+	s, bd := h.New(t, Options{})
 	ctx := ctxFor(t)
 	jane := mustApply(t, s, newUser("jane@example.com"))
 	mustApply(t, s, newUser("janet@example.com"))
@@ -666,6 +667,24 @@ func testFindUsers(t *testing.T, h Harness) {
 	ent, _ := found[0].Attrs[scim.SchemaEnterpriseUser].(map[string]any)
 	if ent["department"] != "Dept jane" {
 		t.Errorf("department = %v", found[0].Attrs[scim.SchemaEnterpriseUser])
+	}
+	// externalId is not unique (RFC 7643 §3.1; Entra fills it from
+	// mailNickname): every entry holding it is found, one made outside
+	// scimbridge too, so the ledger can adopt them all.
+	twin := newUser("jane.twin@example.com")
+	twin.Attrs["externalId"] = "ext-jane"
+	twinAnchor := mustApply(t, s, twin)
+	outside := bd.Insert(t, map[string]string{FieldUserName: "jane.outside@example.com", FieldExternalID: "ext-jane"})
+	found, err = s.FindUsers(ctx, adapters.MatchExternalID, "ext-jane")
+	var anchors []string
+	for _, e := range found {
+		anchors = append(anchors, e.Anchor)
+	}
+	slices.Sort(anchors)
+	want := []string{jane, twinAnchor, outside}
+	slices.Sort(want)
+	if err != nil || !slices.Equal(anchors, want) {
+		t.Fatalf("FindUsers(externalId shared by three) = %v, %v; want %v", anchors, err, want)
 	}
 	// externalId is case-sensitive.
 	if found, err := s.FindUsers(ctx, adapters.MatchExternalID, "EXT-JANE"); err != nil || len(found) != 0 {

@@ -229,7 +229,7 @@ func runSetup(ctx context.Context, o setupOptions) (*TargetsFile, *setupReport, 
 			ti, j := n/o.Users, n%o.Users
 			tenant := tf.Targets[ti].Tenant
 			un := fmt.Sprintf("u%d@%s.bench.example", j, tenant)
-			rec, err := ledger.AdoptUser(ctx, tenant, fmt.Sprintf("sbl-%d", j), ledgerAttrs(un, j))
+			rec, err := ledger.AdoptUser(ctx, tenant, syncsvc.Uniqueness{}, fmt.Sprintf("sbl-%d", j), ledgerAttrs(un, j))
 			if err != nil {
 				return err
 			}

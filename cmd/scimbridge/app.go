@@ -108,7 +108,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout)
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
-		Groups: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
+		Groups: a.registry, Unique: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
 		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
 	if err := a.service.Check(); err != nil {
 		rdb.Close()
@@ -116,6 +116,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
+	a.service.Metrics = a.metrics.sync
 	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
 		rdb.Close()
 		return nil, err
@@ -183,7 +184,7 @@ func (a *app) router() http.Handler {
 		Logger:              a.log,
 		Metrics:             a.metrics.http,
 	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter})
-	a.mountAdmin(r)
+	a.mountAdmin(r.Engine)
 	return r
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/scimbridge/scimbridge/adapters/sqlstore"
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/queue"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -310,6 +311,25 @@ func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 	}
 	id := body["id"].(string)
 	waitApplied(t, ts.app, "metered", id)
+	// A group naming a member the tenant does not know: created without it,
+	// and counted.
+	status, body = c.do(http.MethodPost, "/groups", map[string]any{"displayName": "Metered",
+		"members": []any{map[string]any{"value": id}, map[string]any{"value": "no-such-user"}}})
+	if status != http.StatusCreated {
+		t.Fatalf("POST /groups: %d %v", status, body)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		g, err := ts.app.ledger.GetGroup(context.Background(), "metered", body["id"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.State() == syncsvc.StateApplied {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group not applied: %+v", g)
+		}
+	}
 	if status, _ := c.do(http.MethodGet, "/Users/"+id, nil); status != http.StatusOK {
 		t.Fatalf("GET /Users/%s: %d", id, status)
 	}
@@ -318,7 +338,7 @@ func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 		t.Fatalf("unauthenticated GET: %d", status)
 	}
 	// A write acknowledged for "idle" but never enqueued stays dirty.
-	if _, err := ts.app.ledger.CreateUser(context.Background(), "idle", map[string]any{"userName": "waiting@example.com"}, nil); err != nil {
+	if _, err := ts.app.ledger.CreateUser(context.Background(), "idle", syncsvc.Uniqueness{}, map[string]any{"userName": "waiting@example.com"}, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -342,6 +362,7 @@ func TestMetricsAfterRequestsAndApplies(t *testing.T) {
 		{"scimbridge_http_request_duration_seconds_count", []string{`tenant="metered"`, `route="/scim/:tenant/v2/Users"`, `method="POST"`}, "1"},
 		{"scimbridge_apply_latency_seconds_count", []string{`tenant="metered"`, `kind="User"`}, "1"},
 		{"scimbridge_apply_failures_total", []string{`tenant="metered"`, `kind="User"`, `class="unavailable"`}, "1"},
+		{"scimbridge_group_members_dropped_total", []string{`tenant="metered"`}, "1"},
 		{"scimbridge_dirty_resources", []string{`tenant="metered"`, `kind="User"`}, "0"},
 		{"scimbridge_oldest_dirty_age_seconds", []string{`tenant="metered"`, `kind="User"`}, "0"},
 		{"scimbridge_dirty_resources", []string{`tenant="idle"`, `kind="User"`}, "1"},
