@@ -62,6 +62,10 @@ type Deps struct {
 	// Limiter, optional, limits each tenant's request rate (429 with an
 	// integer Retry-After beyond it); *tenants.RateLimiter satisfies it.
 	Limiter RateLimiter
+	// OAuth, optional, serves POST /oauth/token and accepts its access
+	// tokens beside the API keys; nil: no token endpoint (404), and
+	// discovery lists the API key only.
+	OAuth OAuth
 }
 
 // RateLimiter takes one request of a tenant's budget; when over, it says
@@ -143,6 +147,8 @@ type server struct {
 	log  *slog.Logger
 	// schemaSets are this router's built tenant schema sets.
 	schemaSets *schemaSetCache
+	// tokenGuesses limits wrong client secrets at the token endpoint.
+	tokenGuesses *GuessLimiter
 }
 
 // BasePath is the route of a tenant's SCIM Base URL below PublicURL.
@@ -158,7 +164,8 @@ func New(cfg Config, deps Deps) *gin.Engine {
 		panic("api.New: Deps.Users, Deps.Groups, Deps.Tenants and Deps.Keys are required")
 	}
 	cfg = cfg.withDefaults()
-	s := &server{cfg: cfg, deps: deps, log: cfg.Logger, schemaSets: newSchemaSetCache()}
+	s := &server{cfg: cfg, deps: deps, log: cfg.Logger, schemaSets: newSchemaSetCache(),
+		tokenGuesses: NewGuessLimiter(tokenGuesses, tokenGuessWindow, nil)}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -174,6 +181,10 @@ func New(cfg Config, deps Deps) *gin.Engine {
 	r.GET("/healthz", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
+
+	if deps.OAuth != nil {
+		r.POST(TokenPath, s.oauthToken)
+	}
 
 	base := r.Group(BasePath, s.authenticate)
 
