@@ -199,9 +199,11 @@ func readTokenForm(c *gin.Context) (url.Values, *oauthFailure) {
 
 // tokenClient is the client's credentials: from HTTP Basic
 // (client_secret_basic; id and secret form-encoded, §2.3.1) or from the
-// body (client_secret_post), never both. basic says whether the client
-// used, or should use, the Authorization header: a failure then answers 401
-// with a Basic challenge.
+// body (client_secret_post). §2.3 says a client uses one method; Entra's
+// provisioning offers "Both" (the same credentials in the header and the
+// body), so both are taken when they agree, and refused as invalid_request
+// when they differ. basic says whether the client used, or should use, the
+// Authorization header: a failure then answers 401 with a Basic challenge.
 func tokenClient(header string, form url.Values) (id, secret string, basic bool, fail *oauthFailure) {
 	_, postSecret := form["client_secret"]
 	if strings.TrimSpace(header) == "" {
@@ -230,8 +232,8 @@ func tokenClient(header string, form url.Values) (id, secret string, basic bool,
 	if secret, err = url.QueryUnescape(pass); err != nil {
 		return "", "", true, badHeader
 	}
-	if postSecret {
-		f := invalidRequest("use one client authentication method: HTTP Basic or the body, not both")
+	if postSecret && form.Get("client_secret") != secret {
+		f := invalidRequest("the client_secret in the body differs from the HTTP Basic password: use one client authentication method")
 		return "", "", true, &f
 	}
 	if bodyID, ok := form["client_id"]; ok && bodyID[0] != id {

@@ -121,6 +121,8 @@ func TestTokenEndpointIssuesTenantTokens(t *testing.T) {
 	for name, rec := range map[string]*httptest.ResponseRecorder{
 		"client_secret_basic": e.token(grant(), []string{e.id, e.secret}, ""),
 		"client_secret_post":  e.token(post, nil, ""),
+		// Entra's "How credentials are sent: Both".
+		"both, agreeing": e.token(post, []string{e.id, e.secret}, ""),
 	} {
 		wantStatus(t, rec, http.StatusOK)
 		wantNoStore(t, rec)
@@ -178,7 +180,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"password grant", with("grant_type", "password", "username", "u", "password", "p"), good, 400, "unsupported_grant_type"},
 		{"authorization_code grant", with("grant_type", "authorization_code", "code", "x"), good, 400, "unsupported_grant_type"},
 		{"grant_type twice", with("grant_type", "client_credentials", "grant_type", "client_credentials"), good, 400, "invalid_request"},
-		{"both methods", with("grant_type", "client_credentials", "client_id", e.id, "client_secret", e.secret), good, 400, "invalid_request"},
+		{"both methods, different secrets", with("grant_type", "client_credentials", "client_id", e.id, "client_secret", e.otherSecret), good, 400, "invalid_request"},
 		{"body id differs from Basic", with("grant_type", "client_credentials", "client_id", e.otherID), good, 400, "invalid_request"},
 		{"no client authentication", grant(), nil, 401, "invalid_client"},
 		{"wrong secret, Basic", grant(), []string{e.id, e.otherSecret}, 401, "invalid_client"},
