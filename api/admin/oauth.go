@@ -52,9 +52,14 @@ func (h *Handler) createOAuthClient(c *gin.Context) {
 		h.fail(c, err)
 		return
 	}
-	base := h.baseURL(c, t.ID)
-	token := strings.TrimSuffix(base, "/scim/"+t.ID+"/v2") + api.TokenPath
-	c.JSON(http.StatusCreated, NewOAuthClient{OAuthClient: client, ClientSecret: secret, TokenURL: token, BaseURL: base})
+	c.JSON(http.StatusCreated, h.newOAuthClient(c, client, secret))
+}
+
+// newOAuthClient is the answer to a creation, with the request's URLs.
+func (h *Handler) newOAuthClient(c *gin.Context, client tenants.OAuthClient, secret string) *NewOAuthClient {
+	base := h.baseURL(c, client.Tenant)
+	token := strings.TrimSuffix(base, "/scim/"+client.Tenant+"/v2") + api.TokenPath
+	return &NewOAuthClient{OAuthClient: client, ClientSecret: secret, TokenURL: token, BaseURL: base}
 }
 
 func (h *Handler) revokeOAuthClient(c *gin.Context) {
