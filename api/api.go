@@ -62,6 +62,10 @@ type Deps struct {
 	// Limiter, optional, limits each tenant's request rate (429 with an
 	// integer Retry-After beyond it); *tenants.RateLimiter satisfies it.
 	Limiter RateLimiter
+	// OAuth, optional, serves POST /oauth/token and accepts its access
+	// tokens beside the API keys; nil: no token endpoint (404), and
+	// discovery lists the API key only.
+	OAuth OAuth
 }
 
 // RateLimiter takes one request of a tenant's budget; when over, it says
@@ -161,6 +165,8 @@ type server struct {
 	schemaSets *schemaSetCache
 	// load is each tenant's share of this process (tenantload.go).
 	load *tenantLoad
+	// tokenGuesses limits wrong client secrets at the token endpoint.
+	tokenGuesses *GuessLimiter
 }
 
 // BasePath is the route of a tenant's SCIM Base URL below PublicURL.
@@ -183,7 +189,8 @@ func newServer(cfg Config, deps Deps) (*server, *Router) {
 	}
 	cfg = cfg.withDefaults()
 	s := &server{cfg: cfg, deps: deps, log: cfg.Logger, schemaSets: newSchemaSetCache(),
-		load: newTenantLoad(cfg.TenantCapacity)}
+		load:         newTenantLoad(cfg.TenantCapacity),
+		tokenGuesses: NewGuessLimiter(tokenGuesses, tokenGuessWindow, nil)}
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -199,6 +206,10 @@ func newServer(cfg Config, deps Deps) (*server, *Router) {
 	r.GET("/healthz", func(c *gin.Context) {
 		c.JSON(http.StatusOK, gin.H{"status": "ok"})
 	})
+
+	if deps.OAuth != nil {
+		r.POST(TokenPath, s.oauthToken)
+	}
 
 	base := r.Group(BasePath, s.withDeadline, s.authenticate)
 

@@ -10,9 +10,15 @@ import (
 )
 
 // GET /ServiceProviderConfig: sort, ETags, bulk and PATCH supported;
-// filter.maxResults is the largest page a list answers with.
+// filter.maxResults is the largest page a list answers with;
+// authenticationSchemes name the token endpoint when OAuth is on.
 func (s *server) serviceProviderConfig(c *gin.Context) {
+	tokenURL := ""
+	if s.deps.OAuth != nil {
+		tokenURL = s.tokenURL(c)
+	}
 	s.writeJSON(c, http.StatusOK, scim.ServiceProviderConfig(scim.SPConfigOptions{
+		OAuthTokenURL:      tokenURL,
 		Location:           s.baseURL(c) + "/ServiceProviderConfig",
 		FilterMaxResults:   s.cfg.MaxPageSize,
 		ChangePassword:     true,

@@ -1,6 +1,9 @@
 // Package api is the SCIM 2.0 front door: a gin router that serves each
 // tenant's Base URL ({PublicURL}/scim/{tenant}/v2), checks the tenant's API
-// key (Bearer or HTTP Basic), accepts and answers SCIM JSON, and hands every
+// key (Bearer or HTTP Basic) or OAuth access token (Bearer, from the one
+// token endpoint POST {PublicURL}/oauth/token, oauth.go: RFC 6749 client
+// credentials, the client id naming its tenant; wrong client secrets
+// limited per address by guesses.go), accepts and answers SCIM JSON, and hands every
 // request to the provisioning service (sync.Service) through the small
 // interfaces Users, Tenants and Keys. Handlers are thin: they translate HTTP
 // (content types, body limits, ETags, query parameters, error statuses) to

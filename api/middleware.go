@@ -129,9 +129,10 @@ func (s *server) recoverPanic(c *gin.Context) {
 
 // errUnauthenticated is the one answer to every authentication failure, so
 // that it does not reveal whether the tenant exists or why the key failed.
-var errUnauthenticated = scim.Errorf(http.StatusUnauthorized, "", "authentication failed: present a valid API key of this tenant as a Bearer token")
+var errUnauthenticated = scim.Errorf(http.StatusUnauthorized, "", "authentication failed: present a valid API key or OAuth access token of this tenant as a Bearer token")
 
-// authenticate checks the API key against the tenant named in the path.
+// authenticate checks the API key, or the OAuth access token, against the
+// tenant named in the path.
 func (s *server) authenticate(c *gin.Context) {
 	tenantID := c.Param("tenant")
 	key, ok := presentedKey(c.GetHeader("Authorization"))
@@ -140,11 +141,20 @@ func (s *server) authenticate(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if _, err := s.deps.Keys.Verify(ctx, tenantID, key); err != nil {
+	var err error
+	switch {
+	case !tenants.IsAccessToken(key):
+		_, err = s.deps.Keys.Verify(ctx, tenantID, key)
+	case s.deps.OAuth != nil:
+		_, err = s.deps.OAuth.Verify(ctx, tenantID, key)
+	default:
+		err = tenants.ErrUnauthorized
+	}
+	if err != nil {
 		if isAuthFailure(err) {
 			s.refuse(c)
 		} else {
-			s.writeError(c, fmt.Errorf("api: verify key: %w", err))
+			s.writeError(c, fmt.Errorf("api: verify credential: %w", err))
 		}
 		return
 	}

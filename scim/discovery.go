@@ -14,11 +14,17 @@ type SPConfigOptions struct {
 	SortSupported      bool
 	ETagSupported      bool
 	MaxPayloadSize     int // bytes a request body may have; omitted when 0
+	// OAuthTokenURL, when set, is the OAuth 2.0 token endpoint (client
+	// credentials) whose access tokens the server accepts beside its API
+	// keys: announced as the "oauth2" scheme.
+	OAuthTokenURL string
 }
 
 // ServiceProviderConfig is the /ServiceProviderConfig document (RFC 7643
 // §5). PATCH and filtering are always supported; authentication schemes are
-// an OAuth bearer token and HTTP Basic.
+// a bearer token (an API key, or an OAuth access token), HTTP Basic (the
+// API key as the password) and, with OAuthTokenURL, OAuth 2.0 client
+// credentials.
 func ServiceProviderConfig(o SPConfigOptions) map[string]any {
 	maxResults := o.FilterMaxResults
 	if maxResults <= 0 {
@@ -36,22 +42,37 @@ func ServiceProviderConfig(o SPConfigOptions) map[string]any {
 		"changePassword": map[string]any{"supported": o.ChangePassword},
 		"sort":           map[string]any{"supported": o.SortSupported},
 		"etag":           map[string]any{"supported": o.ETagSupported},
-		"authenticationSchemes": []any{
-			map[string]any{
-				"type":        "oauthbearertoken",
-				"name":        "OAuth Bearer Token",
-				"description": "Authentication with a bearer token in the Authorization header",
-				"specUri":     "https://www.rfc-editor.org/info/rfc6750",
-				"primary":     true,
-			},
-			map[string]any{
-				"type":        "httpbasic",
-				"name":        "HTTP Basic",
-				"description": "Authentication with HTTP Basic",
-				"specUri":     "https://www.rfc-editor.org/info/rfc7617",
-			},
+	}
+	bearer := "Authentication with a bearer token in the Authorization header: an API key of the tenant"
+	if o.OAuthTokenURL != "" {
+		bearer += ", or an access token from " + o.OAuthTokenURL
+	}
+	schemes := []any{
+		map[string]any{
+			"type":        "oauthbearertoken",
+			"name":        "OAuth Bearer Token",
+			"description": bearer,
+			"specUri":     "https://www.rfc-editor.org/info/rfc6750",
+			"primary":     true,
+		},
+		map[string]any{
+			"type":        "httpbasic",
+			"name":        "HTTP Basic",
+			"description": "Authentication with HTTP Basic, an API key of the tenant as the password",
+			"specUri":     "https://www.rfc-editor.org/info/rfc7617",
 		},
 	}
+	if o.OAuthTokenURL != "" {
+		schemes = append(schemes, map[string]any{
+			"type": "oauth2",
+			"name": "OAuth 2.0 Client Credentials",
+			"description": "An OAuth client of the tenant obtains an access token from the token endpoint " +
+				o.OAuthTokenURL + " (client credentials grant, client_secret_basic or client_secret_post) " +
+				"and presents it as a bearer token",
+			"specUri": "https://www.rfc-editor.org/info/rfc6749",
+		})
+	}
+	doc["authenticationSchemes"] = schemes
 	meta := map[string]any{"resourceType": "ServiceProviderConfig"}
 	if o.Location != "" {
 		meta["location"] = o.Location

@@ -17,9 +17,23 @@
 //	sb:{<tenant>}:keys:used     hash: key id -> last use (unix seconds)
 //	sb:key:<sha256hex>          string: key record JSON of a live key; the
 //	                            lookup Verify does. Deleting it revokes.
+//	sb:{<tenant>}:oauth:clients hash: client id -> OAuth client record JSON
+//	                            (id, name, secret display prefix, created,
+//	                            revoked, SHA-256 of the secret)
+//	sb:{<tenant>}:oauth:clientnames       hash: live client name -> id
+//	sb:{<tenant>}:oauth:clients:used      hash: client id -> last token (unix)
 //
 // A key is "scb_" + 40 base62 characters from crypto/rand + 6 base62
 // characters of their CRC32, so scanners recognise leaked keys and Verify
 // rejects typos without a Redis round trip. The plaintext is returned once
 // by KeyStore.Create and never stored, logged or put in an error.
+//
+// OAuth 2.0 clients (oauth.go) sit beside the keys: a client id
+// "<tenant>.c<16 hex>" names its tenant, so the one token endpoint finds
+// the record in the tenant's slot; its secret ("scbs_", drawn like a key) is
+// shown once by OAuthClients.Create and stored only as SHA-256. The access
+// tokens they obtain (oauthtoken.go) are HMAC-SHA256 signed with a key
+// derived from secrets.key_file and verified in process; a client's
+// liveness is cached like a key and dropped by the same announcements on
+// the pub/sub channel sb:keys:changed (a revocation, a tenant's deletion).
 package tenants

@@ -111,7 +111,16 @@ func (s *KeyStore) Watch(ctx context.Context, log *slog.Logger) {
 	if s.cache == nil {
 		return
 	}
-	ps := s.rdb.Subscribe(ctx, keysChangedChannel)
+	watchCredentialChanges(ctx, s.rdb, log, "key", s.cache.invalidate)
+}
+
+// watchCredentialChanges subscribes to keysChangedChannel until ctx ends
+// and calls drop with the tenant of every announcement, and with "" (all
+// tenants) whenever the subscription is (re)established, since
+// announcements may have been missed while it was down. what names the
+// watcher in the log ("key", "oauth client").
+func watchCredentialChanges(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger, what string, drop func(tenant string)) {
+	ps := rdb.Subscribe(ctx, keysChangedChannel)
 	defer ps.Close()
 	// go-redis pings the connection, reconnects and resubscribes by
 	// itself; every (re)subscription arrives here as a *redis.Subscription.
@@ -126,12 +135,12 @@ func (s *KeyStore) Watch(ctx context.Context, log *slog.Logger) {
 			}
 			switch m := msg.(type) {
 			case *redis.Subscription:
-				s.cache.invalidate("")
+				drop("")
 				if log != nil && m.Kind == "subscribe" {
-					log.Debug("tenants: watching key changes")
+					log.Debug("tenants: watching " + what + " changes")
 				}
 			case *redis.Message:
-				s.cache.invalidate(m.Payload)
+				drop(m.Payload)
 			}
 		}
 	}

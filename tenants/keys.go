@@ -29,7 +29,6 @@ const (
 	keyPrefix      = "scb_"
 	keyRandomLen   = 40
 	keyChecksumLen = 6
-	keyLen         = len(keyPrefix) + keyRandomLen + keyChecksumLen
 	// displayPrefixLen is how many characters after "scb_" are kept, in
 	// clear, to tell keys apart in listings.
 	displayPrefixLen = 8
@@ -193,21 +192,25 @@ func revokedJSON(rec keyRecord, now time.Time) []byte {
 	return raw
 }
 
-func keyNameProblems(name string) []error {
+func keyNameProblems(name string) []error { return nameProblems("key name", name) }
+
+// nameProblems checks the name of a credential (a key, an OAuth client);
+// what ("key name") starts each message.
+func nameProblems(what, name string) []error {
 	var problems []error
 	n := utf8.RuneCountInString(name)
 	switch {
 	case name == "":
-		problems = append(problems, errors.New("key name: required"))
+		problems = append(problems, errors.New(what+": required"))
 	case n > MaxKeyNameLen:
-		problems = append(problems, fmt.Errorf("key name: %d characters, at most %d", n, MaxKeyNameLen))
+		problems = append(problems, fmt.Errorf("%s: %d characters, at most %d", what, n, MaxKeyNameLen))
 	}
 	if !utf8.ValidString(name) {
-		problems = append(problems, errors.New("key name: not valid UTF-8"))
+		problems = append(problems, errors.New(what+": not valid UTF-8"))
 	} else {
 		for _, r := range name {
 			if !unicode.IsPrint(r) {
-				problems = append(problems, errors.New("key name: control or non-printable characters"))
+				problems = append(problems, errors.New(what+": control or non-printable characters"))
 				break
 			}
 		}
@@ -416,8 +419,9 @@ func (s *KeyStore) Wait() {
 	s.pending.Wait()
 }
 
-// deleteTenantKeys removes all of a tenant's keys: the global index entries
-// first (so they stop working), then the tenant's bookkeeping.
+// deleteTenantKeys removes all of a tenant's keys and OAuth clients: the
+// keys' global index entries first (so they stop working), then the
+// clients, then the tenant's key bookkeeping.
 func deleteTenantKeys(ctx context.Context, rdb redis.UniversalClient, tenant string) error {
 	recs, err := rdb.HGetAll(ctx, keysKey(tenant)).Result()
 	if err != nil {
@@ -432,6 +436,9 @@ func deleteTenantKeys(ctx context.Context, rdb redis.UniversalClient, tenant str
 			return err
 		}
 	}
+	if err := deleteTenantOAuthClients(ctx, rdb, tenant); err != nil {
+		return err
+	}
 	_ = announceKeysChanged(ctx, rdb, nil, tenant) // see KeyStore.announce
 	return rdb.Del(ctx, keysKey(tenant), keyNamesKey(tenant), keysUsedKey(tenant)).Err()
 }
@@ -443,7 +450,11 @@ func hashKey(plaintext string) string {
 }
 
 // newKeyPlaintext draws a new key.
-func newKeyPlaintext() (string, error) {
+func newKeyPlaintext() (string, error) { return newSecret(keyPrefix) }
+
+// newSecret draws a new secret in the key format with another prefix (an
+// OAuth client's secret).
+func newSecret(prefix string) (string, error) {
 	random := make([]byte, 0, keyRandomLen)
 	var buf [64]byte
 	for len(random) < keyRandomLen {
@@ -457,7 +468,7 @@ func newKeyPlaintext() (string, error) {
 			}
 		}
 	}
-	return keyPrefix + string(random) + keyChecksum(random), nil
+	return prefix + string(random) + keyChecksum(random), nil
 }
 
 // keyChecksum is the CRC32 of the random part in keyChecksumLen base62
@@ -473,11 +484,15 @@ func keyChecksum(random []byte) string {
 }
 
 // wellFormedKey checks a presented key's shape and checksum.
-func wellFormedKey(k string) bool {
-	if len(k) != keyLen || k[:len(keyPrefix)] != keyPrefix {
+func wellFormedKey(k string) bool { return wellFormedSecret(keyPrefix, k) }
+
+// wellFormedSecret checks the shape and checksum of a secret drawn by
+// newSecret(prefix).
+func wellFormedSecret(prefix, k string) bool {
+	if len(k) != len(prefix)+keyRandomLen+keyChecksumLen || k[:len(prefix)] != prefix {
 		return false
 	}
-	body := k[len(keyPrefix):]
+	body := k[len(prefix):]
 	for i := 0; i < len(body); i++ {
 		c := body[i]
 		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z') {

@@ -43,6 +43,9 @@ type Deps struct {
 	Tenants  *tenants.Registry
 	Keys     *tenants.KeyStore
 	Admin    *syncsvc.Admin
+	// OAuth, optional, are the tenants' OAuth clients (oauth.go); nil:
+	// their routes are 404.
+	OAuth *tenants.OAuthClients
 }
 
 // Handler serves the admin API and the console.
@@ -88,6 +91,11 @@ func (h *Handler) Mount(r gin.IRouter) {
 	v1.GET("/tenants/:tenant/keys", h.listKeys)
 	v1.POST("/tenants/:tenant/keys", h.createKey)
 	v1.DELETE("/tenants/:tenant/keys/:key", h.revokeKey)
+	if h.deps.OAuth != nil {
+		v1.GET("/tenants/:tenant/oauth-clients", h.listOAuthClients)
+		v1.POST("/tenants/:tenant/oauth-clients", h.createOAuthClient)
+		v1.DELETE("/tenants/:tenant/oauth-clients/:client", h.revokeOAuthClient)
+	}
 	v1.GET("/tenants/:tenant/users", h.statuses(queue.KindUser))
 	v1.GET("/tenants/:tenant/users/:id", h.status(queue.KindUser))
 	v1.GET("/tenants/:tenant/groups", h.statuses(queue.KindGroup))

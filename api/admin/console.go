@@ -89,6 +89,10 @@ func (h *Handler) mountConsole(r gin.IRouter) {
 	auth.GET("/tenants/:tenant", h.tenantPage)
 	auth.POST("/tenants/:tenant/keys", h.consoleCreateKey)
 	auth.POST("/tenants/:tenant/keys/:key/revoke", h.consoleRevokeKey)
+	if h.deps.OAuth != nil {
+		auth.POST("/tenants/:tenant/oauth-clients", h.consoleCreateOAuthClient)
+		auth.POST("/tenants/:tenant/oauth-clients/:client/revoke", h.consoleRevokeOAuthClient)
+	}
 	auth.POST("/tenants/:tenant/replay", h.consoleReplay)
 	auth.POST("/tenants/:tenant/import", h.consoleImport)
 }
@@ -143,11 +147,13 @@ type view struct {
 	Error      string
 	Notice     string
 
-	Tenants  []tenantRow
-	Tenant   *tenants.Tenant
-	Summary  *syncsvc.Summary
-	Keys     []tenants.Key
-	NewKey   *NewKey
+	Tenants []tenantRow
+	Tenant  *tenants.Tenant
+	Summary *syncsvc.Summary
+	Keys    []tenants.Key
+	NewKey  *NewKey
+	// OAuth is nil without OAuth clients (Deps.OAuth); then no section.
+	OAuth    *oauthView
 	Failed   []syncsvc.ResourceStatus
 	Pending  []syncsvc.ResourceStatus
 	Job      *syncsvc.JobStatus
@@ -236,6 +242,9 @@ func (h *Handler) tenantView(ctx context.Context, id string) (view, error) {
 	if v.Keys, err = h.deps.Keys.List(ctx, t.ID); err != nil {
 		return v, err
 	}
+	if v.OAuth, err = h.oauthView(ctx, t.ID); err != nil {
+		return v, err
+	}
 	if v.Summary, err = h.deps.Admin.Summary(ctx, t.ID); err != nil {
 		return v, err
 	}
@@ -264,6 +273,8 @@ func (h *Handler) tenantPage(c *gin.Context) {
 	switch c.Query("notice") {
 	case "revoked":
 		v.Notice = "Key revoked."
+	case "client-revoked":
+		v.Notice = "OAuth client revoked: its tokens no longer work."
 	case "replayed":
 		users, _ := strconv.Atoi(c.Query("users"))
 		groups, _ := strconv.Atoi(c.Query("groups"))

@@ -1,5 +1,6 @@
 // Package admin is the operator's side of the API process: a JSON admin API
-// under /admin/v1 (tenants, SCIM keys, each resource's sync state, replay,
+// under /admin/v1 (tenants, SCIM keys and OAuth clients (oauth.go,
+// console_oauth.go), each resource's sync state, replay,
 // full import and drift jobs, mapping preview) and a small server-rendered
 // console under /console, both behind the operator token.
 //

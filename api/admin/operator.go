@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/scimbridge/scimbridge/api"
 )
 
 // Operator is the one authentication of the operator, for every operator
@@ -37,7 +39,7 @@ import (
 type Operator struct {
 	tokenHash  [sha256.Size]byte
 	sessionKey []byte
-	guesses    *guessLimiter
+	guesses    *api.GuessLimiter
 	now        func() time.Time
 	// publicOrigin is the scheme://host[:port] of the configured public
 	// URL, "" when none: an origin accepted besides the request's own.
@@ -63,7 +65,8 @@ func NewOperator(token string) (*Operator, error) {
 	if token == "" {
 		return nil, ErrNoToken
 	}
-	o := &Operator{tokenHash: sha256.Sum256([]byte(token)), guesses: newGuessLimiter(), now: time.Now}
+	o := &Operator{tokenHash: sha256.Sum256([]byte(token)), now: time.Now}
+	o.guesses = newGuessLimiter(func() time.Time { return o.now() })
 	// The session key is derived from the token: every API process of a
 	// deployment accepts the same sessions, and changing the token ends them.
 	mac := hmac.New(sha256.New, []byte(token))
@@ -86,7 +89,7 @@ const (
 // it presents; a wrong token counts against it; a missing one does not.
 // When the verdict is tooMany, wait is how long the block lasts.
 func (o *Operator) check(peer, token string, presented bool) (v verdict, wait time.Duration) {
-	if left, blocked := o.guesses.blocked(peer); blocked {
+	if left, blocked := o.guesses.Blocked(peer); blocked {
 		return tooMany, left
 	}
 	if !presented {
@@ -94,7 +97,7 @@ func (o *Operator) check(peer, token string, presented bool) (v verdict, wait ti
 	}
 	sum := sha256.Sum256([]byte(token))
 	if subtle.ConstantTimeCompare(sum[:], o.tokenHash[:]) != 1 {
-		o.guesses.fail(peer)
+		o.guesses.Fail(peer)
 		return denied, 0
 	}
 	return admitted, 0
@@ -102,13 +105,7 @@ func (o *Operator) check(peer, token string, presented bool) (v verdict, wait ti
 
 // peer is the client address a guess counts against: the TCP peer, never a
 // header (X-Forwarded-For is the client's to write).
-func peer(r *http.Request) string {
-	host, _, err := net.SplitHostPort(strings.TrimSpace(r.RemoteAddr))
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+func peer(r *http.Request) string { return api.Peer(r) }
 
 // retryAfter is the Retry-After of a 429: whole seconds, rounded up.
 func retryAfter(wait time.Duration) string { return strconv.Itoa(int(wait.Seconds()) + 1) }

@@ -46,6 +46,10 @@ type app struct {
 	asynqOpt asynq.RedisClientOpt
 	registry *tenants.Registry
 	keys     *tenants.KeyStore
+	// oauth are the tenants' OAuth clients; tokens issues and verifies
+	// their access tokens (nil without secrets.key_file: no token endpoint).
+	oauth    *tenants.OAuthClients
+	tokens   *tenants.AccessTokens
 	stores   *tenants.Stores
 	ledger   *syncsvc.Ledger
 	enqueuer *queue.Enqueuer
@@ -85,6 +89,8 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		return nil, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
 	}
 	var sealer *syncsvc.Sealer
+	oauth := tenants.NewOAuthClients(rdb)
+	var tokens *tenants.AccessTokens
 	if cfg.Secrets.KeyFile != "" {
 		key, err := readSecretKey(cfg.Secrets.KeyFile)
 		if err != nil {
@@ -95,14 +101,26 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 			rdb.Close()
 			return nil, err
 		}
+		// The tokens' key is derived, never stored: every API process with
+		// the same key file verifies every other's tokens.
+		tokenKey, err := tenants.DeriveTokenKey(key)
+		if err == nil {
+			tokens, err = tenants.NewAccessTokens(oauth, tokenKey, cfg.OAuth.TokenTTL)
+		}
+		if err != nil {
+			rdb.Close()
+			return nil, err
+		}
 	} else {
-		log.Warn("secrets.key_file is not set: passwords sent by IdPs are ignored (Sync Password needs a key)")
+		log.Warn("secrets.key_file is not set: passwords sent by IdPs are ignored (Sync Password needs a key), and there is no OAuth token endpoint")
 	}
 	a := &app{
 		cfg: cfg, log: log, rdb: rdb,
 		asynqOpt: asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: password, DB: cfg.Redis.DB},
 		registry: tenants.NewRegistry(rdb),
 		keys:     tenants.NewKeyStore(rdb),
+		oauth:    oauth,
+		tokens:   tokens,
 		ledger:   syncsvc.NewLedger(rdb, sealer),
 	}
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
@@ -174,6 +192,10 @@ func (a *app) router() http.Handler {
 	if rl := a.cfg.API.RateLimit; rl.PerTenantRPS > 0 {
 		limiter = tenants.NewRateLimiter(a.rdb, rl.PerTenantRPS, rl.Burst)
 	}
+	var oauth api.OAuth // a nil *AccessTokens must stay a nil interface
+	if a.tokens != nil {
+		oauth = a.tokens
+	}
 	r := api.New(api.Config{
 		PublicURL:           a.cfg.PublicURL,
 		MaxBodyBytes:        a.cfg.API.MaxBodyBytes,
@@ -183,7 +205,7 @@ func (a *app) router() http.Handler {
 		RequestTimeout:      a.cfg.API.RequestTimeout,
 		Logger:              a.log,
 		Metrics:             a.metrics.http,
-	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter})
+	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter, OAuth: oauth})
 	a.mountAdmin(r.Engine)
 	return r
 }

@@ -41,6 +41,9 @@ type invocation struct {
 	json    bool
 	helpFor []string // help: the command asked about
 
+	clientName string // oauth-client create --name
+	clientRef  string // oauth-client revoke --client
+
 	stdout, stderr io.Writer
 }
 
@@ -162,6 +165,20 @@ func cliCommands() []command {
 			flags: connect(tenantFlag,
 				stringFlag("key", "ID_OR_NAME", "key id or name", "", func(in *invocation) *string { return &in.keyRef }).need("")),
 			run: runKey},
+
+		{name: "oauth-client create", summary: "new OAuth client (client id, and a secret shown once)",
+			doc: "For IdPs that obtain access tokens with the OAuth 2.0 client credentials grant (Microsoft\n" +
+				"Entra ID: Authentication Method \"OAuth2 Client Credentials Grant\"). The token endpoint is\n" +
+				"<public_url>/oauth/token; the API processes need secrets.key_file to serve it.",
+			flags: connect(tenantFlag,
+				stringFlag("name", "NAME", "client name", "", func(in *invocation) *string { return &in.clientName }).need(""),
+				jsonFlag),
+			run: runOAuthClient},
+		{name: "oauth-client list", summary: "a tenant's OAuth clients (without their secrets)", flags: connect(tenantFlag, jsonFlag), run: runOAuthClient},
+		{name: "oauth-client revoke", summary: "revoke an OAuth client; its tokens stop working on every API process at once",
+			flags: connect(tenantFlag,
+				stringFlag("client", "ID_OR_NAME", "client id or name", "", func(in *invocation) *string { return &in.clientRef }).need("")),
+			run: runOAuthClient},
 
 		{name: "tenant list", summary: "the tenants", flags: connect(jsonFlag), run: runAdmin},
 		{name: "tenant show", summary: "one tenant (YAML, or JSON with --json)", flags: connect(tenantFlag, jsonFlag), run: runAdmin},

@@ -326,8 +326,9 @@ func TestUsageIsTheTable(t *testing.T) {
 		}
 	}
 	if !reflect.DeepEqual(groups, map[string][]string{
-		"key":    {"create", "list", "revoke"},
-		"tenant": {"list", "show", "create", "update", "disable", "enable"},
+		"key":          {"create", "list", "revoke"},
+		"oauth-client": {"create", "list", "revoke"},
+		"tenant":       {"list", "show", "create", "update", "disable", "enable"},
 	}) {
 		t.Errorf("groups: %v", groups)
 	}

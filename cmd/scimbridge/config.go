@@ -25,9 +25,16 @@ type Config struct {
 	Redis     RedisConfig `yaml:"redis"`
 	Secrets   struct {
 		// KeyFile holds the 32-byte key (raw, hex or base64) that seals
-		// passwords waiting in the ledger. Unset: passwords are refused.
+		// passwords waiting in the ledger, and from which the OAuth access
+		// tokens' signing key is derived. Unset: passwords are refused and
+		// there is no token endpoint.
 		KeyFile string `yaml:"key_file"`
 	} `yaml:"secrets"`
+	OAuth struct {
+		// TokenTTL is the lifetime of the access tokens POST /oauth/token
+		// issues (default 1h).
+		TokenTTL time.Duration `yaml:"token_ttl"`
+	} `yaml:"oauth"`
 	Worker struct {
 		// Concurrency is how many applies one worker runs at once (default 32).
 		Concurrency int `yaml:"concurrency"`
@@ -193,6 +200,9 @@ func (c *Config) validate() []error {
 		if _, err := readSecretKey(c.Secrets.KeyFile); err != nil {
 			errs = append(errs, fmt.Errorf("secrets.key_file: %w", err))
 		}
+	}
+	if c.OAuth.TokenTTL < time.Minute || c.OAuth.TokenTTL > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("oauth.token_ttl (%s): want 1m to 24h", c.OAuth.TokenTTL))
 	}
 	if err := validWorkerListen(c.Worker.Listen); err != nil {
 		errs = append(errs, err)

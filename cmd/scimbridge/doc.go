@@ -1,7 +1,8 @@
 // Command scimbridge runs the SCIM bridge and its admin subcommands:
 // `serve` (API and worker in one process), `api` (the SCIM front door),
 // `worker` (applies the ledger to the tenants' stores), and the operator's
-// `key`, `tenant`, `status`, `replay`, `import`, `drift`, `preview` and `job`.
+// `key`, `oauth-client`, `tenant`, `status`, `replay`, `import`, `drift`,
+// `preview` and `job`.
 // Run `scimbridge help` for usage.
 //
 // This package is flags, configuration and wiring, nothing on a request's
@@ -18,6 +19,8 @@
 //	              the admin API
 //	printable.go  the one escaping of what the CLI prints (control and
 //	              invisible characters Go-quoted)
+//	oauth_cmd.go  `oauth-client create|list|revoke` (tenants.OAuthClients;
+//	              app.go derives the tokens' key from secrets.key_file)
 //	demo.go       the embedded default (internal/embeddedredis is its Redis)
 //	faults_on.go  fault-injection points, only with -tags faultinject
 package main

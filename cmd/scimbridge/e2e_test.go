@@ -106,6 +106,9 @@ type serverOptions struct {
 	opsToken string
 	// factories, when not nil, replace the store factories.
 	factories map[string]adapters.Factory
+	// caches turns on the key and OAuth client caches (api.key_cache_ttl)
+	// and their watchers, as `scimbridge api` does.
+	caches bool
 }
 
 // startTestServer is the one test server of the package: it wires cfg
@@ -138,6 +141,12 @@ func startTestServer(t *testing.T, cfg *Config, opts serverOptions) *testServer 
 		cancel()
 		a.close()
 		t.Fatal(err)
+	}
+	if opts.caches {
+		a.keys.EnableCache(cfg.API.KeyCacheTTL)
+		a.oauth.EnableCache(cfg.API.KeyCacheTTL)
+		go a.keys.Watch(ctx, logger)
+		go a.oauth.Watch(ctx, logger)
 	}
 	handler := a.router()
 	if opts.full {

@@ -120,6 +120,8 @@ func runServer(ctx context.Context, in *invocation) error {
 	if role == "serve" || role == "api" {
 		a.keys.EnableCache(cfg.API.KeyCacheTTL)
 		go a.keys.Watch(runCtx, logr)
+		a.oauth.EnableCache(cfg.API.KeyCacheTTL)
+		go a.oauth.Watch(runCtx, logr)
 		start(a.runAPI)
 	}
 	if role == "serve" || role == "worker" {

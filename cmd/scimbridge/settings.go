@@ -168,9 +168,11 @@ var settings = []setting{
 			c.Redis.RequireDurable = b
 			return err
 		}},
-	{key: "secrets.key_file", env: "SCIMBRIDGE_SECRET_KEY_FILE", def: "unset (passwords ignored)",
-		meaning: "32-byte key sealing pending passwords",
+	{key: "secrets.key_file", env: "SCIMBRIDGE_SECRET_KEY_FILE", def: "unset (passwords ignored, no OAuth)",
+		meaning: "32-byte key sealing pending passwords; the OAuth access tokens' signing key is derived from it (HKDF-SHA256), so every API process needs the same file",
 		fromEnv: func(c *Config, v string) error { c.Secrets.KeyFile = v; return nil }},
+	durationSetting("oauth.token_ttl", "SCIMBRIDGE_OAUTH_TOKEN_TTL", time.Hour, "lifetime of the access tokens `POST /oauth/token` issues to OAuth clients (1m to 24h)",
+		func(c *Config) *time.Duration { return &c.OAuth.TokenTTL }),
 	intSetting("worker.concurrency", "SCIMBRIDGE_WORKER_CONCURRENCY", 32, "applies one worker runs at once",
 		func(c *Config) *int { return &c.Worker.Concurrency }),
 	{key: "worker.coalesce", env: "SCIMBRIDGE_WORKER_COALESCE", def: "`true`",
@@ -251,7 +253,7 @@ var settings = []setting{
 			}
 		}},
 	{key: "api.key_cache_ttl", env: "SCIMBRIDGE_API_KEY_CACHE_TTL", def: "`1s` (negative: none)",
-		meaning: "how long an API process trusts an API key it verified in Redis; `key revoke` reaches every API process at once over Redis pub/sub (channel `sb:keys:changed`), this bounds it if that message is lost",
+		meaning: "how long an API process trusts an API key it verified in Redis, or that an OAuth client is live; `key revoke` and `oauth-client revoke` reach every API process at once over Redis pub/sub (channel `sb:keys:changed`), this bounds it if that message is lost",
 		fromEnv: durationFromEnv(func(c *Config) *time.Duration { return &c.API.KeyCacheTTL }),
 		fill: func(c *Config) {
 			if c.API.KeyCacheTTL == 0 {
