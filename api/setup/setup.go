@@ -148,13 +148,14 @@ func (h *Handler) asset(c *gin.Context) {
 }
 
 // headers: nothing cached, nothing inline, framed only by the tenant's
-// own frame_ancestors, no Referer leaving the page (the link's URL holds
-// its token until the redirect).
+// own frame_ancestors, the Referer kept to this origin (not no-referrer
+// on the page: a form post would then send "Origin: null"; the link's
+// own answer, whose URL holds the token, sends none: open).
 func (h *Handler) headers(c *gin.Context) {
 	hd := c.Writer.Header()
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
-	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Referrer-Policy", "same-origin")
 	ancestors := "'none'"
 	if t, err := h.deps.Tenants.Get(c.Request.Context(), c.Param("tenant")); err == nil && t.Setup != nil && len(t.Setup.FrameAncestors) > 0 {
 		ancestors = strings.Join(t.Setup.FrameAncestors, " ")
@@ -197,6 +198,7 @@ func (h *Handler) setCookie(c *gin.Context, tenant, value string, maxAge int) {
 // so the token leaves the address bar (and the browser's history entry).
 func (h *Handler) open(c *gin.Context) {
 	ctx, tenant := c.Request.Context(), c.Param("tenant")
+	c.Header("Referrer-Policy", "no-referrer")
 	peer := api.Peer(c.Request)
 	if left, blocked := h.deps.Guesses.Blocked(peer); blocked {
 		h.tooMany(c, left)
