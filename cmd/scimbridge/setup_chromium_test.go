@@ -5,7 +5,7 @@ package main
 // spec test with that key, see the requests and the provisioned users, see
 // a store rejection explained, revoke the key, and the next SCIM call is
 // 401. With SCIMBRIDGE_SCREENSHOTS=DIR each step's screenshot is written
-// there (docs/setup-*.png in the README come from it).
+// there (the README shows docs/setup-credentials.png and docs/setup-status.png from it).
 
 import (
 	"context"
@@ -73,11 +73,25 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 		if shots == "" {
 			return
 		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		img, err := chromedp.Run(ctx, chromedp.FullScreenshot(75)) // JPEG: small enough for the README
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
-		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("setup-%d-%s.png", step, name)), png, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(shots, fmt.Sprintf("setup-%d-%s.jpg", step, name)), img, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// part writes one section of the page, scaled down (the README's).
+	part := func(name, sel string) {
+		t.Helper()
+		if shots == "" {
+			return
+		}
+		img, err := chromedp.Run(ctx, chromedp.ScreenshotScale(chromedp.CSS(sel), 0.7))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, "setup-"+name+".png"), img, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -155,6 +169,7 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 		t.Fatalf("status before any request: %q", text("#status"))
 	}
 	shot("okta")
+	part("okta-steps", "#step-instructions")
 
 	// 3. Generate a key, with the keyboard only.
 	run("generate a key",
@@ -187,6 +202,7 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 		t.Fatalf("the new key is listed as %q", got)
 	}
 	shot("key")
+	part("credentials", "#step-credentials")
 
 	// 4. Okta's own spec test with that key; the page (refreshing its
 	// status by itself) shows the requests and the provisioned users.
@@ -225,8 +241,20 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 		t.Errorf("refused users: %s", waiting)
 	}
 	shot("failure")
+	part("status", "#status")
 	run("phone width", chromedp.EmulateViewport(390, 844))
 	shot("phone")
+	if shots != "" {
+		run("top of the page", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.getElementById("status").offsetTop)`))
+		img, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil || os.WriteFile(filepath.Join(shots, "setup-phone.png"), img, 0o644) != nil {
+			t.Fatalf("phone screenshot: %v", err)
+		}
+	}
+	// Readable on a phone: nothing wider than the screen.
+	if wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`)); err != nil || wide {
+		t.Errorf("at phone width the page scrolls sideways (%v)", err)
+	}
 	run("desktop width", chromedp.EmulateViewport(1000, 900))
 
 	// 6. Revoke the key: the next SCIM call is 401.
