@@ -123,7 +123,9 @@ type failure struct {
 // or constraint named in it leads back to the SCIM attribute through the
 // tenant's mapping.
 var (
-	reCheck    = regexp.MustCompile(`(?i)check constraint "?([A-Za-z0-9_.$]+)"?`)
+	reCheck = regexp.MustCompile(`(?i)check constraint ['"]?([A-Za-z0-9_.$]+)`)
+	// reNamed finds the constraint or key a message names.
+	reNamed    = regexp.MustCompile(`(?i)(?:constraint|for key) ['"]?([A-Za-z0-9_.$]+)`)
 	reNotNull  = regexp.MustCompile(`(?i)null value in column "([^"]+)"|column '([^']+)' cannot be null|NOT NULL constraint failed: [A-Za-z0-9_]+\.([A-Za-z0-9_]+)`)
 	reTooLong  = regexp.MustCompile(`(?i)value too long|data too long for column '([^']+)'|string data, right truncation`)
 	reUnique   = regexp.MustCompile(`(?i)SQLSTATE 23505|duplicate entry|UNIQUE constraint failed|already exists`)
@@ -205,13 +207,14 @@ func orDefault(cond bool, a, b string) string {
 
 // attributeIn finds the SCIM attribute whose column (or LDAP attribute)
 // the store's message names: quoted, or as a part of a constraint's name
-// (PostgreSQL names a column's CHECK "<table>_<column>_check"). The
+// (PostgreSQL names a column's CHECK "<table>_<column>_check", its
+// UNIQUE "<table>_<column>_key"; MySQL's key "<table>.<column>"). The
 // longest column name found wins.
 func attributeIn(t *tenants.Tenant, msg string) string {
 	lower := strings.ToLower(msg)
 	constraint := ""
-	if m := reCheck.FindStringSubmatch(msg); m != nil {
-		constraint = strings.ToLower(m[1])
+	if m := reNamed.FindStringSubmatch(msg); m != nil {
+		constraint = strings.ToLower(strings.ReplaceAll(m[1], ".", "_"))
 	}
 	best, bestLen := "", 0
 	for path, col := range t.Store.Users.Attributes {

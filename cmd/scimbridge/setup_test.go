@@ -6,15 +6,21 @@ package main
 // session's CSRF token; wrong links count with wrong operator tokens.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/scimbridge/scimbridge/api/admin"
 	"github.com/scimbridge/scimbridge/api/setup"
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/tenants"
@@ -221,4 +227,113 @@ func between(s, start, end string) string {
 	}
 	v, _, _ := strings.Cut(rest, end)
 	return v
+}
+
+// `tenant setup-link` prints a link that opens the tenant's page;
+// `tenant setup-link-revoke` closes it; without secrets.key_file the
+// command says why there are no links.
+func TestSetupLinkCommands(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	cfgPath := writeConfig(t, redisAddr)
+	run1 := func(args ...string) (string, error) {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		err := run(args, &out, &errOut)
+		return out.String() + errOut.String(), err
+	}
+	if out, err := run1("tenant", "setup-link", "--config", cfgPath, "--tenant", "cli-tenant"); err == nil || !strings.Contains(err.Error(), "secrets.key_file") {
+		t.Fatalf("without a key file: %v\n%s", err, out)
+	}
+	keyFile := filepath.Join(t.TempDir(), "secret.key")
+	if err := os.WriteFile(keyFile, []byte(strings.Repeat("ab", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCIMBRIDGE_SECRET_KEY_FILE", keyFile)
+	var created admin.NewSetupLink
+	out, err := run1("tenant", "setup-link", "--config", cfgPath, "--tenant", "cli-tenant", "--ttl", "2h", "--idp", "entra", "--json")
+	if err != nil || json.Unmarshal([]byte(out), &created) != nil {
+		t.Fatalf("setup-link --json: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(created.URL, "https://scim.example.com/setup/cli-tenant/open/scbl_") || created.IdP != "entra" ||
+		created.Expires.Sub(created.Created) != 2*time.Hour {
+		t.Fatalf("created %+v", created)
+	}
+	human, err := run1("tenant", "setup-link", "--config", cfgPath, "--tenant", "cli-tenant")
+	if err != nil || !strings.Contains(human, "https://scim.example.com/setup/cli-tenant/open/scbl_") || !strings.Contains(human, "setup-link-revoke") {
+		t.Fatalf("setup-link: %v\n%s", err, human)
+	}
+	for _, bad := range [][]string{
+		{"--ttl", "1m"}, {"--ttl", "soon"}, {"--idp", "onelogin"},
+	} {
+		args := append([]string{"tenant", "setup-link", "--config", cfgPath, "--tenant", "cli-tenant"}, bad...)
+		if out, err := run1(args...); err == nil {
+			t.Errorf("%v accepted:\n%s", bad, out)
+		}
+	}
+
+	// The link opens the page, until it is revoked.
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, newLogger("error", "text"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	token := created.URL[strings.LastIndex(created.URL, "/")+1:]
+	if _, err := a.setupLinks().Verify(context.Background(), "cli-tenant", token); err != nil {
+		t.Fatalf("the printed link: %v", err)
+	}
+	if out, err := run1("tenant", "setup-link-revoke", "--config", cfgPath, "--tenant", "cli-tenant", "--link", created.ID); err != nil {
+		t.Fatalf("revoke: %v\n%s", err, out)
+	}
+	if _, err := a.setupLinks().Verify(context.Background(), "cli-tenant", token); !errors.Is(err, tenants.ErrLinkRevoked) {
+		t.Fatalf("after revoke: %v", err)
+	}
+	if _, err := run1("tenant", "setup-link-revoke", "--config", cfgPath, "--tenant", "cli-tenant", "--link", "lnope"); err == nil {
+		t.Fatal("revoking an unknown link succeeded")
+	}
+}
+
+// Entra's steps name Entra's screens; a tenant's frame_ancestors are the
+// only origins that may frame its page (and not another tenant's).
+func TestSetupPageEntraAndFraming(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	framed, _ := adminSQLiteTenant(t, "setup-framed")
+	framed.Setup = &tenants.SetupOptions{FrameAncestors: []string{"https://app.example.com", "https://*.example.org"}}
+	plain, _ := adminSQLiteTenant(t, "setup-plain")
+	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, framed, plain)), serverOptions{})
+
+	link, _ := createSetupLink(t, ts, "setup-framed", map[string]any{"idp": "entra"})
+	c := browserish(t)
+	if resp, _ := setupGet(t, c, link); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("open: %d", resp.StatusCode)
+	}
+	resp, page := setupGet(t, c, ts.url+"/setup/setup-framed/?idp=entra")
+	if resp.StatusCode != 200 {
+		t.Fatalf("page: %d\n%s", resp.StatusCode, page)
+	}
+	for _, want := range []string{`id="entra-steps"`, "Enterprise applications", "Tenant URL", "Secret Token", "Test Connection", "Mappings", "Scope", "Provision Microsoft Entra ID Groups", "surname", "userPrincipalName"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("Entra's page lacks %q", want)
+		}
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors https://app.example.com https://*.example.org;") || resp.Header.Get("X-Frame-Options") != "" {
+		t.Errorf("framed tenant: CSP %q, X-Frame-Options %q", csp, resp.Header.Get("X-Frame-Options"))
+	}
+	resp, _ = setupGet(t, browserish(t), ts.url+"/setup/setup-plain/")
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("other tenant: CSP %q, X-Frame-Options %q", csp, resp.Header.Get("X-Frame-Options"))
+	}
+	// The assets are the page's only script and style.
+	for _, a := range []string{"/setup-assets/setup.js", "/setup-assets/setup.css"} {
+		if resp, body := setupGet(t, c, ts.url+a); resp.StatusCode != 200 || len(body) < 100 {
+			t.Errorf("%s: %d", a, resp.StatusCode)
+		}
+	}
+	if resp, _ := setupGet(t, c, ts.url+"/setup-assets/../main.go"); resp.StatusCode == 200 {
+		t.Error("an asset path outside the two files answered 200")
+	}
 }
