@@ -458,7 +458,7 @@ func (o *SetupOptions) problems() []error {
 	}
 	for _, a := range o.FrameAncestors {
 		if !validFrameAncestor(a) {
-			errs = append(errs, fmt.Errorf("setup.frame_ancestors: %q: want an origin, https://host[:port] (http only for localhost), the host may start with *.", truncate(a, 80)))
+			errs = append(errs, fmt.Errorf("setup.frame_ancestors: %q: want an origin, https://host[:port] (http only for localhost), optionally with a host starting with *. (subdomains)", truncate(a, 80)))
 		}
 	}
 	return errs

@@ -234,7 +234,7 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 		}
 	}
 	run("the store's words", chromedp.Click(chromedp.CSS("#failures summary")))
-	if reason := text("#failures .reason");  !strings.Contains(reason, "accounts_dept_check") {
+	if reason := text("#failures .reason"); !strings.Contains(reason, "accounts_dept_check") {
 		t.Errorf("the store's reason %q", reason)
 	}
 	if waiting := text("#users-failed"); waiting != "1" {
