@@ -245,9 +245,9 @@ func (h *Handler) requireSession(c *gin.Context) {
 	sess, err := h.deps.Links.Session(ctx, tenant, v)
 	if err != nil {
 		if errors.Is(err, tenants.ErrLinkInvalid) {
+			// A forged or foreign cookie goes; an expired or revoked
+			// session's stays, so that a reload still says why.
 			h.deps.Guesses.Fail(peer)
-		}
-		if !errors.Is(err, tenants.ErrUnavailable) {
 			h.setCookie(c, tenant, "", -1)
 		}
 		h.refuse(c, err)

@@ -36,7 +36,7 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 	ten := postgresTenant("journey", dsn, table)
 	ten.Name = "Acme Corp"
 	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
-	link, _ := createSetupLink(t, ts, "journey", map[string]any{"ttl": "2h"})
+	link, linkID := createSetupLink(t, ts, "journey", map[string]any{"ttl": "2h"})
 
 	shots := os.Getenv("SCIMBRIDGE_SCREENSHOTS")
 	if shots != "" {
@@ -270,6 +270,16 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 	if html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html"))); err != nil || strings.Contains(html, apiKey) {
 		t.Fatalf("the key is shown again (%v)", err)
 	}
+
+	// 7. The operator revokes the link: the open page ends by itself (its
+	// status refresh finds the session gone and reloads).
+	ac := &adminClient{t: t, base: ts.url, token: testAdminToken}
+	ac.ok(204, "DELETE", "/admin/v1/tenants/journey/setup-links/"+linkID, nil)
+	run("the page closes", chromedp.WaitVisible(chromedp.CSS("#refused-title")))
+	if got := text("#refused-title"); got != "This setup link was withdrawn" {
+		t.Fatalf("after revoking the link the page says %q", got)
+	}
+	shot("link-revoked")
 }
 
 // waitPageCount waits until the page's sel shows at least n (the status

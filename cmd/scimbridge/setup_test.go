@@ -97,6 +97,9 @@ func TestSetupLinksRefused(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(page, `id="okta-steps"`) || strings.Contains(page, token) {
 		t.Fatalf("page: %d\n%s", resp.StatusCode, page)
 	}
+	if !strings.Contains(page, `<meta http-equiv="refresh" content="5">`) || !strings.Contains(page, "Waiting for the first request") {
+		t.Errorf("the waiting page does not refresh itself:\n%s", page)
+	}
 	csp := resp.Header.Get("Content-Security-Policy")
 	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
 		if !strings.Contains(csp, want) {
@@ -137,6 +140,28 @@ func TestSetupLinksRefused(t *testing.T) {
 	}
 	if keys, err := ts.app.keys.List(ctx, "setup-acme"); err != nil || len(keys) != 0 {
 		t.Fatalf("keys after refused forms: %v %v", keys, err)
+	}
+	// Without JavaScript: a plain form post creates the key, shown once on
+	// a page that does not reload it away.
+	csrf := between(page, `name="csrf" value="`, `"`)
+	resp, err := c.PostForm(ts.url+"/setup/setup-acme/keys", url.Values{"name": {"Okta"}, "idp": {"okta"}, "csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	shown := between(string(created), `id="api-key" readonly value="`, `"`)
+	if resp.StatusCode != 200 || !strings.HasPrefix(shown, "scb_") || strings.Contains(string(created), `http-equiv="refresh"`) {
+		t.Fatalf("create a key without JavaScript: %d key %q\n%s", resp.StatusCode, shown, created)
+	}
+	if _, err := ts.app.keys.Verify(ctx, "setup-acme", shown); err != nil {
+		t.Fatalf("the shown key: %v", err)
+	}
+	if _, err := ts.app.keys.Verify(ctx, "setup-other", shown); err == nil {
+		t.Fatal("the key works for another tenant")
+	}
+	if strings.Contains(resp.Header.Get("Set-Cookie"), shown[4:20]) || strings.Contains(resp.Request.URL.String(), shown[4:20]) {
+		t.Fatal("the key is in a cookie or the URL")
 	}
 
 	refused := func(name string, c *http.Client, u string, status int, words ...string) {

@@ -26,7 +26,12 @@
     setInterval(function () {
       var cur = document.getElementById("status");
       fetch(cur.dataset.refresh, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (r) {
+          // The session ended (the link expired or was revoked): the page
+          // itself then says so and what to do.
+          if (r.status === 401 || r.status === 404 || r.status === 410) { window.location.reload(); }
+          return r.ok ? r.text() : null;
+        })
         .then(function (html) {
           if (html === null) { return; }
           var t = document.createElement("template");
