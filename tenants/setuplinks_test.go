@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // clock is a settable test clock.
@@ -206,25 +208,51 @@ func TestKeyLastClientIsSampled(t *testing.T) {
 	reg := NewRegistry(rdb)
 	a := newTenantID(t, rdb)
 	putTenant(t, reg, a)
-	ks := NewKeyStore(rdb)
+	counted := testRedis(t)
+	hook := &commandCounter{n: map[string]int{}}
+	counted.AddHook(hook)
+	ks := NewKeyStore(counted)
+	at := time.Now()
+	ks.now = func() time.Time { return at }
 	plain, k, err := ks.Create(ctx, a, "okta")
 	if err != nil {
 		t.Fatal(err)
 	}
+	hook.reset()
 	if _, err := ks.VerifyFrom(ctx, a, plain, "Okta SCIM Client 1.0.0\x1b[2J"); err != nil {
 		t.Fatal(err)
 	}
 	ks.Wait()
-	if _, err := ks.VerifyFrom(ctx, a, plain, "curl/8"); err != nil {
+	for range 200 {
+		if _, err := ks.VerifyFrom(ctx, a, plain, "curl/8"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks.Wait()
+	if got := hook.get("hset"); got != 1 {
+		t.Fatalf("201 uses within a minute wrote the last use %d times, want once", got)
+	}
+	if got := hook.get("get"); got != 201 {
+		t.Fatalf("201 uses read %d key records (no cache here), want 201", got)
+	}
+	// A minute later the next use is recorded, with its client.
+	at = at.Add(lastUsedEvery)
+	if _, err := ks.VerifyFrom(ctx, a, plain, "Okta SCIM Client 1.0.0"); err != nil {
 		t.Fatal(err)
 	}
 	ks.Wait()
+	if got := hook.get("hset"); got != 2 {
+		t.Fatalf("after a minute: %d writes, want 2", got)
+	}
 	list, err := ks.List(ctx, a)
 	if err != nil || len(list) != 1 || list[0].ID != k.ID {
 		t.Fatalf("list: %+v %v", list, err)
 	}
-	if list[0].LastClient != "Okta SCIM Client 1.0.0[2J" || list[0].LastUsed.IsZero() {
-		t.Fatalf("last use %v by %q, want the first use's client without its control character", list[0].LastUsed, list[0].LastClient)
+	if list[0].LastClient != "Okta SCIM Client 1.0.0" || !list[0].LastUsed.Equal(at.Truncate(time.Second)) {
+		t.Fatalf("last use %v by %q, want %v by the last recorded client", list[0].LastUsed, list[0].LastClient, at)
+	}
+	if got := cleanClient("Okta\x1b[2J SCIM\n" + strings.Repeat("x", 200)); got != "Okta[2J SCIM"+strings.Repeat("x", maxClientLen-len("Okta[2J SCIM")) {
+		t.Fatalf("cleaned client %q", got)
 	}
 }
 
@@ -254,5 +282,35 @@ func TestFrameAncestorsValidation(t *testing.T) {
 	errs := tn.Validate()
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "frame_ancestors") {
 		t.Fatalf("validate: %v", errs)
+	}
+}
+
+// commandCounter counts the commands a client sends, by name.
+type commandCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *commandCounter) add(name string) { c.mu.Lock(); c.n[name]++; c.mu.Unlock() }
+func (c *commandCounter) get(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[name]
+}
+func (c *commandCounter) reset() { c.mu.Lock(); c.n = map[string]int{}; c.mu.Unlock() }
+
+func (c *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.add(cmd.Name())
+		return next(ctx, cmd)
+	}
+}
+func (c *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, cmd := range cmds {
+			c.add(cmd.Name())
+		}
+		return next(ctx, cmds)
 	}
 }

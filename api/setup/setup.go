@@ -470,7 +470,7 @@ func (h *Handler) view(c *gin.Context, idp string) (*pageView, error) {
 	v := &pageView{
 		Tenant: t.ID, Name: t.Name, IdP: idp, CSRF: h.deps.Links.CSRF(sess),
 		Path: PagePath(t.ID), BaseURL: h.baseURL(c, t.ID), Expires: sess.Expires,
-		Keys: keys, Summary: sum, Groups: t.Store.Groups != nil,
+		Keys: keys, Summary: sum, Groups: t.Store.Groups != nil, Disabled: t.Disabled,
 		Attributes: attributesOf(t, idp), Deactivation: t.Store.Users.Active != nil,
 	}
 	for _, k := range keys {
@@ -570,6 +570,7 @@ type pageView struct {
 	Failures                    []failure
 
 	Groups       bool
+	Disabled     bool
 	Deactivation bool
 	Attributes   []attributeRow
 }
