@@ -139,7 +139,7 @@ var (
 
 // explain turns a failed resource into what the admin reads.
 func explain(t *tenants.Tenant, idp string, r syncsvc.ResourceStatus) failure {
-	f := failure{Kind: "User", Name: r.Name, Reason: r.Failure}
+	f := failure{Kind: "User", Name: r.Name, Reason: scrub(r.Failure)}
 	if r.Kind == queue.KindGroup {
 		f.Kind = "Group"
 	}
@@ -196,6 +196,21 @@ func explain(t *tenants.Tenant, idp string, r syncsvc.ResourceStatus) failure {
 		f.Fix = "Check " + who + "'s attributes in " + where + " against the list above; the store's own words are below. If it is not clear, send them to the company that sent you this link."
 	}
 	return f
+}
+
+// Personal data a store's message might still carry (the SQL stores cut
+// the values out already): directory names' attribute values and e-mail
+// addresses. The page shows no personal data beyond the failing
+// resource's name.
+var (
+	reDNValue = regexp.MustCompile(`(?i)\b(uid|cn|sn|givenName|mail|displayName|samAccountName|userPrincipalName)=[^,"+]+`)
+	reEmail   = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}`)
+)
+
+// scrub is the store's reason as the page shows it.
+func scrub(reason string) string {
+	reason = reDNValue.ReplaceAllString(reason, "$1=…")
+	return reEmail.ReplaceAllString(reason, "…")
 }
 
 func orDefault(cond bool, a, b string) string {

@@ -94,3 +94,17 @@ func TestAttributesOfTheMapping(t *testing.T) {
 		}
 	}
 }
+
+// The store's own words are shown without the personal data a directory's
+// message may carry.
+func TestReasonIsScrubbed(t *testing.T) {
+	got := scrub(`ldapstore: modify "uid=jane.doe,ou=people,dc=example,dc=com": LDAP Result Code 19 "Constraint Violation": mail jane@example.com in use; cn=Jane Doe+sn=Doe`)
+	for _, leak := range []string{"jane.doe", "jane@example.com", "Jane Doe"} {
+		if strings.Contains(got, leak) {
+			t.Errorf("%q shown: %s", leak, got)
+		}
+	}
+	if !strings.Contains(got, "Constraint Violation") || !strings.Contains(got, "ou=people") {
+		t.Errorf("too much cut: %s", got)
+	}
+}
