@@ -23,6 +23,11 @@ func cloneTenant(t *Tenant) *Tenant {
 		s.Attributes = slices.Clone(t.Schema.Attributes)
 		c.Schema = &s
 	}
+	if t.Setup != nil {
+		o := *t.Setup
+		o.FrameAncestors = slices.Clone(t.Setup.FrameAncestors)
+		c.Setup = &o
+	}
 	return &c
 }
 

@@ -14,7 +14,10 @@
 //	sb:{<tenant>}:keys          hash: key id -> key record JSON (id, name,
 //	                            display prefix, created, revoked, SHA-256)
 //	sb:{<tenant>}:keynames      hash: live key name -> key id
-//	sb:{<tenant>}:keys:used     hash: key id -> last use (unix seconds)
+//	sb:{<tenant>}:keys:used     hash: key id -> last use (unix seconds),
+//	                            and key id + "/client" -> its User-Agent
+//	                            (both written at most once a minute per
+//	                            key per process)
 //	sb:key:<sha256hex>          string: key record JSON of a live key; the
 //	                            lookup Verify does. Deleting it revokes.
 //	sb:{<tenant>}:oauth:clients hash: client id -> OAuth client record JSON
@@ -36,4 +39,10 @@
 // derived from secrets.key_file and verified in process; a client's
 // liveness is cached like a key and dropped by the same announcements on
 // the pub/sub channel sb:keys:changed (a revocation, a tenant's deletion).
+//
+// Setup links (setuplinks.go) open a tenant's self-service setup page for
+// its customer's admin: signed with another key derived from
+// secrets.key_file, expiring, revocable (sb:{<tenant>}:setup:links and the
+// revocation list sb:{<tenant>}:setup:revoked, which every setup session
+// checks), good for one tenant only.
 package tenants

@@ -61,7 +61,10 @@ type Key struct {
 	Prefix   string    `json:"prefix"`
 	Created  time.Time `json:"created"`
 	LastUsed time.Time `json:"last_used,omitzero"`
-	Revoked  bool      `json:"revoked,omitempty"`
+	// LastClient is the User-Agent of that use ("Okta SCIM Client 1.0.0"),
+	// as recorded with LastUsed; "" when not known.
+	LastClient string `json:"last_client,omitempty"`
+	Revoked    bool   `json:"revoked,omitempty"`
 }
 
 // keyRecord is what Redis holds for a key, in the tenant's key hash and (while
@@ -242,6 +245,7 @@ func (s *KeyStore) List(ctx context.Context, tenant string) ([]Key, error) {
 		k := rec.key()
 		if sec, err := strconv.ParseInt(lastUsed[id], 10, 64); err == nil {
 			k.LastUsed = time.Unix(sec, 0).UTC()
+			k.LastClient = lastUsed[id+lastClientSuffix]
 		}
 		out = append(out, k)
 	}
@@ -333,6 +337,14 @@ func (s *KeyStore) find(ctx context.Context, tenant, idOrName string) (*keyRecor
 // returns exactly ErrUnauthorized; only a Redis failure returns something
 // else (wrapping ErrUnavailable). A malformed key costs no Redis round trip.
 func (s *KeyStore) Verify(ctx context.Context, tenant, presented string) (*Key, error) {
+	return s.VerifyFrom(ctx, tenant, presented, "")
+}
+
+// VerifyFrom is Verify for a request from client (its User-Agent, "" when
+// none), which is recorded with the key's last use (LastClient): at most
+// once per key per minute in this process, like the time of use, so
+// tracking costs no Redis write per request.
+func (s *KeyStore) VerifyFrom(ctx context.Context, tenant, presented, client string) (*Key, error) {
 	if !wellFormedKey(presented) || !ValidID(tenant) {
 		return nil, ErrUnauthorized
 	}
@@ -344,7 +356,7 @@ func (s *KeyStore) Verify(ctx context.Context, tenant, presented string) (*Key, 
 		return nil, ErrUnauthorized
 	}
 	k := rec.key()
-	k.LastUsed = s.touch(ctx, tenant, rec.ID)
+	k.LastUsed = s.touch(ctx, tenant, rec.ID, client)
 	return &k, nil
 }
 
@@ -380,7 +392,7 @@ func (s *KeyStore) liveKey(ctx context.Context, tenant, sum string) (keyRecord, 
 
 // touch records the key's use at most once per lastUsedEvery in this
 // process, in the background, and returns the time of use.
-func (s *KeyStore) touch(ctx context.Context, tenant, id string) time.Time {
+func (s *KeyStore) touch(ctx context.Context, tenant, id, client string) time.Time {
 	now := s.now()
 	s.mu.Lock()
 	if last, ok := s.lastUsed[id]; ok && now.Sub(last) < lastUsedEvery {
@@ -401,7 +413,7 @@ func (s *KeyStore) touch(ctx context.Context, tenant, id string) time.Time {
 		defer func() { <-s.writes }()
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
-		if err := s.rdb.HSet(wctx, keysUsedKey(tenant), id, now.Unix()).Err(); err != nil {
+		if err := s.rdb.HSet(wctx, keysUsedKey(tenant), id, now.Unix(), id+lastClientSuffix, cleanClient(client)).Err(); err != nil {
 			// Try again on the next use.
 			s.mu.Lock()
 			if s.lastUsed[id].Equal(now) {
@@ -411,6 +423,28 @@ func (s *KeyStore) touch(ctx context.Context, tenant, id string) time.Time {
 		}
 	}()
 	return now.UTC()
+}
+
+// lastClientSuffix names the field of a key's last client in the
+// keys:used hash, beside the key id's own field (its last use).
+const lastClientSuffix = "/client"
+
+// maxClientLen bounds a recorded User-Agent (in bytes).
+const maxClientLen = 120
+
+// cleanClient is a User-Agent as recorded: printable characters only, at
+// most maxClientLen bytes.
+func cleanClient(ua string) string {
+	var b strings.Builder
+	for _, r := range ua {
+		if b.Len()+utf8.RuneLen(r) > maxClientLen {
+			break
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+		}
+	}
+	return strings.TrimSpace(b.String())
 }
 
 // Wait blocks until the background LastUsed writes started so far are done

@@ -281,6 +281,9 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	if err := deleteTenantKeys(ctx, r.rdb, id); err != nil {
 		return unavailable(fmt.Sprintf("delete %q", id), err)
 	}
+	if err := deleteTenantSetupLinks(ctx, r.rdb, id); err != nil {
+		return unavailable(fmt.Sprintf("delete %q", id), err)
+	}
 	n, err := r.rdb.Del(ctx, tenantKey(id)).Result()
 	if err != nil {
 		return unavailable(fmt.Sprintf("delete %q", id), err)

@@ -55,6 +55,9 @@ type Tenant struct {
 	// match), for a store or IdP that relies on it; unset, externalId is
 	// not unique (RFC 7643 §3.1), as Entra's default mapping needs.
 	Unique []string `yaml:"unique,omitempty" json:"unique,omitempty"`
+	// Setup configures the tenant's setup page for its customer's admin
+	// (setuplinks.go); nil: the defaults.
+	Setup *SetupOptions `yaml:"setup,omitempty" json:"setup,omitempty"`
 	// Created is set by the Registry when the tenant is first stored.
 	Created time.Time `yaml:"created,omitempty" json:"created"`
 }
@@ -103,6 +106,7 @@ func (t Tenant) Validate() []error {
 			errs = append(errs, fmt.Errorf("schema: %w", err))
 		}
 	}
+	errs = append(errs, t.Setup.problems()...)
 	storeErrs := t.Store.Validate()
 	for _, err := range storeErrs {
 		errs = append(errs, fmt.Errorf("store: %w", err))

@@ -46,6 +46,9 @@ type Deps struct {
 	// OAuth, optional, are the tenants' OAuth clients (oauth.go); nil:
 	// their routes are 404.
 	OAuth *tenants.OAuthClients
+	// SetupLinks, optional, are the tenants' setup links (setuplinks.go);
+	// nil (no secrets.key_file): their routes say they are off.
+	SetupLinks *tenants.SetupLinks
 }
 
 // Handler serves the admin API and the console.
@@ -96,6 +99,7 @@ func (h *Handler) Mount(r gin.IRouter) {
 		v1.POST("/tenants/:tenant/oauth-clients", h.createOAuthClient)
 		v1.DELETE("/tenants/:tenant/oauth-clients/:client", h.revokeOAuthClient)
 	}
+	h.mountSetupLinks(v1)
 	v1.GET("/tenants/:tenant/users", h.statuses(queue.KindUser))
 	v1.GET("/tenants/:tenant/users/:id", h.status(queue.KindUser))
 	v1.GET("/tenants/:tenant/groups", h.statuses(queue.KindGroup))

@@ -93,6 +93,10 @@ func (h *Handler) mountConsole(r gin.IRouter) {
 		auth.POST("/tenants/:tenant/oauth-clients", h.consoleCreateOAuthClient)
 		auth.POST("/tenants/:tenant/oauth-clients/:client/revoke", h.consoleRevokeOAuthClient)
 	}
+	if h.deps.SetupLinks != nil {
+		auth.POST("/tenants/:tenant/setup-links", h.consoleCreateSetupLink)
+		auth.POST("/tenants/:tenant/setup-links/:link/revoke", h.consoleRevokeSetupLink)
+	}
 	auth.POST("/tenants/:tenant/replay", h.consoleReplay)
 	auth.POST("/tenants/:tenant/import", h.consoleImport)
 }
@@ -153,7 +157,9 @@ type view struct {
 	Keys    []tenants.Key
 	NewKey  *NewKey
 	// OAuth is nil without OAuth clients (Deps.OAuth); then no section.
-	OAuth    *oauthView
+	OAuth *oauthView
+	// Setup is nil without setup links (Deps.SetupLinks); then no section.
+	Setup    *setupLinksView
 	Failed   []syncsvc.ResourceStatus
 	Pending  []syncsvc.ResourceStatus
 	Job      *syncsvc.JobStatus
@@ -245,6 +251,9 @@ func (h *Handler) tenantView(ctx context.Context, id string) (view, error) {
 	if v.OAuth, err = h.oauthView(ctx, t.ID); err != nil {
 		return v, err
 	}
+	if v.Setup, err = h.setupLinksView(ctx, t.ID); err != nil {
+		return v, err
+	}
 	if v.Summary, err = h.deps.Admin.Summary(ctx, t.ID); err != nil {
 		return v, err
 	}
@@ -273,6 +282,8 @@ func (h *Handler) tenantPage(c *gin.Context) {
 	switch c.Query("notice") {
 	case "revoked":
 		v.Notice = "Key revoked."
+	case "link-revoked":
+		v.Notice = "Setup link revoked: it no longer opens, and its open pages are closed."
 	case "client-revoked":
 		v.Notice = "OAuth client revoked: its tokens no longer work."
 	case "replayed":

@@ -1,6 +1,8 @@
 // Package admin is the operator's side of the API process: a JSON admin API
 // under /admin/v1 (tenants, SCIM keys and OAuth clients (oauth.go,
-// console_oauth.go), each resource's sync state, replay,
+// console_oauth.go), setup links for the customer's setup page
+// (setuplinks.go; the page itself is package api/setup), each resource's
+// sync state, replay,
 // full import and drift jobs, mapping preview) and a small server-rendered
 // console under /console, both behind the operator token.
 //

@@ -59,6 +59,7 @@ type app struct {
 	// /monitoring (see operatorToken).
 	opsToken string
 	ops      operatorAuth // telemetry.go
+	setup    setupState   // setup_cmd.go
 	closers  []func()
 }
 
@@ -207,6 +208,7 @@ func (a *app) router() http.Handler {
 		Metrics:             a.metrics.http,
 	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter, OAuth: oauth})
 	a.mountAdmin(r.Engine)
+	a.mountSetup(r.Engine)
 	return r
 }
 

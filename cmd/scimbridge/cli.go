@@ -44,6 +44,10 @@ type invocation struct {
 	clientName string // oauth-client create --name
 	clientRef  string // oauth-client revoke --client
 
+	linkTTL string // tenant setup-link --ttl
+	linkIdP string // tenant setup-link --idp
+	linkID  string // tenant setup-link-revoke --link
+
 	stdout, stderr io.Writer
 }
 
@@ -186,6 +190,19 @@ func cliCommands() []command {
 		{name: "tenant update", summary: "replace a tenant from a file", flags: connect(tenantFileFlag, jsonFlag), run: runAdmin},
 		{name: "tenant disable", summary: "refuse a tenant's SCIM requests (it gets no store)", flags: connect(tenantFlag, jsonFlag), run: runAdmin},
 		{name: "tenant enable", summary: "undo tenant disable", flags: connect(tenantFlag, jsonFlag), run: runAdmin},
+		{name: "tenant setup-link", summary: "a link to the tenant's setup page, for the customer's admin",
+			doc: "The page walks the customer's IT admin through provisioning from Okta or Entra ID (keys,\n" +
+				"steps, status). The link is signed with a key derived from secrets.key_file, opens this\n" +
+				"tenant's page only and works until it expires or is revoked.",
+			flags: connect(tenantFlag,
+				stringFlag("ttl", "DURATION", "how long the link works (5m to 720h)", "24h", func(in *invocation) *string { return &in.linkTTL }),
+				stringFlag("idp", "okta|entra|other", "preselect the identity provider (unset: the admin chooses)", "", func(in *invocation) *string { return &in.linkIdP }),
+				jsonFlag),
+			run: runSetupLink},
+		{name: "tenant setup-link-revoke", summary: "revoke a setup link; the pages it opened close",
+			flags: connect(tenantFlag,
+				stringFlag("link", "ID", "the link id (printed with the link)", "", func(in *invocation) *string { return &in.linkID }).need("")),
+			run: runSetupLink},
 
 		{name: "status", summary: "a tenant's sync state: a summary, or the users or groups in a state",
 			flags: connect(tenantFlag,

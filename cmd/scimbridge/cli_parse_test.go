@@ -199,9 +199,9 @@ func TestCLIRefusesOtherMistakes(t *testing.T) {
 		{nil, "scimbridge: no command", "scimbridge: SCIM 2.0"},
 		{[]string{"nope"}, `scimbridge: unknown command "nope"`, "scimbridge: SCIM 2.0"},
 		{[]string{"--tenant", "x"}, `scimbridge: unknown command "--tenant"`, "scimbridge: SCIM 2.0"},
-		{[]string{"tenant"}, "scimbridge tenant: want a command: list, show, create, update, disable or enable", "Usage:\n  scimbridge tenant list "},
-		{[]string{"tenant", "--json"}, "scimbridge tenant: want a command: list, show, create, update, disable or enable", "Usage:\n  scimbridge tenant list "},
-		{[]string{"tenant", "delete", "--tenant", "x"}, `scimbridge tenant: unknown command "delete" (want list, show, create, update, disable or enable)`, "Usage:\n  scimbridge tenant list "},
+		{[]string{"tenant"}, "scimbridge tenant: want a command: list, show, create, update, disable, enable, setup-link or setup-link-revoke", "Usage:\n  scimbridge tenant list "},
+		{[]string{"tenant", "--json"}, "scimbridge tenant: want a command: list, show, create, update, disable, enable, setup-link or setup-link-revoke", "Usage:\n  scimbridge tenant list "},
+		{[]string{"tenant", "delete", "--tenant", "x"}, `scimbridge tenant: unknown command "delete" (want list, show, create, update, disable, enable, setup-link or setup-link-revoke)`, "Usage:\n  scimbridge tenant list "},
 		{[]string{"key"}, "scimbridge key: want a command: create, list or revoke", "Usage:\n  scimbridge key create "},
 		{[]string{"key", "rotate"}, `scimbridge key: unknown command "rotate" (want create, list or revoke)`, "Usage:\n  scimbridge key create "},
 		{[]string{"help", "nope"}, `scimbridge help: unknown command "nope"`, "scimbridge: SCIM 2.0"},
@@ -328,7 +328,7 @@ func TestUsageIsTheTable(t *testing.T) {
 	if !reflect.DeepEqual(groups, map[string][]string{
 		"key":          {"create", "list", "revoke"},
 		"oauth-client": {"create", "list", "revoke"},
-		"tenant":       {"list", "show", "create", "update", "disable", "enable"},
+		"tenant":       {"list", "show", "create", "update", "disable", "enable", "setup-link", "setup-link-revoke"},
 	}) {
 		t.Errorf("groups: %v", groups)
 	}

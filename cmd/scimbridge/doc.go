@@ -21,6 +21,9 @@
 //	              invisible characters Go-quoted)
 //	oauth_cmd.go  `oauth-client create|list|revoke` (tenants.OAuthClients;
 //	              app.go derives the tokens' key from secrets.key_file)
+//	setup_cmd.go  the customer's setup page (api/setup) and its links:
+//	              wiring (off without secrets.key_file) and
+//	              `tenant setup-link` / `tenant setup-link-revoke`
 //	demo.go       the embedded default (internal/embeddedredis is its Redis)
 //	faults_on.go  fault-injection points, only with -tags faultinject
 package main

@@ -53,6 +53,13 @@ func oktaSpecPath(name string) string {
 // can check more (say, that the created user reached the store).
 func runOktaSpec(t *testing.T, specPath, baseURL, authHeader string) map[string]string {
 	t.Helper()
+	return runOktaSpecAs(t, specPath, baseURL, authHeader, "")
+}
+
+// runOktaSpecAs is runOktaSpec sending userAgent ("": Go's default) as
+// the User-Agent of every request, as Okta's provisioning does its own.
+func runOktaSpecAs(t *testing.T, specPath, baseURL, authHeader, userAgent string) map[string]string {
+	t.Helper()
 	spec, err := loadOktaSpec(specPath)
 	if err != nil {
 		t.Fatalf("okta spec: %v", err)
@@ -60,11 +67,27 @@ func runOktaSpec(t *testing.T, specPath, baseURL, authHeader string) map[string]
 	vars := oktaSpecVariables(rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	vars["SCIMBaseURL"] = strings.TrimSuffix(baseURL, "/")
 	vars["auth"] = authHeader
-	failures := interpretOktaSpec(spec, vars, &http.Client{Timeout: 60 * time.Second}, t.Logf)
+	client := &http.Client{Timeout: 60 * time.Second}
+	if userAgent != "" {
+		client.Transport = userAgentTransport{ua: userAgent, next: http.DefaultTransport}
+	}
+	failures := interpretOktaSpec(spec, vars, client, t.Logf)
 	for _, f := range failures {
 		t.Errorf("okta spec %s: %s", filepath.Base(specPath), f)
 	}
 	return vars
+}
+
+// userAgentTransport sets the User-Agent of every request.
+type userAgentTransport struct {
+	ua   string
+	next http.RoundTripper
+}
+
+func (u userAgentTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("User-Agent", u.ua)
+	return u.next.RoundTrip(r)
 }
 
 // oktaSpec is the part of a Runscope export the interpreter reads.
