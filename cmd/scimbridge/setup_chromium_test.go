@@ -5,7 +5,7 @@ package main
 // spec test with that key, see the requests and the provisioned users, see
 // a store rejection explained, revoke the key, and the next SCIM call is
 // 401. With SCIMBRIDGE_SCREENSHOTS=DIR each step's screenshot is written
-// there (the README shows docs/setup-credentials.png and docs/setup-status.png from it).
+// there (the README shows api/setup/screenshots/setup-credentials.png and setup-status.png from it).
 
 import (
 	"context"
