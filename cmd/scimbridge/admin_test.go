@@ -154,10 +154,11 @@ func waitState(t *testing.T, a *app, tenant, id, want string) *syncsvc.ResourceS
 	}
 }
 
-func TestAdminAPI(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+func TestAdminAPI(t *testing.T) { testAdminAPI(t, e2eTopology(t)) }
+
+func testAdminAPI(t *testing.T, topo testsupport.RedisTopology) {
 	ten, db := adminSQLiteTenant(t, "adm-acme")
-	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
+	ts := startTestServer(t, withAdminToken(t, testConfigOn(t, topo, ten)), serverOptions{})
 	c := &adminClient{t: t, base: ts.url, token: testAdminToken}
 
 	// Operator auth: no token, a wrong token.

@@ -189,6 +189,30 @@ func testConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Config {
 	return &c
 }
 
+// e2eTopology is the Redis of the e2e tests run on their own: the test
+// Redis's e2e database, flushed.
+func e2eTopology(t *testing.T) testsupport.RedisTopology {
+	return testsupport.StandaloneTopology(t, e2eRedisDB)
+}
+
+// testConfigOn is testConfig on a Redis topology (redis.mode and its
+// addresses), so one e2e test runs on standalone, Sentinel or Cluster.
+func testConfigOn(t *testing.T, topo testsupport.RedisTopology, ts ...tenants.Tenant) *Config {
+	t.Helper()
+	c := testConfig(t, topo.Addr, ts...)
+	c.Redis.Mode = topo.Mode
+	c.Redis.DB = topo.DB
+	c.Redis.Sentinel.Master = topo.Master
+	c.Redis.Sentinel.Addrs = topo.SentinelAddrs
+	c.Redis.Cluster.Addrs = topo.ClusterAddrs
+	c.Redis.QueueShards = 0
+	c.applyDefaults()
+	if errs := c.validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return c
+}
+
 // scimClient speaks to one tenant's Base URL.
 type scimClient struct {
 	t    *testing.T
@@ -257,10 +281,11 @@ func newKey(t *testing.T, a *app, tenant string) string {
 	return plain
 }
 
-func TestOktaSpecAgainstPostgresTenant(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+func TestOktaSpecAgainstPostgresTenant(t *testing.T) { testOktaSpecAgainstPostgresTenant(t, e2eTopology(t)) }
+
+func testOktaSpecAgainstPostgresTenant(t *testing.T, topo testsupport.RedisTopology) {
 	dsn, table, db := e2ePostgres(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("acme", dsn, table)), serverOptions{})
+	ts := startTestServer(t, testConfigOn(t, topo, postgresTenant("acme", dsn, table)), serverOptions{})
 	key := newKey(t, ts.app, "acme")
 	base := ts.url + "/scim/acme/v2"
 	for _, spec := range []string{"Okta-SCIM-20-SPEC-Test.json", "Okta-SCIM-20-SPEC-Test-old.json"} {
@@ -338,10 +363,11 @@ func TestEmbeddedDefaultSurvivesRestart(t *testing.T) {
 
 // TestOktaLifecycleInPostgresTable follows one Okta user through its life
 // and checks the customer's table itself at every step.
-func TestOktaLifecycleInPostgresTable(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+func TestOktaLifecycleInPostgresTable(t *testing.T) { testOktaLifecycleInPostgresTable(t, e2eTopology(t)) }
+
+func testOktaLifecycleInPostgresTable(t *testing.T, topo testsupport.RedisTopology) {
 	dsn, table, db := e2ePostgres(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("lifecycle", dsn, table)), serverOptions{})
+	ts := startTestServer(t, testConfigOn(t, topo, postgresTenant("lifecycle", dsn, table)), serverOptions{})
 	c := &scimClient{t: t, base: ts.url + "/scim/lifecycle/v2", auth: "Bearer " + newKey(t, ts.app, "lifecycle")}
 
 	type acct struct {
