@@ -45,7 +45,9 @@ func e2ePostgresGroups(t *testing.T, id string) (tenants.Tenant, *sql.DB, string
 	return ten, db, schema
 }
 
-func TestEntraProvisioningInPostgresTables(t *testing.T) { testEntraProvisioningInPostgresTables(t, e2eTopology(t)) }
+func TestEntraProvisioningInPostgresTables(t *testing.T) {
+	testEntraProvisioningInPostgresTables(t, e2eTopology(t))
+}
 
 func testEntraProvisioningInPostgresTables(t *testing.T, topo testsupport.RedisTopology) {
 	const tenant = "entra"

@@ -281,7 +281,9 @@ func newKey(t *testing.T, a *app, tenant string) string {
 	return plain
 }
 
-func TestOktaSpecAgainstPostgresTenant(t *testing.T) { testOktaSpecAgainstPostgresTenant(t, e2eTopology(t)) }
+func TestOktaSpecAgainstPostgresTenant(t *testing.T) {
+	testOktaSpecAgainstPostgresTenant(t, e2eTopology(t))
+}
 
 func testOktaSpecAgainstPostgresTenant(t *testing.T, topo testsupport.RedisTopology) {
 	dsn, table, db := e2ePostgres(t)
@@ -363,7 +365,9 @@ func TestEmbeddedDefaultSurvivesRestart(t *testing.T) {
 
 // TestOktaLifecycleInPostgresTable follows one Okta user through its life
 // and checks the customer's table itself at every step.
-func TestOktaLifecycleInPostgresTable(t *testing.T) { testOktaLifecycleInPostgresTable(t, e2eTopology(t)) }
+func TestOktaLifecycleInPostgresTable(t *testing.T) {
+	testOktaLifecycleInPostgresTable(t, e2eTopology(t))
+}
 
 func testOktaLifecycleInPostgresTable(t *testing.T, topo testsupport.RedisTopology) {
 	dsn, table, db := e2ePostgres(t)
