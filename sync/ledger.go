@@ -124,8 +124,14 @@ func (k keys) lease(id string) string { return k.prefix() + "lease:" + id }
 func (k keys) failed() string         { return k.prefix() + "failed" }
 func userKeys(tenant string) keys     { return keys{tenant: tenant, kind: "u"} }
 func (k keys) putKeys(id string) []string {
-	return []string{k.rec(id), k.idxUserName(), k.idxExternalIDs(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed(), k.drainGen(), k.idxExternalIDHash()}
+	return []string{k.rec(id), k.idxUserName(), k.idxExternalIDs(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed(), k.drainGen(), k.idxExternalIDHash(),
+		requestKey(k.tenant)}
 }
+
+// requestKey names one write request's reply in the tenant's slot: a new
+// random id per call, so every resend of that call's command carries the
+// same key (see Replays in ledger_lua.go).
+func requestKey(tenant string) string { return "sb:{" + tenant + "}:req:" + newID() }
 
 // Ledger keeps desired and applied state in Redis.
 type Ledger struct {

@@ -25,7 +25,8 @@ func (k keys) memberSeq() string        { return k.prefix() + "mseq" }
 func (k keys) idxDisplayName() string   { return k.prefix() + "idx:dn" }
 func (k keys) groupPutKeys(id string) []string {
 	return []string{k.rec(id), k.idxDisplayName(), k.idxExternalIDs(), k.all(), k.seq(), k.dirty(),
-		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all(), k.failed(), k.idxExternalIDHash()}
+		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all(), k.failed(), k.idxExternalIDHash(),
+		requestKey(k.tenant)}
 }
 
 // groupIndexValues extracts what the group indexes hold.

@@ -13,7 +13,8 @@ import "github.com/redis/go-redis/v9"
 // KEYS: 1 rec, 2 idx displayName, 3 idx externalId (zset, ledger_extid.go),
 // 4 all, 5 seq, 6 dirty, 7 members, 8 pending, 9 member-change counter,
 // 10 idx anchor, 11 live users (zset), 12 failed, 13 the externalId hash of
-// earlier releases (moved into 3 a batch per call)
+// earlier releases (moved into 3 a batch per call), 14 the request's reply
+// (replayOnce)
 // ARGV: 1 mode (create|update|delete|adopt|members: an update of the
 // membership alone, keeping doc and indexes), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
@@ -29,7 +30,7 @@ import "github.com/redis/go-redis/v9"
 //
 // Returns {"ok", fields...} or {"notfound"}, {"exists"}, {"version", cur},
 // {"unique", attribute, otherID}, {"adopted", id}.
-var putGroupScript = redis.NewScript(extLua + `
+var putGroupScript = redis.NewScript(extLua + replayOnce(`
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
@@ -131,7 +132,7 @@ end
 local out = redis.call('HGETALL', rec)
 table.insert(out, 1, 'ok')
 return out
-`)
+`))
 
 // groupAppliedScript records an apply of a group.
 //

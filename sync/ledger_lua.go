@@ -12,13 +12,50 @@ import "github.com/redis/go-redis/v9"
 // version), pw/pwv (sealed password waiting to be applied and the version
 // that set it).
 
+// Replays. A Redis client re-sends a command whose reply did not arrive in
+// time (go-redis retries after a read timeout or a dropped connection, as
+// it should for a failover); for a write script that has already run, the
+// second run would answer as if someone else had written first (a create
+// "exists", a conditional update "version"). So every write the front door
+// makes is idempotent per request: the caller names the request by a key
+// of the tenant's slot (requestKey: a random id, the same in every resend
+// of the command), the first run records its reply there for
+// replayTTLms, and a run that finds the reply returns it and writes
+// nothing. Retries stay on (they are what carries a write over a failover
+// or a dropped connection); a resend just cannot act twice. The record is
+// written by the same script as the effect, so it is replicated (and
+// WAITed for) with it.
+
+// replayTTLms is how long a request's reply is kept: longer than go-redis
+// can go on re-sending one command (its retries, each bounded by the read
+// timeout, about 13 s with scimbridge's settings), short enough that the
+// replies of a busy tenant stay a small fraction of its keys.
+const replayTTLms = "30000"
+
+// replayOnce makes a write script's body idempotent per request: KEYS's
+// last key is the request's reply key. The body's own return values are
+// flat arrays of strings or integers (what cjson round-trips).
+func replayOnce(body string) string {
+	return `
+local replayKey = KEYS[#KEYS]
+local replayed = redis.call('GET', replayKey)
+if replayed then return cjson.decode(replayed) end
+local reply = (function()
+` + body + `
+end)()
+redis.call('SET', replayKey, cjson.encode(reply), 'PX', ` + replayTTLms + `)
+return reply
+`
+}
+
 // putScript writes a desired state.
 //
 // KEYS: 1 rec, 2 idx userName, 3 idx externalId (zset, ledger_extid.go),
 // 4 idx emails (zset), 5 all (zset by seq), 6 seq counter, 7 dirty (zset),
 // 8 idx anchor, 9 failed (zset: resources whose latest version the store
 // rejected), 10 drain generation (read only), 11 the externalId hash of
-// earlier releases (moved into 3 a batch per call)
+// earlier releases (moved into 3 a batch per call), 12 the request's reply
+// (replayOnce)
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor
@@ -30,7 +67,7 @@ import "github.com/redis/go-redis/v9"
 // the caller's doc: sending it back would be a kilobyte for nothing); or
 // {"notfound"}, {"exists"}, {"version", current}, {"unique", attribute,
 // otherID}, {"adopted", id} (adopt of an anchor the ledger knows already).
-var putScript = redis.NewScript(extLua + `
+var putScript = redis.NewScript(extLua + replayOnce(`
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
@@ -107,7 +144,7 @@ if mode == 'delete' then names[#names+1] = 'doc' end
 local out = {'ok', redis.call('GET', KEYS[10]) or '0'}
 for _, x in ipairs(redis.call('HMGET', rec, unpack(names))) do out[#out+1] = x or '' end
 return out
-`)
+`))
 
 // putReplyFields are the record fields putScript returns, in its order
 // (keep the two lists equal).
@@ -172,10 +209,11 @@ return 1
 // leaseLoadScript takes a resource's lease and, when it gets it, returns
 // the record in the same round trip.
 //
-// KEYS: 1 lease, 2 rec. ARGV: 1 token, 2 ttl ms.
+// KEYS: 1 lease, 2 rec. ARGV: 1 token, 2 ttl ms. A lease that already
+// holds the token is ours (a resend of this call, see Replays).
 // Returns {"busy"} or {"ok", fields...} (no fields: no such resource).
 var leaseLoadScript = redis.NewScript(`
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy'} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy'} end
 local out = redis.call('HGETALL', KEYS[2])
 table.insert(out, 1, 'ok')
 return out
