@@ -91,9 +91,16 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 	for _, u := range removes {
 		args = append(args, u)
 	}
-	res, err := putGroupScript.Run(ctx, l.rdb, k.groupPutKeys(id), args...).StringSlice()
+	var res []string
+	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
+		var err error
+		if res, err = putGroupScript.Run(ctx, c, k.groupPutKeys(id), args...).StringSlice(); err != nil {
+			return redisErr("put group", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, redisErr("put group", err)
+		return nil, err
 	}
 	switch res[0] {
 	case "ok":

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	gosync "sync"
 	"time"
@@ -116,6 +117,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		tokens:   tokens,
 		ledger:   syncsvc.NewLedger(rdb, sealer),
 	}
+	a.ledger.RequireReplicas(cfg.Redis.MinReplicas, cfg.Redis.ReplicaTimeout)
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout).
 		WithShards(cfg.Redis.QueueShards)
@@ -129,7 +131,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
 	a.service.Metrics = a.metrics.sync
-	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
+	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable, cfg.Redis.MinReplicas); err != nil {
 		rdb.Close()
 		return nil, err
 	}
@@ -138,7 +140,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 
 // checkRedisSafety warns, or with require refuses, when Redis may lose
 // acknowledged state; on a cluster, every primary is asked.
-func checkRedisSafety(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger, require bool) error {
+func checkRedisSafety(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger, require bool, minReplicas int) error {
 	var (
 		mu       gosync.Mutex
 		problems []string
@@ -151,6 +153,13 @@ func checkRedisSafety(ctx context.Context, rdb redis.UniversalClient, log *slog.
 		if vals, err := c.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil &&
 			vals["maxmemory-policy"] != "" && vals["maxmemory-policy"] != "noeviction" {
 			found = append(found, "maxmemory-policy "+vals["maxmemory-policy"]+" evicts keys: acknowledged state can vanish (use noeviction)")
+		}
+		if want := minReplicas; want > 0 {
+			if info, err := c.Info(ctx, "replication").Result(); err == nil {
+				if n := infoInt(info, "connected_slaves"); n < want {
+					found = append(found, fmt.Sprintf("redis.min_replicas is %d but a primary has %d replica(s) connected: every SCIM write will be answered 503 until enough replicas are", want, n))
+				}
+			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -168,6 +177,17 @@ func checkRedisSafety(ctx context.Context, rdb redis.UniversalClient, log *slog.
 		return fmt.Errorf("redis is not durable (redis.require_durable is set): %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// infoInt reads one "name:value" integer line of an INFO reply (0 when absent).
+func infoInt(info, name string) int {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // seedTenants writes the configured tenants into the registry.
