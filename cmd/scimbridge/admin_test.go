@@ -28,7 +28,7 @@ const testAdminToken = "operator-token-for-tests-0123456789"
 
 // adminSQLiteTenant creates a customer's SQLite users table and returns the
 // tenant and a connection for checks.
-func adminSQLiteTenant(t *testing.T, id string) (tenants.Tenant, *sql.DB) {
+func adminSQLiteTenant(t testing.TB, id string) (tenants.Tenant, *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), id+".db")
 	db, err := sql.Open("sqlite", path)

@@ -115,7 +115,7 @@ type serverOptions struct {
 // like `scimbridge serve` does (newApp, the tenants seeded, the worker
 // running) with the API on an httptest server, shaped by opts, and stops
 // it all at cleanup (or at ts.stop).
-func startTestServer(t *testing.T, cfg *Config, opts serverOptions) *testServer {
+func startTestServer(t testing.TB, cfg *Config, opts serverOptions) *testServer {
 	t.Helper()
 	cfg.PublicURL = "" // derive from each request's Host
 	logger := testsupport.Logger()
@@ -169,7 +169,7 @@ func startTestServer(t *testing.T, cfg *Config, opts serverOptions) *testServer 
 	return ts
 }
 
-func testConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Config {
+func testConfig(t testing.TB, redisAddr string, ts ...tenants.Tenant) *Config {
 	t.Helper()
 	var c Config
 	c.Redis.Addr = redisAddr
@@ -191,13 +191,13 @@ func testConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Config {
 
 // e2eTopology is the Redis of the e2e tests run on their own: the test
 // Redis's e2e database, flushed.
-func e2eTopology(t *testing.T) testsupport.RedisTopology {
+func e2eTopology(t testing.TB) testsupport.RedisTopology {
 	return testsupport.StandaloneTopology(t, e2eRedisDB)
 }
 
 // testConfigOn is testConfig on a Redis topology (redis.mode and its
 // addresses), so one e2e test runs on standalone, Sentinel or Cluster.
-func testConfigOn(t *testing.T, topo testsupport.RedisTopology, ts ...tenants.Tenant) *Config {
+func testConfigOn(t testing.TB, topo testsupport.RedisTopology, ts ...tenants.Tenant) *Config {
 	t.Helper()
 	c := testConfig(t, topo.Addr, ts...)
 	c.Redis.Mode = topo.Mode
@@ -272,7 +272,7 @@ func waitApplied(t *testing.T, a *app, tenant, id string) *syncsvc.Record {
 	}
 }
 
-func newKey(t *testing.T, a *app, tenant string) string {
+func newKey(t testing.TB, a *app, tenant string) string {
 	t.Helper()
 	plain, _, err := a.keys.Create(context.Background(), tenant, "e2e")
 	if err != nil {
