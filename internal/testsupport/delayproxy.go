@@ -2,7 +2,6 @@ package testsupport
 
 import (
 	"bytes"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -22,7 +21,6 @@ type DelayProxy struct {
 	next   atomic.Int64 // replies still to hold back
 	mu     sync.Mutex
 	sent   bytes.Buffer // everything the clients sent
-	conns  sync.WaitGroup
 }
 
 // StartDelayProxy listens on a free loopback port and forwards every
@@ -102,10 +100,7 @@ func (p *DelayProxy) serve(c net.Conn) {
 					break
 				}
 			}
-			if err != nil {
-				if err != io.EOF {
-					break
-				}
+			if err != nil { // io.EOF or a closed connection: done
 				break
 			}
 		}

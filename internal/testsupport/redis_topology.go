@@ -187,8 +187,8 @@ func StartRedisCluster(tb testing.TB, primaries int) *RedisClusterServers {
 	for _, s := range rc.Primaries {
 		c := redis.NewClient(&redis.Options{Addr: s.Addr})
 		WaitFor(tb, "cluster slots known at "+s.Addr, 20*time.Second, func() bool {
-			slots, err := c.ClusterSlots(context.Background()).Result()
-			return err == nil && len(slots) == primaries
+			shards, err := c.ClusterShards(context.Background()).Result()
+			return err == nil && len(shards) == primaries
 		})
 		_ = c.Close()
 	}
