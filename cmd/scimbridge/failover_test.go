@@ -39,6 +39,9 @@ type failoverRun struct {
 	acked    int64                 // 2xx answers
 	retried  int64                 // 5xx or transport errors retried
 	lostHere []string              // users whose acknowledged state the ledger lost
+	// storeDiffers: min_replicas 0 only: the store applied a write the
+	// failover took from the ledger (the two disagree until the next write).
+	storeDiffers []string
 }
 
 func TestSentinelFailoverUnderLoad(t *testing.T) {
@@ -53,8 +56,9 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 		// A measurement, not an assertion: how much a failover takes with it
 		// when acknowledgements do not wait for a replica depends on timing.
 		run := sentinelFailover(t, 0)
-		t.Logf("min_replicas 0: %d acknowledged writes, %d retries of 5xx; %d user(s) lost their last acknowledged state: %v",
-			run.acked, run.retried, len(run.lostHere), run.lostHere)
+		t.Logf("min_replicas 0: %d acknowledged writes, %d retries of 5xx; %d of %d users lost their last acknowledged state (e.g. %v); %d store row(s) differ from the ledger (e.g. %v)",
+			run.acked, run.retried, len(run.lostHere), len(run.users), run.lostHere[:min(3, len(run.lostHere))],
+			len(run.storeDiffers), run.storeDiffers[:min(2, len(run.storeDiffers))])
 	})
 }
 
@@ -84,13 +88,20 @@ func sentinelFailover(t *testing.T, minReplicas int) *failoverRun {
 			once.Do(func() { close(killed) })
 		}
 	}
+	failedOver := make(chan struct{})
 	go func() {
+		defer close(failedOver)
 		select {
 		case <-killed:
 		case <-time.After(60 * time.Second):
 			return
 		}
+		// The replica is cut off first, and the primary goes on serving
+		// for half a second: writes it takes then exist on it alone, as
+		// in a partition or a replica that lags under load.
 		old := rs.MasterAddr(t)
+		rs.Link.Cut()
+		time.Sleep(500 * time.Millisecond)
 		rs.Primary.Kill()
 		testsupport.WaitFor(t, "sentinel promotes the replica", 30*time.Second, func() bool {
 			a := rs.MasterAddr(t)
@@ -157,6 +168,7 @@ func sentinelFailover(t *testing.T, minReplicas int) *failoverRun {
 	default:
 		t.Fatalf("the load ended (%d acknowledged) before the kill", run.acked)
 	}
+	<-failedOver // the checks read the promoted replica, never the old primary
 
 	// Convergence: the ledger holds each user's last acknowledged state
 	// (or, where it lost it, that is what is measured), and the store
@@ -189,6 +201,13 @@ func sentinelFailover(t *testing.T, minReplicas int) *failoverRun {
 		}
 		return true
 	})
+	storeWrong := func(format string, args ...any) {
+		if minReplicas > 0 {
+			t.Errorf(format, args...)
+		} else {
+			run.storeDiffers = append(run.storeDiffers, fmt.Sprintf(format, args...))
+		}
+	}
 	for name, au := range run.users {
 		r, err := ts.app.ledger.GetUser(ctx, "fo", au.id)
 		if err != nil {
@@ -199,12 +218,12 @@ func sentinelFailover(t *testing.T, minReplicas int) *failoverRun {
 		var active int
 		err = db.QueryRow(`SELECT count(*), max(family_name), max(active) FROM users WHERE username = ?`, name).Scan(&n, &family, &active)
 		if err != nil || n != 1 {
-			t.Errorf("%s: %d rows in the store (%v), want exactly one", name, n, err)
+			storeWrong("%s: %d rows in the store (%v), want exactly one", name, n, err)
 			continue
 		}
 		want := r.Attrs["name"].(map[string]any)["familyName"]
 		if family.String != want || (active == 1) != adapters.ActiveOf(r.Attrs) {
-			t.Errorf("%s: store holds %q active=%d, ledger %v active=%v", name, family.String, active, want, adapters.ActiveOf(r.Attrs))
+			storeWrong("%s: store holds %q active=%d, ledger %v active=%v", name, family.String, active, want, adapters.ActiveOf(r.Attrs))
 		}
 	}
 	if n, err := ts.app.ledger.CountUsers(ctx, "fo"); err != nil || n > len(run.users) {

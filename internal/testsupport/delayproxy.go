@@ -21,6 +21,31 @@ type DelayProxy struct {
 	next   atomic.Int64 // replies still to hold back
 	mu     sync.Mutex
 	sent   bytes.Buffer // everything the clients sent
+	open   map[net.Conn]bool
+	cut    bool
+}
+
+// Cut closes every connection through the proxy and refuses new ones from
+// then on: a network partition between the client and the server.
+func (p *DelayProxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for c := range p.open {
+		_ = c.Close()
+	}
+}
+
+// track records c as open, or closes it when the proxy is cut.
+func (p *DelayProxy) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut {
+		_ = c.Close()
+		return false
+	}
+	p.open[c] = true
+	return true
 }
 
 // StartDelayProxy listens on a free loopback port and forwards every
@@ -31,7 +56,7 @@ func StartDelayProxy(tb testing.TB, target string) *DelayProxy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &DelayProxy{Addr: ln.Addr().String(), target: target, ln: ln}
+	p := &DelayProxy{Addr: ln.Addr().String(), target: target, ln: ln, open: map[net.Conn]bool{}}
 	go p.accept()
 	tb.Cleanup(func() { _ = ln.Close() })
 	return p
@@ -64,11 +89,17 @@ func (p *DelayProxy) accept() {
 
 func (p *DelayProxy) serve(c net.Conn) {
 	defer c.Close()
+	if !p.track(c) {
+		return
+	}
 	s, err := net.Dial("tcp", p.target)
 	if err != nil {
 		return
 	}
 	defer s.Close()
+	if !p.track(s) {
+		return
+	}
 	done := make(chan struct{}, 2)
 	go func() { // client → server, recorded
 		buf := make([]byte, 32<<10)

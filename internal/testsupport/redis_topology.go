@@ -9,6 +9,7 @@ package testsupport
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -211,17 +212,22 @@ type RedisSentinelServers struct {
 	Primary  *RedisServer
 	Replica  *RedisServer
 	Sentinel *RedisServer
+	// Link carries the replication stream from the primary to the replica
+	// (the replica's replicaof points at it): Link.Cut() partitions them.
+	Link *DelayProxy
 }
 
-// StartRedisSentinel starts a primary, a replica of it and a sentinel
-// (quorum 1) that declares the primary down after 1 s without an answer
-// and then promotes the replica.
+// StartRedisSentinel starts a primary, a replica of it (through Link) and
+// a sentinel (quorum 1) that declares the primary down after 1 s without
+// an answer and then promotes the replica.
 func StartRedisSentinel(tb testing.TB) *RedisSentinelServers {
 	tb.Helper()
 	bin, _ := redisBinaries(tb)
 	rs := &RedisSentinelServers{Master: "scimbridge-test"}
 	rs.Primary = StartRedisServer(tb)
-	rs.Replica = StartRedisServer(tb, "--replicaof", "127.0.0.1", strconv.Itoa(rs.Primary.Port))
+	rs.Link = StartDelayProxy(tb, rs.Primary.Addr)
+	_, linkPort, _ := net.SplitHostPort(rs.Link.Addr)
+	rs.Replica = StartRedisServer(tb, "--replicaof", "127.0.0.1", linkPort)
 	rc := rs.Replica.Client()
 	WaitFor(tb, "replica in sync", 20*time.Second, func() bool {
 		info, err := rc.Info(context.Background(), "replication").Result()
