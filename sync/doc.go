@@ -45,9 +45,9 @@
 // touches one Redis Cluster slot (TestE2EOnRedisCluster runs the flows on a
 // real cluster, which would answer CROSSSLOT otherwise).
 //
-// The front door's write scripts are idempotent per request (replayOnce,
-// ledger_lua.go: a request id in the tenant's slot holds the first run's
-// reply), because the Redis client re-sends a command whose reply is late;
+// The front door's write scripts are idempotent per request (Replays,
+// ledger_lua.go: the write's request id is recorded on the record, and a
+// resend that finds it answers as the first run did), because the Redis client re-sends a command whose reply is late;
 // leases and slots recognise their own token for the same reason. With
 // redis.min_replicas (Ledger.RequireReplicas, ledger_replicas.go) a write
 // runs on one connection to its slot's primary and is followed there by

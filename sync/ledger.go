@@ -124,14 +124,8 @@ func (k keys) lease(id string) string { return k.prefix() + "lease:" + id }
 func (k keys) failed() string         { return k.prefix() + "failed" }
 func userKeys(tenant string) keys     { return keys{tenant: tenant, kind: "u"} }
 func (k keys) putKeys(id string) []string {
-	return []string{k.rec(id), k.idxUserName(), k.idxExternalIDs(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed(), k.drainGen(), k.idxExternalIDHash(),
-		requestKey(k.tenant)}
+	return []string{k.rec(id), k.idxUserName(), k.idxExternalIDs(), k.idxEmails(), k.all(), k.seq(), k.dirty(), k.idxAnchor(), k.failed(), k.drainGen(), k.idxExternalIDHash()}
 }
-
-// requestKey names one write request's reply in the tenant's slot: a new
-// random id per call, so every resend of that call's command carries the
-// same key (see Replays in ledger_lua.go).
-func requestKey(tenant string) string { return "sb:{" + tenant + "}:req:" + newID() }
 
 // Ledger keeps desired and applied state in Redis.
 type Ledger struct {
@@ -230,10 +224,11 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 	}
 	now := strconv.FormatInt(l.now().UnixMilli(), 10)
 	var res []string
+	reqID := newID() // the same in every resend of this write (Replays, ledger_lua.go)
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
 		var err error
 		res, err = putScript.Run(ctx, c, k.putKeys(id),
-			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg()).StringSlice()
+			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID).StringSlice()
 		if err != nil {
 			return redisErr("put user", err)
 		}

@@ -13,16 +13,15 @@ import (
 // dirty again, so the next apply retries it. The failure and its version
 // stay on the record for display until a version is applied.
 //
-// KEYS: 1 rec, 2 failed, 3 dirty, 4 the request's reply (replayOnce).
-// ARGV: 1 id, 2 now ms.
+// KEYS: 1 rec, 2 failed, 3 dirty. ARGV: 1 id, 2 now ms.
 // Returns the desired version, or 0 when the resource was not failed.
-var retryFailedScript = redis.NewScript(replayOnce(`
+var retryFailedScript = redis.NewScript(`
 if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'rtry', '1')
 return tonumber(redis.call('HGET', KEYS[1], 'v'))
-`))
+`)
 
 // RetryFailed takes a failed resource of kind ("User" or "Group") out of
 // the failed index and marks it dirty, so it is applied again. It returns
@@ -32,7 +31,7 @@ func (l *Ledger) RetryFailed(ctx context.Context, tenant, kind, id string) (int6
 	if err != nil {
 		return 0, err
 	}
-	v, err := retryFailedScript.Run(ctx, l.rdb, []string{k.rec(id), k.failed(), k.dirty(), requestKey(tenant)}, id, l.now().UnixMilli()).Int64()
+	v, err := retryFailedScript.Run(ctx, l.rdb, []string{k.rec(id), k.failed(), k.dirty()}, id, l.now().UnixMilli()).Int64()
 	if err != nil {
 		return 0, redisErr("retry failed", err)
 	}

@@ -74,8 +74,8 @@ func TestRedisErrorsClassifiedByType(t *testing.T) {
 
 // A reply that comes back after the client's read timeout makes go-redis
 // send the same write script again, on another connection, after Redis ran
-// it once. The replay record (replayOnce) makes the second run return the
-// first run's answer: one user, created once, and the caller is told 201's
+// it once. The request id recorded on the record (Replays, ledger_lua.go)
+// makes the second run return the first run's answer: one user, created once, and the caller is told 201's
 // record, not a uniqueness conflict with itself.
 func TestWriteScriptResentAfterTimeoutActsOnce(t *testing.T) {
 	t.Parallel()
@@ -143,5 +143,22 @@ func TestWriteScriptResentAfterTimeoutActsOnce(t *testing.T) {
 	}
 	if got, _ := NewLedger(direct, nil).GetUser(ctx, tenant, r.ID); got == nil || got.Version != 2 {
 		t.Fatalf("stored after the update: %+v, want version 2", got)
+	}
+
+	// A group create with a member, resent the same way: one group, its
+	// member change counted once.
+	if _, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "warm"}, false, nil, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	proxy.DelayNext(1, time.Second)
+	g, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "once"}, false, []string{r.ID}, nil, "")
+	if err != nil || g.Version != 1 {
+		t.Fatalf("group create whose reply was late: %+v %v, want version 1", g, err)
+	}
+	if n, err := NewLedger(direct, nil).CountGroups(ctx, tenant); err != nil || n != 2 {
+		t.Fatalf("groups: %d %v, want 2", n, err)
+	}
+	if seq, _ := direct.Get(ctx, groupKeys(tenant).memberSeq()).Int(); seq != 2 {
+		t.Fatalf("member-change counter %d, want 2 (one per group write): the create ran twice", seq)
 	}
 }

@@ -25,8 +25,7 @@ func (k keys) memberSeq() string        { return k.prefix() + "mseq" }
 func (k keys) idxDisplayName() string   { return k.prefix() + "idx:dn" }
 func (k keys) groupPutKeys(id string) []string {
 	return []string{k.rec(id), k.idxDisplayName(), k.idxExternalIDs(), k.all(), k.seq(), k.dirty(),
-		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all(), k.failed(), k.idxExternalIDHash(),
-		requestKey(k.tenant)}
+		k.members(id), k.pending(id), k.memberSeq(), k.idxAnchor(), userKeys(k.tenant).all(), k.failed(), k.idxExternalIDHash()}
 }
 
 // groupIndexValues extracts what the group indexes hold.
@@ -79,12 +78,12 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 			return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "displayName is required")
 		}
 	}
-	args := make([]any, 0, 12+len(adds)+len(removes))
+	args := make([]any, 0, 13+len(adds)+len(removes))
 	rep := "0"
 	if replace {
 		rep = "1"
 	}
-	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg())
+	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg(), newID())
 	for _, u := range adds {
 		args = append(args, u)
 	}

@@ -17,36 +17,14 @@ import "github.com/redis/go-redis/v9"
 // it should for a failover); for a write script that has already run, the
 // second run would answer as if someone else had written first (a create
 // "exists", a conditional update "version"). So every write the front door
-// makes is idempotent per request: the caller names the request by a key
-// of the tenant's slot (requestKey: a random id, the same in every resend
-// of the command), the first run records its reply there for
-// replayTTLms, and a run that finds the reply returns it and writes
-// nothing. Retries stay on (they are what carries a write over a failover
-// or a dropped connection); a resend just cannot act twice. The record is
-// written by the same script as the effect, so it is replicated (and
-// WAITed for) with it.
-
-// replayTTLms is how long a request's reply is kept: longer than go-redis
-// can go on re-sending one command (its retries, each bounded by the read
-// timeout, about 13 s with scimbridge's settings), short enough that the
-// replies of a busy tenant stay a small fraction of its keys.
-const replayTTLms = "30000"
-
-// replayOnce makes a write script's body idempotent per request: KEYS's
-// last key is the request's reply key. The body's own return values are
-// flat arrays of strings or integers (what cjson round-trips).
-func replayOnce(body string) string {
-	return `
-local replayKey = KEYS[#KEYS]
-local replayed = redis.call('GET', replayKey)
-if replayed then return cjson.decode(replayed) end
-local reply = (function()
-` + body + `
-end)()
-redis.call('SET', replayKey, cjson.encode(reply), 'PX', ` + replayTTLms + `)
-return reply
-`
-}
+// makes is idempotent per request: the caller passes a request id (newID,
+// the same in every resend of the command), the write records it on the
+// resource's record (field req), and a run that finds its own id there
+// writes nothing and answers as the first run did (the record is as that
+// run left it: nothing else wrote since, or req would be another's).
+// Retries stay on (they are what carries a write over a failover or a
+// dropped connection); a resend just cannot act twice. The id is a field
+// of the record, not a key of its own: no key with a TTL per write.
 
 // putScript writes a desired state.
 //
@@ -54,12 +32,12 @@ return reply
 // 4 idx emails (zset), 5 all (zset by seq), 6 seq counter, 7 dirty (zset),
 // 8 idx anchor, 9 failed (zset: resources whose latest version the store
 // rejected), 10 drain generation (read only), 11 the externalId hash of
-// earlier releases (moved into 3 a batch per call), 12 the request's reply
-// (replayOnce)
+// earlier releases (moved into 3 a batch per call)
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor
-// (adopt), 12 "1" when the tenant makes externalId unique
+// (adopt), 12 "1" when the tenant makes externalId unique, 13 the request
+// id (see Replays)
 //
 // Returns {"ok", drain generation, values...}: the generation read with
 // the write (see Service.enqueue) and the record's putReplyFields, "" for
@@ -67,10 +45,18 @@ return reply
 // the caller's doc: sending it back would be a kilobyte for nothing); or
 // {"notfound"}, {"exists"}, {"version", current}, {"unique", attribute,
 // otherID}, {"adopted", id} (adopt of an anchor the ledger knows already).
-var putScript = redis.NewScript(extLua + replayOnce(`
+var putScript = redis.NewScript(extLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local function reply()
+  local names = {'v', 'av', 'anchor', 'created', 'mod', 'seq', 'del', 'fail', 'failv', 'rtry', 'pw', 'pwv'}
+  if mode == 'delete' then names[#names+1] = 'doc' end
+  local out = {'ok', redis.call('GET', KEYS[10]) or '0'}
+  for _, x in ipairs(redis.call('HMGET', rec, unpack(names))) do out[#out+1] = x or '' end
+  return out
+end
 local present = redis.call('EXISTS', rec) == 1
+if present and redis.call('HGET', rec, 'req') == ARGV[13] then return reply() end
 local live = present and redis.call('HGET', rec, 'del') ~= '1'
 if mode == 'adopt' then
   local a = redis.call('HGET', KEYS[8], ARGV[11])
@@ -111,11 +97,11 @@ redis.call('ZREM', KEYS[9], id)
 local v = 1
 if live then v = tonumber(redis.call('HGET', rec, 'v')) + 1 end
 if mode == 'delete' then
-  redis.call('HSET', rec, 'del', '1', 'v', v, 'mod', now, 'un', '', 'ext', '', 'ems', '')
+  redis.call('HSET', rec, 'del', '1', 'v', v, 'mod', now, 'un', '', 'ext', '', 'ems', '', 'req', ARGV[13])
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[7], 'NX', now, id)
 else
-  local f = {'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7]}
+  local f = {'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7], 'req', ARGV[13]}
   redis.call('HSET', KEYS[2], un, id)
   extAdd(KEYS[3], ext, id)
   for _, e in ipairs(split(ARGV[7])) do
@@ -139,15 +125,11 @@ else
   end
   redis.call('HSET', rec, unpack(f))
 end
-local names = {'v', 'av', 'anchor', 'created', 'mod', 'seq', 'del', 'fail', 'failv', 'rtry', 'pw', 'pwv'}
-if mode == 'delete' then names[#names+1] = 'doc' end
-local out = {'ok', redis.call('GET', KEYS[10]) or '0'}
-for _, x in ipairs(redis.call('HMGET', rec, unpack(names))) do out[#out+1] = x or '' end
-return out
-`))
+return reply()
+`)
 
-// putReplyFields are the record fields putScript returns, in its order
-// (keep the two lists equal).
+// putReplyFields are the record fields putScript returns (its reply()),
+// in its order (keep the two lists equal).
 var putReplyFields = []string{"v", "av", "anchor", "created", "mod", "seq", "del", "fail", "failv", "rtry", "pw", "pwv"}
 
 // markAppliedLua records that version applied of user id was applied (the

@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 )
@@ -68,6 +70,15 @@ func newFaultRigOn(t *testing.T, topo *testsupport.RedisTopology, aof bool, apiE
 	waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d", port))
 	r.key = createKey(t, r.cfg, r.tenant)
 	return r
+}
+
+// redisClient is a client of the rig's Redis: its topology, or its own
+// redis-server when the rig was built without one.
+func (r *faultRig) redisClient() redis.UniversalClient {
+	if r.topo.Mode == "" {
+		return testsupport.RedisTopology{Mode: testsupport.TopologyStandalone, Addr: r.redis.addr()}.Client(r.t)
+	}
+	return r.topo.Client(r.t)
 }
 
 // send makes one SCIM request; status 0 means the request itself failed.
@@ -183,7 +194,7 @@ func (r *faultRig) runLoad(n, conc int, exp *expected, onAck func(total int64)) 
 // converge waits until the ledger has nothing dirty for the tenant.
 func (r *faultRig) converge(d time.Duration) {
 	r.t.Helper()
-	l := syncsvc.NewLedger(r.topo.Client(r.t), nil)
+	l := syncsvc.NewLedger(r.redisClient(), nil)
 	testsupport.WaitFor(r.t, "convergence", d, func() bool {
 		n, _, err := l.OldestDirty(context.Background(), r.tenant)
 		return err == nil && n == 0
@@ -212,7 +223,7 @@ func (r *faultRig) verify(exp *expected) {
 		byLogin[u.login] = u
 		anchors[u.login] = strconv.FormatInt(id, 10)
 	}
-	l := syncsvc.NewLedger(r.topo.Client(r.t), nil)
+	l := syncsvc.NewLedger(r.redisClient(), nil)
 	exp.mu.Lock()
 	defer exp.mu.Unlock()
 	if len(byLogin) != len(exp.users) {

@@ -145,6 +145,16 @@ func (s *RedisServer) Restart() {
 	s.start(bin)
 }
 
+// RestartReplicaOf starts the server again (after Kill) as a replica of
+// primary: a crashed primary brought back into a Sentinel set after the
+// failover (with no persistence it has nothing of its own to offer).
+func (s *RedisServer) RestartReplicaOf(primary string) {
+	s.tb.Helper()
+	host, port, _ := net.SplitHostPort(primary)
+	s.args = append(s.args, "--replicaof", host, port)
+	s.Restart()
+}
+
 // Client is a client of this one server, closed at cleanup.
 func (s *RedisServer) Client() *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
@@ -268,6 +278,31 @@ sentinel parallel-syncs %s 1
 // Topology is the set as a RedisTopology.
 func (rs *RedisSentinelServers) Topology() RedisTopology {
 	return RedisTopology{Mode: TopologySentinel, Master: rs.Master, SentinelAddrs: []string{rs.Sentinel.Addr}}
+}
+
+// WaitFailover waits until the sentinel has finished a failover away from
+// old (the primary it names is another, it has no failover in progress,
+// and that server says it is a master) and returns the new primary.
+func (rs *RedisSentinelServers) WaitFailover(tb testing.TB, old string) string {
+	tb.Helper()
+	sc := redis.NewSentinelClient(&redis.Options{Addr: rs.Sentinel.Addr})
+	defer sc.Close()
+	var addr string
+	WaitFor(tb, "sentinel failover", 30*time.Second, func() bool {
+		ctx := context.Background()
+		if addr = rs.MasterAddr(tb); addr == "" || addr == old {
+			return false
+		}
+		m, err := sc.Master(ctx, rs.Master).Result()
+		if err != nil || strings.Contains(m["flags"], "failover_in_progress") {
+			return false
+		}
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		defer c.Close()
+		info, err := c.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "role:master")
+	})
+	return addr
 }
 
 // MasterAddr asks the sentinel which server is the primary now.
