@@ -205,6 +205,7 @@ func testConfigOn(t testing.TB, topo testsupport.RedisTopology, ts ...tenants.Te
 	c.Redis.Sentinel.Master = topo.Master
 	c.Redis.Sentinel.Addrs = topo.SentinelAddrs
 	c.Redis.Cluster.Addrs = topo.ClusterAddrs
+	c.Redis.MinReplicas = topo.MinReplicas
 	c.Redis.QueueShards = 0
 	c.applyDefaults()
 	if errs := c.validate(); len(errs) > 0 {

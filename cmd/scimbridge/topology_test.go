@@ -154,3 +154,25 @@ func waitReplicas(t *testing.T, primary *testsupport.RedisServer, n int) {
 			(n == 0 || strings.Contains(info, "state=online"))
 	})
 }
+
+// TestE2EOnRedisSentinel runs Okta's spec test and the admin API (key
+// revocation, import, drift, replay) through a Sentinel set: the client
+// finds the primary through the sentinel, with min_replicas 1 every write
+// waits for the replica.
+func TestE2EOnRedisSentinel(t *testing.T) {
+	rs := testsupport.StartRedisSentinel(t)
+	topo := rs.Topology()
+	topo.MinReplicas = 1
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, testsupport.RedisTopology)
+	}{
+		{"OktaSpec", testOktaSpecAgainstPostgresTenant},
+		{"AdminAPI", testAdminAPI},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topo.Flush(t)
+			tc.run(t, topo)
+		})
+	}
+}

@@ -40,6 +40,9 @@ type RedisTopology struct {
 	SentinelAddrs []string
 	// ClusterAddrs: cluster seeds.
 	ClusterAddrs []string
+	// MinReplicas is how many replicas a write must reach before it is
+	// acknowledged (scimbridge's redis.min_replicas; 0: none).
+	MinReplicas int
 }
 
 // StandaloneTopology is the test Redis's database db, flushed (RedisDB).
