@@ -106,6 +106,14 @@ if { command -v slapd >/dev/null || [[ -x /usr/sbin/slapd ]]; } && command -v ld
 else
 	missing+=(slapd ldap-utils)
 fi
+# redis-server (with redis-tools' redis-cli): the Redis topology tests
+# start their own servers, a three-primary cluster (redis-cli --cluster
+# create) and a primary, replica and sentinel (redis-server --sentinel).
+if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+	log "redis-server, redis-tools: installed"
+else
+	missing+=(redis-server redis-tools)
+fi
 if [[ -n "${SCIMBRIDGE_TEST_CHROMIUM:-}" ]]; then
 	log "chromium: SCIMBRIDGE_TEST_CHROMIUM is set; using $SCIMBRIDGE_TEST_CHROMIUM"
 elif command -v chromium >/dev/null || [[ -x /usr/bin/chromium ]]; then
@@ -135,10 +143,11 @@ install_missing() {
 	fi
 }
 
+# Packages first: the Redis started below is the redis-server installed here.
+install_missing
 ensure PostgreSQL SCIMBRIDGE_TEST_POSTGRES postgres_up start_postgres
 ensure MariaDB SCIMBRIDGE_TEST_MYSQL mysql_up start_mysql
 ensure Redis SCIMBRIDGE_TEST_REDIS redis_up start_redis
-install_missing
 
 if ((failures > 0)); then
 	printf 'services: %d service(s) unusable; CI is set, so this is fatal\n' "$failures" >&2

@@ -45,6 +45,8 @@ var errInternal = scim.Errorf(http.StatusInternalServerError, "", "internal serv
 //	sync/tenants/adapters.ErrUnavailable,
 //	  tenants.ErrClosed, a deadline, a net.Error
 //	  (ECONNREFUSED, ECONNRESET, ...)             503 (answered with Retry-After)
+//	sync.ErrNotReplicated (wraps ErrUnavailable:
+//	  fewer than redis.min_replicas hold the write) 503 (the retry is safe)
 //	anything else (sync.ErrNoSealer included)     500
 //
 // adapters errors are sorted by adapters.Classify, the one classifier of

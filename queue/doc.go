@@ -1,5 +1,8 @@
 // Package queue owns scimbridge's asynq task kinds, their payloads, the
-// queues and their priorities, enqueue options (task ids that make
+// queues and their priorities (Queues, the one list the worker consumes;
+// provisioning and deprovisioning spread over redis.queue_shards queues by
+// tenant, QueueName, so a Redis Cluster's primaries share them), enqueue
+// options (task ids that make
 // duplicate enqueues harmless, trace context and the request id in task
 // headers, a producer span per enqueue), queue-depth metrics and the
 // asynq server settings (retry backoff, which errors count as failures;

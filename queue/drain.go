@@ -38,6 +38,7 @@ func ParseDrain(t *asynq.Task) (Drain, error) {
 // EnqueueDrain queues the drain of tenant's backlog for generation gen.
 // An existing task for the same generation is success.
 func (e *Enqueuer) EnqueueDrain(ctx context.Context, queueName, tenant, gen string) (err error) {
+	queueName = QueueName(queueName, tenant, e.shards)
 	// The producer span of a drain names the tenant's backlog ("*"), not one user.
 	ctx, span := startProducerSpan(ctx, queueName, Reconcile{Tenant: tenant, Kind: KindUser, ID: "*"})
 	defer endProducerSpan(span, &err)

@@ -21,6 +21,9 @@ import (
 // load Redis.
 type DepthCollector struct {
 	Inspector *asynq.Inspector
+	// Shards is the number of queues of each sharded class (Queues); every
+	// one is reported, zero when it was never written.
+	Shards int
 	// CacheFor is how long one reading is served again (default 5 s).
 	CacheFor time.Duration
 
@@ -81,12 +84,13 @@ func (d *DepthCollector) read() ([]*asynq.QueueInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(priorities)+len(present))
-	for q := range priorities {
+	ours := Queues(d.Shards)
+	names := make([]string, 0, len(ours)+len(present))
+	for q := range ours {
 		names = append(names, q)
 	}
 	for _, q := range present {
-		if _, ours := priorities[q]; !ours {
+		if _, ok := ours[q]; !ok {
 			names = append(names, q)
 		}
 	}

@@ -23,8 +23,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
+	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,11 +45,58 @@ const (
 	QueueImport      = "import"
 )
 
-// priorities maps each queue to its asynq weight.
+// priorities maps each queue class to its asynq weight.
 var priorities = map[string]int{
 	QueueDeprovision: 6,
 	QueueProvision:   3,
 	QueueImport:      1,
+}
+
+// sharded are the classes spread over shards by tenant. asynq keeps a
+// queue's keys in one hash slot (one Redis Cluster node), so one queue per
+// class would put all of a class's load on one primary; with shards, each
+// tenant's work goes to one of shards queues of its class, and a cluster's
+// primaries share it. Operator jobs (QueueImport) are rare and stay whole.
+var sharded = map[string]bool{QueueDeprovision: true, QueueProvision: true}
+
+// QueueName is the queue of class for tenant when classes are spread over
+// shards queues: shard 0 is the class's own name (what a single queue has
+// always been called, so tasks queued before sharding are still served),
+// shard i > 0 is "<class>.<i>". The shard is a hash of the tenant, so one
+// tenant's work always lands in one queue (its order kept as asynq keeps it).
+func QueueName(class, tenant string, shards int) string {
+	if shards <= 1 || !sharded[class] {
+		return class
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(tenant))
+	return shardName(class, int(h.Sum32()%uint32(shards)))
+}
+
+func shardName(class string, i int) string {
+	if i == 0 {
+		return class
+	}
+	return class + "." + strconv.Itoa(i)
+}
+
+// Queues is the one list of the queues a worker consumes, each with its
+// asynq weight: every shard of a class has the class's weight, so the
+// classes keep their priorities whatever the number of shards. Queues of
+// other task kinds are added here too, so the server, the metrics and the
+// dashboard read them from one place.
+func Queues(shards int) map[string]int {
+	out := make(map[string]int, len(priorities)*max(shards, 1))
+	for class, w := range priorities {
+		out[class] = w
+		if !sharded[class] {
+			continue
+		}
+		for i := 1; i < shards; i++ {
+			out[shardName(class, i)] = w
+		}
+	}
+	return out
 }
 
 // Resource kinds carried in a Reconcile.
@@ -133,6 +181,9 @@ type Enqueuer struct {
 	maxRetry int
 	// timeout bounds one task (an apply, or one run of a drain).
 	timeout time.Duration
+	// shards is how many queues each sharded class is spread over
+	// (QueueName); 0 or 1: one.
+	shards int
 }
 
 // NewEnqueuer wraps an asynq client. maxRetry (worker.max_retry) and
@@ -146,9 +197,18 @@ func NewEnqueuer(client *asynq.Client, maxRetry int, timeout time.Duration) *Enq
 	return &Enqueuer{client: client, maxRetry: maxRetry, timeout: timeout}
 }
 
-// Enqueue queues p on queueName. A task with the same id already queued,
+// WithShards spreads the sharded classes over shards queues by tenant
+// (QueueName); the worker must consume Queues(shards). It returns e.
+func (e *Enqueuer) WithShards(shards int) *Enqueuer {
+	e.shards = shards
+	return e
+}
+
+// Enqueue queues p on the queue of class queueName for p's tenant
+// (QueueName). A task with the same id already queued,
 // scheduled or retrying is success: it will apply the latest state anyway.
 func (e *Enqueuer) Enqueue(ctx context.Context, queueName string, p Reconcile, salt string) (err error) {
+	queueName = QueueName(queueName, p.Tenant, e.shards)
 	ctx, span := startProducerSpan(ctx, queueName, p)
 	defer endProducerSpan(span, &err)
 	t, err := NewReconcileTask(ctx, p)
@@ -182,12 +242,13 @@ func Permanent(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRet
 // failure, so contention does not spend the task's retries.
 func isFailure(err error) bool { return !errors.Is(err, ErrBusy) }
 
-// ServerConfig returns the asynq server settings: queue priorities, capped
-// jittered backoff, lease contention not counted as a failure.
-func ServerConfig(concurrency int) asynq.Config {
+// ServerConfig returns the asynq server settings: the queues (Queues, over
+// shards) and their priorities, capped jittered backoff, lease contention
+// not counted as a failure.
+func ServerConfig(concurrency, shards int) asynq.Config {
 	return asynq.Config{
 		Concurrency:     concurrency,
-		Queues:          maps.Clone(priorities), // asynq gets its own copy
+		Queues:          Queues(shards),
 		RetryDelayFunc:  RetryDelay,
 		IsFailure:       isFailure,
 		ShutdownTimeout: 20 * time.Second,

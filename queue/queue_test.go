@@ -129,7 +129,7 @@ func TestRetryDelay(t *testing.T) {
 
 func TestServerConfig(t *testing.T) {
 	t.Parallel()
-	cfg := ServerConfig(7)
+	cfg := ServerConfig(7, 1)
 	if cfg.Concurrency != 7 {
 		t.Errorf("Concurrency %d, want 7", cfg.Concurrency)
 	}
@@ -174,5 +174,39 @@ func TestNewEnqueuerRefusesMissingSettings(t *testing.T) {
 			}()
 			NewEnqueuer(nil, tc.maxRetry, tc.timeout)
 		}()
+	}
+}
+
+func TestQueuesSpreadOverShards(t *testing.T) {
+	t.Parallel()
+	if got := QueueName(QueueProvision, "acme", 1); got != QueueProvision {
+		t.Errorf("one shard: %q, want the class's own name", got)
+	}
+	if got := QueueName(QueueImport, "acme", 8); got != QueueImport {
+		t.Errorf("operator jobs are not sharded: %q", got)
+	}
+	qs := Queues(8)
+	if len(qs) != 8+8+1 {
+		t.Fatalf("Queues(8): %d queues %v, want 8 deprovision, 8 provision, 1 import", len(qs), qs)
+	}
+	used := map[string]int{}
+	for i := range 400 {
+		tenant := fmt.Sprintf("tenant-%d", i)
+		q := QueueName(QueueProvision, tenant, 8)
+		if QueueName(QueueProvision, tenant, 8) != q {
+			t.Fatalf("tenant %s: queue not stable", tenant)
+		}
+		if qs[q] != priorities[QueueProvision] {
+			t.Fatalf("tenant %s: queue %q not served with the provisioning weight (%v)", tenant, q, qs)
+		}
+		d := QueueName(QueueDeprovision, tenant, 8)
+		if qs[d] <= qs[q] {
+			t.Fatalf("tenant %s: deprovisioning queue %q does not outrank %q", tenant, d, q)
+		}
+		used[q]++
+	}
+	// 400 tenants over 8 queues: every queue gets some (a hash, not one queue).
+	if len(used) != 8 {
+		t.Errorf("400 tenants used %d of 8 queues: %v", len(used), used)
 	}
 }

@@ -42,5 +42,16 @@
 //	                        older ledgers' single-valued index)
 //
 // Every ledger key of a tenant carries the {tenant} hash tag, so each script
-// touches one Redis Cluster slot.
+// touches one Redis Cluster slot (TestE2EOnRedisCluster runs the flows on a
+// real cluster, which would answer CROSSSLOT otherwise).
+//
+// The front door's write scripts are idempotent per request (Replays,
+// ledger_lua.go: the write's request id is recorded on the record, and a
+// resend that finds it answers as the first run did), because the Redis client re-sends a command whose reply is late;
+// leases and slots recognise their own token for the same reason. With
+// redis.min_replicas (Ledger.RequireReplicas, ledger_replicas.go) a write
+// runs on one connection to its slot's primary and is followed there by
+// WAIT; too few replicas is ErrNotReplicated (503), and the IdP's retry of
+// such a create is answered with the recorded user (Service.CreateUser →
+// Ledger.ConfirmUnacknowledged).
 package sync

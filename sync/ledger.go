@@ -132,6 +132,9 @@ type Ledger struct {
 	rdb    redis.UniversalClient
 	sealer *Sealer
 	now    func() time.Time
+	// minReplicas and replicaTimeout: RequireReplicas (ledger_replicas.go).
+	minReplicas    int
+	replicaTimeout time.Duration
 }
 
 // NewLedger returns a Ledger. sealer may be nil: then passwords are
@@ -220,10 +223,22 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 		sealed, pwFlag = s, "1"
 	}
 	now := strconv.FormatInt(l.now().UnixMilli(), 10)
-	res, err := putScript.Run(ctx, l.rdb, k.putKeys(id),
-		string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg()).StringSlice()
+	var res []string
+	reqID := newID() // the same in every resend of this write (Replays, ledger_lua.go)
+	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
+		var err error
+		res, err = putScript.Run(ctx, c, k.putKeys(id),
+			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID).StringSlice()
+		if err != nil {
+			return redisErr("put user", err)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrNotReplicated) && mode == modeCreate && len(res) > 0 && res[0] == "ok" {
+		l.markUnacknowledged(ctx, tenant, id)
+	}
 	if err != nil {
-		return nil, redisErr("put user", err)
+		return nil, err
 	}
 	switch res[0] {
 	case "ok":

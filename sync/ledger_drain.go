@@ -77,13 +77,14 @@ func (l *Ledger) loadDrainScripts(ctx context.Context) error {
 // lease or a load: its next write makes it dirty again and queues a drain.
 // KEYS: 1 dirty, then lease1, rec1, lease2, rec2, ...
 // ARGV: 1 token, 2 ttl ms, then id1, id2, ...
-// Returns, per user, {"busy"}, {"clean"} or {"ok", fields...}.
+// Returns, per user, {"busy"}, {"clean"} or {"ok", fields...}. A lease
+// holding the token already is ours (a resend of this call).
 var leaseLoadManyScript = redis.NewScript(`
 local out = {}
 for i = 2, #KEYS, 2 do
   if not redis.call('ZSCORE', KEYS[1], ARGV[2 + i / 2]) then
     out[#out+1] = {'clean'}
-  elseif redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  elseif redis.call('GET', KEYS[i]) == ARGV[1] or redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
     local r = redis.call('HGETALL', KEYS[i+1])
     table.insert(r, 1, 'ok')
     out[#out+1] = r

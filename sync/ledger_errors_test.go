@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+	"github.com/scimbridge/scimbridge/scim"
 )
 
 // TestRedisErrorsClassifiedByType: what cannot reach Redis is
@@ -67,5 +69,96 @@ func TestRedisErrorsClassifiedByType(t *testing.T) {
 	// Nor is a message that merely mentions a connection problem.
 	if e := redisErr("op", fmt.Errorf("user said: connection refused, EOF")); errors.Is(e, ErrUnavailable) {
 		t.Fatalf("string match: %v", e)
+	}
+}
+
+// A reply that comes back after the client's read timeout makes go-redis
+// send the same write script again, on another connection, after Redis ran
+// it once. The request id recorded on the record (Replays, ledger_lua.go)
+// makes the second run return the first run's answer: one user, created once, and the caller is told 201's
+// record, not a uniqueness conflict with itself.
+func TestWriteScriptResentAfterTimeoutActsOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	direct := testRedis(t)
+	proxy := testsupport.StartDelayProxy(t, testsupport.RedisAddr())
+	o := testsupport.RedisOptions()
+	o.Addr = proxy.Addr
+	o.ReadTimeout = 300 * time.Millisecond
+	o.DisableIdentity = true
+	slow := redis.NewClient(o)
+	t.Cleanup(func() { _ = slow.Close() })
+	tenant := testTenant(t, direct)
+	l := NewLedger(slow, nil)
+
+	// The hazard is real in this set-up: a plain INCR script, its reply
+	// held back past the timeout, is run twice by the client's resend.
+	counter := "sb:{" + tenant + "}:resend-probe"
+	incr := redis.NewScript(`return redis.call('INCR', KEYS[1])`)
+	if err := incr.Load(ctx, slow).Err(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.DelayNext(1, time.Second)
+	if _, err := incr.Run(ctx, slow, []string{counter}).Int(); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if n, _ := direct.Get(ctx, counter).Int(); n != 2 {
+		t.Fatalf("probe script ran %d times, want 2 (no resend happened: the test proves nothing)", n)
+	}
+
+	// A warm-up create loads the script, so the held-back reply is the
+	// write's own.
+	if _, err := l.CreateUser(ctx, tenant, Uniqueness{}, scim.Attrs{"userName": "warm@example.com"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := proxy.SentCount(putScript.Hash())
+	proxy.DelayNext(1, time.Second)
+	r, err := l.CreateUser(ctx, tenant, Uniqueness{}, scim.Attrs{"userName": "once@example.com"}, nil)
+	if err != nil {
+		t.Fatalf("create whose reply was late: %v (want the first run's answer)", err)
+	}
+	if sent := proxy.SentCount(putScript.Hash()) - before; sent < 2 {
+		t.Fatalf("the create was sent %d time(s): the client did not resend, the test proves nothing", sent)
+	}
+	if r.Version != 1 {
+		t.Fatalf("answer: version %d, want 1", r.Version)
+	}
+	found, err := NewLedger(direct, nil).FindUsers(ctx, tenant, "userName", "once@example.com")
+	if err != nil || len(found) != 1 || found[0].ID != r.ID || found[0].Version != 1 {
+		t.Fatalf("stored: %+v %v, want one user %s at version 1", found, err, r.ID)
+	}
+	if n, err := NewLedger(direct, nil).CountUsers(ctx, tenant); err != nil || n != 2 {
+		t.Fatalf("users: %d %v, want 2 (warm-up and the one create)", n, err)
+	}
+	if seq, _ := direct.Get(ctx, userKeys(tenant).seq()).Int(); seq != 2 {
+		t.Fatalf("creation counter %d, want 2: the create ran twice", seq)
+	}
+
+	// A conditional update resent the same way: applied once (version 2),
+	// answered with that version, not "version mismatch".
+	proxy.DelayNext(1, time.Second)
+	u, err := l.UpdateUser(ctx, tenant, Uniqueness{}, r.ID, 1, scim.Attrs{"userName": "once@example.com", "displayName": "Once"}, nil)
+	if err != nil || u.Version != 2 {
+		t.Fatalf("update whose reply was late: %+v %v, want version 2", u, err)
+	}
+	if got, _ := NewLedger(direct, nil).GetUser(ctx, tenant, r.ID); got == nil || got.Version != 2 {
+		t.Fatalf("stored after the update: %+v, want version 2", got)
+	}
+
+	// A group create with a member, resent the same way: one group, its
+	// member change counted once.
+	if _, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "warm"}, false, nil, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	proxy.DelayNext(1, time.Second)
+	g, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "once"}, false, []string{r.ID}, nil, "")
+	if err != nil || g.Version != 1 {
+		t.Fatalf("group create whose reply was late: %+v %v, want version 1", g, err)
+	}
+	if n, err := NewLedger(direct, nil).CountGroups(ctx, tenant); err != nil || n != 2 {
+		t.Fatalf("groups: %d %v, want 2", n, err)
+	}
+	if seq, _ := direct.Get(ctx, groupKeys(tenant).memberSeq()).Int(); seq != 2 {
+		t.Fatalf("member-change counter %d, want 2 (one per group write): the create ran twice", seq)
 	}
 }

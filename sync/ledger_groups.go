@@ -78,21 +78,28 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 			return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "displayName is required")
 		}
 	}
-	args := make([]any, 0, 12+len(adds)+len(removes))
+	args := make([]any, 0, 13+len(adds)+len(removes))
 	rep := "0"
 	if replace {
 		rep = "1"
 	}
-	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg())
+	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg(), newID())
 	for _, u := range adds {
 		args = append(args, u)
 	}
 	for _, u := range removes {
 		args = append(args, u)
 	}
-	res, err := putGroupScript.Run(ctx, l.rdb, k.groupPutKeys(id), args...).StringSlice()
+	var res []string
+	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
+		var err error
+		if res, err = putGroupScript.Run(ctx, c, k.groupPutKeys(id), args...).StringSlice(); err != nil {
+			return redisErr("put group", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, redisErr("put group", err)
+		return nil, err
 	}
 	switch res[0] {
 	case "ok":

@@ -19,7 +19,8 @@ import "github.com/redis/go-redis/v9"
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
 // adds, 11 how many dropped ids to keep, 12 "1" when the tenant makes
-// externalId unique, then the adds, then the removes.
+// externalId unique, 13 the request id (see Replays, ledger_lua.go), then
+// the adds, then the removes.
 //
 // An added member that is not a live user of the tenant is left out and
 // the write goes on; the record then holds dropn (how many), dropids (the
@@ -33,6 +34,11 @@ var putGroupScript = redis.NewScript(extLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
+if present and redis.call('HGET', rec, 'req') == ARGV[13] then
+  local out = redis.call('HGETALL', rec)
+  table.insert(out, 1, 'ok')
+  return out
+end
 local live = present and redis.call('HGET', rec, 'del') ~= '1'
 if mode == 'adopt' then
   local a = redis.call('HGET', KEYS[10], ARGV[9])
@@ -48,8 +54,8 @@ end
 local dn, ext = ARGV[5], ARGV[6]
 local nadd = tonumber(ARGV[10])
 local adds, removes = {}, {}
-for i = 13, 12 + nadd do adds[#adds+1] = ARGV[i] end
-for i = 13 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+for i = 14, 13 + nadd do adds[#adds+1] = ARGV[i] end
+for i = 14 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
 extMigrate(KEYS[13], KEYS[3])
 if mode ~= 'delete' then
   if mode ~= 'members' then
@@ -128,6 +134,7 @@ else
     end
   end
 end
+redis.call('HSET', rec, 'req', ARGV[13])
 local out = redis.call('HGETALL', rec)
 table.insert(out, 1, 'ok')
 return out

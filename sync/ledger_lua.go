@@ -12,6 +12,20 @@ import "github.com/redis/go-redis/v9"
 // version), pw/pwv (sealed password waiting to be applied and the version
 // that set it).
 
+// Replays. A Redis client re-sends a command whose reply did not arrive in
+// time (go-redis retries after a read timeout or a dropped connection, as
+// it should for a failover); for a write script that has already run, the
+// second run would answer as if someone else had written first (a create
+// "exists", a conditional update "version"). So every write the front door
+// makes is idempotent per request: the caller passes a request id (newID,
+// the same in every resend of the command), the write records it on the
+// resource's record (field req), and a run that finds its own id there
+// writes nothing and answers as the first run did (the record is as that
+// run left it: nothing else wrote since, or req would be another's).
+// Retries stay on (they are what carries a write over a failover or a
+// dropped connection); a resend just cannot act twice. The id is a field
+// of the record, not a key of its own: no key with a TTL per write.
+
 // putScript writes a desired state.
 //
 // KEYS: 1 rec, 2 idx userName, 3 idx externalId (zset, ledger_extid.go),
@@ -22,7 +36,8 @@ import "github.com/redis/go-redis/v9"
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor
-// (adopt), 12 "1" when the tenant makes externalId unique
+// (adopt), 12 "1" when the tenant makes externalId unique, 13 the request
+// id (see Replays)
 //
 // Returns {"ok", drain generation, values...}: the generation read with
 // the write (see Service.enqueue) and the record's putReplyFields, "" for
@@ -33,7 +48,15 @@ import "github.com/redis/go-redis/v9"
 var putScript = redis.NewScript(extLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local function reply()
+  local names = {'v', 'av', 'anchor', 'created', 'mod', 'seq', 'del', 'fail', 'failv', 'rtry', 'pw', 'pwv'}
+  if mode == 'delete' then names[#names+1] = 'doc' end
+  local out = {'ok', redis.call('GET', KEYS[10]) or '0'}
+  for _, x in ipairs(redis.call('HMGET', rec, unpack(names))) do out[#out+1] = x or '' end
+  return out
+end
 local present = redis.call('EXISTS', rec) == 1
+if present and redis.call('HGET', rec, 'req') == ARGV[13] then return reply() end
 local live = present and redis.call('HGET', rec, 'del') ~= '1'
 if mode == 'adopt' then
   local a = redis.call('HGET', KEYS[8], ARGV[11])
@@ -74,11 +97,11 @@ redis.call('ZREM', KEYS[9], id)
 local v = 1
 if live then v = tonumber(redis.call('HGET', rec, 'v')) + 1 end
 if mode == 'delete' then
-  redis.call('HSET', rec, 'del', '1', 'v', v, 'mod', now, 'un', '', 'ext', '', 'ems', '')
+  redis.call('HSET', rec, 'del', '1', 'v', v, 'mod', now, 'un', '', 'ext', '', 'ems', '', 'req', ARGV[13])
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[7], 'NX', now, id)
 else
-  local f = {'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7]}
+  local f = {'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7], 'req', ARGV[13]}
   redis.call('HSET', KEYS[2], un, id)
   extAdd(KEYS[3], ext, id)
   for _, e in ipairs(split(ARGV[7])) do
@@ -102,15 +125,11 @@ else
   end
   redis.call('HSET', rec, unpack(f))
 end
-local names = {'v', 'av', 'anchor', 'created', 'mod', 'seq', 'del', 'fail', 'failv', 'rtry', 'pw', 'pwv'}
-if mode == 'delete' then names[#names+1] = 'doc' end
-local out = {'ok', redis.call('GET', KEYS[10]) or '0'}
-for _, x in ipairs(redis.call('HMGET', rec, unpack(names))) do out[#out+1] = x or '' end
-return out
+return reply()
 `)
 
-// putReplyFields are the record fields putScript returns, in its order
-// (keep the two lists equal).
+// putReplyFields are the record fields putScript returns (its reply()),
+// in its order (keep the two lists equal).
 var putReplyFields = []string{"v", "av", "anchor", "created", "mod", "seq", "del", "fail", "failv", "rtry", "pw", "pwv"}
 
 // markAppliedLua records that version applied of user id was applied (the
@@ -172,10 +191,11 @@ return 1
 // leaseLoadScript takes a resource's lease and, when it gets it, returns
 // the record in the same round trip.
 //
-// KEYS: 1 lease, 2 rec. ARGV: 1 token, 2 ttl ms.
+// KEYS: 1 lease, 2 rec. ARGV: 1 token, 2 ttl ms. A lease that already
+// holds the token is ours (a resend of this call, see Replays).
 // Returns {"busy"} or {"ok", fields...} (no fields: no such resource).
 var leaseLoadScript = redis.NewScript(`
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy'} end
+if redis.call('GET', KEYS[1]) ~= ARGV[1] and not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {'busy'} end
 local out = redis.call('HGETALL', KEYS[2])
 table.insert(out, 1, 'ok')
 return out

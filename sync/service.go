@@ -146,6 +146,16 @@ func (s *Service) CreateUser(ctx context.Context, tenant string, a scim.Attrs, p
 		return nil, err
 	}
 	r, err := s.Ledger.CreateUser(ctx, tenant, u, a, password)
+	var ue *UniquenessError
+	if errors.As(err, &ue) && ue.Attribute == "userName" {
+		// The IdP's retry of a create answered 503 because replicas did
+		// not hold it in time (ledger_replicas.go): the recorded user.
+		if prev, ok, cerr := s.Ledger.ConfirmUnacknowledged(ctx, tenant, ue.ExistingID, a); cerr != nil {
+			return nil, cerr
+		} else if ok {
+			r, err = prev, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

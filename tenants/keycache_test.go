@@ -6,6 +6,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
 // fakeClock is a settable clock for a KeyStore.
@@ -74,9 +78,22 @@ func TestKeyCacheTTLBoundsRevocation(t *testing.T) {
 // announcement at all.
 func TestKeyCacheWatchDropsRevokedKeys(t *testing.T) {
 	t.Parallel()
+	testKeyCacheWatchDropsRevokedKeys(t, testRedis(t))
+}
+
+// The same on a three-primary Redis Cluster: the announcement is published
+// through one node and reaches a subscriber connected to another (cluster
+// pub/sub is broadcast to every node), and the keys of a tenant share its
+// slot.
+func TestKeyCacheWatchOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testsupport.StartRedisCluster(t, 3)
+	testKeyCacheWatchDropsRevokedKeys(t, cluster.Topology().Client(t))
+}
+
+func testKeyCacheWatchDropsRevokedKeys(t *testing.T, rdb redis.UniversalClient) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rdb := testRedis(t)
 	reg := NewRegistry(rdb)
 	tenant, gone := newTenantID(t, rdb), newTenantID(t, rdb)
 	putTenant(t, reg, tenant)

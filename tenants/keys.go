@@ -113,8 +113,11 @@ func NewKeyStore(rdb redis.UniversalClient) *KeyStore {
 // createKeyScript records a new key in the tenant's slot: it fails when the
 // tenant does not exist or a live key has the name.
 // KEYS: tenant record, keys hash, names hash. ARGV: id, name, record JSON.
+// The id is new per call: a name that already holds it is this call's own
+// write, re-sent by the client after a lost reply ('ok', not 'exists').
 var createKeyScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'notfound' end
+if redis.call('HGET', KEYS[3], ARGV[2]) == ARGV[1] then return 'ok' end
 if redis.call('HEXISTS', KEYS[3], ARGV[2]) == 1 then return 'exists' end
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])

@@ -53,7 +53,7 @@ func ledgerRecordKey(tenant, kind, id string) string {
 // poll. A write whose version the store rejected (failv) counts as failed,
 // not pending. It returns how long it took, how many were still pending
 // and how many failed.
-func waitLedger(ctx context.Context, rdb *redis.Client, tenants []string, ws []write, timeout time.Duration) (_ time.Duration, _ int, failed int, _ error) {
+func waitLedger(ctx context.Context, rdb redis.UniversalClient, tenants []string, ws []write, timeout time.Duration) (_ time.Duration, _ int, failed int, _ error) {
 	start := time.Now()
 	pending := lastWrites(ws)
 	first := true

@@ -200,7 +200,7 @@ func listActiveUsers(ctx context.Context, c *scimClient, n int) ([]userRef, erro
 // fairnessProbe measures B's deactivations and watches A's ledger.
 type fairnessProbe struct {
 	opts        fairnessOptions
-	rdb         *redis.Client
+	rdb         redis.UniversalClient
 	b           *scimClient
 	bTenant     string
 	aTenant     string

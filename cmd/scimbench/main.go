@@ -120,7 +120,7 @@ func (c *commonFlags) ldapClient() *ldapClient {
 }
 
 // redisClient connects to the Redis named by the flags (nil when none).
-func (c *commonFlags) redisClient(ctx context.Context) (*redis.Client, error) {
+func (c *commonFlags) redisClient(ctx context.Context) (redis.UniversalClient, error) {
 	if c.redisAddr == "" {
 		return nil, nil
 	}

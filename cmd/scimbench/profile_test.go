@@ -120,7 +120,7 @@ func newBenchServer(b *testing.B) *benchServer {
 // startWorker runs the reconciler until the benchmark ends.
 func (s *benchServer) startWorker(b *testing.B, concurrency int) {
 	b.Helper()
-	cfg := queue.ServerConfig(concurrency)
+	cfg := queue.ServerConfig(concurrency, 1)
 	cfg.LogLevel = asynq.FatalLevel
 	srv := asynq.NewServer(s.asynq, cfg)
 	mux := asynq.NewServeMux()

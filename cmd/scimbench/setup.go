@@ -22,7 +22,7 @@ import (
 
 // setupOptions configures `scimbench setup`.
 type setupOptions struct {
-	Redis     *redis.Client
+	Redis     redis.UniversalClient
 	StoreKind string
 	StoreDSN  string
 	// Schema is the PostgreSQL schema holding the tables; for MySQL and
@@ -153,7 +153,7 @@ func benchTenant(id, kind, dsn, schema string) tenants.Tenant {
 }
 
 // redisUsedMemory reads INFO memory used_memory.
-func redisUsedMemory(ctx context.Context, rdb *redis.Client) int64 {
+func redisUsedMemory(ctx context.Context, rdb redis.UniversalClient) int64 {
 	info, err := rdb.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0
@@ -324,7 +324,7 @@ func ledgerAttrs(userName string, j int) scim.Attrs {
 }
 
 // waitClean waits until no user or group of the targets' tenants is dirty.
-func waitClean(ctx context.Context, rdb *redis.Client, ts []Target, timeout time.Duration) error {
+func waitClean(ctx context.Context, rdb redis.UniversalClient, ts []Target, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		var dirty int64
@@ -382,27 +382,28 @@ func writeTargets(path string, tf *TargetsFile) error {
 }
 
 // deleteTenants removes setup's tenants (registry, keys, ledger keys).
-func deleteTenants(ctx context.Context, rdb *redis.Client, ids []string) error {
+func deleteTenants(ctx context.Context, rdb redis.UniversalClient, ids []string) error {
 	reg := tenants.NewRegistry(rdb)
 	var mu gosync.Mutex
 	var firstErr error
 	_, _ = parallel(ctx, len(ids), 16, func(ctx context.Context, i int) error {
 		err := reg.Delete(ctx, ids[i])
 		if err == nil {
-			var cursor uint64
-			for {
-				keys, next, e := rdb.Scan(ctx, cursor, "sb:{"+ids[i]+"}:*", 1000).Result()
-				if e != nil {
-					err = e
-					break
+			err = forEachPrimary(ctx, rdb, func(ctx context.Context, node redis.UniversalClient) error {
+				var cursor uint64
+				for {
+					keys, next, e := node.Scan(ctx, cursor, "sb:{"+ids[i]+"}:*", 1000).Result()
+					if e != nil {
+						return e
+					}
+					if len(keys) > 0 {
+						node.Unlink(ctx, keys...)
+					}
+					if cursor = next; cursor == 0 {
+						return nil
+					}
 				}
-				if len(keys) > 0 {
-					rdb.Unlink(ctx, keys...)
-				}
-				if cursor = next; cursor == 0 {
-					break
-				}
-			}
+			})
 		}
 		if err != nil {
 			mu.Lock()
@@ -414,4 +415,13 @@ func deleteTenants(ctx context.Context, rdb *redis.Client, ids []string) error {
 		return nil
 	})
 	return firstErr
+}
+
+// forEachPrimary runs fn on every primary of a cluster (a SCAN sees one
+// node), or on rdb itself.
+func forEachPrimary(ctx context.Context, rdb redis.UniversalClient, fn func(context.Context, redis.UniversalClient) error) error {
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return fn(ctx, c) })
+	}
+	return fn(ctx, rdb)
 }

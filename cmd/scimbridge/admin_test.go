@@ -28,7 +28,7 @@ const testAdminToken = "operator-token-for-tests-0123456789"
 
 // adminSQLiteTenant creates a customer's SQLite users table and returns the
 // tenant and a connection for checks.
-func adminSQLiteTenant(t *testing.T, id string) (tenants.Tenant, *sql.DB) {
+func adminSQLiteTenant(t testing.TB, id string) (tenants.Tenant, *sql.DB) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), id+".db")
 	db, err := sql.Open("sqlite", path)
@@ -154,10 +154,11 @@ func waitState(t *testing.T, a *app, tenant, id, want string) *syncsvc.ResourceS
 	}
 }
 
-func TestAdminAPI(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+func TestAdminAPI(t *testing.T) { testAdminAPI(t, e2eTopology(t)) }
+
+func testAdminAPI(t *testing.T, topo testsupport.RedisTopology) {
 	ten, db := adminSQLiteTenant(t, "adm-acme")
-	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
+	ts := startTestServer(t, withAdminToken(t, testConfigOn(t, topo, ten)), serverOptions{})
 	c := &adminClient{t: t, base: ts.url, token: testAdminToken}
 
 	// Operator auth: no token, a wrong token.

@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
+	gosync "sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -42,8 +45,8 @@ func storeFactories(policy *adapters.HostPolicy) map[string]adapters.Factory {
 type app struct {
 	cfg      *Config
 	log      *slog.Logger
-	rdb      *redis.Client
-	asynqOpt asynq.RedisClientOpt
+	rdb      redis.UniversalClient
+	asynqOpt asynq.RedisConnOpt
 	registry *tenants.Registry
 	keys     *tenants.KeyStore
 	// oauth are the tenants' OAuth clients; tokens issues and verifies
@@ -70,24 +73,15 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	password := ""
-	if cfg.Redis.PasswordEnv != "" {
-		password = os.Getenv(cfg.Redis.PasswordEnv)
+	rdb, asynqOpt, label, err := redisConnection(cfg.Redis)
+	if err != nil {
+		return nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Redis.Addr, Password: password, DB: cfg.Redis.DB,
-		DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 3 * time.Second,
-		PoolSize: 64,
-		// RESP2: scimbridge uses no RESP3 feature (no client-side caching,
-		// no push messages), and go-redis checks every RESP3 reply for
-		// pending push notifications (~5 % of the front door's CPU).
-		Protocol: 2,
-	})
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {
 		rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", cfg.Redis.Addr, err)
+		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	var sealer *syncsvc.Sealer
 	oauth := tenants.NewOAuthClients(rdb)
@@ -117,15 +111,17 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	}
 	a := &app{
 		cfg: cfg, log: log, rdb: rdb,
-		asynqOpt: asynq.RedisClientOpt{Addr: cfg.Redis.Addr, Password: password, DB: cfg.Redis.DB},
+		asynqOpt: asynqOpt,
 		registry: tenants.NewRegistry(rdb),
 		keys:     tenants.NewKeyStore(rdb),
 		oauth:    oauth,
 		tokens:   tokens,
 		ledger:   syncsvc.NewLedger(rdb, sealer),
 	}
+	a.ledger.RequireReplicas(cfg.Redis.MinReplicas, cfg.Redis.ReplicaTimeout)
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
-	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout)
+	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout).
+		WithShards(cfg.Redis.QueueShards)
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: a.registry, Unique: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
 		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
@@ -136,7 +132,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
 	a.service.Metrics = a.metrics.sync
-	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
+	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable, cfg.Redis.MinReplicas); err != nil {
 		rdb.Close()
 		return nil, err
 	}
@@ -144,16 +140,37 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 }
 
 // checkRedisSafety warns, or with require refuses, when Redis may lose
-// acknowledged state.
-func checkRedisSafety(ctx context.Context, rdb *redis.Client, log *slog.Logger, require bool) error {
-	var problems []string
-	if vals, err := rdb.ConfigGet(ctx, "appendonly").Result(); err == nil && vals["appendonly"] != "yes" {
-		problems = append(problems, "appendonly is off: a Redis restart loses acknowledged provisioning state (use appendonly yes)")
-	}
-	if vals, err := rdb.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil &&
-		vals["maxmemory-policy"] != "" && vals["maxmemory-policy"] != "noeviction" {
-		problems = append(problems, "maxmemory-policy "+vals["maxmemory-policy"]+" evicts keys: acknowledged state can vanish (use noeviction)")
-	}
+// acknowledged state; on a cluster, every primary is asked.
+func checkRedisSafety(ctx context.Context, rdb redis.UniversalClient, log *slog.Logger, require bool, minReplicas int) error {
+	var (
+		mu       gosync.Mutex
+		problems []string
+	)
+	_ = forEachPrimary(ctx, rdb, func(ctx context.Context, c redis.UniversalClient) error {
+		var found []string
+		if vals, err := c.ConfigGet(ctx, "appendonly").Result(); err == nil && vals["appendonly"] != "yes" {
+			found = append(found, "appendonly is off: a Redis restart loses acknowledged provisioning state (use appendonly yes)")
+		}
+		if vals, err := c.ConfigGet(ctx, "maxmemory-policy").Result(); err == nil &&
+			vals["maxmemory-policy"] != "" && vals["maxmemory-policy"] != "noeviction" {
+			found = append(found, "maxmemory-policy "+vals["maxmemory-policy"]+" evicts keys: acknowledged state can vanish (use noeviction)")
+		}
+		if want := minReplicas; want > 0 {
+			if info, err := c.Info(ctx, "replication").Result(); err == nil {
+				if n := infoInt(info, "connected_slaves"); n < want {
+					found = append(found, fmt.Sprintf("redis.min_replicas is %d but a primary has %d replica(s) connected: every SCIM write will be answered 503 until enough replicas are", want, n))
+				}
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range found {
+			if !slices.Contains(problems, p) {
+				problems = append(problems, p)
+			}
+		}
+		return nil
+	})
 	for _, p := range problems {
 		log.Warn("UNSAFE REDIS: " + p)
 	}
@@ -161,6 +178,17 @@ func checkRedisSafety(ctx context.Context, rdb *redis.Client, log *slog.Logger, 
 		return fmt.Errorf("redis is not durable (redis.require_durable is set): %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// infoInt reads one "name:value" integer line of an INFO reply (0 when absent).
+func infoInt(info, name string) int {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // seedTenants writes the configured tenants into the registry.
@@ -255,7 +283,7 @@ func (a *app) runAPI(ctx context.Context) error {
 // runWorker processes reconcile tasks and sweeps until ctx ends; in-flight
 // applies finish (or are handed back to the queue) before it returns.
 func (a *app) runWorker(ctx context.Context) error {
-	cfg := queue.ServerConfig(a.cfg.Worker.Concurrency)
+	cfg := queue.ServerConfig(a.cfg.Worker.Concurrency, a.cfg.Redis.QueueShards)
 	cfg.Logger = asynqLogger{a.log}
 	cfg.LogLevel = asynq.WarnLevel
 	srv := asynq.NewServer(a.asynqOpt, cfg)

@@ -128,10 +128,32 @@ type Config struct {
 
 // RedisConfig says where the ledger and the queues live.
 type RedisConfig struct {
-	Addr string `yaml:"addr"` // default 127.0.0.1:6379
+	// Mode is standalone (default: Addr), sentinel (a primary found by
+	// Sentinel, followed across failovers) or cluster (Redis Cluster).
+	Mode string `yaml:"mode"`
+	Addr string `yaml:"addr"` // standalone; default 127.0.0.1:6379
 	// PasswordEnv names an environment variable holding the password.
 	PasswordEnv string `yaml:"password_env"`
 	DB          int    `yaml:"db"`
+	// Sentinel: the master's name and the sentinels' addresses; the
+	// sentinels' own password (when they have one) from a variable or a file.
+	Sentinel struct {
+		Master       string   `yaml:"master"`
+		Addrs        []string `yaml:"addrs"`
+		PasswordEnv  string   `yaml:"password_env"`
+		PasswordFile string   `yaml:"password_file"`
+	} `yaml:"sentinel"`
+	// Cluster: seed addresses (any of the nodes; the rest are discovered).
+	Cluster struct {
+		Addrs []string `yaml:"addrs"`
+	} `yaml:"cluster"`
+	// QueueShards spreads the provisioning queues over this many queues by
+	// tenant (default 1; cluster mode: 8), so a cluster's primaries share them.
+	QueueShards int `yaml:"queue_shards"`
+	// MinReplicas: a write is acknowledged only once this many replicas
+	// hold it (WAIT), within ReplicaTimeout; otherwise 503 (default 0).
+	MinReplicas    int           `yaml:"min_replicas"`
+	ReplicaTimeout time.Duration `yaml:"replica_timeout"`
 	// RequireDurable refuses to start when Redis could lose acknowledged
 	// state (appendonly off, or an evicting maxmemory-policy); false only
 	// warns.
@@ -193,6 +215,7 @@ func (c *Config) validate() []error {
 	if c.Worker.LeaseTTL <= c.Worker.StoreTimeout {
 		errs = append(errs, fmt.Errorf("worker.lease_ttl (%s) must exceed worker.store_timeout (%s)", c.Worker.LeaseTTL, c.Worker.StoreTimeout))
 	}
+	errs = append(errs, c.Redis.validate()...)
 	if c.Redis.PasswordEnv != "" && os.Getenv(c.Redis.PasswordEnv) == "" {
 		errs = append(errs, fmt.Errorf("redis.password_env: environment variable %s is empty", c.Redis.PasswordEnv))
 	}
@@ -226,6 +249,48 @@ func (c *Config) validate() []error {
 		for _, e := range t.Validate() {
 			errs = append(errs, fmt.Errorf("tenants[%d] (%s): %w", i, t.ID, e))
 		}
+	}
+	return errs
+}
+
+// validate checks the topology's settings.
+func (r *RedisConfig) validate() []error {
+	var errs []error
+	switch r.Mode {
+	case RedisStandalone:
+	case RedisSentinel:
+		if r.Sentinel.Master == "" {
+			errs = append(errs, errors.New("redis.sentinel.master: required in sentinel mode"))
+		}
+		if len(r.Sentinel.Addrs) == 0 {
+			errs = append(errs, errors.New("redis.sentinel.addrs: required in sentinel mode"))
+		}
+		if r.Sentinel.PasswordEnv != "" && r.Sentinel.PasswordFile != "" {
+			errs = append(errs, errors.New("redis.sentinel: set password_env or password_file, not both"))
+		}
+		if r.Sentinel.PasswordEnv != "" && os.Getenv(r.Sentinel.PasswordEnv) == "" {
+			errs = append(errs, fmt.Errorf("redis.sentinel.password_env: environment variable %s is empty", r.Sentinel.PasswordEnv))
+		}
+		if r.Sentinel.PasswordFile != "" {
+			if _, err := os.ReadFile(r.Sentinel.PasswordFile); err != nil {
+				errs = append(errs, fmt.Errorf("redis.sentinel.password_file: %w", err))
+			}
+		}
+	case RedisCluster:
+		if len(r.Cluster.Addrs) == 0 {
+			errs = append(errs, errors.New("redis.cluster.addrs: required in cluster mode"))
+		}
+		if r.DB != 0 {
+			errs = append(errs, errors.New("redis.db: Redis Cluster has database 0 only"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("redis.mode %q: want standalone, sentinel or cluster", r.Mode))
+	}
+	if r.MinReplicas < 0 {
+		errs = append(errs, fmt.Errorf("redis.min_replicas %d: want 0 or more", r.MinReplicas))
+	}
+	if r.QueueShards < 1 || r.QueueShards > 256 {
+		errs = append(errs, fmt.Errorf("redis.queue_shards %d: want 1 to 256", r.QueueShards))
 	}
 	return errs
 }

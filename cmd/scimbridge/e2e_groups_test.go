@@ -46,10 +46,13 @@ func e2ePostgresGroups(t *testing.T, id string) (tenants.Tenant, *sql.DB, string
 }
 
 func TestEntraProvisioningInPostgresTables(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	testEntraProvisioningInPostgresTables(t, e2eTopology(t))
+}
+
+func testEntraProvisioningInPostgresTables(t *testing.T, topo testsupport.RedisTopology) {
 	const tenant = "entra"
 	ten, db, schema := e2ePostgresGroups(t, tenant)
-	ts := startTestServer(t, testConfig(t, redisAddr, ten), serverOptions{})
+	ts := startTestServer(t, testConfigOn(t, topo, ten), serverOptions{})
 	c := &scimClient{t: t, base: ts.url + "/scim/" + tenant + "/v2", auth: "Bearer " + newKey(t, ts.app, tenant)}
 
 	type account struct {

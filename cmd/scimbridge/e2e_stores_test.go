@@ -829,12 +829,13 @@ func runDeleteUser(t *testing.T, ts *testServer, tenant string, c *scimClient, v
 // TestTwoStoreKindsInOneServer serves an OpenLDAP tenant and a MariaDB
 // tenant from one process, runs Okta's lifecycle and Push Groups against
 // both at once, and checks each directory and table.
-func TestTwoStoreKindsInOneServer(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+func TestTwoStoreKindsInOneServer(t *testing.T) { testTwoStoreKindsInOneServer(t, e2eTopology(t)) }
+
+func testTwoStoreKindsInOneServer(t *testing.T, topo testsupport.RedisTopology) {
 	srv := ldaptest.New(t)
 	lf := newLDAPFixture(t, srv)
 	mf := newMariaFixture(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant("dir-co"), mf.tenant(t, "sql-co")), serverOptions{})
+	ts := startTestServer(t, testConfigOn(t, topo, lf.tenant("dir-co"), mf.tenant(t, "sql-co")), serverOptions{})
 
 	type run struct {
 		tenant string

@@ -115,7 +115,7 @@ type serverOptions struct {
 // like `scimbridge serve` does (newApp, the tenants seeded, the worker
 // running) with the API on an httptest server, shaped by opts, and stops
 // it all at cleanup (or at ts.stop).
-func startTestServer(t *testing.T, cfg *Config, opts serverOptions) *testServer {
+func startTestServer(t testing.TB, cfg *Config, opts serverOptions) *testServer {
 	t.Helper()
 	cfg.PublicURL = "" // derive from each request's Host
 	logger := testsupport.Logger()
@@ -169,7 +169,7 @@ func startTestServer(t *testing.T, cfg *Config, opts serverOptions) *testServer 
 	return ts
 }
 
-func testConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Config {
+func testConfig(t testing.TB, redisAddr string, ts ...tenants.Tenant) *Config {
 	t.Helper()
 	var c Config
 	c.Redis.Addr = redisAddr
@@ -187,6 +187,31 @@ func testConfig(t *testing.T, redisAddr string, ts ...tenants.Tenant) *Config {
 		t.Fatal(errs)
 	}
 	return &c
+}
+
+// e2eTopology is the Redis of the e2e tests run on their own: the test
+// Redis's e2e database, flushed.
+func e2eTopology(t testing.TB) testsupport.RedisTopology {
+	return testsupport.StandaloneTopology(t, e2eRedisDB)
+}
+
+// testConfigOn is testConfig on a Redis topology (redis.mode and its
+// addresses), so one e2e test runs on standalone, Sentinel or Cluster.
+func testConfigOn(t testing.TB, topo testsupport.RedisTopology, ts ...tenants.Tenant) *Config {
+	t.Helper()
+	c := testConfig(t, topo.Addr, ts...)
+	c.Redis.Mode = topo.Mode
+	c.Redis.DB = topo.DB
+	c.Redis.Sentinel.Master = topo.Master
+	c.Redis.Sentinel.Addrs = topo.SentinelAddrs
+	c.Redis.Cluster.Addrs = topo.ClusterAddrs
+	c.Redis.MinReplicas = topo.MinReplicas
+	c.Redis.QueueShards = 0
+	c.applyDefaults()
+	if errs := c.validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return c
 }
 
 // scimClient speaks to one tenant's Base URL.
@@ -248,7 +273,7 @@ func waitApplied(t *testing.T, a *app, tenant, id string) *syncsvc.Record {
 	}
 }
 
-func newKey(t *testing.T, a *app, tenant string) string {
+func newKey(t testing.TB, a *app, tenant string) string {
 	t.Helper()
 	plain, _, err := a.keys.Create(context.Background(), tenant, "e2e")
 	if err != nil {
@@ -258,9 +283,12 @@ func newKey(t *testing.T, a *app, tenant string) string {
 }
 
 func TestOktaSpecAgainstPostgresTenant(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	testOktaSpecAgainstPostgresTenant(t, e2eTopology(t))
+}
+
+func testOktaSpecAgainstPostgresTenant(t *testing.T, topo testsupport.RedisTopology) {
 	dsn, table, db := e2ePostgres(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("acme", dsn, table)), serverOptions{})
+	ts := startTestServer(t, testConfigOn(t, topo, postgresTenant("acme", dsn, table)), serverOptions{})
 	key := newKey(t, ts.app, "acme")
 	base := ts.url + "/scim/acme/v2"
 	for _, spec := range []string{"Okta-SCIM-20-SPEC-Test.json", "Okta-SCIM-20-SPEC-Test-old.json"} {
@@ -339,9 +367,12 @@ func TestEmbeddedDefaultSurvivesRestart(t *testing.T) {
 // TestOktaLifecycleInPostgresTable follows one Okta user through its life
 // and checks the customer's table itself at every step.
 func TestOktaLifecycleInPostgresTable(t *testing.T) {
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	testOktaLifecycleInPostgresTable(t, e2eTopology(t))
+}
+
+func testOktaLifecycleInPostgresTable(t *testing.T, topo testsupport.RedisTopology) {
 	dsn, table, db := e2ePostgres(t)
-	ts := startTestServer(t, testConfig(t, redisAddr, postgresTenant("lifecycle", dsn, table)), serverOptions{})
+	ts := startTestServer(t, testConfigOn(t, topo, postgresTenant("lifecycle", dsn, table)), serverOptions{})
 	c := &scimClient{t: t, base: ts.url + "/scim/lifecycle/v2", auth: "Bearer " + newKey(t, ts.app, "lifecycle")}
 
 	type acct struct {

@@ -31,7 +31,8 @@ import (
 // faultRig is a running deployment for one fault test.
 type faultRig struct {
 	t      *testing.T
-	redis  *redisServer
+	redis  *redisServer // standalone (nil on another topology)
+	topo   testsupport.RedisTopology
 	cfg    string
 	base   string
 	key    string
@@ -43,19 +44,41 @@ type faultRig struct {
 
 func newFaultRig(t *testing.T, aof bool, apiEnv ...string) *faultRig {
 	t.Helper()
+	return newFaultRigOn(t, nil, aof, apiEnv...)
+}
+
+// newFaultRigOn is newFaultRig on a topology (nil: a standalone
+// redis-server of the rig's own, append-only with aof).
+func newFaultRigOn(t *testing.T, topo *testsupport.RedisTopology, aof bool, apiEnv ...string) *faultRig {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("fault tests run the real binary for a while; skipped with -short")
 	}
 	dsn, _, db := e2ePostgres(t)
-	r := &faultRig{t: t, redis: startRedisServer(t, aof), db: db, tenant: "faults"}
+	r := &faultRig{t: t, db: db, tenant: "faults"}
+	if topo == nil {
+		r.redis = startRedisServer(t, aof)
+		r.topo = testsupport.RedisTopology{Mode: testsupport.TopologyStandalone, Addr: r.redis.addr()}
+	} else {
+		r.topo = *topo
+	}
 	r.table = accountsTable(t, db)
 	port := testsupport.FreePort(t)
-	r.cfg = faultConfig(t, r.redis.addr(), port, r.tenant, dsn, r.table)
+	r.cfg = faultConfigOn(t, redisYAML(r.topo), port, r.tenant, dsn, r.table)
 	r.base = fmt.Sprintf("http://127.0.0.1:%d/scim/%s/v2", port, r.tenant)
 	r.api = startRole(t, "api", r.cfg, apiEnv...)
 	waitHealthy(t, fmt.Sprintf("http://127.0.0.1:%d", port))
 	r.key = createKey(t, r.cfg, r.tenant)
 	return r
+}
+
+// redisClient is a client of the rig's Redis: its topology, or its own
+// redis-server when the rig was built without one.
+func (r *faultRig) redisClient() redis.UniversalClient {
+	if r.topo.Mode == "" {
+		return testsupport.RedisTopology{Mode: testsupport.TopologyStandalone, Addr: r.redis.addr()}.Client(r.t)
+	}
+	return r.topo.Client(r.t)
 }
 
 // send makes one SCIM request; status 0 means the request itself failed.
@@ -171,9 +194,7 @@ func (r *faultRig) runLoad(n, conc int, exp *expected, onAck func(total int64)) 
 // converge waits until the ledger has nothing dirty for the tenant.
 func (r *faultRig) converge(d time.Duration) {
 	r.t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: r.redis.addr()})
-	defer c.Close()
-	l := syncsvc.NewLedger(c, nil)
+	l := syncsvc.NewLedger(r.redisClient(), nil)
 	testsupport.WaitFor(r.t, "convergence", d, func() bool {
 		n, _, err := l.OldestDirty(context.Background(), r.tenant)
 		return err == nil && n == 0
@@ -202,9 +223,7 @@ func (r *faultRig) verify(exp *expected) {
 		byLogin[u.login] = u
 		anchors[u.login] = strconv.FormatInt(id, 10)
 	}
-	c := redis.NewClient(&redis.Options{Addr: r.redis.addr()})
-	defer c.Close()
-	l := syncsvc.NewLedger(c, nil)
+	l := syncsvc.NewLedger(r.redisClient(), nil)
 	exp.mu.Lock()
 	defer exp.mu.Unlock()
 	if len(byLogin) != len(exp.users) {
@@ -248,6 +267,28 @@ func TestFaultWorkerKilledMidFlight(t *testing.T) {
 	}
 	startRole(t, "worker", rig.cfg)
 	rig.converge(3 * time.Minute)
+	rig.verify(exp)
+}
+
+// TestFaultWorkerKilledOnRedisCluster: the same on a three-primary Redis
+// Cluster, whose queues are spread over the primaries (redis.queue_shards).
+func TestFaultWorkerKilledOnRedisCluster(t *testing.T) {
+	cluster := testsupport.StartRedisCluster(t, 3)
+	topo := cluster.Topology()
+	rig := newFaultRigOn(t, &topo, false)
+	w1 := startRole(t, "worker", rig.cfg)
+	exp := &expected{users: map[string]expectedUser{}}
+	var once gosync.Once
+	rig.runLoad(800, 16, exp, func(total int64) {
+		if total == 500 {
+			once.Do(func() { w1.Signal(syscall.SIGKILL) })
+		}
+	})
+	if err := w1.Wait(10 * time.Second); err == nil {
+		t.Fatal("the first worker was not killed")
+	}
+	startRole(t, "worker", rig.cfg)
+	rig.converge(2 * time.Minute)
 	rig.verify(exp)
 }
 

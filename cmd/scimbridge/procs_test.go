@@ -89,6 +89,23 @@ func startRole(t *testing.T, name, cfg string, env ...string) *testsupport.Proce
 // tenant, a private Redis, fast sweeper and short leases.
 func faultConfig(t *testing.T, redisAddr string, apiPort int, tenant, dsn, table string) string {
 	t.Helper()
+	return faultConfigOn(t, "  addr: "+redisAddr, apiPort, tenant, dsn, table)
+}
+
+// redisYAML is the redis block of a configuration for a topology.
+func redisYAML(topo testsupport.RedisTopology) string {
+	switch topo.Mode {
+	case testsupport.TopologyCluster:
+		return "  mode: cluster\n  cluster:\n    addrs: [" + strings.Join(topo.ClusterAddrs, ", ") + "]"
+	case testsupport.TopologySentinel:
+		return "  mode: sentinel\n  sentinel:\n    master: " + topo.Master + "\n    addrs: [" + strings.Join(topo.SentinelAddrs, ", ") + "]"
+	}
+	return "  addr: " + topo.Addr
+}
+
+// faultConfigOn is faultConfig with the redis block given (redisYAML).
+func faultConfigOn(t *testing.T, redisBlock string, apiPort int, tenant, dsn, table string) string {
+	t.Helper()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "secret.key")
 	if err := os.WriteFile(key, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {
@@ -97,7 +114,7 @@ func faultConfig(t *testing.T, redisAddr string, apiPort int, tenant, dsn, table
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
 public_url: http://127.0.0.1:%d
 redis:
-  addr: %s
+%s
 secrets:
   key_file: %s
 worker:
@@ -126,7 +143,7 @@ tenants:
         active:
           column: enabled
         on_delete: deactivate
-`, apiPort, apiPort, redisAddr, key, tenant, dsn, table)
+`, apiPort, apiPort, redisBlock, key, tenant, dsn, table)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -84,6 +84,23 @@ func intSetting(key, env string, def int, meaning string, field func(*Config) *i
 	return s
 }
 
+func listSetting(key, env, meaning string, field func(*Config) *[]string) setting {
+	s := setting{key: key, env: env, def: "unset", meaning: meaning}
+	if env != "" {
+		s.fromEnv = func(c *Config, v string) error {
+			var out []string
+			for _, a := range strings.Split(v, ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					out = append(out, a)
+				}
+			}
+			*field(c) = out
+			return nil
+		}
+	}
+	return s
+}
+
 func int64Setting(key, env string, def int64, meaning string, field func(*Config) *int64) setting {
 	s := setting{key: key, env: env, def: "`" + strconv.FormatInt(def, 10) + "`", meaning: meaning}
 	s.fill = func(c *Config) {
@@ -161,6 +178,44 @@ var settings = []setting{
 		fromEnv: func(c *Config, v string) error { c.Redis.PasswordEnv = v; return nil }},
 	intSetting("redis.db", "SCIMBRIDGE_REDIS_DB", 0, "Redis database number",
 		func(c *Config) *int { return &c.Redis.DB }),
+	stringSetting("redis.mode", "SCIMBRIDGE_REDIS_MODE", RedisStandalone, "`standalone` (`redis.addr`), `sentinel` (a replicated primary found and followed across failovers by Sentinel) or `cluster` (Redis Cluster)",
+		func(c *Config) *string { return &c.Redis.Mode }),
+	stringSetting("redis.sentinel.master", "SCIMBRIDGE_REDIS_SENTINEL_MASTER", "", "sentinel mode: the master's name in the sentinels' configuration",
+		func(c *Config) *string { return &c.Redis.Sentinel.Master }),
+	listSetting("redis.sentinel.addrs", "SCIMBRIDGE_REDIS_SENTINEL_ADDRS", "sentinel mode: the sentinels' host:port (environment: comma-separated)",
+		func(c *Config) *[]string { return &c.Redis.Sentinel.Addrs }),
+	{key: "redis.sentinel.password_env", env: "SCIMBRIDGE_REDIS_SENTINEL_PASSWORD_ENV", def: "unset (no AUTH)",
+		meaning: "name of the variable holding the sentinels' own password (`requirepass` of the sentinels; the data nodes use `redis.password_env`)",
+		fromEnv: func(c *Config, v string) error { c.Redis.Sentinel.PasswordEnv = v; return nil }},
+	{key: "redis.sentinel.password_file", env: "SCIMBRIDGE_REDIS_SENTINEL_PASSWORD_FILE", def: "unset",
+		meaning: "or a file holding it (trailing newline ignored)",
+		fromEnv: func(c *Config, v string) error { c.Redis.Sentinel.PasswordFile = v; return nil }},
+	listSetting("redis.cluster.addrs", "SCIMBRIDGE_REDIS_CLUSTER_ADDRS", "cluster mode: seed nodes' host:port (any of them; the rest are discovered; environment: comma-separated)",
+		func(c *Config) *[]string { return &c.Redis.Cluster.Addrs }),
+	{key: "redis.queue_shards", env: "SCIMBRIDGE_REDIS_QUEUE_SHARDS", def: "`1` (cluster mode: `8`)",
+		meaning: "provisioning and deprovisioning work is spread over this many queues of each kind by tenant hash: asynq keeps a queue in one hash slot, so on a cluster this is what puts queue load on every primary (weights kept per queue)",
+		fromEnv: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.Redis.QueueShards = n
+			return err
+		},
+		fill: func(c *Config) {
+			if c.Redis.QueueShards == 0 {
+				c.Redis.QueueShards = 1
+				if c.Redis.Mode == RedisCluster {
+					c.Redis.QueueShards = 8
+				}
+			}
+		}},
+	{key: "redis.min_replicas", env: "SCIMBRIDGE_REDIS_MIN_REPLICAS", def: "`0`",
+		meaning: "a SCIM write is answered 2xx only once this many replicas hold it (Redis `WAIT` after the ledger write); not reached within `redis.replica_timeout`: 503 with `Retry-After`, and the IdP's retry is answered as an idempotent API would. `0`: the primary's acknowledgement (a failover can lose the last writes)",
+		fromEnv: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			c.Redis.MinReplicas = n
+			return err
+		}},
+	durationSetting("redis.replica_timeout", "SCIMBRIDGE_REDIS_REPLICA_TIMEOUT", time.Second, "how long a write waits for `redis.min_replicas`",
+		func(c *Config) *time.Duration { return &c.Redis.ReplicaTimeout }),
 	{key: "redis.require_durable", env: "SCIMBRIDGE_REDIS_REQUIRE_DURABLE", def: "`false`",
 		meaning: "refuse to start when Redis could lose acknowledged state (`appendonly` off, an evicting `maxmemory-policy`); `false` only warns",
 		fromEnv: func(c *Config, v string) error {

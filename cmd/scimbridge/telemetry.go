@@ -183,7 +183,7 @@ func newAppMetrics(a *app) *appMetrics {
 		inspector: asynq.NewInspector(a.asynqOpt),
 	}
 	reg.MustRegister(
-		&queue.DepthCollector{Inspector: m.inspector},
+		&queue.DepthCollector{Inspector: m.inspector, Shards: a.cfg.Redis.QueueShards},
 		syncsvc.NewDirtyCollector(a.ledger, a.registry, dirtyCacheFor, dirtyReadTimeout),
 	)
 	return m

@@ -587,6 +587,9 @@ func TestComposeFiles(t *testing.T) {
 	if cfg.Worker.Listen != ":9091" || cfg.Listen != ":8080" {
 		t.Errorf("listeners %q %q", cfg.Listen, cfg.Worker.Listen)
 	}
+	if cfg.Redis.MinReplicas != 1 {
+		t.Errorf("redis.min_replicas %d: compose runs a replica, and acknowledges once it holds a write", cfg.Redis.MinReplicas)
+	}
 	raw, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -599,7 +602,7 @@ func TestComposeFiles(t *testing.T) {
 	if err := yaml.Unmarshal(raw, &compose); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"redis", "postgres", "openldap", "api", "worker"} {
+	for _, s := range []string{"redis", "redis-replica", "postgres", "openldap", "api", "worker"} {
 		if _, ok := compose.Services[s]; !ok {
 			t.Errorf("service %s missing", s)
 		}
@@ -607,6 +610,9 @@ func TestComposeFiles(t *testing.T) {
 	redisCmd := strings.Join(compose.Services["redis"].Command, " ")
 	if !strings.Contains(redisCmd, "--appendonly yes") || !strings.Contains(redisCmd, "--maxmemory-policy noeviction") {
 		t.Errorf("redis runs without AOF or with eviction: %s", redisCmd)
+	}
+	if c := strings.Join(compose.Services["redis-replica"].Command, " "); !strings.Contains(c, "--replicaof redis 6379") {
+		t.Errorf("redis-replica does not replicate redis: %s", c)
 	}
 	if c := compose.Services["api"].Command; len(c) == 0 || c[0] != "api" {
 		t.Errorf("api command %v", c)

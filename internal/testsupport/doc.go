@@ -9,6 +9,14 @@
 // deadline, the scimbridge binary built once, a child process whose log
 // is shown when the test fails.
 //
+// Redis topologies (redis_topology.go): tests that need a replica, a
+// Sentinel or a Redis Cluster start their own redis-server processes on
+// free loopback ports (StartRedisServer, StartRedisSentinel,
+// StartRedisCluster) and describe them as a RedisTopology, the one value
+// end-to-end tests are parameterised over (StandaloneTopology is the test
+// Redis's database). DelayProxy (delayproxy.go) holds a server's replies
+// back, for tests of what a client does after a read timeout.
+//
 // Sharing the servers. Packages' tests run concurrently against the same
 // servers, so every test keeps to a place of its own:
 //

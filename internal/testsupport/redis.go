@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,15 +92,30 @@ func Tenant(tb testing.TB, rdb redis.UniversalClient, prefix string) string {
 func DeleteTagged(tb testing.TB, rdb redis.UniversalClient, tag string) {
 	tb.Helper()
 	ctx := context.Background()
-	var keys []string
-	iter := rdb.Scan(ctx, 0, "*{"+tag+"}*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, "*{"+tag+"}*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	var err error
+	if cc, ok := rdb.(*redis.ClusterClient); ok { // a SCAN sees one node
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, rdb)
+	}
+	if err != nil {
 		tb.Errorf("scan keys of %s: %v", tag, err)
 		return
 	}
+	// One tag is one slot: a multi-key DEL is fine on a cluster too.
 	for len(keys) > 0 {
 		n := min(len(keys), 500)
 		if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {

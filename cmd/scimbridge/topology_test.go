@@ -1,0 +1,178 @@
+package main
+
+// The end-to-end suites on Redis topologies the test starts itself: a
+// three-primary Redis Cluster (every ledger script's keys in one slot, or
+// the cluster answers CROSSSLOT; queue work on every primary) and a
+// primary with a replica behind a Sentinel.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+)
+
+// TestE2EOnRedisCluster runs the end-to-end flows (Okta's spec test, an
+// Okta user's lifecycle in a table, Okta's lifecycle and Push Groups on
+// LDAP and MariaDB, Entra with groups, the admin API: key revocation,
+// import, drift, replay) against a real three-primary cluster.
+func TestE2EOnRedisCluster(t *testing.T) {
+	cluster := testsupport.StartRedisCluster(t, 3)
+	topo := cluster.Topology()
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, testsupport.RedisTopology)
+	}{
+		{"OktaSpec", testOktaSpecAgainstPostgresTenant},
+		{"OktaLifecycle", testOktaLifecycleInPostgresTable},
+		{"OktaPushGroups", testTwoStoreKindsInOneServer},
+		{"EntraGroups", testEntraProvisioningInPostgresTables},
+		{"AdminAPI", testAdminAPI},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topo.Flush(t)
+			tc.run(t, topo)
+		})
+	}
+}
+
+// post sends a SCIM POST and returns the status, the Retry-After header
+// and the body.
+func post(t *testing.T, c *scimClient, path string, body any) (int, string, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequest("POST", c.base+path, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", c.auth)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, resp.Header.Get("Retry-After"), out
+}
+
+// With redis.min_replicas 1, a create is acknowledged only once a replica
+// holds it. With the replica gone, the create is answered 503 with an
+// integer Retry-After; the IdP's retry of the same create (same userName,
+// same content) is answered 201 with the recorded user once a replica is
+// back, not 409; a second create of that user after that is a 409 again
+// (what Okta's spec test requires), and so is a create with other content.
+func TestMinReplicasAcknowledgement(t *testing.T) {
+	primary := testsupport.StartRedisServer(t)
+	replica := testsupport.StartRedisServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
+	waitReplicas(t, primary, 1)
+	ten, db := adminSQLiteTenant(t, "acked")
+	cfg := testConfigOn(t, testsupport.RedisTopology{Mode: testsupport.TopologyStandalone, Addr: primary.Addr}, ten)
+	cfg.Redis.MinReplicas = 1
+	cfg.Redis.ReplicaTimeout = 300 * time.Millisecond
+	ts := startTestServer(t, cfg, serverOptions{})
+	c := &scimClient{t: t, base: ts.url + "/scim/acked/v2", auth: "Bearer " + newKey(t, ts.app, "acked")}
+	user := func(name string) map[string]any {
+		return map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name,
+			"name": map[string]any{"givenName": "Ann", "familyName": "Acked"}, "active": true}
+	}
+
+	if status, _, body := post(t, c, "/Users", user("first@example.com")); status != 201 {
+		t.Fatalf("create with a replica: %d %v", status, body)
+	}
+
+	replica.Kill()
+	waitReplicas(t, primary, 0)
+	status, retryAfter, body := post(t, c, "/Users", user("retried@example.com"))
+	if status != 503 {
+		t.Fatalf("create without a replica: %d %v, want 503", status, body)
+	}
+	if n, err := strconv.Atoi(retryAfter); err != nil || n < 1 {
+		t.Fatalf("Retry-After %q: want an integer number of seconds", retryAfter)
+	}
+	// The IdP retries while the replica is still away: 503 again.
+	if status, _, body := post(t, c, "/Users", user("retried@example.com")); status != 503 {
+		t.Fatalf("retry without a replica: %d %v, want 503", status, body)
+	}
+
+	replica.Restart()
+	waitReplicas(t, primary, 1)
+	status, _, body = post(t, c, "/Users", user("retried@example.com"))
+	if status != 201 {
+		t.Fatalf("retry with the replica back: %d %v, want 201 with the recorded user", status, body)
+	}
+	id, _ := body["id"].(string)
+	found, err := ts.app.ledger.FindUsers(context.Background(), "acked", "userName", "retried@example.com")
+	if err != nil || len(found) != 1 || found[0].ID != id {
+		t.Fatalf("ledger holds %+v (%v), want the one user %s", found, err, id)
+	}
+	// The replica holds it (what the 201 promised).
+	if n, err := replica.Client().Exists(context.Background(), "sb:{acked}:u:r:"+id).Result(); err != nil || n != 1 {
+		t.Fatalf("replica has the user: %d %v", n, err)
+	}
+	waitApplied(t, ts.app, "acked", id)
+	var rows int
+	if err := db.QueryRow(`SELECT count(*) FROM users WHERE username = 'retried@example.com'`).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("store rows: %d %v, want 1", rows, err)
+	}
+	// Acknowledged now: another create of the same user is a conflict.
+	if status, _, body := post(t, c, "/Users", user("retried@example.com")); status != 409 {
+		t.Fatalf("create of an acknowledged user: %d %v, want 409", status, body)
+	}
+
+	// A 503'd create, then a create of that userName with other content:
+	// a conflict, not the recorded user.
+	replica.Kill()
+	waitReplicas(t, primary, 0)
+	if status, _, _ := post(t, c, "/Users", user("other@example.com")); status != 503 {
+		t.Fatalf("create without a replica: %d, want 503", status)
+	}
+	replica.Restart()
+	waitReplicas(t, primary, 1)
+	changed := user("other@example.com")
+	changed["name"] = map[string]any{"givenName": "Someone", "familyName": "Else"}
+	if status, _, body := post(t, c, "/Users", changed); status != 409 {
+		t.Fatalf("create with other content: %d %v, want 409", status, body)
+	}
+}
+
+// waitReplicas waits until the primary counts n replicas online.
+func waitReplicas(t *testing.T, primary *testsupport.RedisServer, n int) {
+	t.Helper()
+	c := primary.Client()
+	testsupport.WaitFor(t, fmt.Sprintf("%d replica(s) of %s", n, primary.Addr), 20*time.Second, func() bool {
+		info, err := c.Info(context.Background(), "replication").Result()
+		return err == nil && infoInt(info, "connected_slaves") == n &&
+			(n == 0 || strings.Contains(info, "state=online"))
+	})
+}
+
+// TestE2EOnRedisSentinel runs Okta's spec test and the admin API (key
+// revocation, import, drift, replay) through a Sentinel set: the client
+// finds the primary through the sentinel, with min_replicas 1 every write
+// waits for the replica.
+func TestE2EOnRedisSentinel(t *testing.T) {
+	rs := testsupport.StartRedisSentinel(t)
+	topo := rs.Topology()
+	topo.MinReplicas = 1
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, testsupport.RedisTopology)
+	}{
+		{"OktaSpec", testOktaSpecAgainstPostgresTenant},
+		{"AdminAPI", testAdminAPI},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topo.Flush(t)
+			tc.run(t, topo)
+		})
+	}
+}
