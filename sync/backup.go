@@ -240,7 +240,7 @@ func (a *Admin) Restore(ctx context.Context, tenant string, open func() (io.Read
 	if err != nil {
 		return rep, fmt.Errorf("sync: restore %s: writing the ledger: %w (run restore again with --overwrite)", tenant, err)
 	}
-	if err := a.converge(ctx, tenant, t.Store.Groups != nil, rep); err != nil {
+	if err := a.converge(ctx, tenant, t.Store.Groups, rep); err != nil {
 		rep.ConvergeError = err.Error()
 	}
 	return rep, nil
@@ -256,18 +256,23 @@ func (a *Admin) canOpen(sealed, tenant, id string) bool {
 	return err == nil
 }
 
-// converge compares the restored ledger with the store: users through the
-// drift check with repair (differing and missing users re-applied), and
-// every live group with an anchor re-applied with the differences between
-// its members and the store's made pending.
-func (a *Admin) converge(ctx context.Context, tenant string, groupsMapped bool, rep *RestoreReport) error {
+// converge compares the restored ledger with the store and marks what
+// differs pending: users through the drift check with repair (differing
+// and missing users re-applied), groups here: a live group whose store
+// entry's mapped attributes or members differ, or whose entry is missing,
+// is re-applied with the membership differences made pending.
+func (a *Admin) converge(ctx context.Context, tenant string, mapping *adapters.GroupMapping, rep *RestoreReport) error {
 	drift, err := a.CheckDrift(ctx, tenant, true, nil)
 	if err != nil {
 		return err
 	}
 	rep.UsersReapplied = drift.Repaired
-	if !groupsMapped {
+	if mapping == nil {
 		return nil
+	}
+	gm, err := adapters.NewGroupMapper(*mapping)
+	if err != nil {
+		return err
 	}
 	st, err := a.Service.Stores.Store(ctx, tenant)
 	if err != nil {
@@ -277,11 +282,72 @@ func (a *Admin) converge(ctx context.Context, tenant string, groupsMapped bool, 
 	if !ok {
 		return fmt.Errorf("%w: the store does not support groups", adapters.ErrConfig)
 	}
+	salt := "restore-" + randomHex(6)
+	reapply := func(r *Record, adds, removes []string) error {
+		v, err := a.Ledger.regroup(ctx, tenant, r.ID, adds, removes)
+		if err != nil || v == 0 {
+			return err
+		}
+		rep.GroupsReapplied++
+		p := queue.Reconcile{Tenant: tenant, Kind: queue.KindGroup, ID: r.ID, Version: v}
+		if err := a.Enqueuer.Enqueue(ctx, queue.QueueProvision, p, salt); err != nil {
+			a.logger().WarnContext(ctx, "restore: enqueue failed; the sweeper will pick the group up", "tenant", tenant, "id", r.ID, "err", err)
+		}
+		return nil
+	}
+	listed := map[string]bool{} // ledger group ids whose entry the store listed
+	cursor := ""
+	for {
+		entries, next, err := gs.ListGroups(ctx, cursor, scanBatch)
+		if err != nil {
+			return err
+		}
+		anchors := make([]string, len(entries))
+		for i, e := range entries {
+			anchors[i] = e.Anchor
+		}
+		owners, err := a.Ledger.knownGroupOwners(ctx, tenant, anchors)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(owners))
+		for _, id := range owners {
+			ids = append(ids, id)
+		}
+		recs, err := a.Ledger.groupsByIDs(ctx, tenant, ids, false)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]*Record, len(recs))
+		for _, r := range recs {
+			byID[r.ID] = r
+		}
+		for _, e := range entries {
+			r := byID[owners[e.Anchor]]
+			if r == nil || r.Anchor != e.Anchor {
+				continue // not the ledger's, or a tombstone's
+			}
+			listed[r.ID] = true
+			adds, removes, err := a.memberDiff(ctx, tenant, gs, r)
+			if err != nil {
+				return err
+			}
+			if len(adds) == 0 && len(removes) == 0 && sameGroupFields(gm, r, e) {
+				continue
+			}
+			if err := reapply(r, adds, removes); err != nil {
+				return err
+			}
+		}
+		if next == "" || len(entries) == 0 {
+			break
+		}
+		cursor = next
+	}
 	total, err := a.Ledger.CountGroups(ctx, tenant)
 	if err != nil {
 		return err
 	}
-	salt := "restore-" + randomHex(6)
 	for off := 0; off < total; off += scanBatch {
 		ids, err := a.Ledger.GroupIDs(ctx, tenant, off, scanBatch)
 		if err != nil {
@@ -292,28 +358,40 @@ func (a *Admin) converge(ctx context.Context, tenant string, groupsMapped bool, 
 			return err
 		}
 		for _, r := range recs {
-			if r.Anchor == "" {
-				continue // never applied: pending already
+			if listed[r.ID] || r.Anchor == "" {
+				continue // compared, or never applied (pending already)
 			}
-			adds, removes, err := a.memberDiff(ctx, tenant, gs, r)
+			members, err := a.Ledger.GroupMembers(ctx, tenant, r.ID)
 			if err != nil {
 				return err
 			}
-			v, err := a.Ledger.regroup(ctx, tenant, r.ID, adds, removes)
-			if err != nil || v == 0 {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			rep.GroupsReapplied++
-			p := queue.Reconcile{Tenant: tenant, Kind: queue.KindGroup, ID: r.ID, Version: v}
-			if err := a.Enqueuer.Enqueue(ctx, queue.QueueProvision, p, salt); err != nil {
-				a.logger().WarnContext(ctx, "restore: enqueue failed; the sweeper will pick the group up", "tenant", tenant, "id", r.ID, "err", err)
+			if err := reapply(r, members, nil); err != nil { // the entry is missing: all of it again
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// sameGroupFields reports whether the store entry's mapped fields are what
+// the ledger's group maps to.
+func sameGroupFields(m *adapters.GroupMapper, r *Record, e adapters.GroupEntry) bool {
+	want, err := m.Fields(adapters.Group{ID: r.ID, Anchor: r.Anchor, Attrs: r.Attrs})
+	if err != nil {
+		return false
+	}
+	got, err := m.Fields(adapters.Group{ID: e.ID, Anchor: e.Anchor, Attrs: e.Attrs})
+	if err != nil {
+		return false
+	}
+	for f, w := range want {
+		ws, _ := adapters.StoredString(w)
+		gs, _ := adapters.StoredString(got[f])
+		if ws != gs {
+			return false
+		}
+	}
+	return true
 }
 
 // memberDiff compares a group's desired members with its store entry's:
