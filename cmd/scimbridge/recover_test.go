@@ -12,6 +12,8 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -650,4 +652,55 @@ func diffDump(t *testing.T, want, got map[string]any) {
 		}
 	}
 	t.FailNow()
+}
+
+// TestRecoverAndBackupThroughAdminAPI: the admin API's recover plan and
+// run (a refusal is 409 with the plan) and the backup download, which
+// the CLI's restore accepts.
+func TestRecoverAndBackupThroughAdminAPI(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	ten, db := adminSQLiteTenant(t, "dr-api")
+	cfg := withAdminToken(t, testConfig(t, redisAddr, ten))
+	ts := startTestServer(t, cfg, serverOptions{})
+	cli := cliRunner(t, writeAdminConfig(t, redisAddr, cfg))
+	for _, un := range []string{"a@example.com", "b@example.com"} {
+		if _, err := db.Exec(`INSERT INTO users (username, family_name) VALUES (?, 'Store')`, un); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &adminClient{t: t, base: ts.url, token: testAdminToken}
+	plan := c.ok(200, "GET", "/admin/v1/tenants/dr-api/recover", nil)
+	if plan["user_ids_kept"] != false || !strings.Contains(toJSON(plan["refusal"]), "--new-ids") {
+		t.Fatalf("recover plan: %v", plan)
+	}
+	refused := c.ok(409, "POST", "/admin/v1/tenants/dr-api/recover", nil)
+	if !strings.Contains(toJSON(refused["error"]), "recover refused") || refused["plan"] == nil {
+		t.Fatalf("refused recover: %v", refused)
+	}
+	c.ok(400, "POST", "/admin/v1/tenants/dr-api/recover?new_ids=maybe", nil)
+	rep := c.ok(200, "POST", "/admin/v1/tenants/dr-api/recover?new_ids=true", nil)
+	if users, _ := rep["users"].(map[string]any); users["recovered"] != float64(2) || users["new_ids"] != float64(2) {
+		t.Fatalf("recover: %v", rep)
+	}
+	c.ok(404, "GET", "/admin/v1/tenants/dr-nobody/backup", nil)
+
+	req, _ := http.NewRequest("GET", ts.url+"/admin/v1/tenants/dr-api/backup", nil)
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" || bytes.Count(body, []byte("\n")) != 4 { // header, 2 users, end
+		t.Fatalf("backup download: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+	file := filepath.Join(t.TempDir(), "dr-api.backup")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := cli("restore", "--tenant", "dr-api", "--in", file, "--overwrite", "--dry-run")
+	if err != nil || !strings.Contains(out, "2 users, 0 groups") || !strings.Contains(out, "dry run: the file is good") {
+		t.Fatalf("restore --dry-run of the download: %v\n%s", err, out)
+	}
 }
