@@ -577,4 +577,3 @@ func checkBackupRecord(l *backupLine, seen map[string]bool, names map[string]str
 	}
 	return nil
 }
-
