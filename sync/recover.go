@@ -174,7 +174,10 @@ func (a *Admin) PlanRecover(ctx context.Context, tenant string, opts RecoverOpti
 			"if this tenant's Redis data is not lost you do not need it (scimbridge import adopts store entries with new ids); "+
 			"give --merge to record only the store entries the ledger does not know", contents.Users, contents.Groups))
 	}
-	if len(refuse) > 0 && !opts.DryRun {
+	switch {
+	case len(refuse) > 0 && opts.DryRun:
+		p.Notes = append(p.Notes, "without --dry-run this recover would be refused: "+strings.Join(refuse, "; "))
+	case len(refuse) > 0:
 		p.Mode = ""
 		p.Refusal = strings.Join(refuse, "; ")
 	}

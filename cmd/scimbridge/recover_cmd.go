@@ -45,7 +45,11 @@ func runRecover(ctx context.Context, in *invocation) error {
 		return fmt.Errorf("recover %s refused: %s", printable(in.tenant), printable(plan.Refusal))
 	}
 	rep, err := op.Recover(ctx, in.tenant, opts, func(kind string, c syncsvc.RecoverCounts) {
-		if !in.json {
+		switch {
+		case in.json:
+		case in.dryRun:
+			fmt.Fprintf(in.stderr, "  %s: %d store entries seen\n", kindWord(kind), c.Seen)
+		default:
 			fmt.Fprintf(in.stderr, "  %s: %d store entries seen, %d recorded\n", kindWord(kind), c.Seen, c.Recovered)
 		}
 	})
@@ -73,7 +77,8 @@ func kindWord(kind string) string {
 func printRecover(w io.Writer, r *syncsvc.RecoverReport) {
 	verb := "recorded"
 	if r.DryRun {
-		verb = "would be recorded (dry run: nothing was written)"
+		verb = "would be recorded"
+		fmt.Fprintln(w, "dry run: nothing was written")
 	}
 	fmt.Fprintf(w, "tenant %s (%s)\n", printable(r.Tenant), printable(recoverMode(r)))
 	line := func(what string, c syncsvc.RecoverCounts) {
