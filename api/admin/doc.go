@@ -1,7 +1,8 @@
 // Package admin is the operator's side of the API process: a JSON admin API
 // under /admin/v1 (tenants, SCIM keys and OAuth clients (oauth.go,
 // console_oauth.go), each resource's sync state, replay,
-// full import and drift jobs, mapping preview) and a small server-rendered
+// full import and drift jobs, mapping preview, recover and backup
+// (recover.go; restore is the CLI's)) and a small server-rendered
 // console under /console, both behind the operator token.
 //
 // Operator (operator.go) is the one authentication of the operator for
