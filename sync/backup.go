@@ -192,7 +192,7 @@ func (a *Admin) Restore(ctx context.Context, tenant string, open func() (io.Read
 	}
 	if !contents.Empty {
 		if !opts.Overwrite {
-			return rep, fmt.Errorf("sync: restore %s: %w: the ledger is not empty (%d users, %d groups); give --overwrite to replace them with the file's",
+			return rep, fmt.Errorf("sync: restore %s: %w: the ledger is not empty (%d live users, %d live groups, deleted ones besides); give --overwrite to replace them with the file's",
 				tenant, ErrRestoreRefused, contents.Users, contents.Groups)
 		}
 		rep.Replaced = true
@@ -525,7 +525,8 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 
 // checkBackupRecord checks what restore relies on in a record: an id seen
 // once, numeric versions and counters, a document that is a JSON object,
-// live userNames (displayNames) unique, membership changes well formed.
+// live userNames (displayNames) and store anchors unique, membership
+// changes well formed.
 func checkBackupRecord(l *backupLine, seen map[string]bool, names map[string]string) error {
 	if !usableID(l.ID) {
 		return errors.New("not a usable id")
@@ -553,6 +554,13 @@ func checkBackupRecord(l *backupLine, seen map[string]bool, names map[string]str
 		if err := json.Unmarshal([]byte(d), &m); err != nil {
 			return errors.New("its document is not a JSON object")
 		}
+	}
+	if a := f["anchor"]; a != "" {
+		key := l.T + "/anchor/" + a
+		if other, ok := names[key]; ok {
+			return fmt.Errorf("its store anchor %q is also %s's", a, other)
+		}
+		names[key] = l.ID
 	}
 	if f["del"] != "1" {
 		if f["un"] == "" {

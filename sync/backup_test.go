@@ -62,6 +62,7 @@ func TestReadBackupChecksRecords(t *testing.T) {
 		want string
 	}{
 		"the same userName twice":  {sealedFile(t, "acme", backupUser("u1", "a@example.com"), backupUser("u2", "a@example.com")), `its name "a@example.com" is also u1's`},
+		"one anchor twice":         {sealedFile(t, "acme", backupUser("u1", "a@example.com", "anchor", "7"), backupUser("u2", "b@example.com", "anchor", "7")), `its store anchor "7" is also u1's`},
 		"an id twice":              {sealedFile(t, "acme", backupUser("u1", "a@example.com"), backupUser("u1", "b@example.com")), "the id appears twice"},
 		"a version not a number":   {sealedFile(t, "acme", backupUser("u1", "a@example.com", "v", "one")), "field v is not a number"},
 		"a document not JSON":      {sealedFile(t, "acme", backupUser("u1", "a@example.com", "doc", "{nope")), "not a JSON object"},
