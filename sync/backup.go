@@ -525,7 +525,7 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 
 // checkBackupRecord checks what restore relies on in a record: an id seen
 // once, numeric versions and counters, a document that is a JSON object,
-// live userNames (displayNames) and store anchors unique, membership
+// live userNames (displayNames) and live store anchors unique, membership
 // changes well formed.
 func checkBackupRecord(l *backupLine, seen map[string]bool, names map[string]string) error {
 	if !usableID(l.ID) {
@@ -555,7 +555,10 @@ func checkBackupRecord(l *backupLine, seen map[string]bool, names map[string]str
 			return errors.New("its document is not a JSON object")
 		}
 	}
-	if a := f["anchor"]; a != "" {
+	if a := f["anchor"]; a != "" && f["del"] != "1" {
+		// A deleted resource may share its entry with a live one (the IdP
+		// created it again and the apply matched the same row): only live
+		// ones must not.
 		key := l.T + "/anchor/" + a
 		if other, ok := names[key]; ok {
 			return fmt.Errorf("its store anchor %q is also %s's", a, other)

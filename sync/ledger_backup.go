@@ -161,7 +161,13 @@ func (l *Ledger) writeRecords(ctx context.Context, k keys, recs []backupRecord) 
 			pipe.ZAdd(ctx, k.all(), redis.Z{Score: float64(num("seq")), Member: r.id})
 		}
 		if a := f["anchor"]; a != "" {
-			pipe.HSet(ctx, k.idxAnchor(), a, r.id)
+			// A live resource owns its anchor; a deleted one only where no
+			// live one shares the entry (whichever comes first in the file).
+			if f["del"] == "1" {
+				pipe.HSetNX(ctx, k.idxAnchor(), a, r.id)
+			} else {
+				pipe.HSet(ctx, k.idxAnchor(), a, r.id)
+			}
 		}
 		if num("v") > num("av") || len(r.pending) > 0 {
 			pipe.ZAddNX(ctx, k.dirty(), redis.Z{Score: now, Member: r.id})
