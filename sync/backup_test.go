@@ -61,19 +61,19 @@ func TestReadBackupChecksRecords(t *testing.T) {
 		file []byte
 		want string
 	}{
-		"the same userName twice":                            {sealedFile(t, "acme", backupUser("u1", "a@example.com"), backupUser("u2", "a@example.com")), `its name "a@example.com" is also u1's`},
-		"one anchor twice":                                   {sealedFile(t, "acme", backupUser("u1", "a@example.com", "anchor", "7"), backupUser("u2", "b@example.com", "anchor", "7")), `its store anchor "7" is also u1's`},
+		"the same userName twice":                          {sealedFile(t, "acme", backupUser("u1", "a@example.com"), backupUser("u2", "a@example.com")), `its name "a@example.com" is also u1's`},
+		"one anchor twice":                                 {sealedFile(t, "acme", backupUser("u1", "a@example.com", "anchor", "7"), backupUser("u2", "b@example.com", "anchor", "7")), `its store anchor "7" is also u1's`},
 		"a live anchor twice (a deleted one may share it)": {sealedFile(t, "acme", backupUser("u1", "", "anchor", "7", "del", "1"), backupUser("u2", "b@example.com", "anchor", "7"), backupUser("u3", "c@example.com", "anchor", "7")), `its store anchor "7" is also u2's`},
-		"an id twice":                                        {sealedFile(t, "acme", backupUser("u1", "a@example.com"), backupUser("u1", "b@example.com")), "the id appears twice"},
-		"a version not a number":                             {sealedFile(t, "acme", backupUser("u1", "a@example.com", "v", "one")), "field v is not a number"},
-		"a document not JSON":                                {sealedFile(t, "acme", backupUser("u1", "a@example.com", "doc", "{nope")), "not a JSON object"},
-		"an id with a newline":                               {sealedFile(t, "acme", backupUser("u\n1", "a@example.com")), "not a usable id"},
-		"a user with members":                                {sealedFile(t, "acme", backupLine{T: "user", ID: "u1", Fields: map[string]string{"v": "1", "un": "x"}, Members: []string{"u2"}}), "a user with group members"},
-		"a bad membership change":                            {sealedFile(t, "acme", backupLine{T: "group", ID: "g1", Fields: map[string]string{"v": "1", "un": "x"}, Pending: map[string]string{"u2": "add"}}), "is malformed"},
-		"an unknown line":                                    {sealedFile(t, "acme", backupLine{T: "key", ID: "k1", Fields: map[string]string{"v": "1"}}), `unknown line type "key"`},
-		"data after the end":                                 {append(append([]byte{}, good...), []byte("{\"t\":\"user\"}\n")...), "data after the end line"},
-		"a count that lies":                                  {bytes.Replace(good, []byte(`"users":2`), []byte(`"users":3`), 1), "counts do not match"},
-		"a field it does not know":                           {bytes.Replace(good, []byte(`{"t":"user",`), []byte(`{"t":"user","x":1,`), 1), "unknown field"},
+		"an id twice":                                      {sealedFile(t, "acme", backupUser("u1", "a@example.com"), backupUser("u1", "b@example.com")), "the id appears twice"},
+		"a version not a number":                           {sealedFile(t, "acme", backupUser("u1", "a@example.com", "v", "one")), "field v is not a number"},
+		"a document not JSON":                              {sealedFile(t, "acme", backupUser("u1", "a@example.com", "doc", "{nope")), "not a JSON object"},
+		"an id with a newline":                             {sealedFile(t, "acme", backupUser("u\n1", "a@example.com")), "not a usable id"},
+		"a user with members":                              {sealedFile(t, "acme", backupLine{T: "user", ID: "u1", Fields: map[string]string{"v": "1", "un": "x"}, Members: []string{"u2"}}), "a user with group members"},
+		"a bad membership change":                          {sealedFile(t, "acme", backupLine{T: "group", ID: "g1", Fields: map[string]string{"v": "1", "un": "x"}, Pending: map[string]string{"u2": "add"}}), "is malformed"},
+		"an unknown line":                                  {sealedFile(t, "acme", backupLine{T: "key", ID: "k1", Fields: map[string]string{"v": "1"}}), `unknown line type "key"`},
+		"data after the end":                               {append(append([]byte{}, good...), []byte("{\"t\":\"user\"}\n")...), "data after the end line"},
+		"a count that lies":                                {bytes.Replace(good, []byte(`"users":2`), []byte(`"users":3`), 1), "counts do not match"},
+		"a field it does not know":                         {bytes.Replace(good, []byte(`{"t":"user",`), []byte(`{"t":"user","x":1,`), 1), "unknown field"},
 	} {
 		err := readBackup(opener(c.file), &RestoreReport{}, nil)
 		if !errors.Is(err, ErrBadBackup) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "nothing was written") {
