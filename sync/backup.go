@@ -151,8 +151,12 @@ type RestoreReport struct {
 	DryRun     bool      `json:"dry_run"`
 	Users      int       `json:"users"`
 	Groups     int       `json:"groups"`
-	// Replaced: the ledger held resources and --overwrite replaced them.
+	// Replaced: the ledger held resources and --overwrite replaced them
+	// (in a dry run: would replace them).
 	Replaced bool `json:"replaced"`
+	// Refusal, in a dry run, is why the restore as asked would be refused
+	// ("" when it would run).
+	Refusal string `json:"refusal,omitempty"`
 	// PasswordsDropped: pending passwords this deployment cannot open
 	// (another secrets.key_file, another tenant): left out, so the user is
 	// restored without a pending password change.
@@ -191,11 +195,14 @@ func (a *Admin) Restore(ctx context.Context, tenant string, open func() (io.Read
 		return rep, err
 	}
 	if !contents.Empty {
-		if !opts.Overwrite {
-			return rep, fmt.Errorf("sync: restore %s: %w: the ledger is not empty (%d live users, %d live groups, deleted ones besides); give --overwrite to replace them with the file's",
-				tenant, ErrRestoreRefused, contents.Users, contents.Groups)
-		}
 		rep.Replaced = true
+		if !opts.Overwrite {
+			rep.Refusal = fmt.Sprintf("the ledger is not empty (%d live users and %d live groups, deleted ones not counted); give --overwrite to replace them with the file's",
+				contents.Users, contents.Groups)
+			if !opts.DryRun {
+				return rep, fmt.Errorf("sync: restore %s: %w: %s", tenant, ErrRestoreRefused, rep.Refusal)
+			}
+		}
 	}
 	if opts.DryRun {
 		return rep, nil

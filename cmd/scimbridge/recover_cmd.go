@@ -178,11 +178,14 @@ func runRestore(ctx context.Context, in *invocation) error {
 	}
 	fmt.Fprintf(in.stdout, "backup of %s taken %s: %d users, %d groups\n", printable(rep.FileTenant), rep.Created.Format("2006-01-02T15:04:05Z07:00"), rep.Users, rep.Groups)
 	if rep.DryRun {
-		what := "an empty ledger"
-		if rep.Replaced {
-			what = "the ledger's current users and groups (--overwrite)"
+		switch {
+		case rep.Refusal != "":
+			fmt.Fprintf(in.stdout, "dry run: the file is good, but this restore would be refused: %s; nothing was written\n", printable(rep.Refusal))
+		case rep.Replaced:
+			fmt.Fprintln(in.stdout, "dry run: the file is good and would replace the ledger's current users and groups (--overwrite); nothing was written")
+		default:
+			fmt.Fprintln(in.stdout, "dry run: the file is good and would fill the empty ledger; nothing was written")
 		}
-		fmt.Fprintf(in.stdout, "dry run: the file is good and would replace %s; nothing was written\n", what)
 		return nil
 	}
 	if rep.Replaced {
