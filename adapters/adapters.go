@@ -30,6 +30,10 @@ type User struct {
 type Entry struct {
 	Anchor string
 	Attrs  scim.Attrs
+	// ID is the SCIM id the entry holds where the tenant maps "id" to a
+	// field (what `scimbridge recover` gives the user back); empty when
+	// "id" is not mapped or the field is empty.
+	ID string
 }
 
 // Match names the attribute a lookup matches on.

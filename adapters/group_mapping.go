@@ -107,6 +107,24 @@ func (c *GroupMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	return attrs, nil
 }
 
+// ID returns the SCIM id held in a group's fields where "id" is mapped
+// ("" when it is not, or the field is empty).
+func (c *GroupMapper) ID(fields map[string]any) string {
+	for _, gp := range c.paths {
+		if gp.canon == GroupPathID {
+			s, _ := StoredString(fields[gp.field])
+			return s
+		}
+	}
+	return ""
+}
+
+// MapsID reports whether the group's SCIM id is mapped to a field.
+func (m GroupMapping) MapsID() bool {
+	_, ok := m.FieldFor(GroupPathID)
+	return ok
+}
+
 // Columns returns every field the group mapping reads or writes (sorted by
 // path, without duplicates).
 func (m GroupMapping) Columns() []string { return mappedFields(m.Attributes) }

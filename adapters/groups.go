@@ -25,6 +25,9 @@ type Group struct {
 type GroupEntry struct {
 	Anchor string
 	Attrs  scim.Attrs
+	// ID is the SCIM id the group holds where the tenant maps "id" (see
+	// Entry.ID); empty otherwise.
+	ID string
 }
 
 // MatchDisplayName matches groups by displayName (case-insensitively).

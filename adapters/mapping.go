@@ -133,6 +133,25 @@ func (c *UserMapper) Attrs(fields map[string]any) (scim.Attrs, error) {
 	return attrs, nil
 }
 
+// ID returns the SCIM id held in an entry's fields where "id" is mapped
+// ("" when it is not, or the field is empty).
+func (c *UserMapper) ID(fields map[string]any) string {
+	for _, mp := range c.paths {
+		if mp.path == nil {
+			s, _ := StoredString(fields[mp.field])
+			return s
+		}
+	}
+	return ""
+}
+
+// MapsID reports whether the SCIM id is mapped to a field, so the store
+// keeps each user's id (and `scimbridge recover` can give it back).
+func (m UserMapping) MapsID() bool {
+	_, ok := m.FieldFor(pathID)
+	return ok
+}
+
 // Fields is NewUserMapper(m).Fields(u), for a one-off mapping (the mapping
 // preview). It compiles m on every call, which costs far more than mapping
 // a user: whatever maps many users compiles once with NewUserMapper.

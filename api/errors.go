@@ -36,6 +36,7 @@ var errInternal = scim.Errorf(http.StatusInternalServerError, "", "internal serv
 //	sync.ErrUniqueness                            409 uniqueness
 //	tenants.ErrExists                             409
 //	tenants.ErrDisabled                           409
+//	sync.ErrRecoverRefused                        409
 //	sync.ErrVersionMismatch                       412
 //	sync.ErrInvalidRequest, tenants.ErrInvalid    400 invalidValue
 //	adapters.ErrConfig, adapters.ErrRejected
@@ -64,6 +65,8 @@ func ErrorFor(ctx context.Context, err error) *scim.Error {
 		return scim.Errorf(http.StatusConflict, "", "already exists")
 	case errors.Is(err, tenants.ErrDisabled):
 		return scim.Errorf(http.StatusConflict, "", "the tenant is disabled")
+	case errors.Is(err, syncsvc.ErrRecoverRefused):
+		return scim.Errorf(http.StatusConflict, "", "recover refused")
 	case errors.Is(err, syncsvc.ErrVersionMismatch):
 		return scim.Errorf(http.StatusPreconditionFailed, "", "the resource has changed: If-Match does not match its current version")
 	case errors.Is(err, syncsvc.ErrInvalidRequest), errors.Is(err, tenants.ErrInvalid):

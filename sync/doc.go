@@ -32,6 +32,10 @@
 //	sweeper.go              re-queues resources left dirty (a lost task, a crash)
 //	status.go, replay.go,   the operator's views and actions (sync.Admin)
 //	jobs.go, drift.go
+//	recover.go, backup.go   disaster recovery: a lost ledger rebuilt from
+//	                        the store (ids back where the tenant maps "id");
+//	                        a tenant's ledger to a checksummed file and back
+//	                        (ledger_recover.go, ledger_backup.go)
 //	metrics.go              Prometheus series and spans
 //	required.go             how a missing setting is reported (no defaults here:
 //	                        cmd/scimbridge/settings.go holds them)

@@ -403,7 +403,13 @@ func (s *Store) groupEntryOf(e *ldap.Entry) (adapters.GroupEntry, error) {
 			}
 		}
 	}
-	return adapters.GroupEntry{Anchor: anchor, Attrs: attrs}, nil
+	ge := adapters.GroupEntry{Anchor: anchor, Attrs: attrs}
+	if a, ok := s.groupField("id"); ok {
+		if v := e.GetEqualFoldAttributeValues(a); len(v) > 0 {
+			ge.ID = v[0]
+		}
+	}
+	return ge, nil
 }
 
 // FindGroups matches displayName (the attribute's matching rule, cn is

@@ -516,7 +516,7 @@ func (s *Store) entryOf(e *ldap.Entry) (adapters.Entry, error) {
 	if a, ok := s.activeOf(e); ok {
 		attrs["active"] = a
 	}
-	return adapters.Entry{Anchor: anchor, Attrs: attrs}, nil
+	return adapters.Entry{Anchor: anchor, Attrs: attrs, ID: s.users.ID(fields)}, nil
 }
 
 // activeOf reads the active state per the deactivation strategy.

@@ -96,7 +96,7 @@ func (s *store) groupEntries(g *groupTables, rows []row) ([]adapters.GroupEntry,
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: group row %s: %w", r.key, err)
 		}
-		out = append(out, adapters.GroupEntry{Anchor: r.key, Attrs: attrs})
+		out = append(out, adapters.GroupEntry{Anchor: r.key, Attrs: attrs, ID: g.mapper.ID(r.fields)})
 	}
 	return out, nil
 }

@@ -656,7 +656,7 @@ func (s *store) entries(rows []row) ([]adapters.Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: row %s: %w", r.key, err)
 		}
-		out = append(out, adapters.Entry{Anchor: r.key, Attrs: attrs})
+		out = append(out, adapters.Entry{Anchor: r.key, Attrs: attrs, ID: s.mapper.ID(r.fields)})
 	}
 	return out, nil
 }

@@ -108,6 +108,9 @@ func (h *Handler) Mount(r gin.IRouter) {
 	v1.POST("/tenants/:tenant/import", h.startImport)
 	v1.POST("/tenants/:tenant/drift", h.startDrift)
 	v1.POST("/tenants/:tenant/preview", h.preview)
+	v1.GET("/tenants/:tenant/recover", h.recoverPlan)
+	v1.POST("/tenants/:tenant/recover", h.runRecover)
+	v1.GET("/tenants/:tenant/backup", h.backup)
 	v1.GET("/jobs/:id", h.job)
 	h.mountConsole(r)
 }

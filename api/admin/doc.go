@@ -2,8 +2,8 @@
 // under /admin/v1 (tenants, SCIM keys and OAuth clients (oauth.go,
 // console_oauth.go), setup links for the customer's setup page
 // (setuplinks.go; the page itself is package api/setup), each resource's
-// sync state, replay,
-// full import and drift jobs, mapping preview) and a small server-rendered
+// sync state, replay, full import and drift jobs, mapping preview, recover
+// and backup (recover.go; restore is the CLI's)) and a small server-rendered
 // console under /console, both behind the operator token.
 //
 // Operator (operator.go) is the one authentication of the operator for

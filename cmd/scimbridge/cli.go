@@ -44,9 +44,16 @@ type invocation struct {
 	clientName string // oauth-client create --name
 	clientRef  string // oauth-client revoke --client
 
-	linkTTL string // tenant setup-link --ttl
-	linkIdP string // tenant setup-link --idp
-	linkID  string // tenant setup-link-revoke --link
+	linkTTL    string // tenant setup-link --ttl
+	linkIdP    string // tenant setup-link --idp
+	linkID     string // tenant setup-link-revoke --link
+	dryRun     bool   // recover, restore --dry-run
+	newIDs     bool   // recover --new-ids
+	merge      bool   // recover --merge
+	overwrite  bool   // restore --overwrite
+	fromTenant string // restore --from-tenant
+	outFile    string // backup --out
+	inFile     string // restore --in
 
 	stdout, stderr io.Writer
 }
@@ -225,6 +232,38 @@ func cliCommands() []command {
 		{name: "job", summary: "an import or drift job's progress",
 			flags: connect(stringFlag("id", "ID", "the job id", "", func(in *invocation) *string { return &in.jobID }).need(""), jsonFlag),
 			run:   runAdmin},
+
+		{name: "recover", summary: "rebuild a tenant's lost ledger from its store (disaster recovery)",
+			doc: "Lists every user and group in the tenant's store and records each as applied, with the SCIM id\n" +
+				"the store holds where the tenant maps \"id\" (the IdP sees no change). It says up front what the\n" +
+				"IdP will see, refuses a tenant that keeps no ids without --new-ids, and a ledger that holds\n" +
+				"resources a recover did not write without --merge. Safe to run again.",
+			flags: connect(tenantFlag,
+				boolFlag("dry-run", "count what would be recorded; write nothing", func(in *invocation) *bool { return &in.dryRun }),
+				boolFlag("new-ids", "go on where the tenant does not map the SCIM id: those resources get new ids", func(in *invocation) *bool { return &in.newIDs }),
+				boolFlag("merge", "add to a ledger that is not empty: only the store entries it does not know", func(in *invocation) *bool { return &in.merge }),
+				jsonFlag),
+			run: runRecover},
+		{name: "backup", summary: "write a tenant's ledger to a file (versioned, checksummed, no secret in clear)",
+			doc: "The file holds the tenant's users and groups as the ledger has them (desired and applied state,\n" +
+				"memberships, pending changes; pending passwords stay sealed). API keys, OAuth clients and the\n" +
+				"tenant's configuration are not in it. It holds personal data: keep it as you keep the database.",
+			flags: connect(tenantFlag,
+				stringFlag("out", "FILE", "the backup file to write (- for standard output)", "", func(in *invocation) *string { return &in.outFile }).need("(- for standard output)"),
+				jsonFlag),
+			run: runBackup},
+		{name: "restore", summary: "load a tenant's ledger from a backup file, then converge the store",
+			doc: "The whole file is checked (format, version, checksum, tenant) before anything is written. It\n" +
+				"refuses a file of another tenant without --from-tenant, and a ledger that is not empty without\n" +
+				"--overwrite (which replaces the tenant's users and groups). Afterwards resources that differ\n" +
+				"from the store are marked pending, so the worker brings the store in line.",
+			flags: connect(tenantFlag,
+				stringFlag("in", "FILE", "the backup file to read", "", func(in *invocation) *string { return &in.inFile }).need(""),
+				stringFlag("from-tenant", "T", "accept a backup of this other tenant", "", func(in *invocation) *string { return &in.fromTenant }),
+				boolFlag("overwrite", "replace a ledger that is not empty", func(in *invocation) *bool { return &in.overwrite }),
+				boolFlag("dry-run", "check the file and count its contents; write nothing", func(in *invocation) *bool { return &in.dryRun }),
+				jsonFlag),
+			run: runRestore},
 
 		{name: "help", summary: "this text, or a command's usage", args: "[COMMAND]", run: runHelp},
 	}

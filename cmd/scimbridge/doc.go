@@ -2,7 +2,8 @@
 // `serve` (API and worker in one process), `api` (the SCIM front door),
 // `worker` (applies the ledger to the tenants' stores), and the operator's
 // `key`, `oauth-client`, `tenant`, `status`, `replay`, `import`, `drift`,
-// `preview` and `job`.
+// `preview` and `job`, and the disaster recovery commands `recover`,
+// `backup` and `restore`.
 // Run `scimbridge help` for usage.
 //
 // This package is flags, configuration and wiring, nothing on a request's
@@ -19,6 +20,8 @@
 //	              the admin API
 //	printable.go  the one escaping of what the CLI prints (control and
 //	              invisible characters Go-quoted)
+//	recover_cmd.go `recover`, `backup`, `restore` (sync.Admin: recover.go,
+//	              backup.go)
 //	oauth_cmd.go  `oauth-client create|list|revoke` (tenants.OAuthClients;
 //	              app.go derives the tokens' key from secrets.key_file)
 //	setup_cmd.go  the customer's setup page (api/setup) and its links:
