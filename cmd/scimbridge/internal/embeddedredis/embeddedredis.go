@@ -55,6 +55,7 @@ type Server struct {
 
 	stopSaver  context.CancelFunc
 	saverDone  chan struct{}
+	expireDone chan struct{}
 	closeOnce  sync.Once
 	closeError error
 }
@@ -74,8 +75,8 @@ func Start(dir string) (*Server, error) {
 
 	server := miniredis.NewMiniRedis()
 	// TTLs run on the wall clock, as in a real Redis (leases, locks and
-	// asynq's bookkeeping depend on keys expiring).
-	server.ClockTTL(true)
+	// asynq's bookkeeping depend on keys expiring), aged by expireLoop
+	// rather than by miniredis's ClockTTL (see expire.go).
 	if err := restoreSnapshot(server, filepath.Join(dir, SnapshotFile)); err != nil {
 		return nil, err
 	}
@@ -94,7 +95,8 @@ func Start(dir string) (*Server, error) {
 			ReadTimeout:  10 * time.Second,
 			WriteTimeout: 10 * time.Second,
 		}),
-		saverDone: make(chan struct{}),
+		saverDone:  make(chan struct{}),
+		expireDone: make(chan struct{}),
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, AddrFile), []byte(server.Addr()+"\n")); err != nil {
 		e.client.Close()
@@ -106,6 +108,7 @@ func Start(dir string) (*Server, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopSaver = cancel
 	go e.saveLoop(ctx)
+	go e.expireLoop(ctx)
 	return e, nil
 }
 
@@ -120,6 +123,7 @@ func (e *Server) Close() error {
 	e.closeOnce.Do(func() {
 		e.stopSaver()
 		<-e.saverDone
+		<-e.expireDone
 		saveErr := e.Save()
 		e.client.Close()
 		e.server.Close()
