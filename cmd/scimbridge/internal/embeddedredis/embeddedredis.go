@@ -65,6 +65,7 @@ type Server struct {
 	journal      *os.File
 	journalBytes int64
 	snapBytes    int64
+	minCompact   int64 // compact once the journal is past max(this, snapBytes)
 	lastErr      error
 
 	saveMu     sync.Mutex // one flush or compaction at a time
@@ -103,9 +104,10 @@ func Start(dir string) (*Server, error) {
 	}
 
 	e := &Server{
-		dir:    dir,
-		server: server,
-		gen:    gen,
+		dir:        dir,
+		server:     server,
+		gen:        gen,
+		minCompact: minCompactBytes,
 		client: redis.NewClient(&redis.Options{
 			Addr: server.Addr(),
 			// The name lets the journal's hook tell this connection's
@@ -221,7 +223,7 @@ func (e *Server) flush() error {
 		return e.failedJournal(err)
 	}
 	e.journalBytes += int64(len(b))
-	if e.journalBytes > max(minCompactBytes, e.snapBytes) {
+	if e.journalBytes > max(e.minCompact, e.snapBytes) {
 		return e.compactLocked()
 	}
 	return nil
