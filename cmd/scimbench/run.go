@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -67,9 +68,11 @@ func newOpStats() *opStats { return &opStats{hist: NewHistogram(), statuses: map
 // loadResult is what a load phase measured.
 type loadResult struct {
 	Start, End time.Time
-	Ops        map[string]*opStats
-	Writes     []write
-	Requests   int
+	// Done are the completion times of the successful operations, in order.
+	Done     []time.Time
+	Ops      map[string]*opStats
+	Writes   []write
+	Requests int
 }
 
 // tenantOfBaseURL extracts the tenant id from .../scim/<tenant>/v2.
@@ -274,7 +277,9 @@ func runLoad(ctx context.Context, opts loadOptions, ts []*targetState) (*loadRes
 		}
 		res.Writes = append(res.Writes, wr.writes...)
 		res.Requests += wr.requests
+		res.Done = append(res.Done, wr.done...)
 	}
+	slices.SortFunc(res.Done, func(a, b time.Time) int { return a.Compare(b) })
 	return res, nil
 }
 
@@ -283,6 +288,7 @@ type workerResult struct {
 	ops         map[string]*opStats
 	writes      []write
 	requests    int
+	done        []time.Time // completion times of successful operations
 	rng         *rand.Rand
 	deactivated map[string]bool
 }
@@ -365,6 +371,7 @@ func (wr *workerResult) do(ctx context.Context, op string, ti int, t *targetStat
 		return
 	}
 	s.statuses[r.statusKey()]++
+	wr.done = append(wr.done, time.Now())
 	if w != nil {
 		if w.kind == "u" || r.status == 200 {
 			if ref, err := decodeRef(r.body); err == nil {
