@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -48,7 +47,6 @@ var (
 type Server struct {
 	dir    string
 	server *miniredis.Miniredis
-	client *redis.Client // one connection, used only for snapshots
 
 	// jmu orders the journal: held while a write command is appended and
 	// executed (journal.go), and while a snapshot is read.
@@ -108,19 +106,6 @@ func Start(dir string) (*Server, error) {
 		server:     server,
 		gen:        gen,
 		minCompact: minCompactBytes,
-		client: redis.NewClient(&redis.Options{
-			Addr: server.Addr(),
-			// The name lets the journal's hook tell this connection's
-			// reads (made while it holds jmu) from everyone's writes.
-			OnConnect: func(ctx context.Context, cn *redis.Conn) error {
-				return cn.ClientSetName(ctx, snapshotClientName).Err()
-			},
-			PoolSize:     1,
-			MaxRetries:   -1,
-			DialTimeout:  2 * time.Second,
-			ReadTimeout:  time.Minute,
-			WriteTimeout: time.Minute,
-		}),
 		saverDone:  make(chan struct{}),
 		expireDone: make(chan struct{}),
 	}
@@ -128,7 +113,6 @@ func Start(dir string) (*Server, error) {
 		if e.journal != nil {
 			e.journal.Close()
 		}
-		e.client.Close()
 		server.Close()
 		return nil, err
 	}
@@ -165,7 +149,6 @@ func (e *Server) Close() error {
 		<-e.saverDone
 		<-e.expireDone
 		flushErr := e.flush()
-		e.client.Close()
 		e.server.Close()
 		if e.journal != nil {
 			if err := e.journal.Close(); err != nil && flushErr == nil {
@@ -258,10 +241,8 @@ func (e *Server) compact() error {
 // does not hold are left out and reported with ErrUnsupportedType after
 // everything else was saved.
 func (e *Server) compactLocked() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	e.jmu.Lock()
-	snap, skipped, err := e.readSnapshot(ctx)
+	snap, skipped, err := e.readSnapshot()
 	if err == nil {
 		e.buf, e.pending, e.bufDB, e.needFull = nil, 0, 0, false
 	}
@@ -339,51 +320,30 @@ type snapshotMember struct {
 
 const snapshotVersion = 1
 
-// snapshotScript reads a whole database in one atomic step: for each key,
-// {key, type, pttl, values}. Scores come back as strings.
-const snapshotScript = `
-local out = {}
-for _, k in ipairs(redis.call('KEYS', '*')) do
-  local t = redis.call('TYPE', k)['ok']
-  local v = {}
-  if t == 'string' then v = {redis.call('GET', k)}
-  elseif t == 'hash' then v = redis.call('HGETALL', k)
-  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
-  elseif t == 'set' then v = redis.call('SMEMBERS', k)
-  elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
-  end
-  out[#out + 1] = {k, t, redis.call('PTTL', k), v}
-end
-return out
-`
-
-// readSnapshot reads every non-empty database. It returns the names of keys
-// left out because of their type.
-func (e *Server) readSnapshot(ctx context.Context) (redisSnapshot, []string, error) {
-	snap := redisSnapshot{Version: snapshotVersion, SavedAt: time.Now().UTC()}
+// readSnapshot reads every non-empty database through miniredis's Go
+// API (far cheaper than a script: no Lua state, no RESP per value). The
+// caller holds jmu, so no write runs meanwhile: the snapshot is
+// consistent. It returns the names of keys left out because of their type.
+func (e *Server) readSnapshot() (redisSnapshot, []string, error) {
+	now := time.Now()
+	snap := redisSnapshot{Version: snapshotVersion, SavedAt: now.UTC()}
 	var skipped []string
-	conn := e.client.Conn()
-	defer conn.Close()
-	for db := 0; db < databases; db++ {
-		if len(e.server.DB(db).Keys()) == 0 {
+	for n := 0; n < databases; n++ {
+		db := e.server.DB(n)
+		names := db.Keys()
+		if len(names) == 0 {
 			continue
 		}
-		if err := conn.Select(ctx, db).Err(); err != nil {
-			return snap, nil, fmt.Errorf("embedded redis: snapshot db %d: %w", db, err)
-		}
-		now := time.Now()
-		raw, err := conn.Eval(ctx, snapshotScript, nil).Slice()
-		if err != nil {
-			return snap, nil, fmt.Errorf("embedded redis: snapshot db %d: %w", db, err)
-		}
-		sdb := snapshotDatabase{DB: db, Keys: make([]snapshotKey, 0, len(raw))}
-		for _, item := range raw {
-			key, ok, err := decodeSnapshotKey(item, now)
+		sdb := snapshotDatabase{DB: n, Keys: make([]snapshotKey, 0, len(names))}
+		for _, name := range names {
+			key, ok, err := readKey(db, name, now)
 			if err != nil {
-				return snap, nil, fmt.Errorf("embedded redis: snapshot db %d: %w", db, err)
+				return snap, nil, fmt.Errorf("embedded redis: snapshot db %d key %q: %w", n, name, err)
 			}
 			if !ok {
-				skipped = append(skipped, fmt.Sprintf("db %d %q (%s)", db, key.Key, key.Type))
+				if key.Type != "none" { // expired or deleted since Keys
+					skipped = append(skipped, fmt.Sprintf("db %d %q (%s)", n, name, key.Type))
+				}
 				continue
 			}
 			sdb.Keys = append(sdb.Keys, key)
@@ -393,69 +353,55 @@ func (e *Server) readSnapshot(ctx context.Context) (redisSnapshot, []string, err
 	return snap, skipped, nil
 }
 
-// decodeSnapshotKey turns one script row into a snapshotKey; ok is false for
-// a type the snapshot does not hold.
-func decodeSnapshotKey(item any, now time.Time) (snapshotKey, bool, error) {
-	row, isRow := item.([]any)
-	if !isRow || len(row) != 4 {
-		return snapshotKey{}, false, fmt.Errorf("unexpected script row %T", item)
+// readKey reads one key; ok is false for a type the snapshot does not hold.
+func readKey(db *miniredis.RedisDB, name string, now time.Time) (snapshotKey, bool, error) {
+	key := snapshotKey{Key: []byte(name), Type: db.Type(name)}
+	if ttl := db.TTL(name); ttl > 0 {
+		key.ExpiresAtMs = now.Add(ttl).UnixMilli()
 	}
-	name, _ := row[0].(string)
-	typ, _ := row[1].(string)
-	pttl, _ := row[2].(int64)
-	values, _ := row[3].([]any)
-	key := snapshotKey{Key: []byte(name), Type: typ}
-	if pttl > 0 {
-		key.ExpiresAtMs = now.UnixMilli() + pttl
-	}
-	strs := make([][]byte, len(values))
-	for i, v := range values {
-		s, isString := v.(string)
-		if !isString {
-			return key, false, fmt.Errorf("key %q: unexpected value %T", name, v)
-		}
-		strs[i] = []byte(s)
-	}
-	switch typ {
+	var err error
+	switch key.Type {
 	case "string":
-		if len(strs) != 1 {
-			return key, false, fmt.Errorf("key %q: string without a value", name)
-		}
-		key.String = strs[0]
-		if key.String == nil {
-			key.String = []byte{}
-		}
+		var v string
+		v, err = db.Get(name)
+		key.String = []byte(v)
 	case "hash":
-		for i := 0; i+1 < len(strs); i += 2 {
-			key.Hash = append(key.Hash, snapshotField{Field: strs[i], Value: strs[i+1]})
+		var fields []string
+		fields, err = db.HKeys(name)
+		for _, f := range fields {
+			key.Hash = append(key.Hash, snapshotField{Field: []byte(f), Value: []byte(db.HGet(name, f))})
 		}
 	case "list":
-		key.List = strs
+		var l []string
+		l, err = db.List(name)
+		key.List = stringsToBytes(l)
 	case "set":
-		key.Set = strs
+		var m []string
+		m, err = db.Members(name)
+		key.Set = stringsToBytes(m)
 	case "zset":
-		for i := 0; i+1 < len(strs); i += 2 {
-			score, err := parseRedisScore(string(strs[i+1]))
-			if err != nil {
-				return key, false, fmt.Errorf("key %q: score: %w", name, err)
-			}
-			key.ZSet = append(key.ZSet, snapshotMember{Member: strs[i], Score: score})
+		var z map[string]float64
+		z, err = db.SortedSet(name)
+		members := make([]string, 0, len(z))
+		for m := range z {
+			members = append(members, m)
+		}
+		sort.Strings(members)
+		for _, m := range members {
+			key.ZSet = append(key.ZSet, snapshotMember{Member: []byte(m), Score: z[m]})
 		}
 	default:
 		return key, false, nil
 	}
-	return key, true, nil
+	return key, true, err
 }
 
-// parseRedisScore parses a sorted-set score as Redis prints it.
-func parseRedisScore(s string) (float64, error) {
-	switch strings.ToLower(s) {
-	case "inf", "+inf":
-		return math.Inf(1), nil
-	case "-inf":
-		return math.Inf(-1), nil
+func stringsToBytes(in []string) [][]byte {
+	out := make([][]byte, len(in))
+	for i, s := range in {
+		out[i] = []byte(s)
 	}
-	return strconv.ParseFloat(s, 64)
+	return out
 }
 
 // restoreSnapshot loads path into server (not yet started). A

@@ -52,10 +52,6 @@ const journalMagic = "SCIMBRIDGE-JOURNAL"
 // larger than the snapshot and than this.
 const minCompactBytes = 4 << 20
 
-// snapshotClientName marks the server's own snapshot connection, whose
-// reads bypass the journal (they run while jmu is held).
-const snapshotClientName = "scimbridge-embedded-snapshot"
-
 // peerState is what the hook knows about one client connection. Only the
 // connection's own goroutine touches it.
 type peerState struct {
@@ -98,9 +94,6 @@ var notReplayable = map[string]bool{
 // preHook is installed on the miniredis server; true means the command was
 // run here.
 func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
-	if c.ClientName == snapshotClientName {
-		return false
-	}
 	v, known := e.peers.Load(c)
 	if !known {
 		if c.Ctx != nil {
