@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/alicebob/miniredis/v2/server"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -47,6 +48,9 @@ var (
 type Server struct {
 	dir    string
 	server *miniredis.Miniredis
+	// srv is server's command server, kept: miniredis forgets it on Close
+	// while a connection may still be handing the hook a command.
+	srv *server.Server
 
 	// jmu orders the journal: held while a write command is appended and
 	// executed (journal.go), and while a snapshot is read.
@@ -104,6 +108,7 @@ func Start(dir string) (*Server, error) {
 	e := &Server{
 		dir:        dir,
 		server:     server,
+		srv:        server.Server(),
 		gen:        gen,
 		minCompact: minCompactBytes,
 		saverDone:  make(chan struct{}),

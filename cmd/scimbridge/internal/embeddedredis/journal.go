@@ -108,7 +108,7 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 	if st.dispatching {
 		return false
 	}
-	srv := e.server.Server()
+	srv := e.srv
 	switch {
 	case cmd == "SELECT":
 		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 {
@@ -166,7 +166,7 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 func (e *Server) dispatch(c *server.Peer, st *peerState, cmd string, args []string) {
 	st.dispatching = true
 	defer func() { st.dispatching = false }()
-	e.server.Server().Dispatch(c, append([]string{cmd}, args...))
+	e.srv.Dispatch(c, append([]string{cmd}, args...))
 }
 
 // exec runs EXEC and journals the queued commands when it ran them.
@@ -181,7 +181,7 @@ func (e *Server) exec(c *server.Peer, st *peerState, cmd string, args []string) 
 	p := server.NewPeer(w)
 	p.Ctx, p.Resp3 = c.Ctx, c.Resp3
 	st.dispatching = true
-	e.server.Server().Dispatch(p, append([]string{cmd}, args...))
+	e.srv.Dispatch(p, append([]string{cmd}, args...))
 	st.dispatching = false
 	_ = w.Flush()
 	reply := out.String()
@@ -202,7 +202,7 @@ func (e *Server) exec(c *server.Peer, st *peerState, cmd string, args []string) 
 // top-level EVAL holds jmu.
 func (e *Server) journalInner(cmd string, args []string) {
 	cmd = strings.ToUpper(cmd)
-	srv := e.server.Server()
+	srv := e.srv
 	switch {
 	case cmd == "SELECT":
 		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 {
@@ -361,7 +361,7 @@ func (e *Server) replayJournal(gen int64) (int, error) {
 	var discard bytes.Buffer
 	w := bufio.NewWriter(&discard)
 	peer := server.NewPeer(w)
-	srv := e.server.Server()
+	srv := e.srv
 	n := 0
 	for {
 		args, err := readRESP(r)
