@@ -30,6 +30,9 @@ type loadOptions struct {
 	Pool    int
 	RunID   string
 	GroupID string
+	// NoPassword leaves the password out of creates (Okta without password
+	// sync): the store then hashes nothing.
+	NoPassword bool
 }
 
 // userRef is a user the phase may read or change.
@@ -319,7 +322,11 @@ func (wr *workerResult) do(ctx context.Context, op string, ti int, t *targetStat
 	case scenarioCreate:
 		m := marker()
 		un := fmt.Sprintf("c-%s-%d-%d@bench.example", opts.RunID, worker, n)
-		r = c.do(ctx, "POST", "/Users", oktaUser(un, "Created", fmt.Sprintf("N%d", n), oktaExternalID(wr.rng), m))
+		body := oktaUser(un, "Created", fmt.Sprintf("N%d", n), oktaExternalID(wr.rng), m)
+		if opts.NoPassword {
+			delete(body, "password")
+		}
+		r = c.do(ctx, "POST", "/Users", body)
 		wr.requests++
 		w = &write{target: ti, kind: "u", marker: m}
 	case scenarioGet:
