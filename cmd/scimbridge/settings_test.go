@@ -153,3 +153,31 @@ func TestSettingsAllSettableWithoutAFile(t *testing.T) {
 		}
 	}
 }
+
+// The embedded default has no per-tenant rate limit unless one is set, by
+// --set or by the environment; any other setting is taken as given.
+func TestEmbeddedConfigRateLimitAndSets(t *testing.T) {
+	dir := t.TempDir()
+	c, err := embeddedConfig(dir, "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.RateLimit.PerTenantRPS >= 0 {
+		t.Errorf("embedded default per_tenant_rps = %g, want none (negative)", c.API.RateLimit.PerTenantRPS)
+	}
+	c, err = embeddedConfig(dir, "127.0.0.1:1", "api.rate_limit.per_tenant_rps=250", "worker.concurrency=3", "redis.addr=10.0.0.1:6379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.RateLimit.PerTenantRPS != 250 || c.API.RateLimit.Burst != 500 || c.Worker.Concurrency != 3 || c.Redis.Addr != "127.0.0.1:1" {
+		t.Errorf("embedded default with --set: rps %g burst %d concurrency %d redis %s", c.API.RateLimit.PerTenantRPS,
+			c.API.RateLimit.Burst, c.Worker.Concurrency, c.Redis.Addr)
+	}
+	t.Setenv("SCIMBRIDGE_API_RATE_LIMIT_PER_TENANT_RPS", "40")
+	if c, err = embeddedConfig(dir, "127.0.0.1:1"); err != nil || c.API.RateLimit.PerTenantRPS != 40 {
+		t.Errorf("embedded default with the environment: %v, %v", c, err)
+	}
+	if _, err := embeddedConfig(dir, "127.0.0.1:1", "nope=1"); err == nil {
+		t.Error("an unknown --set key was accepted")
+	}
+}
