@@ -109,6 +109,12 @@ type Config struct {
 	// Logger receives the access log and server-side errors. Unset:
 	// slog.Default().
 	Logger *slog.Logger
+	// RateLimitHint and CapacityHint end the detail of the two 429s (the
+	// tenant's request rate limit, and its share of the process): which
+	// setting was hit and how to raise it, in the words of the command
+	// that configured the router. Unset: the detail says only what happened.
+	RateLimitHint string
+	CapacityHint  string
 	// Metrics records each request (NewHTTPMetrics). Unset: no metrics.
 	// Spans are always opened, with the global OpenTelemetry tracer
 	// provider (a no-op until one is installed).

@@ -27,6 +27,14 @@ func (s *server) withinRate(c *gin.Context, tenantID string) bool {
 	}
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	c.Header("Retry-After", strconv.Itoa(secs))
-	s.writeError(c, scim.Errorf(http.StatusTooManyRequests, "", "too many requests for this tenant; retry in %d s", secs))
+	s.writeError(c, scim.Errorf(http.StatusTooManyRequests, "", "too many requests for this tenant: over its request rate limit; retry in %d s%s", secs, hint(s.cfg.RateLimitHint)))
 	return false
+}
+
+// hint is a Config hint as the end of an error detail.
+func hint(h string) string {
+	if h == "" {
+		return ""
+	}
+	return " (" + h + ")"
 }

@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,5 +41,25 @@ func TestTenantRateLimit(t *testing.T) {
 	wantStatus(t, env.do(http.MethodGet, baseB+"/Users", "", map[string]string{"Authorization": "Bearer nope"}), http.StatusUnauthorized)
 	if lim.left[tenantB] != 4 {
 		t.Fatalf("an unauthenticated request used tenant B's budget: %d left", lim.left[tenantB])
+	}
+}
+
+// A 429 of the rate limit ends with the hint the command gave: which
+// setting was hit and how to raise it.
+func TestTenantRateLimitNamesTheSetting(t *testing.T) {
+	env := setup(t, Config{})
+	lim := &budgetLimiter{left: map[string]int{}, wait: time.Second}
+	hintText := "the limit is api.rate_limit.per_tenant_rps = 500 requests/s"
+	env.router = New(Config{PublicURL: publicURL, RateLimitHint: hintText}, Deps{Users: env.users, Tenants: env.tenants, Keys: env.keys, Limiter: lim})
+	rec := env.do(http.MethodGet, baseA+"/Users", "", nil)
+	wantSCIMError(t, rec, http.StatusTooManyRequests, "")
+	var body struct {
+		Detail string `json:"detail"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(body.Detail, "rate limit") || !strings.Contains(body.Detail, hintText) {
+		t.Errorf("429 detail = %q, want it to say it is the rate limit and to end with %q", body.Detail, hintText)
 	}
 }

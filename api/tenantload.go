@@ -194,7 +194,7 @@ func (s *server) takeTurn(c *gin.Context, tenantID string) (weight int64, ok boo
 	secs := max(1, int(math.Ceil(wait.Seconds())))
 	c.Header("Retry-After", strconv.Itoa(secs))
 	s.writeError(c, scim.Errorf(http.StatusTooManyRequests, "",
-		"this tenant's requests already use all the capacity it may use at once; retry in %d s", secs))
+		"this tenant's requests already use all the capacity it may use at once; retry in %d s%s", secs, hint(s.cfg.CapacityHint)))
 	return 0, false
 }
 

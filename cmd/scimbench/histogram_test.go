@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+	"time"
 )
 
 func TestBucketsAreContiguousAndPrecise(t *testing.T) {
@@ -124,5 +125,28 @@ func TestPickMixFollowsWeights(t *testing.T) {
 		if got[w.op] != w.weight {
 			t.Errorf("%s drawn %d times in 100, weight %d", w.op, got[w.op], w.weight)
 		}
+	}
+}
+
+// perThousand rates each full thousand of completions from the previous
+// one's end; a partial last thousand is left out.
+func TestPerThousand(t *testing.T) {
+	start := time.Unix(100, 0)
+	var done []time.Time
+	for i := range 2500 {
+		// The first thousand at 1 ms each, the second at 2 ms each.
+		step := time.Millisecond
+		if i >= 1000 {
+			step = 2 * time.Millisecond
+		}
+		if len(done) == 0 {
+			done = append(done, start.Add(step))
+		} else {
+			done = append(done, done[len(done)-1].Add(step))
+		}
+	}
+	got := perThousand(start, done)
+	if len(got) != 2 || got[0] < 999 || got[0] > 1001 || got[1] < 499 || got[1] > 501 {
+		t.Fatalf("perThousand = %v, want [1000 500]", got)
 	}
 }

@@ -214,6 +214,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&o.MissRatio, "miss-ratio", 0, "share of filters for a userName that does not exist")
 	fs.IntVar(&o.Pool, "pool", 1000, "existing users per target to read and change (created when missing)")
 	fs.StringVar(&o.GroupID, "group-id", "", "group to add members to (default: the targets file's group_id, else a new group)")
+	fs.BoolVar(&o.NoPassword, "no-password", false, "creates carry no password (Okta without password sync; the store hashes nothing)")
 	storeTable := fs.String("store-table", "", "the users table (convergence and ceiling); LDAP: the users base DN")
 	marker := fs.String("store-marker-column", "dept", "column the enterprise department maps to (the write marker)")
 	storeKey := fs.String("store-key", "id", "primary-key column (ceiling updates)")

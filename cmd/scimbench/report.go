@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // opReport is one operation's numbers.
@@ -67,8 +68,13 @@ type runReport struct {
 	Converge    *convergeReport `json:"convergence,omitempty"`
 	Ceiling     *Ceiling        `json:"store_ceiling,omitempty"`
 	Ratio       *ratioReport    `json:"ratio,omitempty"`
-	RSSBeforeKB int64           `json:"server_rss_before_kb,omitempty"`
-	RSSAfterKB  int64           `json:"server_rss_after_kb,omitempty"`
+	// Thousands is the rate of each successive 1,000 successful
+	// operations (ops/s), in order; LastVsFirst is the last full
+	// thousand's rate ÷ the first's (1: no slowdown as data grows).
+	Thousands   []float64 `json:"per_thousand_ops_per_s,omitempty"`
+	LastVsFirst float64   `json:"last_vs_first_thousand,omitempty"`
+	RSSBeforeKB int64     `json:"server_rss_before_kb,omitempty"`
+	RSSAfterKB  int64     `json:"server_rss_after_kb,omitempty"`
 }
 
 func ms(us int64) float64 { return float64(us) / 1000 }
@@ -103,7 +109,28 @@ func buildReport(scenario string, targets, conc int, lr *loadResult) *runReport 
 		rep.OpsPerSec = float64(rep.Ops) / secs
 		rep.ReqPerSec = float64(rep.Requests) / secs
 	}
+	rep.Thousands = perThousand(lr.Start, lr.Done)
+	if n := len(rep.Thousands); n >= 2 && rep.Thousands[0] > 0 {
+		rep.LastVsFirst = rep.Thousands[n-1] / rep.Thousands[0]
+	}
 	return rep
+}
+
+// perThousand is the rate of each full 1,000 completions: 1,000 ÷ the
+// time from the previous thousand's last completion (the start, for the
+// first) to this one's.
+func perThousand(start time.Time, done []time.Time) []float64 {
+	var out []float64
+	prev := start
+	for i := 999; i < len(done); i += 1000 {
+		if d := done[i].Sub(prev).Seconds(); d > 0 {
+			out = append(out, 1000/d)
+		} else {
+			out = append(out, 0)
+		}
+		prev = done[i]
+	}
+	return out
 }
 
 // writeTable prints the human table.
@@ -118,6 +145,13 @@ func (r *runReport) writeTable(w io.Writer) {
 	tw.Flush()
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(w, "errors: %s\n", statusString(r.Errors))
+	}
+	if len(r.Thousands) >= 2 {
+		parts := make([]string, len(r.Thousands))
+		for i, v := range r.Thousands {
+			parts[i] = strconv.FormatFloat(v, 'f', 0, 64)
+		}
+		fmt.Fprintf(w, "per 1,000 ops (ops/s): %s; last ÷ first = %.2f\n", strings.Join(parts, " "), r.LastVsFirst)
 	}
 	if c := r.Converge; c != nil {
 		fmt.Fprintf(w, "convergence: %d resources written; ledger applied after %.3f s (%d pending, %d failed); store reflects %d marked writes after %.3f s (%d pending)\n",

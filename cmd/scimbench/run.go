@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	gosync "sync"
 	"sync/atomic"
@@ -29,6 +30,9 @@ type loadOptions struct {
 	Pool    int
 	RunID   string
 	GroupID string
+	// NoPassword leaves the password out of creates (Okta without password
+	// sync): the store then hashes nothing.
+	NoPassword bool
 }
 
 // userRef is a user the phase may read or change.
@@ -67,9 +71,11 @@ func newOpStats() *opStats { return &opStats{hist: NewHistogram(), statuses: map
 // loadResult is what a load phase measured.
 type loadResult struct {
 	Start, End time.Time
-	Ops        map[string]*opStats
-	Writes     []write
-	Requests   int
+	// Done are the completion times of the successful operations, in order.
+	Done     []time.Time
+	Ops      map[string]*opStats
+	Writes   []write
+	Requests int
 }
 
 // tenantOfBaseURL extracts the tenant id from .../scim/<tenant>/v2.
@@ -274,7 +280,9 @@ func runLoad(ctx context.Context, opts loadOptions, ts []*targetState) (*loadRes
 		}
 		res.Writes = append(res.Writes, wr.writes...)
 		res.Requests += wr.requests
+		res.Done = append(res.Done, wr.done...)
 	}
+	slices.SortFunc(res.Done, func(a, b time.Time) int { return a.Compare(b) })
 	return res, nil
 }
 
@@ -283,6 +291,7 @@ type workerResult struct {
 	ops         map[string]*opStats
 	writes      []write
 	requests    int
+	done        []time.Time // completion times of successful operations
 	rng         *rand.Rand
 	deactivated map[string]bool
 }
@@ -313,7 +322,11 @@ func (wr *workerResult) do(ctx context.Context, op string, ti int, t *targetStat
 	case scenarioCreate:
 		m := marker()
 		un := fmt.Sprintf("c-%s-%d-%d@bench.example", opts.RunID, worker, n)
-		r = c.do(ctx, "POST", "/Users", oktaUser(un, "Created", fmt.Sprintf("N%d", n), oktaExternalID(wr.rng), m))
+		body := oktaUser(un, "Created", fmt.Sprintf("N%d", n), oktaExternalID(wr.rng), m)
+		if opts.NoPassword {
+			delete(body, "password")
+		}
+		r = c.do(ctx, "POST", "/Users", body)
 		wr.requests++
 		w = &write{target: ti, kind: "u", marker: m}
 	case scenarioGet:
@@ -365,6 +378,7 @@ func (wr *workerResult) do(ctx context.Context, op string, ti int, t *targetStat
 		return
 	}
 	s.statuses[r.statusKey()]++
+	wr.done = append(wr.done, time.Now())
 	if w != nil {
 		if w.kind == "u" || r.status == 200 {
 			if ref, err := decodeRef(r.body); err == nil {

@@ -232,6 +232,8 @@ func (a *app) router() http.Handler {
 		MaxBulkOperations:   a.cfg.API.MaxBulkOperations,
 		MaxBulkPayloadBytes: a.cfg.API.MaxBulkPayloadBytes,
 		RequestTimeout:      a.cfg.API.RequestTimeout,
+		RateLimitHint:       rateLimitHint(a.cfg),
+		CapacityHint:        capacityHint(a.cfg),
 		Logger:              a.log,
 		Metrics:             a.metrics.http,
 	}, api.Deps{Users: a.service, Tenants: a.registry, Keys: a.keys, Limiter: limiter, OAuth: oauth})

@@ -149,6 +149,14 @@ func cliCommands() []command {
 	connect := func(flags ...flagSpec) []flagSpec { return append(flags, configFlag, dataFlag) }
 	serverConfig := stringFlag("config", "FILE", "configuration file (YAML)", "", configField).
 		fromEnv("SCIMBRIDGE_CONFIG").connection().need("(or SCIMBRIDGE_CONFIG; the embedded default runs only with serve)")
+	setFlag := flagSpec{name: "set", arg: "KEY=VALUE",
+		usage: "a setting of the configuration reference, e.g. api.rate_limit.per_tenant_rps=1000 (repeatable; over the file and the environment)",
+		define: func(fs *flag.FlagSet, in *invocation, f flagSpec) {
+			fs.Func(f.name, f.usage, func(v string) error {
+				in.common.sets = append(in.common.sets, v)
+				return nil
+			})
+		}}
 
 	tenantFlag := stringFlag("tenant", "T", "tenant id", "", func(in *invocation) *string { return &in.tenant }).need("")
 	jsonFlag := boolFlag("json", "print JSON", func(in *invocation) *bool { return &in.json })
@@ -162,9 +170,9 @@ func cliCommands() []command {
 		{name: "serve", summary: "API and worker in one process",
 			doc: "Without --config (or SCIMBRIDGE_CONFIG) it runs the embedded default: an in-process Redis\n" +
 				"and a demo SQLite store under --data, for trying scimbridge out only.",
-			flags: connect(), run: runServer},
-		{name: "api", summary: "the SCIM front door only", flags: []flagSpec{serverConfig, dataFlag}, run: runServer},
-		{name: "worker", summary: "the store applier only", flags: []flagSpec{serverConfig, dataFlag}, run: runServer},
+			flags: connect(setFlag), run: runServer},
+		{name: "api", summary: "the SCIM front door only", flags: []flagSpec{serverConfig, dataFlag, setFlag}, run: runServer},
+		{name: "worker", summary: "the store applier only", flags: []flagSpec{serverConfig, dataFlag, setFlag}, run: runServer},
 
 		{name: "key create", summary: "new SCIM API key (shown once)",
 			flags: connect(tenantFlag,

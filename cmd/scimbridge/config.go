@@ -161,9 +161,10 @@ type RedisConfig struct {
 }
 
 // loadConfig reads a YAML file (unknown keys are errors), applies the
-// environment overrides and defaults of the settings table (settings.go),
-// and validates, reporting every problem at once.
-func loadConfig(path string) (*Config, error) {
+// environment overrides, the `--set key=value` arguments and the defaults
+// of the settings table (settings.go), and validates, reporting every
+// problem at once.
+func loadConfig(path string, sets ...string) (*Config, error) {
 	var c Config
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -177,6 +178,9 @@ func loadConfig(path string) (*Config, error) {
 		}
 	}
 	if err := c.applyEnv(); err != nil {
+		return nil, err
+	}
+	if err := c.applySets(sets); err != nil {
 		return nil, err
 	}
 	c.applyDefaults()

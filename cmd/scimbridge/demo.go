@@ -44,8 +44,8 @@ type embedded struct {
 }
 
 // startEmbedded starts the embedded Redis and prepares the demo store and
-// configuration.
-func startEmbedded(dir string) (*embedded, error) {
+// configuration; sets are `--set key=value` arguments.
+func startEmbedded(dir string, sets ...string) (*embedded, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func startEmbedded(dir string) (*embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := embeddedConfig(abs, r.Addr())
+	cfg, err := embeddedConfig(abs, r.Addr(), sets...)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -69,13 +69,26 @@ func startEmbedded(dir string) (*embedded, error) {
 // Close saves and stops the embedded Redis.
 func (e *embedded) Close() error { return e.redis.Close() }
 
-// embeddedConfig is the configuration of the embedded default.
-func embeddedConfig(dir, redisAddr string) (*Config, error) {
+// embeddedConfig is the configuration of the embedded default: the
+// settings table's defaults, except where noted, then the environment and
+// the `--set` arguments (the redis.* settings do not apply: its Redis is
+// the embedded one).
+func embeddedConfig(dir, redisAddr string, sets ...string) (*Config, error) {
 	var c Config
 	c.Listen = "127.0.0.1:8080"
 	c.Log.Format = "text"
 	if err := c.applyEnv(); err != nil {
 		return nil, err
+	}
+	if err := c.applySets(sets); err != nil {
+		return nil, err
+	}
+	if c.API.RateLimit.PerTenantRPS == 0 {
+		// No per-tenant rate limit unless one is set: it shares a
+		// deployment between tenants, and here one tenant on loopback is
+		// all there is (a newcomer's own load test would only be
+		// throttled). The per-tenant share of the process still applies.
+		c.API.RateLimit.PerTenantRPS = -1
 	}
 	c.Redis.Addr = redisAddr
 	c.Redis.DB = 0

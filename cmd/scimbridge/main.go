@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 type commonFlags struct {
 	config string
 	data   string
+	sets   []string // --set key=value (serve, api, worker)
 }
 
 func envOr(name, def string) string {
@@ -65,13 +66,13 @@ func runServer(ctx context.Context, in *invocation) error {
 		logr *slog.Logger
 	)
 	if cf.config == "" { // serve only: api and worker require --config
-		emb, err = startEmbedded(cf.data)
+		emb, err = startEmbedded(cf.data, cf.sets...)
 		if err != nil {
 			return err
 		}
 		defer emb.Close()
 		cfg = emb.cfg
-	} else if cfg, err = loadConfig(cf.config); err != nil {
+	} else if cfg, err = loadConfig(cf.config, cf.sets...); err != nil {
 		return err
 	}
 	logr = newLogger(cfg.Log.Level, cfg.Log.Format)

@@ -35,7 +35,8 @@ type setting struct {
 	env     string // environment override, "" for none
 	def     string // the default as the README shows it
 	meaning string
-	// fromEnv parses an environment value into c (nil when env is "").
+	// fromEnv parses a value, from the environment variable env or from
+	// `--set key=value`, into c (nil: neither can set it).
 	fromEnv func(c *Config, v string) error
 	// fill sets the default into c when the key is unset (nil: none). It
 	// runs after the environment, in table order, so a derived default
@@ -56,9 +57,7 @@ func stringSetting(key, env, def, meaning string, field func(*Config) *string) s
 			}
 		}
 	}
-	if env != "" {
-		s.fromEnv = func(c *Config, v string) error { *field(c) = v; return nil }
-	}
+	s.fromEnv = func(c *Config, v string) error { *field(c) = v; return nil }
 	return s
 }
 
@@ -71,15 +70,13 @@ func intSetting(key, env string, def int, meaning string, field func(*Config) *i
 			}
 		}
 	}
-	if env != "" {
-		s.fromEnv = func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return err
-			}
-			*field(c) = n
-			return nil
+	s.fromEnv = func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return err
 		}
+		*field(c) = n
+		return nil
 	}
 	return s
 }
@@ -108,15 +105,13 @@ func int64Setting(key, env string, def int64, meaning string, field func(*Config
 			*p = def
 		}
 	}
-	if env != "" {
-		s.fromEnv = func(c *Config, v string) error {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return err
-			}
-			*field(c) = n
-			return nil
+	s.fromEnv = func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return err
 		}
+		*field(c) = n
+		return nil
 	}
 	return s
 }
@@ -128,9 +123,7 @@ func durationSetting(key, env string, def time.Duration, meaning string, field f
 			*p = def
 		}
 	}
-	if env != "" {
-		s.fromEnv = durationFromEnv(field)
-	}
+	s.fromEnv = durationFromEnv(field)
 	return s
 }
 
@@ -315,13 +308,27 @@ var settings = []setting{
 				c.API.KeyCacheTTL = time.Second
 			}
 		}},
-	{key: "api.tls.cert_file`, `api.tls.key_file", def: "unset (plain HTTP)", meaning: "serve HTTPS"},
-	stringSetting("api.tls.min_version", "", "1.2", "`1.2` or `1.3`",
+	stringSetting("api.tls.cert_file", "SCIMBRIDGE_API_TLS_CERT_FILE", "", "serve HTTPS with this certificate (PEM; with `api.tls.key_file`); unset: plain HTTP",
+		func(c *Config) *string { return &c.API.TLS.CertFile }),
+	stringSetting("api.tls.key_file", "SCIMBRIDGE_API_TLS_KEY_FILE", "", "the certificate's private key (PEM)",
+		func(c *Config) *string { return &c.API.TLS.KeyFile }),
+	stringSetting("api.tls.min_version", "SCIMBRIDGE_API_TLS_MIN_VERSION", "1.2", "`1.2` or `1.3`",
 		func(c *Config) *string { return &c.API.TLS.MinVersion }),
 	durationSetting("stores.idle_close", "SCIMBRIDGE_STORES_IDLE_CLOSE", 10*time.Minute, "close a tenant's store connections after this long unused",
 		func(c *Config) *time.Duration { return &c.Stores.IdleClose }),
-	{key: "stores.allowed_networks", def: "unset (all but link-local and metadata)", meaning: "the only networks stores may be reached at"},
-	{key: "admin.token_env", def: "unset", meaning: "variable holding the operator token"},
+	{key: "stores.allowed_networks", env: "SCIMBRIDGE_STORES_ALLOWED_NETWORKS", def: "unset (all but link-local and metadata)",
+		meaning: "the only networks stores may be reached at (from the environment or `--set`: comma-separated)",
+		fromEnv: func(c *Config, v string) error {
+			c.Stores.AllowedNetworks = nil
+			for _, n := range strings.Split(v, ",") {
+				if n = strings.TrimSpace(n); n != "" {
+					c.Stores.AllowedNetworks = append(c.Stores.AllowedNetworks, n)
+				}
+			}
+			return nil
+		}},
+	{key: "admin.token_env", env: "SCIMBRIDGE_ADMIN_TOKEN_ENV", def: "unset", meaning: "variable holding the operator token",
+		fromEnv: func(c *Config, v string) error { c.Admin.TokenEnv = v; return nil }},
 	{key: "admin.token_file", env: "SCIMBRIDGE_ADMIN_TOKEN_FILE", def: "unset (admin API, console, dashboard off)",
 		meaning: "file holding the operator token",
 		fromEnv: func(c *Config, v string) error { c.Admin.TokenFile = v; return nil }},
@@ -331,7 +338,7 @@ var settings = []setting{
 // applyEnv applies the table's environment overrides.
 func (c *Config) applyEnv() error {
 	for _, s := range settings {
-		if s.fromEnv == nil {
+		if s.fromEnv == nil || s.env == "" {
 			continue
 		}
 		v, ok := os.LookupEnv(s.env)
@@ -345,6 +352,39 @@ func (c *Config) applyEnv() error {
 	return nil
 }
 
+// applySets applies `--set key=value` arguments (after the file and the
+// environment, before the defaults): any key of the table that has a
+// parser, named as in the configuration file.
+func (c *Config) applySets(sets []string) error {
+	for _, kv := range sets {
+		key, value, ok := strings.Cut(kv, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			return fmt.Errorf("config: --set %q: want key=value (a key of the configuration reference, e.g. api.rate_limit.per_tenant_rps=1000)", kv)
+		}
+		s, found := settingByKey(key)
+		switch {
+		case !found:
+			return fmt.Errorf("config: --set %s: unknown setting (the keys are those of the README's configuration reference)", key)
+		case s.fromEnv == nil:
+			return fmt.Errorf("config: --set %s: not settable on the command line; use the configuration file", key)
+		}
+		if err := s.fromEnv(c, value); err != nil {
+			return fmt.Errorf("config: --set %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+func settingByKey(key string) (setting, bool) {
+	for _, s := range settings {
+		if s.key == key {
+			return s, true
+		}
+	}
+	return setting{}, false
+}
+
 // applyDefaults fills every unset key with the table's default.
 func (c *Config) applyDefaults() {
 	for _, s := range settings {
@@ -352,4 +392,20 @@ func (c *Config) applyDefaults() {
 			s.fill(c)
 		}
 	}
+}
+
+// rateLimitHint ends the detail of the tenant rate limit's 429: the
+// setting that was hit and how to raise it.
+func rateLimitHint(c *Config) string {
+	rl := c.API.RateLimit
+	return fmt.Sprintf("the limit is api.rate_limit.per_tenant_rps = %g requests/s, api.rate_limit.burst = %d; "+
+		"raise it in the configuration file, with --set api.rate_limit.per_tenant_rps=N or with "+
+		"SCIMBRIDGE_API_RATE_LIMIT_PER_TENANT_RPS=N (negative: no limit)", rl.PerTenantRPS, rl.Burst)
+}
+
+// capacityHint ends the detail of the tenant capacity's 429.
+func capacityHint(c *Config) string {
+	return fmt.Sprintf("a tenant may use a share of each API process at once and waits at most half of "+
+		"api.request_timeout (%s) for its turn; run more API processes, or raise api.request_timeout "+
+		"(--set api.request_timeout=30s, or SCIMBRIDGE_API_REQUEST_TIMEOUT)", shortDuration(c.API.RequestTimeout))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -106,4 +107,77 @@ func referenceTable() string {
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", s.key, env, s.def, s.meaning)
 	}
 	return b.String()
+}
+
+// --set sets any key of the table over the file and the environment,
+// before the defaults (so a derived default follows it); a key that is not
+// in the table, or a value that does not parse, is refused by name.
+func TestSettingsSetOnTheCommandLine(t *testing.T) {
+	t.Setenv("SCIMBRIDGE_API_RATE_LIMIT_PER_TENANT_RPS", "50")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte("listen: \"127.0.0.1:7001\"\nworker: {concurrency: 4}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(path, "api.rate_limit.per_tenant_rps=2000", "worker.store_timeout=5s", "listen=127.0.0.1:7002",
+		"stores.allowed_networks=10.0.0.0/8, 127.0.0.1", "api.tls.min_version=1.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.RateLimit.PerTenantRPS != 2000 || c.API.RateLimit.Burst != 4000 || c.Worker.StoreTimeout != 5*time.Second ||
+		c.Worker.LeaseTTL != 20*time.Second || c.Listen != "127.0.0.1:7002" || c.PublicURL != "http://127.0.0.1:7002" ||
+		c.Worker.Concurrency != 4 || len(c.Stores.AllowedNetworks) != 2 || c.API.TLS.MinVersion != "1.3" {
+		t.Errorf("--set over file and environment: %+v", c)
+	}
+	for set, want := range map[string]string{
+		"nokey":                       "want key=value",
+		"api.rate_limit.per_tenant=1": "api.rate_limit.per_tenant: unknown setting",
+		"worker.max_retry=many":       "--set worker.max_retry",
+		"tenants[]=x":                 "not settable on the command line",
+	} {
+		if _, err := loadConfig("", set); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--set %s: %v, want an error with %q", set, err, want)
+		}
+	}
+}
+
+// Every row of the table but tenants[] can be set without a file: by
+// --set, and by an environment variable.
+func TestSettingsAllSettableWithoutAFile(t *testing.T) {
+	for _, s := range settings {
+		if s.key == "tenants[]" {
+			continue
+		}
+		if s.fromEnv == nil || s.env == "" {
+			t.Errorf("%s: no parser or no environment variable (--set %v, env %q)", s.key, s.fromEnv != nil, s.env)
+		}
+	}
+}
+
+// The embedded default has no per-tenant rate limit unless one is set, by
+// --set or by the environment; any other setting is taken as given.
+func TestEmbeddedConfigRateLimitAndSets(t *testing.T) {
+	dir := t.TempDir()
+	c, err := embeddedConfig(dir, "127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.RateLimit.PerTenantRPS >= 0 {
+		t.Errorf("embedded default per_tenant_rps = %g, want none (negative)", c.API.RateLimit.PerTenantRPS)
+	}
+	c, err = embeddedConfig(dir, "127.0.0.1:1", "api.rate_limit.per_tenant_rps=250", "worker.concurrency=3", "redis.addr=10.0.0.1:6379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.API.RateLimit.PerTenantRPS != 250 || c.API.RateLimit.Burst != 500 || c.Worker.Concurrency != 3 || c.Redis.Addr != "127.0.0.1:1" {
+		t.Errorf("embedded default with --set: rps %g burst %d concurrency %d redis %s", c.API.RateLimit.PerTenantRPS,
+			c.API.RateLimit.Burst, c.Worker.Concurrency, c.Redis.Addr)
+	}
+	t.Setenv("SCIMBRIDGE_API_RATE_LIMIT_PER_TENANT_RPS", "40")
+	if c, err = embeddedConfig(dir, "127.0.0.1:1"); err != nil || c.API.RateLimit.PerTenantRPS != 40 {
+		t.Errorf("embedded default with the environment: %v, %v", c, err)
+	}
+	if _, err := embeddedConfig(dir, "127.0.0.1:1", "nope=1"); err == nil {
+		t.Error("an unknown --set key was accepted")
+	}
 }

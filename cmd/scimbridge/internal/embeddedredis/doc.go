@@ -1,13 +1,25 @@
 // Package embeddedredis is the Redis of the embedded default, for trying
 // scimbridge out without running Redis: `scimbridge serve` with no
-// configuration starts an in-process Redis (miniredis) on 127.0.0.1 and
-// keeps its data in a JSON snapshot under the data directory, written
-// atomically every second when something changed and once more on Close.
-// A second scimbridge process (an admin subcommand) finds the running
-// server through the address file it writes (ReadAddr).
+// configuration starts an in-process Redis (miniredis) on 127.0.0.1.
 //
-// It is not a production store: a crash loses at most the last second of
-// writes, and there is no password (it listens on loopback only; the
-// snapshot file is readable by its owner only). It lives under
-// cmd/scimbridge/internal because only the command uses it.
+// Its data lives under the data directory in two files: a full JSON
+// snapshot (redis.snapshot.json) and a journal (redis.journal) of every
+// write command run since that snapshot, in execution order (for a Lua
+// script, the writes it made; relative expiries written as deadlines). The
+// journal is appended and fsynced every second; a full snapshot is written
+// only at start, when the journal has grown larger than the snapshot, or
+// after a command the journal cannot replay exactly (journal.go). So the
+// work of persisting follows what was written, not the size of the data,
+// and Close (SIGTERM) writes at most the last second's commands. A crash
+// (kill -9) loses at most the writes of the last second.
+//
+// TTLs are aged by a background walk (expire.go), not on each command as
+// miniredis's ClockTTL does, which made every command cost a sort of all
+// keys.
+//
+// A second scimbridge process (an admin subcommand) finds the running
+// server through the address file it writes (ReadAddr). There is no
+// password (it listens on loopback only; the files are readable by their
+// owner only). It lives under cmd/scimbridge/internal because only the
+// command uses it.
 package embeddedredis

@@ -5,16 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/alicebob/miniredis/v2/server"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -44,25 +44,46 @@ var (
 	ErrUnsupportedType = errors.New("embedded redis: key type not snapshotted")
 )
 
-// Server is a miniredis server with a snapshot on disk.
+// Server is a miniredis server with a snapshot and a journal on disk.
 type Server struct {
 	dir    string
 	server *miniredis.Miniredis
-	client *redis.Client // one connection, used only for snapshots
+	// srv is server's command server, kept: miniredis forgets it on Close
+	// while a connection may still be handing the hook a command.
+	srv *server.Server
 
-	saveMu        sync.Mutex // one Save at a time
-	lastSaveCount int        // server command count right after the last save
+	// jmu orders the journal: held while a write command is appended and
+	// executed (journal.go), and while a snapshot is read.
+	jmu      sync.Mutex
+	buf      []byte // journal bytes not yet written
+	bufDB    int    // the database buf's next record applies to
+	pending  int    // commands in buf
+	needFull bool   // the next flush writes a full snapshot
+	scriptDB int    // the database of the script running (under jmu)
+	peers    sync.Map
 
+	// Owned by the flusher (and by Close once it stopped).
+	gen          int64 // generation of the snapshot on disk
+	journal      *os.File
+	journalBytes int64
+	snapBytes    int64
+	minCompact   int64 // compact once the journal is past max(this, snapBytes)
+	lastErr      error
+
+	saveMu     sync.Mutex // one flush or compaction at a time
 	stopSaver  context.CancelFunc
 	saverDone  chan struct{}
+	expireDone chan struct{}
 	closeOnce  sync.Once
 	closeError error
 }
 
 // Start starts miniredis on a free port of 127.0.0.1, restores
-// dir/redis.snapshot.json if it exists, writes dir/redis.addr and starts the
-// background saver. It refuses a directory whose redis.addr names a server
-// that still answers (two processes would overwrite each other's snapshot).
+// dir/redis.snapshot.json and replays dir/redis.journal over it, writes a
+// fresh snapshot (so the journal starts empty), writes dir/redis.addr and
+// starts the background flusher. It refuses a directory whose redis.addr
+// names a server that still answers (two processes would overwrite each
+// other's files).
 func Start(dir string) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded redis: data directory: %w", err)
@@ -74,9 +95,10 @@ func Start(dir string) (*Server, error) {
 
 	server := miniredis.NewMiniRedis()
 	// TTLs run on the wall clock, as in a real Redis (leases, locks and
-	// asynq's bookkeeping depend on keys expiring).
-	server.ClockTTL(true)
-	if err := restoreSnapshot(server, filepath.Join(dir, SnapshotFile)); err != nil {
+	// asynq's bookkeeping depend on keys expiring), aged by expireLoop
+	// rather than by miniredis's ClockTTL (see expire.go).
+	gen, err := restoreSnapshot(server, filepath.Join(dir, SnapshotFile))
+	if err != nil {
 		return nil, err
 	}
 	if err := server.StartAddr("127.0.0.1:0"); err != nil {
@@ -84,45 +106,60 @@ func Start(dir string) (*Server, error) {
 	}
 
 	e := &Server{
-		dir:    dir,
-		server: server,
-		client: redis.NewClient(&redis.Options{
-			Addr:         server.Addr(),
-			PoolSize:     1,
-			MaxRetries:   -1,
-			DialTimeout:  2 * time.Second,
-			ReadTimeout:  10 * time.Second,
-			WriteTimeout: 10 * time.Second,
-		}),
-		saverDone: make(chan struct{}),
+		dir:        dir,
+		server:     server,
+		srv:        server.Server(),
+		gen:        gen,
+		minCompact: minCompactBytes,
+		saverDone:  make(chan struct{}),
+		expireDone: make(chan struct{}),
+	}
+	fail := func(err error) (*Server, error) {
+		if e.journal != nil {
+			e.journal.Close()
+		}
+		server.Close()
+		return nil, err
+	}
+	if _, err := e.replayJournal(gen); err != nil {
+		return fail(err)
+	}
+	// From here on every write goes through the journal.
+	server.Server().SetPreHook(e.preHook)
+	if err := e.compact(); err != nil && !errors.Is(err, ErrUnsupportedType) {
+		return fail(err)
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, AddrFile), []byte(server.Addr()+"\n")); err != nil {
-		e.client.Close()
-		server.Close()
-		return nil, fmt.Errorf("embedded redis: %w", err)
+		return fail(fmt.Errorf("embedded redis: %w", err))
 	}
-	e.lastSaveCount = server.CommandCount()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stopSaver = cancel
 	go e.saveLoop(ctx)
+	go e.expireLoop(ctx)
 	return e, nil
 }
 
 // Addr is the host:port the embedded Redis listens on.
 func (e *Server) Addr() string { return e.server.Addr() }
 
-// Close stops the background saver, saves a last snapshot, stops the
-// server and removes redis.addr. Close it after everything that writes to
-// it has stopped: writes that arrive after the last save are lost. The
-// second and later calls return the first call's result.
+// Close stops the background flusher, writes the journal's last records,
+// stops the server and removes redis.addr. Its work is bounded by what was
+// written in the last second, not by the size of the data. Close it after
+// everything that writes to it has stopped: writes that arrive later are
+// lost. The second and later calls return the first call's result.
 func (e *Server) Close() error {
 	e.closeOnce.Do(func() {
 		e.stopSaver()
 		<-e.saverDone
-		saveErr := e.Save()
-		e.client.Close()
+		<-e.expireDone
+		flushErr := e.flush()
 		e.server.Close()
+		if e.journal != nil {
+			if err := e.journal.Close(); err != nil && flushErr == nil {
+				flushErr = fmt.Errorf("embedded redis: journal: %w", err)
+			}
+		}
 		rmErr := os.Remove(filepath.Join(e.dir, AddrFile))
 		if errors.Is(rmErr, os.ErrNotExist) {
 			rmErr = nil
@@ -130,14 +167,13 @@ func (e *Server) Close() error {
 		if rmErr != nil {
 			rmErr = fmt.Errorf("embedded redis: remove address file: %w", rmErr)
 		}
-		e.closeError = errors.Join(saveErr, rmErr)
+		e.closeError = errors.Join(flushErr, rmErr)
 	})
 	return e.closeError
 }
 
-// saveLoop saves every saveInterval when commands ran since the
-// last save. Errors are kept for the final Save to report; a failing disk
-// does not stop the server.
+// saveLoop flushes the journal every saveInterval. Errors are kept for
+// Close to report; a failing disk does not stop the server.
 func (e *Server) saveLoop(ctx context.Context) {
 	defer close(e.saverDone)
 	ticker := time.NewTicker(saveInterval)
@@ -147,40 +183,101 @@ func (e *Server) saveLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			e.saveMu.Lock()
-			changed := e.server.CommandCount() != e.lastSaveCount
-			e.saveMu.Unlock()
-			if changed {
-				_ = e.Save() // retried on the next tick; Close reports a persistent failure
-			}
+			_ = e.flush() // kept in lastErr; retried on the next tick
 		}
 	}
 }
 
-// Save writes the whole dataset to dir/redis.snapshot.json atomically
-// (temp file, fsync, rename, fsync of the directory). Each database is read
-// in one Lua script, so the snapshot of a database is consistent (no task
-// caught halfway between two asynq queues). Keys of a type the snapshot does
-// not hold are left out and reported with ErrUnsupportedType after
-// everything else was saved.
-func (e *Server) Save() error {
+// flush appends the pending journal records and fsyncs the journal, or
+// writes a full snapshot when one is due (a command the journal cannot
+// replay ran, or the journal outgrew the snapshot).
+func (e *Server) flush() error {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
+	e.jmu.Lock()
+	b, full := e.buf, e.needFull
+	e.buf, e.pending = nil, 0
+	e.jmu.Unlock()
+	if full || e.journal == nil {
+		return e.compactLocked()
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := e.journal.Write(b); err != nil {
+		return e.failedJournal(err)
+	}
+	if err := e.journal.Sync(); err != nil {
+		return e.failedJournal(err)
+	}
+	e.journalBytes += int64(len(b))
+	if e.journalBytes > max(e.minCompact, e.snapBytes) {
+		return e.compactLocked()
+	}
+	return nil
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	snap, skipped, err := e.readSnapshot(ctx)
+// failedJournal: the journal could not be written; the next flush writes a
+// full snapshot instead (which holds what the lost records did).
+func (e *Server) failedJournal(err error) error {
+	e.jmu.Lock()
+	e.needFull = true
+	e.jmu.Unlock()
+	e.lastErr = fmt.Errorf("embedded redis: journal: %w", err)
+	return e.lastErr
+}
+
+// Save writes a full snapshot now and starts a new, empty journal after it.
+func (e *Server) Save() error { return e.compact() }
+
+func (e *Server) compact() error {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	return e.compactLocked()
+}
+
+// compactLocked writes the whole dataset to dir/redis.snapshot.json as
+// generation gen+1 (temp file, fsync, rename, fsync of the directory), then
+// replaces the journal with an empty one of that generation. The dataset
+// is read while jmu is held, so the snapshot holds exactly the journaled
+// commands so far; those pending are dropped. Each database is read in one
+// Lua script. A crash between the two renames leaves a journal of the old
+// generation, which the next start ignores. Keys of a type the snapshot
+// does not hold are left out and reported with ErrUnsupportedType after
+// everything else was saved.
+func (e *Server) compactLocked() error {
+	e.jmu.Lock()
+	snap, skipped, err := e.readSnapshot()
+	if err == nil {
+		e.buf, e.pending, e.bufDB, e.needFull = nil, 0, 0, false
+	}
+	e.jmu.Unlock()
 	if err != nil {
+		e.lastErr = err
 		return err
 	}
+	snap.Generation = e.gen + 1
 	data, err := json.Marshal(snap)
 	if err != nil {
-		return fmt.Errorf("embedded redis: encode snapshot: %w", err)
+		return e.failedJournal(fmt.Errorf("encode snapshot: %w", err))
 	}
 	if err := WriteFileAtomic(filepath.Join(e.dir, SnapshotFile), data); err != nil {
-		return fmt.Errorf("embedded redis: %w", err)
+		return e.failedJournal(err)
 	}
-	e.lastSaveCount = e.server.CommandCount()
+	e.gen, e.snapBytes = snap.Generation, int64(len(data))
+	if e.journal != nil {
+		e.journal.Close()
+		e.journal = nil
+	}
+	path := filepath.Join(e.dir, JournalFile)
+	if err := WriteFileAtomic(path, journalHeader(e.gen)); err != nil {
+		return e.failedJournal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return e.failedJournal(err)
+	}
+	e.journal, e.journalBytes, e.lastErr = f, 0, nil
 	if len(skipped) > 0 {
 		return fmt.Errorf("%w: %s", ErrUnsupportedType, strings.Join(skipped, ", "))
 	}
@@ -190,9 +287,12 @@ func (e *Server) Save() error {
 // redisSnapshot is the file format. Keys and values are []byte (base64 in
 // JSON): asynq stores protobuf, which is not valid UTF-8.
 type redisSnapshot struct {
-	Version   int                `json:"version"`
-	SavedAt   time.Time          `json:"saved_at"`
-	Databases []snapshotDatabase `json:"databases"`
+	Version int       `json:"version"`
+	SavedAt time.Time `json:"saved_at"`
+	// Generation numbers the snapshots of a data directory; the journal
+	// names the one it follows (0: a snapshot from before the journal).
+	Generation int64              `json:"generation,omitempty"`
+	Databases  []snapshotDatabase `json:"databases"`
 }
 
 type snapshotDatabase struct {
@@ -225,51 +325,30 @@ type snapshotMember struct {
 
 const snapshotVersion = 1
 
-// snapshotScript reads a whole database in one atomic step: for each key,
-// {key, type, pttl, values}. Scores come back as strings.
-const snapshotScript = `
-local out = {}
-for _, k in ipairs(redis.call('KEYS', '*')) do
-  local t = redis.call('TYPE', k)['ok']
-  local v = {}
-  if t == 'string' then v = {redis.call('GET', k)}
-  elseif t == 'hash' then v = redis.call('HGETALL', k)
-  elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
-  elseif t == 'set' then v = redis.call('SMEMBERS', k)
-  elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
-  end
-  out[#out + 1] = {k, t, redis.call('PTTL', k), v}
-end
-return out
-`
-
-// readSnapshot reads every non-empty database. It returns the names of keys
-// left out because of their type.
-func (e *Server) readSnapshot(ctx context.Context) (redisSnapshot, []string, error) {
-	snap := redisSnapshot{Version: snapshotVersion, SavedAt: time.Now().UTC()}
+// readSnapshot reads every non-empty database through miniredis's Go
+// API (far cheaper than a script: no Lua state, no RESP per value). The
+// caller holds jmu, so no write runs meanwhile: the snapshot is
+// consistent. It returns the names of keys left out because of their type.
+func (e *Server) readSnapshot() (redisSnapshot, []string, error) {
+	now := time.Now()
+	snap := redisSnapshot{Version: snapshotVersion, SavedAt: now.UTC()}
 	var skipped []string
-	conn := e.client.Conn()
-	defer conn.Close()
-	for db := 0; db < databases; db++ {
-		if len(e.server.DB(db).Keys()) == 0 {
+	for n := 0; n < databases; n++ {
+		db := e.server.DB(n)
+		names := db.Keys()
+		if len(names) == 0 {
 			continue
 		}
-		if err := conn.Select(ctx, db).Err(); err != nil {
-			return snap, nil, fmt.Errorf("embedded redis: snapshot db %d: %w", db, err)
-		}
-		now := time.Now()
-		raw, err := conn.Eval(ctx, snapshotScript, nil).Slice()
-		if err != nil {
-			return snap, nil, fmt.Errorf("embedded redis: snapshot db %d: %w", db, err)
-		}
-		sdb := snapshotDatabase{DB: db, Keys: make([]snapshotKey, 0, len(raw))}
-		for _, item := range raw {
-			key, ok, err := decodeSnapshotKey(item, now)
+		sdb := snapshotDatabase{DB: n, Keys: make([]snapshotKey, 0, len(names))}
+		for _, name := range names {
+			key, ok, err := readKey(db, name, now)
 			if err != nil {
-				return snap, nil, fmt.Errorf("embedded redis: snapshot db %d: %w", db, err)
+				return snap, nil, fmt.Errorf("embedded redis: snapshot db %d key %q: %w", n, name, err)
 			}
 			if !ok {
-				skipped = append(skipped, fmt.Sprintf("db %d %q (%s)", db, key.Key, key.Type))
+				if key.Type != "none" { // expired or deleted since Keys
+					skipped = append(skipped, fmt.Sprintf("db %d %q (%s)", n, name, key.Type))
+				}
 				continue
 			}
 			sdb.Keys = append(sdb.Keys, key)
@@ -279,92 +358,78 @@ func (e *Server) readSnapshot(ctx context.Context) (redisSnapshot, []string, err
 	return snap, skipped, nil
 }
 
-// decodeSnapshotKey turns one script row into a snapshotKey; ok is false for
-// a type the snapshot does not hold.
-func decodeSnapshotKey(item any, now time.Time) (snapshotKey, bool, error) {
-	row, isRow := item.([]any)
-	if !isRow || len(row) != 4 {
-		return snapshotKey{}, false, fmt.Errorf("unexpected script row %T", item)
+// readKey reads one key; ok is false for a type the snapshot does not hold.
+func readKey(db *miniredis.RedisDB, name string, now time.Time) (snapshotKey, bool, error) {
+	key := snapshotKey{Key: []byte(name), Type: db.Type(name)}
+	if ttl := db.TTL(name); ttl > 0 {
+		key.ExpiresAtMs = now.Add(ttl).UnixMilli()
 	}
-	name, _ := row[0].(string)
-	typ, _ := row[1].(string)
-	pttl, _ := row[2].(int64)
-	values, _ := row[3].([]any)
-	key := snapshotKey{Key: []byte(name), Type: typ}
-	if pttl > 0 {
-		key.ExpiresAtMs = now.UnixMilli() + pttl
-	}
-	strs := make([][]byte, len(values))
-	for i, v := range values {
-		s, isString := v.(string)
-		if !isString {
-			return key, false, fmt.Errorf("key %q: unexpected value %T", name, v)
-		}
-		strs[i] = []byte(s)
-	}
-	switch typ {
+	var err error
+	switch key.Type {
 	case "string":
-		if len(strs) != 1 {
-			return key, false, fmt.Errorf("key %q: string without a value", name)
-		}
-		key.String = strs[0]
-		if key.String == nil {
-			key.String = []byte{}
-		}
+		var v string
+		v, err = db.Get(name)
+		key.String = []byte(v)
 	case "hash":
-		for i := 0; i+1 < len(strs); i += 2 {
-			key.Hash = append(key.Hash, snapshotField{Field: strs[i], Value: strs[i+1]})
+		var fields []string
+		fields, err = db.HKeys(name)
+		for _, f := range fields {
+			key.Hash = append(key.Hash, snapshotField{Field: []byte(f), Value: []byte(db.HGet(name, f))})
 		}
 	case "list":
-		key.List = strs
+		var l []string
+		l, err = db.List(name)
+		key.List = stringsToBytes(l)
 	case "set":
-		key.Set = strs
+		var m []string
+		m, err = db.Members(name)
+		key.Set = stringsToBytes(m)
 	case "zset":
-		for i := 0; i+1 < len(strs); i += 2 {
-			score, err := parseRedisScore(string(strs[i+1]))
-			if err != nil {
-				return key, false, fmt.Errorf("key %q: score: %w", name, err)
-			}
-			key.ZSet = append(key.ZSet, snapshotMember{Member: strs[i], Score: score})
+		var z map[string]float64
+		z, err = db.SortedSet(name)
+		members := make([]string, 0, len(z))
+		for m := range z {
+			members = append(members, m)
+		}
+		sort.Strings(members)
+		for _, m := range members {
+			key.ZSet = append(key.ZSet, snapshotMember{Member: []byte(m), Score: z[m]})
 		}
 	default:
 		return key, false, nil
 	}
-	return key, true, nil
+	return key, true, err
 }
 
-// parseRedisScore parses a sorted-set score as Redis prints it.
-func parseRedisScore(s string) (float64, error) {
-	switch strings.ToLower(s) {
-	case "inf", "+inf":
-		return math.Inf(1), nil
-	case "-inf":
-		return math.Inf(-1), nil
+func stringsToBytes(in []string) [][]byte {
+	out := make([][]byte, len(in))
+	for i, s := range in {
+		out[i] = []byte(s)
 	}
-	return strconv.ParseFloat(s, 64)
+	return out
 }
 
 // restoreSnapshot loads path into server (not yet started). A
 // missing file is an empty dataset; expired keys are dropped.
-func restoreSnapshot(server *miniredis.Miniredis, path string) error {
+func restoreSnapshot(server *miniredis.Miniredis, path string) (int64, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrSnapshot, err)
+		return 0, fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
 	var snap redisSnapshot
 	if err := json.Unmarshal(data, &snap); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrSnapshot, path, err)
+		return 0, fmt.Errorf("%w: %s: %v", ErrSnapshot, path, err)
 	}
 	if snap.Version != snapshotVersion {
-		return fmt.Errorf("%w: %s: version %d, want %d", ErrSnapshot, path, snap.Version, snapshotVersion)
+		return 0, fmt.Errorf("%w: %s: version %d, want %d", ErrSnapshot, path, snap.Version, snapshotVersion)
 	}
 	now := time.Now()
 	for _, sdb := range snap.Databases {
 		if sdb.DB < 0 || sdb.DB >= databases {
-			return fmt.Errorf("%w: %s: database %d", ErrSnapshot, path, sdb.DB)
+			return 0, fmt.Errorf("%w: %s: database %d", ErrSnapshot, path, sdb.DB)
 		}
 		db := server.DB(sdb.DB)
 		for _, k := range sdb.Keys {
@@ -376,14 +441,14 @@ func restoreSnapshot(server *miniredis.Miniredis, path string) error {
 				}
 			}
 			if err := restoreSnapshotKey(db, k); err != nil {
-				return fmt.Errorf("%w: %s: db %d key %q: %v", ErrSnapshot, path, sdb.DB, k.Key, err)
+				return 0, fmt.Errorf("%w: %s: db %d key %q: %v", ErrSnapshot, path, sdb.DB, k.Key, err)
 			}
 			if ttl > 0 {
 				db.SetTTL(string(k.Key), ttl)
 			}
 		}
 	}
-	return nil
+	return snap.Generation, nil
 }
 
 func restoreSnapshotKey(db *miniredis.RedisDB, k snapshotKey) error {

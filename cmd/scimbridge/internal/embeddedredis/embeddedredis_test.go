@@ -183,7 +183,7 @@ func TestEmbeddedRedisSaveLeavesNoTempFiles(t *testing.T) {
 		names = append(names, de.Name())
 	}
 	slices.Sort(names)
-	if want := []string{AddrFile, SnapshotFile}; !slices.Equal(names, want) {
+	if want := []string{AddrFile, JournalFile, SnapshotFile}; !slices.Equal(names, want) {
 		t.Errorf("data dir holds %q, want exactly %q", names, want)
 	}
 	info, err := os.Stat(filepath.Join(dir, SnapshotFile))
@@ -298,12 +298,12 @@ func TestEmbeddedRedisBackgroundSaver(t *testing.T) {
 	// The saver runs every second; give it ample time on a loaded machine.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		data, err := os.ReadFile(filepath.Join(dir, SnapshotFile))
-		if err == nil && strings.Contains(string(data), `"c2F2ZWQ6Ynk6bG9vcA=="`) { // base64("saved:by:loop")
+		data, err := os.ReadFile(filepath.Join(dir, JournalFile))
+		if err == nil && strings.Contains(string(data), "saved:by:loop") {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no snapshot holding the key after 20s (last read: %v)", err)
+			t.Fatalf("no journal holding the key after 20s (last read: %v)", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
