@@ -51,6 +51,12 @@ func (ss *SchemaSet) ParsePath(s string) (*Path, error) {
 		}
 		return &Path{raw: s, urn: sch.ID, whole: true, set: ss}, nil
 	}
+	if name, sub, ok := simplePath(trimmed); ok {
+		// The common case (every key of a path-less PATCH value, most
+		// paths): what the grammar below would return, without it (it
+		// was a fifth of a PATCH's CPU).
+		return &Path{raw: s, name: name, sub: sub, set: ss}, nil
+	}
 	fp, err := filter.ParsePath([]byte(trimmed))
 	if err != nil {
 		return nil, BadRequest(ScimTypeInvalidPath, "invalid attribute path %q", s)
@@ -531,3 +537,28 @@ func (p *Path) cleanup(a Attrs, c map[string]any) {
 		deleteKey(a, p.urn)
 	}
 }
+
+// simplePath splits a path that is ATTRNAME or ATTRNAME "." ATTRNAME
+// (RFC 7644 §3.10: ATTRNAME = ALPHA *(ALPHA / DIGIT / "-" / "_")): no URN,
+// no value filter. ok is false for anything else.
+func simplePath(s string) (name, sub string, ok bool) {
+	name, sub, dotted := strings.Cut(s, ".")
+	if !isAttrName(name) || (dotted && !isAttrName(sub)) {
+		return "", "", false
+	}
+	return name, sub, true
+}
+
+func isAttrName(s string) bool {
+	if s == "" || !isAlpha(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlpha(c) && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlpha(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }

@@ -2,8 +2,11 @@ package scim
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"testing"
+
+	filter "github.com/scim2/filter-parser/v2"
 )
 
 const entURN = SchemaEnterpriseUser
@@ -217,5 +220,49 @@ func TestPathRemove(t *testing.T) {
 	mustPath(t, entURN+":department").Remove(a)
 	if len(a) != 0 {
 		t.Errorf("emptied extension kept: %#v", a)
+	}
+}
+
+// simplePath (ParsePath's shortcut) agrees with the path grammar on every
+// input it takes: same name and sub-attribute, no URN, no filter; and it
+// declines everything with a URN, a filter or characters outside ATTRNAME.
+func TestSimplePathMatchesGrammar(t *testing.T) {
+	inputs := []string{
+		"userName", "active", "name.givenName", "emails", "x", "a1", "a-b", "a_b", "A.B", "name.familyName",
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", `emails[type eq "work"].value`,
+		`emails[type eq "work"]`, "1abc", "-a", "_a", "a.", ".a", "a..b", "a.b.c", "$ref", "a$", "é", "a b", "", "a:b",
+		"members.value", "name.givenName2",
+	}
+	rng := rand.New(rand.NewPCG(14, 14))
+	alphabet := "aZ09-_.:$[] \"é"
+	for range 20000 {
+		b := make([]byte, 1+rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, in := range inputs {
+		name, sub, ok := simplePath(in)
+		fp, err := filter.ParsePath([]byte(in))
+		if !ok {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: simplePath takes it (%q, %q), the grammar refuses it: %v", in, name, sub, err)
+		}
+		if fp.ValueExpression != nil || fp.AttributePath.URI() != "" || fp.AttributePath.AttributeName != name || fp.AttributePath.SubAttributeName() != sub {
+			t.Fatalf("%q: simplePath (%q, %q), grammar %+v", in, name, sub, fp)
+		}
+	}
+	for _, in := range []string{"userName", "name.givenName", "a-b_c.d"} {
+		if _, _, ok := simplePath(in); !ok {
+			t.Fatalf("%q: the shortcut should take it", in)
+		}
+	}
+	for _, in := range []string{"urn:x:User:a", `emails[type eq "work"]`, "a.b.c", "$ref", "1a", ""} {
+		if _, _, ok := simplePath(in); ok {
+			t.Fatalf("%q: the shortcut should leave it to the grammar", in)
+		}
 	}
 }

@@ -25,8 +25,8 @@ import (
 // drainBatch is how many users one store transaction applies.
 const drainBatch = 200
 
-// drainBudget bounds one drain task; a longer backlog continues in the
-// same task's next run (it goes back to the queue, not counted as a failure).
+// drainBudget bounds one drain task; a longer backlog continues in another
+// drain task (continueDrain), queued for at once.
 const drainBudget = 10 * time.Second
 
 // DrainEnqueuer queues the drain of a tenant's backlog (queue.Enqueuer).
@@ -72,15 +72,15 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		return queue.ErrBusy
 	}
 	defer releaseSlot()
+	q := queue.QueueProvision
+	if name, ok := asynq.GetQueueName(ctx); ok {
+		q = name
+	}
 	if rc.Drains != nil {
 		// A long backlog gets a helper: the next generation's drain, which
 		// will in turn call its own while the backlog stays long (up to the
 		// tenant's slots; one more drain is harmless, each takes other users).
 		if n, err := l.Backlog(ctx, tenant); err == nil && n > 2*drainBatch {
-			q := queue.QueueProvision
-			if name, ok := asynq.GetQueueName(ctx); ok {
-				q = name
-			}
 			if err := rc.Drains.EnqueueDrain(ctx, q, tenant, strconv.FormatInt(gen, 10)); err != nil {
 				rc.logger().WarnContext(ctx, "queueing a helper drain failed", "tenant", tenant, "err", err)
 			}
@@ -89,12 +89,13 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 	if err := l.loadDrainScripts(ctx); err != nil {
 		return err
 	}
+	budget := drainBudget
+	if rc.drainBudget > 0 {
+		budget = rc.drainBudget
+	}
 	start := time.Now()
 	busy := map[string]bool{}
-	for {
-		if time.Since(start) > drainBudget {
-			return queue.ErrBusy // more to do: back to the queue at once, not a failure
-		}
+	for first := true; ; first = false {
 		ids, err := l.backlogHead(ctx, tenant, drainBatch+len(busy))
 		if err != nil {
 			return err
@@ -117,10 +118,34 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		if len(todo) == 0 {
 			return nil // the rest is being applied by others
 		}
+		if !first && time.Since(start) > budget {
+			return rc.continueDrain(ctx, q, tenant) // more to do, in another run
+		}
 		if err := rc.drainBatch(ctx, tenant, todo, busy); err != nil {
 			return err
 		}
 	}
+}
+
+// continueDrain hands the rest of a backlog to a new drain once a run's
+// budget is spent: the drain of the current generation, queued as pending
+// so the next free worker takes it at once (a retry would wait for
+// asynq's check of due retries, worker.retry_check_interval). The queued
+// drain may already exist (a write queued it; it may even be running):
+// then that one goes on. Without an enqueuer, ErrBusy sends this task
+// back to the queue instead (not a failure).
+func (rc *Reconciler) continueDrain(ctx context.Context, q, tenant string) error {
+	if rc.Drains == nil {
+		return queue.ErrBusy
+	}
+	gen, err := rc.Ledger.DrainGeneration(ctx, tenant)
+	if err == nil {
+		err = rc.Drains.EnqueueDrain(ctx, q, tenant, gen)
+	}
+	if err != nil {
+		return queue.ErrBusy // retried: the backlog is still dirty either way
+	}
+	return nil
 }
 
 // drainBatch applies one batch of users; the ones another apply holds are

@@ -300,3 +300,56 @@ func TestDrainLeaseSkipsUsersNoLongerDirty(t *testing.T) {
 		t.Fatalf("dirty user's lease holds %q", v)
 	}
 }
+
+// A drain whose budget is spent hands the rest of the backlog to a new
+// drain of the current generation, queued (not a retry: it does not wait
+// for asynq's check of due retries), and returns without error; the
+// continuations, run as asynq would run them, apply everything, each run
+// at least one batch.
+func TestDrainOverBudgetQueuesItsContinuation(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const n = 450 // three batches
+	for i := range n {
+		if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"c%03d@example.com"}`, i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drains := &drainRecorder{}
+	b.rec.Drains, b.rec.drainBudget = drains, time.Nanosecond
+	runs := 0
+	for {
+		runs++
+		if err := b.rec.DrainUsers(ctx, b.tenant); err != nil {
+			t.Fatalf("run %d: %v", runs, err)
+		}
+		got := drains.taken()
+		gen, err := b.ledger.DrainGeneration(ctx, b.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		left, _, _ := b.ledger.OldestDirty(ctx, b.tenant)
+		if left == 0 {
+			// The first run also queued a helper (a long backlog); the last
+			// queues nothing more than that.
+			if runs == 1 || len(got) != 0 {
+				t.Fatalf("run %d finished the backlog and queued %v", runs, got)
+			}
+			break
+		}
+		// The continuation is the drain of the generation writes now use.
+		if want := "provision/" + gen; len(got) == 0 || got[len(got)-1] != want {
+			t.Fatalf("run %d left %d users and queued %v, want %s last", runs, left, got, want)
+		}
+		if runs > 3 {
+			t.Fatalf("%d runs for %d users in batches of %d", runs, n, drainBatch)
+		}
+	}
+	if runs != 3 {
+		t.Fatalf("%d runs, want 3 (one batch each)", runs)
+	}
+	if rows := b.store.rows(t); len(rows) != n {
+		t.Fatalf("%d rows for %d users", len(rows), n)
+	}
+}

@@ -51,6 +51,8 @@ type Reconciler struct {
 	// afterApply, when set by tests, runs between the store write and the
 	// ledger update; an error stops the apply there (a crash injection point).
 	afterApply func() error
+	// drainBudget, when set by tests, replaces drainBudget.
+	drainBudget time.Duration
 }
 
 // Check reports the required settings that are unset (or inconsistent).

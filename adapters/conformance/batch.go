@@ -17,7 +17,9 @@ import (
 // routed through ApplyUsers (a batch of one), then ApplyUsers's own
 // contract. A batch leaves the store as applying its users one by one in
 // order would and returns the same results; a user the store refuses fails
-// alone; repeated userNames in one batch reach one entry; users of
+// alone; repeated userNames in one batch reach one entry; a batch of
+// anchored users (updates, deactivations, renames, an anchor whose entry
+// is gone, a repeated anchor) equals one by one; users of
 // different column sets (no department, a password) mix; the same batch
 // again (with the anchors it returned) changes nothing; an empty batch is
 // nothing; an unreachable store fails every user with ErrUnavailable. The
@@ -42,6 +44,7 @@ var batchCases = []testCase{
 	{"BatchRefusedUserFailsAlone", testBatchRefusedAlone},
 	{"BatchRepeatedUserNames", testBatchRepeatedUserNames},
 	{"BatchColumnSets", testBatchColumnSets},
+	{"BatchAnchoredMatchesOneByOne", testBatchAnchoredMatchesOneByOne},
 	{"BatchTwiceIsNoop", testBatchTwice},
 	{"BatchEmpty", testBatchEmpty},
 	{"BatchUnavailable", testBatchUnavailable},
@@ -477,5 +480,92 @@ func testBatchUnavailable(t *testing.T, h Harness) {
 		if !errors.Is(errs[i], adapters.ErrUnavailable) || adapters.IsPermanent(errs[i]) || anchors[i] != "" {
 			t.Errorf("user %d: anchor %q, err %v; want ErrUnavailable", i, anchors[i], errs[i])
 		}
+	}
+}
+
+// testBatchAnchoredMatchesOneByOne: on two identical tenants of users the
+// store already holds, a batch of their next states (department changes,
+// deactivations, renames, one unchanged, one whose entry was deleted
+// outside scimbridge, one whose userName takes a renamed user's old name,
+// one anchor twice) leaves the same entries as applying them one by one.
+func testBatchAnchoredMatchesOneByOne(t *testing.T, h Harness) {
+	ctx := ctxFor(t)
+	n := batchChunk + 10
+	type tenant struct {
+		s       adapters.Store
+		bd      Backdoor
+		anchors []string
+	}
+	mk := func() *tenant {
+		s, bd := h.New(t, Options{})
+		tn := &tenant{s: s, bd: bd}
+		for i := range n {
+			tn.anchors = append(tn.anchors, mustApply(t, s, FullUser(fmt.Sprintf("a%03d@example.com", i), "d-1")))
+		}
+		bd.Delete(t, tn.anchors[7]) // gone outside scimbridge: found by userName or created again
+		return tn
+	}
+	next := func(tn *tenant) []adapters.User {
+		var users []adapters.User
+		for i := range n {
+			u := FullUser(fmt.Sprintf("a%03d@example.com", i), "d-1")
+			switch i % 4 {
+			case 0:
+				u = FullUser(fmt.Sprintf("a%03d@example.com", i), "d-2")
+			case 1:
+				u.Attrs = u.Attrs.Clone()
+				u.Attrs["active"], u.Active = false, false
+			case 2:
+				u = FullUser(fmt.Sprintf("r%03d@example.com", i), "d-3")
+				u.ID = fmt.Sprintf("scim-a%03d", i)
+			}
+			u.Anchor = tn.anchors[i]
+			users = append(users, u)
+		}
+		// An anchor again (its latest state wins), and a new user taking
+		// the userName a rename of this batch gave up.
+		again := FullUser("a000@example.com", "d-4")
+		again.Anchor = tn.anchors[0]
+		taker := FullUser("a002@example.com", "d-5")
+		taker.ID = "scim-taker"
+		users = append(users, again, taker)
+		return users
+	}
+	seq, bat := mk(), mk()
+	seqUsers := next(seq)
+	seqAnchors := make([]string, len(seqUsers))
+	seqErrs := make([]error, len(seqUsers))
+	for i, u := range seqUsers {
+		seqAnchors[i], seqErrs[i] = seq.s.ApplyUser(ctx, u)
+	}
+	users := next(bat)
+	anchors, errs := asBatch(t, bat.s).ApplyUsers(ctx, users)
+	if len(anchors) != len(users) || len(errs) != len(users) {
+		t.Fatalf("ApplyUsers of %d users returned %d anchors and %d errors", len(users), len(anchors), len(errs))
+	}
+	for i := range users {
+		if errs[i] != nil || seqErrs[i] != nil {
+			t.Fatalf("user %d (%v): err %v, one by one %v", i, users[i].Attrs["userName"], errs[i], seqErrs[i])
+		}
+		if (anchors[i] == bat.anchors[min(i, n-1)]) != (seqAnchors[i] == seq.anchors[min(i, n-1)]) {
+			t.Fatalf("user %d: anchor kept %v, one by one %v", i, anchors[i] == bat.anchors[min(i, n-1)], seqAnchors[i] == seq.anchors[min(i, n-1)])
+		}
+		sameEntry(t, fmt.Sprintf("user %d", i), bat.bd, anchors[i], seq.bd, seqAnchors[i])
+	}
+	if g, w := sharing(anchors), sharing(seqAnchors); !reflect.DeepEqual(g, w) {
+		t.Fatalf("users sharing an entry: %v, one by one %v", g, w)
+	}
+	if g, w := bat.bd.Count(t), seq.bd.Count(t); g != w || g != n+1 {
+		t.Fatalf("%d entries, one by one %d, want %d", g, w, n+1)
+	}
+	for _, i := range []int{4, 5, 6} {
+		got, _ := bat.bd.Get(t, anchors[i])
+		want := map[int][2]string{4: {"a004@example.com", "true"}, 5: {"a005@example.com", "false"}, 6: {"r006@example.com", "true"}}[i]
+		if got[FieldUserName] != want[0] || (got[FieldActive] != "" && got[FieldActive] != want[1]) {
+			t.Fatalf("user %d after the batch: %v, want userName %s active %s", i, got, want[0], want[1])
+		}
+	}
+	if got, _ := bat.bd.Get(t, anchors[0]); got[FieldDepartment] != "d-4" {
+		t.Fatalf("a000 after the batch: %v, want the later department d-4", got)
 	}
 }

@@ -29,6 +29,18 @@ import (
 // have found. An anchored user (it may rename its entry) or a repeated
 // userName ends the run: the run is applied, then that user alone, in the
 // order the users came in.
+//
+// Anchored users (updates, deactivations, renames) come in runs of their
+// own: the anchor searches of a run of users with distinct anchors are
+// merged the same way, then each user is written in order. A user's write
+// changes only its own entry (found by its own anchor; a rename or move
+// keeps the anchor), so it cannot change what another user's anchor
+// search finds. A user whose anchor is not found (or not exactly once)
+// falls back, at its turn in the order, to the one-by-one lookup (it may
+// adopt an entry by userName), and so does every user after it in the
+// run, so each sees every earlier write as one-by-one applies would.
+// A deactivation by move (disabled_ou) needs no read-back either: the
+// moved entry keeps its attributes.
 
 // userNameChunk is how many userNames (or anchors) one merged search
 // carries.
@@ -42,6 +54,7 @@ type pendingCreate struct {
 	d        desired
 	name     string
 	password *string
+	anchor   string // the user's anchor (anchored runs)
 	dn       string // the added entry's DN, once added
 }
 
@@ -51,26 +64,42 @@ func (s *Store) applyUsers(ctx context.Context, users []adapters.User) ([]string
 	anchors := make([]string, len(users))
 	errs := make([]error, len(users))
 	userNameAttr := mustField(s.cfg.Users, "userName")
-	var run []pendingCreate
+	var run, anchored []pendingCreate
 	seen := map[string]bool{}
 	flush := func() {
 		if len(run) > 0 {
 			s.applyRun(ctx, run, anchors, errs)
 		}
-		run = run[:0]
+		if len(anchored) > 0 {
+			s.applyAnchoredRun(ctx, anchored, anchors, errs)
+		}
+		run, anchored = run[:0], anchored[:0]
 		clear(seen)
 	}
 	for i, u := range users {
+		d, err := s.desiredOf(u)
+		if err != nil {
+			errs[i] = fmt.Errorf("ldapstore: apply user: %w", err)
+			continue
+		}
+		name, _ := d.attrs[userNameAttr].(string)
+		p := pendingCreate{i: i, d: d, name: name, password: u.Password, anchor: u.Anchor}
 		if u.Anchor == "" {
-			d, err := s.desiredOf(u)
-			if err != nil {
-				errs[i] = fmt.Errorf("ldapstore: apply user: %w", err)
-				continue
+			if len(anchored) > 0 {
+				flush()
 			}
-			name, _ := d.attrs[userNameAttr].(string)
 			if key := foldKey(name); !seen[key] {
 				seen[key] = true
-				run = append(run, pendingCreate{i: i, d: d, name: name, password: u.Password})
+				run = append(run, p)
+				continue
+			}
+		} else if _, ok := s.anchorFilter(u.Anchor); ok {
+			if len(run) > 0 {
+				flush()
+			}
+			if key := anchorKey(u.Anchor); !seen[key] {
+				seen[key] = true
+				anchored = append(anchored, p)
 				continue
 			}
 		}
@@ -79,6 +108,101 @@ func (s *Store) applyUsers(ctx context.Context, users []adapters.User) ([]string
 	}
 	flush()
 	return anchors, errs
+}
+
+// anchorKey compares anchors (entryUUID and GUID strings are hexadecimal,
+// whatever their case).
+func anchorKey(a string) string { return "\x00" + strings.ToLower(a) }
+
+// applyAnchoredRun applies a run of anchored users with distinct anchors
+// on one connection: one search per chunk for their entries by anchor,
+// then each user's update in order; a user whose anchor does not find
+// exactly one entry is applied as ApplyUser would (its anchor, then its
+// userName) at its turn, and so is every user after it: its write may
+// have changed an entry a later user's merged search read.
+func (s *Store) applyAnchoredRun(ctx context.Context, run []pendingCreate, anchors []string, errs []error) {
+	userNameAttr := mustField(s.cfg.Users, "userName")
+	err := s.do(ctx, "apply user", func(c *ldap.Conn) error {
+		found, err := s.findByAnchors(c, run)
+		if err != nil {
+			return err
+		}
+		looked := false // a user of the run was looked up by userName
+		for k := range run {
+			p := &run[k]
+			e := found[k]
+			var err error
+			if e == nil || looked {
+				// That user may adopt (and write) an entry by its userName,
+				// which may be a later user's: from here on each user is
+				// read at its turn, as one by one.
+				looked = true
+				e, err = s.findUser(c, p.anchor, p.d.attrs[userNameAttr])
+			}
+			switch {
+			case err != nil:
+			case e == nil:
+				anchors[p.i], err = s.createUser(c, p.d, p.password)
+			default:
+				anchors[p.i], err = s.updateUser(c, e, p.d, p.password)
+			}
+			if err != nil {
+				anchors[p.i] = ""
+				if isConnectionError(err) {
+					return err
+				}
+				errs[p.i] = translate("apply user", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, p := range run {
+			if anchors[p.i] == "" && errs[p.i] == nil {
+				errs[p.i] = err
+			}
+		}
+	}
+}
+
+// findByAnchors returns, for each user of the run, the one entry its
+// anchor finds (nil when it finds none or several, as findUser would
+// then look further).
+func (s *Store) findByAnchors(c *ldap.Conn, run []pendingCreate) ([]*ldap.Entry, error) {
+	found := make([]*ldap.Entry, len(run))
+	for lo := 0; lo < len(run); lo += userNameChunk {
+		chunk := run[lo:min(lo+userNameChunk, len(run))]
+		var f strings.Builder
+		f.WriteString("(&" + s.classFilter() + "(|")
+		byAnchor := make(map[string]int, len(chunk))
+		for k, p := range chunk {
+			af, _ := s.anchorFilter(p.anchor)
+			f.WriteString(af)
+			byAnchor[anchorKey(p.anchor)] = lo + k
+		}
+		f.WriteString("))")
+		es, err := s.search(c, s.opts.UsersBaseDN, f.String(), s.userAttributes())
+		if err != nil {
+			return nil, err
+		}
+		hits := make([]int, len(chunk))
+		for _, e := range es {
+			a, err := s.anchorOf(e)
+			if err != nil {
+				continue
+			}
+			if k, ok := byAnchor[anchorKey(a)]; ok {
+				hits[k-lo]++
+				found[k] = e
+			}
+		}
+		for k, n := range hits {
+			if n != 1 {
+				found[lo+k] = nil
+			}
+		}
+	}
+	return found, nil
 }
 
 // foldKey is equal for two strings exactly when strings.EqualFold calls

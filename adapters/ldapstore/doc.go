@@ -20,5 +20,7 @@
 // Files: store.go (Open, connection pool, error translation), users.go
 // (users, deactivation strategies, listing), password.go (Password Modify,
 // hashed userPassword, AD unicodePwd), groups.go (groups and membership),
-// ad.go (objectGUID and unicodePwd encodings).
+// ad.go (objectGUID and unicodePwd encodings), batch.go (ApplyUsers: a
+// drain's batch in runs whose lookups are merged, 50 userNames or anchors
+// a search, in the order given).
 package ldapstore

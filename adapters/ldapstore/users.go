@@ -396,7 +396,14 @@ func (s *Store) updateUser(c *ldap.Conn, e *ldap.Entry, d desired, password *str
 		if err := c.ModifyDN(ldap.NewModifyDNRequest(e.DN, r, true, newParent)); err != nil {
 			return "", fmt.Errorf("rename: %w", err)
 		}
-		if e, err = s.findUser(c, anchor, nil); err != nil {
+		if newRDN == "" {
+			// A move (disabled_ou) keeps the RDN and every attribute: the
+			// entry read before is still right, only its DN changed, so
+			// the deactivation costs no second search.
+			moved := *e
+			moved.DN = r + "," + newParent
+			e = &moved
+		} else if e, err = s.findUser(c, anchor, nil); err != nil {
 			return "", err
 		} else if e == nil {
 			return "", fmt.Errorf("re-read after rename: %w", adapters.ErrNotFound)

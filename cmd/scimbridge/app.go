@@ -286,6 +286,8 @@ func (a *app) runAPI(ctx context.Context) error {
 // applies finish (or are handed back to the queue) before it returns.
 func (a *app) runWorker(ctx context.Context) error {
 	cfg := queue.ServerConfig(a.cfg.Worker.Concurrency, a.cfg.Redis.QueueShards)
+	cfg.TaskCheckInterval = a.cfg.Worker.PollInterval
+	cfg.DelayedTaskCheckInterval = a.cfg.Worker.RetryCheckInterval
 	cfg.Logger = asynqLogger{a.log}
 	cfg.LogLevel = asynq.WarnLevel
 	srv := asynq.NewServer(a.asynqOpt, cfg)

@@ -59,6 +59,13 @@ type Config struct {
 		// max_concurrency waits in process for a turn before it goes back
 		// to the queue (default 2s).
 		SlotWait time.Duration `yaml:"slot_wait"`
+		// PollInterval is how often an idle worker looks for new tasks
+		// (asynq's TaskCheckInterval; default 500ms).
+		PollInterval time.Duration `yaml:"poll_interval"`
+		// RetryCheckInterval is how often retries and scheduled tasks
+		// are moved to their queues (asynq's DelayedTaskCheckInterval;
+		// default 1s).
+		RetryCheckInterval time.Duration `yaml:"retry_check_interval"`
 		// Listen is the address of `scimbridge worker`'s operations
 		// listener (/metrics, /healthz, /readyz); "off" starts none
 		// (default ":9091"). Unused by serve, whose API listener serves them.
