@@ -59,7 +59,7 @@ func withoutMembers(a scim.Attrs) scim.Attrs {
 
 // putGroup runs the atomic group write.
 func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs,
-	replace bool, adds, removes []string, anchor string) (_ *Record, err error) {
+	replace bool, adds, removes []string, anchor string, prev scim.Attrs) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_group", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
 	if err := requestLive(ctx, "put group"); err != nil {
@@ -83,14 +83,16 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 	if replace {
 		rep = "1"
 	}
-	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg())
+	at := l.now()
+	args = append(args, string(mode), id, expect, doc, dn, ext, at.UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg(),
+		l.groupJournalEntry(mode, prev, a, at))
 	for _, u := range adds {
 		args = append(args, u)
 	}
 	for _, u := range removes {
 		args = append(args, u)
 	}
-	res, err := putGroupScript.Run(ctx, l.rdb, k.groupPutKeys(id), args...).StringSlice()
+	res, err := putGroupScript.Run(ctx, l.rdb, append(k.groupPutKeys(id), k.journal(id)), args...).StringSlice()
 	if err != nil {
 		return nil, redisErr("put group", err)
 	}
