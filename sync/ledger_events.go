@@ -274,7 +274,7 @@ func (l *Ledger) emitFailed(ctx context.Context, k keys, id string, version int6
 }
 
 // ErrBadCursor: an events cursor that is not a stream id.
-var ErrBadCursor = errors.New("sync: bad events cursor")
+var ErrBadCursor = fmt.Errorf("%w: bad events cursor (use the cursor of an event)", ErrInvalidRequest)
 
 // validCursor reports whether s is a stream id ("ms-seq" or "ms").
 func validCursor(s string) bool {

@@ -44,6 +44,11 @@ import (
 // checked on the resolved address at connect time), no proxy from the
 // environment, no redirect followed (a 3xx is a failed delivery).
 
+// errNoWebhookKey: without secrets.key_file a signing secret could only be
+// kept in clear text, so no endpoint is made (a 400 that says why).
+var errNoWebhookKey = fmt.Errorf("%w: %w: webhook signing secrets are sealed with the key of secrets.key_file; set it to use webhooks (the events feed works without it)",
+	ErrInvalidRequest, ErrNoSealer)
+
 // ErrWebhookURL: an endpoint URL that is not acceptable.
 var ErrWebhookURL = errors.New("webhook URL not acceptable")
 
@@ -201,7 +206,7 @@ type EndpointInput struct {
 // CreateEndpoint adds an endpoint; the signing secret is returned once.
 func (w *Webhooks) CreateEndpoint(ctx context.Context, tenant string, in EndpointInput) (string, *Endpoint, error) {
 	if w.Sealer == nil {
-		return "", nil, fmt.Errorf("%w: webhook signing secrets are sealed with secrets.key_file", ErrNoSealer)
+		return "", nil, errNoWebhookKey
 	}
 	if in.URL == nil {
 		return "", nil, scim.BadRequest(scim.ScimTypeInvalidValue, "url is required")
@@ -298,7 +303,7 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, tenant, id string) error 
 // keep signing for overlap (0: they stop at once).
 func (w *Webhooks) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration) (string, *Endpoint, error) {
 	if w.Sealer == nil {
-		return "", nil, fmt.Errorf("%w: webhook signing secrets are sealed with secrets.key_file", ErrNoSealer)
+		return "", nil, errNoWebhookKey
 	}
 	e, err := w.Ledger.getEndpoint(ctx, tenant, id)
 	if err != nil {
@@ -329,6 +334,11 @@ func (w *Webhooks) RotateSecret(ctx context.Context, tenant, id string, overlap 
 		return "", nil, err
 	}
 	return secret, e.view(now), nil
+}
+
+// Events is the tenant's events feed (Ledger.Events).
+func (w *Webhooks) Events(ctx context.Context, tenant, after string, limit int) ([]Event, error) {
+	return w.Ledger.Events(ctx, tenant, after, limit)
 }
 
 // Deliveries is an endpoint's delivery log, newest first.
@@ -374,6 +384,48 @@ func (w *Webhooks) Replay(ctx context.Context, tenant, endpoint string, evs []Ev
 		w.kickEndpoint(ctx, tenant, e.ID)
 	}
 	return n, nil
+}
+
+// maxEventReplay bounds the events one replay request re-sends.
+const maxEventReplay = 10000
+
+// ReplaySelection picks the events of a replay: one event by id, or every
+// event whose time is in [From, To].
+type ReplaySelection struct {
+	EventID  string    `json:"event_id"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Endpoint string    `json:"endpoint"` // "" : every enabled endpoint
+}
+
+// ReplaySelected replays the selected events; it returns the events and
+// how many deliveries were queued.
+func (w *Webhooks) ReplaySelected(ctx context.Context, tenant string, sel ReplaySelection) ([]Event, int, error) {
+	var evs []Event
+	switch {
+	case sel.EventID != "" && sel.From.IsZero() && sel.To.IsZero():
+		e, err := w.Ledger.EventByID(ctx, tenant, sel.EventID)
+		if err != nil {
+			return nil, 0, err
+		}
+		evs = []Event{*e}
+	case sel.EventID == "" && !sel.From.IsZero():
+		to := sel.To
+		if to.IsZero() {
+			to = w.Ledger.now()
+		}
+		if to.Before(sel.From) {
+			return nil, 0, fmt.Errorf("%w: the range ends before it starts", ErrInvalidRequest)
+		}
+		var err error
+		if evs, err = w.Ledger.EventsBetween(ctx, tenant, sel.From, to, maxEventReplay); err != nil {
+			return nil, 0, err
+		}
+	default:
+		return nil, 0, fmt.Errorf("%w: replay one event (event_id) or a time range (from, and to or now)", ErrInvalidRequest)
+	}
+	n, err := w.Replay(ctx, tenant, sel.Endpoint, evs)
+	return evs, n, err
 }
 
 // Kick queues a delivery run for each enabled endpoint of the tenant (the

@@ -46,6 +46,9 @@ type Deps struct {
 	// OAuth, optional, are the tenants' OAuth clients (oauth.go); nil:
 	// their routes are 404.
 	OAuth *tenants.OAuthClients
+	// Webhooks, optional, serve the events feed and the webhook
+	// endpoints (webhooks.go); nil: their routes are 404.
+	Webhooks *syncsvc.Webhooks
 }
 
 // Handler serves the admin API and the console.
@@ -95,6 +98,9 @@ func (h *Handler) Mount(r gin.IRouter) {
 		v1.GET("/tenants/:tenant/oauth-clients", h.listOAuthClients)
 		v1.POST("/tenants/:tenant/oauth-clients", h.createOAuthClient)
 		v1.DELETE("/tenants/:tenant/oauth-clients/:client", h.revokeOAuthClient)
+	}
+	if h.deps.Webhooks != nil {
+		h.mountWebhooks(v1)
 	}
 	v1.GET("/tenants/:tenant/users", h.statuses(queue.KindUser))
 	v1.GET("/tenants/:tenant/users/:id", h.status(queue.KindUser))

@@ -54,6 +54,8 @@ type app struct {
 	ledger   *syncsvc.Ledger
 	enqueuer *queue.Enqueuer
 	service  *syncsvc.Service
+	// webhooks are the tenants' endpoints and the deliveries of events.
+	webhooks *syncsvc.Webhooks
 	metrics  *appMetrics // telemetry.go
 	// opsToken, when set, is the operator token guarding /metrics and
 	// /monitoring (see operatorToken).
@@ -123,8 +125,13 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		tokens:   tokens,
 		ledger:   syncsvc.NewLedger(rdb, sealer),
 	}
+	if cfg.Events.Enabled != nil && *cfg.Events.Enabled {
+		a.ledger.SetEventRetention(cfg.Events.Retention)
+	}
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout)
+	a.webhooks = &syncsvc.Webhooks{Ledger: a.ledger, Sealer: sealer, Enqueuer: a.enqueuer, Policy: policy,
+		Timeout: cfg.Webhooks.Timeout, DisableAfter: cfg.Webhooks.DisableAfter, Logger: log}
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: a.registry, Unique: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
 		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
@@ -135,6 +142,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
 	a.service.Metrics = a.metrics.sync
+	a.webhooks.Metrics = a.metrics.webhooks
 	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable); err != nil {
 		rdb.Close()
 		return nil, err
@@ -264,10 +272,23 @@ func (a *app) runWorker(ctx context.Context) error {
 		Limiter: a.tenantLimiter(), Drains: a.enqueuer}
 	rec.Register(mux)
 	a.operator().Register(mux)
+	// Events applied here queue their webhook deliveries, which run on a
+	// server of their own: a slow receiver holds none of the applies.
+	a.ledger.OnEvents(a.webhooks.Kick)
+	whCfg := queue.WebhookServerConfig(a.cfg.Webhooks.Concurrency)
+	whCfg.Logger = asynqLogger{a.log}
+	whCfg.LogLevel = asynq.WarnLevel
+	whSrv := asynq.NewServer(a.asynqOpt, whCfg)
+	whMux := asynq.NewServeMux()
+	a.webhooks.Register(whMux)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency)
+	if err := whSrv.Start(whMux); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("worker: webhook deliveries: %w", err)
+	}
+	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency, "webhook_concurrency", a.cfg.Webhooks.Concurrency)
 	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: a.registry,
 		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace}
 	swCtx, stopSweeper := context.WithCancel(ctx)
@@ -276,6 +297,7 @@ func (a *app) runWorker(ctx context.Context) error {
 	<-ctx.Done()
 	stopSweeper()
 	<-done
+	whSrv.Shutdown()
 	srv.Shutdown()
 	a.log.Info("worker stopped")
 	return nil

@@ -68,6 +68,24 @@ type Config struct {
 		Interval time.Duration `yaml:"interval"` // default 30s
 		Grace    time.Duration `yaml:"grace"`    // default 1m
 	} `yaml:"sweeper"`
+	Events struct {
+		// Enabled records events (the feed and the webhooks' source).
+		// Default true.
+		Enabled *bool `yaml:"enabled"`
+		// Retention is how long a tenant's events stay in its stream
+		// (default 168h).
+		Retention time.Duration `yaml:"retention"`
+	} `yaml:"events"`
+	Webhooks struct {
+		// Concurrency is how many deliveries one worker runs at once, on
+		// a server of their own (default 16).
+		Concurrency int `yaml:"concurrency"`
+		// Timeout bounds one delivery request (default 10s).
+		Timeout time.Duration `yaml:"timeout"`
+		// DisableAfter: an endpoint failing this long is disabled
+		// (default 120h).
+		DisableAfter time.Duration `yaml:"disable_after"`
+	} `yaml:"webhooks"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
 		Format string `yaml:"format"` // json (default) or text
