@@ -112,7 +112,8 @@ type Webhooks struct {
 	// (webhooks.disable_after).
 	DisableAfter time.Duration
 	// RunBudget bounds one delivery run; the rest continues in the next
-	// run (unset: 30 s).
+	// run (unset: 3 × Timeout, at least 5 s). The endpoint's lease is
+	// RunBudget + 3 × Timeout: a killed worker's endpoint waits that long.
 	RunBudget time.Duration
 	Logger    *slog.Logger
 	Metrics   *WebhookMetrics
@@ -132,7 +133,7 @@ func (w *Webhooks) runBudget() time.Duration {
 	if w.RunBudget > 0 {
 		return w.RunBudget
 	}
-	return 30 * time.Second
+	return max(3*w.Timeout, 5*time.Second)
 }
 
 // httpClient is the delivery client: the host policy's dialer, no proxy,
@@ -458,6 +459,31 @@ func (w *Webhooks) kickEndpoint(ctx context.Context, tenant, id string) {
 	}
 	if err != nil {
 		w.logger().WarnContext(ctx, "webhook delivery not queued; it waits for the next event", "tenant", tenant, "endpoint", id, "err", err)
+	}
+}
+
+// Sweep kicks every enabled endpoint of the tenants that has events it
+// has not acknowledged (a run lost with a killed worker, a task archived
+// after its retries): the worker calls it every sweeper.interval.
+func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
+	for _, t := range tenantIDs {
+		eps, err := w.Ledger.listEndpoints(ctx, t)
+		if err != nil || len(eps) == 0 {
+			continue
+		}
+		st, err := w.Ledger.EventStreamStats(ctx, t)
+		if err != nil {
+			continue
+		}
+		for _, e := range eps {
+			if !e.Enabled {
+				continue
+			}
+			cur, err := w.Ledger.endpointCursor(ctx, t, e.ID)
+			if err == nil && st.Last != "" && cur != st.Last {
+				w.kickEndpoint(ctx, t, e.ID)
+			}
+		}
 	}
 }
 

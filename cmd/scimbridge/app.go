@@ -294,6 +294,7 @@ func (a *app) runWorker(ctx context.Context) error {
 	swCtx, stopSweeper := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { sw.Run(swCtx); close(done) }()
+	go a.sweepWebhooks(swCtx)
 	<-ctx.Done()
 	stopSweeper()
 	<-done
@@ -301,6 +302,23 @@ func (a *app) runWorker(ctx context.Context) error {
 	srv.Shutdown()
 	a.log.Info("worker stopped")
 	return nil
+}
+
+// sweepWebhooks kicks, every sweeper.interval, the webhook endpoints
+// behind their tenant's stream (a delivery run lost with a killed worker).
+func (a *app) sweepWebhooks(ctx context.Context) {
+	tick := time.NewTicker(a.cfg.Sweeper.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if ids, err := a.registry.TenantIDs(ctx); err == nil {
+				a.webhooks.Sweep(ctx, ids)
+			}
+		}
+	}
 }
 
 // asynqLogger routes asynq's log lines to slog.

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/scimbridge/scimbridge/adapters/ldapstore/ldaptest"
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+)
+
+// hookReceiver is a real HTTP receiver on loopback. It verifies each
+// delivery's signature with the Standard Webhooks reference library and
+// records the events it acknowledged, in order.
+type hookReceiver struct {
+	t      *testing.T
+	srv    *httptest.Server
+	secret string
+	// hold, when set, makes each request wait for it to close (or 30 s)
+	// before answering; holding counts requests waiting now.
+	hold    chan struct{}
+	mu      gosync.Mutex
+	holding int
+	got     []syncsvc.Event
+	bodies  []string
+	bad     []string
+}
+
+func newHookReceiver(t *testing.T) *hookReceiver {
+	r := &hookReceiver{t: t}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	if r.hold != nil {
+		r.mu.Lock()
+		r.holding++
+		r.mu.Unlock()
+		select {
+		case <-r.hold:
+		case <-time.After(30 * time.Second):
+		}
+		r.mu.Lock()
+		r.holding--
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	wh, err := standardwebhooks.NewWebhook(r.secret)
+	if err == nil {
+		err = wh.Verify(body, req.Header)
+	}
+	if err != nil {
+		r.bad = append(r.bad, err.Error())
+		http.Error(w, "bad signature", http.StatusBadRequest)
+		return
+	}
+	var e syncsvc.Event
+	if err := json.Unmarshal(body, &e); err != nil {
+		r.bad = append(r.bad, err.Error())
+	}
+	r.got = append(r.got, e)
+	r.bodies = append(r.bodies, string(body))
+	w.WriteHeader(http.StatusOK)
+}
+
+func (r *hookReceiver) events() []syncsvc.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func (r *hookReceiver) waiting() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.holding
+}
+
+// subscribe adds an endpoint for the receiver to the tenant.
+func (r *hookReceiver) subscribe(t *testing.T, a *app, tenant string) *syncsvc.Endpoint {
+	t.Helper()
+	url := r.srv.URL + "/hooks/" + tenant
+	secret, e, err := a.webhooks.CreateEndpoint(context.Background(), tenant, syncsvc.EndpointInput{URL: &url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	r.secret = secret
+	r.mu.Unlock()
+	return e
+}
+
+// feed is the tenant's whole events feed.
+func feed(t *testing.T, a *app, tenant string) []syncsvc.Event {
+	t.Helper()
+	evs, err := a.webhooks.Events(context.Background(), tenant, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+// waitDelivered waits until the receiver acknowledged the tenant's whole
+// feed (at least min events), and returns it.
+func waitDelivered(t *testing.T, a *app, tenant string, r *hookReceiver, min int) []syncsvc.Event {
+	t.Helper()
+	var evs []syncsvc.Event
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		evs = feed(t, a, tenant)
+		if n := len(r.events()); len(evs) >= min && n >= len(evs) {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d of %d events delivered", tenant, len(r.events()), len(evs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// An Okta lifecycle and Push Groups on an LDAP and a SQL tenant: every
+// user and group event type reaches each tenant's receiver, signed (the
+// reference library verifies), each event once, in the feed's order, and
+// no event holds the password Okta sent.
+func TestWebhooksOktaLifecycleOnLDAPAndSQL(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	srv := ldaptest.New(t)
+	lf := newLDAPFixture(t, srv)
+	mf := newMariaFixture(t)
+	ts := startTestServer(t, testConfig(t, redisAddr, lf.tenant("dir-co"), mf.tenant(t, "sql-co")), serverOptions{})
+	type run struct {
+		tenant string
+		view   storeView
+		rcv    *hookReceiver
+	}
+	runs := []*run{{tenant: "dir-co", view: lf}, {tenant: "sql-co", view: mf}}
+	keys := map[string]string{}
+	for _, r := range runs {
+		keys[r.tenant] = "Bearer " + newKey(t, ts.app, r.tenant)
+		r.rcv = newHookReceiver(t)
+		r.rcv.subscribe(t, ts.app, r.tenant)
+	}
+	t.Run("tenants", func(t *testing.T) {
+		for _, r := range runs {
+			t.Run(r.tenant, func(t *testing.T) {
+				t.Parallel()
+				c := &scimClient{t: t, base: ts.url + "/scim/" + r.tenant + "/v2", auth: keys[r.tenant]}
+				us := runOktaLifecycle(t, ts, r.tenant, c, r.view)
+				runOktaPushGroups(t, ts, r.tenant, c, r.view, us)
+				runDeleteUser(t, ts, r.tenant, c, r.view, us)
+			})
+		}
+	})
+	if t.Failed() {
+		return
+	}
+	want := []string{
+		syncsvc.EventUserCreated, syncsvc.EventUserUpdated, syncsvc.EventUserDeactivated, syncsvc.EventUserReactivated,
+		syncsvc.EventUserDeleted, syncsvc.EventGroupCreated, syncsvc.EventGroupUpdated, syncsvc.EventGroupDeleted,
+		syncsvc.EventGroupMembersAdded, syncsvc.EventGroupMembersRemoved,
+	}
+	for _, r := range runs {
+		evs := waitDelivered(t, ts.app, r.tenant, r.rcv, len(want))
+		got := r.rcv.events()
+		r.rcv.mu.Lock()
+		bad, bodies := r.rcv.bad, strings.Join(r.rcv.bodies, "\n")
+		r.rcv.mu.Unlock()
+		if len(bad) > 0 {
+			t.Fatalf("%s: signatures: %v", r.tenant, bad)
+		}
+		if len(got) != len(evs) {
+			t.Fatalf("%s: %d deliveries for %d events", r.tenant, len(got), len(evs))
+		}
+		seen := map[string]bool{}
+		perResource := map[string]int64{}
+		for i := range got {
+			if got[i].ID != evs[i].ID || got[i].Type != evs[i].Type || got[i].Tenant != r.tenant {
+				t.Fatalf("%s: delivery %d is %s %s, the feed's is %s %s", r.tenant, i, got[i].Type, got[i].ID, evs[i].Type, evs[i].ID)
+			}
+			seen[got[i].Type] = true
+			key := got[i].Data.ResourceType + "/" + got[i].Data.ID
+			if got[i].Data.Sequence != perResource[key]+1 {
+				t.Fatalf("%s: %s sequence %d after %d", r.tenant, key, got[i].Data.Sequence, perResource[key])
+			}
+			perResource[key] = got[i].Data.Sequence
+		}
+		for _, typ := range want {
+			if !seen[typ] {
+				t.Errorf("%s: no %s event (saw %v)", r.tenant, typ, seen)
+			}
+		}
+		t.Logf("%s: %d events delivered in order: %v", r.tenant, len(got), seen)
+		if strings.Contains(bodies, "1mz050nq-Secret") || strings.Contains(bodies, `"password"`) {
+			t.Fatalf("%s: a password in an event", r.tenant)
+		}
+	}
+}
+
+// A receiver of one tenant that hangs (30 s) delays neither another
+// tenant's deliveries nor anyone's provisioning: the other tenant's users
+// are applied and all its events acknowledged while the hang is still in
+// progress.
+func TestWebhookHangingReceiverDelaysNoOtherTenant(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	dsnA, tableA, _ := e2ePostgres(t)
+	dsnB, tableB, _ := e2ePostgres(t)
+	cfg := testConfig(t, redisAddr, postgresTenant("slow-co", dsnA, tableA), postgresTenant("fast-co", dsnB, tableB))
+	cfg.Webhooks.Timeout = time.Minute // the hang is not cut short
+	cfg.Webhooks.Concurrency = 4
+	ts := startTestServer(t, cfg, serverOptions{})
+	slow, fast := newHookReceiver(t), newHookReceiver(t)
+	slow.hold = make(chan struct{})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(slow.hold)
+		}
+	}
+	t.Cleanup(release)
+	slow.subscribe(t, ts.app, "slow-co")
+	fast.subscribe(t, ts.app, "fast-co")
+	cs := map[string]*scimClient{}
+	for _, tn := range []string{"slow-co", "fast-co"} {
+		cs[tn] = &scimClient{t: t, base: ts.url + "/scim/" + tn + "/v2", auth: "Bearer " + newKey(t, ts.app, tn)}
+	}
+	for i := range 3 {
+		if status, body := cs["slow-co"].do("POST", "/Users", map[string]any{"userName": fmt.Sprintf("slow%d@example.com", i)}); status != 201 {
+			t.Fatalf("POST: %d %v", status, body)
+		}
+	}
+	waitStore(t, "the slow receiver holding a delivery", func() bool { return slow.waiting() == 1 })
+
+	const n = 20
+	var ids []string
+	for i := range n {
+		status, body := cs["fast-co"].do("POST", "/Users", map[string]any{"userName": fmt.Sprintf("fast%d@example.com", i)})
+		if status != 201 {
+			t.Fatalf("POST: %d %v", status, body)
+		}
+		ids = append(ids, body["id"].(string))
+	}
+	for _, id := range ids[:5] {
+		if status, body := cs["fast-co"].do("PATCH", "/Users/"+id, patchOp(map[string]any{"op": "replace", "value": map[string]any{"active": false}})); status != 200 {
+			t.Fatalf("PATCH: %d %v", status, body)
+		}
+	}
+	for _, id := range ids {
+		waitApplied(t, ts.app, "fast-co", id)
+	}
+	evs := waitDelivered(t, ts.app, "fast-co", fast, n+5)
+	if got := fast.events(); len(got) != n+5 || len(evs) != n+5 {
+		t.Fatalf("fast-co: %d delivered, %d in the feed, want %d", len(got), len(evs), n+5)
+	}
+	if slow.waiting() != 1 || len(slow.events()) != 0 {
+		t.Fatalf("the slow receiver's hang ended before the other tenant was done (%d waiting, %d acknowledged)", slow.waiting(), len(slow.events()))
+	}
+	release()
+	if evs := waitDelivered(t, ts.app, "slow-co", slow, 3); len(slow.events()) != len(evs) {
+		t.Fatalf("slow-co: %d of %d delivered after the hang", len(slow.events()), len(evs))
+	}
+}
