@@ -7,9 +7,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"slices"
 	"strings"
 	gosync "sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -272,5 +275,98 @@ func TestWebhookHangingReceiverDelaysNoOtherTenant(t *testing.T) {
 	release()
 	if evs := waitDelivered(t, ts.app, "slow-co", slow, 3); len(slow.events()) != len(evs) {
 		t.Fatalf("slow-co: %d of %d delivered after the hang", len(slow.events()), len(evs))
+	}
+}
+
+// A worker killed by SIGKILL while a delivery is in flight loses nothing:
+// the next worker re-sends from the endpoint's cursor, and the receiver
+// acknowledges every event once, in the feed's order (the request cut by
+// the kill is answered 503, so it counts as not acknowledged).
+func TestWebhookWorkerKilledMidDelivery(t *testing.T) {
+	rig := newFaultRig(t, false)
+	rcv := newHookReceiver(t)
+	arrived := make(chan struct{})
+	var first atomic.Bool
+	inner := rcv.srv.Config.Handler
+	rcv.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if first.CompareAndSwap(false, true) {
+			_, _ = io.Copy(io.Discard, req.Body) // then the server notices the client going away
+			close(arrived)
+			select { // the worker dies with the request open
+			case <-req.Context().Done():
+				t.Logf("%s: the held request's client went away", time.Now().Format(time.StampMilli))
+			case <-time.After(30 * time.Second):
+				t.Logf("held request timed out")
+			}
+			http.Error(w, "cut", http.StatusServiceUnavailable)
+			return
+		}
+		inner.ServeHTTP(w, req)
+	})
+	out, err := exec.Command(testsupport.ScimbridgeBinary(t), "webhook", "create", "--config", rig.cfg, "--tenant", rig.tenant,
+		"--url", rcv.srv.URL+"/hook", "--json").Output()
+	if err != nil {
+		t.Fatalf("webhook create: %v", err)
+	}
+	var created struct {
+		Secret string `json:"secret"`
+	}
+	if err := json.Unmarshal(out, &created); err != nil || !strings.HasPrefix(created.Secret, "whsec_") {
+		t.Fatalf("webhook create output %q: %v", out, err)
+	}
+	rcv.secret = created.Secret
+	env := []string{"SCIMBRIDGE_WEBHOOKS_TIMEOUT=1s"}
+	var ids []string
+	for i := range 5 {
+		status, body, _ := rig.send("POST", "/Users", map[string]any{"userName": fmt.Sprintf("kill%d@example.com", i)})
+		if status != 201 {
+			t.Fatalf("POST: %d %v", status, body)
+		}
+		ids = append(ids, body["id"].(string))
+	}
+	for _, id := range ids {
+		if status, body, _ := rig.send("PATCH", "/Users/"+id, patchOp(map[string]any{"op": "replace", "value": map[string]any{"active": false}})); status != 200 {
+			t.Fatalf("PATCH: %d %v", status, body)
+		}
+	}
+	w1 := startRole(t, "worker", rig.cfg, env...)
+	select {
+	case <-arrived:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no delivery reached the receiver")
+	}
+	t.Logf("%s: SIGKILL", time.Now().Format(time.StampMilli))
+	w1.Signal(syscall.SIGKILL)
+	if err := w1.Wait(10 * time.Second); err == nil {
+		t.Fatal("the worker was not killed")
+	}
+	startRole(t, "worker", rig.cfg, env...)
+	for i := range 3 {
+		if status, body, _ := rig.send("POST", "/Users", map[string]any{"userName": fmt.Sprintf("after%d@example.com", i)}); status != 201 {
+			t.Fatalf("POST: %d %v", status, body)
+		}
+	}
+	const want = 5*2 + 3
+	testsupport.WaitFor(t, "every event acknowledged", 90*time.Second, func() bool { return len(rcv.events()) >= want })
+	t.Logf("%s: all acknowledged", time.Now().Format(time.StampMilli))
+	out, err = exec.Command(testsupport.ScimbridgeBinary(t), "events", "list", "--config", rig.cfg, "--tenant", rig.tenant, "--json").Output()
+	if err != nil {
+		t.Fatalf("events list: %v", err)
+	}
+	var evs []syncsvc.Event
+	if err := json.Unmarshal(out, &evs); err != nil {
+		t.Fatal(err)
+	}
+	got := rcv.events()
+	rcv.mu.Lock()
+	bad := rcv.bad
+	rcv.mu.Unlock()
+	if len(bad) > 0 || len(evs) != want || len(got) != want {
+		t.Fatalf("%d acknowledged, %d in the feed, want %d (signatures: %v)", len(got), len(evs), want, bad)
+	}
+	for i := range got {
+		if got[i].ID != evs[i].ID {
+			t.Fatalf("delivery %d is %s %s, the feed's is %s %s", i, got[i].Type, got[i].ID, evs[i].Type, evs[i].ID)
+		}
 	}
 }
