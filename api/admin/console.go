@@ -93,6 +93,9 @@ func (h *Handler) mountConsole(r gin.IRouter) {
 		auth.POST("/tenants/:tenant/oauth-clients", h.consoleCreateOAuthClient)
 		auth.POST("/tenants/:tenant/oauth-clients/:client/revoke", h.consoleRevokeOAuthClient)
 	}
+	if h.deps.Webhooks != nil {
+		h.mountConsoleWebhooks(auth)
+	}
 	auth.POST("/tenants/:tenant/replay", h.consoleReplay)
 	auth.POST("/tenants/:tenant/import", h.consoleImport)
 }
@@ -154,6 +157,8 @@ type view struct {
 	NewKey  *NewKey
 	// OAuth is nil without OAuth clients (Deps.OAuth); then no section.
 	OAuth    *oauthView
+	// Webhooks is nil without Deps.Webhooks; then no section.
+	Webhooks *webhooksView
 	Failed   []syncsvc.ResourceStatus
 	Pending  []syncsvc.ResourceStatus
 	Job      *syncsvc.JobStatus
@@ -245,6 +250,9 @@ func (h *Handler) tenantView(ctx context.Context, id string) (view, error) {
 	if v.OAuth, err = h.oauthView(ctx, t.ID); err != nil {
 		return v, err
 	}
+	if v.Webhooks, err = h.webhooksView(ctx, t.ID); err != nil {
+		return v, err
+	}
 	if v.Summary, err = h.deps.Admin.Summary(ctx, t.ID); err != nil {
 		return v, err
 	}
@@ -275,6 +283,8 @@ func (h *Handler) tenantPage(c *gin.Context) {
 		v.Notice = "Key revoked."
 	case "client-revoked":
 		v.Notice = "OAuth client revoked: its tokens no longer work."
+	case "webhook-updated":
+		v.Notice = "Webhook endpoint updated."
 	case "replayed":
 		users, _ := strconv.Atoi(c.Query("users"))
 		groups, _ := strconv.Atoi(c.Query("groups"))
