@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -222,31 +223,54 @@ func (l *Ledger) popReplay(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// attempt counts one more attempt of event on the endpoint.
-func (l *Ledger) attempt(ctx context.Context, tenant, id, event string) (int64, error) {
-	n, err := l.rdb.HIncrBy(ctx, endpointKey(tenant, "att", id), event, 1).Result()
+// attempts returns the endpoint's failed attempts by event id.
+func (l *Ledger) attempts(ctx context.Context, tenant, id string) (map[string]int64, error) {
+	m, err := l.rdb.HGetAll(ctx, endpointKey(tenant, "att", id)).Result()
 	if err != nil {
-		return 0, redisErr("attempts", err)
+		return nil, redisErr("attempts", err)
 	}
-	return n, nil
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		out[k] = n
+	}
+	return out, nil
 }
 
-func (l *Ledger) clearAttempts(ctx context.Context, tenant, id, event string) error {
-	if err := l.rdb.HDel(ctx, endpointKey(tenant, "att", id), event).Err(); err != nil {
-		return redisErr("attempts", err)
+// failedAttempt counts a failed attempt and logs it; it returns the
+// event's failed attempts so far.
+func (l *Ledger) failedAttempt(ctx context.Context, tenant, id string, d Delivery) (int64, error) {
+	b, _ := json.Marshal(d)
+	k := endpointKey(tenant, "log", id)
+	pipe := l.rdb.Pipeline()
+	n := pipe.HIncrBy(ctx, endpointKey(tenant, "att", id), d.Event, 1)
+	pipe.LPush(ctx, k, b)
+	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return d.Attempt, redisErr("delivery log", err)
 	}
-	return nil
+	return n.Val(), nil
 }
 
-// logDelivery adds d to the endpoint's delivery log.
-func (l *Ledger) logDelivery(ctx context.Context, tenant, id string, d Delivery) error {
+// delivered records an acknowledged delivery in one round trip: the log
+// entry, the cursor moved to cursor ("" keeps it) or the replay popped,
+// and the event's failed attempts forgotten.
+func (l *Ledger) delivered(ctx context.Context, tenant, id string, d Delivery, cursor string, replay, failedBefore bool) error {
 	b, _ := json.Marshal(d)
 	k := endpointKey(tenant, "log", id)
 	pipe := l.rdb.Pipeline()
 	pipe.LPush(ctx, k, b)
 	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	if replay {
+		pipe.LPop(ctx, endpointKey(tenant, "replay", id))
+	} else if cursor != "" {
+		pipe.Set(ctx, endpointKey(tenant, "cur", id), cursor, 0)
+	}
+	if failedBefore {
+		pipe.HDel(ctx, endpointKey(tenant, "att", id), d.Event)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return redisErr("delivery log", err)
+		return redisErr("delivered", err)
 	}
 	return nil
 }

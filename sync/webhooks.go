@@ -504,8 +504,12 @@ func (w *Webhooks) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
 	return w.Deliver(ctx, p.Tenant, p.Endpoint)
 }
 
+// deliverBatch is how many events a run reads from the stream at once.
+const deliverBatch = 100
+
 // Deliver runs the endpoint's deliveries: replays, then the stream from
-// the cursor, until caught up, a failure or the run's budget.
+// the cursor, until caught up, a failure or the run's budget. Per event
+// it costs the POST and one Redis round trip (the cursor, the log entry).
 func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 	l := w.Ledger
 	release, ok, err := l.leaseEndpoint(ctx, tenant, id, w.runBudget()+3*w.Timeout)
@@ -535,45 +539,56 @@ func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 	}
 	start := time.Now()
 	defer w.observeBacklog(ctx, tenant, e)
+	attempts, err := l.attempts(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	// Replays first, one at a time (they are rare).
 	for {
-		if time.Since(start) > w.runBudget() {
-			return queue.ErrBusy // more to do: back to the queue at once
-		}
 		ev, err := l.nextReplay(ctx, tenant, id)
 		if err != nil {
 			return err
 		}
-		replay := ev != nil
-		if !replay {
-			cur, err := l.endpointCursor(ctx, tenant, id)
-			if err != nil {
-				return err
-			}
-			evs, err := l.Events(ctx, tenant, cur, 1)
-			if err != nil {
-				return err
-			}
-			if len(evs) == 0 {
-				return nil // caught up
-			}
-			ev = &evs[0]
-			if !e.wants(ev.Type) {
-				if err := l.setEndpointCursor(ctx, tenant, id, ev.Cursor); err != nil {
-					return err
-				}
-				continue
-			}
+		if ev == nil {
+			break
 		}
-		done, err := w.send(ctx, tenant, e, keys, ev, replay)
-		if err != nil || !done {
+		if done, err := w.send(ctx, tenant, e, keys, ev, true, attempts, ""); err != nil || !done {
 			return err
 		}
-		if replay {
-			err = l.popReplay(ctx, tenant, id)
-		} else {
-			err = l.setEndpointCursor(ctx, tenant, id, ev.Cursor)
-		}
+	}
+	cur, err := l.endpointCursor(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	for {
+		evs, err := l.Events(ctx, tenant, cur, deliverBatch)
 		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return nil // caught up
+		}
+		for i := range evs {
+			if time.Since(start) > w.runBudget() {
+				if cur != "" {
+					if err := l.setEndpointCursor(ctx, tenant, id, cur); err != nil {
+						return err
+					}
+				}
+				return queue.ErrBusy // more to do: back to the queue at once
+			}
+			ev := &evs[i]
+			if !e.wants(ev.Type) {
+				cur = ev.Cursor // recorded with the next delivery, or below
+				continue
+			}
+			done, err := w.send(ctx, tenant, e, keys, ev, false, attempts, ev.Cursor)
+			if err != nil || !done {
+				return err
+			}
+			cur = ev.Cursor
+		}
+		if err := l.setEndpointCursor(ctx, tenant, id, cur); err != nil {
 			return err
 		}
 	}
@@ -606,18 +621,18 @@ func (w *Webhooks) signingKeys(tenant string, e *storedEndpoint) ([][]byte, erro
 // responsePrefix is how much of a receiver's answer the log keeps.
 const responsePrefix = 256
 
-// send POSTs one event. done is true when the receiver acknowledged it;
-// false with a nil error when the endpoint was disabled (410, or failing
-// too long); an error is retried.
-func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, keys [][]byte, ev *Event, replay bool) (done bool, err error) {
+// send POSTs one event. done is true when the receiver acknowledged it
+// (the cursor moved to cursor, or the replay popped, with the log entry in
+// the same round trip); false with a nil error when the endpoint was
+// disabled (410, or failing too long); an error is retried. attempts are
+// the endpoint's failed attempts by event id (kept in Redis only for
+// events that failed).
+func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, keys [][]byte, ev *Event, replay bool,
+	attempts map[string]int64, cursor string) (done bool, err error) {
 	l := w.Ledger
 	body, err := json.Marshal(ev)
 	if err != nil {
 		return false, queue.Permanent(fmt.Errorf("sync: encode event: %w", err))
-	}
-	attempt, err := l.attempt(ctx, tenant, e.ID, ev.ID)
-	if err != nil {
-		return false, err
 	}
 	now := time.Now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
@@ -630,7 +645,7 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", signatureHeader(keys, ev.ID, now, body))
 	resp, err := w.httpClient().Do(req)
-	d := Delivery{Event: ev.ID, Type: ev.Type, Attempt: attempt, At: now.UTC(), Replay: replay}
+	d := Delivery{Event: ev.ID, Type: ev.Type, Attempt: attempts[ev.ID] + 1, At: now.UTC(), Replay: replay}
 	outcome := "failed"
 	if err != nil {
 		d.Error = deliveryError(err)
@@ -651,21 +666,28 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 		}
 	}
 	d.LatencyMS = time.Since(now).Milliseconds()
-	if lerr := l.logDelivery(ctx, tenant, e.ID, d); lerr != nil {
-		w.logger().WarnContext(ctx, "webhook delivery log not written", "tenant", tenant, "endpoint", e.ID, "err", lerr)
-	}
 	w.Metrics.delivered(tenant, e.ID, outcome)
-	switch outcome {
-	case "success":
+	if outcome == "success" {
 		w.Metrics.lag(tenant, ev.Time)
+		_, failedBefore := attempts[ev.ID]
+		delete(attempts, ev.ID)
+		if err := l.delivered(ctx, tenant, e.ID, d, cursor, replay, failedBefore); err != nil {
+			return false, err
+		}
 		if e.FailingSince != nil {
 			e.FailingSince = nil
 			if err := l.putEndpoint(ctx, tenant, e); err != nil {
 				return false, err
 			}
 		}
-		return true, l.clearAttempts(ctx, tenant, e.ID, ev.ID)
-	case "gone":
+		return true, nil
+	}
+	n, lerr := l.failedAttempt(ctx, tenant, e.ID, d)
+	if lerr != nil {
+		w.logger().WarnContext(ctx, "webhook delivery log not written", "tenant", tenant, "endpoint", e.ID, "err", lerr)
+	}
+	attempts[ev.ID] = n
+	if outcome == "gone" {
 		return false, w.disable(ctx, tenant, e, "the receiver answered 410 Gone")
 	}
 	if e.FailingSince == nil {
