@@ -1,12 +1,15 @@
 package sync
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,10 +27,11 @@ import (
 // per applied user, in three variants alternated three times in the same
 // run: events off, events on (journal + stream, no endpoint), and events
 // on with one webhook endpoint whose deliveries (signed POSTs to a
-// loopback receiver in this process) run until it has every event. CPU is
-// this process's (getrusage) plus the test Redis's (INFO cpu), so the
-// Redis side of the journal and the stream counts too; the receiver's
-// own CPU is in the endpoint variant's number (an upper bound).
+// loopback receiver, a process of its own: this test binary again, in
+// TestBenchReceiverProcess) run until it has every event. CPU is this
+// process's (getrusage) plus the test Redis's (INFO cpu), so the Redis
+// side of the journal and the stream counts too; the receiver's own CPU
+// is not counted.
 //
 //	go test -run '^$' -bench PushEvents -benchtime 1x ./sync
 //
@@ -36,18 +40,14 @@ func BenchmarkPushEvents(b *testing.B) {
 	const users = 10000
 	rdb := testRedis(b)
 	ctx := context.Background()
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer rcv.Close()
+	rcvURL := startReceiverProcess(b)
 	variants := []string{"off", "events", "endpoint"}
 	cpu := map[string][]float64{}
 	var perEvent float64
 	for b.Loop() {
 		for range 3 {
 			for _, v := range variants {
-				us, mem := pushOnce(b, ctx, rdb, users, v, rcv.URL)
+				us, mem := pushOnce(b, ctx, rdb, users, v, rcvURL)
 				cpu[v] = append(cpu[v], us)
 				if mem > 0 {
 					perEvent = mem
@@ -132,6 +132,44 @@ func pushOnce(b *testing.B, ctx context.Context, rdb redis.UniversalClient, user
 		}
 	}
 	return cpu.Seconds() * 1e6 / float64(users), perEvent
+}
+
+// startReceiverProcess runs TestBenchReceiverProcess in a child process
+// and returns its URL.
+func startReceiverProcess(b *testing.B) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestBenchReceiverProcess$")
+	cmd.Env = append(os.Environ(), "SCIMBRIDGE_BENCH_RECEIVER=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "http://127.0.0.1:") {
+		b.Fatalf("receiver process: %q %v", line, err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// TestBenchReceiverProcess is BenchmarkPushEvents' receiver when run as
+// its child (SCIMBRIDGE_BENCH_RECEIVER set); otherwise there is nothing
+// to test.
+func TestBenchReceiverProcess(t *testing.T) {
+	if os.Getenv("SCIMBRIDGE_BENCH_RECEIVER") == "" {
+		t.Skip("the benchmark's receiver process (BenchmarkPushEvents runs it)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("http://%s\n", ln.Addr())
+	_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
 }
 
 func processCPU() time.Duration {

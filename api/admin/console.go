@@ -156,7 +156,7 @@ type view struct {
 	Keys    []tenants.Key
 	NewKey  *NewKey
 	// OAuth is nil without OAuth clients (Deps.OAuth); then no section.
-	OAuth    *oauthView
+	OAuth *oauthView
 	// Webhooks is nil without Deps.Webhooks; then no section.
 	Webhooks *webhooksView
 	Failed   []syncsvc.ResourceStatus
