@@ -238,6 +238,90 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, tenant string, in Endpoin
 	return secret, e.view(w.Ledger.now()), nil
 }
 
+// EnsureEndpoint makes the tenant's endpoint for in.URL match in (the
+// configuration file's webhooks.endpoints): created with secret (an
+// operator-made whsec_ secret, from a file) when there is none for that
+// URL, else its event types and enabled flag set and, when secret is not
+// one it signs with, secret made its current one (without overlap: the
+// file is the truth). It returns the endpoint.
+func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in EndpointInput, secret string) (*Endpoint, error) {
+	if w.Sealer == nil {
+		return nil, errNoWebhookKey
+	}
+	if in.URL == nil {
+		return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "url is required")
+	}
+	if _, err := secretKey(secret); err != nil || !strings.HasPrefix(secret, secretPrefix) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, ErrBadSecret)
+	}
+	if err := w.CheckURL(*in.URL); err != nil {
+		return nil, err
+	}
+	if in.Types != nil {
+		if err := checkTypes(*in.Types); err != nil {
+			return nil, err
+		}
+	}
+	list, err := w.Ledger.listEndpoints(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var e *storedEndpoint
+	for _, x := range list {
+		if x.URL == *in.URL {
+			e = x
+			break
+		}
+	}
+	now := w.Ledger.now().UTC()
+	seal := func(id string) ([]sealedSecret, error) {
+		sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+id)
+		return []sealedSecret{{Sealed: sealed, Created: now}}, err
+	}
+	if e == nil {
+		e = &storedEndpoint{Endpoint: Endpoint{ID: "ep_" + strings.ReplaceAll(newID(), "-", "")[:20], URL: *in.URL, Enabled: true, Created: now}}
+		if in.Types != nil {
+			e.Types = *in.Types
+		}
+		if in.Enabled != nil {
+			e.Enabled = *in.Enabled
+		}
+		if e.Secrets, err = seal(e.ID); err != nil {
+			return nil, err
+		}
+		if err := w.Ledger.createEndpoint(ctx, tenant, e); err != nil {
+			return nil, err
+		}
+		return e.view(now), nil
+	}
+	if in.Types != nil {
+		e.Types = *in.Types
+	} else {
+		e.Types = nil
+	}
+	if in.Enabled != nil && *in.Enabled != e.Enabled {
+		e.Enabled = *in.Enabled
+		if e.Enabled {
+			e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
+		}
+	}
+	current := false
+	if len(e.Secrets) > 0 {
+		if s, err := w.Sealer.Open(e.Secrets[0].Sealed, tenant+"/webhook/"+e.ID); err == nil && s == secret {
+			current = true
+		}
+	}
+	if !current {
+		if e.Secrets, err = seal(e.ID); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+		return nil, err
+	}
+	return e.view(now), nil
+}
+
 // Endpoints lists a tenant's endpoints.
 func (w *Webhooks) Endpoints(ctx context.Context, tenant string) ([]*Endpoint, error) {
 	list, err := w.Ledger.listEndpoints(ctx, tenant)

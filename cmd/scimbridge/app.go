@@ -177,6 +177,27 @@ func (a *app) seedTenants(ctx context.Context) error {
 			return fmt.Errorf("tenant %s: %w", t.ID, err)
 		}
 	}
+	return a.seedWebhooks(ctx)
+}
+
+// seedWebhooks makes or updates the configuration's webhook endpoints.
+func (a *app) seedWebhooks(ctx context.Context) error {
+	for i, e := range a.cfg.Webhooks.Endpoints {
+		b, err := os.ReadFile(e.SecretFile)
+		if err != nil {
+			return fmt.Errorf("webhooks.endpoints[%d]: secret_file: %w", i, err)
+		}
+		if _, err := a.registry.Get(ctx, e.Tenant); err != nil {
+			return fmt.Errorf("webhooks.endpoints[%d]: tenant %q: %w", i, e.Tenant, err)
+		}
+		in := syncsvc.EndpointInput{URL: &e.URL, Enabled: e.Enabled}
+		if len(e.EventTypes) > 0 {
+			in.Types = &e.EventTypes
+		}
+		if _, err := a.webhooks.EnsureEndpoint(ctx, e.Tenant, in, strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("webhooks.endpoints[%d]: %w", i, err)
+		}
+	}
 	return nil
 }
 

@@ -292,6 +292,7 @@ var settings = []setting{
 		meaning: "file holding the operator token",
 		fromEnv: func(c *Config, v string) error { c.Admin.TokenFile = v; return nil }},
 	{key: "tenants[]", def: "none", meaning: "tenants created or updated at start (see the examples)"},
+	{key: "webhooks.endpoints[]", def: "none", meaning: "webhook endpoints created or updated at start: `tenant`, `url`, `event_types` (unset: all), `enabled`, `secret_file` (a `whsec_<base64>` secret the operator makes); needs `secrets.key_file`"},
 }
 
 // applyEnv applies the table's environment overrides.

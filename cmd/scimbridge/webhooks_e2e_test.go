@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -368,5 +369,56 @@ func TestWebhookWorkerKilledMidDelivery(t *testing.T) {
 		if got[i].ID != evs[i].ID {
 			t.Fatalf("delivery %d is %s %s, the feed's is %s %s", i, got[i].Type, got[i].ID, evs[i].Type, evs[i].ID)
 		}
+	}
+}
+
+// webhooks.endpoints[] in the configuration file makes the endpoint at
+// start with the operator's secret, and a restart with another secret
+// and other types updates it (no second endpoint).
+func TestWebhookEndpointsFromConfig(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	dsn, table, _ := e2ePostgres(t)
+	rcv := newHookReceiver(t)
+	dir := t.TempDir()
+	secretFile := dir + "/hook.secret"
+	write := func(s string) {
+		if err := os.WriteFile(secretFile, []byte(s+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	write(first)
+	cfg := testConfig(t, redisAddr, postgresTenant("yaml-co", dsn, table))
+	cfg.Webhooks.Endpoints = []WebhookEndpointConfig{{Tenant: "yaml-co", URL: rcv.srv.URL + "/h", SecretFile: secretFile,
+		EventTypes: []string{"user.created"}}}
+	ts := startTestServer(t, cfg, serverOptions{})
+	rcv.secret = first
+	c := &scimClient{t: t, base: ts.url + "/scim/yaml-co/v2", auth: "Bearer " + newKey(t, ts.app, "yaml-co")}
+	if status, body := c.do("POST", "/Users", map[string]any{"userName": "yaml@example.com"}); status != 201 {
+		t.Fatalf("POST: %d %v", status, body)
+	}
+	waitDelivered(t, ts.app, "yaml-co", rcv, 1)
+	ts.stop()
+
+	second := "whsec_" + strings.Repeat("QUJD", 8)
+	write(second)
+	cfg.Webhooks.Endpoints[0].EventTypes = nil
+	ts = startTestServer(t, cfg, serverOptions{})
+	eps, err := ts.app.webhooks.Endpoints(context.Background(), "yaml-co")
+	if err != nil || len(eps) != 1 || len(eps[0].Types) != 0 || eps[0].SecretsActive != 1 {
+		t.Fatalf("endpoints after the restart: %+v %v", eps, err)
+	}
+	rcv.mu.Lock()
+	rcv.secret = second
+	rcv.mu.Unlock()
+	c = &scimClient{t: t, base: ts.url + "/scim/yaml-co/v2", auth: c.auth}
+	if status, body := c.do("POST", "/Users", map[string]any{"userName": "yaml2@example.com"}); status != 201 {
+		t.Fatalf("POST: %d %v", status, body)
+	}
+	waitDelivered(t, ts.app, "yaml-co", rcv, 2)
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if len(rcv.bad) > 0 || len(rcv.got) != 2 {
+		t.Fatalf("%d delivered, signatures: %v", len(rcv.got), rcv.bad)
 	}
 }
