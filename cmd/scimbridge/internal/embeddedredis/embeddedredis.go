@@ -40,7 +40,7 @@ var (
 	// ErrSnapshot: the snapshot cannot be read or restored.
 	ErrSnapshot = errors.New("embedded redis: bad snapshot")
 	// ErrUnsupportedType: a key of a type the snapshot does not
-	// hold (stream, ...) was left out of a save.
+	// hold (HyperLogLog, ...) was left out of a save.
 	ErrUnsupportedType = errors.New("embedded redis: key type not snapshotted")
 )
 
@@ -211,6 +211,13 @@ type snapshotKey struct {
 	List        [][]byte         `json:"list,omitempty"`
 	Set         [][]byte         `json:"set,omitempty"`
 	ZSet        []snapshotMember `json:"zset,omitempty"`
+	// Stream is a stream's entries, oldest first (the events feed).
+	Stream []snapshotEntry `json:"stream,omitempty"`
+}
+
+type snapshotEntry struct {
+	ID     string   `json:"id"`
+	Values [][]byte `json:"values"`
 }
 
 type snapshotField struct {
@@ -237,6 +244,12 @@ for _, k in ipairs(redis.call('KEYS', '*')) do
   elseif t == 'list' then v = redis.call('LRANGE', k, 0, -1)
   elseif t == 'set' then v = redis.call('SMEMBERS', k)
   elseif t == 'zset' then v = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+  elseif t == 'stream' then
+    for _, e in ipairs(redis.call('XRANGE', k, '-', '+')) do
+      v[#v + 1] = e[1]
+      v[#v + 1] = tostring(#e[2])
+      for _, x in ipairs(e[2]) do v[#v + 1] = x end
+    end
   end
   out[#out + 1] = {k, t, redis.call('PTTL', k), v}
 end
@@ -327,6 +340,15 @@ func decodeSnapshotKey(item any, now time.Time) (snapshotKey, bool, error) {
 			}
 			key.ZSet = append(key.ZSet, snapshotMember{Member: strs[i], Score: score})
 		}
+	case "stream": // id, number of values, the values; and again
+		for i := 0; i+1 < len(strs); {
+			n, err := strconv.Atoi(string(strs[i+1]))
+			if err != nil || n < 0 || i+2+n > len(strs) {
+				return key, false, fmt.Errorf("key %q: malformed stream entry", name)
+			}
+			key.Stream = append(key.Stream, snapshotEntry{ID: string(strs[i]), Values: strs[i+2 : i+2+n]})
+			i += 2 + n
+		}
 	default:
 		return key, false, nil
 	}
@@ -407,6 +429,13 @@ func restoreSnapshotKey(db *miniredis.RedisDB, k snapshotKey) error {
 	case "zset":
 		for _, m := range k.ZSet {
 			if _, err := db.ZAdd(name, m.Score, string(m.Member)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "stream":
+		for _, e := range k.Stream {
+			if _, err := db.XAdd(name, e.ID, bytesToStrings(e.Values)); err != nil {
 				return err
 			}
 		}
