@@ -193,3 +193,60 @@ func redisCPU(b *testing.B, rdb redis.UniversalClient) time.Duration {
 	}
 	return time.Duration(total * float64(time.Second))
 }
+
+// BenchmarkDeliver: one endpoint's delivery of 2,000 events (a run from
+// the cursor to the stream's end) to a receiver in a process of its own:
+// wall time and CPU (this process and Redis, not the receiver) per event.
+//
+//	go test -run '^$' -bench Deliver -benchtime 5x ./sync
+func BenchmarkDeliver(b *testing.B) {
+	rdb := testRedis(b)
+	ctx := context.Background()
+	url := startReceiverProcess(b)
+	tenant := testTenant(b, rdb)
+	l := NewLedger(rdb, nil)
+	l.SetEventRetention(time.Hour)
+	st := newSQLiteFixture(b, tenant)
+	svc := &Service{Ledger: l, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout}
+	rec := &Reconciler{Ledger: l, Stores: st, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}
+	const n = 2000
+	for i := range n {
+		a := map[string]any{"userName": fmt.Sprintf("d%05d@example.com", i), "name": map[string]any{"givenName": "G", "familyName": "F"}}
+		if _, err := svc.CreateUser(ctx, tenant, a, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for run := 1; ; run++ {
+		err := rec.DrainUsers(ctx, tenant)
+		if errors.Is(err, queue.ErrBusy) && run < 100 {
+			continue
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		break
+	}
+	w := &Webhooks{Ledger: l, Sealer: testSealer(b), Timeout: 5 * time.Second, RunBudget: time.Hour}
+	var cpu time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		_, ep, err := w.CreateEndpoint(ctx, tenant, EndpointInput{URL: &url})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := l.setEndpointCursor(ctx, tenant, ep.ID, "0-0"); err != nil {
+			b.Fatal(err)
+		}
+		c0, r0 := processCPU(), redisCPU(b, rdb)
+		b.StartTimer()
+		if err := w.Deliver(ctx, tenant, ep.ID); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cpu += (processCPU() - c0) + (redisCPU(b, rdb) - r0)
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/event")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*n), "cpu-µs/event")
+}

@@ -252,10 +252,40 @@ func (l *Ledger) failedAttempt(ctx context.Context, tenant, id string, d Deliver
 	return n.Val(), nil
 }
 
-// delivered records an acknowledged delivery in one round trip: the log
-// entry, the cursor moved to cursor ("" keeps it) or the replay popped,
-// and the event's failed attempts forgotten.
-func (l *Ledger) delivered(ctx context.Context, tenant, id string, d Delivery, cursor string, replay, failedBefore bool) error {
+// recordAcks writes a run's acknowledged deliveries (the log entries,
+// the cursor, the failed attempts forgotten) in one round trip, and
+// empties a.
+func (l *Ledger) recordAcks(ctx context.Context, tenant, id string, a *acks) error {
+	if len(a.log) == 0 && a.cursor == "" {
+		return nil
+	}
+	k := endpointKey(tenant, "log", id)
+	pipe := l.rdb.Pipeline()
+	if len(a.log) > 0 {
+		vals := make([]any, len(a.log))
+		for i, d := range a.log {
+			b, _ := json.Marshal(d)
+			vals[i] = b
+		}
+		pipe.LPush(ctx, k, vals...)
+		pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	}
+	if a.cursor != "" {
+		pipe.Set(ctx, endpointKey(tenant, "cur", id), a.cursor, 0)
+	}
+	if len(a.forget) > 0 {
+		pipe.HDel(ctx, endpointKey(tenant, "att", id), a.forget...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return redisErr("record deliveries", err)
+	}
+	a.log, a.cursor, a.forget = a.log[:0], "", a.forget[:0]
+	return nil
+}
+
+// delivered records an acknowledged replay in one round trip: the log
+// entry, the replay popped, and the event's failed attempts forgotten.
+func (l *Ledger) delivered(ctx context.Context, tenant, id string, d Delivery, replay, failedBefore bool) error {
 	b, _ := json.Marshal(d)
 	k := endpointKey(tenant, "log", id)
 	pipe := l.rdb.Pipeline()
@@ -263,8 +293,6 @@ func (l *Ledger) delivered(ctx context.Context, tenant, id string, d Delivery, c
 	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
 	if replay {
 		pipe.LPop(ctx, endpointKey(tenant, "replay", id))
-	} else if cursor != "" {
-		pipe.Set(ctx, endpointKey(tenant, "cur", id), cursor, 0)
 	}
 	if failedBefore {
 		pipe.HDel(ctx, endpointKey(tenant, "att", id), d.Event)

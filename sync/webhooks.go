@@ -636,7 +636,7 @@ func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 		if ev == nil {
 			break
 		}
-		if done, err := w.send(ctx, tenant, e, keys, ev, true, attempts, ""); err != nil || !done {
+		if done, err := w.send(ctx, tenant, e, keys, ev, true, attempts, nil); err != nil || !done {
 			return err
 		}
 	}
@@ -644,38 +644,48 @@ func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 	if err != nil {
 		return err
 	}
+	a := &acks{}
 	for {
 		evs, err := l.Events(ctx, tenant, cur, deliverBatch)
 		if err != nil {
 			return err
 		}
 		if len(evs) == 0 {
-			return nil // caught up
+			return l.recordAcks(ctx, tenant, id, a) // caught up
 		}
 		for i := range evs {
 			if time.Since(start) > w.runBudget() {
-				if cur != "" {
-					if err := l.setEndpointCursor(ctx, tenant, id, cur); err != nil {
-						return err
-					}
+				if err := l.recordAcks(ctx, tenant, id, a); err != nil {
+					return err
 				}
 				return queue.ErrBusy // more to do: back to the queue at once
 			}
 			ev := &evs[i]
 			if !e.wants(ev.Type) {
-				cur = ev.Cursor // recorded with the next delivery, or below
+				a.cursor = ev.Cursor // skipped: passed with the next record
 				continue
 			}
-			done, err := w.send(ctx, tenant, e, keys, ev, false, attempts, ev.Cursor)
+			done, err := w.send(ctx, tenant, e, keys, ev, false, attempts, a)
 			if err != nil || !done {
 				return err
 			}
-			cur = ev.Cursor
 		}
-		if err := l.setEndpointCursor(ctx, tenant, id, cur); err != nil {
+		cur = evs[len(evs)-1].Cursor // every event of the batch was acknowledged or skipped
+		if err := l.recordAcks(ctx, tenant, id, a); err != nil {
 			return err
 		}
 	}
+}
+
+// acks are a run's acknowledged deliveries not yet recorded, and the
+// cursor past them: written in one round trip per batch of events read
+// (and before a failure is recorded, and when the run stops), instead of
+// one per event. A crash loses at most one batch's records, whose events
+// are then sent again: at-least-once, as everywhere.
+type acks struct {
+	log    []Delivery
+	cursor string
+	forget []string // event ids whose failed attempts are forgotten
 }
 
 // signingKeys opens the endpoint's active secrets.
@@ -706,13 +716,12 @@ func (w *Webhooks) signingKeys(tenant string, e *storedEndpoint) ([][]byte, erro
 const responsePrefix = 256
 
 // send POSTs one event. done is true when the receiver acknowledged it
-// (the cursor moved to cursor, or the replay popped, with the log entry in
-// the same round trip); false with a nil error when the endpoint was
-// disabled (410, or failing too long); an error is retried. attempts are
-// the endpoint's failed attempts by event id (kept in Redis only for
-// events that failed).
+// (added to a, or, for a replay (a nil), the replay popped with its log
+// entry); false with a nil error when the endpoint was disabled (410, or
+// failing too long); an error is retried. attempts are the endpoint's
+// failed attempts by event id (kept in Redis only for events that failed).
 func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, keys [][]byte, ev *Event, replay bool,
-	attempts map[string]int64, cursor string) (done bool, err error) {
+	attempts map[string]int64, a *acks) (done bool, err error) {
 	l := w.Ledger
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -755,7 +764,12 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 		w.Metrics.lag(tenant, ev.Time)
 		_, failedBefore := attempts[ev.ID]
 		delete(attempts, ev.ID)
-		if err := l.delivered(ctx, tenant, e.ID, d, cursor, replay, failedBefore); err != nil {
+		if a != nil {
+			a.log, a.cursor = append(a.log, d), ev.Cursor
+			if failedBefore {
+				a.forget = append(a.forget, ev.ID)
+			}
+		} else if err := l.delivered(ctx, tenant, e.ID, d, replay, failedBefore); err != nil {
 			return false, err
 		}
 		if e.FailingSince != nil {
@@ -765,6 +779,11 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 			}
 		}
 		return true, nil
+	}
+	if a != nil { // what was acknowledged before this event is recorded first
+		if err := l.recordAcks(ctx, tenant, e.ID, a); err != nil {
+			return false, err
+		}
 	}
 	n, lerr := l.failedAttempt(ctx, tenant, e.ID, d)
 	if lerr != nil {
