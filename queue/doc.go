@@ -8,5 +8,8 @@
 // asynq server settings (retry backoff, which errors count as failures;
 // what asynq does with a handler's error is written once, at the top of
 // queue.go).
+// Webhook deliveries (webhooks.go) have a task kind, a queue, a backoff of
+// more than 24 hours and an asynq server configuration of their own, so a
+// slow receiver never holds a provisioning worker.
 // Payloads carry identifiers only: never attributes, passwords or keys.
 package queue

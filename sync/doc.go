@@ -23,6 +23,12 @@
 // off, groups, the sweeper's re-queues) take the same steps one resource at a
 // time in reconciler.go.
 //
+// After the store's apply and before the applied mark, the transitions the
+// front door journaled for the versions applied become events on the
+// tenant's stream (events.go, ledger_events.go); the worker's webhook
+// deliveries (webhooks.go, on a queue and server of their own) walk that
+// stream per endpoint, signed per Standard Webhooks (webhook_sign.go).
+//
 // Files, by topic:
 //
 //	service.go, groups.go   what the front door calls (users, groups, lists, adoption)
@@ -36,6 +42,9 @@
 //	                        the store (ids back where the tenant maps "id");
 //	                        a tenant's ledger to a checksummed file and back
 //	                        (ledger_recover.go, ledger_backup.go)
+//	events.go               event types, the transition a write journals, the feed's Event
+//	webhooks.go             endpoints, delivery runs, replay (webhook_sign.go: signatures,
+//	                        webhook_metrics.go: their series)
 //	metrics.go              Prometheus series and spans
 //	required.go             how a missing setting is reported (no defaults here:
 //	                        cmd/scimbridge/settings.go holds them)
@@ -43,7 +52,9 @@
 //	                        pipelines; every other file asks the Ledger
 //	                        (ledger_extid.go: the multi-valued externalId
 //	                        index, the opt-in Uniqueness, and the move of
-//	                        older ledgers' single-valued index)
+//	                        older ledgers' single-valued index;
+//	                        ledger_events.go: journals and event streams;
+//	                        ledger_webhooks.go: endpoints, cursors, logs)
 //
 // Every ledger key of a tenant carries the {tenant} hash tag, so each script
 // touches one Redis Cluster slot (TestE2EOnRedisCluster runs the flows on a

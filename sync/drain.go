@@ -212,7 +212,7 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 						transient = rc.drainFailure(ctx, r, err, transient)
 						continue
 					}
-					done = append(done, applyMark{id: r.ID, version: r.Version, pwv: it.pwv})
+					done = append(done, applyMark{id: r.ID, version: r.Version, pwv: it.pwv, rec: r})
 					continue
 				}
 				if u.Password, err = l.Password(r); err != nil {
@@ -230,7 +230,7 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 						transient = rc.drainFailure(ctx, it.r, errs[i], transient)
 						continue
 					}
-					done = append(done, applyMark{id: it.r.ID, version: it.r.Version, anchor: anchors[i], pwv: it.pwv, modified: it.r.Modified})
+					done = append(done, applyMark{id: it.r.ID, version: it.r.Version, anchor: anchors[i], pwv: it.pwv, modified: it.r.Modified, rec: it.r})
 				}
 			}
 		}

@@ -45,6 +45,11 @@ func (rc *Reconciler) failApply(ctx context.Context, k keys, r *Record, err erro
 	if merr := rc.Ledger.markFailed(ctx, k, r.ID, r.Version, err.Error()); merr != nil {
 		return false, merr // retry: the failure must be recorded
 	}
+	// The sync.failed event; best effort once the failure is recorded (the
+	// admin API shows it either way).
+	if _, eerr := rc.Ledger.emitFailed(ctx, k, r.ID, r.Version, err.Error()); eerr != nil {
+		rc.logger().WarnContext(ctx, "sync.failed event not recorded", "tenant", r.Tenant, "id", r.ID, "err", eerr)
+	}
 	return true, nil
 }
 

@@ -87,7 +87,7 @@ func (s *Service) CreateGroup(ctx context.Context, tenant string, a scim.Attrs, 
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.Ledger.putGroup(ctx, tenant, u, newID(), modeCreate, 0, a, true, dedupe(members), nil, "")
+	r, err := s.Ledger.putGroup(ctx, tenant, u, newID(), modeCreate, 0, a, true, dedupe(members), nil, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (s *Service) PatchGroup(ctx context.Context, tenant, id string, p *scim.Pat
 		// trip, without reading the group (its attributes do not change).
 		// A patch with an error takes the path below, so that a missing
 		// group is still a 404 before the patch's 400.
-		r, err := s.Ledger.putGroup(ctx, tenant, Uniqueness{}, id, modeMembers, ifVersion, nil, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
+		r, err := s.Ledger.putGroup(ctx, tenant, Uniqueness{}, id, modeMembers, ifVersion, nil, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "", nil)
 		if err != nil {
 			return nil, err
 		}
@@ -145,7 +145,7 @@ func (s *Service) updateGroup(ctx context.Context, tenant, id string, ifVersion 
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.Ledger.putGroup(ctx, tenant, u, id, modeUpdate, cur.Version, a, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "")
+		r, err := s.Ledger.putGroup(ctx, tenant, u, id, modeUpdate, cur.Version, a, d.Replace, memberIDs(d.Add), dedupe(d.Remove), "", cur.Attrs)
 		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
 			continue
 		}
@@ -160,7 +160,7 @@ func (s *Service) updateGroup(ctx context.Context, tenant, id string, ifVersion 
 
 // DeleteGroup records the deletion of a group.
 func (s *Service) DeleteGroup(ctx context.Context, tenant, id string, ifVersion int64) error {
-	r, err := s.Ledger.putGroup(ctx, tenant, Uniqueness{}, id, modeDelete, ifVersion, nil, false, nil, nil, "")
+	r, err := s.Ledger.putGroup(ctx, tenant, Uniqueness{}, id, modeDelete, ifVersion, nil, false, nil, nil, "", nil)
 	if err != nil {
 		return err
 	}
@@ -410,7 +410,7 @@ func (s *Service) adoptGroup(ctx context.Context, tenant string, gs adapters.Gro
 	if err != nil {
 		return nil, err
 	}
-	return s.Ledger.putGroup(ctx, tenant, u, newID(), modeAdopt, 0, e.Attrs, true, dedupe(members), nil, e.Anchor)
+	return s.Ledger.putGroup(ctx, tenant, u, newID(), modeAdopt, 0, e.Attrs, true, dedupe(members), nil, e.Anchor, nil)
 }
 
 // importStoreGroups adopts store groups the ledger does not know, at most

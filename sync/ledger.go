@@ -135,6 +135,11 @@ type Ledger struct {
 	// minReplicas and replicaTimeout: RequireReplicas (ledger_replicas.go).
 	minReplicas    int
 	replicaTimeout time.Duration
+	// eventRetention is how long events stay in a tenant's stream; 0:
+	// no events are recorded (ledger_events.go).
+	eventRetention time.Duration
+	// onEvents, when set, is told of a tenant's new events (OnEvents).
+	onEvents func(ctx context.Context, tenant string)
 }
 
 // NewLedger returns a Ledger. sealer may be nil: then passwords are
@@ -193,7 +198,7 @@ const (
 )
 
 // putUser runs the atomic write. password nil keeps any pending password.
-func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (_ *Record, err error) {
+func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string, prev scim.Attrs) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_user", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
 	if err := requestLive(ctx, "put user"); err != nil {
@@ -222,13 +227,15 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 		}
 		sealed, pwFlag = s, "1"
 	}
-	now := strconv.FormatInt(l.now().UnixMilli(), 10)
+	at := l.now()
+	now := strconv.FormatInt(at.UnixMilli(), 10)
 	var res []string
 	reqID := newID() // the same in every resend of this write (Replays, ledger_lua.go)
+	entry := l.userJournalEntry(mode, prev, a, at)
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
 		var err error
-		res, err = putScript.Run(ctx, c, k.putKeys(id),
-			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID).StringSlice()
+		res, err = putScript.Run(ctx, c, append(k.putKeys(id), k.journal(id)),
+			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, entry).StringSlice()
 		if err != nil {
 			return redisErr("put user", err)
 		}
@@ -406,18 +413,18 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 // CreateUser records a new user and marks it dirty. userName is unique
 // (case-insensitively); externalId too when u says so.
 func (l *Ledger) CreateUser(ctx context.Context, tenant string, u Uniqueness, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, u, newID(), modeCreate, 0, a, password, "")
+	return l.putUser(ctx, tenant, u, newID(), modeCreate, 0, a, password, "", nil)
 }
 
 // UpdateUser replaces the desired attributes of a live user; expect > 0
 // makes it conditional on the current version.
 func (l *Ledger) UpdateUser(ctx context.Context, tenant string, u Uniqueness, id string, expect int64, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, u, id, modeUpdate, expect, a, password, "")
+	return l.putUser(ctx, tenant, u, id, modeUpdate, expect, a, password, "", nil)
 }
 
 // DeleteUser marks a live user deleted (a tombstone the worker applies).
 func (l *Ledger) DeleteUser(ctx context.Context, tenant, id string, expect int64) (*Record, error) {
-	return l.putUser(ctx, tenant, Uniqueness{}, id, modeDelete, expect, nil, nil, "")
+	return l.putUser(ctx, tenant, Uniqueness{}, id, modeDelete, expect, nil, nil, "", nil)
 }
 
 // AdoptUser records an entry that exists in the store but not in the
@@ -430,7 +437,7 @@ func (l *Ledger) AdoptUser(ctx context.Context, tenant string, u Uniqueness, anc
 	} else if !errors.Is(err, redis.Nil) {
 		return nil, redisErr("adopt user", err)
 	}
-	return l.putUser(ctx, tenant, u, newID(), modeAdopt, 0, a, nil, anchor)
+	return l.putUser(ctx, tenant, u, newID(), modeAdopt, 0, a, nil, anchor, nil)
 }
 
 // KnownAnchors returns which of the anchors the ledger already knows.

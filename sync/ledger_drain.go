@@ -63,7 +63,7 @@ func (l *Ledger) backlogHead(ctx context.Context, tenant string, n int) ([]strin
 // loadDrainScripts loads the scripts markBatch runs by hash, so its
 // pipeline needs no fallback to EVAL.
 func (l *Ledger) loadDrainScripts(ctx context.Context) error {
-	for _, s := range []*redis.Script{appliedManyScript, releaseScript, leaseLoadManyScript} {
+	for _, s := range []*redis.Script{appliedManyScript, releaseScript, leaseLoadManyScript, emitScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return redisErr("load scripts", err)
 		}
@@ -157,6 +157,8 @@ type applyMark struct {
 	anchor   string
 	pwv      int64
 	modified time.Time
+	// rec is the record applied (nil: no store apply, no events).
+	rec *Record
 }
 
 // markBatch records a batch's applies (each releasing its lease) and
@@ -172,6 +174,14 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 	k := userKeys(tenant)
 	marked := map[string]bool{}
 	pipe := l.rdb.Pipeline()
+	// The batch's events first (the store holds these versions now): the
+	// pipeline runs in order, so a crash after them re-applies and finds
+	// no journal entry left to emit twice.
+	var emit *redis.Cmd
+	if evs := batchEmitted(done); l.EventsEnabled() && len(evs) > 0 {
+		ks, args := l.emitArgs(tenant, evs)
+		emit = pipe.EvalSha(ctx, emitScript.Hash(), ks, args...)
+	}
 	if len(done) > 0 {
 		keys := make([]string, 3, 3+2*len(done))
 		keys[0], keys[1], keys[2] = k.dirty(), k.idxAnchor(), k.failed()
@@ -191,6 +201,9 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return redisErr("mark batch applied", err)
+	}
+	if emit != nil {
+		l.eventsAdded(ctx, tenant, emit)
 	}
 	return nil
 }

@@ -147,11 +147,11 @@ func TestWriteScriptResentAfterTimeoutActsOnce(t *testing.T) {
 
 	// A group create with a member, resent the same way: one group, its
 	// member change counted once.
-	if _, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "warm"}, false, nil, nil, ""); err != nil {
+	if _, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "warm"}, false, nil, nil, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	proxy.DelayNext(1, time.Second)
-	g, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "once"}, false, []string{r.ID}, nil, "")
+	g, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "once"}, false, []string{r.ID}, nil, "", nil)
 	if err != nil || g.Version != 1 {
 		t.Fatalf("group create whose reply was late: %+v %v, want version 1", g, err)
 	}

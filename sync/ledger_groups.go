@@ -59,7 +59,7 @@ func withoutMembers(a scim.Attrs) scim.Attrs {
 
 // putGroup runs the atomic group write.
 func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs,
-	replace bool, adds, removes []string, anchor string) (_ *Record, err error) {
+	replace bool, adds, removes []string, anchor string, prev scim.Attrs) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_group", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
 	if err := requestLive(ctx, "put group"); err != nil {
@@ -83,7 +83,9 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 	if replace {
 		rep = "1"
 	}
-	args = append(args, string(mode), id, expect, doc, dn, ext, l.now().UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg(), newID())
+	at := l.now()
+	args = append(args, string(mode), id, expect, doc, dn, ext, at.UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg(), newID(),
+		l.groupJournalEntry(mode, prev, a, at))
 	for _, u := range adds {
 		args = append(args, u)
 	}
@@ -93,7 +95,7 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 	var res []string
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
 		var err error
-		if res, err = putGroupScript.Run(ctx, c, k.groupPutKeys(id), args...).StringSlice(); err != nil {
+		if res, err = putGroupScript.Run(ctx, c, append(k.groupPutKeys(id), k.journal(id)), args...).StringSlice(); err != nil {
 			return redisErr("put group", err)
 		}
 		return nil

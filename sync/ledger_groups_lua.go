@@ -13,14 +13,16 @@ import "github.com/redis/go-redis/v9"
 // KEYS: 1 rec, 2 idx displayName, 3 idx externalId (zset, ledger_extid.go),
 // 4 all, 5 seq, 6 dirty, 7 members, 8 pending, 9 member-change counter,
 // 10 idx anchor, 11 live users (zset), 12 failed, 13 the externalId hash of
-// earlier releases (moved into 3 a batch per call)
+// earlier releases (moved into 3 a batch per call), 14 the group's event
+// journal (ledger_events.go)
 // ARGV: 1 mode (create|update|delete|adopt|members: an update of the
 // membership alone, keeping doc and indexes), 2 id, 3 expected version,
 // 4 doc, 5 displayName (lowered), 6 externalId, 7 now ms, 8 replace ("1":
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
 // adds, 11 how many dropped ids to keep, 12 "1" when the tenant makes
-// externalId unique, 13 the request id (see Replays, ledger_lua.go), then
-// the adds, then the removes.
+// externalId unique, 13 the request id (see Replays, ledger_lua.go), 14
+// the write's journal entry ("" none: see journalLua), then the adds, then
+// the removes.
 //
 // An added member that is not a live user of the tenant is left out and
 // the write goes on; the record then holds dropn (how many), dropids (the
@@ -30,7 +32,7 @@ import "github.com/redis/go-redis/v9"
 //
 // Returns {"ok", fields...} or {"notfound"}, {"exists"}, {"version", cur},
 // {"unique", attribute, otherID}, {"adopted", id}.
-var putGroupScript = redis.NewScript(extLua + `
+var putGroupScript = redis.NewScript(extLua + journalLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
@@ -54,8 +56,8 @@ end
 local dn, ext = ARGV[5], ARGV[6]
 local nadd = tonumber(ARGV[10])
 local adds, removes = {}, {}
-for i = 14, 13 + nadd do adds[#adds+1] = ARGV[i] end
-for i = 14 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+for i = 15, 14 + nadd do adds[#adds+1] = ARGV[i] end
+for i = 15 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
 extMigrate(KEYS[13], KEYS[3])
 if mode ~= 'delete' then
   if mode ~= 'members' then
@@ -135,6 +137,7 @@ else
   end
 end
 redis.call('HSET', rec, 'req', ARGV[13])
+journal(KEYS[14], v, ARGV[14])
 local out = redis.call('HGETALL', rec)
 table.insert(out, 1, 'ok')
 return out

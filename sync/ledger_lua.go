@@ -32,12 +32,13 @@ import "github.com/redis/go-redis/v9"
 // 4 idx emails (zset), 5 all (zset by seq), 6 seq counter, 7 dirty (zset),
 // 8 idx anchor, 9 failed (zset: resources whose latest version the store
 // rejected), 10 drain generation (read only), 11 the externalId hash of
-// earlier releases (moved into 3 a batch per call)
+// earlier releases (moved into 3 a batch per call), 12 the user's event
+// journal (ledger_events.go)
 // ARGV: 1 mode (create|update|delete|adopt), 2 id, 3 expected version (0 any),
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor
 // (adopt), 12 "1" when the tenant makes externalId unique, 13 the request
-// id (see Replays)
+// id (see Replays), 14 the write's journal entry ("" none: see journalLua)
 //
 // Returns {"ok", drain generation, values...}: the generation read with
 // the write (see Service.enqueue) and the record's putReplyFields, "" for
@@ -45,7 +46,7 @@ import "github.com/redis/go-redis/v9"
 // the caller's doc: sending it back would be a kilobyte for nothing); or
 // {"notfound"}, {"exists"}, {"version", current}, {"unique", attribute,
 // otherID}, {"adopted", id} (adopt of an anchor the ledger knows already).
-var putScript = redis.NewScript(extLua + `
+var putScript = redis.NewScript(extLua + journalLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local function reply()
@@ -125,6 +126,7 @@ else
   end
   redis.call('HSET', rec, unpack(f))
 end
+journal(KEYS[12], v, ARGV[14])
 return reply()
 `)
 

@@ -194,6 +194,9 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	if r.sealedPassword != "" {
 		pwv = r.passwordVersion
 	}
+	if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{userEmitted(r, anchor)}); err != nil {
+		return err
+	}
 	if err := rc.Ledger.markApplied(ctx, tenant, id, r.Version, anchor, pwv, lease); err != nil {
 		return err
 	}
@@ -251,6 +254,9 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 	}
 	if !mapped {
 		// Groups of this tenant live in the ledger only.
+		if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{groupEmitted(r, r.Anchor, pending)}); err != nil {
+			return err
+		}
 		return rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, "", pending)
 	}
 	sctx, cancel := context.WithTimeout(ctx, rc.storeTimeout())
@@ -267,6 +273,9 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 	if r.Deleted {
 		if err := gs.RemoveGroup(sctx, g); err != nil {
 			return rc.fail(ctx, k, r, err)
+		}
+		if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{groupEmitted(r, r.Anchor, nil)}); err != nil {
+			return err
 		}
 		return rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, "", nil)
 	}
@@ -310,6 +319,9 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 		if err := gs.RemoveMembers(sctx, anchor, batch); err != nil {
 			return rc.fail(ctx, k, r, err)
 		}
+	}
+	if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{groupEmitted(r, anchor, applied)}); err != nil {
+		return err
 	}
 	if err := rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, anchor, applied); err != nil {
 		return err

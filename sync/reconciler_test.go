@@ -27,7 +27,7 @@ type storeFixture struct {
 
 func (f *storeFixture) Store(context.Context, string) (adapters.Store, error) { return f.store, nil }
 
-func newSQLiteFixture(t *testing.T, tenant string) *storeFixture {
+func newSQLiteFixture(t testing.TB, tenant string) *storeFixture {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "store.db")
 	db, err := sql.Open("sqlite", path)

@@ -210,7 +210,7 @@ func (s *Service) updateUser(ctx context.Context, tenant, id string, ifVersion i
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.Ledger.UpdateUser(ctx, tenant, u, id, cur.Version, a, pw)
+		r, err := s.Ledger.putUser(ctx, tenant, u, id, modeUpdate, cur.Version, a, pw, "", cur.Attrs)
 		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
 			continue // a concurrent write won; redo on top of it
 		}

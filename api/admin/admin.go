@@ -49,6 +49,9 @@ type Deps struct {
 	// SetupLinks, optional, are the tenants' setup links (setuplinks.go);
 	// nil (no secrets.key_file): their routes say they are off.
 	SetupLinks *tenants.SetupLinks
+	// Webhooks, optional, serve the events feed and the webhook
+	// endpoints (webhooks.go); nil: their routes are 404.
+	Webhooks *syncsvc.Webhooks
 }
 
 // Handler serves the admin API and the console.
@@ -100,6 +103,9 @@ func (h *Handler) Mount(r gin.IRouter) {
 		v1.DELETE("/tenants/:tenant/oauth-clients/:client", h.revokeOAuthClient)
 	}
 	h.mountSetupLinks(v1)
+	if h.deps.Webhooks != nil {
+		h.mountWebhooks(v1)
+	}
 	v1.GET("/tenants/:tenant/users", h.statuses(queue.KindUser))
 	v1.GET("/tenants/:tenant/users/:id", h.status(queue.KindUser))
 	v1.GET("/tenants/:tenant/groups", h.statuses(queue.KindGroup))

@@ -97,6 +97,9 @@ func (h *Handler) mountConsole(r gin.IRouter) {
 		auth.POST("/tenants/:tenant/setup-links", h.consoleCreateSetupLink)
 		auth.POST("/tenants/:tenant/setup-links/:link/revoke", h.consoleRevokeSetupLink)
 	}
+	if h.deps.Webhooks != nil {
+		h.mountConsoleWebhooks(auth)
+	}
 	auth.POST("/tenants/:tenant/replay", h.consoleReplay)
 	auth.POST("/tenants/:tenant/import", h.consoleImport)
 }
@@ -159,7 +162,9 @@ type view struct {
 	// OAuth is nil without OAuth clients (Deps.OAuth); then no section.
 	OAuth *oauthView
 	// Setup is nil without setup links (Deps.SetupLinks); then no section.
-	Setup    *setupLinksView
+	Setup *setupLinksView
+	// Webhooks is nil without Deps.Webhooks; then no section.
+	Webhooks *webhooksView
 	Failed   []syncsvc.ResourceStatus
 	Pending  []syncsvc.ResourceStatus
 	Job      *syncsvc.JobStatus
@@ -254,6 +259,9 @@ func (h *Handler) tenantView(ctx context.Context, id string) (view, error) {
 	if v.Setup, err = h.setupLinksView(ctx, t.ID); err != nil {
 		return v, err
 	}
+	if v.Webhooks, err = h.webhooksView(ctx, t.ID); err != nil {
+		return v, err
+	}
 	if v.Summary, err = h.deps.Admin.Summary(ctx, t.ID); err != nil {
 		return v, err
 	}
@@ -286,6 +294,8 @@ func (h *Handler) tenantPage(c *gin.Context) {
 		v.Notice = "Setup link revoked: it no longer opens, and its open pages are closed."
 	case "client-revoked":
 		v.Notice = "OAuth client revoked: its tokens no longer work."
+	case "webhook-updated":
+		v.Notice = "Webhook endpoint updated."
 	case "replayed":
 		users, _ := strconv.Atoi(c.Query("users"))
 		groups, _ := strconv.Atoi(c.Query("groups"))

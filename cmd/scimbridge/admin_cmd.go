@@ -97,7 +97,7 @@ func (a *app) adminHandler() *admin.Handler {
 		return nil
 	}
 	h, err := admin.New(admin.Config{PublicURL: a.cfg.PublicURL, Logger: a.log},
-		admin.Deps{Operator: op, Tenants: a.registry, Keys: a.keys, Admin: a.operator(), OAuth: a.oauth, SetupLinks: a.setupLinks()})
+		admin.Deps{Operator: op, Tenants: a.registry, Keys: a.keys, Admin: a.operator(), OAuth: a.oauth, SetupLinks: a.setupLinks(), Webhooks: a.webhooks})
 	if err != nil {
 		a.log.Error("admin API and console are off", "err", err)
 		return nil

@@ -57,6 +57,8 @@ type app struct {
 	ledger   *syncsvc.Ledger
 	enqueuer *queue.Enqueuer
 	service  *syncsvc.Service
+	// webhooks are the tenants' endpoints and the deliveries of events.
+	webhooks *syncsvc.Webhooks
 	metrics  *appMetrics // telemetry.go
 	// opsToken, when set, is the operator token guarding /metrics and
 	// /monitoring (see operatorToken).
@@ -119,9 +121,14 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		ledger:   syncsvc.NewLedger(rdb, sealer),
 	}
 	a.ledger.RequireReplicas(cfg.Redis.MinReplicas, cfg.Redis.ReplicaTimeout)
+	if cfg.Events.Enabled != nil && *cfg.Events.Enabled {
+		a.ledger.SetEventRetention(cfg.Events.Retention)
+	}
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout).
 		WithShards(cfg.Redis.QueueShards)
+	a.webhooks = &syncsvc.Webhooks{Ledger: a.ledger, Sealer: sealer, Enqueuer: a.enqueuer, Policy: policy,
+		Timeout: cfg.Webhooks.Timeout, DisableAfter: cfg.Webhooks.DisableAfter, Logger: log}
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: a.registry, Unique: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
 		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
@@ -132,6 +139,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	injectFaults(a) // nothing, unless built with -tags faultinject (faults_on.go)
 	a.metrics = newAppMetrics(a)
 	a.service.Metrics = a.metrics.sync
+	a.webhooks.Metrics = a.metrics.webhooks
 	if err := checkRedisSafety(ctx, rdb, log, cfg.Redis.RequireDurable, cfg.Redis.MinReplicas); err != nil {
 		rdb.Close()
 		return nil, err
@@ -196,6 +204,27 @@ func (a *app) seedTenants(ctx context.Context) error {
 	for _, t := range a.cfg.Tenants {
 		if err := a.registry.Put(ctx, t); err != nil {
 			return fmt.Errorf("tenant %s: %w", t.ID, err)
+		}
+	}
+	return a.seedWebhooks(ctx)
+}
+
+// seedWebhooks makes or updates the configuration's webhook endpoints.
+func (a *app) seedWebhooks(ctx context.Context) error {
+	for i, e := range a.cfg.Webhooks.Endpoints {
+		b, err := os.ReadFile(e.SecretFile)
+		if err != nil {
+			return fmt.Errorf("webhooks.endpoints[%d]: secret_file: %w", i, err)
+		}
+		if _, err := a.registry.Get(ctx, e.Tenant); err != nil {
+			return fmt.Errorf("webhooks.endpoints[%d]: tenant %q: %w", i, e.Tenant, err)
+		}
+		in := syncsvc.EndpointInput{URL: &e.URL, Enabled: e.Enabled}
+		if len(e.EventTypes) > 0 {
+			in.Types = &e.EventTypes
+		}
+		if _, err := a.webhooks.EnsureEndpoint(ctx, e.Tenant, in, strings.TrimSpace(string(b))); err != nil {
+			return fmt.Errorf("webhooks.endpoints[%d]: %w", i, err)
 		}
 	}
 	return nil
@@ -298,21 +327,53 @@ func (a *app) runWorker(ctx context.Context) error {
 		Limiter: a.tenantLimiter(), Drains: a.enqueuer}
 	rec.Register(mux)
 	a.operator().Register(mux)
+	// Events applied here queue their webhook deliveries, which run on a
+	// server of their own: a slow receiver holds none of the applies.
+	a.ledger.OnEvents(a.webhooks.Kick)
+	whCfg := queue.WebhookServerConfig(a.cfg.Webhooks.Concurrency)
+	whCfg.Logger = asynqLogger{a.log}
+	whCfg.LogLevel = asynq.WarnLevel
+	whSrv := asynq.NewServer(a.asynqOpt, whCfg)
+	whMux := asynq.NewServeMux()
+	a.webhooks.Register(whMux)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency)
+	if err := whSrv.Start(whMux); err != nil {
+		srv.Shutdown()
+		return fmt.Errorf("worker: webhook deliveries: %w", err)
+	}
+	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency, "webhook_concurrency", a.cfg.Webhooks.Concurrency)
 	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: a.registry,
 		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace}
 	swCtx, stopSweeper := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { sw.Run(swCtx); close(done) }()
+	go a.sweepWebhooks(swCtx)
 	<-ctx.Done()
 	stopSweeper()
 	<-done
+	whSrv.Shutdown()
 	srv.Shutdown()
 	a.log.Info("worker stopped")
 	return nil
+}
+
+// sweepWebhooks kicks, every sweeper.interval, the webhook endpoints
+// behind their tenant's stream (a delivery run lost with a killed worker).
+func (a *app) sweepWebhooks(ctx context.Context) {
+	tick := time.NewTicker(a.cfg.Sweeper.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if ids, err := a.registry.TenantIDs(ctx); err == nil {
+				a.webhooks.Sweep(ctx, ids)
+			}
+		}
+	}
 }
 
 // asynqLogger routes asynq's log lines to slog.

@@ -54,6 +54,15 @@ type invocation struct {
 	fromTenant string // restore --from-tenant
 	outFile    string // backup --out
 	inFile     string // restore --in
+	// events and webhook commands (events_cmd.go)
+	after    string // events list --after
+	eventID  string // events replay --event
+	from, to string // events replay --from/--to (RFC 3339)
+	endpoint string // --endpoint
+	url      string // webhook create/update --url
+	types    string // webhook create/update --types (comma-separated)
+	enabled  string // webhook update --enabled true|false
+	overlap  string // webhook rotate --overlap
 
 	stdout, stderr io.Writer
 }
@@ -163,6 +172,14 @@ func cliCommands() []command {
 	noWaitFlag := boolFlag("no-wait", "start the job and return (then: scimbridge job --id ID)", func(in *invocation) *bool { return &in.noWait })
 	tenantFileFlag := stringFlag("file", "F", "the tenant, YAML or JSON (- for standard input)", "", fileField).
 		need("(- for standard input)")
+	typesFlag := stringFlag("types", "T1,T2", "event types sent (comma-separated; unset: all)", "", func(in *invocation) *string { return &in.types })
+	endpointFlag := func(required bool) flagSpec {
+		f := stringFlag("endpoint", "ID", "the webhook endpoint id (ep_...)", "", func(in *invocation) *string { return &in.endpoint })
+		if required {
+			f = f.need("")
+		}
+		return f
+	}
 	userFileFlag := stringFlag("file", "user.json", "a SCIM user, JSON (- for standard input)", "", fileField).
 		need("(- for standard input)")
 
@@ -272,6 +289,45 @@ func cliCommands() []command {
 				boolFlag("dry-run", "check the file and count its contents; write nothing", func(in *invocation) *bool { return &in.dryRun }),
 				jsonFlag),
 			run: runRestore},
+
+		{name: "events list", summary: "a tenant's events feed, oldest first (then --after the last cursor)",
+			flags: connect(tenantFlag,
+				stringFlag("after", "CURSOR", "continue after this cursor (unset: the oldest kept)", "", func(in *invocation) *string { return &in.after }),
+				intFlag("count", "N", "events (1 to 1000)", 100, func(in *invocation) *int { return &in.count }),
+				jsonFlag),
+			run: runEvents},
+		{name: "events replay", summary: "send events again to the webhook endpoints (one event, or a time range)",
+			doc: "Give --event ID, or --from (and --to, default now) as RFC 3339 times. A replayed event keeps\n" +
+				"its id (webhook-id), and is sent before the endpoint's newer events.",
+			flags: connect(tenantFlag,
+				stringFlag("event", "ID", "the event id (evt_...)", "", func(in *invocation) *string { return &in.eventID }),
+				stringFlag("from", "TIME", "start of the range (RFC 3339)", "", func(in *invocation) *string { return &in.from }),
+				stringFlag("to", "TIME", "end of the range (RFC 3339; unset: now)", "", func(in *invocation) *string { return &in.to }),
+				endpointFlag(false), jsonFlag),
+			run: runEvents},
+		{name: "webhook create", summary: "new webhook endpoint (its signing secret is shown once)",
+			doc: "The worker delivers each event the endpoint subscribes to, signed per Standard Webhooks\n" +
+				"(webhook-id, webhook-timestamp, webhook-signature). Needs secrets.key_file (the secret is sealed).",
+			flags: connect(tenantFlag,
+				stringFlag("url", "URL", "the receiver (http or https)", "", func(in *invocation) *string { return &in.url }).need(""),
+				typesFlag, jsonFlag),
+			run: runWebhook},
+		{name: "webhook list", summary: "a tenant's webhook endpoints (without their secrets)", flags: connect(tenantFlag, jsonFlag), run: runWebhook},
+		{name: "webhook update", summary: "change an endpoint's URL, event types, or enable/disable it",
+			flags: connect(tenantFlag, endpointFlag(true),
+				stringFlag("url", "URL", "new receiver URL", "", func(in *invocation) *string { return &in.url }),
+				typesFlag,
+				stringFlag("enabled", "true|false", "enable or disable", "", func(in *invocation) *string { return &in.enabled }),
+				jsonFlag),
+			run: runWebhook},
+		{name: "webhook delete", summary: "remove an endpoint and its delivery state", flags: connect(tenantFlag, endpointFlag(true)), run: runWebhook},
+		{name: "webhook rotate", summary: "new signing secret (shown once); the old one signs too during --overlap",
+			flags: connect(tenantFlag, endpointFlag(true),
+				stringFlag("overlap", "DURATION", "how long the old secret keeps signing", "24h", func(in *invocation) *string { return &in.overlap }),
+				jsonFlag),
+			run: runWebhook},
+		{name: "webhook deliveries", summary: "an endpoint's delivery log (attempts, status, latency, response)",
+			flags: connect(tenantFlag, endpointFlag(true), jsonFlag), run: runWebhook},
 
 		{name: "help", summary: "this text, or a command's usage", args: "[COMMAND]", run: runHelp},
 	}

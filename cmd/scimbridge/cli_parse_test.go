@@ -329,6 +329,8 @@ func TestUsageIsTheTable(t *testing.T) {
 		"key":          {"create", "list", "revoke"},
 		"oauth-client": {"create", "list", "revoke"},
 		"tenant":       {"list", "show", "create", "update", "disable", "enable", "setup-link", "setup-link-revoke"},
+		"events":       {"list", "replay"},
+		"webhook":      {"create", "list", "update", "delete", "rotate", "deliveries"},
 	}) {
 		t.Errorf("groups: %v", groups)
 	}

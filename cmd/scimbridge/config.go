@@ -75,6 +75,27 @@ type Config struct {
 		Interval time.Duration `yaml:"interval"` // default 30s
 		Grace    time.Duration `yaml:"grace"`    // default 1m
 	} `yaml:"sweeper"`
+	Events struct {
+		// Enabled records events (the feed and the webhooks' source).
+		// Default true.
+		Enabled *bool `yaml:"enabled"`
+		// Retention is how long a tenant's events stay in its stream
+		// (default 168h).
+		Retention time.Duration `yaml:"retention"`
+	} `yaml:"events"`
+	Webhooks struct {
+		// Concurrency is how many deliveries one worker runs at once, on
+		// a server of their own (default 16).
+		Concurrency int `yaml:"concurrency"`
+		// Timeout bounds one delivery request (default 10s).
+		Timeout time.Duration `yaml:"timeout"`
+		// DisableAfter: an endpoint failing this long is disabled
+		// (default 120h).
+		DisableAfter time.Duration `yaml:"disable_after"`
+		// Endpoints are made or updated at start (seedWebhooks), like
+		// tenants[]; endpoints added through the API or CLI are kept.
+		Endpoints []WebhookEndpointConfig `yaml:"endpoints"`
+	} `yaml:"webhooks"`
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info (default), warn, error
 		Format string `yaml:"format"` // json (default) or text
@@ -205,8 +226,29 @@ func joinIndented(errs []error) error {
 	return errors.New(strings.Join(msgs, "\n  "))
 }
 
+// WebhookEndpointConfig is one webhooks.endpoints[] entry.
+type WebhookEndpointConfig struct {
+	Tenant string `yaml:"tenant"`
+	URL    string `yaml:"url"`
+	// EventTypes are the types sent (empty: all).
+	EventTypes []string `yaml:"event_types"`
+	// Enabled defaults to true.
+	Enabled *bool `yaml:"enabled"`
+	// SecretFile holds the signing secret, whsec_<base64> (the operator
+	// makes it; the receiver needs it too).
+	SecretFile string `yaml:"secret_file"`
+}
+
 func (c *Config) validate() []error {
 	var errs []error
+	for i, e := range c.Webhooks.Endpoints {
+		if e.Tenant == "" || e.URL == "" || e.SecretFile == "" {
+			errs = append(errs, fmt.Errorf("webhooks.endpoints[%d]: tenant, url and secret_file are required", i))
+		}
+	}
+	if len(c.Webhooks.Endpoints) > 0 && c.Secrets.KeyFile == "" {
+		errs = append(errs, fmt.Errorf("webhooks.endpoints: secrets.key_file is required (the signing secrets are sealed with it)"))
+	}
 	if !strings.Contains(c.Listen, ":") {
 		errs = append(errs, fmt.Errorf("listen %q: want host:port or :port", c.Listen))
 	}

@@ -262,6 +262,27 @@ var settings = []setting{
 		func(c *Config) *time.Duration { return &c.Sweeper.Interval }),
 	durationSetting("sweeper.grace", "SCIMBRIDGE_SWEEPER_GRACE", time.Minute, "how long a resource may stay dirty before it is re-enqueued",
 		func(c *Config) *time.Duration { return &c.Sweeper.Grace }),
+	{key: "events.enabled", env: "SCIMBRIDGE_EVENTS_ENABLED", def: "`true`",
+		meaning: "record an event for every change applied to a store (the events feed, and what webhooks deliver)",
+		fromEnv: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			c.Events.Enabled = &b
+			return err
+		},
+		fill: func(c *Config) {
+			if c.Events.Enabled == nil {
+				on := true
+				c.Events.Enabled = &on
+			}
+		}},
+	durationSetting("events.retention", "SCIMBRIDGE_EVENTS_RETENTION", 168*time.Hour, "how long a tenant's events stay in its stream (the feed, replays); older ones are trimmed",
+		func(c *Config) *time.Duration { return &c.Events.Retention }),
+	intSetting("webhooks.concurrency", "SCIMBRIDGE_WEBHOOKS_CONCURRENCY", 16, "webhook deliveries one worker runs at once, on an asynq server of their own (a slow receiver never holds a provisioning worker)",
+		func(c *Config) *int { return &c.Webhooks.Concurrency }),
+	durationSetting("webhooks.timeout", "SCIMBRIDGE_WEBHOOKS_TIMEOUT", 10*time.Second, "bound on one webhook delivery request",
+		func(c *Config) *time.Duration { return &c.Webhooks.Timeout }),
+	durationSetting("webhooks.disable_after", "SCIMBRIDGE_WEBHOOKS_DISABLE_AFTER", 120*time.Hour, "a webhook endpoint failing this long is disabled (log, metric, console)",
+		func(c *Config) *time.Duration { return &c.Webhooks.DisableAfter }),
 	stringSetting("log.level", "SCIMBRIDGE_LOG_LEVEL", "info", "debug, info, warn, error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringSetting("log.format", "SCIMBRIDGE_LOG_FORMAT", "json", "json or text",
@@ -321,7 +342,7 @@ var settings = []setting{
 	durationSetting("stores.idle_close", "SCIMBRIDGE_STORES_IDLE_CLOSE", 10*time.Minute, "close a tenant's store connections after this long unused",
 		func(c *Config) *time.Duration { return &c.Stores.IdleClose }),
 	{key: "stores.allowed_networks", env: "SCIMBRIDGE_STORES_ALLOWED_NETWORKS", def: "unset (all but link-local and metadata)",
-		meaning: "the only networks stores may be reached at (from the environment or `--set`: comma-separated)",
+		meaning: "the only networks stores and webhook receivers may be reached at (checked on the resolved address at connect time; from the environment or `--set`: comma-separated)",
 		fromEnv: func(c *Config, v string) error {
 			c.Stores.AllowedNetworks = nil
 			for _, n := range strings.Split(v, ",") {
@@ -337,6 +358,7 @@ var settings = []setting{
 		meaning: "file holding the operator token",
 		fromEnv: func(c *Config, v string) error { c.Admin.TokenFile = v; return nil }},
 	{key: "tenants[]", def: "none", meaning: "tenants created or updated at start (see the examples)"},
+	{key: "webhooks.endpoints[]", def: "none", meaning: "webhook endpoints created or updated at start: `tenant`, `url`, `event_types` (unset: all), `enabled`, `secret_file` (a `whsec_<base64>` secret the operator makes); needs `secrets.key_file`"},
 }
 
 // applyEnv applies the table's environment overrides.

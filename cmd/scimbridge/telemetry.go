@@ -168,6 +168,7 @@ type appMetrics struct {
 	registry  *prometheus.Registry
 	http      *api.HTTPMetrics
 	sync      *syncsvc.Metrics
+	webhooks  *syncsvc.WebhookMetrics
 	inspector *asynq.Inspector
 }
 
@@ -180,6 +181,7 @@ func newAppMetrics(a *app) *appMetrics {
 		registry:  reg,
 		http:      api.NewHTTPMetrics(reg),
 		sync:      syncsvc.NewMetrics(reg),
+		webhooks:  syncsvc.NewWebhookMetrics(reg),
 		inspector: asynq.NewInspector(a.asynqOpt),
 	}
 	reg.MustRegister(

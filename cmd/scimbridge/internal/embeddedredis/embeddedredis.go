@@ -40,7 +40,7 @@ var (
 	// ErrSnapshot: the snapshot cannot be read or restored.
 	ErrSnapshot = errors.New("embedded redis: bad snapshot")
 	// ErrUnsupportedType: a key of a type the snapshot does not
-	// hold (stream, ...) was left out of a save.
+	// hold (HyperLogLog, ...) was left out of a save.
 	ErrUnsupportedType = errors.New("embedded redis: key type not snapshotted")
 )
 
@@ -311,6 +311,13 @@ type snapshotKey struct {
 	List        [][]byte         `json:"list,omitempty"`
 	Set         [][]byte         `json:"set,omitempty"`
 	ZSet        []snapshotMember `json:"zset,omitempty"`
+	// Stream is a stream's entries, oldest first (the events feed).
+	Stream []snapshotEntry `json:"stream,omitempty"`
+}
+
+type snapshotEntry struct {
+	ID     string   `json:"id"`
+	Values [][]byte `json:"values"`
 }
 
 type snapshotField struct {
@@ -395,6 +402,12 @@ func readKey(db *miniredis.RedisDB, name string, now time.Time) (snapshotKey, bo
 		for _, m := range members {
 			key.ZSet = append(key.ZSet, snapshotMember{Member: []byte(m), Score: z[m]})
 		}
+	case "stream":
+		var entries []miniredis.StreamEntry
+		entries, err = db.Stream(name)
+		for _, en := range entries {
+			key.Stream = append(key.Stream, snapshotEntry{ID: en.ID, Values: stringsToBytes(en.Values)})
+		}
 	default:
 		return key, false, nil
 	}
@@ -472,6 +485,13 @@ func restoreSnapshotKey(db *miniredis.RedisDB, k snapshotKey) error {
 	case "zset":
 		for _, m := range k.ZSet {
 			if _, err := db.ZAdd(name, m.Score, string(m.Member)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "stream":
+		for _, e := range k.Stream {
+			if _, err := db.XAdd(name, e.ID, bytesToStrings(e.Values)); err != nil {
 				return err
 			}
 		}

@@ -63,6 +63,8 @@ func TestEmbeddedRedisRestartKeepsEveryType(t *testing.T) {
 		redis.Z{Score: 1.5, Member: "half"},
 		redis.Z{Score: 1767225600123, Member: "timestamp"},
 		redis.Z{Score: -3, Member: "negative"}).Err())
+	mustRedis(t, c.XAdd(ctx, &redis.XAddArgs{Stream: "x:events", ID: "1764600000000-0", Values: []string{"type", "user.created", "blob", binaryValue}}).Err())
+	mustRedis(t, c.XAdd(ctx, &redis.XAddArgs{Stream: "x:events", ID: "1764600000000-1", Values: []string{"type", "user.deleted"}}).Err())
 	_ = c.Close()
 	// Another logical database, as a non-zero redis.db would use.
 	c3 := redis.NewClient(&redis.Options{Addr: first.Addr(), DB: 3})
@@ -98,6 +100,12 @@ func TestEmbeddedRedisRestartKeepsEveryType(t *testing.T) {
 		if hash[f] != v {
 			t.Errorf("HGET h:user %s = %q, want %q", f, hash[f], v)
 		}
+	}
+	entries, err := r.XRange(ctx, "x:events", "-", "+").Result()
+	mustRedis(t, err)
+	if len(entries) != 2 || entries[0].ID != "1764600000000-0" || entries[0].Values["blob"] != binaryValue ||
+		entries[1].ID != "1764600000000-1" || entries[1].Values["type"] != "user.deleted" {
+		t.Errorf("XRANGE x:events = %v, want both entries with their ids", entries)
 	}
 	list, err := r.LRange(ctx, "l:queue", 0, -1).Result()
 	mustRedis(t, err)
@@ -249,7 +257,7 @@ func TestEmbeddedRedisRejectsCorruptSnapshot(t *testing.T) {
 		"not json":      `{"version":1,"databases":[`,
 		"wrong version": `{"version":99,"databases":[]}`,
 		"bad database":  `{"version":1,"databases":[{"db":42,"keys":[]}]}`,
-		"unknown type":  `{"version":1,"databases":[{"db":0,"keys":[{"key":"aw==","type":"stream"}]}]}`,
+		"unknown type":  `{"version":1,"databases":[{"db":0,"keys":[{"key":"aw==","type":"hll"}]}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -273,10 +281,10 @@ func TestEmbeddedRedisReportsUnsupportedTypes(t *testing.T) {
 	r := clientForTest(t, e.Addr(), 0)
 	ctx := context.Background()
 	mustRedis(t, r.Set(ctx, "normal", "v", 0).Err())
-	mustRedis(t, r.XAdd(ctx, &redis.XAddArgs{Stream: "events", Values: []string{"a", "b"}}).Err())
+	mustRedis(t, r.PFAdd(ctx, "visitors", "a", "b").Err())
 	err := e.Save()
-	if !errors.Is(err, ErrUnsupportedType) || !strings.Contains(err.Error(), "events") {
-		t.Fatalf("Save with a stream = %v, want ErrUnsupportedType naming the key", err)
+	if !errors.Is(err, ErrUnsupportedType) || !strings.Contains(err.Error(), "visitors") {
+		t.Fatalf("Save with a HyperLogLog = %v, want ErrUnsupportedType naming the key", err)
 	}
 	// Everything else was still saved.
 	data, err := os.ReadFile(filepath.Join(dir, SnapshotFile))

@@ -1,0 +1,166 @@
+package admin
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
+)
+
+// webhookHandler is the admin handler with the events feed and webhooks.
+func webhookHandler(t *testing.T, b *adminBundle, withKey bool) *Operator {
+	t.Helper()
+	rdb := testRedis(t)
+	op, err := NewOperator(rightToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := tenants.NewRegistry(rdb)
+	ledger := syncsvc.NewLedger(rdb, nil)
+	ledger.SetEventRetention(time.Hour)
+	w := &syncsvc.Webhooks{Ledger: ledger, Timeout: time.Second}
+	if withKey {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		if w.Sealer, err = syncsvc.NewSealer(key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{
+		Operator: op, Tenants: reg, Keys: tenants.NewKeyStore(rdb),
+		Admin: &syncsvc.Admin{Ledger: ledger, Tenants: reg}, Webhooks: w,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.router = gin.New()
+	h.Mount(b.router)
+	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
+		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
+	}
+	return op
+}
+
+// The admin API manages endpoints (the secret in the creation's answer
+// only), refuses bad input with 400 and nothing written, and serves the
+// feed with a cursor.
+func TestAdminAPIWebhooksAndFeed(t *testing.T) {
+	b := setupAdmin(t, testRedis(t))
+	webhookHandler(t, &b, true)
+	base := "/admin/v1/tenants/" + b.tenant
+	for _, body := range []string{`{"url":"http://169.254.169.254/"}`, `{"url":"gopher://x"}`, `{"url":"https://a.example/","event_types":["user.nope"]}`, `{"nope":1}`} {
+		if w := b.do("POST", base+"/webhooks", body); w.Code != http.StatusBadRequest {
+			t.Fatalf("%s: %d %s", body, w.Code, w.Body)
+		}
+	}
+	if w := b.do("GET", base+"/webhooks", ""); !strings.Contains(w.Body.String(), `"webhooks":[]`) {
+		t.Fatalf("refused creations wrote something: %s", w.Body)
+	}
+	w := b.do("POST", base+"/webhooks", `{"url":"https://app.example/hooks","event_types":["user.created"]}`)
+	var created struct {
+		ID     string `json:"id"`
+		Secret string `json:"secret"`
+	}
+	if w.Code != http.StatusCreated || json.Unmarshal(w.Body.Bytes(), &created) != nil || !strings.HasPrefix(created.Secret, "whsec_") {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("GET", base+"/webhooks/"+created.ID, ""); w.Code != 200 || strings.Contains(w.Body.String(), created.Secret) || strings.Contains(w.Body.String(), "sealed") {
+		t.Fatalf("show: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("PATCH", base+"/webhooks/"+created.ID, `{"enabled":false}`); w.Code != 200 || !strings.Contains(w.Body.String(), `"enabled":false`) {
+		t.Fatalf("disable: %d %s", w.Code, w.Body)
+	}
+	w = b.do("POST", base+"/webhooks/"+created.ID+"/rotate", `{"overlap":"1h"}`)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"secrets_active":2`) || strings.Contains(w.Body.String(), created.Secret) {
+		t.Fatalf("rotate: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("GET", base+"/webhooks/"+created.ID+"/deliveries", ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"deliveries":[]`) {
+		t.Fatalf("deliveries: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("GET", base+"/events?limit=5", ""); w.Code != 200 || !strings.Contains(w.Body.String(), `"events":[]`) {
+		t.Fatalf("feed: %d %s", w.Code, w.Body)
+	}
+	for _, q := range []string{"?after=nope", "?limit=0", "?limit=5000"} {
+		if w := b.do("GET", base+"/events"+q, ""); w.Code != http.StatusBadRequest {
+			t.Fatalf("feed %s: %d %s", q, w.Code, w.Body)
+		}
+	}
+	if w := b.do("POST", base+"/events/replay", `{}`); w.Code != http.StatusBadRequest {
+		t.Fatalf("replay of nothing: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("GET", "/admin/v1/tenants/nope-"+b.tenant+"/events", ""); w.Code != http.StatusNotFound {
+		t.Fatalf("another tenant's feed: %d", w.Code)
+	}
+	if w := b.do("DELETE", base+"/webhooks/"+created.ID, ""); w.Code != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", w.Code, w.Body)
+	}
+	if w := b.do("GET", base+"/webhooks/"+created.ID, ""); w.Code != http.StatusNotFound {
+		t.Fatalf("after delete: %d", w.Code)
+	}
+}
+
+// Without secrets.key_file an endpoint is refused with a 400 that says
+// why.
+func TestAdminAPIWebhooksNeedAKey(t *testing.T) {
+	b := setupAdmin(t, testRedis(t))
+	webhookHandler(t, &b, false)
+	w := b.do("POST", "/admin/v1/tenants/"+b.tenant+"/webhooks", `{"url":"https://app.example/hooks"}`)
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "secrets.key_file") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+}
+
+// The console adds an endpoint (its secret shown once), disables it and
+// shows it disabled.
+func TestConsoleWebhooks(t *testing.T) {
+	b := setupAdmin(t, testRedis(t))
+	op := webhookHandler(t, &b, true)
+	cookie := op.newSession()
+	s, ok := op.session(cookie)
+	if !ok {
+		t.Fatal("no session")
+	}
+	page := "/console/tenants/" + b.tenant
+	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		w := httptest.NewRecorder()
+		b.router.ServeHTTP(w, req)
+		return w
+	}
+	if w := send("GET", page, nil); w.Code != 200 || !strings.Contains(w.Body.String(), "No webhook endpoints yet.") {
+		t.Fatalf("tenant page: %d %s", w.Code, w.Body)
+	}
+	if w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}}); w.Code != http.StatusForbidden {
+		t.Fatalf("without the CSRF token: %d", w.Code)
+	}
+	if w := send("POST", page+"/webhooks", url.Values{"url": {"http://169.254.169.254/"}, csrfField: {op.csrfToken(s)}}); w.Code != http.StatusBadRequest {
+		t.Fatalf("a metadata URL: %d", w.Code)
+	}
+	w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}, "types": {"user.created, user.deleted"}, csrfField: {op.csrfToken(s)}})
+	secret := regexp.MustCompile(`<code id="webhook-secret">(whsec_[^<]+)</code>`).FindStringSubmatch(w.Body.String())
+	ep := regexp.MustCompile(`data-id="(ep_[a-f0-9]+)"`).FindStringSubmatch(w.Body.String())
+	if w.Code != 200 || secret == nil || ep == nil {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	if w := send("POST", page+"/webhooks/"+ep[1]+"/disable", url.Values{csrfField: {op.csrfToken(s)}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("disable: %d", w.Code)
+	}
+	w = send("GET", page, nil)
+	if body := w.Body.String(); strings.Contains(body, secret[1]) || !strings.Contains(body, "user.created, user.deleted") || !strings.Contains(body, ">disabled<") {
+		t.Fatalf("the page after: %s", body)
+	}
+}

@@ -1,0 +1,370 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/queue"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// The ledger's side of events (events.go): each resource's journal of
+// acknowledged transitions, the script that turns the journal into stream
+// entries once the store holds a version, and the tenant's stream (the
+// events feed, trimmed by age).
+//
+// Keys: sb:{tenant}:u:j:<id> and sb:{tenant}:g:j:<id> (hash: "<version>"
+// → Transition JSON, and "n": the resource's last event sequence number),
+// sb:{tenant}:events (the stream). Stream entry fields: type, kind, rid
+// (SCIM id), n (per-resource sequence), v (version), at (acknowledged, unix
+// ms), anchor, changed (comma-separated attribute names), members
+// (comma-separated user ids), reason (sync.failed), res (the resource as
+// the SCIM API shows it, JSON). No password is ever in a record's doc, so
+// none is in an event.
+
+func (k keys) journal(id string) string { return k.prefix() + "j:" + id }
+
+func eventStream(tenant string) string { return "sb:{" + tenant + "}:events" }
+
+// EventsEnabled reports whether the ledger records events
+// (events.retention > 0).
+func (l *Ledger) EventsEnabled() bool { return l.eventRetention > 0 }
+
+// SetEventRetention sets how long events stay in a tenant's stream; 0
+// records none (no journal entries, no stream).
+func (l *Ledger) SetEventRetention(d time.Duration) { l.eventRetention = d }
+
+// OnEvents sets f to be called after events of a tenant were added (the
+// webhook deliveries' kick: Webhooks.Kick). Set it before use.
+func (l *Ledger) OnEvents(f func(ctx context.Context, tenant string)) { l.onEvents = f }
+
+// eventsAdded tells onEvents when cmd (an emitScript call) added events.
+func (l *Ledger) eventsAdded(ctx context.Context, tenant string, cmd *redis.Cmd) {
+	res, err := cmd.Slice()
+	if err != nil || len(res) == 0 {
+		return
+	}
+	if n, ok := res[0].(int64); ok && n > 0 && l.onEvents != nil {
+		l.onEvents(ctx, tenant)
+	}
+}
+
+// userEmitted is what the apply of r (with the store's anchor) emits.
+func userEmitted(r *Record, anchor string) emitted {
+	e := emitted{kind: queue.KindUser, id: r.ID, version: r.Version, anchor: anchor}
+	if !r.Deleted {
+		e.resource, _ = scim.AppendJSON(make([]byte, 0, 512), scim.RenderUser(r.ID, r.Attrs, r.Meta("User")))
+	}
+	return e
+}
+
+// groupEmitted is what the apply of group r emits: its attribute changes
+// and the member changes applied (user id → "+n" added, "-n" removed).
+func groupEmitted(r *Record, anchor string, applied map[string]string) emitted {
+	e := emitted{kind: queue.KindGroup, id: r.ID, version: r.Version, anchor: anchor}
+	if !r.Deleted {
+		e.resource, _ = scim.AppendJSON(make([]byte, 0, 256), scim.RenderGroup(r.ID, r.Attrs, r.Meta("Group")))
+	}
+	for u, change := range applied {
+		if strings.HasPrefix(change, "+") {
+			e.added = append(e.added, u)
+		} else {
+			e.remove = append(e.remove, u)
+		}
+	}
+	sort.Strings(e.added)
+	sort.Strings(e.remove)
+	return e
+}
+
+// batchEmitted is what a drain batch's marks emit.
+func batchEmitted(done []applyMark) []emitted {
+	var out []emitted
+	for _, m := range done {
+		if m.rec != nil && m.version > 0 {
+			out = append(out, userEmitted(m.rec, m.anchor))
+		}
+	}
+	return out
+}
+
+// userJournalEntry is the journal entry of a user write ("" none).
+func (l *Ledger) userJournalEntry(mode putMode, prev, next scim.Attrs, at time.Time) string {
+	if !l.EventsEnabled() {
+		return ""
+	}
+	switch mode {
+	case modeCreate:
+		return userTransition(nil, next, at).encode()
+	case modeDelete:
+		return userTransition(map[string]any{}, nil, at).encode()
+	case modeUpdate:
+		if prev == nil { // a caller that did not read the state it wrote over
+			return Transition{Types: []string{EventUserUpdated}, At: at.UnixMilli()}.encode()
+		}
+		return userTransition(prev, next, at).encode()
+	}
+	return "" // adopt: the store had it already; nothing changed there
+}
+
+// groupJournalEntry is userJournalEntry for a group's attributes.
+func (l *Ledger) groupJournalEntry(mode putMode, prev, next scim.Attrs, at time.Time) string {
+	if !l.EventsEnabled() {
+		return ""
+	}
+	switch mode {
+	case modeCreate:
+		return groupTransition(nil, next, at).encode()
+	case modeDelete:
+		return groupTransition(map[string]any{}, nil, at).encode()
+	case modeUpdate:
+		if prev == nil {
+			return Transition{Types: []string{EventGroupUpdated}, At: at.UnixMilli()}.encode()
+		}
+		return groupTransition(prev, next, at).encode()
+	}
+	return "" // members only (events from the apply), adopt
+}
+
+// journalLua is the write scripts' part: journal(key, version, entry)
+// records entry as the transition of version ("" records nothing).
+const journalLua = `
+local function journal(key, version, entry)
+  if entry and entry ~= '' then redis.call('HSET', key, version, entry) end
+end
+`
+
+// emitScript turns journal entries into stream entries once the store
+// holds a version (run after the store's apply, before the applied mark:
+// a crash between the two re-applies and finds nothing left to emit).
+//
+// KEYS: 1 stream, then one journal per resource.
+// ARGV: 1 MINID for trimming ("" none), then per resource 7 values: kind,
+// id, applied version, anchor, resource JSON ("" none), members added
+// (comma-separated, "" none), members removed.
+// Returns {number of events added, id of the last one or ""}.
+var emitScript = redis.NewScript(`
+local stream, minid = KEYS[1], ARGV[1]
+local count, last = 0, ''
+local function add(j, f)
+  local n = redis.call('HINCRBY', j, 'n', 1)
+  f[#f+1] = 'n'; f[#f+1] = n
+  if minid ~= '' then
+    last = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(f))
+  else
+    last = redis.call('XADD', stream, '*', unpack(f))
+  end
+  count = count + 1
+end
+for r = 2, #KEYS do
+  local j = KEYS[r]
+  local b = 2 + (r - 2) * 7
+  local kind, id, applied, anchor, res, madd, mrem = ARGV[b], ARGV[b+1], tonumber(ARGV[b+2]), ARGV[b+3], ARGV[b+4], ARGV[b+5], ARGV[b+6]
+  local h = redis.call('HGETALL', j)
+  local vs, entries = {}, {}
+  for i = 1, #h, 2 do
+    local v = tonumber(h[i])
+    if h[i] ~= 'n' and v and v <= applied then vs[#vs+1] = v; entries[v] = {h[i], h[i+1]} end
+  end
+  table.sort(vs)
+  for _, v in ipairs(vs) do
+    local ok, t = pcall(cjson.decode, entries[v][2])
+    if ok and type(t) == 'table' and type(t.t) == 'table' then
+      for _, typ in ipairs(t.t) do
+        local f = {'type', typ, 'kind', kind, 'rid', id, 'v', v, 'at', tostring(t.at or '')}
+        if anchor ~= '' then f[#f+1] = 'anchor'; f[#f+1] = anchor end
+        if type(t.c) == 'table' and #t.c > 0 then f[#f+1] = 'changed'; f[#f+1] = table.concat(t.c, ',') end
+        if res ~= '' and not string.find(typ, 'deleted', 1, true) then f[#f+1] = 'res'; f[#f+1] = res end
+        add(j, f)
+      end
+    end
+    redis.call('HDEL', j, entries[v][1])
+  end
+  if madd ~= '' then add(j, {'type', 'group.members_added', 'kind', kind, 'rid', id, 'v', applied, 'members', madd}) end
+  if mrem ~= '' then add(j, {'type', 'group.members_removed', 'kind', kind, 'rid', id, 'v', applied, 'members', mrem}) end
+end
+return {count, last}
+`)
+
+// failedEventScript appends a sync.failed event.
+//
+// KEYS: 1 stream, 2 journal. ARGV: 1 MINID ("" none), 2 kind, 3 id,
+// 4 version, 5 reason.
+var failedEventScript = redis.NewScript(`
+local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
+local f = {'type', 'sync.failed', 'kind', ARGV[2], 'rid', ARGV[3], 'v', ARGV[4], 'reason', ARGV[5], 'n', n}
+if ARGV[1] ~= '' then
+  return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(f))
+end
+return redis.call('XADD', KEYS[1], '*', unpack(f))
+`)
+
+// emitted is one resource a store apply brought to a version.
+type emitted struct {
+	kind, id      string
+	version       int64
+	anchor        string
+	resource      []byte // the resource as the SCIM API shows it
+	added, remove []string
+}
+
+// minID is the stream id before which entries are trimmed ("" when events
+// are kept without a bound, which SetEventRetention never sets).
+func (l *Ledger) minID() string {
+	if l.eventRetention <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(l.now().Add(-l.eventRetention).UnixMilli(), 10)
+}
+
+// emitArgs returns the keys and arguments of emitScript for rs.
+func (l *Ledger) emitArgs(tenant string, rs []emitted) ([]string, []any) {
+	ks := make([]string, 1, 1+len(rs))
+	ks[0] = eventStream(tenant)
+	args := make([]any, 1, 1+7*len(rs))
+	args[0] = l.minID()
+	for _, r := range rs {
+		k := userKeys(tenant)
+		if r.kind == queue.KindGroup {
+			k = groupKeys(tenant)
+		}
+		ks = append(ks, k.journal(r.id))
+		args = append(args, r.kind, r.id, r.version, r.anchor, r.resource,
+			strings.Join(r.added, ","), strings.Join(r.remove, ","))
+	}
+	return ks, args
+}
+
+// emitEvents turns the journal entries of rs up to their applied versions
+// into events.
+func (l *Ledger) emitEvents(ctx context.Context, tenant string, rs []emitted) error {
+	if !l.EventsEnabled() || len(rs) == 0 {
+		return nil
+	}
+	ks, args := l.emitArgs(tenant, rs)
+	cmd := emitScript.Run(ctx, l.rdb, ks, args...)
+	if err := cmd.Err(); err != nil {
+		return redisErr("emit events", err)
+	}
+	l.eventsAdded(ctx, tenant, cmd)
+	return nil
+}
+
+// emitFailed appends a sync.failed event for version of a resource.
+func (l *Ledger) emitFailed(ctx context.Context, k keys, id string, version int64, reason string) (string, error) {
+	if !l.EventsEnabled() {
+		return "", nil
+	}
+	last, err := failedEventScript.Run(ctx, l.rdb, []string{eventStream(k.tenant), k.journal(id)},
+		l.minID(), kindName(k), id, version, reason).Text()
+	if err != nil {
+		return "", redisErr("emit sync.failed", err)
+	}
+	if l.onEvents != nil {
+		l.onEvents(ctx, k.tenant)
+	}
+	return last, nil
+}
+
+// ErrBadCursor: an events cursor that is not a stream id.
+var ErrBadCursor = fmt.Errorf("%w: bad events cursor (use the cursor of an event)", ErrInvalidRequest)
+
+// validCursor reports whether s is a stream id ("ms-seq" or "ms").
+func validCursor(s string) bool {
+	ms, seq, found := strings.Cut(s, "-")
+	if _, err := strconv.ParseUint(ms, 10, 64); err != nil {
+		return false
+	}
+	if found {
+		if _, err := strconv.ParseUint(seq, 10, 64); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Events returns up to limit of the tenant's events after the cursor
+// after ("" from the oldest kept), oldest first.
+func (l *Ledger) Events(ctx context.Context, tenant, after string, limit int) ([]Event, error) {
+	start := "-"
+	if after != "" {
+		if !validCursor(after) {
+			return nil, fmt.Errorf("%w: %q", ErrBadCursor, after)
+		}
+		start = "(" + after
+	}
+	return l.eventRange(ctx, tenant, start, "+", limit)
+}
+
+// EventsBetween returns up to limit of the tenant's events whose time is
+// in [from, to], oldest first.
+func (l *Ledger) EventsBetween(ctx context.Context, tenant string, from, to time.Time, limit int) ([]Event, error) {
+	return l.eventRange(ctx, tenant, strconv.FormatInt(from.UnixMilli(), 10), strconv.FormatInt(to.UnixMilli(), 10), limit)
+}
+
+// EventByID finds an event by its id among the tenant's kept events
+// (a scan of the stream: replay is an operator's action, not a hot path).
+func (l *Ledger) EventByID(ctx context.Context, tenant, id string) (*Event, error) {
+	after := ""
+	for {
+		evs, err := l.Events(ctx, tenant, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for i := range evs {
+			if evs[i].ID == id {
+				return &evs[i], nil
+			}
+		}
+		if len(evs) < 1000 {
+			return nil, fmt.Errorf("sync: event %s: %w", id, ErrNotFound)
+		}
+		after = evs[len(evs)-1].Cursor
+	}
+}
+
+func (l *Ledger) eventRange(ctx context.Context, tenant, start, end string, limit int) ([]Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	msgs, err := l.rdb.XRangeN(ctx, eventStream(tenant), start, end, int64(limit)).Result()
+	if err != nil {
+		return nil, redisErr("read events", err)
+	}
+	out := make([]Event, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, eventFromFields(tenant, m.ID, m.Values))
+	}
+	return out, nil
+}
+
+// EventStats are a tenant's stream's size and ends.
+type EventStats struct {
+	Length      int64
+	First, Last string // cursors ("" when empty)
+	MemoryBytes int64  // MEMORY USAGE of the stream (0 when unknown)
+}
+
+// EventStreamStats returns the size of the tenant's stream.
+func (l *Ledger) EventStreamStats(ctx context.Context, tenant string) (EventStats, error) {
+	var st EventStats
+	info, err := l.rdb.XInfoStream(ctx, eventStream(tenant)).Result()
+	if err != nil {
+		if strings.Contains(err.Error(), "no such key") || errors.Is(err, redis.Nil) {
+			return st, nil
+		}
+		return st, redisErr("events info", err)
+	}
+	st.Length, st.First, st.Last = info.Length, info.FirstEntry.ID, info.LastGeneratedID
+	if n, err := l.rdb.MemoryUsage(ctx, eventStream(tenant)).Result(); err == nil {
+		st.MemoryBytes = n
+	}
+	return st, nil
+}

@@ -1,0 +1,323 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The ledger's side of webhooks (webhooks.go): a tenant's endpoints and,
+// per endpoint, its delivery cursor (the stream id of the last event it
+// acknowledged or skipped), its lease (one delivery run at a time, which
+// keeps the stream's order), its run generation (which makes one task id
+// per run: see Webhooks.Kick), the events queued for replay, attempt
+// counts and the delivery log.
+//
+// Keys: sb:{tenant}:wh:ep (hash: endpoint id → storedEndpoint JSON, whose
+// secrets are sealed), and sb:{tenant}:wh:<what>:<endpoint> for cur
+// (string), lease (string), gen (counter), replay (list of stream ids),
+// att (hash: event id → attempts), log (list of Delivery JSON, newest
+// first, deliveryLogLength kept).
+
+// deliveryLogLength is how many deliveries each endpoint's log keeps.
+const deliveryLogLength = 100
+
+func endpointsKey(tenant string) string { return "sb:{" + tenant + "}:wh:ep" }
+func endpointKey(tenant, what, ep string) string {
+	return "sb:{" + tenant + "}:wh:" + what + ":" + ep
+}
+
+// sealedSecret is one signing secret of an endpoint, sealed with the
+// ledger's key (the secret must be recoverable: it signs).
+type sealedSecret struct {
+	Sealed  string    `json:"sealed"`
+	Created time.Time `json:"created"`
+	// Expires, when set, is the end of a rotation's overlap: after it the
+	// secret no longer signs.
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// storedEndpoint is an endpoint as Redis keeps it.
+type storedEndpoint struct {
+	Endpoint
+	Secrets []sealedSecret `json:"secrets"`
+}
+
+func (l *Ledger) putEndpoint(ctx context.Context, tenant string, e *storedEndpoint) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("sync: encode endpoint: %w", err)
+	}
+	if err := l.rdb.HSet(ctx, endpointsKey(tenant), e.ID, b).Err(); err != nil {
+		return redisErr("put endpoint", err)
+	}
+	return nil
+}
+
+// createEndpoint stores a new endpoint whose cursor starts at the
+// stream's newest event (it receives what happens from now on).
+func (l *Ledger) createEndpoint(ctx context.Context, tenant string, e *storedEndpoint) error {
+	start := "0-0"
+	if st, err := l.EventStreamStats(ctx, tenant); err != nil {
+		return err
+	} else if st.Last != "" {
+		start = st.Last
+	}
+	if err := l.rdb.Set(ctx, endpointKey(tenant, "cur", e.ID), start, 0).Err(); err != nil {
+		return redisErr("endpoint cursor", err)
+	}
+	return l.putEndpoint(ctx, tenant, e)
+}
+
+func (l *Ledger) getEndpoint(ctx context.Context, tenant, id string) (*storedEndpoint, error) {
+	s, err := l.rdb.HGet(ctx, endpointsKey(tenant), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("sync: webhook endpoint %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, redisErr("get endpoint", err)
+	}
+	var e storedEndpoint
+	if err := json.Unmarshal([]byte(s), &e); err != nil {
+		return nil, fmt.Errorf("sync: decode endpoint %s: %w", id, err)
+	}
+	return &e, nil
+}
+
+func (l *Ledger) listEndpoints(ctx context.Context, tenant string) ([]*storedEndpoint, error) {
+	m, err := l.rdb.HGetAll(ctx, endpointsKey(tenant)).Result()
+	if err != nil {
+		return nil, redisErr("list endpoints", err)
+	}
+	out := make([]*storedEndpoint, 0, len(m))
+	for id, s := range m {
+		var e storedEndpoint
+		if err := json.Unmarshal([]byte(s), &e); err != nil {
+			return nil, fmt.Errorf("sync: decode endpoint %s: %w", id, err)
+		}
+		out = append(out, &e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+func (l *Ledger) deleteEndpoint(ctx context.Context, tenant, id string) error {
+	n, err := l.rdb.HDel(ctx, endpointsKey(tenant), id).Result()
+	if err != nil {
+		return redisErr("delete endpoint", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sync: webhook endpoint %s: %w", id, ErrNotFound)
+	}
+	var ks []string
+	for _, w := range []string{"cur", "gen", "replay", "att", "log"} {
+		ks = append(ks, endpointKey(tenant, w, id))
+	}
+	if err := l.rdb.Del(ctx, ks...).Err(); err != nil {
+		return redisErr("delete endpoint", err)
+	}
+	return nil
+}
+
+func (l *Ledger) endpointCursor(ctx context.Context, tenant, id string) (string, error) {
+	s, err := l.rdb.Get(ctx, endpointKey(tenant, "cur", id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "0-0", nil
+	}
+	if err != nil {
+		return "", redisErr("endpoint cursor", err)
+	}
+	return s, nil
+}
+
+func (l *Ledger) setEndpointCursor(ctx context.Context, tenant, id, cursor string) error {
+	if err := l.rdb.Set(ctx, endpointKey(tenant, "cur", id), cursor, 0).Err(); err != nil {
+		return redisErr("endpoint cursor", err)
+	}
+	return nil
+}
+
+// endpointGeneration is the endpoint's current run generation.
+func (l *Ledger) endpointGeneration(ctx context.Context, tenant, id string) (string, error) {
+	g, err := l.rdb.Get(ctx, endpointKey(tenant, "gen", id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "0", nil
+	}
+	if err != nil {
+		return "", redisErr("endpoint generation", err)
+	}
+	return g, nil
+}
+
+func (l *Ledger) nextEndpointGeneration(ctx context.Context, tenant, id string) error {
+	if err := l.rdb.Incr(ctx, endpointKey(tenant, "gen", id)).Err(); err != nil {
+		return redisErr("endpoint generation", err)
+	}
+	return nil
+}
+
+// leaseEndpoint takes the endpoint's delivery lease for ttl.
+func (l *Ledger) leaseEndpoint(ctx context.Context, tenant, id string, ttl time.Duration) (release func(), ok bool, err error) {
+	key, token := endpointKey(tenant, "lease", id), newID()
+	ok, err = l.rdb.SetNX(ctx, key, token, ttl).Result()
+	if err != nil {
+		return nil, false, redisErr("endpoint lease", err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return func() {
+		_ = releaseScript.Run(context.WithoutCancel(ctx), l.rdb, []string{key}, token).Err()
+	}, true, nil
+}
+
+// queueReplay adds stream ids to the endpoint's replay list.
+func (l *Ledger) queueReplay(ctx context.Context, tenant, id string, cursors []string) error {
+	if len(cursors) == 0 {
+		return nil
+	}
+	args := make([]any, len(cursors))
+	for i, c := range cursors {
+		args[i] = c
+	}
+	if err := l.rdb.RPush(ctx, endpointKey(tenant, "replay", id), args...).Err(); err != nil {
+		return redisErr("queue replay", err)
+	}
+	return nil
+}
+
+// nextReplay returns the first event queued for replay (nil: none; an
+// id no longer in the stream is dropped).
+func (l *Ledger) nextReplay(ctx context.Context, tenant, id string) (*Event, error) {
+	for {
+		c, err := l.rdb.LIndex(ctx, endpointKey(tenant, "replay", id), 0).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, redisErr("replay", err)
+		}
+		evs, err := l.eventRange(ctx, tenant, c, c, 1)
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 1 {
+			return &evs[0], nil
+		}
+		if err := l.popReplay(ctx, tenant, id); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (l *Ledger) popReplay(ctx context.Context, tenant, id string) error {
+	if err := l.rdb.LPop(ctx, endpointKey(tenant, "replay", id)).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return redisErr("replay", err)
+	}
+	return nil
+}
+
+// attempts returns the endpoint's failed attempts by event id.
+func (l *Ledger) attempts(ctx context.Context, tenant, id string) (map[string]int64, error) {
+	m, err := l.rdb.HGetAll(ctx, endpointKey(tenant, "att", id)).Result()
+	if err != nil {
+		return nil, redisErr("attempts", err)
+	}
+	out := make(map[string]int64, len(m))
+	for k, v := range m {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		out[k] = n
+	}
+	return out, nil
+}
+
+// failedAttempt counts a failed attempt and logs it; it returns the
+// event's failed attempts so far.
+func (l *Ledger) failedAttempt(ctx context.Context, tenant, id string, d Delivery) (int64, error) {
+	b, _ := json.Marshal(d)
+	k := endpointKey(tenant, "log", id)
+	pipe := l.rdb.Pipeline()
+	n := pipe.HIncrBy(ctx, endpointKey(tenant, "att", id), d.Event, 1)
+	pipe.LPush(ctx, k, b)
+	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return d.Attempt, redisErr("delivery log", err)
+	}
+	return n.Val(), nil
+}
+
+// recordAcks writes a run's acknowledged deliveries (the log entries,
+// the cursor, the failed attempts forgotten) in one round trip, and
+// empties a.
+func (l *Ledger) recordAcks(ctx context.Context, tenant, id string, a *acks) error {
+	if len(a.log) == 0 && a.cursor == "" {
+		return nil
+	}
+	k := endpointKey(tenant, "log", id)
+	pipe := l.rdb.Pipeline()
+	if len(a.log) > 0 {
+		vals := make([]any, len(a.log))
+		for i, d := range a.log {
+			b, _ := json.Marshal(d)
+			vals[i] = b
+		}
+		pipe.LPush(ctx, k, vals...)
+		pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	}
+	if a.cursor != "" {
+		pipe.Set(ctx, endpointKey(tenant, "cur", id), a.cursor, 0)
+	}
+	if len(a.forget) > 0 {
+		pipe.HDel(ctx, endpointKey(tenant, "att", id), a.forget...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return redisErr("record deliveries", err)
+	}
+	a.log, a.cursor, a.forget = a.log[:0], "", a.forget[:0]
+	return nil
+}
+
+// delivered records an acknowledged replay in one round trip: the log
+// entry, the replay popped, and the event's failed attempts forgotten.
+func (l *Ledger) delivered(ctx context.Context, tenant, id string, d Delivery, replay, failedBefore bool) error {
+	b, _ := json.Marshal(d)
+	k := endpointKey(tenant, "log", id)
+	pipe := l.rdb.Pipeline()
+	pipe.LPush(ctx, k, b)
+	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	if replay {
+		pipe.LPop(ctx, endpointKey(tenant, "replay", id))
+	}
+	if failedBefore {
+		pipe.HDel(ctx, endpointKey(tenant, "att", id), d.Event)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return redisErr("delivered", err)
+	}
+	return nil
+}
+
+// deliveries returns the endpoint's log, newest first.
+func (l *Ledger) deliveries(ctx context.Context, tenant, id string, limit int) ([]Delivery, error) {
+	if limit <= 0 || limit > deliveryLogLength {
+		limit = deliveryLogLength
+	}
+	ss, err := l.rdb.LRange(ctx, endpointKey(tenant, "log", id), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, redisErr("delivery log", err)
+	}
+	out := make([]Delivery, 0, len(ss))
+	for _, s := range ss {
+		var d Delivery
+		if json.Unmarshal([]byte(s), &d) == nil {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,70 @@
+package sync
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// WebhookMetrics are the webhook deliveries' Prometheus series. A nil
+// *WebhookMetrics records nothing.
+type WebhookMetrics struct {
+	deliveries *prometheus.CounterVec
+	lagSeconds *prometheus.HistogramVec
+	oldestAge  *prometheus.GaugeVec
+	disables   *prometheus.CounterVec
+}
+
+// NewWebhookMetrics creates the series and registers them on reg:
+//
+//	scimbridge_webhook_deliveries_total{tenant,endpoint,outcome}   outcome: success|failed|gone|refused (host policy)
+//	scimbridge_webhook_delivery_lag_seconds{tenant}                event (store applied) to the receiver's 2xx
+//	scimbridge_webhook_oldest_undelivered_seconds{tenant,endpoint} age of the endpoint's oldest event not yet acknowledged (0: caught up)
+//	scimbridge_webhook_endpoints_disabled_total{tenant,endpoint}   endpoints scimbridge disabled (410, failing too long)
+func NewWebhookMetrics(reg prometheus.Registerer) *WebhookMetrics {
+	m := &WebhookMetrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimbridge_webhook_deliveries_total",
+			Help: "Webhook delivery attempts by outcome: success (2xx), failed (retried), gone (410: the endpoint is disabled), refused (the host policy refused the address).",
+		}, []string{"tenant", "endpoint", "outcome"}),
+		lagSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scimbridge_webhook_delivery_lag_seconds",
+			Help:    "Time from an event (the store reflecting a change) to its acknowledged delivery.",
+			Buckets: []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 3600, 21600, 86400},
+		}, []string{"tenant"}),
+		oldestAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scimbridge_webhook_oldest_undelivered_seconds",
+			Help: "Age of the oldest event an endpoint has not acknowledged yet, as of its last delivery run (0: caught up).",
+		}, []string{"tenant", "endpoint"}),
+		disables: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimbridge_webhook_endpoints_disabled_total",
+			Help: "Webhook endpoints scimbridge disabled: a 410 Gone, or failing longer than webhooks.disable_after.",
+		}, []string{"tenant", "endpoint"}),
+	}
+	reg.MustRegister(m.deliveries, m.lagSeconds, m.oldestAge, m.disables)
+	return m
+}
+
+func (m *WebhookMetrics) delivered(tenant, endpoint, outcome string) {
+	if m != nil {
+		m.deliveries.WithLabelValues(tenant, endpoint, outcome).Inc()
+	}
+}
+
+func (m *WebhookMetrics) lag(tenant string, event time.Time) {
+	if m != nil && !event.IsZero() {
+		m.lagSeconds.WithLabelValues(tenant).Observe(max(time.Since(event).Seconds(), 0))
+	}
+}
+
+func (m *WebhookMetrics) oldest(tenant, endpoint string, age float64) {
+	if m != nil {
+		m.oldestAge.WithLabelValues(tenant, endpoint).Set(age)
+	}
+}
+
+func (m *WebhookMetrics) disabled(tenant, endpoint string) {
+	if m != nil {
+		m.disables.WithLabelValues(tenant, endpoint).Inc()
+	}
+}

@@ -1,0 +1,874 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/queue"
+	"github.com/scimbridge/scimbridge/scim"
+)
+
+// Webhooks: a tenant's endpoints and the delivery of its events to them.
+//
+// One delivery run (a TypeWebhook task) per endpoint at a time, under the
+// endpoint's lease, walks the tenant's stream from the endpoint's cursor:
+// events queued for replay first, then each event after the cursor that
+// the endpoint subscribes to is POSTed, signed (webhook_sign.go); a 2xx
+// moves the cursor past it, so an event is never delivered before an
+// earlier one and a crash mid-delivery re-sends from the cursor
+// (at-least-once; receivers dedupe by webhook-id, which is the event id).
+// Any other answer stops the run with an error: asynq retries it with the
+// webhook backoff (queue.WebhookRetryDelay, more than 24 hours). A 410
+// disables the endpoint at once; an endpoint failing for longer than
+// DisableAfter is disabled and the operator told (log, metric, console).
+//
+// Connections go through the operator's host policy (the one stores use:
+// checked on the resolved address at connect time), no proxy from the
+// environment, no redirect followed (a 3xx is a failed delivery).
+
+// errNoWebhookKey: without secrets.key_file a signing secret could only be
+// kept in clear text, so no endpoint is made (a 400 that says why).
+var errNoWebhookKey = fmt.Errorf("%w: %w: webhook signing secrets are sealed with the key of secrets.key_file; set it to use webhooks (the events feed works without it)",
+	ErrInvalidRequest, ErrNoSealer)
+
+// ErrWebhookURL: an endpoint URL that is not acceptable.
+var ErrWebhookURL = errors.New("webhook URL not acceptable")
+
+// Endpoint is a tenant's webhook endpoint (without its secrets).
+type Endpoint struct {
+	ID  string `json:"id"`
+	URL string `json:"url"`
+	// Types are the event types sent (empty: all).
+	Types   []string  `json:"event_types,omitempty"`
+	Enabled bool      `json:"enabled"`
+	Created time.Time `json:"created"`
+	// DisabledReason says why the endpoint was disabled by scimbridge
+	// (410 Gone, failing too long); empty when an operator disabled it.
+	DisabledReason string     `json:"disabled_reason,omitempty"`
+	DisabledAt     *time.Time `json:"disabled_at,omitempty"`
+	// FailingSince is the first failed delivery since the last success.
+	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// SecretsActive is how many secrets sign (2 during a rotation).
+	SecretsActive int `json:"secrets_active"`
+}
+
+// wants reports whether the endpoint takes events of type typ.
+func (e *Endpoint) wants(typ string) bool {
+	return len(e.Types) == 0 || slices.Contains(e.Types, typ)
+}
+
+// Delivery is one attempt, as the delivery log keeps it.
+type Delivery struct {
+	Event   string    `json:"event_id"`
+	Type    string    `json:"type"`
+	Attempt int64     `json:"attempt"`
+	At      time.Time `json:"at"`
+	// Status is the HTTP status (0: no answer).
+	Status    int    `json:"status"`
+	LatencyMS int64  `json:"latency_ms"`
+	Error     string `json:"error,omitempty"`
+	// Response is the first bytes of the answer's body.
+	Response string `json:"response,omitempty"`
+	Replay   bool   `json:"replay,omitempty"`
+}
+
+// WebhookEnqueuer queues delivery runs (queue.Enqueuer).
+type WebhookEnqueuer interface {
+	EnqueueWebhook(ctx context.Context, p queue.Webhook, salt string, timeout time.Duration) error
+}
+
+// Webhooks manages endpoints and delivers events. Every field but Logger
+// and Metrics is required for deliveries; management needs Ledger and
+// Sealer.
+type Webhooks struct {
+	Ledger *Ledger
+	// Sealer seals signing secrets (secrets.key_file); nil: no endpoint
+	// can be created (ErrNoSealer), existing ones cannot sign.
+	Sealer   *Sealer
+	Enqueuer WebhookEnqueuer
+	// Policy is the operator's host policy (stores.allowed_networks).
+	Policy *adapters.HostPolicy
+	// Timeout bounds one delivery request (webhooks.timeout).
+	Timeout time.Duration
+	// DisableAfter: an endpoint failing this long is disabled
+	// (webhooks.disable_after).
+	DisableAfter time.Duration
+	// RunBudget bounds one delivery run; the rest continues in the next
+	// run (unset: 3 × Timeout, at least 5 s). The endpoint's lease is
+	// RunBudget + 3 × Timeout: a killed worker's endpoint waits that long.
+	RunBudget time.Duration
+	Logger    *slog.Logger
+	Metrics   *WebhookMetrics
+
+	once   gosync.Once
+	client *http.Client
+}
+
+func (w *Webhooks) logger() *slog.Logger {
+	if w.Logger != nil {
+		return w.Logger
+	}
+	return slog.Default()
+}
+
+func (w *Webhooks) runBudget() time.Duration {
+	if w.RunBudget > 0 {
+		return w.RunBudget
+	}
+	return max(3*w.Timeout, 5*time.Second)
+}
+
+// httpClient is the delivery client: the host policy's dialer, no proxy,
+// no redirects.
+func (w *Webhooks) httpClient() *http.Client {
+	w.once.Do(func() {
+		tr := &http.Transport{
+			Proxy:                 nil, // a proxy would connect where the policy cannot see
+			DialContext:           w.Policy.Dialer(w.Timeout).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   2,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   w.Timeout,
+			ResponseHeaderTimeout: w.Timeout,
+		}
+		w.client = &http.Client{
+			Transport:     tr,
+			Timeout:       w.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	})
+	return w.client
+}
+
+// CheckURL validates an endpoint URL: http or https, a host, no
+// credentials, and, for an address literal, one the host policy permits
+// (a name is checked on its resolved address at each connection).
+func (w *Webhooks) CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return scim.BadRequest(scim.ScimTypeInvalidValue, "%s: %q must be an http or https URL", ErrWebhookURL, raw)
+	}
+	if u.User != nil {
+		return scim.BadRequest(scim.ScimTypeInvalidValue, "%s: no credentials in the URL", ErrWebhookURL)
+	}
+	if a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]")); err == nil && !w.Policy.Permits(a) {
+		return scim.BadRequest(scim.ScimTypeInvalidValue, "%s: %s: %s", ErrWebhookURL, adapters.ErrHostDenied, a)
+	}
+	return nil
+}
+
+func checkTypes(types []string) error {
+	for _, t := range types {
+		if !slices.Contains(EventTypes, t) {
+			return scim.BadRequest(scim.ScimTypeInvalidValue, "unknown event type %q (known: %s)", t, strings.Join(EventTypes, ", "))
+		}
+	}
+	return nil
+}
+
+// view is the endpoint without its secrets.
+func (s *storedEndpoint) view(now time.Time) *Endpoint {
+	e := s.Endpoint
+	e.SecretsActive = 0
+	for _, sec := range s.Secrets {
+		if sec.Expires == nil || sec.Expires.After(now) {
+			e.SecretsActive++
+		}
+	}
+	return &e
+}
+
+// EndpointInput is what an operator sets on an endpoint (nil: unchanged).
+type EndpointInput struct {
+	URL     *string   `json:"url"`
+	Types   *[]string `json:"event_types"`
+	Enabled *bool     `json:"enabled"`
+}
+
+// CreateEndpoint adds an endpoint; the signing secret is returned once.
+func (w *Webhooks) CreateEndpoint(ctx context.Context, tenant string, in EndpointInput) (string, *Endpoint, error) {
+	if w.Sealer == nil {
+		return "", nil, errNoWebhookKey
+	}
+	if in.URL == nil {
+		return "", nil, scim.BadRequest(scim.ScimTypeInvalidValue, "url is required")
+	}
+	if err := w.CheckURL(*in.URL); err != nil {
+		return "", nil, err
+	}
+	e := &storedEndpoint{Endpoint: Endpoint{ID: "ep_" + strings.ReplaceAll(newID(), "-", "")[:20], URL: *in.URL,
+		Enabled: true, Created: w.Ledger.now().UTC()}}
+	if in.Types != nil {
+		if err := checkTypes(*in.Types); err != nil {
+			return "", nil, err
+		}
+		e.Types = *in.Types
+	}
+	if in.Enabled != nil {
+		e.Enabled = *in.Enabled
+	}
+	secret := newWebhookSecret()
+	sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+e.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	e.Secrets = []sealedSecret{{Sealed: sealed, Created: e.Created}}
+	if err := w.Ledger.createEndpoint(ctx, tenant, e); err != nil {
+		return "", nil, err
+	}
+	return secret, e.view(w.Ledger.now()), nil
+}
+
+// EnsureEndpoint makes the tenant's endpoint for in.URL match in (the
+// configuration file's webhooks.endpoints): created with secret (an
+// operator-made whsec_ secret, from a file) when there is none for that
+// URL, else its event types and enabled flag set and, when secret is not
+// one it signs with, secret made its current one (without overlap: the
+// file is the truth). It returns the endpoint.
+func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in EndpointInput, secret string) (*Endpoint, error) {
+	if w.Sealer == nil {
+		return nil, errNoWebhookKey
+	}
+	if in.URL == nil {
+		return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "url is required")
+	}
+	if _, err := secretKey(secret); err != nil || !strings.HasPrefix(secret, secretPrefix) {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidRequest, ErrBadSecret)
+	}
+	if err := w.CheckURL(*in.URL); err != nil {
+		return nil, err
+	}
+	if in.Types != nil {
+		if err := checkTypes(*in.Types); err != nil {
+			return nil, err
+		}
+	}
+	list, err := w.Ledger.listEndpoints(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var e *storedEndpoint
+	for _, x := range list {
+		if x.URL == *in.URL {
+			e = x
+			break
+		}
+	}
+	now := w.Ledger.now().UTC()
+	seal := func(id string) ([]sealedSecret, error) {
+		sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+id)
+		return []sealedSecret{{Sealed: sealed, Created: now}}, err
+	}
+	if e == nil {
+		e = &storedEndpoint{Endpoint: Endpoint{ID: "ep_" + strings.ReplaceAll(newID(), "-", "")[:20], URL: *in.URL, Enabled: true, Created: now}}
+		if in.Types != nil {
+			e.Types = *in.Types
+		}
+		if in.Enabled != nil {
+			e.Enabled = *in.Enabled
+		}
+		if e.Secrets, err = seal(e.ID); err != nil {
+			return nil, err
+		}
+		if err := w.Ledger.createEndpoint(ctx, tenant, e); err != nil {
+			return nil, err
+		}
+		return e.view(now), nil
+	}
+	if in.Types != nil {
+		e.Types = *in.Types
+	} else {
+		e.Types = nil
+	}
+	if in.Enabled != nil && *in.Enabled != e.Enabled {
+		e.Enabled = *in.Enabled
+		if e.Enabled {
+			e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
+		}
+	}
+	current := false
+	if len(e.Secrets) > 0 {
+		if s, err := w.Sealer.Open(e.Secrets[0].Sealed, tenant+"/webhook/"+e.ID); err == nil && s == secret {
+			current = true
+		}
+	}
+	if !current {
+		if e.Secrets, err = seal(e.ID); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+		return nil, err
+	}
+	return e.view(now), nil
+}
+
+// Endpoints lists a tenant's endpoints.
+func (w *Webhooks) Endpoints(ctx context.Context, tenant string) ([]*Endpoint, error) {
+	list, err := w.Ledger.listEndpoints(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Endpoint, len(list))
+	for i, e := range list {
+		out[i] = e.view(w.Ledger.now())
+	}
+	return out, nil
+}
+
+// GetEndpoint returns one endpoint.
+func (w *Webhooks) GetEndpoint(ctx context.Context, tenant, id string) (*Endpoint, error) {
+	e, err := w.Ledger.getEndpoint(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.view(w.Ledger.now()), nil
+}
+
+// UpdateEndpoint changes an endpoint's URL, types or enabled flag; an
+// enable clears the reason scimbridge disabled it for, and its failing
+// period.
+func (w *Webhooks) UpdateEndpoint(ctx context.Context, tenant, id string, in EndpointInput) (*Endpoint, error) {
+	e, err := w.Ledger.getEndpoint(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.URL != nil {
+		if err := w.CheckURL(*in.URL); err != nil {
+			return nil, err
+		}
+		e.URL = *in.URL
+	}
+	if in.Types != nil {
+		if err := checkTypes(*in.Types); err != nil {
+			return nil, err
+		}
+		e.Types = *in.Types
+	}
+	if in.Enabled != nil {
+		e.Enabled = *in.Enabled
+		if e.Enabled {
+			e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
+		}
+	}
+	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+		return nil, err
+	}
+	if e.Enabled {
+		w.kickEndpoint(ctx, tenant, e.ID)
+	}
+	return e.view(w.Ledger.now()), nil
+}
+
+// DeleteEndpoint removes an endpoint and its delivery state.
+func (w *Webhooks) DeleteEndpoint(ctx context.Context, tenant, id string) error {
+	return w.Ledger.deleteEndpoint(ctx, tenant, id)
+}
+
+// RotateSecret makes a new signing secret (returned once); the old ones
+// keep signing for overlap (0: they stop at once).
+func (w *Webhooks) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration) (string, *Endpoint, error) {
+	if w.Sealer == nil {
+		return "", nil, errNoWebhookKey
+	}
+	e, err := w.Ledger.getEndpoint(ctx, tenant, id)
+	if err != nil {
+		return "", nil, err
+	}
+	now := w.Ledger.now().UTC()
+	end := now.Add(overlap)
+	var keep []sealedSecret
+	for _, s := range e.Secrets {
+		if s.Expires != nil && !s.Expires.After(now) {
+			continue // expired already: dropped
+		}
+		if overlap <= 0 {
+			continue
+		}
+		if s.Expires == nil || s.Expires.After(end) {
+			s.Expires = &end
+		}
+		keep = append(keep, s)
+	}
+	secret := newWebhookSecret()
+	sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+e.ID)
+	if err != nil {
+		return "", nil, err
+	}
+	e.Secrets = append([]sealedSecret{{Sealed: sealed, Created: now}}, keep...)
+	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+		return "", nil, err
+	}
+	return secret, e.view(now), nil
+}
+
+// Events is the tenant's events feed (Ledger.Events).
+func (w *Webhooks) Events(ctx context.Context, tenant, after string, limit int) ([]Event, error) {
+	return w.Ledger.Events(ctx, tenant, after, limit)
+}
+
+// Deliveries is an endpoint's delivery log, newest first.
+func (w *Webhooks) Deliveries(ctx context.Context, tenant, id string, limit int) ([]Delivery, error) {
+	if _, err := w.Ledger.getEndpoint(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	return w.Ledger.deliveries(ctx, tenant, id, limit)
+}
+
+// Replay queues events to be sent again to an endpoint ("" : every enabled
+// endpoint that subscribes to them), before the endpoint's newer events.
+// It returns how many deliveries were queued.
+func (w *Webhooks) Replay(ctx context.Context, tenant, endpoint string, evs []Event) (int, error) {
+	var eps []*storedEndpoint
+	if endpoint != "" {
+		e, err := w.Ledger.getEndpoint(ctx, tenant, endpoint)
+		if err != nil {
+			return 0, err
+		}
+		eps = []*storedEndpoint{e}
+	} else {
+		var err error
+		if eps, err = w.Ledger.listEndpoints(ctx, tenant); err != nil {
+			return 0, err
+		}
+	}
+	n := 0
+	for _, e := range eps {
+		if !e.Enabled {
+			continue
+		}
+		var cs []string
+		for _, ev := range evs {
+			if e.wants(ev.Type) {
+				cs = append(cs, ev.Cursor)
+			}
+		}
+		if err := w.Ledger.queueReplay(ctx, tenant, e.ID, cs); err != nil {
+			return n, err
+		}
+		n += len(cs)
+		w.kickEndpoint(ctx, tenant, e.ID)
+	}
+	return n, nil
+}
+
+// maxEventReplay bounds the events one replay request re-sends.
+const maxEventReplay = 10000
+
+// ReplaySelection picks the events of a replay: one event by id, or every
+// event whose time is in [From, To].
+type ReplaySelection struct {
+	EventID  string    `json:"event_id"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Endpoint string    `json:"endpoint"` // "" : every enabled endpoint
+}
+
+// ReplaySelected replays the selected events; it returns the events and
+// how many deliveries were queued.
+func (w *Webhooks) ReplaySelected(ctx context.Context, tenant string, sel ReplaySelection) ([]Event, int, error) {
+	var evs []Event
+	switch {
+	case sel.EventID != "" && sel.From.IsZero() && sel.To.IsZero():
+		e, err := w.Ledger.EventByID(ctx, tenant, sel.EventID)
+		if err != nil {
+			return nil, 0, err
+		}
+		evs = []Event{*e}
+	case sel.EventID == "" && !sel.From.IsZero():
+		to := sel.To
+		if to.IsZero() {
+			to = w.Ledger.now()
+		}
+		if to.Before(sel.From) {
+			return nil, 0, fmt.Errorf("%w: the range ends before it starts", ErrInvalidRequest)
+		}
+		var err error
+		if evs, err = w.Ledger.EventsBetween(ctx, tenant, sel.From, to, maxEventReplay); err != nil {
+			return nil, 0, err
+		}
+	default:
+		return nil, 0, fmt.Errorf("%w: replay one event (event_id) or a time range (from, and to or now)", ErrInvalidRequest)
+	}
+	n, err := w.Replay(ctx, tenant, sel.Endpoint, evs)
+	return evs, n, err
+}
+
+// Kick queues a delivery run for each enabled endpoint of the tenant (the
+// Ledger's OnEvents hook). A run takes the events present when it starts;
+// it bumps the endpoint's generation first, so an event added after that
+// is kicked with a new task id, and one added before is the run's.
+func (w *Webhooks) Kick(ctx context.Context, tenant string) {
+	if w.Enqueuer == nil {
+		return
+	}
+	eps, err := w.Ledger.listEndpoints(ctx, tenant)
+	if err != nil {
+		w.logger().WarnContext(ctx, "webhook endpoints not read; deliveries wait for the next event", "tenant", tenant, "err", err)
+		return
+	}
+	for _, e := range eps {
+		if e.Enabled {
+			w.kickEndpoint(ctx, tenant, e.ID)
+		}
+	}
+}
+
+func (w *Webhooks) kickEndpoint(ctx context.Context, tenant, id string) {
+	if w.Enqueuer == nil {
+		return
+	}
+	gen, err := w.Ledger.endpointGeneration(ctx, tenant, id)
+	if err == nil {
+		err = w.Enqueuer.EnqueueWebhook(ctx, queue.Webhook{Tenant: tenant, Endpoint: id}, gen, w.runBudget()+2*w.Timeout)
+	}
+	if err != nil {
+		w.logger().WarnContext(ctx, "webhook delivery not queued; it waits for the next event", "tenant", tenant, "endpoint", id, "err", err)
+	}
+}
+
+// Sweep kicks every enabled endpoint of the tenants that has events it
+// has not acknowledged (a run lost with a killed worker, a task archived
+// after its retries): the worker calls it every sweeper.interval.
+func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
+	for _, t := range tenantIDs {
+		eps, err := w.Ledger.listEndpoints(ctx, t)
+		if err != nil || len(eps) == 0 {
+			continue
+		}
+		st, err := w.Ledger.EventStreamStats(ctx, t)
+		if err != nil {
+			continue
+		}
+		for _, e := range eps {
+			if !e.Enabled {
+				continue
+			}
+			cur, err := w.Ledger.endpointCursor(ctx, t, e.ID)
+			if err == nil && st.Last != "" && cur != st.Last {
+				w.kickEndpoint(ctx, t, e.ID)
+			}
+		}
+	}
+}
+
+// Register adds the delivery handler to mux.
+func (w *Webhooks) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(queue.TypeWebhook, w.ProcessWebhook)
+}
+
+// errDelivery: the receiver did not acknowledge (retried with backoff).
+var errDelivery = errors.New("webhook delivery failed")
+
+// ProcessWebhook handles a TypeWebhook task: one delivery run.
+func (w *Webhooks) ProcessWebhook(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.ParseWebhook(t)
+	if err != nil {
+		return err
+	}
+	return w.Deliver(ctx, p.Tenant, p.Endpoint)
+}
+
+// deliverBatch is how many events a run reads from the stream at once.
+const deliverBatch = 100
+
+// Deliver runs the endpoint's deliveries: replays, then the stream from
+// the cursor, until caught up, a failure or the run's budget. Per event
+// it costs the POST and one Redis round trip (the cursor, the log entry).
+func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
+	l := w.Ledger
+	release, ok, err := l.leaseEndpoint(ctx, tenant, id, w.runBudget()+3*w.Timeout)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return queue.ErrBusy
+	}
+	defer release()
+	if err := l.nextEndpointGeneration(ctx, tenant, id); err != nil {
+		return err
+	}
+	e, err := l.getEndpoint(ctx, tenant, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !e.Enabled {
+		return nil
+	}
+	keys, err := w.signingKeys(tenant, e)
+	if err != nil {
+		return queue.Permanent(err)
+	}
+	start := time.Now()
+	defer w.observeBacklog(ctx, tenant, e)
+	attempts, err := l.attempts(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	// Replays first, one at a time (they are rare).
+	for {
+		ev, err := l.nextReplay(ctx, tenant, id)
+		if err != nil {
+			return err
+		}
+		if ev == nil {
+			break
+		}
+		if done, err := w.send(ctx, tenant, e, keys, ev, true, attempts, nil); err != nil || !done {
+			return err
+		}
+	}
+	cur, err := l.endpointCursor(ctx, tenant, id)
+	if err != nil {
+		return err
+	}
+	a := &acks{}
+	for {
+		evs, err := l.Events(ctx, tenant, cur, deliverBatch)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return l.recordAcks(ctx, tenant, id, a) // caught up
+		}
+		for i := range evs {
+			if time.Since(start) > w.runBudget() {
+				if err := l.recordAcks(ctx, tenant, id, a); err != nil {
+					return err
+				}
+				return queue.ErrBusy // more to do: back to the queue at once
+			}
+			ev := &evs[i]
+			if !e.wants(ev.Type) {
+				a.cursor = ev.Cursor // skipped: passed with the next record
+				continue
+			}
+			done, err := w.send(ctx, tenant, e, keys, ev, false, attempts, a)
+			if err != nil || !done {
+				return err
+			}
+		}
+		cur = evs[len(evs)-1].Cursor // every event of the batch was acknowledged or skipped
+		if err := l.recordAcks(ctx, tenant, id, a); err != nil {
+			return err
+		}
+	}
+}
+
+// acks are a run's acknowledged deliveries not yet recorded, and the
+// cursor past them: written in one round trip per batch of events read
+// (and before a failure is recorded, and when the run stops), instead of
+// one per event. A crash loses at most one batch's records, whose events
+// are then sent again: at-least-once, as everywhere.
+type acks struct {
+	log    []Delivery
+	cursor string
+	forget []string // event ids whose failed attempts are forgotten
+}
+
+// signingKeys opens the endpoint's active secrets.
+func (w *Webhooks) signingKeys(tenant string, e *storedEndpoint) ([][]byte, error) {
+	now := w.Ledger.now()
+	var keys [][]byte
+	for _, s := range e.Secrets {
+		if s.Expires != nil && !s.Expires.After(now) {
+			continue
+		}
+		secret, err := w.Sealer.Open(s.Sealed, tenant+"/webhook/"+e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("sync: webhook endpoint %s: its signing secret cannot be opened with this worker's secret key: %w", e.ID, err)
+		}
+		k, err := secretKey(secret)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("sync: webhook endpoint %s has no active signing secret", e.ID)
+	}
+	return keys, nil
+}
+
+// responsePrefix is how much of a receiver's answer the log keeps.
+const responsePrefix = 256
+
+// send POSTs one event. done is true when the receiver acknowledged it
+// (added to a, or, for a replay (a nil), the replay popped with its log
+// entry); false with a nil error when the endpoint was disabled (410, or
+// failing too long); an error is retried. attempts are the endpoint's
+// failed attempts by event id (kept in Redis only for events that failed).
+func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, keys [][]byte, ev *Event, replay bool,
+	attempts map[string]int64, a *acks) (done bool, err error) {
+	l := w.Ledger
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return false, queue.Permanent(fmt.Errorf("sync: encode event: %w", err))
+	}
+	now := time.Now()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
+	if err != nil {
+		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+err.Error())
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "scimbridge-webhooks/1")
+	req.Header.Set("webhook-id", ev.ID)
+	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set("webhook-signature", signatureHeader(keys, ev.ID, now, body))
+	resp, err := w.httpClient().Do(req)
+	d := Delivery{Event: ev.ID, Type: ev.Type, Attempt: attempts[ev.ID] + 1, At: now.UTC(), Replay: replay}
+	outcome := "failed"
+	if err != nil {
+		d.Error = deliveryError(err)
+		if errors.Is(err, adapters.ErrHostDenied) {
+			outcome = "refused"
+		}
+	} else {
+		d.Status = resp.StatusCode
+		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, responsePrefix))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		d.Response = printableText(prefix)
+		switch {
+		case resp.StatusCode >= 200 && resp.StatusCode < 300:
+			outcome = "success"
+		case resp.StatusCode == http.StatusGone:
+			outcome = "gone"
+		}
+	}
+	d.LatencyMS = time.Since(now).Milliseconds()
+	w.Metrics.delivered(tenant, e.ID, outcome)
+	if outcome == "success" {
+		w.Metrics.lag(tenant, ev.Time)
+		_, failedBefore := attempts[ev.ID]
+		delete(attempts, ev.ID)
+		if a != nil {
+			a.log, a.cursor = append(a.log, d), ev.Cursor
+			if failedBefore {
+				a.forget = append(a.forget, ev.ID)
+			}
+		} else if err := l.delivered(ctx, tenant, e.ID, d, replay, failedBefore); err != nil {
+			return false, err
+		}
+		if e.FailingSince != nil {
+			e.FailingSince = nil
+			if err := l.putEndpoint(ctx, tenant, e); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	if a != nil { // what was acknowledged before this event is recorded first
+		if err := l.recordAcks(ctx, tenant, e.ID, a); err != nil {
+			return false, err
+		}
+	}
+	n, lerr := l.failedAttempt(ctx, tenant, e.ID, d)
+	if lerr != nil {
+		w.logger().WarnContext(ctx, "webhook delivery log not written", "tenant", tenant, "endpoint", e.ID, "err", lerr)
+	}
+	attempts[ev.ID] = n
+	if outcome == "gone" {
+		return false, w.disable(ctx, tenant, e, "the receiver answered 410 Gone")
+	}
+	if e.FailingSince == nil {
+		t := now.UTC()
+		e.FailingSince = &t
+		if err := l.putEndpoint(ctx, tenant, e); err != nil {
+			return false, err
+		}
+	} else if w.DisableAfter > 0 && now.Sub(*e.FailingSince) > w.DisableAfter {
+		return false, w.disable(ctx, tenant, e, fmt.Sprintf("failing since %s (more than %s)", e.FailingSince.Format(time.RFC3339), w.DisableAfter))
+	}
+	if d.Error != "" {
+		return false, fmt.Errorf("%w: %s: %s", errDelivery, e.ID, d.Error)
+	}
+	return false, fmt.Errorf("%w: %s: status %d", errDelivery, e.ID, d.Status)
+}
+
+// disable turns the endpoint off and tells the operator (log, metric; the
+// console shows the reason).
+func (w *Webhooks) disable(ctx context.Context, tenant string, e *storedEndpoint, reason string) error {
+	now := time.Now().UTC()
+	e.Enabled, e.DisabledReason, e.DisabledAt = false, reason, &now
+	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+		return err
+	}
+	w.logger().ErrorContext(ctx, "webhook endpoint disabled", "tenant", tenant, "endpoint", e.ID, "reason", reason)
+	w.Metrics.disabled(tenant, e.ID)
+	return nil
+}
+
+// observeBacklog sets the endpoint's oldest-undelivered gauge.
+func (w *Webhooks) observeBacklog(ctx context.Context, tenant string, e *storedEndpoint) {
+	if w.Metrics == nil {
+		return
+	}
+	cur, err := w.Ledger.endpointCursor(ctx, tenant, e.ID)
+	if err != nil {
+		return
+	}
+	evs, err := w.Ledger.Events(ctx, tenant, cur, 1)
+	if err != nil {
+		return
+	}
+	age := 0.0
+	if len(evs) == 1 {
+		age = time.Since(evs[0].Time).Seconds()
+	}
+	w.Metrics.oldest(tenant, e.ID, age)
+}
+
+// deliveryError is a transport error as the log shows it (no URL query:
+// it may carry a token).
+func deliveryError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout: " + err.Error()
+	}
+	return err.Error()
+}
+
+// printableText keeps the valid, printable part of a response's bytes.
+func printableText(b []byte) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		b = b[n:]
+		switch {
+		case r == utf8.RuneError:
+			sb.WriteRune('?')
+		case r == '\n' || r == '\t' || (r >= 0x20 && r != 0x7f):
+			sb.WriteRune(r)
+		default:
+			sb.WriteRune('?')
+		}
+	}
+	return sb.String()
+}
