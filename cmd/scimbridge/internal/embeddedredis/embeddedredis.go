@@ -60,7 +60,10 @@ type Server struct {
 	pending  int    // commands in buf
 	needFull bool   // the next flush writes a full snapshot
 	scriptDB int    // the database of the script running (under jmu)
-	peers    sync.Map
+	// streamLast is the last entry id given to each stream (streams.go),
+	// so an XADD's id can be fixed before it runs (under jmu).
+	streamLast map[streamRef]streamID
+	peers      sync.Map
 
 	// Owned by the flusher (and by Close once it stopped).
 	gen          int64 // generation of the snapshot on disk
@@ -357,6 +360,9 @@ func (e *Server) readSnapshot() (redisSnapshot, []string, error) {
 					skipped = append(skipped, fmt.Sprintf("db %d %q (%s)", n, name, key.Type))
 				}
 				continue
+			}
+			if len(key.Stream) > 0 {
+				e.noteStreamLast(n, name, key.Stream[len(key.Stream)-1].ID)
 			}
 			sdb.Keys = append(sdb.Keys, key)
 		}

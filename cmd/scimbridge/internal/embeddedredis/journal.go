@@ -83,11 +83,11 @@ var blocking = map[string]bool{
 	"BZPOPMIN": true, "BZPOPMAX": true, "BZMPOP": true, "XREAD": true, "XREADGROUP": true,
 }
 
-// Writes whose replay would not do the same (a random member, a clock-made
-// stream id) or whose data the snapshot does not hold (streams): a full
-// snapshot follows them.
+// Writes whose replay would not do the same (a random member, consumer
+// group state): a full snapshot follows them. XADD is replayable once its id
+// is pinned (streams.go); XDEL and XTRIM do the same again on the same data.
 var notReplayable = map[string]bool{
-	"SPOP": true, "XADD": true, "XGROUP": true, "XACK": true, "XDEL": true, "XTRIM": true,
+	"SPOP": true, "XGROUP": true, "XACK": true,
 	"XAUTOCLAIM": true, "XCLAIM": true, "XSETID": true, "RESTORE": true,
 }
 
@@ -135,7 +135,7 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 		return false
 	case st.multi:
 		switch {
-		case cmd == "EVAL" || cmd == "EVALSHA" || notReplayable[cmd] || blocking[cmd]:
+		case cmd == "EVAL" || cmd == "EVALSHA" || cmd == "XADD" || notReplayable[cmd] || blocking[cmd]:
 			st.queuedOther = true
 		default:
 			st.queued = append(st.queued, journalRecord{db: st.db, args: append([]string{cmd}, args...)})
@@ -153,7 +153,7 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 	switch {
 	case cmd == "EVAL" || cmd == "EVALSHA":
 		e.scriptDB = st.db
-	case notReplayable[cmd]:
+	case notReplayable[cmd] || (cmd == "XADD" && !e.pinXAdd(st.db, args, time.Now())):
 		e.needFull = true
 	default:
 		e.appendRecord(st.db, cmd, args)
@@ -210,7 +210,7 @@ func (e *Server) journalInner(cmd string, args []string) {
 		}
 	case notData[cmd] || cmd == "EXEC" || cmd == "MULTI" || cmd == "DISCARD" ||
 		!srv.IsRegisteredCommand(cmd) || srv.IsReadOnlyCommand(cmd):
-	case notReplayable[cmd] || blocking[cmd]:
+	case notReplayable[cmd] || blocking[cmd] || (cmd == "XADD" && !e.pinXAdd(e.scriptDB, args, time.Now())):
 		e.needFull = true
 	default:
 		e.appendRecord(e.scriptDB, cmd, args)
