@@ -67,6 +67,9 @@ type backupLine struct {
 	Fields  map[string]string `json:"f,omitempty"`
 	Members []string          `json:"m,omitempty"`
 	Pending map[string]string `json:"p,omitempty"`
+	// Journal is the resource's event journal (its last event sequence
+	// number, transitions not yet turned into events).
+	Journal map[string]string `json:"j,omitempty"`
 
 	// end
 	Users  *int   `json:"users,omitempty"`
@@ -102,7 +105,7 @@ func (a *Admin) Backup(ctx context.Context, tenant string, w io.Writer) (*Backup
 	for _, k := range []keys{userKeys(tenant), groupKeys(tenant)} {
 		err := a.Ledger.eachRecord(ctx, k, func(recs []backupRecord) error {
 			for _, r := range recs {
-				line := backupLine{T: "user", ID: r.id, Fields: r.fields}
+				line := backupLine{T: "user", ID: r.id, Fields: r.fields, Journal: r.journal}
 				if k.kind == "g" {
 					line.T, line.Members, line.Pending = "group", r.members, r.pending
 					rep.Groups++
@@ -225,7 +228,7 @@ func (a *Admin) Restore(ctx context.Context, tenant string, open func() (io.Read
 		return nil
 	}
 	err = readBackup(open, &RestoreReport{}, func(l *backupLine) error {
-		r := backupRecord{id: l.ID, fields: l.Fields, members: l.Members, pending: l.Pending}
+		r := backupRecord{id: l.ID, fields: l.Fields, members: l.Members, pending: l.Pending, journal: l.Journal}
 		if pw := r.fields["pw"]; pw != "" && !a.canOpen(pw, tenant, r.id) {
 			delete(r.fields, "pw")
 			delete(r.fields, "pwv")

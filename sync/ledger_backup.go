@@ -50,6 +50,11 @@ type backupRecord struct {
 	fields  map[string]string
 	members []string          // groups: desired member user ids
 	pending map[string]string // groups: membership changes not yet applied
+	// journal is the resource's event journal (ledger_events.go): the
+	// transitions of versions not yet turned into events, and "n", its
+	// last event sequence number, so events go on numbering after a
+	// restore.
+	journal map[string]string
 }
 
 // eachRecord calls fn with every record of a kind (live and deleted), a
@@ -61,8 +66,10 @@ func (l *Ledger) eachRecord(ctx context.Context, k keys, fn func([]backupRecord)
 		recs := make([]*redis.MapStringStringCmd, len(recKeys))
 		mems := make([]*redis.StringSliceCmd, len(recKeys))
 		pend := make([]*redis.MapStringStringCmd, len(recKeys))
+		jour := make([]*redis.MapStringStringCmd, len(recKeys))
 		for i, key := range recKeys {
 			recs[i] = pipe.HGetAll(ctx, key)
+			jour[i] = pipe.HGetAll(ctx, k.journal(strings.TrimPrefix(key, prefix)))
 			if k.kind == "g" {
 				id := strings.TrimPrefix(key, prefix)
 				mems[i] = pipe.SMembers(ctx, k.members(id))
@@ -78,7 +85,7 @@ func (l *Ledger) eachRecord(ctx context.Context, k keys, fn func([]backupRecord)
 			if len(f) == 0 {
 				continue // gone since the scan
 			}
-			r := backupRecord{id: strings.TrimPrefix(key, prefix), fields: f}
+			r := backupRecord{id: strings.TrimPrefix(key, prefix), fields: f, journal: jour[i].Val()}
 			if k.kind == "g" {
 				r.members, r.pending = mems[i].Val(), pend[i].Val()
 			}
@@ -141,8 +148,15 @@ func (l *Ledger) writeRecords(ctx context.Context, k keys, recs []backupRecord) 
 		for name, v := range f {
 			args = append(args, name, v)
 		}
-		pipe.Del(ctx, k.rec(r.id))
+		pipe.Del(ctx, k.rec(r.id), k.journal(r.id))
 		pipe.HSet(ctx, k.rec(r.id), args...)
+		if len(r.journal) > 0 {
+			js := make([]any, 0, 2*len(r.journal))
+			for name, v := range r.journal {
+				js = append(js, name, v)
+			}
+			pipe.HSet(ctx, k.journal(r.id), js...)
+		}
 		num := func(name string) int64 { n, _ := strconv.ParseInt(f[name], 10, 64); return n }
 		if f["del"] != "1" {
 			if un := f["un"]; un != "" {

@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -115,8 +116,38 @@ func waitJournaled(t *testing.T, dir, s string) {
 	t.Helper()
 	testsupport.WaitFor(t, "journal flushed", 30*time.Second, func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, embeddedredis.JournalFile))
-		return err == nil && bytes.Contains(b, []byte(s))
+		if err == nil && bytes.Contains(b, []byte(s)) {
+			return true
+		}
+		// A flush may have written a full snapshot instead (its values
+		// are base64 in JSON), and started the journal afresh.
+		snap, err := os.ReadFile(filepath.Join(dir, embeddedredis.SnapshotFile))
+		var v any
+		return err == nil && json.Unmarshal(snap, &v) == nil && holdsBase64(v, []byte(s))
 	})
+}
+
+// holdsBase64 reports whether a string of the decoded JSON v, read as
+// base64, contains s.
+func holdsBase64(v any, s []byte) bool {
+	switch x := v.(type) {
+	case string:
+		b, err := base64.StdEncoding.DecodeString(x)
+		return err == nil && bytes.Contains(b, s)
+	case []any:
+		for _, e := range x {
+			if holdsBase64(e, s) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if holdsBase64(e, s) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (e *embeddedProc) wantUsers(t *testing.T, ids map[string]string) {
