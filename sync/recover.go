@@ -269,74 +269,72 @@ func recoverWriteErr(err error) (reason string, conflict bool) {
 }
 
 func (a *Admin) recoverUsers(ctx context.Context, tenant string, st adapters.Store, u Uniqueness, opts RecoverOptions, rep *RecoverReport, progress RecoverProgress) error {
-	k := userKeys(tenant)
-	c := &rep.Users
-	cursor := ""
-	for {
-		entries, next, err := st.ListUsers(ctx, cursor, scanBatch)
-		if err != nil {
+	return a.recoverEntries(ctx, tenant, recoverKind{
+		kind: "User", nameAttr: "userName", keys: userKeys(tenant), counts: &rep.Users,
+		list:  st.ListUsers,
+		known: a.Ledger.KnownAnchors,
+		write: func(e adapters.Entry, id string) error {
+			_, err := a.Ledger.recoverUser(ctx, tenant, u, id, e.Anchor, e.Attrs)
 			return err
-		}
-		anchors := make([]string, len(entries))
-		ids := make([]string, 0, len(entries))
-		for i, e := range entries {
-			anchors[i] = e.Anchor
-			if usableID(e.ID) {
-				ids = append(ids, e.ID)
-			}
-		}
-		known, err := a.Ledger.KnownAnchors(ctx, tenant, anchors)
-		if err != nil {
-			return err
-		}
-		var taken map[string]bool
-		if opts.DryRun {
-			if taken, err = a.Ledger.recordsExist(ctx, k, ids); err != nil {
-				return err
-			}
-		}
-		for _, e := range entries {
-			c.Seen++
-			if known[e.Anchor] {
-				c.Known++
-				continue
-			}
-			name, _ := e.Attrs["userName"].(string)
-			id := recoveredID(e.ID, c)
-			if opts.DryRun {
-				if taken[id] {
-					rep.conflict(RecoverConflict{Kind: "User", Anchor: e.Anchor, ID: id, Name: name, Reason: "the id is taken by another resource"})
-				} else {
-					c.Recovered++
-				}
-				continue
-			}
-			if _, err := a.Ledger.recoverUser(ctx, tenant, u, id, e.Anchor, e.Attrs); err != nil {
-				reason, ok := recoverWriteErr(err)
-				if !ok {
-					return err
-				}
-				rep.conflict(RecoverConflict{Kind: "User", Anchor: e.Anchor, ID: id, Name: name, Reason: reason})
-				continue
-			}
-			c.Recovered++
-		}
-		if progress != nil {
-			progress("User", *c)
-		}
-		if next == "" || len(entries) == 0 {
-			return nil
-		}
-		cursor = next
-	}
+		},
+	}, opts, rep, progress)
 }
 
 func (a *Admin) recoverGroups(ctx context.Context, tenant string, gs adapters.GroupStore, u Uniqueness, opts RecoverOptions, rep *RecoverReport, progress RecoverProgress) error {
-	k := groupKeys(tenant)
-	c := &rep.Groups
+	return a.recoverEntries(ctx, tenant, recoverKind{
+		kind: "Group", nameAttr: "displayName", keys: groupKeys(tenant), counts: &rep.Groups,
+		list: func(ctx context.Context, cursor string, limit int) ([]adapters.Entry, string, error) {
+			groups, next, err := gs.ListGroups(ctx, cursor, limit)
+			entries := make([]adapters.Entry, len(groups))
+			for i, g := range groups {
+				entries[i] = adapters.Entry(g)
+			}
+			return entries, next, err
+		},
+		known: a.Ledger.KnownGroupAnchors,
+		prepare: func(e adapters.Entry, id string) (func() error, error) {
+			members, unknown, err := a.storeMembers(ctx, tenant, gs, e.Anchor)
+			if err != nil {
+				return nil, err
+			}
+			return func() error {
+				if _, err := a.Ledger.recoverGroup(ctx, tenant, u, id, e.Anchor, e.Attrs, members); err != nil {
+					return err
+				}
+				rep.Members += len(members)
+				rep.MembersUnknown += unknown
+				return nil
+			}, nil
+		},
+	}, opts, rep, progress)
+}
+
+// recoverKind is what a recover of users and of groups do differently:
+// how the store lists them, which anchors the ledger knows, and the
+// ledger write of one entry.
+type recoverKind struct {
+	kind     string // "User" or "Group" (RecoverConflict.Kind, RecoverProgress)
+	nameAttr string // the attribute a conflict names the entry by
+	keys     keys
+	counts   *RecoverCounts
+	list     func(ctx context.Context, cursor string, limit int) ([]adapters.Entry, string, error)
+	known    func(ctx context.Context, tenant string, anchors []string) (map[string]bool, error)
+	// write records one entry (users); a failure recoverWriteErr sorts as
+	// a conflict is reported, any other stops the recover.
+	write func(e adapters.Entry, id string) error
+	// prepare (groups) reads what the write needs first (a failure stops
+	// the recover) and returns the write.
+	prepare func(e adapters.Entry, id string) (func() error, error)
+}
+
+// recoverEntries lists the store a page at a time and records each entry
+// whose anchor the ledger does not know (a dry run only counts, and checks
+// the ids it would take).
+func (a *Admin) recoverEntries(ctx context.Context, tenant string, rk recoverKind, opts RecoverOptions, rep *RecoverReport, progress RecoverProgress) error {
+	c := rk.counts
 	cursor := ""
 	for {
-		entries, next, err := gs.ListGroups(ctx, cursor, scanBatch)
+		entries, next, err := rk.list(ctx, cursor, scanBatch)
 		if err != nil {
 			return err
 		}
@@ -348,13 +346,13 @@ func (a *Admin) recoverGroups(ctx context.Context, tenant string, gs adapters.Gr
 				ids = append(ids, e.ID)
 			}
 		}
-		known, err := a.Ledger.KnownGroupAnchors(ctx, tenant, anchors)
+		known, err := rk.known(ctx, tenant, anchors)
 		if err != nil {
 			return err
 		}
 		var taken map[string]bool
 		if opts.DryRun {
-			if taken, err = a.Ledger.recordsExist(ctx, k, ids); err != nil {
+			if taken, err = a.Ledger.recordsExist(ctx, rk.keys, ids); err != nil {
 				return err
 			}
 		}
@@ -364,34 +362,34 @@ func (a *Admin) recoverGroups(ctx context.Context, tenant string, gs adapters.Gr
 				c.Known++
 				continue
 			}
-			name, _ := e.Attrs["displayName"].(string)
+			name, _ := e.Attrs[rk.nameAttr].(string)
 			id := recoveredID(e.ID, c)
 			if opts.DryRun {
 				if taken[id] {
-					rep.conflict(RecoverConflict{Kind: "Group", Anchor: e.Anchor, ID: id, Name: name, Reason: "the id is taken by another resource"})
+					rep.conflict(RecoverConflict{Kind: rk.kind, Anchor: e.Anchor, ID: id, Name: name, Reason: "the id is taken by another resource"})
 				} else {
 					c.Recovered++
 				}
 				continue
 			}
-			members, unknown, err := a.storeMembers(ctx, tenant, gs, e.Anchor)
-			if err != nil {
-				return err
+			write := func() error { return rk.write(e, id) }
+			if rk.prepare != nil {
+				if write, err = rk.prepare(e, id); err != nil {
+					return err
+				}
 			}
-			if _, err := a.Ledger.recoverGroup(ctx, tenant, u, id, e.Anchor, e.Attrs, members); err != nil {
+			if err := write(); err != nil {
 				reason, ok := recoverWriteErr(err)
 				if !ok {
 					return err
 				}
-				rep.conflict(RecoverConflict{Kind: "Group", Anchor: e.Anchor, ID: id, Name: name, Reason: reason})
+				rep.conflict(RecoverConflict{Kind: rk.kind, Anchor: e.Anchor, ID: id, Name: name, Reason: reason})
 				continue
 			}
 			c.Recovered++
-			rep.Members += len(members)
-			rep.MembersUnknown += unknown
 		}
 		if progress != nil {
-			progress("Group", *c)
+			progress(rk.kind, *c)
 		}
 		if next == "" || len(entries) == 0 {
 			return nil

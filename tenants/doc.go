@@ -44,5 +44,7 @@
 // its customer's admin: signed with another key derived from
 // secrets.key_file, expiring, revocable (sb:{<tenant>}:setup:links and the
 // revocation list sb:{<tenant>}:setup:revoked, which every setup session
-// checks), good for one tenant only.
+// checks), good for one tenant only. Access tokens, setup links and setup
+// sessions share one signed-value format (signed.go), each with its own
+// prefix and key.
 package tenants

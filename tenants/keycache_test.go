@@ -12,7 +12,7 @@ import (
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 )
 
-// fakeClock is a settable clock for a KeyStore.
+// fakeClock is a settable clock (KeyStore, OAuth clients, setup links).
 type fakeClock struct {
 	mu sync.Mutex
 	t  time.Time

@@ -33,7 +33,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -214,7 +213,7 @@ func (s *SetupLinks) Create(ctx context.Context, tenant string, ttl time.Duratio
 // when Redis fails.
 func (s *SetupLinks) Verify(ctx context.Context, tenant, token string) (*SetupLink, error) {
 	var cl linkClaims
-	if !openClaims(s.linkKey, setupLinkPrefix, token, &cl) || cl.V != 1 || cl.ID == "" {
+	if !openClaims(s.linkKey, setupLinkPrefix, maxSetupTokenLen, token, &cl) || cl.V != 1 || cl.ID == "" {
 		return nil, ErrLinkInvalid
 	}
 	if cl.Tenant != tenant {
@@ -281,7 +280,7 @@ func (s *SetupLinks) NewSession(ctx context.Context, link *SetupLink) (string, *
 // errors of Verify: a session ends when its link is revoked.
 func (s *SetupLinks) Session(ctx context.Context, tenant, cookie string) (*SetupSession, error) {
 	var cl sessionClaims
-	if !openClaims(s.sessionKey, setupSessionPrefix, cookie, &cl) || cl.V != 1 || cl.ID == "" || cl.Link == "" {
+	if !openClaims(s.sessionKey, setupSessionPrefix, maxSetupTokenLen, cookie, &cl) || cl.V != 1 || cl.ID == "" || cl.Link == "" {
 		return nil, ErrLinkInvalid
 	}
 	if cl.Tenant != tenant {
@@ -298,9 +297,7 @@ func (s *SetupLinks) Session(ctx context.Context, tenant, cookie string) (*Setup
 
 // CSRF is the anti-forgery token of the session's forms.
 func (s *SetupLinks) CSRF(sess *SetupSession) string {
-	mac := hmac.New(sha256.New, s.sessionKey)
-	mac.Write([]byte("csrf\x00" + sess.Tenant + "\x00" + sess.ID))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	return macOf(s.sessionKey, "csrf\x00"+sess.Tenant+"\x00"+sess.ID)
 }
 
 // CheckCSRF compares a form's token with the session's in constant time.
@@ -397,42 +394,6 @@ func (s *SetupLinks) prune(ctx context.Context, tenant string, now time.Time) {
 // deleteTenantSetupLinks removes a tenant's links (with the tenant).
 func deleteTenantSetupLinks(ctx context.Context, rdb redis.UniversalClient, tenant string) error {
 	return rdb.Del(ctx, setupLinksKey(tenant), setupRevokedKey(tenant)).Err()
-}
-
-// signClaims is prefix + base64url(JSON claims) + "." + its HMAC.
-func signClaims(key []byte, prefix string, claims any) (string, error) {
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	signed := prefix + base64.RawURLEncoding.EncodeToString(payload)
-	return signed + "." + macOf(key, signed), nil
-}
-
-// openClaims checks the signature of a signClaims value and decodes it.
-func openClaims(key []byte, prefix, v string, claims any) bool {
-	if len(v) > maxSetupTokenLen || !strings.HasPrefix(v, prefix) {
-		return false
-	}
-	i := strings.LastIndexByte(v, '.')
-	if i < 0 {
-		return false
-	}
-	signed, sig := v[:i], v[i+1:]
-	if !hmac.Equal([]byte(macOf(key, signed)), []byte(sig)) {
-		return false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(signed[len(prefix):])
-	if err != nil {
-		return false
-	}
-	return json.Unmarshal(payload, claims) == nil
-}
-
-func macOf(key []byte, s string) string {
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(s))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // SetupOptions configure a tenant's setup page.

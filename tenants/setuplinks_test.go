@@ -12,19 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func newTestSetupLinks(t *testing.T, reg *Registry, key []byte) *SetupLinks {
 	t.Helper()
 	l, err := NewSetupLinks(reg.rdb, reg, key)
@@ -47,7 +34,7 @@ func TestSetupLinkRefusals(t *testing.T) {
 	putTenant(t, reg, a)
 	putTenant(t, reg, b)
 	links := newTestSetupLinks(t, reg, testTokenKey(1))
-	clk := &clock{t: time.Now()}
+	clk := &fakeClock{t: time.Now()}
 	links.SetClock(clk.now)
 
 	token, link, err := links.Create(ctx, a, time.Hour, IdPOkta)

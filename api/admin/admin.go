@@ -123,15 +123,7 @@ func (h *Handler) Mount(r gin.IRouter) {
 
 // baseURL is a tenant's SCIM Base URL.
 func (h *Handler) baseURL(c *gin.Context, tenant string) string {
-	public := h.cfg.PublicURL
-	if public == "" {
-		scheme := "http"
-		if c.Request.TLS != nil {
-			scheme = "https"
-		}
-		public = scheme + "://" + c.Request.Host
-	}
-	return public + "/scim/" + tenant + "/v2"
+	return api.TenantBaseURL(c, h.cfg.PublicURL, tenant)
 }
 
 // statusOf is the HTTP status of err: api.ErrorFor's, the one mapping the

@@ -70,6 +70,38 @@ func setupAdmin(t *testing.T, rdb redis.UniversalClient) adminBundle {
 	return adminBundle{router: r, reg: reg, tenant: id}
 }
 
+// remount replaces the bundle's router with one of a handler on d (the
+// operator, the registry and what the test adds: OAuth clients, setup
+// links) plus a key store and a sync.Admin over rdb, under publicURL, and
+// creates the bundle's tenant through it.
+func (b *adminBundle) remount(t *testing.T, rdb redis.UniversalClient, publicURL string, d Deps) {
+	t.Helper()
+	d.Keys = tenants.NewKeyStore(rdb)
+	d.Admin = &syncsvc.Admin{Ledger: syncsvc.NewLedger(rdb, nil), Tenants: d.Tenants}
+	h, err := New(Config{PublicURL: publicURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.router = gin.New()
+	h.Mount(b.router)
+	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
+		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
+	}
+}
+
+// consoleForm returns a sender of console requests (a form body, when
+// given) in the console session cookie.
+func (b adminBundle) consoleForm(cookie string) func(method, path string, form url.Values) *httptest.ResponseRecorder {
+	return func(method, path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
+		w := httptest.NewRecorder()
+		b.router.ServeHTTP(w, req)
+		return w
+	}
+}
+
 func tenantBody(id string) string {
 	t := tenants.Tenant{ID: id, Name: "Admin test", Store: adapters.Config{
 		Kind: adapters.KindSQLite, DSN: "/nonexistent/admin-test.db",

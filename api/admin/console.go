@@ -328,18 +328,9 @@ func (h *Handler) consoleCreateKey(c *gin.Context) {
 		h.consoleError(c, err)
 		return
 	}
-	v, verr := h.tenantView(ctx, id)
-	if verr != nil {
-		h.consoleError(c, verr)
-		return
-	}
-	status := http.StatusOK
-	if err != nil {
-		status, v.Error = http.StatusBadRequest, err.Error()
-	} else {
+	h.renderCreated(c, id, err, func(v *view) {
 		v.NewKey = &NewKey{Key: k, BaseURL: h.baseURL(c, id), APIKey: plain}
-	}
-	h.render(c, status, "tenant.html", v)
+	})
 }
 
 func (h *Handler) consoleRevokeKey(c *gin.Context) {

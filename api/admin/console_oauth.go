@@ -3,7 +3,6 @@ package admin
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 	"strings"
 
@@ -39,18 +38,7 @@ func (h *Handler) consoleCreateOAuthClient(c *gin.Context) {
 		h.consoleError(c, err)
 		return
 	}
-	v, verr := h.tenantView(ctx, id)
-	if verr != nil {
-		h.consoleError(c, verr)
-		return
-	}
-	status := http.StatusOK
-	if err != nil {
-		status, v.Error = http.StatusBadRequest, err.Error()
-	} else {
-		v.OAuth.New = h.newOAuthClient(c, client, secret)
-	}
-	h.render(c, status, "tenant.html", v)
+	h.renderCreated(c, id, err, func(v *view) { v.OAuth.New = h.newOAuthClient(c, client, secret) })
 }
 
 func (h *Handler) consoleRevokeOAuthClient(c *gin.Context) {

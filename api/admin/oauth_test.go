@@ -3,18 +3,12 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
-	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -29,18 +23,7 @@ func TestAdminAPIOAuthClients(t *testing.T) {
 	}
 	reg := tenants.NewRegistry(rdb)
 	clients := tenants.NewOAuthClients(rdb)
-	h, err := New(Config{PublicURL: "https://scim.example.test/", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{
-		Operator: op, Tenants: reg, Keys: tenants.NewKeyStore(rdb),
-		Admin: &syncsvc.Admin{Ledger: syncsvc.NewLedger(rdb, nil), Tenants: reg}, OAuth: clients,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.router = gin.New()
-	h.Mount(b.router)
-	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
-		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
-	}
+	b.remount(t, rdb, "https://scim.example.test/", Deps{Operator: op, Tenants: reg, OAuth: clients})
 	path := "/admin/v1/tenants/" + b.tenant + "/oauth-clients"
 	w := b.do("POST", path, `{"name":"entra"}`)
 	if w.Code != http.StatusCreated {
@@ -88,32 +71,14 @@ func TestConsoleOAuthClients(t *testing.T) {
 	}
 	reg := tenants.NewRegistry(rdb)
 	clients := tenants.NewOAuthClients(rdb)
-	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{
-		Operator: op, Tenants: reg, Keys: tenants.NewKeyStore(rdb),
-		Admin: &syncsvc.Admin{Ledger: syncsvc.NewLedger(rdb, nil), Tenants: reg}, OAuth: clients,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.router = gin.New()
-	h.Mount(b.router)
-	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
-		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
-	}
+	b.remount(t, rdb, "", Deps{Operator: op, Tenants: reg, OAuth: clients})
 	cookie := op.newSession()
 	s, ok := op.session(cookie)
 	if !ok {
 		t.Fatal("no session")
 	}
 	page := "/console/tenants/" + b.tenant
-	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
-		w := httptest.NewRecorder()
-		b.router.ServeHTTP(w, req)
-		return w
-	}
+	send := b.consoleForm(cookie)
 	if w := send("GET", page, nil); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "No OAuth clients yet.") {
 		t.Fatalf("tenant page: %d %s", w.Code, w.Body)
 	}

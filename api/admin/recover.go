@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	syncsvc "github.com/scimbridge/scimbridge/sync"
+	"github.com/scimbridge/scimbridge/tenants"
 )
 
 // recoverOptions reads ?dry_run, ?new_ids and ?merge (booleans).
@@ -35,15 +36,25 @@ func recoverOptions(c *gin.Context) (syncsvc.RecoverOptions, error) {
 	return o, nil
 }
 
-// recoverPlan answers what a recover with the query's options would do.
-func (h *Handler) recoverPlan(c *gin.Context) {
+// recoverRequest is the tenant and options of a recover request; false
+// when it has been answered (an unknown tenant, a bad option).
+func (h *Handler) recoverRequest(c *gin.Context) (*tenants.Tenant, syncsvc.RecoverOptions, bool) {
 	t, ok := h.tenantOf(c)
 	if !ok {
-		return
+		return nil, syncsvc.RecoverOptions{}, false
 	}
 	opts, err := recoverOptions(c)
 	if err != nil {
 		h.fail(c, err)
+		return nil, opts, false
+	}
+	return t, opts, true
+}
+
+// recoverPlan answers what a recover with the query's options would do.
+func (h *Handler) recoverPlan(c *gin.Context) {
+	t, opts, ok := h.recoverRequest(c)
+	if !ok {
 		return
 	}
 	p, err := h.deps.Admin.PlanRecover(c.Request.Context(), t.ID, opts)
@@ -57,13 +68,8 @@ func (h *Handler) recoverPlan(c *gin.Context) {
 // runRecover runs a recover in the request and answers its report; a
 // refusal is 409 with the plan saying why.
 func (h *Handler) runRecover(c *gin.Context) {
-	t, ok := h.tenantOf(c)
+	t, opts, ok := h.recoverRequest(c)
 	if !ok {
-		return
-	}
-	opts, err := recoverOptions(c)
-	if err != nil {
-		h.fail(c, err)
 		return
 	}
 	rep, err := h.deps.Admin.Recover(c.Request.Context(), t.ID, opts, nil)

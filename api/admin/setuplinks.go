@@ -143,7 +143,7 @@ func (h *Handler) setupLinksView(ctx context.Context, tenant string) (*setupLink
 }
 
 func (h *Handler) consoleCreateSetupLink(c *gin.Context) {
-	ctx, id := c.Request.Context(), c.Param("tenant")
+	id := c.Param("tenant")
 	var ttl time.Duration
 	var err error
 	if v := strings.TrimSpace(c.PostForm("ttl")); v != "" {
@@ -160,18 +160,7 @@ func (h *Handler) consoleCreateSetupLink(c *gin.Context) {
 		h.consoleError(c, err)
 		return
 	}
-	v, verr := h.tenantView(ctx, id)
-	if verr != nil {
-		h.consoleError(c, verr)
-		return
-	}
-	status := http.StatusOK
-	if err != nil {
-		status, v.Error = http.StatusBadRequest, err.Error()
-	} else {
-		v.Setup.New = link
-	}
-	h.render(c, status, "tenant.html", v)
+	h.renderCreated(c, id, err, func(v *view) { v.Setup.New = link })
 }
 
 func (h *Handler) consoleRevokeSetupLink(c *gin.Context) {

@@ -5,18 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/gin-gonic/gin"
-
-	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
 )
 
@@ -37,18 +31,7 @@ func TestSetupLinksConsoleAndAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Config{PublicURL: "https://scim.example.com", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{
-		Operator: op, Tenants: reg, Keys: tenants.NewKeyStore(rdb),
-		Admin: &syncsvc.Admin{Ledger: syncsvc.NewLedger(rdb, nil), Tenants: reg}, SetupLinks: links,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.router = gin.New()
-	h.Mount(b.router)
-	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
-		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
-	}
+	b.remount(t, rdb, "https://scim.example.com", Deps{Operator: op, Tenants: reg, SetupLinks: links})
 	ctx := context.Background()
 
 	// The API: bad input is 400, a link is 201 with its URL.
@@ -74,14 +57,7 @@ func TestSetupLinksConsoleAndAPI(t *testing.T) {
 	cookie := op.newSession()
 	s, _ := op.session(cookie)
 	page := "/console/tenants/" + b.tenant
-	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
-		w := httptest.NewRecorder()
-		b.router.ServeHTTP(w, req)
-		return w
-	}
+	send := b.consoleForm(cookie)
 	if w := send("POST", page+"/setup-links", url.Values{"ttl": {"2h"}}); w.Code != http.StatusForbidden {
 		t.Fatalf("without the CSRF token: %d", w.Code)
 	}

@@ -353,15 +353,7 @@ func (h *Handler) render(c *gin.Context, status int, page string, data any) {
 
 // baseURL is the tenant's SCIM Base URL.
 func (h *Handler) baseURL(c *gin.Context, tenant string) string {
-	public := h.cfg.PublicURL
-	if public == "" {
-		scheme := "http"
-		if c.Request.TLS != nil {
-			scheme = "https"
-		}
-		public = scheme + "://" + c.Request.Host
-	}
-	return public + "/scim/" + tenant + "/v2"
+	return api.TenantBaseURL(c, h.cfg.PublicURL, tenant)
 }
 
 func (h *Handler) page(c *gin.Context) {

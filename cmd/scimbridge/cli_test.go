@@ -74,14 +74,7 @@ func TestKeyCommands(t *testing.T) {
 	}
 
 	// The key works, and list shows both keys without their secrets.
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(context.Background(), cfg, newLogger("error", "text"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := appOfConfig(t, cfgPath)
 	defer a.close()
 	if _, err := a.keys.Verify(context.Background(), "cli-tenant", created.APIKey); err != nil {
 		t.Fatalf("created key does not verify: %v", err)
@@ -180,4 +173,19 @@ func TestExampleConfigsLoad(t *testing.T) {
 			t.Errorf("%s: no tenant", f)
 		}
 	}
+}
+
+// appOfConfig is the app of the configuration file at path, as the CLI
+// commands the test ran see it (the caller closes it).
+func appOfConfig(t *testing.T, path string) *app {
+	t.Helper()
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, newLogger("error", "text"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -33,13 +33,13 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
-func TestConsoleInChromium(t *testing.T) {
-	browser := chromiumPath(t)
-	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
-	ten, _ := adminSQLiteTenant(t, "console-acme")
-	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+// newChromium is a context of a headless browser (not started yet: the
+// first chromedp run starts it) with a profile of the test's own and no
+// background traffic, stopped at cleanup; more adds options (a window
+// size).
+func newChromium(t *testing.T, browser string, more ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser),
 		chromedp.Flag("headless", true),
 		chromedp.NoSandbox,
@@ -51,10 +51,21 @@ func TestConsoleInChromium(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
+	}, more...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
 	browserCtx, cancelCtx := chromedp.NewContext(allocCtx)
-	defer cancelCtx()
+	t.Cleanup(cancelCtx)
+	return browserCtx
+}
+
+func TestConsoleInChromium(t *testing.T) {
+	browser := chromiumPath(t)
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	ten, _ := adminSQLiteTenant(t, "console-acme")
+	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
+
+	browserCtx := newChromium(t, browser)
 	// The first run starts the browser: no timeout on it (it would stop
 	// the browser); later steps run under one.
 	if err := chromedp.Do(browserCtx); err != nil {

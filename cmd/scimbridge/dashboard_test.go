@@ -127,22 +127,7 @@ func TestDashboardInChromium(t *testing.T) {
 	browser := chromiumPath(t)
 	ts, insp := dashboardServer(t)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(browser),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	browserCtx, cancelCtx := chromedp.NewContext(allocCtx)
-	defer cancelCtx()
+	browserCtx := newChromium(t, browser)
 	var mu sync.Mutex
 	var problems []string
 	if err := chromedp.Listen(browserCtx, func(ev any) {

@@ -374,10 +374,19 @@ func (f *mariaFixture) tenant(t *testing.T, id string) tenants.Tenant {
 
 func (f *mariaFixture) user(t *testing.T, anchor string) (storeUser, bool) {
 	t.Helper()
+	return scanStoreUser(t, f.db.QueryRow(`SELECT `+storeUserColumns+` FROM users WHERE id = ?`, anchor))
+}
+
+// storeUserColumns are the columns of the fixtures' accounts table that
+// scanStoreUser reads, in its order.
+const storeUserColumns = `login, first_name, last_name, mail, okta_id, dept, enabled, plan, note`
+
+// scanStoreUser reads a row of storeUserColumns; false when there is none.
+func scanStoreUser(t *testing.T, row *sql.Row) (storeUser, bool) {
+	t.Helper()
 	var u storeUser
 	var first, last, mail, okta, dept, note sql.NullString
-	err := f.db.QueryRow(`SELECT login, first_name, last_name, mail, okta_id, dept, enabled, plan, note FROM users WHERE id = ?`, anchor).
-		Scan(&u.UserName, &first, &last, &mail, &okta, &dept, &u.Active, &u.Plan, &note)
+	err := row.Scan(&u.UserName, &first, &last, &mail, &okta, &dept, &u.Active, &u.Plan, &note)
 	if err == sql.ErrNoRows {
 		return u, false
 	}

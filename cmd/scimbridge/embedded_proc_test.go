@@ -54,24 +54,8 @@ func startEmbeddedProc(t *testing.T, dir string, port int) *embeddedProc {
 
 func (e *embeddedProc) do(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, _ := http.NewRequest(method, e.base+path, rd)
-	req.Header.Set("Authorization", "Bearer "+e.key)
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
+	status, out, _ := sendSCIM(e.base, e.key, method, path, body)
+	return status, out
 }
 
 // createUsers creates n users with 16 clients and returns the ids of the

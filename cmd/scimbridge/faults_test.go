@@ -7,12 +7,9 @@ package main
 // what the client was told.
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -83,22 +80,7 @@ func (r *faultRig) redisClient() redis.UniversalClient {
 
 // send makes one SCIM request; status 0 means the request itself failed.
 func (r *faultRig) send(method, path string, body any) (int, map[string]any, http.Header) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, r.base+path, rd)
-	req.Header.Set("Authorization", "Bearer "+r.key)
-	req.Header.Set("Content-Type", "application/scim+json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, nil
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out, resp.Header
+	return sendSCIM(r.base, r.key, method, path, body)
 }
 
 // expected is what the client was told: the last acknowledged state.

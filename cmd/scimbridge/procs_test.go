@@ -8,10 +8,12 @@ package main
 import (
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +26,28 @@ import (
 
 	"github.com/redis/go-redis/v9"
 )
+
+// sendSCIM makes one SCIM request to a tenant's base URL with an API key
+// (body, when not nil, as JSON) and decodes the answer; status 0 means the
+// request itself failed.
+func sendSCIM(base, key, method, path string, body any) (int, map[string]any, http.Header) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, base+path, rd)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out, resp.Header
+}
 
 // redisServer is a private redis-server process.
 type redisServer struct {

@@ -91,18 +91,7 @@ func (f *pgFixture) tenant(id string) tenants.Tenant {
 
 func (f *pgFixture) user(t *testing.T, anchor string) (storeUser, bool) {
 	t.Helper()
-	var u storeUser
-	var first, last, mail, okta, dept, note sql.NullString
-	err := f.db.QueryRow(`SELECT login, first_name, last_name, mail, okta_id, dept, enabled, plan, note FROM `+f.schema+`.accounts WHERE id = $1`, anchor).
-		Scan(&u.UserName, &first, &last, &mail, &okta, &dept, &u.Active, &u.Plan, &note)
-	if err == sql.ErrNoRows {
-		return u, false
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.GivenName, u.FamilyName, u.Email, u.ExternalID, u.Department, u.Note = first.String, last.String, mail.String, okta.String, dept.String, note.String
-	return u, true
+	return scanStoreUser(t, f.db.QueryRow(`SELECT `+storeUserColumns+` FROM `+f.schema+`.accounts WHERE id = $1`, anchor))
 }
 
 func (f *pgFixture) userCount(t *testing.T) int {

@@ -297,14 +297,7 @@ func TestSetupLinkCommands(t *testing.T) {
 	}
 
 	// The link opens the page, until it is revoked.
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := newApp(context.Background(), cfg, newLogger("error", "text"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := appOfConfig(t, cfgPath)
 	defer a.close()
 	token := created.URL[strings.LastIndex(created.URL, "/")+1:]
 	if _, err := a.setupLinks().Verify(context.Background(), "cli-tenant", token); err != nil {
