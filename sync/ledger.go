@@ -60,6 +60,10 @@ type Record struct {
 	FailedVersion int64
 	// Retrying: an operator replayed the failure; the next apply retries it.
 	Retrying bool
+	// WaitsFor is the user whose store entry this user's last apply found
+	// (by userName) while that user's own change was pending: the apply
+	// was not marked and is retried (errAnchorHeld). Empty: none.
+	WaitsFor string
 	// Dropped is, for a group, what its latest write that named members
 	// left out because they are not users of the tenant (zero: nothing).
 	Dropped DroppedMembers
@@ -389,6 +393,7 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 		Failure:         f["fail"],
 		FailedVersion:   num("failv"),
 		Retrying:        f["rtry"] == "1",
+		WaitsFor:        f["wait"],
 		sealedPassword:  f["pw"],
 		passwordVersion: num("pwv"),
 	}
@@ -588,11 +593,15 @@ func (l *Ledger) markApplied(ctx context.Context, tenant, id string, version int
 		keys = append(keys, h.key)
 		args = append(args, h.token)
 	}
-	if err = appliedScript.Run(ctx, l.rdb, keys, args...).Err(); err != nil {
+	res, err := appliedScript.Run(ctx, l.rdb, keys, args...).Result()
+	if err != nil {
 		return redisErr("mark applied", err)
 	}
 	if h != nil {
 		h.released = true
+	}
+	if other, ok := res.(string); ok {
+		return fmt.Errorf("%w: user %s holds anchor %s (user %s stays pending)", errAnchorHeld, other, anchor, id)
 	}
 	return nil
 }

@@ -134,16 +134,38 @@ var putReplyFields = []string{"v", "av", "anchor", "created", "mod", "seq", "del
 
 // markAppliedLua records that version applied of user id was applied (the
 // body of appliedScript and appliedManyScript). It returns 0 when the
-// record is gone (its dirty mark is cleared), 1 otherwise.
+// record is gone (its dirty mark is cleared), 1 otherwise, or the id of
+// another user when the anchor is that user's: the anchor index gives it
+// to a user that is live or whose deletion is not applied yet. The apply
+// found that user's entry by userName before that user's own pending
+// change (a rename, a deletion) reached the store: nothing is marked, the
+// user stays dirty with field wait naming the other (status shows it), and
+// the apply is retried (errAnchorHeld); the other's apply puts its entry
+// right, and the retry then finds or creates this user's own.
 const markAppliedLua = `
 local function mark(rec, dirty, idxAnchor, failed, lease, id, appliedArg, anchor, pwv, token)
+  local function unlease()
+    if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+  end
   if redis.call('EXISTS', rec) == 0 then
     redis.call('ZREM', dirty, id)
-    if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+    unlease()
     return 0
   end
   local applied = tonumber(appliedArg)
-  local cur = redis.call('HMGET', rec, 'av', 'anchor', 'failv', 'pwv', 'del', 'v')
+  local cur = redis.call('HMGET', rec, 'av', 'anchor', 'failv', 'pwv', 'del', 'v', 'wait')
+  if anchor ~= '' and cur[2] ~= anchor then
+    local o = redis.call('HGET', idxAnchor, anchor)
+    if o and o ~= id then
+      local of = redis.call('HMGET', string.sub(rec, 1, #rec - #id) .. o, 'anchor', 'del', 'v', 'av')
+      if of[1] == anchor and (of[2] ~= '1' or tonumber(of[4] or '0') < tonumber(of[3] or '0')) then
+        redis.call('HSET', rec, 'wait', o)
+        unlease()
+        return o
+      end
+    end
+  end
+  if cur[7] then redis.call('HDEL', rec, 'wait') end
   if applied > tonumber(cur[1] or '0') then redis.call('HSET', rec, 'av', applied) end
   if anchor ~= '' then
     local old = cur[2]
@@ -160,7 +182,7 @@ local function mark(rec, dirty, idxAnchor, failed, lease, id, appliedArg, anchor
   if pwv ~= '0' and cur[4] == pwv then redis.call('HDEL', rec, 'pw', 'pwv') end
   if cur[5] == '1' then redis.call('HDEL', rec, 'pw', 'pwv', 'doc') end
   if tonumber(cur[6]) <= applied then redis.call('ZREM', dirty, id) end
-  if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+  unlease()
   return 1
 end
 `
@@ -170,6 +192,7 @@ end
 // KEYS: 1 rec, 2 dirty, 3 idx anchor, 4 failed, [5 lease]
 // ARGV: 1 id, 2 applied version, 3 anchor ("" keeps), 4 password version
 // applied (0 none), [5 lease token: the lease is released when still ours]
+// Returns 0, 1 or the id of the user the anchor is given to (markAppliedLua).
 var appliedScript = redis.NewScript(markAppliedLua + `
 return mark(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `)
@@ -180,12 +203,15 @@ return mark(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[
 // KEYS: 1 dirty, 2 idx anchor, 3 failed, then rec1, lease1, rec2, lease2, ...
 // ARGV: 1 lease token, then id, applied version, anchor, password version
 // for each user.
+// Returns the refused marks (see markAppliedLua) as id, other id, ...
 var appliedManyScript = redis.NewScript(markAppliedLua + `
+local refused = {}
 for i = 4, #KEYS, 2 do
   local j = 2 + (i - 4) * 2
-  mark(KEYS[i], KEYS[1], KEYS[2], KEYS[3], KEYS[i+1], ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[1])
+  local r = mark(KEYS[i], KEYS[1], KEYS[2], KEYS[3], KEYS[i+1], ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[1])
+  if type(r) == 'string' then refused[#refused+1] = ARGV[j]; refused[#refused+1] = r end
 end
-return 1
+return refused
 `)
 
 // leaseLoadScript takes a resource's lease and, when it gets it, returns
