@@ -70,6 +70,9 @@ type Record struct {
 
 	sealedPassword  string
 	passwordVersion int64
+	// priorActive is, for a PUT not read first (ReplaceUserUnread), the
+	// active stored before the write ("true", "false", "" when none).
+	priorActive string
 	// drainGen is the tenant's drain generation read with the write that
 	// returned this record ("" when not read).
 	drainGen string
@@ -197,7 +200,12 @@ const (
 )
 
 // putUser runs the atomic write. password nil keeps any pending password.
-func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string) (_ *Record, err error) {
+//
+// keep is putScript's ARGV[14]: "" or, for a PUT not read first, keepReport
+// or keepActive (a has no active: the stored one is kept, and set in the
+// returned record's Attrs); the returned record's priorActive is then the
+// stored active before the write.
+func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor, keep string) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_user", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
 	if err := requestLive(ctx, "put user"); err != nil {
@@ -232,7 +240,7 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
 		var err error
 		res, err = putScript.Run(ctx, c, k.putKeys(id),
-			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID).StringSlice()
+			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, keep).StringSlice()
 		if err != nil {
 			return redisErr("put user", err)
 		}
@@ -251,6 +259,12 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 			return nil, err
 		}
 		r.drainGen = res[1]
+		if keep != "" && len(res) > 2+len(putReplyFields) {
+			r.priorActive = res[2+len(putReplyFields)]
+			if keep == keepActive {
+				r.Attrs["active"] = r.priorActive == "true"
+			}
+		}
 		return r, nil
 	case "notfound":
 		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
@@ -411,18 +425,36 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 // CreateUser records a new user and marks it dirty. userName is unique
 // (case-insensitively); externalId too when u says so.
 func (l *Ledger) CreateUser(ctx context.Context, tenant string, u Uniqueness, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, u, newID(), modeCreate, 0, a, password, "")
+	return l.putUser(ctx, tenant, u, newID(), modeCreate, 0, a, password, "", "")
 }
 
 // UpdateUser replaces the desired attributes of a live user; expect > 0
 // makes it conditional on the current version.
 func (l *Ledger) UpdateUser(ctx context.Context, tenant string, u Uniqueness, id string, expect int64, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, u, id, modeUpdate, expect, a, password, "")
+	return l.putUser(ctx, tenant, u, id, modeUpdate, expect, a, password, "", "")
+}
+
+// putScript's ARGV[14] for a PUT not read first (putUser's keep).
+const (
+	keepReport = "r"
+	keepActive = "k"
+)
+
+// ReplaceUserUnread replaces the desired attributes of a live user
+// unconditionally, without reading it first: a without active keeps the
+// stored active (in the script). The record's priorActive is the active
+// stored before ("true", "false", "" when none).
+func (l *Ledger) ReplaceUserUnread(ctx context.Context, tenant string, u Uniqueness, id string, a scim.Attrs, password *string) (*Record, error) {
+	keep := keepReport
+	if _, ok := a["active"]; !ok {
+		keep = keepActive
+	}
+	return l.putUser(ctx, tenant, u, id, modeUpdate, 0, a, password, "", keep)
 }
 
 // DeleteUser marks a live user deleted (a tombstone the worker applies).
 func (l *Ledger) DeleteUser(ctx context.Context, tenant, id string, expect int64) (*Record, error) {
-	return l.putUser(ctx, tenant, Uniqueness{}, id, modeDelete, expect, nil, nil, "")
+	return l.putUser(ctx, tenant, Uniqueness{}, id, modeDelete, expect, nil, nil, "", "")
 }
 
 // AdoptUser records an entry that exists in the store but not in the
@@ -435,7 +467,7 @@ func (l *Ledger) AdoptUser(ctx context.Context, tenant string, u Uniqueness, anc
 	} else if !errors.Is(err, redis.Nil) {
 		return nil, redisErr("adopt user", err)
 	}
-	return l.putUser(ctx, tenant, u, newID(), modeAdopt, 0, a, nil, anchor)
+	return l.putUser(ctx, tenant, u, newID(), modeAdopt, 0, a, nil, anchor, "")
 }
 
 // KnownAnchors returns which of the anchors the ledger already knows.
