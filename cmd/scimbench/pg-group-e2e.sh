@@ -24,5 +24,5 @@ YAML
 $bin serve --config grp.yaml >grp-serve.log 2>&1 & S=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$lp/healthz >/dev/null && break; sleep 0.1; done
 ./scimbench run --targets grp.json --scenario group-add --requests $n --concurrency 64 --pool $n $R \
-  --store-dsn "$PG" --store-table $schema.users --store-concurrency 8 --settle 0 2>&1 | grep -iE 'converge|ceiling|ops/s|ratio|within' | head -8
+  --store-dsn "$PG" --store-table $schema.users --store-concurrency 8 --settle 0 2>&1 | grep -iE "converge|ceiling|ops/s|ratio|within|member" | head -9
 kill $S; wait $S 2>/dev/null || true
