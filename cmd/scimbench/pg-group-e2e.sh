@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pg-group-e2e.sh BIN N: BENCHMARKS.md "Group member changes end to end". serve on a fresh PostgreSQL tenant;
 # N group-add PATCHes (one member each, N distinct users created first, unmeasured) at 64 clients, timed from
-# the first request until the ledger has applied every change, against the store's UPDATE ceiling at 8
+# the first request until the ledger has applied every change, against the store's INSERT ceiling (a member addition is an INSERT) at 8
 # connections measured by scimbench right after. $WORK: scratch; REDIS_PORT (16404), REDIS_DB (3), LISTEN_PORT (18420).
 set -e
 bin=$1 n=$2
