@@ -259,3 +259,25 @@ func TestImportJobProgress(t *testing.T) {
 		}
 	}
 }
+
+func TestSeqSet(t *testing.T) {
+	var s seqSet
+	in := []*Record{{ID: "a", Seq: 1}, {ID: "b", Seq: 64}, {ID: "c", Seq: 130}, {ID: "d"}}
+	out := []*Record{{ID: "x", Seq: 2}, {ID: "y", Seq: 63}, {ID: "z", Seq: 65}, {ID: "w", Seq: 1000}, {ID: "v"}}
+	for _, r := range in {
+		s.add(r)
+	}
+	for _, r := range in {
+		if !s.has(r) {
+			t.Fatalf("%+v not in the set", r)
+		}
+	}
+	for _, r := range out {
+		if s.has(r) {
+			t.Fatalf("%+v in the set", r)
+		}
+	}
+	if len(s.bits) != 3 {
+		t.Fatalf("%d words for sequence numbers up to 130", len(s.bits))
+	}
+}

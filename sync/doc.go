@@ -17,7 +17,12 @@
 // (tenants.Stores) and applies the batch in one store transaction
 // (adapters.BatchStore.ApplyUsers, e.g. adapters/sqlstore/batch.go: the
 // INSERT), then marks the applied versions and releases the leases in one
-// pipeline (Ledger.markBatch). A failure's meaning comes from
+// pipeline (Ledger.markBatch; a mark whose anchor the anchor index gives to
+// another live user is refused and the user stays dirty, errAnchorHeld:
+// with max_concurrency above 1 two drains can race on one userName). A
+// PATCH reads the record and writes it back through the same script (an
+// index is rewritten only when its value changed); a PUT without If-Match
+// is the script alone (it keeps the stored active). A failure's meaning comes from
 // adapters.Classify, and what happens next (record it on the resource and
 // stop, or retry) is decided in failure.go. Per-resource tasks (worker.coalesce
 // off, groups, the sweeper's re-queues) take the same steps one resource at a

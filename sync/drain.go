@@ -246,10 +246,18 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 // returns the batch's error: its undecodable records, else the first
 // failure to retry with.
 func (rc *Reconciler) markBatch(ctx context.Context, tenant, token string, done []applyMark, held []string, failures []error, transient error) error {
-	if err := rc.Ledger.markBatch(ctx, tenant, token, done, held); err != nil {
+	refused, err := rc.Ledger.markBatch(ctx, tenant, token, done, held)
+	if err != nil {
 		return err
 	}
 	for _, m := range done {
+		if other, ok := refused[m.id]; ok {
+			if transient == nil {
+				transient = fmt.Errorf("%w: user %s holds the anchor %s user %s's apply found (%d users of the batch stay pending)",
+					errAnchorHeld, other, m.anchor, m.id, len(refused))
+			}
+			continue
+		}
 		if m.version > 0 && !m.modified.IsZero() {
 			rc.Metrics.applied(tenant, queue.KindUser, m.modified)
 		}

@@ -131,7 +131,7 @@ func (a *Admin) CheckDrift(ctx context.Context, tenant string, repair bool, prog
 		rep.Repaired++
 		return nil
 	}
-	compared := map[string]bool{} // ledger ids whose entry was listed
+	var compared seqSet // ledger users whose entry was listed
 
 	// 1. Every store entry: unknown, or compared with its ledger user.
 	cursor := ""
@@ -168,7 +168,7 @@ func (a *Admin) CheckDrift(ctx context.Context, tenant string, repair bool, prog
 				rep.add(Drift{Kind: DriftUnknown, Anchor: e.Anchor, UserName: un})
 				continue
 			}
-			compared[r.ID] = true
+			compared.add(r)
 			if r.Deleted || r.State() != StateApplied {
 				rep.Skipped++
 				continue
@@ -208,7 +208,7 @@ func (a *Admin) CheckDrift(ctx context.Context, tenant string, repair bool, prog
 			return nil, err
 		}
 		for _, r := range recs {
-			if compared[r.ID] {
+			if compared.has(r) {
 				continue
 			}
 			if r.Anchor == "" || r.State() != StateApplied {
@@ -230,6 +230,38 @@ func (a *Admin) CheckDrift(ctx context.Context, tenant string, repair bool, prog
 		report()
 	}
 	return rep, nil
+}
+
+// seqSet is a set of ledger users kept by their creation sequence number,
+// a bit each: a drift check of a 100,000-user tenant remembers which users
+// it compared in ~12 KB instead of a map of ids (several MB). A record
+// without a sequence number (none is expected) falls back to its id.
+type seqSet struct {
+	bits  []uint64
+	other map[string]bool
+}
+
+func (s *seqSet) add(r *Record) {
+	if r.Seq <= 0 {
+		if s.other == nil {
+			s.other = map[string]bool{}
+		}
+		s.other[r.ID] = true
+		return
+	}
+	w := int(r.Seq / 64)
+	if w >= len(s.bits) {
+		s.bits = append(s.bits, make([]uint64, w+1-len(s.bits))...)
+	}
+	s.bits[w] |= 1 << (r.Seq % 64)
+}
+
+func (s *seqSet) has(r *Record) bool {
+	if r.Seq <= 0 {
+		return s.other[r.ID]
+	}
+	w := int(r.Seq / 64)
+	return w < len(s.bits) && s.bits[w]&(1<<(r.Seq%64)) != 0
 }
 
 // lookUp finds an applied user the listing did not show, by userName: its

@@ -27,11 +27,20 @@ import (
 //     backoff; the resource stays dirty. The drain stops after its batch.
 //   - Another apply holds the resource's lease or the tenant's slots:
 //     queue.ErrBusy, back to the queue at once, not a failure. Neither is
-//     errMembersWaiting (a group waiting for its members' users).
+//     errMembersWaiting (a group waiting for its members' users), nor
+//     errAnchorHeld (a user's apply found another user's entry: retried
+//     with backoff, the user stays dirty; see markAppliedLua).
 
 // errMembersWaiting: some members' users are not in the store yet; the
 // group is retried with backoff (the rest of its changes are applied).
 var errMembersWaiting = errors.New("sync: group members wait for their users to be applied")
+
+// errAnchorHeld: the store entry a user's apply found (by userName) is
+// another live user's, whose own pending change (a rename, a deletion) has
+// not reached the store yet. The apply is not marked; the user stays dirty
+// and is retried with backoff, by when the other's apply has put its entry
+// right (with max_concurrency above 1 the two can be in different drains).
+var errAnchorHeld = errors.New("sync: the store entry found is another user's, whose pending change is not applied yet")
 
 // failApply decides what the failure err of the apply of r (a resource
 // of k's kind) becomes. A permanent failure is recorded on r: recorded is
@@ -73,8 +82,8 @@ func (rc *Reconciler) drainFailure(ctx context.Context, r *Record, err, retry er
 }
 
 // countsAsFailure reports whether a task's error is a failed apply for
-// scimbridge_apply_failures_total (a busy resource or tenant, or a group
-// waiting for its members, is not).
+// scimbridge_apply_failures_total (a busy resource or tenant, a group
+// waiting for its members, or a user waiting for another's apply, is not).
 func countsAsFailure(err error) bool {
-	return err != nil && !errors.Is(err, queue.ErrBusy) && !errors.Is(err, errMembersWaiting)
+	return err != nil && !errors.Is(err, queue.ErrBusy) && !errors.Is(err, errMembersWaiting) && !errors.Is(err, errAnchorHeld)
 }

@@ -60,12 +60,19 @@ type Record struct {
 	FailedVersion int64
 	// Retrying: an operator replayed the failure; the next apply retries it.
 	Retrying bool
+	// WaitsFor is the user whose store entry this user's last apply found
+	// (by userName) while that user's own change was pending: the apply
+	// was not marked and is retried (errAnchorHeld). Empty: none.
+	WaitsFor string
 	// Dropped is, for a group, what its latest write that named members
 	// left out because they are not users of the tenant (zero: nothing).
 	Dropped DroppedMembers
 
 	sealedPassword  string
 	passwordVersion int64
+	// priorActive is, for a PUT not read first (ReplaceUserUnread), the
+	// active stored before the write ("true", "false", "" when none).
+	priorActive string
 	// drainGen is the tenant's drain generation read with the write that
 	// returned this record ("" when not read).
 	drainGen string
@@ -198,7 +205,13 @@ const (
 )
 
 // putUser runs the atomic write. password nil keeps any pending password.
-func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor string, prev scim.Attrs) (_ *Record, err error) {
+//
+// prev is the state written over, for the event journal (nil: not
+// read). keep is putScript's ARGV[14]: "" or, for a PUT not read first, keepReport
+// or keepActive (a has no active: the stored one is kept, and set in the
+// returned record's Attrs); the returned record's priorActive is then the
+// stored active before the write.
+func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor, keep string, prev scim.Attrs) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_user", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
 	if err := requestLive(ctx, "put user"); err != nil {
@@ -235,7 +248,7 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
 		var err error
 		res, err = putScript.Run(ctx, c, append(k.putKeys(id), k.journal(id)),
-			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, entry).StringSlice()
+			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, keep, entry).StringSlice()
 		if err != nil {
 			return redisErr("put user", err)
 		}
@@ -254,6 +267,12 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 			return nil, err
 		}
 		r.drainGen = res[1]
+		if keep != "" && len(res) > 2+len(putReplyFields) {
+			r.priorActive = res[2+len(putReplyFields)]
+			if keep == keepActive {
+				r.Attrs["active"] = r.priorActive == "true"
+			}
+		}
 		return r, nil
 	case "notfound":
 		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
@@ -396,6 +415,7 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 		Failure:         f["fail"],
 		FailedVersion:   num("failv"),
 		Retrying:        f["rtry"] == "1",
+		WaitsFor:        f["wait"],
 		sealedPassword:  f["pw"],
 		passwordVersion: num("pwv"),
 	}
@@ -413,18 +433,36 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 // CreateUser records a new user and marks it dirty. userName is unique
 // (case-insensitively); externalId too when u says so.
 func (l *Ledger) CreateUser(ctx context.Context, tenant string, u Uniqueness, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, u, newID(), modeCreate, 0, a, password, "", nil)
+	return l.putUser(ctx, tenant, u, newID(), modeCreate, 0, a, password, "", "", nil)
 }
 
 // UpdateUser replaces the desired attributes of a live user; expect > 0
 // makes it conditional on the current version.
 func (l *Ledger) UpdateUser(ctx context.Context, tenant string, u Uniqueness, id string, expect int64, a scim.Attrs, password *string) (*Record, error) {
-	return l.putUser(ctx, tenant, u, id, modeUpdate, expect, a, password, "", nil)
+	return l.putUser(ctx, tenant, u, id, modeUpdate, expect, a, password, "", "", nil)
+}
+
+// putScript's ARGV[14] for a PUT not read first (putUser's keep).
+const (
+	keepReport = "r"
+	keepActive = "k"
+)
+
+// ReplaceUserUnread replaces the desired attributes of a live user
+// unconditionally, without reading it first: a without active keeps the
+// stored active (in the script). The record's priorActive is the active
+// stored before ("true", "false", "" when none).
+func (l *Ledger) ReplaceUserUnread(ctx context.Context, tenant string, u Uniqueness, id string, a scim.Attrs, password *string) (*Record, error) {
+	keep := keepReport
+	if _, ok := a["active"]; !ok {
+		keep = keepActive
+	}
+	return l.putUser(ctx, tenant, u, id, modeUpdate, 0, a, password, "", keep, nil)
 }
 
 // DeleteUser marks a live user deleted (a tombstone the worker applies).
 func (l *Ledger) DeleteUser(ctx context.Context, tenant, id string, expect int64) (*Record, error) {
-	return l.putUser(ctx, tenant, Uniqueness{}, id, modeDelete, expect, nil, nil, "", nil)
+	return l.putUser(ctx, tenant, Uniqueness{}, id, modeDelete, expect, nil, nil, "", "", nil)
 }
 
 // AdoptUser records an entry that exists in the store but not in the
@@ -437,7 +475,7 @@ func (l *Ledger) AdoptUser(ctx context.Context, tenant string, u Uniqueness, anc
 	} else if !errors.Is(err, redis.Nil) {
 		return nil, redisErr("adopt user", err)
 	}
-	return l.putUser(ctx, tenant, u, newID(), modeAdopt, 0, a, nil, anchor, nil)
+	return l.putUser(ctx, tenant, u, newID(), modeAdopt, 0, a, nil, anchor, "", nil)
 }
 
 // KnownAnchors returns which of the anchors the ledger already knows.
@@ -595,11 +633,15 @@ func (l *Ledger) markApplied(ctx context.Context, tenant, id string, version int
 		keys = append(keys, h.key)
 		args = append(args, h.token)
 	}
-	if err = appliedScript.Run(ctx, l.rdb, keys, args...).Err(); err != nil {
+	res, err := appliedScript.Run(ctx, l.rdb, keys, args...).Result()
+	if err != nil {
 		return redisErr("mark applied", err)
 	}
 	if h != nil {
 		h.released = true
+	}
+	if other, ok := res.(string); ok {
+		return fmt.Errorf("%w: user %s holds anchor %s (user %s stays pending)", errAnchorHeld, other, anchor, id)
 	}
 	return nil
 }

@@ -163,8 +163,10 @@ type applyMark struct {
 
 // markBatch records a batch's applies (each releasing its lease) and
 // releases the leases of the other held users, in one round trip. The
-// scripts must be loaded (loadDrainScripts).
-func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []applyMark, held []string) (err error) {
+// scripts must be loaded (loadDrainScripts). refused maps the users whose
+// marks were refused (their anchor is another user's: markAppliedLua) to
+// that other user.
+func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []applyMark, held []string) (refused map[string]string, err error) {
 	if len(done) > 0 {
 		var span trace.Span
 		ctx, span = startSpan(ctx, "sync.ledger.mark_applied", tenant, attribute.String("scimbridge.kind", queue.KindUser),
@@ -182,6 +184,7 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 		ks, args := l.emitArgs(tenant, evs)
 		emit = pipe.EvalSha(ctx, emitScript.Hash(), ks, args...)
 	}
+	var marks *redis.Cmd
 	if len(done) > 0 {
 		keys := make([]string, 3, 3+2*len(done))
 		keys[0], keys[1], keys[2] = k.dirty(), k.idxAnchor(), k.failed()
@@ -192,7 +195,7 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 			keys = append(keys, k.rec(m.id), k.lease(m.id))
 			args = append(args, m.id, m.version, m.anchor, m.pwv)
 		}
-		pipe.EvalSha(ctx, appliedManyScript.Hash(), keys, args...)
+		marks = pipe.EvalSha(ctx, appliedManyScript.Hash(), keys, args...)
 	}
 	for _, id := range held {
 		if !marked[id] {
@@ -200,10 +203,19 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return redisErr("mark batch applied", err)
+		return nil, redisErr("mark batch applied", err)
 	}
 	if emit != nil {
 		l.eventsAdded(ctx, tenant, emit)
 	}
-	return nil
+	if marks != nil {
+		r, _ := marks.StringSlice()
+		for i := 0; i+1 < len(r); i += 2 {
+			if refused == nil {
+				refused = map[string]string{}
+			}
+			refused[r[i]] = r[i+1]
+		}
+	}
+	return refused, nil
 }

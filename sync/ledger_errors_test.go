@@ -145,6 +145,25 @@ func TestWriteScriptResentAfterTimeoutActsOnce(t *testing.T) {
 		t.Fatalf("stored after the update: %+v, want version 2", got)
 	}
 
+	// A PUT not read first (the script keeps the stored active), resent
+	// the same way: applied once (version 4), and the resend's answer
+	// still carries the kept active.
+	if _, err := l.UpdateUser(ctx, tenant, Uniqueness{}, r.ID, 0, scim.Attrs{"userName": "once@example.com", "active": false}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before = proxy.SentCount(putScript.Hash())
+	proxy.DelayNext(1, time.Second)
+	p, err := l.ReplaceUserUnread(ctx, tenant, Uniqueness{}, r.ID, scim.Attrs{"userName": "once@example.com", "nickName": "o"}, nil)
+	if err != nil || p.Version != 4 || p.Attrs["active"] != false {
+		t.Fatalf("unread PUT whose reply was late: %+v %v, want version 4 with active false", p, err)
+	}
+	if sent := proxy.SentCount(putScript.Hash()) - before; sent < 2 {
+		t.Fatalf("the unread PUT was sent %d time(s): no resend, the test proves nothing", sent)
+	}
+	if got, _ := NewLedger(direct, nil).GetUser(ctx, tenant, r.ID); got == nil || got.Version != 4 || got.Attrs["active"] != false || got.Attrs["nickName"] != "o" {
+		t.Fatalf("stored after the unread PUT: %+v", got)
+	}
+
 	// A group create with a member, resent the same way: one group, its
 	// member change counted once.
 	if _, err := l.putGroup(ctx, tenant, Uniqueness{}, newID(), modeCreate, 0, scim.Attrs{"displayName": "warm"}, false, nil, nil, "", nil); err != nil {

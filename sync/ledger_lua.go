@@ -38,27 +38,41 @@ import "github.com/redis/go-redis/v9"
 // 4 doc, 5 userName (lowered), 6 externalId, 7 emails (lowered, \n-sep),
 // 8 now ms, 9 sealed password, 10 "1" when a password is set, 11 anchor
 // (adopt), 12 "1" when the tenant makes externalId unique, 13 the request
-// id (see Replays), 14 the write's journal entry ("" none: see journalLua)
+// id (see Replays), 14 "" or, for a PUT not read first, "r" (return the
+// stored active) or "k" (the doc has no active: keep the stored one), 15
+// the write's journal entry ("" none: see journalLua)
+//
+// An index (userName, externalId, emails) is rewritten only when its
+// value changed: a PATCH of active touches none.
 //
 // Returns {"ok", drain generation, values...}: the generation read with
 // the write (see Service.enqueue) and the record's putReplyFields, "" for
 // an absent one, then its doc in delete mode only (the other modes wrote
-// the caller's doc: sending it back would be a kilobyte for nothing); or
+// the caller's doc: sending it back would be a kilobyte for nothing), then
+// with ARGV[14] the stored active before the write ("true"/"false", none
+// when it had none); or
 // {"notfound"}, {"exists"}, {"version", current}, {"unique", attribute,
 // otherID}, {"adopted", id} (adopt of an anchor the ledger knows already).
 var putScript = redis.NewScript(extLua + journalLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local function reply()
+local function reply(prior)
   local names = {'v', 'av', 'anchor', 'created', 'mod', 'seq', 'del', 'fail', 'failv', 'rtry', 'pw', 'pwv'}
   if mode == 'delete' then names[#names+1] = 'doc' end
   local out = {'ok', redis.call('GET', KEYS[10]) or '0'}
   for _, x in ipairs(redis.call('HMGET', rec, unpack(names))) do out[#out+1] = x or '' end
+  if prior ~= nil then out[#out+1] = tostring(prior) end
   return out
 end
 local present = redis.call('EXISTS', rec) == 1
-if present and redis.call('HGET', rec, 'req') == ARGV[13] then return reply() end
-local live = present and redis.call('HGET', rec, 'del') ~= '1'
+local o = present and redis.call('HMGET', rec, 'req', 'del', 'v', 'un', 'ext', 'ems') or {}
+if present and o[1] == ARGV[13] then
+  local kept = nil
+  if ARGV[14] == 'k' then kept = cjson.decode(redis.call('HGET', rec, 'doc') or '{}').active end
+  if type(kept) ~= 'boolean' then kept = nil end
+  return reply(kept)
+end
+local live = present and o[2] ~= '1'
 if mode == 'adopt' then
   local a = redis.call('HGET', KEYS[8], ARGV[11])
   if a then return {'adopted', a} end
@@ -67,46 +81,57 @@ if mode == 'create' or mode == 'adopt' then
   if present then return {'exists'} end
 else
   if not live then return {'notfound'} end
-  local cur = tonumber(redis.call('HGET', rec, 'v'))
+  local cur = tonumber(o[3])
   if expect > 0 and cur ~= expect then return {'version', tostring(cur)} end
 end
-local un, ext = ARGV[5], ARGV[6]
+local un, ext, ems = ARGV[5], ARGV[6], ARGV[7]
 extMigrate(KEYS[11], KEYS[3])
+local held
 if mode ~= 'delete' then
-  local o = redis.call('HGET', KEYS[2], un)
-  if o and o ~= id then return {'unique', 'userName', o} end
+  held = redis.call('HGET', KEYS[2], un)
+  if held and held ~= id then return {'unique', 'userName', held} end
   if ext ~= '' and ARGV[12] == '1' then
-    o = extOther(KEYS[3], KEYS[11], ext, id, string.sub(rec, 1, #rec - #id))
-    if o then return {'unique', 'externalId', o} end
+    local x = extOther(KEYS[3], KEYS[11], ext, id, string.sub(rec, 1, #rec - #id))
+    if x then return {'unique', 'externalId', x} end
   end
+end
+-- A PUT without If-Match (ARGV[14] "r", or "k" when its body has no
+-- active) is not read first: the stored active comes back with the reply
+-- (prior), and "k" keeps it, spliced into the new doc.
+local doc, prior = ARGV[4], nil
+if ARGV[14] ~= '' and live then
+  prior = cjson.decode(redis.call('HGET', rec, 'doc') or '{}').active
+  if type(prior) ~= 'boolean' then prior = nil end
+  if ARGV[14] == 'k' and prior ~= nil then doc = '{"active":' .. tostring(prior) .. ',' .. string.sub(doc, 2) end
 end
 local function split(s)
   local t = {}
   for e in string.gmatch(s or '', '[^\n]+') do t[#t+1] = e end
   return t
 end
+-- Indexes change only where their values did (a PATCH of active rewrites none).
+local unDiff, extDiff, emsDiff = not live or o[4] ~= un, not live or o[5] ~= ext, not live or o[6] ~= ems
 if live then
-  local oun = redis.call('HGET', rec, 'un')
-  if oun and redis.call('HGET', KEYS[2], oun) == id then redis.call('HDEL', KEYS[2], oun) end
-  extRem(KEYS[3], KEYS[11], redis.call('HGET', rec, 'ext'), id)
-  for _, e in ipairs(split(redis.call('HGET', rec, 'ems'))) do
-    redis.call('ZREM', KEYS[4], e .. '\0' .. id)
+  if unDiff and o[4] and redis.call('HGET', KEYS[2], o[4]) == id then redis.call('HDEL', KEYS[2], o[4]) end
+  if extDiff then extRem(KEYS[3], KEYS[11], o[5], id) end
+  if emsDiff then
+    for _, e in ipairs(split(o[6])) do redis.call('ZREM', KEYS[4], e .. '\0' .. id) end
   end
 end
 local now = ARGV[8]
 redis.call('ZREM', KEYS[9], id)
 local v = 1
-if live then v = tonumber(redis.call('HGET', rec, 'v')) + 1 end
+if live then v = tonumber(o[3]) + 1 end
 if mode == 'delete' then
   redis.call('HSET', rec, 'del', '1', 'v', v, 'mod', now, 'un', '', 'ext', '', 'ems', '', 'req', ARGV[13])
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZADD', KEYS[7], 'NX', now, id)
 else
-  local f = {'doc', ARGV[4], 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ARGV[7], 'req', ARGV[13]}
-  redis.call('HSET', KEYS[2], un, id)
-  extAdd(KEYS[3], ext, id)
-  for _, e in ipairs(split(ARGV[7])) do
-    redis.call('ZADD', KEYS[4], 0, e .. '\0' .. id)
+  local f = {'doc', doc, 'v', v, 'mod', now, 'un', un, 'ext', ext, 'ems', ems, 'req', ARGV[13]}
+  if held ~= id then redis.call('HSET', KEYS[2], un, id) end
+  if extDiff then extAdd(KEYS[3], ext, id) end
+  if emsDiff then
+    for _, e in ipairs(split(ems)) do redis.call('ZADD', KEYS[4], 0, e .. '\0' .. id) end
   end
   if mode == 'create' or mode == 'adopt' then
     local seq = redis.call('INCR', KEYS[6])
@@ -126,8 +151,8 @@ else
   end
   redis.call('HSET', rec, unpack(f))
 end
-journal(KEYS[12], v, ARGV[14])
-return reply()
+journal(KEYS[12], v, ARGV[15])
+return reply(prior)
 `)
 
 // putReplyFields are the record fields putScript returns (its reply()),
@@ -136,16 +161,38 @@ var putReplyFields = []string{"v", "av", "anchor", "created", "mod", "seq", "del
 
 // markAppliedLua records that version applied of user id was applied (the
 // body of appliedScript and appliedManyScript). It returns 0 when the
-// record is gone (its dirty mark is cleared), 1 otherwise.
+// record is gone (its dirty mark is cleared), 1 otherwise, or the id of
+// another user when the anchor is that user's: the anchor index gives it
+// to a user that is live or whose deletion is not applied yet. The apply
+// found that user's entry by userName before that user's own pending
+// change (a rename, a deletion) reached the store: nothing is marked, the
+// user stays dirty with field wait naming the other (status shows it), and
+// the apply is retried (errAnchorHeld); the other's apply puts its entry
+// right, and the retry then finds or creates this user's own.
 const markAppliedLua = `
 local function mark(rec, dirty, idxAnchor, failed, lease, id, appliedArg, anchor, pwv, token)
+  local function unlease()
+    if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+  end
   if redis.call('EXISTS', rec) == 0 then
     redis.call('ZREM', dirty, id)
-    if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+    unlease()
     return 0
   end
   local applied = tonumber(appliedArg)
-  local cur = redis.call('HMGET', rec, 'av', 'anchor', 'failv', 'pwv', 'del', 'v')
+  local cur = redis.call('HMGET', rec, 'av', 'anchor', 'failv', 'pwv', 'del', 'v', 'wait')
+  if anchor ~= '' and cur[2] ~= anchor then
+    local o = redis.call('HGET', idxAnchor, anchor)
+    if o and o ~= id then
+      local of = redis.call('HMGET', string.sub(rec, 1, #rec - #id) .. o, 'anchor', 'del', 'v', 'av')
+      if of[1] == anchor and (of[2] ~= '1' or tonumber(of[4] or '0') < tonumber(of[3] or '0')) then
+        redis.call('HSET', rec, 'wait', o)
+        unlease()
+        return o
+      end
+    end
+  end
+  if cur[7] then redis.call('HDEL', rec, 'wait') end
   if applied > tonumber(cur[1] or '0') then redis.call('HSET', rec, 'av', applied) end
   if anchor ~= '' then
     local old = cur[2]
@@ -162,7 +209,7 @@ local function mark(rec, dirty, idxAnchor, failed, lease, id, appliedArg, anchor
   if pwv ~= '0' and cur[4] == pwv then redis.call('HDEL', rec, 'pw', 'pwv') end
   if cur[5] == '1' then redis.call('HDEL', rec, 'pw', 'pwv', 'doc') end
   if tonumber(cur[6]) <= applied then redis.call('ZREM', dirty, id) end
-  if lease and redis.call('GET', lease) == token then redis.call('DEL', lease) end
+  unlease()
   return 1
 end
 `
@@ -172,6 +219,7 @@ end
 // KEYS: 1 rec, 2 dirty, 3 idx anchor, 4 failed, [5 lease]
 // ARGV: 1 id, 2 applied version, 3 anchor ("" keeps), 4 password version
 // applied (0 none), [5 lease token: the lease is released when still ours]
+// Returns 0, 1 or the id of the user the anchor is given to (markAppliedLua).
 var appliedScript = redis.NewScript(markAppliedLua + `
 return mark(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `)
@@ -182,12 +230,15 @@ return mark(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[
 // KEYS: 1 dirty, 2 idx anchor, 3 failed, then rec1, lease1, rec2, lease2, ...
 // ARGV: 1 lease token, then id, applied version, anchor, password version
 // for each user.
+// Returns the refused marks (see markAppliedLua) as id, other id, ...
 var appliedManyScript = redis.NewScript(markAppliedLua + `
+local refused = {}
 for i = 4, #KEYS, 2 do
   local j = 2 + (i - 4) * 2
-  mark(KEYS[i], KEYS[1], KEYS[2], KEYS[3], KEYS[i+1], ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[1])
+  local r = mark(KEYS[i], KEYS[1], KEYS[2], KEYS[3], KEYS[i+1], ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[1])
+  if type(r) == 'string' then refused[#refused+1] = ARGV[j]; refused[#refused+1] = r end
 end
-return 1
+return refused
 `)
 
 // leaseLoadScript takes a resource's lease and, when it gets it, returns

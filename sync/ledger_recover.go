@@ -23,7 +23,7 @@ func recoverKey(tenant string) string { return "sb:{" + tenant + "}:recover" }
 // (the one the store holds, or a new one), through the adopt write: the
 // same uniqueness checks as an adoption, the anchor indexed, nothing dirty.
 func (l *Ledger) recoverUser(ctx context.Context, tenant string, u Uniqueness, id, anchor string, a scim.Attrs) (*Record, error) {
-	return l.putUser(ctx, tenant, u, id, modeAdopt, 0, a, nil, anchor, nil)
+	return l.putUser(ctx, tenant, u, id, modeAdopt, 0, a, nil, anchor, "", nil)
 }
 
 // recoverGroup records a store group as an applied group with the given id

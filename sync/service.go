@@ -169,7 +169,28 @@ func (s *Service) CreateUser(ctx context.Context, tenant string, a scim.Attrs, p
 
 // ReplaceUser is PUT: the attributes replace the old ones, except that a
 // missing active keeps the old value. ifVersion 0 means unconditional.
+//
+// Without ifVersion, and with events off, the record is not read first:
+// the script keeps the stored active (one round trip, no decode of the old
+// document). With events on the old state is read, because user.updated
+// names the attributes that changed and a PUT may deactivate.
 func (s *Service) ReplaceUser(ctx context.Context, tenant, id string, a scim.Attrs, password *string, ifVersion int64) (*Record, error) {
+	if ifVersion == 0 && !s.Ledger.EventsEnabled() {
+		u, err := s.uniqueness(ctx, tenant)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.Ledger.ReplaceUserUnread(ctx, tenant, u, id, a.Clone(), password)
+		if err != nil {
+			return nil, err
+		}
+		q := queue.QueueProvision
+		if r.priorActive != "false" && !adapters.ActiveOf(r.Attrs) {
+			q = queue.QueueDeprovision // a deactivation (or, without the prior state, possibly one)
+		}
+		s.enqueue(ctx, q, r)
+		return r, nil
+	}
 	return s.updateUser(ctx, tenant, id, ifVersion, func(cur *Record) (scim.Attrs, *string, error) {
 		next := a.Clone()
 		if _, ok := next["active"]; !ok {
@@ -210,7 +231,7 @@ func (s *Service) updateUser(ctx context.Context, tenant, id string, ifVersion i
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.Ledger.putUser(ctx, tenant, u, id, modeUpdate, cur.Version, a, pw, "", cur.Attrs)
+		r, err := s.Ledger.putUser(ctx, tenant, u, id, modeUpdate, cur.Version, a, pw, "", "", cur.Attrs)
 		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
 			continue // a concurrent write won; redo on top of it
 		}

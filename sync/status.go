@@ -32,12 +32,15 @@ type ResourceStatus struct {
 	State string `json:"state"`
 	// Failure is the store's reason for the last permanent failure of
 	// FailedVersion; it stays visible after a replay until applied.
-	Failure       string    `json:"failure,omitempty"`
-	FailedVersion int64     `json:"failed_version,omitempty"`
-	Replayed      bool      `json:"replayed,omitempty"`
-	Anchor        string    `json:"anchor,omitempty"`
-	Deleted       bool      `json:"deleted,omitempty"`
-	Modified      time.Time `json:"modified"`
+	Failure       string `json:"failure,omitempty"`
+	FailedVersion int64  `json:"failed_version,omitempty"`
+	Replayed      bool   `json:"replayed,omitempty"`
+	// WaitsFor, for a pending user, is the user whose store entry its last
+	// apply found while that user's own change was pending; retried.
+	WaitsFor string    `json:"waits_for,omitempty"`
+	Anchor   string    `json:"anchor,omitempty"`
+	Deleted  bool      `json:"deleted,omitempty"`
+	Modified time.Time `json:"modified"`
 	// DroppedMembers, for a group, are the member ids its latest write
 	// naming members left out because they are not users of the tenant.
 	DroppedMembers *DroppedMembers `json:"dropped_members,omitempty"`
@@ -120,6 +123,7 @@ func (a *Admin) statusesOf(ctx context.Context, tenant, kind string, ids []strin
 		}
 		// Replayed: out of the failed index, waiting for the store again.
 		st.Replayed = r.Retrying
+		st.WaitsFor = r.WaitsFor
 		if r.Dropped.Count > 0 {
 			d := r.Dropped
 			st.DroppedMembers = &d

@@ -346,6 +346,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rep.RSSBeforeKB = rssBefore
 	if len(lr.Writes) > 0 && (rdb != nil || store != nil) {
 		c := &convergeReport{Writes: len(lastWrites(lr.Writes))}
+		if o.Scenario == scenarioGroupAdd {
+			c.MemberChanges = len(lr.Writes) // one member added a request, to one group
+		}
 		// The ledger and the store are polled at once, both timed from the
 		// end of the load.
 		doneAt := lr.End
@@ -391,7 +394,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		doneAt = doneAt.Add(time.Duration(max(c.LedgerSeconds, c.StoreSeconds) * float64(time.Second)))
 		c.PushSeconds = doneAt.Sub(lr.Start).Seconds()
 		if c.PushSeconds > 0 {
-			c.AppliesPerSec = float64(c.Writes) / c.PushSeconds
+			c.AppliesPerSec = float64(c.applies()) / c.PushSeconds
 		}
 		rep.Converge = c
 	}
@@ -415,12 +418,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		rep.Ceiling = ceil
 		rate := ceil.InsertPerSec
-		if o.Scenario == scenarioPut || o.Scenario == scenarioDeactivate || o.Scenario == scenarioGroupAdd {
+		if o.Scenario == scenarioPut || o.Scenario == scenarioDeactivate {
 			rate = ceil.UpdatePerSec
 		}
 		x := &ratioReport{}
 		if rate > 0 {
-			x.CeilingSeconds = float64(rep.Converge.Writes) / rate
+			x.CeilingSeconds = float64(rep.Converge.applies()) / rate
 			x.AppliesVsCeiling = rep.Converge.AppliesPerSec / rate
 		}
 		x.PushTargetSeconds = 2*x.CeilingSeconds + 2

@@ -361,7 +361,11 @@ func cliStatus(ctx context.Context, op *syncsvc.Admin, out cliOutput, tenant, ki
 		if r.Deleted {
 			st += " (deleted)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", printable(r.ID), printable(r.Name), r.Version, r.Applied, printable(st), printable(r.Failure))
+		reason := r.Failure
+		if reason == "" && r.WaitsFor != "" {
+			reason = "its store entry is user " + r.WaitsFor + "'s until that user's change is applied"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", printable(r.ID), printable(r.Name), r.Version, r.Applied, printable(st), printable(reason))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
