@@ -218,7 +218,7 @@ func (e *Server) flush() error {
 		return e.failedJournal(err)
 	}
 	e.journalBytes += int64(len(b))
-	if e.journalBytes > max(e.minCompact, e.snapBytes) && e.shadow == nil {
+	if e.journalBytes > max(e.minCompact, e.snapBytes) && e.shadow == nil && !e.closing.Load() {
 		e.startShadow(db)
 	}
 	return nil
