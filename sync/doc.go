@@ -39,6 +39,7 @@
 //	service.go, groups.go   what the front door calls (users, groups, lists, adoption)
 //	reconciler.go, drain.go the asynq handlers that apply desired state
 //	failure.go              what a failed apply means for the task and the resource
+//	stop.go                 a drain stops for the worker's shutdown (rest left dirty)
 //	limiter.go              per-tenant store concurrency across workers
 //	sweeper.go              re-queues resources left dirty (a lost task, a crash)
 //	status.go, replay.go,   the operator's views and actions (sync.Admin)

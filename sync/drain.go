@@ -55,6 +55,9 @@ func (rc *Reconciler) ProcessDrain(ctx context.Context, t *asynq.Task) (err erro
 
 // DrainUsers applies the tenant's dirty users, oldest first, in batches.
 func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
+	if rc.stopping() {
+		return queue.ErrBusy // picked up while the worker stops: the next one drains
+	}
 	if err := rc.checkTenant(ctx, tenant); err != nil {
 		return err
 	}
@@ -96,6 +99,9 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 	start := time.Now()
 	busy := map[string]bool{}
 	for first := true; ; first = false {
+		if rc.stopping() {
+			return rc.stoppedDrain(ctx, tenant)
+		}
 		ids, err := l.backlogHead(ctx, tenant, drainBatch+len(busy))
 		if err != nil {
 			return err
@@ -122,7 +128,7 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 			return rc.continueDrain(ctx, q, tenant) // more to do, in another run
 		}
 		if err := rc.drainBatch(ctx, tenant, todo, busy); err != nil {
-			return err
+			return rc.unlessStopping(ctx, tenant, err)
 		}
 	}
 }
@@ -194,7 +200,7 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 		work = append(work, it)
 	}
 
-	sctx, cancel := context.WithTimeout(ctx, rc.storeTimeout())
+	sctx, cancel := rc.storeContext(ctx, rc.storeTimeout())
 	defer cancel()
 	var transient error
 	if len(work) > 0 {

@@ -48,6 +48,11 @@ type Reconciler struct {
 	LeaseTTL time.Duration
 	// StoreTimeout bounds one store call (required).
 	StoreTimeout time.Duration
+	// Stopping, when set, is closed when the worker begins to shut down
+	// (SIGTERM): a drain then stops between batches and cuts its store call
+	// short, leaving the rest of its users dirty for the next worker
+	// (see stop.go). Nil: never.
+	Stopping <-chan struct{}
 	// afterApply, when set by tests, runs between the store write and the
 	// ledger update; an error stops the apply there (a crash injection point).
 	afterApply func() error

@@ -43,7 +43,7 @@ var dialects = map[string]*dialect{
 		kind: adapters.KindSQLite, quote: '"', returning: true,
 		// SQLite's lower() folds ASCII only; ours folds Unicode.
 		foldEqual: func(c, p string) string {
-			return sqliteLowerFunc + "(" + c + ") = " + sqliteLowerFunc + "(" + p + ")"
+			return SQLiteLowerFunc + "(" + c + ") = " + SQLiteLowerFunc + "(" + p + ")"
 		},
 		exactEqual: plainEqual,
 		boolTrue:   int64(1), boolFalse: int64(0),

@@ -38,11 +38,16 @@ const (
 	defaultPage = 100
 )
 
-const sqliteLowerFunc = "scimbridge_lower"
+// SQLiteLowerFunc is the SQLite function the SQLite dialect folds case
+// with (strings.ToLower), registered deterministic with the driver so an
+// index on SQLiteLowerFunc(column) can serve a case-insensitive match.
+// Only a connection that has the function can write such a table (the
+// sqlite3 shell cannot insert into it: "no such function").
+const SQLiteLowerFunc = "scimbridge_lower"
 
 func init() {
 	// A Unicode-aware lower() for SQLite, whose built-in folds ASCII only.
-	sqlite.MustRegisterDeterministicScalarFunction(sqliteLowerFunc, 1,
+	sqlite.MustRegisterDeterministicScalarFunction(SQLiteLowerFunc, 1,
 		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			switch v := args[0].(type) {
 			case string:

@@ -324,7 +324,10 @@ func (a *app) runWorker(ctx context.Context) error {
 	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: a.registry,
 		Groups: a.registry, Logger: a.log, Metrics: a.metrics.sync,
 		LeaseTTL: a.cfg.Worker.LeaseTTL, StoreTimeout: a.cfg.Worker.StoreTimeout,
-		Limiter: a.tenantLimiter(), Drains: a.enqueuer}
+		Limiter: a.tenantLimiter(), Drains: a.enqueuer,
+		// On SIGTERM drains stop between batches and cut the one in
+		// flight, so Shutdown does not wait out a long backlog.
+		Stopping: ctx.Done()}
 	rec.Register(mux)
 	a.operator().Register(mux)
 	// Events applied here queue their webhook deliveries, which run on a

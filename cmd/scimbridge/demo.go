@@ -20,6 +20,7 @@ import (
 	_ "modernc.org/sqlite" // the demo store's driver
 
 	"github.com/scimbridge/scimbridge/adapters"
+	"github.com/scimbridge/scimbridge/adapters/sqlstore"
 	"github.com/scimbridge/scimbridge/cmd/scimbridge/internal/embeddedredis"
 	"github.com/scimbridge/scimbridge/tenants"
 )
@@ -169,6 +170,19 @@ func ensureDemoStore(path string) error {
 			plan          TEXT NOT NULL DEFAULT 'free',
 			created_at    TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
 		)`,
+		// Every apply of a new user, and every userName or email filter
+		// that misses the ledger, looks the row up case-insensitively
+		// through the SQLite dialect's Unicode fold (the deterministic
+		// sqlstore.SQLiteLowerFunc). An index on that exact expression
+		// serves it; without one each lookup scanned the whole table, so
+		// a push slowed as the table grew. SQLite's own lower() and
+		// NOCASE fold ASCII only ("Ä" stays "Ä"), so an index on them
+		// could not serve the lookup without missing non-ASCII case
+		// variants. IF NOT EXISTS: a demo store made by an older version
+		// gets them at the next start.
+		`CREATE INDEX IF NOT EXISTS users_username_fold ON users (` + sqlstore.SQLiteLowerFunc + `(username))`,
+		`CREATE INDEX IF NOT EXISTS users_email_fold ON users (` + sqlstore.SQLiteLowerFunc + `(email))`,
+		`CREATE INDEX IF NOT EXISTS users_external_id ON users (external_id)`,
 		`INSERT INTO users (username, given_name, family_name, display_name, email, department, plan)
 		 SELECT 'ada.lovelace@example.com', 'Ada', 'Lovelace', 'Ada Lovelace', 'ada.lovelace@example.com', 'Engineering', 'enterprise'
 		 WHERE NOT EXISTS (SELECT 1 FROM users)`,

@@ -34,10 +34,11 @@ type embeddedProc struct {
 	key  string
 }
 
-func startEmbeddedProc(t *testing.T, dir string, port int) *embeddedProc {
+func startEmbeddedProc(t *testing.T, dir string, port int, env ...string) *embeddedProc {
 	t.Helper()
 	cmd := exec.Command(testsupport.ScimbridgeBinary(t), "serve", "--data", dir)
 	cmd.Env = append(os.Environ(), "SCIMBRIDGE_LISTEN=127.0.0.1:"+strconv.Itoa(port), "SCIMBRIDGE_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...) // the last of a duplicate key wins
 	e := &embeddedProc{dir: dir, base: fmt.Sprintf("http://127.0.0.1:%d/scim/demo/v2", port)}
 	e.p = testsupport.StartProcess(t, "scimbridge serve (embedded)", cmd, testsupport.Kill)
 	testsupport.WaitFor(t, "embedded default up", 60*time.Second, func() bool {

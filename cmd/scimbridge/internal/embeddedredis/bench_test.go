@@ -79,3 +79,76 @@ func BenchmarkEmbeddedWriteAtSize(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkEmbeddedCompactionStall is the longest a write waits while a
+// compaction of 100,000 keys runs: "live" reads the data under the writers'
+// lock (the compaction at start, and after a write the journal cannot
+// replay), "shadow" builds the snapshot off-line from the files (the one a
+// growing journal triggers). Each iteration is one compaction, with writes
+// issued back to back until it ends; max-write-ms is the slowest of them,
+// writes/s how many got through per second of compaction.
+//
+//	go test -run '^$' -bench EmbeddedCompactionStall -benchtime 3x ./cmd/scimbridge/internal/embeddedredis
+func BenchmarkEmbeddedCompactionStall(b *testing.B) {
+	for _, mode := range []string{"live", "shadow"} {
+		b.Run(mode+"/keys=100000", func(b *testing.B) {
+			e, err := Start(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			c := redis.NewClient(&redis.Options{Addr: e.Addr()})
+			defer c.Close()
+			ctx := context.Background()
+			for i := 0; i < 100000; i += 1000 {
+				p := c.Pipeline()
+				for j := i; j < i+1000; j++ {
+					k := "seed:" + strconv.Itoa(j)
+					p.HSet(ctx, k, "userName", k, "v", "some value of a few dozen bytes")
+					if j%10 == 0 {
+						p.Expire(ctx, k, time.Hour)
+					}
+				}
+				if _, err := p.Exec(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := e.flush(); err != nil {
+				b.Fatal(err)
+			}
+			var worst time.Duration
+			writes := 0
+			b.ResetTimer()
+			for i := range b.N {
+				done := make(chan struct{})
+				if mode == "live" {
+					go func() { _ = e.compact(); close(done) }()
+				} else {
+					e.saveMu.Lock()
+					e.startShadow(0)
+					e.saveMu.Unlock()
+					go func() { e.waitCompaction(); close(done) }()
+				}
+				for n := 0; ; n++ {
+					select {
+					case <-done:
+					default:
+						t0 := time.Now()
+						if err := c.Set(ctx, "w:"+strconv.Itoa(i)+":"+strconv.Itoa(n), "x", 0).Err(); err != nil {
+							b.Fatal(err)
+						}
+						worst = max(worst, time.Since(t0))
+						writes++
+						continue
+					}
+					break
+				}
+				if err := e.flush(); err != nil { // journal the writes before the next cut
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(worst.Microseconds())/1000, "max-write-ms")
+			b.ReportMetric(float64(writes)/b.Elapsed().Seconds(), "writes/s")
+		})
+	}
+}

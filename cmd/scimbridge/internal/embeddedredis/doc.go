@@ -8,7 +8,10 @@
 // script, the writes it made; relative expiries written as deadlines). The
 // journal is appended and fsynced every second; a full snapshot is written
 // only at start, when the journal has grown larger than the snapshot, or
-// after a command the journal cannot replay exactly (journal.go). So the
+// after a command the journal cannot replay exactly (journal.go). When the
+// journal outgrows the snapshot, the new snapshot is built off-line from
+// the two files in a shadow miniredis (shadow.go), so no write waits for
+// it; the snapshot records the journal position it holds. So the
 // work of persisting follows what was written, not the size of the data,
 // and Close (SIGTERM) writes at most the last second's commands. A crash
 // (kill -9) loses at most the writes of the last second.

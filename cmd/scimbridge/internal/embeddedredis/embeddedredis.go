@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -73,7 +74,12 @@ type Server struct {
 	minCompact   int64 // compact once the journal is past max(this, snapBytes)
 	lastErr      error
 
-	saveMu     sync.Mutex // one flush or compaction at a time
+	saveMu sync.Mutex // one flush or compaction at a time
+	// shadow is the off-line compaction in progress (shadow.go), under
+	// saveMu; shadowDone is waited for by tests; closing drops it.
+	shadow     *shadowCut
+	shadowDone sync.WaitGroup
+	closing    atomic.Bool
 	stopSaver  context.CancelFunc
 	saverDone  chan struct{}
 	expireDone chan struct{}
@@ -100,7 +106,7 @@ func Start(dir string) (*Server, error) {
 	// TTLs run on the wall clock, as in a real Redis (leases, locks and
 	// asynq's bookkeeping depend on keys expiring), aged by expireLoop
 	// rather than by miniredis's ClockTTL (see expire.go).
-	gen, err := restoreSnapshot(server, filepath.Join(dir, SnapshotFile))
+	gen, follows, err := restoreSnapshot(server, filepath.Join(dir, SnapshotFile))
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +130,7 @@ func Start(dir string) (*Server, error) {
 		server.Close()
 		return nil, err
 	}
-	if _, err := e.replayJournal(gen); err != nil {
+	if _, err := e.replayJournal(gen, follows); err != nil {
 		return fail(err)
 	}
 	// From here on every write goes through the journal.
@@ -153,9 +159,10 @@ func (e *Server) Addr() string { return e.server.Addr() }
 // lost. The second and later calls return the first call's result.
 func (e *Server) Close() error {
 	e.closeOnce.Do(func() {
+		e.closing.Store(true)
 		e.stopSaver()
 		<-e.saverDone
-		<-e.expireDone
+		<-e.expireDone // an off-line compaction still running is dropped (shadow.go)
 		flushErr := e.flush()
 		e.server.Close()
 		if e.journal != nil {
@@ -198,7 +205,7 @@ func (e *Server) flush() error {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
 	e.jmu.Lock()
-	b, full := e.buf, e.needFull
+	b, full, db := e.buf, e.needFull, e.bufDB
 	e.buf, e.pending = nil, 0
 	e.jmu.Unlock()
 	if full || e.journal == nil {
@@ -214,8 +221,8 @@ func (e *Server) flush() error {
 		return e.failedJournal(err)
 	}
 	e.journalBytes += int64(len(b))
-	if e.journalBytes > max(e.minCompact, e.snapBytes) {
-		return e.compactLocked()
+	if e.journalBytes > max(e.minCompact, e.snapBytes) && e.shadow == nil && !e.closing.Load() {
+		e.startShadow(db)
 	}
 	return nil
 }
@@ -250,9 +257,10 @@ func (e *Server) compact() error {
 // everything else was saved.
 func (e *Server) compactLocked() error {
 	e.jmu.Lock()
-	snap, skipped, err := e.readSnapshot()
+	snap, skipped, err := readSnapshot(e.server)
 	if err == nil {
 		e.buf, e.pending, e.bufDB, e.needFull = nil, 0, 0, false
+		e.learnStreams(snap) // XADD ids can be pinned from now on (streams.go)
 	}
 	e.jmu.Unlock()
 	if err != nil {
@@ -294,8 +302,13 @@ type redisSnapshot struct {
 	SavedAt time.Time `json:"saved_at"`
 	// Generation numbers the snapshots of a data directory; the journal
 	// names the one it follows (0: a snapshot from before the journal).
-	Generation int64              `json:"generation,omitempty"`
-	Databases  []snapshotDatabase `json:"databases"`
+	Generation int64 `json:"generation,omitempty"`
+	// Follows, on a snapshot made off-line (shadow.go), is the journal
+	// position it holds everything up to: a start that finds that
+	// journal (the crash came before it was rotated) replays it from
+	// there.
+	Follows   *journalPos        `json:"follows,omitempty"`
+	Databases []snapshotDatabase `json:"databases"`
 }
 
 type snapshotDatabase struct {
@@ -339,12 +352,12 @@ const snapshotVersion = 1
 // API (far cheaper than a script: no Lua state, no RESP per value). The
 // caller holds jmu, so no write runs meanwhile: the snapshot is
 // consistent. It returns the names of keys left out because of their type.
-func (e *Server) readSnapshot() (redisSnapshot, []string, error) {
+func readSnapshot(m *miniredis.Miniredis) (redisSnapshot, []string, error) {
 	now := time.Now()
 	snap := redisSnapshot{Version: snapshotVersion, SavedAt: now.UTC()}
 	var skipped []string
 	for n := 0; n < databases; n++ {
-		db := e.server.DB(n)
+		db := m.DB(n)
 		names := db.Keys()
 		if len(names) == 0 {
 			continue
@@ -360,9 +373,6 @@ func (e *Server) readSnapshot() (redisSnapshot, []string, error) {
 					skipped = append(skipped, fmt.Sprintf("db %d %q (%s)", n, name, key.Type))
 				}
 				continue
-			}
-			if len(key.Stream) > 0 {
-				e.noteStreamLast(n, name, key.Stream[len(key.Stream)-1].ID)
 			}
 			sdb.Keys = append(sdb.Keys, key)
 		}
@@ -429,26 +439,28 @@ func stringsToBytes(in []string) [][]byte {
 }
 
 // restoreSnapshot loads path into server (not yet started). A
-// missing file is an empty dataset; expired keys are dropped.
-func restoreSnapshot(server *miniredis.Miniredis, path string) (int64, error) {
+// missing file is an empty dataset; expired keys are dropped. It returns
+// the snapshot's generation and, for one made off-line, the journal
+// position it follows.
+func restoreSnapshot(server *miniredis.Miniredis, path string) (int64, *journalPos, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+		return 0, nil, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrSnapshot, err)
+		return 0, nil, fmt.Errorf("%w: %v", ErrSnapshot, err)
 	}
 	var snap redisSnapshot
 	if err := json.Unmarshal(data, &snap); err != nil {
-		return 0, fmt.Errorf("%w: %s: %v", ErrSnapshot, path, err)
+		return 0, nil, fmt.Errorf("%w: %s: %v", ErrSnapshot, path, err)
 	}
 	if snap.Version != snapshotVersion {
-		return 0, fmt.Errorf("%w: %s: version %d, want %d", ErrSnapshot, path, snap.Version, snapshotVersion)
+		return 0, nil, fmt.Errorf("%w: %s: version %d, want %d", ErrSnapshot, path, snap.Version, snapshotVersion)
 	}
 	now := time.Now()
 	for _, sdb := range snap.Databases {
 		if sdb.DB < 0 || sdb.DB >= databases {
-			return 0, fmt.Errorf("%w: %s: database %d", ErrSnapshot, path, sdb.DB)
+			return 0, nil, fmt.Errorf("%w: %s: database %d", ErrSnapshot, path, sdb.DB)
 		}
 		db := server.DB(sdb.DB)
 		for _, k := range sdb.Keys {
@@ -460,14 +472,14 @@ func restoreSnapshot(server *miniredis.Miniredis, path string) (int64, error) {
 				}
 			}
 			if err := restoreSnapshotKey(db, k); err != nil {
-				return 0, fmt.Errorf("%w: %s: db %d key %q: %v", ErrSnapshot, path, sdb.DB, k.Key, err)
+				return 0, nil, fmt.Errorf("%w: %s: db %d key %q: %v", ErrSnapshot, path, sdb.DB, k.Key, err)
 			}
 			if ttl > 0 {
 				db.SetTTL(string(k.Key), ttl)
 			}
 		}
 	}
-	return snap.Generation, nil
+	return snap.Generation, snap.Follows, nil
 }
 
 func restoreSnapshotKey(db *miniredis.RedisDB, k snapshotKey) error {

@@ -339,10 +339,18 @@ func readRESP(r *bufio.Reader) ([]string, error) {
 }
 
 // replayJournal runs dir's journal on the (started, hook-less) server when
-// it follows the snapshot of generation gen. It returns how many commands
-// it replayed; a torn last record is dropped (it was never flushed whole).
-func (e *Server) replayJournal(gen int64) (int, error) {
-	f, err := os.Open(filepath.Join(e.dir, JournalFile))
+// it follows the snapshot of generation gen, or, when the snapshot was made
+// off-line and follows says so, the older journal from the position the
+// snapshot holds everything up to. It returns how many commands it
+// replayed; a torn last record is dropped (it was never flushed whole).
+func (e *Server) replayJournal(gen int64, follows *journalPos) (int, error) {
+	return replayJournalFile(e.srv, filepath.Join(e.dir, JournalFile), gen, follows, -1)
+}
+
+// replayJournalFile is replayJournal on srv of the file at path, read up
+// to byte limit (< 0: to its end).
+func replayJournalFile(srv *server.Server, path string, gen int64, follows *journalPos, limit int64) (int, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
@@ -350,18 +358,36 @@ func (e *Server) replayJournal(gen int64) (int, error) {
 		return 0, fmt.Errorf("%w: journal: %v", ErrSnapshot, err)
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<16)
+	var in io.Reader = f
+	if limit >= 0 {
+		in = io.LimitReader(f, limit)
+	}
+	r := bufio.NewReaderSize(in, 1<<16)
 	head, err := readRESP(r)
 	if err != nil || len(head) != 3 || head[0] != journalMagic || head[1] != "1" {
 		return 0, nil // empty, or not ours: a crash before its header was written
 	}
-	if g, err := strconv.ParseInt(head[2], 10, 64); err != nil || g != gen {
-		return 0, nil // follows an older snapshot than the one on disk (compacted)
+	g, err := strconv.ParseInt(head[2], 10, 64)
+	if err != nil {
+		return 0, nil
 	}
 	var discard bytes.Buffer
 	w := bufio.NewWriter(&discard)
 	peer := server.NewPeer(w)
-	srv := e.srv
+	switch {
+	case g == gen:
+	case follows != nil && g == follows.Gen && follows.Offset >= int64(len(journalHeader(g))):
+		// A crash between an off-line snapshot and the journal's rotation:
+		// the snapshot holds this journal up to follows.Offset.
+		if _, err := io.CopyN(io.Discard, r, follows.Offset-int64(len(journalHeader(g)))); err != nil {
+			return 0, nil // shorter than the snapshot says: nothing after it
+		}
+		srv.Dispatch(peer, []string{"SELECT", strconv.Itoa(follows.DB)})
+		_ = w.Flush()
+		discard.Reset()
+	default:
+		return 0, nil // follows an older snapshot than the one on disk (compacted)
+	}
 	n := 0
 	for {
 		args, err := readRESP(r)

@@ -223,6 +223,7 @@ func TestEmbeddedRedisJournalWorkIsBoundedByWrites(t *testing.T) {
 		_, err := p.Exec(ctx)
 		mustRedis(t, err)
 		mustRedis(t, e.flush())
+		e.waitCompaction() // off-line (shadow.go); its Wait orders e.gen's write before this read
 	}
 	if size := fileSize(t, filepath.Join(e.dir, JournalFile)); size != int64(len(journalHeader(e.gen))) {
 		t.Errorf("journal after compaction holds %d bytes, want just its header", size)

@@ -17,7 +17,7 @@ import (
 // journals the command with that explicit id: replay then does exactly what
 // the server did. It needs the stream's last id without asking miniredis
 // (inside a script its lock is held), so it keeps them in streamLast, learnt
-// from every id it gives and from every full snapshot. A stream it has no id
+// from every id it gives and from every full snapshot of the live server. A stream it has no id
 // for yet (the first XADD after a start) takes the old way: the server picks
 // the id and the next flush writes a full snapshot, which teaches it the id.
 
@@ -138,4 +138,16 @@ func (e *Server) pinXAdd(db int, args []string, now time.Time) bool {
 	args[i] = id.String()
 	e.noteStreamLast(db, args[0], args[i])
 	return true
+}
+
+// learnStreams records the last id of every stream in snap (read from the
+// live server). jmu held.
+func (e *Server) learnStreams(snap redisSnapshot) {
+	for _, db := range snap.Databases {
+		for _, k := range db.Keys {
+			if n := len(k.Stream); n > 0 {
+				e.noteStreamLast(db.DB, string(k.Key), k.Stream[n-1].ID)
+			}
+		}
+	}
 }
