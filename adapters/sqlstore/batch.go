@@ -182,6 +182,9 @@ func (s *store) insertRun(ctx context.Context, tx *sql.Tx, run []runUser, ks []i
 	groups := map[string][]newUser{}
 	colsOf := map[string][]string{}
 	for _, k := range ks {
+		if err := ctx.Err(); err != nil {
+			return err // cancelled (a shutdown): stop before the next password hash
+		}
 		p := run[k]
 		cols, vals, err := s.insertColumns(p.fields, p.password, p.withPassword)
 		if err != nil {

@@ -72,6 +72,12 @@ func TestEmbeddedDefaultSIGTERMStopsADrain(t *testing.T) {
 		t.Fatalf("%d of %d creates acknowledged", len(ids), n)
 	}
 
+	// The drain is under way once its first batch committed (the worker
+	// polls every worker.poll_interval, so it may not have begun yet).
+	testsupport.WaitFor(t, "a first drain batch applied", time.Minute, func() bool {
+		n, _ := demoStoreUsers(t, dir, prefix)
+		return n > 0
+	})
 	before, _ := demoStoreUsers(t, dir, prefix)
 	t0 := time.Now()
 	e.p.Signal(syscall.SIGTERM)
