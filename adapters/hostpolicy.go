@@ -58,7 +58,9 @@ func ParseHostPolicy(allowed []string) (*HostPolicy, error) {
 
 // Permits reports whether the policy lets a store connect to addr.
 func (p *HostPolicy) Permits(addr netip.Addr) bool {
-	addr = addr.Unmap()
+	// An IPv6 zone (fe80::1%eth0) makes every Prefix.Contains false, so
+	// it is dropped first: the address is judged without it.
+	addr = addr.Unmap().WithZone("")
 	if p != nil && len(p.Allowed) > 0 {
 		for _, pre := range p.Allowed {
 			if pre.Contains(addr) {

@@ -17,7 +17,9 @@ func TestHostPolicyDefaults(t *testing.T) {
 		"169.254.169.254":        false, // cloud metadata
 		"169.254.1.1":            false,
 		"fe80::1":                false,
+		"fe80::1%eth0":           false, // a zone must not hide the prefix
 		"fd00:ec2::254":          false,
+		"fd00:ec2::254%lo":       false,
 		"100.100.100.200":        false,
 		"0.0.0.0":                false,
 		"::ffff:169.254.169.254": false, // mapped form of the metadata address
