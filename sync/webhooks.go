@@ -117,6 +117,10 @@ type Webhooks struct {
 	RunBudget time.Duration
 	Logger    *slog.Logger
 	Metrics   *WebhookMetrics
+	// Stopping, when set, is closed when the worker begins to shut down:
+	// a run sends no further event, and a request in flight is cut; the
+	// event stays undelivered (not a failed attempt) for the next worker.
+	Stopping <-chan struct{}
 
 	once   gosync.Once
 	client *http.Client
@@ -727,8 +731,13 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 	if err != nil {
 		return false, queue.Permanent(fmt.Errorf("sync: encode event: %w", err))
 	}
+	if w.stopping() {
+		return false, w.stopRun(ctx, tenant, e, a)
+	}
+	rctx, cancel := w.requestContext(ctx)
+	defer cancel()
 	now := time.Now()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
 		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+err.Error())
 	}
@@ -738,6 +747,9 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set("webhook-signature", signatureHeader(keys, ev.ID, now, body))
 	resp, err := w.httpClient().Do(req)
+	if err != nil && w.stopping() {
+		return false, w.stopRun(ctx, tenant, e, a)
+	}
 	d := Delivery{Event: ev.ID, Type: ev.Type, Attempt: attempts[ev.ID] + 1, At: now.UTC(), Replay: replay}
 	outcome := "failed"
 	if err != nil {
@@ -871,4 +883,47 @@ func printableText(b []byte) string {
 		}
 	}
 	return sb.String()
+}
+
+// stopping reports whether the worker has begun to shut down.
+func (w *Webhooks) stopping() bool {
+	if w.Stopping == nil {
+		return false
+	}
+	select {
+	case <-w.Stopping:
+		return true
+	default:
+		return false
+	}
+}
+
+// requestContext is ctx, cancelled too when the worker begins to shut
+// down, so a hanging receiver does not hold the shutdown up.
+func (w *Webhooks) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithCancel(ctx)
+	if w.Stopping == nil {
+		return rctx, cancel
+	}
+	stop := w.Stopping
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-rctx.Done():
+		}
+	}()
+	return rctx, cancel
+}
+
+// stopRun ends a delivery run for a shutdown: what was acknowledged is
+// recorded, and the run goes back to the queue (queue.ErrBusy: not a
+// failure), its event not counted as a failed attempt.
+func (w *Webhooks) stopRun(ctx context.Context, tenant string, e *storedEndpoint, a *acks) error {
+	if a != nil {
+		if err := w.Ledger.recordAcks(ctx, tenant, e.ID, a); err != nil {
+			return err
+		}
+	}
+	return queue.ErrBusy
 }

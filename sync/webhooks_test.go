@@ -375,3 +375,63 @@ func TestWebhookSignatureSpecVector(t *testing.T) {
 		t.Fatalf("signature %s, want %s", got, want)
 	}
 }
+
+// A shutdown cuts a delivery whose receiver hangs: the run goes back to
+// the queue (ErrBusy, not a failure), the event is not counted as a failed
+// attempt, and the next worker delivers it.
+func TestWebhookShutdownCutsAHangingDelivery(t *testing.T) {
+	t.Parallel()
+	b, w := webhookSetup(t)
+	ctx := context.Background()
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-req.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	_, ep := addEndpoint(t, w, b.tenant, hang.URL)
+	if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"stop@example.com"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	drainAll(t, b)
+
+	stop := make(chan struct{})
+	w.Stopping = stop
+	w.Timeout = time.Hour                  // only the shutdown can end this request
+	go func() { <-arrived; close(stop) }() // the shutdown begins while the request hangs
+	done := make(chan error, 1)
+	go func() { done <- w.Deliver(ctx, b.tenant, ep.ID) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, queue.ErrBusy) {
+			t.Fatalf("a run cut by the shutdown: %v, want queue.ErrBusy", err)
+		}
+	case <-time.After(time.Minute): // not a timing claim: only so that a hang fails
+		t.Fatal("the shutdown did not cut the hanging delivery")
+	}
+	if log, err := w.Deliveries(ctx, b.tenant, ep.ID, 10); err != nil || len(log) != 0 {
+		t.Fatalf("delivery log after the cut: %+v, %v; want no attempt recorded", log, err)
+	}
+
+	// The next worker (not stopping) delivers the event to a receiver that answers.
+	rcv := newReceiver(t)
+	url := rcv.srv.URL
+	if _, err := w.UpdateEndpoint(ctx, b.tenant, ep.ID, EndpointInput{URL: &url}); err != nil {
+		t.Fatal(err)
+	}
+	w2 := &Webhooks{Ledger: w.Ledger, Sealer: w.Sealer, Timeout: w.Timeout, DisableAfter: w.DisableAfter}
+	if err := w2.Deliver(ctx, b.tenant, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := eventTypes(rcv.acknowledged()); !slices.Equal(got, []string{EventUserCreated}) {
+		t.Fatalf("after the restart the receiver acknowledged %v", got)
+	}
+}

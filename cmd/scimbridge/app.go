@@ -333,6 +333,7 @@ func (a *app) runWorker(ctx context.Context) error {
 	// Events applied here queue their webhook deliveries, which run on a
 	// server of their own: a slow receiver holds none of the applies.
 	a.ledger.OnEvents(a.webhooks.Kick)
+	a.webhooks.Stopping = ctx.Done() // SIGTERM cuts a delivery in flight (the event stays undelivered)
 	whCfg := queue.WebhookServerConfig(a.cfg.Webhooks.Concurrency)
 	whCfg.Logger = asynqLogger{a.log}
 	whCfg.LogLevel = asynq.WarnLevel
