@@ -35,6 +35,11 @@ const (
 	demoDB        = "demo.db"
 	// demoAdminToken holds the operator token of the admin API and console.
 	demoAdminToken = "admin-token"
+	// demoPublicURL holds the running server's public_url, so admin
+	// commands (key create, tenant setup-link) print the Base URL and
+	// links of the server that is running, whatever --set or environment
+	// gave it its address.
+	demoPublicURL = "public-url"
 )
 
 // embedded is the running embedded default.
@@ -217,6 +222,9 @@ func (e *embedded) announce(ctx context.Context, a *app, w io.Writer) error {
 		}
 		key = plain
 	}
+	if err := embeddedredis.WriteFileAtomic(filepath.Join(e.dir, demoPublicURL), []byte(a.cfg.PublicURL+"\n")); err != nil {
+		return fmt.Errorf("embedded default: %w", err)
+	}
 	slog.Warn("EMBEDDED DEFAULT: in-process Redis and a demo SQLite store under " + e.dir +
 		"; for trying scimbridge out only, not for production (run with --config)")
 	fmt.Fprintf(w, "\nscimbridge is running with the embedded default (data in %s).\n", e.dir)
@@ -238,6 +246,7 @@ func embeddedAdminConfig(dir string) (*Config, func(), error) {
 	}
 	if addr, err := embeddedredis.ReadAddr(abs); err == nil && embeddedredis.Answers(addr) {
 		cfg, err := embeddedConfig(abs, addr)
+		servedURL(abs, cfg)
 		return cfg, func() {}, err
 	}
 	if _, err := os.Stat(filepath.Join(abs, embeddedredis.SnapshotFile)); err != nil {
@@ -252,5 +261,20 @@ func embeddedAdminConfig(dir string) (*Config, func(), error) {
 		r.Close()
 		return nil, nil, err
 	}
+	servedURL(abs, cfg)
 	return cfg, func() { r.Close() }, nil
+}
+
+// servedURL gives an admin command the public_url the embedded server
+// last served with (demoPublicURL), unless this command's own environment
+// sets one.
+func servedURL(dir string, cfg *Config) {
+	if cfg == nil || os.Getenv("SCIMBRIDGE_PUBLIC_URL") != "" {
+		return
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, demoPublicURL)); err == nil {
+		if u := strings.TrimSpace(string(b)); strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+			cfg.PublicURL = u
+		}
+	}
 }

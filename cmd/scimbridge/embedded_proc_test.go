@@ -223,3 +223,28 @@ func TestEmbeddedDefaultSIGTERMWithLargeData(t *testing.T) {
 		t.Errorf("bulk keys after restart = %d, %v; want %d", n, err, bulk)
 	}
 }
+
+// An admin command run beside an embedded server listening on another
+// port than the default prints that server's Base URL, not :8080's, even
+// without the server's environment.
+func TestEmbeddedAdminCommandsUseTheServedURL(t *testing.T) {
+	dir := t.TempDir()
+	port := testsupport.FreePort(t)
+	startEmbeddedProc(t, dir, port)
+	cmd := exec.Command(testsupport.ScimbridgeBinary(t), "key", "create", "--tenant", "demo", "--name", "okta", "--data", dir)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SCIMBRIDGE_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("key create: %v\n%s", err, out)
+	}
+	want := fmt.Sprintf("http://127.0.0.1:%d/scim/demo/v2", port)
+	if !strings.Contains(string(out), want) {
+		t.Fatalf("key create printed\n%s\nwant the Base URL %s", out, want)
+	}
+}
