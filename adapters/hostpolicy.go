@@ -13,7 +13,7 @@ import (
 
 // ErrHostDenied: a store address the operator's host policy does not allow
 // (a tenant's configuration must not aim the worker at internal services).
-var ErrHostDenied = errors.New("store host not allowed by the operator's policy")
+var ErrHostDenied = errors.New("host not allowed by the operator's policy (stores.allowed_networks; by default link-local and metadata addresses are refused)")
 
 // HostPolicy decides which addresses stores may connect to. It is checked
 // at connect time on the resolved address (so DNS cannot smuggle a

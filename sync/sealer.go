@@ -11,7 +11,7 @@ import (
 
 // ErrNoSealer: a password arrived but no ledger key is configured, so it
 // cannot be kept (it is never stored in clear text).
-var ErrNoSealer = errors.New("sync: no secret key configured for passwords")
+var ErrNoSealer = errors.New("sync: no secret key configured (secrets.key_file)")
 
 // Sealer encrypts secrets (passwords waiting to be applied) before they
 // enter Redis, with AES-256-GCM under an operator-held key.
