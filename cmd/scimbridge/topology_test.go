@@ -24,7 +24,9 @@ import (
 // TestE2EOnRedisCluster runs the end-to-end flows (Okta's spec test, an
 // Okta user's lifecycle in a table, Okta's lifecycle and Push Groups on
 // LDAP and MariaDB, Entra with groups, the admin API: key revocation,
-// import, drift, replay) against a real three-primary cluster.
+// import, drift, replay; the operator surfaces: the asynq dashboard listing
+// the sharded queues, /metrics, the admin commands) against a real
+// three-primary cluster.
 func TestE2EOnRedisCluster(t *testing.T) {
 	cluster := testsupport.StartRedisCluster(t, 3)
 	topo := cluster.Topology()
@@ -37,6 +39,7 @@ func TestE2EOnRedisCluster(t *testing.T) {
 		{"OktaPushGroups", testTwoStoreKindsInOneServer},
 		{"EntraGroups", testEntraProvisioningInPostgresTables},
 		{"AdminAPI", testAdminAPI},
+		{"OperatorSurfaces", testOperatorSurfaces},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topo.Flush(t)
@@ -267,8 +270,9 @@ func waitReplicas(t *testing.T, primary *testsupport.RedisServer, n int) {
 	})
 }
 
-// TestE2EOnRedisSentinel runs Okta's spec test and the admin API (key
-// revocation, import, drift, replay) through a Sentinel set: the client
+// TestE2EOnRedisSentinel runs Okta's spec test, the admin API (key
+// revocation, import, drift, replay) and the operator surfaces (dashboard,
+// /metrics, admin commands) through a Sentinel set: the client
 // finds the primary through the sentinel, with min_replicas 1 every write
 // waits for the replica.
 func TestE2EOnRedisSentinel(t *testing.T) {
@@ -281,6 +285,7 @@ func TestE2EOnRedisSentinel(t *testing.T) {
 	}{
 		{"OktaSpec", testOktaSpecAgainstPostgresTenant},
 		{"AdminAPI", testAdminAPI},
+		{"OperatorSurfaces", testOperatorSurfaces},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topo.Flush(t)
