@@ -73,6 +73,7 @@
 // redis.min_replicas (Ledger.RequireReplicas, ledger_replicas.go) a write
 // runs on one connection to its slot's primary and is followed there by
 // WAIT; too few replicas is ErrNotReplicated (503), and the IdP's retry of
-// such a create is answered with the recorded user (Service.CreateUser →
-// Ledger.ConfirmUnacknowledged).
+// such a create is answered with the recorded user or group
+// (Service.CreateUser → Ledger.ConfirmUnacknowledged; Service.CreateGroup
+// → confirmUnacknowledgedGroup: same document and same requested members).
 package sync

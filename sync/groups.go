@@ -87,7 +87,18 @@ func (s *Service) CreateGroup(ctx context.Context, tenant string, a scim.Attrs, 
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.Ledger.putGroup(ctx, tenant, u, newID(), modeCreate, 0, a, true, dedupe(members), nil, "", nil)
+	members = dedupe(members)
+	r, err := s.Ledger.putGroup(ctx, tenant, u, newID(), modeCreate, 0, a, true, members, nil, "", nil)
+	var ue *UniquenessError
+	if errors.As(err, &ue) && ue.Attribute == "displayName" {
+		// The IdP's retry of a create answered 503 because replicas did
+		// not hold it in time (ledger_replicas.go): the recorded group.
+		if prev, ok, cerr := s.Ledger.confirmUnacknowledgedGroup(ctx, tenant, ue.ExistingID, a, members); cerr != nil {
+			return nil, cerr
+		} else if ok {
+			r, err = prev, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -255,7 +255,7 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 		return nil
 	})
 	if errors.Is(err, ErrNotReplicated) && mode == modeCreate && len(res) > 0 && res[0] == "ok" {
-		l.markUnacknowledged(ctx, tenant, id)
+		l.markUnacknowledged(ctx, k, id, "")
 	}
 	if err != nil {
 		return nil, err

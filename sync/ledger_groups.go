@@ -100,6 +100,9 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 		}
 		return nil
 	})
+	if errors.Is(err, ErrNotReplicated) && mode == modeCreate && len(res) > 0 && res[0] == "ok" {
+		l.markUnacknowledged(ctx, k, id, membersDigest(adds)) // see ledger_replicas.go
+	}
 	if err != nil {
 		return nil, err
 	}

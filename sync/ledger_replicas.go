@@ -3,8 +3,12 @@ package sync
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"time"
 
@@ -30,6 +34,9 @@ import (
 // time), and a retried create of the same userName with the same content
 // within unackedFor is answered with the recorded user once replicas hold
 // it (ConfirmUnacknowledged), the way an idempotent API answers a retry.
+// Group creates likewise, by displayName, with the same document and the
+// same requested members (field "unackm", their digest: a group's
+// document leaves members out).
 
 // ErrNotReplicated: the write is recorded on the primary but fewer than
 // redis.min_replicas replicas hold it yet. It wraps ErrUnavailable (503
@@ -84,13 +91,33 @@ func (l *Ledger) writeReplicated(ctx context.Context, slotKey string, write func
 	return nil
 }
 
-// markUnacknowledged records on a created user's record that its create
-// was answered ErrNotReplicated (best effort: without the mark, a retry is
-// a 409, as it always was).
-func (l *Ledger) markUnacknowledged(ctx context.Context, tenant, id string) {
+// markUnacknowledged records on a created user's or group's record (k
+// says which) that its create was answered ErrNotReplicated (best effort:
+// without the mark, a retry is a 409, as it always was). members is the
+// digest of a group create's requested members (membersDigest; "" for a
+// user): a group's document leaves them out, and a retry must ask for the
+// same ones to be recognised.
+func (l *Ledger) markUnacknowledged(ctx context.Context, k keys, id, members string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	_ = l.rdb.HSet(ctx, userKeys(tenant).rec(id), "unack", strconv.FormatInt(l.now().UnixMilli(), 10)).Err()
+	fields := []any{"unack", strconv.FormatInt(l.now().UnixMilli(), 10)}
+	if members != "" {
+		fields = append(fields, "unackm", members)
+	}
+	_ = l.rdb.HSet(ctx, k.rec(id), fields...).Err()
+}
+
+// membersDigest identifies a group create's requested members (ids
+// deduplicated, in any order) for markUnacknowledged.
+func membersDigest(ids []string) string {
+	s := append([]string(nil), ids...)
+	sort.Strings(s)
+	h := sha256.New()
+	for _, id := range s {
+		h.Write([]byte(id))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // ConfirmUnacknowledged answers a retried create whose userName is taken by
@@ -103,23 +130,46 @@ func (l *Ledger) ConfirmUnacknowledged(ctx context.Context, tenant, id string, a
 	if l.minReplicas <= 0 { // no create is answered ErrNotReplicated: a 409 is a 409
 		return nil, false, nil
 	}
-	k := userKeys(tenant)
+	doc, err := scim.AppendJSON(nil, a)
+	if err != nil {
+		return nil, false, nil
+	}
+	return l.confirmUnacknowledged(ctx, userKeys(tenant), id, doc, "")
+}
+
+// confirmUnacknowledgedGroup is ConfirmUnacknowledged for a retried group
+// create whose displayName is taken by group id: same attributes (the
+// document putGroup stores) and the same requested members.
+func (l *Ledger) confirmUnacknowledgedGroup(ctx context.Context, tenant, id string, a scim.Attrs, members []string) (_ *Record, ok bool, err error) {
+	if l.minReplicas <= 0 {
+		return nil, false, nil
+	}
+	doc, err := json.Marshal(withoutMembers(a))
+	if err != nil {
+		return nil, false, nil
+	}
+	return l.confirmUnacknowledged(ctx, groupKeys(tenant), id, doc, membersDigest(members))
+}
+
+// confirmUnacknowledged is the check and the confirming write, for either
+// kind: doc is the document the retry would store, members the digest of
+// a group's requested members ("" for a user).
+func (l *Ledger) confirmUnacknowledged(ctx context.Context, k keys, id string, doc []byte, members string) (_ *Record, ok bool, err error) {
 	f, err := l.rdb.HGetAll(ctx, k.rec(id)).Result()
 	if err != nil {
-		return nil, false, redisErr("get user", err)
+		return nil, false, redisErr("read the created record", err)
 	}
 	at, _ := strconv.ParseInt(f["unack"], 10, 64)
 	if at == 0 || f["del"] == "1" || l.now().Sub(time.UnixMilli(at)) > unackedFor {
 		return nil, false, nil
 	}
-	want, err := scim.AppendJSON(nil, a)
-	if err != nil || !bytes.Equal(want, []byte(f["doc"])) {
+	if !bytes.Equal(doc, []byte(f["doc"])) || f["unackm"] != members {
 		return nil, false, nil
 	}
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
 		return c.(interface {
 			HDel(context.Context, string, ...string) *redis.IntCmd
-		}).HDel(ctx, k.rec(id), "unack").Err()
+		}).HDel(ctx, k.rec(id), "unack", "unackm").Err()
 	})
 	if err != nil {
 		if !errors.Is(err, ErrUnavailable) {
@@ -127,7 +177,7 @@ func (l *Ledger) ConfirmUnacknowledged(ctx context.Context, tenant, id string, a
 		}
 		return nil, false, err
 	}
-	r, err := recordFromFields(tenant, id, f)
+	r, err := recordFromFields(k.tenant, id, f)
 	if err != nil {
 		return nil, false, err
 	}

@@ -16,13 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/internal/testsupport"
+	syncsvc "github.com/scimbridge/scimbridge/sync"
 )
 
 // TestE2EOnRedisCluster runs the end-to-end flows (Okta's spec test, an
 // Okta user's lifecycle in a table, Okta's lifecycle and Push Groups on
 // LDAP and MariaDB, Entra with groups, the admin API: key revocation,
-// import, drift, replay) against a real three-primary cluster.
+// import, drift, replay; the operator surfaces: the asynq dashboard listing
+// the sharded queues, /metrics, the admin commands) against a real
+// three-primary cluster.
 func TestE2EOnRedisCluster(t *testing.T) {
 	cluster := testsupport.StartRedisCluster(t, 3)
 	topo := cluster.Topology()
@@ -35,6 +39,7 @@ func TestE2EOnRedisCluster(t *testing.T) {
 		{"OktaPushGroups", testTwoStoreKindsInOneServer},
 		{"EntraGroups", testEntraProvisioningInPostgresTables},
 		{"AdminAPI", testAdminAPI},
+		{"OperatorSurfaces", testOperatorSurfaces},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topo.Flush(t)
@@ -144,6 +149,116 @@ func TestMinReplicasAcknowledgement(t *testing.T) {
 	}
 }
 
+// Group creates are acknowledged like user creates: with the replica
+// gone, a group create is answered 503 with an integer Retry-After; the
+// IdP's retry is 503 while the replica is away and 201 with the recorded
+// group (same id, one group in the ledger and in the store) once it is
+// back, not a 409 on displayName; a retry with other members or other
+// attributes is a 409, and leaves the identical retry recognised.
+func TestMinReplicasAcknowledgementGroups(t *testing.T) {
+	primary := testsupport.StartRedisServer(t)
+	replica := testsupport.StartRedisServer(t, "--replicaof", "127.0.0.1", strconv.Itoa(primary.Port))
+	waitReplicas(t, primary, 1)
+	ten, db := adminSQLiteTenant(t, "ackedg")
+	for _, s := range []string{
+		`CREATE TABLE groups (id INTEGER PRIMARY KEY AUTOINCREMENT, display_name TEXT NOT NULL, external_id TEXT)`,
+		`CREATE TABLE group_members (group_id INTEGER NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (group_id, user_id))`,
+	} {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ten.Store.Groups = &adapters.GroupMapping{Table: "groups", Key: "id",
+		Attributes: map[string]string{"displayName": "display_name", "externalId": "external_id"},
+		Members:    &adapters.MembersMapping{Table: "group_members", GroupColumn: "group_id", UserColumn: "user_id"}}
+	cfg := testConfigOn(t, testsupport.RedisTopology{Mode: testsupport.TopologyStandalone, Addr: primary.Addr}, ten)
+	cfg.Redis.MinReplicas = 1
+	cfg.Redis.ReplicaTimeout = 300 * time.Millisecond
+	ts := startTestServer(t, cfg, serverOptions{})
+	c := &scimClient{t: t, base: ts.url + "/scim/ackedg/v2", auth: "Bearer " + newKey(t, ts.app, "ackedg")}
+	var members []string
+	for _, name := range []string{"ann@example.com", "bob@example.com"} {
+		status, _, body := post(t, c, "/Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+			"userName": name, "name": map[string]any{"givenName": "G", "familyName": "Member"}, "active": true})
+		if status != 201 {
+			t.Fatalf("create member %s: %d %v", name, status, body)
+		}
+		members = append(members, body["id"].(string))
+	}
+	group := func(name, ext string, ids ...string) map[string]any {
+		var m []map[string]any
+		for _, id := range ids {
+			m = append(m, map[string]any{"value": id})
+		}
+		return map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+			"displayName": name, "externalId": ext, "members": m}
+	}
+
+	replica.Kill()
+	waitReplicas(t, primary, 0)
+	status, retryAfter, body := post(t, c, "/Groups", group("Engineering", "okta-eng", members[0]))
+	if status != 503 {
+		t.Fatalf("group create without a replica: %d %v, want 503", status, body)
+	}
+	if n, err := strconv.Atoi(retryAfter); err != nil || n < 1 {
+		t.Fatalf("Retry-After %q: want an integer number of seconds", retryAfter)
+	}
+	if status, _, body := post(t, c, "/Groups", group("Engineering", "okta-eng", members[0])); status != 503 {
+		t.Fatalf("retry without a replica: %d %v, want 503", status, body)
+	}
+
+	replica.Restart()
+	waitReplicas(t, primary, 1)
+	status, _, body = post(t, c, "/Groups", group("Engineering", "okta-eng", members[0]))
+	if status != 201 {
+		t.Fatalf("retry with the replica back: %d %v, want 201 with the recorded group", status, body)
+	}
+	id, _ := body["id"].(string)
+	if n, err := ts.app.ledger.CountGroups(context.Background(), "ackedg"); err != nil || n != 1 {
+		t.Fatalf("ledger holds %d groups (%v), want 1", n, err)
+	}
+	if n, err := replica.Client().Exists(context.Background(), "sb:{ackedg}:g:r:"+id).Result(); err != nil || n != 1 {
+		t.Fatalf("replica has the group: %d %v", n, err)
+	}
+	testsupport.WaitFor(t, "group "+id+" applied", 30*time.Second, func() bool {
+		r, err := ts.app.ledger.GetGroup(context.Background(), "ackedg", id)
+		return err == nil && r.State() == syncsvc.StateApplied
+	})
+	var rows, memberRows int
+	if err := db.QueryRow(`SELECT count(*) FROM groups WHERE display_name = 'Engineering'`).Scan(&rows); err != nil || rows != 1 {
+		t.Fatalf("store groups: %d %v, want 1", rows, err)
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM group_members`).Scan(&memberRows); err != nil || memberRows != 1 {
+		t.Fatalf("store memberships: %d %v, want 1", memberRows, err)
+	}
+	if status, _, body := post(t, c, "/Groups", group("Engineering", "okta-eng", members[0])); status != 409 {
+		t.Fatalf("create of an acknowledged group: %d %v, want 409", status, body)
+	}
+
+	// A 503'd group create, then creates of that displayName with other
+	// members or another externalId: conflicts. The identical retry after
+	// them is still the recorded group.
+	replica.Kill()
+	waitReplicas(t, primary, 0)
+	if status, _, _ := post(t, c, "/Groups", group("Sales", "okta-sales", members[0])); status != 503 {
+		t.Fatalf("group create without a replica: %d, want 503", status)
+	}
+	replica.Restart()
+	waitReplicas(t, primary, 1)
+	if status, _, body := post(t, c, "/Groups", group("Sales", "okta-sales", members...)); status != 409 {
+		t.Fatalf("create with other members: %d %v, want 409", status, body)
+	}
+	if status, _, body := post(t, c, "/Groups", group("Sales", "okta-other", members[0])); status != 409 {
+		t.Fatalf("create with another externalId: %d %v, want 409", status, body)
+	}
+	if status, _, body := post(t, c, "/Groups", group("Sales", "okta-sales", members[0])); status != 201 {
+		t.Fatalf("identical retry after the conflicts: %d %v, want 201", status, body)
+	}
+	if n, err := ts.app.ledger.CountGroups(context.Background(), "ackedg"); err != nil || n != 2 {
+		t.Fatalf("ledger holds %d groups (%v), want 2", n, err)
+	}
+}
+
 // waitReplicas waits until the primary counts n replicas online.
 func waitReplicas(t *testing.T, primary *testsupport.RedisServer, n int) {
 	t.Helper()
@@ -155,8 +270,9 @@ func waitReplicas(t *testing.T, primary *testsupport.RedisServer, n int) {
 	})
 }
 
-// TestE2EOnRedisSentinel runs Okta's spec test and the admin API (key
-// revocation, import, drift, replay) through a Sentinel set: the client
+// TestE2EOnRedisSentinel runs Okta's spec test, the admin API (key
+// revocation, import, drift, replay) and the operator surfaces (dashboard,
+// /metrics, admin commands) through a Sentinel set: the client
 // finds the primary through the sentinel, with min_replicas 1 every write
 // waits for the replica.
 func TestE2EOnRedisSentinel(t *testing.T) {
@@ -169,6 +285,7 @@ func TestE2EOnRedisSentinel(t *testing.T) {
 	}{
 		{"OktaSpec", testOktaSpecAgainstPostgresTenant},
 		{"AdminAPI", testAdminAPI},
+		{"OperatorSurfaces", testOperatorSurfaces},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topo.Flush(t)
