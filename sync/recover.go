@@ -59,6 +59,8 @@ type RecoverPlan struct {
 	Notes []string `json:"notes"`
 	// Refusal is why the recover does not run ("" when it does).
 	Refusal string `json:"refusal,omitempty"`
+	// WouldRefuse, for a dry run, is why the real run would not run.
+	WouldRefuse string `json:"would_refuse,omitempty"`
 }
 
 // RecoverCounts are the store entries of one kind a recover went through.
@@ -176,7 +178,8 @@ func (a *Admin) PlanRecover(ctx context.Context, tenant string, opts RecoverOpti
 	}
 	switch {
 	case len(refuse) > 0 && opts.DryRun:
-		p.Notes = append(p.Notes, "without --dry-run this recover would be refused: "+strings.Join(refuse, "; "))
+		p.WouldRefuse = strings.Join(refuse, "; ")
+		p.Notes = append(p.Notes, "without --dry-run this recover would be refused: "+p.WouldRefuse)
 	case len(refuse) > 0:
 		p.Mode = ""
 		p.Refusal = strings.Join(refuse, "; ")

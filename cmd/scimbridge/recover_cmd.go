@@ -61,9 +61,15 @@ func runRecover(ctx context.Context, in *invocation) error {
 		return err
 	}
 	if out.json {
-		return out.encode(rep)
+		if err := out.encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printRecover(in.stdout, rep)
 	}
-	printRecover(in.stdout, rep)
+	if plan.WouldRefuse != "" { // a script can tell: the dry run's exit status is the real run's
+		return fmt.Errorf("recover %s: without --dry-run it would be refused: %s", printable(in.tenant), printable(plan.WouldRefuse))
+	}
 	return nil
 }
 
@@ -180,7 +186,8 @@ func runRestore(ctx context.Context, in *invocation) error {
 	if rep.DryRun {
 		switch {
 		case rep.Refusal != "":
-			fmt.Fprintf(in.stdout, "dry run: the file is good, but this restore would be refused: %s; nothing was written\n", printable(rep.Refusal))
+			fmt.Fprintln(in.stdout, "dry run: the file is good, but this restore would be refused; nothing was written")
+			return fmt.Errorf("restore %s: without --dry-run it would be refused: %s", printable(in.tenant), printable(rep.Refusal))
 		case rep.Replaced:
 			fmt.Fprintln(in.stdout, "dry run: the file is good and would replace the ledger's current users and groups (--overwrite); nothing was written")
 		default:

@@ -450,6 +450,12 @@ func TestRecoverRefusals(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the ledger is not empty (1 users, 0 groups, not written by a recover)") {
 		t.Fatalf("recover into a ledger of its own: %v", err)
 	}
+	// Its dry run counts, and exits as the real run would: refused.
+	out, _, err = cli2("recover", "--tenant", "dr-busy", "--new-ids", "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "without --dry-run it would be refused: the ledger is not empty") ||
+		!strings.Contains(out, "dry run: nothing was written") {
+		t.Fatalf("recover --dry-run into a ledger of its own: %v\n%s", err, out)
+	}
 	out, _, err = cli2("recover", "--tenant", "dr-busy", "--new-ids", "--merge")
 	if err != nil || !strings.Contains(out, "users: 2 in the store, 1 already in the ledger, 1 recorded") {
 		t.Fatalf("recover --merge: %v\n%s", err, out)
@@ -537,6 +543,11 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	// A good file over a ledger that is not empty needs --overwrite.
 	if _, _, err := cli("restore", "--tenant", tenant, "--in", file); err == nil || !strings.Contains(err.Error(), "--overwrite") {
 		t.Fatalf("restore over a ledger that is not empty: %v", err)
+	}
+	// Its dry run checks the file and exits as the real run would: refused.
+	if out, _, err := cli("restore", "--tenant", tenant, "--in", file, "--dry-run"); err == nil ||
+		!strings.Contains(err.Error(), "without --dry-run it would be refused") || !strings.Contains(out, "dry run: the file is good, but") {
+		t.Fatalf("restore --dry-run over a ledger that is not empty: %v\n%s", err, out)
 	}
 
 	loseRedisData(t, rdb, tenant)
