@@ -38,18 +38,24 @@ func (rc *Reconciler) stopping() bool {
 // begins to shut down.
 func (rc *Reconciler) storeContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
 	sctx, cancel := context.WithTimeout(ctx, timeout)
-	if rc.Stopping == nil {
-		return sctx, cancel
+	cancelOnStop(sctx, cancel, rc.Stopping)
+	return sctx, cancel
+}
+
+// cancelOnStop calls cancel when stop closes before ctx is done (nil stop:
+// never). Drains and webhook deliveries use it to cut their call in
+// flight at shutdown.
+func cancelOnStop(ctx context.Context, cancel context.CancelFunc, stop <-chan struct{}) {
+	if stop == nil {
+		return
 	}
-	stop := rc.Stopping
 	go func() {
 		select {
 		case <-stop:
 			cancel()
-		case <-sctx.Done():
+		case <-ctx.Done():
 		}
 	}()
-	return sctx, cancel
 }
 
 // unlessStopping is err, or stoppedDrain's ErrBusy when the worker is

@@ -902,17 +902,7 @@ func (w *Webhooks) stopping() bool {
 // down, so a hanging receiver does not hold the shutdown up.
 func (w *Webhooks) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	rctx, cancel := context.WithCancel(ctx)
-	if w.Stopping == nil {
-		return rctx, cancel
-	}
-	stop := w.Stopping
-	go func() {
-		select {
-		case <-stop:
-			cancel()
-		case <-rctx.Done():
-		}
-	}()
+	cancelOnStop(rctx, cancel, w.Stopping)
 	return rctx, cancel
 }
 

@@ -63,6 +63,16 @@ func (e *embeddedProc) do(t *testing.T, method, path string, body any) (int, map
 // acknowledged ones by userName.
 func (e *embeddedProc) createUsers(t *testing.T, prefix string, n int) map[string]string {
 	t.Helper()
+	return e.createUsersWith(t, prefix, n, func(int) map[string]any {
+		return map[string]any{"name": map[string]any{"givenName": "G", "familyName": "F"}}
+	})
+}
+
+// createUsersWith creates n active users named prefix+NNNN@example.com from
+// 16 clients, each body with extra(i)'s attributes, and returns their ids
+// by userName; it fails the test unless all were acknowledged.
+func (e *embeddedProc) createUsersWith(t *testing.T, prefix string, n int, extra func(i int) map[string]any) map[string]string {
+	t.Helper()
 	var mu sync.Mutex
 	ids := map[string]string{}
 	work := make(chan int)
@@ -73,9 +83,10 @@ func (e *embeddedProc) createUsers(t *testing.T, prefix string, n int) map[strin
 			defer wg.Done()
 			for i := range work {
 				name := fmt.Sprintf("%s%04d@example.com", prefix, i)
-				status, body := e.do(t, http.MethodPost, "/Users", map[string]any{
-					"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name,
-					"name": map[string]any{"givenName": "G", "familyName": "F"}, "active": true})
+				user := extra(i)
+				user["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:User"}
+				user["userName"], user["active"] = name, true
+				status, body := e.do(t, http.MethodPost, "/Users", user)
 				if status == http.StatusCreated {
 					mu.Lock()
 					ids[name], _ = body["id"].(string)

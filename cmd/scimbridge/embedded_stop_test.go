@@ -3,11 +3,9 @@ package main
 import (
 	"database/sql"
 	"fmt"
-	"net/http"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,35 +40,9 @@ func TestEmbeddedDefaultSIGTERMStopsADrain(t *testing.T) {
 	port := testsupport.FreePort(t)
 	e := startEmbeddedProc(t, dir, port, "SCIMBRIDGE_LOG_LEVEL=info")
 	const n, prefix = 300, "stop-"
-	var mu sync.Mutex
-	ids := map[string]string{}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range work {
-				name := fmt.Sprintf("%s%04d@example.com", prefix, i)
-				status, body := e.do(t, http.MethodPost, "/Users", map[string]any{
-					"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"}, "userName": name,
-					"password": fmt.Sprintf("Pw-%d-correct-horse", i), "active": true})
-				if status == http.StatusCreated {
-					mu.Lock()
-					ids[name], _ = body["id"].(string)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if len(ids) != n {
-		t.Fatalf("%d of %d creates acknowledged", len(ids), n)
-	}
+	ids := e.createUsersWith(t, prefix, n, func(i int) map[string]any {
+		return map[string]any{"password": fmt.Sprintf("Pw-%d-correct-horse", i)}
+	})
 
 	// The drain is under way once its first batch committed (the worker
 	// polls every worker.poll_interval, so it may not have begun yet).
