@@ -150,11 +150,15 @@ func (s *RedisServer) Restart() {
 
 // RestartReplicaOf starts the server again (after Kill) as a replica of
 // primary: a crashed primary brought back into a Sentinel set after the
-// failover (with no persistence it has nothing of its own to offer).
+// failover (with no persistence it has nothing of its own to offer). Until
+// its first sync it refuses reads (replica-serve-stale-data no), as a
+// production replica should: a client still dialling the old primary's
+// address gets an error and retries, not an empty dataset (which would
+// make every API key unknown: 401s).
 func (s *RedisServer) RestartReplicaOf(primary string) {
 	s.tb.Helper()
 	host, port, _ := net.SplitHostPort(primary)
-	s.args = append(s.args, "--replicaof", host, port)
+	s.args = append(s.args, "--replicaof", host, port, "--replica-serve-stale-data", "no")
 	s.Restart()
 }
 
