@@ -113,7 +113,11 @@ func TestOAuthClientCredentialsFlow(t *testing.T) {
 		token = tok
 	}
 	// A wrong secret is the client's error (RFC 6749 §5.2), seen by the client library.
-	bad := clientcredentials.Config{ClientID: created.ClientID, ClientSecret: created.ClientSecret[:len(created.ClientSecret)-1] + "x",
+	// The last character changed to another one (appending a fixed "x" was no
+	// change at all whenever the secret already ended in x).
+	last := created.ClientSecret[len(created.ClientSecret)-1]
+	wrong := created.ClientSecret[:len(created.ClientSecret)-1] + string(rune(last^1))
+	bad := clientcredentials.Config{ClientID: created.ClientID, ClientSecret: wrong,
 		TokenURL: ts.url + "/oauth/token", AuthStyle: oauth2.AuthStyleInHeader}
 	var re *oauth2.RetrieveError
 	if _, err := bad.Token(ctx); err == nil || !asRetrieveError(err, &re) || re.ErrorCode != "invalid_client" || re.Response.StatusCode != http.StatusUnauthorized {
