@@ -109,5 +109,9 @@ func WebhookServerConfig(concurrency int) asynq.Config {
 		ShutdownTimeout:          20 * time.Second,
 		TaskCheckInterval:        100 * time.Millisecond,
 		DelayedTaskCheckInterval: 200 * time.Millisecond,
+		// As ServerConfig: the process's worker.poll_interval and
+		// worker.retry_check_interval replace the two above; only imports
+		// keep completed tasks, so the janitor need not look every 8 s.
+		JanitorInterval: time.Minute,
 	}
 }

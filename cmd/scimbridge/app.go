@@ -335,6 +335,10 @@ func (a *app) runWorker(ctx context.Context) error {
 	a.ledger.OnEvents(a.webhooks.Kick)
 	a.webhooks.Stopping = ctx.Done() // SIGTERM cuts a delivery in flight (the event stays undelivered)
 	whCfg := queue.WebhookServerConfig(a.cfg.Webhooks.Concurrency)
+	// Deliveries poll at the worker's pace: an idle poll is a script call
+	// per queue, and a delivery waits for the event's apply anyway.
+	whCfg.TaskCheckInterval = a.cfg.Worker.PollInterval
+	whCfg.DelayedTaskCheckInterval = a.cfg.Worker.RetryCheckInterval
 	whCfg.Logger = asynqLogger{a.log}
 	whCfg.LogLevel = asynq.WarnLevel
 	whSrv := asynq.NewServer(a.asynqOpt, whCfg)
