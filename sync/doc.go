@@ -72,8 +72,11 @@
 // leases and slots recognise their own token for the same reason. With
 // redis.min_replicas (Ledger.RequireReplicas, ledger_replicas.go) a write
 // runs on one connection to its slot's primary and is followed there by
-// WAIT; too few replicas is ErrNotReplicated (503), and the IdP's retry of
-// such a create is answered with the recorded user or group
+// WAIT (a lost reply is re-sent on a fresh connection); too few replicas
+// is ErrNotReplicated (503). A create there is marked unacknowledged by
+// its script until WAIT confirms it, so the IdP's retry of a create whose
+// answer was a 503 (too few replicas, or no reply) is answered with the
+// recorded user or group
 // (Service.CreateUser → Ledger.ConfirmUnacknowledged; Service.CreateGroup
 // → confirmUnacknowledgedGroup: same document and same requested members).
 package sync

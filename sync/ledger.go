@@ -245,18 +245,22 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 	var res []string
 	reqID := newID() // the same in every resend of this write (Replays, ledger_lua.go)
 	entry := l.userJournalEntry(mode, prev, a, at)
-	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
+	mark := "" // see ledger_replicas.go
+	if mode == modeCreate && l.minReplicas > 0 {
+		mark = "1"
+	}
+	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) (string, error) {
 		var err error
 		res, err = putScript.Run(ctx, c, append(k.putKeys(id), k.journal(id)),
-			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, keep, entry).StringSlice()
+			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, keep, entry, mark).StringSlice()
 		if err != nil {
-			return redisErr("put user", err)
+			return "", redisErr("put user", err)
 		}
-		return nil
+		if mark != "" && res[0] == "ok" {
+			return k.rec(id), nil
+		}
+		return "", nil
 	})
-	if errors.Is(err, ErrNotReplicated) && mode == modeCreate && len(res) > 0 && res[0] == "ok" {
-		l.markUnacknowledged(ctx, k, id, "")
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -13,13 +13,24 @@ import (
 // dirty again, so the next apply retries it. The failure and its version
 // stay on the record for display until a version is applied.
 //
-// KEYS: 1 rec, 2 failed, 3 dirty. ARGV: 1 id, 2 now ms.
+// A resend of the same call (go-redis re-sends a script whose reply came
+// too late, after it ran: see Replays, ledger_lua.go) must answer as the
+// first run did, or the replay would skip its enqueue: the call's id is
+// recorded on the record (field rtryop), and a run that finds the resource
+// no longer failed but its own id there answers the desired version again.
+//
+// KEYS: 1 rec, 2 failed, 3 dirty. ARGV: 1 id, 2 now ms, 3 the call's id.
 // Returns the desired version, or 0 when the resource was not failed.
 var retryFailedScript = redis.NewScript(`
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then
+  if redis.call('HGET', KEYS[1], 'rtryop') == ARGV[3] then
+    return tonumber(redis.call('HGET', KEYS[1], 'v'))
+  end
+  return 0
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[1], 'rtry', '1')
+redis.call('HSET', KEYS[1], 'rtry', '1', 'rtryop', ARGV[3])
 return tonumber(redis.call('HGET', KEYS[1], 'v'))
 `)
 
@@ -31,7 +42,7 @@ func (l *Ledger) RetryFailed(ctx context.Context, tenant, kind, id string) (int6
 	if err != nil {
 		return 0, err
 	}
-	v, err := retryFailedScript.Run(ctx, l.rdb, []string{k.rec(id), k.failed(), k.dirty()}, id, l.now().UnixMilli()).Int64()
+	v, err := retryFailedScript.Run(ctx, l.rdb, []string{k.rec(id), k.failed(), k.dirty()}, id, l.now().UnixMilli(), newID()).Int64()
 	if err != nil {
 		return 0, redisErr("retry failed", err)
 	}

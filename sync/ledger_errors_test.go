@@ -181,3 +181,82 @@ func TestWriteScriptResentAfterTimeoutActsOnce(t *testing.T) {
 		t.Fatalf("member-change counter %d, want 2 (one per group write): the create ran twice", seq)
 	}
 }
+
+// The operator's replay of a failed resource (RetryFailed), its reply held
+// back past the read timeout and so re-sent by the client after it ran:
+// the resend answers the desired version as the first run did, not "not
+// failed", so the replay still enqueues the apply; and the call acts once.
+func TestRetryFailedResentAfterTimeoutAnswersOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	direct := testRedis(t)
+	proxy := testsupport.StartDelayProxy(t, testsupport.RedisAddr())
+	o := testsupport.RedisOptions()
+	o.Addr = proxy.Addr
+	o.ReadTimeout = 300 * time.Millisecond
+	o.DisableIdentity = true
+	slow := redis.NewClient(o)
+	t.Cleanup(func() { _ = slow.Close() })
+	tenant := testTenant(t, direct)
+	l, d := NewLedger(slow, nil), NewLedger(direct, nil)
+	k := userKeys(tenant)
+
+	r, err := d.CreateUser(ctx, tenant, Uniqueness{}, scim.Attrs{"userName": "failed@example.com"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.markFailed(ctx, k, r.ID, r.Version, "store refused"); err != nil {
+		t.Fatal(err)
+	}
+	if err := retryFailedScript.Load(ctx, slow).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := proxy.SentCount(retryFailedScript.Hash())
+	proxy.DelayNext(1, time.Second)
+	v, err := l.RetryFailed(ctx, tenant, "User", r.ID)
+	if err != nil || v != r.Version {
+		t.Fatalf("replay whose reply was late: version %d %v, want %d (the first run's answer)", v, err, r.Version)
+	}
+	if sent := proxy.SentCount(retryFailedScript.Hash()) - before; sent < 2 {
+		t.Fatalf("the replay was sent %d time(s): no resend, the test proves nothing", sent)
+	}
+	if n, err := direct.ZCard(ctx, k.failed()).Result(); err != nil || n != 0 {
+		t.Fatalf("failed index: %d %v, want empty", n, err)
+	}
+	if _, err := direct.ZScore(ctx, k.dirty(), r.ID).Result(); err != nil {
+		t.Fatalf("not dirty after the replay: %v", err)
+	}
+	// Another replay (another call) of a resource no longer failed: 0.
+	if v, err := l.RetryFailed(ctx, tenant, "User", r.ID); err != nil || v != 0 {
+		t.Fatalf("second replay: %d %v, want 0 (not failed)", v, err)
+	}
+}
+
+// The sweeper's lock, the SET's reply held back past the read timeout and
+// so re-sent by the client after the first SET took the lock: the resend
+// finds this call's own token, and the call won (before, it read the
+// lock as another worker's and skipped its sweep).
+func TestSweepLockResentAfterTimeoutIsWon(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	server := testsupport.StartRedisServer(t) // the lock's key is global: a server of the test's own
+	proxy := testsupport.StartDelayProxy(t, server.Addr)
+	slow := redis.NewClient(&redis.Options{Addr: proxy.Addr, ReadTimeout: 300 * time.Millisecond, DisableIdentity: true})
+	t.Cleanup(func() { _ = slow.Close() })
+	l := NewLedger(slow, nil)
+	if err := slow.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := proxy.SentCount(sweepLockKey)
+	proxy.DelayNext(1, time.Second)
+	ok, err := l.AcquireSweepLock(ctx, time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("lock whose reply was late: %v %v, want won", ok, err)
+	}
+	if sent := proxy.SentCount(sweepLockKey) - before; sent < 3 { // two SETs and the GET
+		t.Fatalf("the lock's key was sent %d time(s): no resend, the test proves nothing", sent)
+	}
+	if ok, err := l.AcquireSweepLock(ctx, time.Minute); err != nil || ok {
+		t.Fatalf("a second worker's call: %v %v, want the lock held", ok, err)
+	}
+}

@@ -78,14 +78,18 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 			return nil, scim.BadRequest(scim.ScimTypeInvalidValue, "displayName is required")
 		}
 	}
-	args := make([]any, 0, 13+len(adds)+len(removes))
+	args := make([]any, 0, 15+len(adds)+len(removes))
 	rep := "0"
 	if replace {
 		rep = "1"
 	}
 	at := l.now()
+	mark := "" // see ledger_replicas.go
+	if mode == modeCreate && l.minReplicas > 0 {
+		mark = membersDigest(adds)
+	}
 	args = append(args, string(mode), id, expect, doc, dn, ext, at.UnixMilli(), rep, anchor, len(adds), maxDroppedIDs, u.arg(), newID(),
-		l.groupJournalEntry(mode, prev, a, at))
+		l.groupJournalEntry(mode, prev, a, at), mark)
 	for _, u := range adds {
 		args = append(args, u)
 	}
@@ -93,16 +97,16 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 		args = append(args, u)
 	}
 	var res []string
-	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) error {
+	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) (string, error) {
 		var err error
 		if res, err = putGroupScript.Run(ctx, c, append(k.groupPutKeys(id), k.journal(id)), args...).StringSlice(); err != nil {
-			return redisErr("put group", err)
+			return "", redisErr("put group", err)
 		}
-		return nil
+		if mark != "" && res[0] == "ok" {
+			return k.rec(id), nil
+		}
+		return "", nil
 	})
-	if errors.Is(err, ErrNotReplicated) && mode == modeCreate && len(res) > 0 && res[0] == "ok" {
-		l.markUnacknowledged(ctx, k, id, membersDigest(adds)) // see ledger_replicas.go
-	}
 	if err != nil {
 		return nil, err
 	}

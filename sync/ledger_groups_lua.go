@@ -21,8 +21,10 @@ import "github.com/redis/go-redis/v9"
 // the adds are the whole new member list), 9 anchor (adopt), 10 number of
 // adds, 11 how many dropped ids to keep, 12 "1" when the tenant makes
 // externalId unique, 13 the request id (see Replays, ledger_lua.go), 14
-// the write's journal entry ("" none: see journalLua), then the adds, then
-// the removes.
+// the write's journal entry ("" none: see journalLua), 15 "" or, for a
+// create to be marked unacknowledged until replicas hold it
+// (redis.min_replicas, ledger_replicas.go), the digest of its requested
+// members (field unackm; unack is now), then the adds, then the removes.
 //
 // An added member that is not a live user of the tenant is left out and
 // the write goes on; the record then holds dropn (how many), dropids (the
@@ -37,6 +39,7 @@ local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local present = redis.call('EXISTS', rec) == 1
 if present and redis.call('HGET', rec, 'req') == ARGV[13] then
+  redis.call('HSET', rec, 'req', ARGV[13]) -- a resend writes: see putScript
   local out = redis.call('HGETALL', rec)
   table.insert(out, 1, 'ok')
   return out
@@ -56,8 +59,8 @@ end
 local dn, ext = ARGV[5], ARGV[6]
 local nadd = tonumber(ARGV[10])
 local adds, removes = {}, {}
-for i = 15, 14 + nadd do adds[#adds+1] = ARGV[i] end
-for i = 15 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
+for i = 16, 15 + nadd do adds[#adds+1] = ARGV[i] end
+for i = 16 + nadd, #ARGV do removes[#removes+1] = ARGV[i] end
 extMigrate(KEYS[13], KEYS[3])
 if mode ~= 'delete' then
   if mode ~= 'members' then
@@ -105,6 +108,7 @@ else
   if mode == 'create' or mode == 'adopt' then
     local seq = redis.call('INCR', KEYS[5])
     redis.call('HSET', rec, 'created', now, 'seq', seq, 'av', 0)
+    if mode == 'create' and ARGV[15] ~= '' then redis.call('HSET', rec, 'unack', now, 'unackm', ARGV[15]) end
     redis.call('ZADD', KEYS[4], seq, id)
   end
   if mode == 'adopt' then

@@ -40,7 +40,9 @@ import "github.com/redis/go-redis/v9"
 // (adopt), 12 "1" when the tenant makes externalId unique, 13 the request
 // id (see Replays), 14 "" or, for a PUT not read first, "r" (return the
 // stored active) or "k" (the doc has no active: keep the stored one), 15
-// the write's journal entry ("" none: see journalLua)
+// the write's journal entry ("" none: see journalLua), 16 "1": a create
+// is marked unacknowledged (field unack, now) until replicas hold it
+// (redis.min_replicas, ledger_replicas.go)
 //
 // An index (userName, externalId, emails) is rewritten only when its
 // value changed: a PATCH of active touches none.
@@ -67,6 +69,10 @@ end
 local present = redis.call('EXISTS', rec) == 1
 local o = present and redis.call('HMGET', rec, 'req', 'del', 'v', 'un', 'ext', 'ems') or {}
 if present and o[1] == ARGV[13] then
+  -- A resend writes its id again: a write of the resending connection
+  -- (after the first run's: replication is in order), so a WAIT there
+  -- covers the first run (writeReplicated).
+  redis.call('HSET', rec, 'req', ARGV[13])
   local kept = nil
   if ARGV[14] == 'k' then kept = cjson.decode(redis.call('HGET', rec, 'doc') or '{}').active end
   if type(kept) ~= 'boolean' then kept = nil end
@@ -138,6 +144,7 @@ else
     local av = 0
     if mode == 'adopt' then av = v end
     for _, x in ipairs({'created', now, 'seq', seq, 'av', av}) do f[#f+1] = x end
+    if mode == 'create' and ARGV[16] == '1' then f[#f+1] = 'unack'; f[#f+1] = now end
     redis.call('ZADD', KEYS[5], seq, id)
   end
   if mode == 'adopt' then

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,9 +53,20 @@ func (l *Ledger) takeSlot(ctx context.Context, tenant string, limit int, ttl tim
 const sweepLockKey = "sb:sweeper:lock"
 
 // AcquireSweepLock takes the sweeper's lock for ttl unless another worker
-// holds it; it is never released, only expires (one sweep per ttl).
+// holds it; it is never released, only expires (one sweep per ttl). The
+// lock holds a token of this call: a resend of the SET after a lost reply
+// finds it and is still this call's win, not another worker's lock.
 func (l *Ledger) AcquireSweepLock(ctx context.Context, ttl time.Duration) (bool, error) {
-	ok, err := l.rdb.SetNX(ctx, sweepLockKey, "1", ttl).Result()
+	token := newID()
+	ok, err := l.rdb.SetNX(ctx, sweepLockKey, token, ttl).Result()
+	if err == nil && !ok {
+		var held string
+		held, err = l.rdb.Get(ctx, sweepLockKey).Result()
+		ok = err == nil && held == token
+		if errors.Is(err, redis.Nil) {
+			err = nil // expired in between: another round takes it
+		}
+	}
 	if err != nil {
 		return false, redisErr("sweeper lock", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -291,5 +293,79 @@ func TestE2EOnRedisSentinel(t *testing.T) {
 			topo.Flush(t)
 			tc.run(t, topo)
 		})
+	}
+}
+
+// The sentinels' own password (redis.sentinel.password_file or
+// password_env): through a sentinel started with requirepass, the service
+// starts and serves with the password from a file (its trailing newline
+// dropped) or a variable, and refuses to start without it or with a wrong
+// one (naming neither password); setting both the variable and the file is
+// a configuration error.
+func TestSentinelPassword(t *testing.T) {
+	const password = "sentinel-s3cret"
+	rs := testsupport.StartRedisSentinel(t, testsupport.SentinelPassword(password))
+	ten, _ := adminSQLiteTenant(t, "sentpw")
+	plain := rs.Topology()
+	plain.SentinelPassword = "" // the config carries it as a file or a variable, set below
+	dir := t.TempDir()
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	refused := func(what string, cfg *Config, secrets ...string) {
+		t.Helper()
+		a, err := newApp(context.Background(), cfg, testsupport.Logger())
+		if err == nil {
+			a.close()
+			t.Fatalf("%s: the service started, want refused by the sentinel", what)
+		}
+		for _, s := range secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Fatalf("%s: the error names a password: %v", what, err)
+			}
+		}
+	}
+
+	refused("no password", testConfigOn(t, plain, ten))
+	wrong := testConfigOn(t, plain, ten)
+	wrong.Redis.Sentinel.PasswordFile = file("wrong", "not-"+password+"\n")
+	refused("a wrong password", wrong, password)
+
+	t.Setenv("SCIMBRIDGE_TEST_SENTINEL_PASSWORD", password)
+	both := testConfigOn(t, plain, ten)
+	both.Redis.Sentinel.PasswordFile = file("both", password+"\n")
+	both.Redis.Sentinel.PasswordEnv = "SCIMBRIDGE_TEST_SENTINEL_PASSWORD"
+	if errs := both.validate(); !strings.Contains(fmt.Sprint(errs), "not both") {
+		t.Fatalf("password_env and password_file both set: %v, want refused", errs)
+	}
+
+	fromEnv := testConfigOn(t, plain, ten)
+	fromEnv.Redis.Sentinel.PasswordEnv = "SCIMBRIDGE_TEST_SENTINEL_PASSWORD"
+	a, err := newApp(context.Background(), fromEnv, testsupport.Logger())
+	if err != nil {
+		t.Fatalf("password from the variable: %v", err)
+	}
+	a.close()
+
+	cfg := testConfigOn(t, plain, ten)
+	cfg.Redis.Sentinel.PasswordFile = file("right", password+"\n")
+	if errs := cfg.validate(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	ts := startTestServer(t, cfg, serverOptions{})
+	c := &scimClient{t: t, base: ts.url + "/scim/sentpw/v2", auth: "Bearer " + newKey(t, ts.app, "sentpw")}
+	status, _, body := post(t, c, "/Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": "through@example.com", "active": true})
+	if status != 201 {
+		t.Fatalf("create through the password-protected sentinel: %d %v", status, body)
+	}
+	// On the primary the sentinel names (a client given the password).
+	found, err := syncsvc.NewLedger(rs.Topology().Client(t), nil).FindUsers(context.Background(), "sentpw", "userName", "through@example.com")
+	if err != nil || len(found) != 1 || found[0].ID != body["id"] {
+		t.Fatalf("stored: %+v %v, want the created user", found, err)
 	}
 }

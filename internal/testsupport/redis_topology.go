@@ -35,9 +35,11 @@ type RedisTopology struct {
 	// Addr and DB: standalone.
 	Addr string
 	DB   int
-	// Master and SentinelAddrs: sentinel.
-	Master        string
-	SentinelAddrs []string
+	// Master and SentinelAddrs: sentinel; SentinelPassword: the
+	// sentinels' requirepass ("" none).
+	Master           string
+	SentinelAddrs    []string
+	SentinelPassword string
 	// ClusterAddrs: cluster seeds.
 	ClusterAddrs []string
 	// MinReplicas is how many replicas a write must reach before it is
@@ -57,7 +59,8 @@ func (t RedisTopology) Client(tb testing.TB) redis.UniversalClient {
 	var c redis.UniversalClient
 	switch t.Mode {
 	case TopologySentinel:
-		c = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: t.Master, SentinelAddrs: t.SentinelAddrs, DB: t.DB})
+		c = redis.NewFailoverClient(&redis.FailoverOptions{MasterName: t.Master, SentinelAddrs: t.SentinelAddrs,
+			SentinelPassword: t.SentinelPassword, DB: t.DB})
 	case TopologyCluster:
 		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: t.ClusterAddrs})
 	default:
@@ -225,7 +228,9 @@ func (rc *RedisClusterServers) Topology() RedisTopology {
 // RedisSentinelServers is a primary, its replica and one sentinel watching
 // them, started by a test.
 type RedisSentinelServers struct {
-	Master   string
+	Master string
+	// Password is the sentinel's requirepass ("" none: SentinelPassword).
+	Password string
 	Primary  *RedisServer
 	Replica  *RedisServer
 	Sentinel *RedisServer
@@ -234,13 +239,25 @@ type RedisSentinelServers struct {
 	Link *DelayProxy
 }
 
+// SentinelOption changes how StartRedisSentinel starts its set.
+type SentinelOption func(*RedisSentinelServers)
+
+// SentinelPassword makes the sentinel require password (its requirepass;
+// the data nodes stay without one).
+func SentinelPassword(password string) SentinelOption {
+	return func(rs *RedisSentinelServers) { rs.Password = password }
+}
+
 // StartRedisSentinel starts a primary, a replica of it (through Link) and
 // a sentinel (quorum 1) that declares the primary down after 1 s without
 // an answer and then promotes the replica.
-func StartRedisSentinel(tb testing.TB) *RedisSentinelServers {
+func StartRedisSentinel(tb testing.TB, opts ...SentinelOption) *RedisSentinelServers {
 	tb.Helper()
 	bin, _ := redisBinaries(tb)
 	rs := &RedisSentinelServers{Master: "scimbridge-test"}
+	for _, o := range opts {
+		o(rs)
+	}
 	rs.Primary = StartRedisServer(tb)
 	rs.Link = StartDelayProxy(tb, rs.Primary.Addr)
 	_, linkPort, _ := net.SplitHostPort(rs.Link.Addr)
@@ -266,13 +283,16 @@ sentinel down-after-milliseconds %s 1000
 sentinel failover-timeout %s 10000
 sentinel parallel-syncs %s 1
 `, port, dir, rs.Master, rs.Primary.Port, rs.Master, rs.Master, rs.Master)
+	if rs.Password != "" {
+		body += "requirepass " + rs.Password + "\n"
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	s := &RedisServer{Port: port, Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, tb: tb,
 		args: []string{conf, "--sentinel"}}
 	s.proc = StartProcess(tb, "redis-sentinel "+s.Addr, exec.Command(bin, s.args...), Kill)
-	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, DialTimeout: 200 * time.Millisecond})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, Password: rs.Password, DialTimeout: 200 * time.Millisecond})
 	defer sc.Close()
 	WaitFor(tb, "sentinel knows the replica", 20*time.Second, func() bool {
 		reps, err := sc.Replicas(context.Background(), rs.Master).Result()
@@ -284,7 +304,7 @@ sentinel parallel-syncs %s 1
 
 // Topology is the set as a RedisTopology.
 func (rs *RedisSentinelServers) Topology() RedisTopology {
-	return RedisTopology{Mode: TopologySentinel, Master: rs.Master, SentinelAddrs: []string{rs.Sentinel.Addr}}
+	return RedisTopology{Mode: TopologySentinel, Master: rs.Master, SentinelAddrs: []string{rs.Sentinel.Addr}, SentinelPassword: rs.Password}
 }
 
 // WaitFailover waits until the sentinel has finished a failover away from
@@ -292,7 +312,7 @@ func (rs *RedisSentinelServers) Topology() RedisTopology {
 // and that server says it is a master) and returns the new primary.
 func (rs *RedisSentinelServers) WaitFailover(tb testing.TB, old string) string {
 	tb.Helper()
-	sc := redis.NewSentinelClient(&redis.Options{Addr: rs.Sentinel.Addr})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: rs.Sentinel.Addr, Password: rs.Password})
 	defer sc.Close()
 	var addr string
 	WaitFor(tb, "sentinel failover", 30*time.Second, func() bool {
@@ -315,7 +335,7 @@ func (rs *RedisSentinelServers) WaitFailover(tb testing.TB, old string) string {
 // MasterAddr asks the sentinel which server is the primary now.
 func (rs *RedisSentinelServers) MasterAddr(tb testing.TB) string {
 	tb.Helper()
-	sc := redis.NewSentinelClient(&redis.Options{Addr: rs.Sentinel.Addr})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: rs.Sentinel.Addr, Password: rs.Password})
 	defer sc.Close()
 	a, err := sc.GetMasterAddrByName(context.Background(), rs.Master).Result()
 	if err != nil || len(a) != 2 {
