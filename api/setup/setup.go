@@ -69,6 +69,9 @@ type Deps struct {
 	// guessing a link is as slow as guessing the operator token and both
 	// count together; or admin.NewGuessLimiter() without an operator.
 	Guesses *api.GuessLimiter
+	// OAuth, optional, are the tenant's OAuth clients: a request with
+	// one's access token counts as the IdP's last request too.
+	OAuth *tenants.OAuthClients
 }
 
 // Config configures the page.
@@ -501,7 +504,18 @@ func (h *Handler) view(c *gin.Context, idp string) (*pageView, error) {
 	}
 	for _, k := range keys {
 		if k.LastUsed.After(v.LastRequest) {
-			v.LastRequest, v.LastClient = k.LastUsed, k.LastClient
+			v.LastRequest, v.LastClient, v.LastCredential = k.LastUsed, k.LastClient, "key “"+k.Name+"”"
+		}
+	}
+	if h.deps.OAuth != nil {
+		clients, err := h.deps.OAuth.List(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, oc := range clients {
+			if oc.LastUsed.After(v.LastRequest) {
+				v.LastRequest, v.LastClient, v.LastCredential = oc.LastUsed, oc.LastClient, "OAuth client “"+oc.Name+"”"
+			}
 		}
 	}
 	if !v.LastRequest.IsZero() {
@@ -592,8 +606,11 @@ type pageView struct {
 	UsersInStore, GroupsInStore int
 	LastRequest                 time.Time
 	LastClient, LastClientName  string
-	LastAgo                     string
-	Failures                    []failure
+	// LastCredential names the credential of the last request: key “…”
+	// or OAuth client “…”.
+	LastCredential string
+	LastAgo        string
+	Failures       []failure
 
 	Groups       bool
 	Disabled     bool
