@@ -37,8 +37,8 @@ const (
 	csrfField  = "csrf"
 	// failuresShown is how many of the latest failures the page lists.
 	failuresShown = 5
-	// refreshSeconds is how often a waiting page reloads itself (and the
-	// script refreshes the status).
+	// refreshSeconds is how often a waiting page reloads itself without
+	// scripting (and the script refreshes the status in place).
 	refreshSeconds = 5
 )
 
@@ -596,8 +596,9 @@ type pageView struct {
 	Tenant, Name, IdP, CSRF, Path, BaseURL string
 	Expires                                time.Time
 	Error, Notice                          string
-	// Refresh, when > 0, reloads the page every Refresh seconds (a meta
-	// refresh: works without JavaScript) while no request has arrived.
+	// Refresh, when > 0, reloads the page every Refresh seconds while no
+	// request has arrived: a meta refresh in <noscript>, so only without
+	// JavaScript (setup.js refreshes the status in place instead).
 	Refresh int
 	NewKey  *newKey
 	Keys    []tenants.Key
