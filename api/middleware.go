@@ -151,7 +151,11 @@ func (s *server) authenticate(c *gin.Context) {
 			_, err = s.deps.Keys.Verify(ctx, tenantID, key)
 		}
 	case s.deps.OAuth != nil:
-		_, err = s.deps.OAuth.Verify(ctx, tenantID, key)
+		if of, ok := s.deps.OAuth.(oauthFrom); ok {
+			_, err = of.VerifyFrom(ctx, tenantID, key, c.Request.UserAgent())
+		} else {
+			_, err = s.deps.OAuth.Verify(ctx, tenantID, key)
+		}
 	default:
 		err = tenants.ErrUnauthorized
 	}
@@ -199,6 +203,12 @@ func (s *server) authenticate(c *gin.Context) {
 // last use, as *tenants.KeyStore does (sampled: no write per request).
 type keysFrom interface {
 	VerifyFrom(ctx context.Context, tenant, presented, client string) (*tenants.Key, error)
+}
+
+// oauthFrom is an OAuth that records the client (User-Agent) with an
+// OAuth client's last request, as *tenants.AccessTokens does (sampled).
+type oauthFrom interface {
+	VerifyFrom(ctx context.Context, tenant, presented, client string) (*tenants.AccessToken, error)
 }
 
 func isAuthFailure(err error) bool {

@@ -285,3 +285,30 @@ func TestGuessLimiterIsBounded(t *testing.T) {
 		t.Fatal("not blocked after 3 failures")
 	}
 }
+
+// A SCIM request authenticated with an access token is recorded as the
+// OAuth client's last request, with the request's User-Agent (what the
+// setup page shows), as an API key's is.
+func TestOAuthRequestRecordsLastUse(t *testing.T) {
+	t.Parallel()
+	e := setupOAuth(t)
+	tok := decode(t, e.token(grant(), []string{e.id, e.secret}, ""))["access_token"].(string)
+	list, err := e.clients.List(context.Background(), e.tenant)
+	if err != nil || len(list) != 1 || !list[0].LastUsed.IsZero() {
+		t.Fatalf("before a SCIM request: %+v %v", list, err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/scim/"+e.tenant+"/v2/ServiceProviderConfig", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("User-Agent", "Microsoft.Azure.ActiveDirectory.Provisioning/1.0")
+	rec := httptest.NewRecorder()
+	e.router.ServeHTTP(rec, req)
+	wantStatus(t, rec, http.StatusOK)
+	e.clients.Wait()
+	list, err = e.clients.List(context.Background(), e.tenant)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if time.Since(list[0].LastUsed) > time.Minute || list[0].LastClient != "Microsoft.Azure.ActiveDirectory.Provisioning/1.0" {
+		t.Fatalf("the request was recorded as %v by %q", list[0].LastUsed, list[0].LastClient)
+	}
+}

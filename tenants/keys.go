@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -94,20 +93,12 @@ type KeyStore struct {
 
 	cache *keyCache // nil: every Verify asks Redis (see EnableCache)
 
-	mu       sync.Mutex
-	lastUsed map[string]time.Time // key id -> last recorded use (this process)
-	writes   chan struct{}        // semaphore for LastUsed writes
-	pending  sync.WaitGroup       // LastUsed writes in flight
+	used *useRecorder // LastUsed and LastClient, sampled
 }
 
 // NewKeyStore returns a KeyStore over rdb.
 func NewKeyStore(rdb redis.UniversalClient) *KeyStore {
-	return &KeyStore{
-		rdb:      rdb,
-		now:      time.Now,
-		lastUsed: make(map[string]time.Time),
-		writes:   make(chan struct{}, maxLastUsedWrites),
-	}
+	return &KeyStore{rdb: rdb, now: time.Now, used: newUseRecorder(rdb)}
 }
 
 // createKeyScript records a new key in the tenant's slot: it fails when the
@@ -295,9 +286,7 @@ func (s *KeyStore) Revoke(ctx context.Context, tenant, idOrName string) error {
 		rec.ID, rec.Name, revokedJSON(*rec, s.now())).Err(); err != nil {
 		return unavailable(op, err)
 	}
-	s.mu.Lock()
-	delete(s.lastUsed, rec.ID)
-	s.mu.Unlock()
+	s.used.forget(rec.ID)
 	s.announce(ctx, tenant)
 	return nil
 }
@@ -397,34 +386,7 @@ func (s *KeyStore) liveKey(ctx context.Context, tenant, sum string) (keyRecord, 
 // process, in the background, and returns the time of use.
 func (s *KeyStore) touch(ctx context.Context, tenant, id, client string) time.Time {
 	now := s.now()
-	s.mu.Lock()
-	if last, ok := s.lastUsed[id]; ok && now.Sub(last) < lastUsedEvery {
-		s.mu.Unlock()
-		return now.UTC()
-	}
-	select {
-	case s.writes <- struct{}{}:
-	default:
-		s.mu.Unlock()
-		return now.UTC() // too many writes in flight: a later use records it
-	}
-	s.lastUsed[id] = now
-	s.pending.Add(1)
-	s.mu.Unlock()
-	go func() {
-		defer s.pending.Done()
-		defer func() { <-s.writes }()
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		if err := s.rdb.HSet(wctx, keysUsedKey(tenant), id, now.Unix(), id+lastClientSuffix, cleanClient(client)).Err(); err != nil {
-			// Try again on the next use.
-			s.mu.Lock()
-			if s.lastUsed[id].Equal(now) {
-				delete(s.lastUsed, id)
-			}
-			s.mu.Unlock()
-		}
-	}()
+	s.used.touch(ctx, now, id, keysUsedKey(tenant), id, id+lastClientSuffix, client)
 	return now.UTC()
 }
 
@@ -453,7 +415,7 @@ func cleanClient(ua string) string {
 // Wait blocks until the background LastUsed writes started so far are done
 // (for a graceful shutdown).
 func (s *KeyStore) Wait() {
-	s.pending.Wait()
+	s.used.wait()
 }
 
 // deleteTenantKeys removes all of a tenant's keys and OAuth clients: the

@@ -51,7 +51,12 @@ type OAuthClient struct {
 	Created      time.Time `json:"created"`
 	// LastToken is when the client last obtained an access token.
 	LastToken time.Time `json:"last_token,omitzero"`
-	Revoked   bool      `json:"revoked,omitempty"`
+	// LastUsed is when one of its access tokens last authenticated a
+	// request (recorded at most once a minute per client per process),
+	// LastClient that request's User-Agent ("" when not known).
+	LastUsed   time.Time `json:"last_used,omitzero"`
+	LastClient string    `json:"last_client,omitempty"`
+	Revoked    bool      `json:"revoked,omitempty"`
 }
 
 // oauthClientRecord is what Redis holds for a client, in the tenant's
@@ -80,12 +85,27 @@ type OAuthClients struct {
 	rdb   redis.UniversalClient
 	now   func() time.Time
 	cache *clientCache // nil: every liveness check asks Redis (see EnableCache)
+	used  *useRecorder // LastUsed and LastClient, sampled
 }
 
 // NewOAuthClients returns the OAuth clients stored in rdb.
 func NewOAuthClients(rdb redis.UniversalClient) *OAuthClients {
-	return &OAuthClients{rdb: rdb, now: time.Now}
+	return &OAuthClients{rdb: rdb, now: time.Now, used: newUseRecorder(rdb)}
 }
+
+// The fields of a client's last request in the clients:used hash, beside
+// the client id's own field (its last token).
+const lastRequestSuffix = "/request"
+
+// touch records a request authenticated by one of the client's tokens, at
+// most once per lastUsedEvery in this process, in the background.
+func (s *OAuthClients) touch(ctx context.Context, tenant, id, client string) {
+	s.used.touch(ctx, s.now(), id, oauthClientsUsedKey(tenant), id+lastRequestSuffix, id+lastClientSuffix, client)
+}
+
+// Wait blocks until the background LastUsed writes started so far are done
+// (for a graceful shutdown).
+func (s *OAuthClients) Wait() { s.used.wait() }
 
 // ClientTenant is the tenant a client id belongs to ("" when the id is not
 // one Create makes).
@@ -183,6 +203,10 @@ func (s *OAuthClients) List(ctx context.Context, tenant string) ([]OAuthClient, 
 		if sec, err := strconv.ParseInt(used.Val()[id], 10, 64); err == nil {
 			c.LastToken = time.Unix(sec, 0).UTC()
 		}
+		if sec, err := strconv.ParseInt(used.Val()[id+lastRequestSuffix], 10, 64); err == nil {
+			c.LastUsed = time.Unix(sec, 0).UTC()
+			c.LastClient = used.Val()[id+lastClientSuffix]
+		}
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -224,6 +248,7 @@ func (s *OAuthClients) Revoke(ctx context.Context, tenant, idOrName string) erro
 			return unavailable(op, err)
 		}
 	}
+	s.used.forget(rec.ID)
 	s.announce(ctx, tenant)
 	return nil
 }

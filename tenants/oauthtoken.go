@@ -113,8 +113,17 @@ func (a *AccessTokens) Issue(ctx context.Context, c *OAuthClient) (string, time.
 // (malformed, tampered, another key's, expired, another tenant's, a revoked
 // or deleted client's) returns exactly ErrUnauthorized; only a Redis
 // failure returns something else (wrapping ErrUnavailable). Only the
-// client's liveness may ask Redis, at most once per client per cache ttl.
+// client's liveness may ask Redis, at most once per client per cache ttl
+// (and its last use, a background write at most once a minute: VerifyFrom).
 func (a *AccessTokens) Verify(ctx context.Context, tenant, presented string) (*AccessToken, error) {
+	return a.VerifyFrom(ctx, tenant, presented, "")
+}
+
+// VerifyFrom is Verify for a request from client (its User-Agent, "" when
+// none), recorded as the OAuth client's last request (LastUsed,
+// LastClient) at most once per client per minute in this process, like an
+// API key's (KeyStore.VerifyFrom): no Redis write per request.
+func (a *AccessTokens) VerifyFrom(ctx context.Context, tenant, presented, client string) (*AccessToken, error) {
 	if !ValidID(tenant) {
 		return nil, ErrUnauthorized
 	}
@@ -130,5 +139,6 @@ func (a *AccessTokens) Verify(ctx context.Context, tenant, presented string) (*A
 	if !live {
 		return nil, ErrUnauthorized
 	}
+	a.clients.touch(ctx, tenant, cl.Client, client)
 	return &AccessToken{Tenant: tenant, ClientID: cl.Client, ID: cl.ID, Expires: time.Unix(cl.Expires, 0).UTC()}, nil
 }

@@ -24,8 +24,14 @@ package tenants
 //
 //	sb:{<tenant>}:setup:links    hash: link id -> SetupLink JSON (listing)
 //	sb:{<tenant>}:setup:revoked  hash: link id -> link expiry (unix): the
-//	                             revocation list every session checks;
-//	                             entries past their expiry are pruned
+//	                             revocation list every session checks
+//	sb:{<tenant>}:setup:expiry   sorted set: link id by expiry (unix), so
+//	                             that links past their expiry are pruned
+//	                             from the three, a bounded batch on every
+//	                             Create and Revoke (and all on List)
+//	sb:{<tenant>}:setup:ended:<session id>
+//	                             a session ended by its logout, until the
+//	                             session's own expiry (the key's TTL)
 
 import (
 	"context"
@@ -86,10 +92,23 @@ var (
 	ErrLinkRevoked = errors.New("setup link revoked")
 	// ErrLinkOtherTenant: a valid link opened on another tenant's page.
 	ErrLinkOtherTenant = errors.New("setup link of another tenant")
+	// ErrSessionEnded: the session was ended by its logout (Session
+	// only; the link itself may still open a new one).
+	ErrSessionEnded = errors.New("setup session ended")
 )
 
 func setupLinksKey(tenant string) string   { return "sb:{" + tenant + "}:setup:links" }
 func setupRevokedKey(tenant string) string { return "sb:{" + tenant + "}:setup:revoked" }
+func setupExpiryKey(tenant string) string  { return "sb:{" + tenant + "}:setup:expiry" }
+func setupEndedKey(tenant, session string) string {
+	return "sb:{" + tenant + "}:setup:ended:" + session
+}
+
+// pruneBatch bounds the expired links one Create or Revoke drops.
+const pruneBatch = 100
+
+// pruneGrace keeps a link listed (as expired) this long past its expiry.
+const pruneGrace = time.Minute
 
 // SetupLink is a link's public description (never its token).
 type SetupLink struct {
@@ -195,9 +214,14 @@ func (s *SetupLinks) Create(ctx context.Context, tenant string, ttl time.Duratio
 	if err != nil {
 		return "", SetupLink{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if err := s.rdb.HSet(ctx, setupLinksKey(t.ID), link.ID, raw).Err(); err != nil {
+	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, setupLinksKey(t.ID), link.ID, raw)
+		p.ZAdd(ctx, setupExpiryKey(t.ID), redis.Z{Score: float64(link.Expires.Unix()), Member: link.ID})
+		return nil
+	}); err != nil {
 		return "", SetupLink{}, unavailable(fmt.Sprintf("create setup link for %q", t.ID), err)
 	}
+	s.pruneDue(ctx, t.ID, now)
 	token, err := signClaims(s.linkKey, setupLinkPrefix, linkClaims{V: 1, Tenant: t.ID, TenantCreated: t.Created.Unix(),
 		ID: link.ID, IdP: idp, IssuedAt: now.Unix(), Expires: link.Expires.Unix()})
 	if err != nil {
@@ -222,7 +246,7 @@ func (s *SetupLinks) Verify(ctx context.Context, tenant, token string) (*SetupLi
 	if s.now().Unix() >= cl.Expires {
 		return nil, ErrLinkExpired
 	}
-	if err := s.live(ctx, cl.Tenant, cl.TenantCreated, cl.ID); err != nil {
+	if err := s.live(ctx, cl.Tenant, cl.TenantCreated, cl.ID, ""); err != nil {
 		return nil, err
 	}
 	return &SetupLink{ID: cl.ID, Tenant: cl.Tenant, IdP: cl.IdP,
@@ -230,8 +254,9 @@ func (s *SetupLinks) Verify(ctx context.Context, tenant, token string) (*SetupLi
 }
 
 // live checks that the link is not on the tenant's revocation list and
-// that the tenant is the one it was made for.
-func (s *SetupLinks) live(ctx context.Context, tenant string, created int64, id string) error {
+// that the tenant is the one it was made for; with a session id, also
+// that the session was not ended (its logout), in the same round trip.
+func (s *SetupLinks) live(ctx context.Context, tenant string, created int64, id, session string) error {
 	t, err := s.reg.Get(ctx, tenant)
 	if errors.Is(err, ErrNotFound) {
 		return ErrLinkRevoked
@@ -242,12 +267,22 @@ func (s *SetupLinks) live(ctx context.Context, tenant string, created int64, id 
 	if t.Created.Unix() != created {
 		return ErrLinkRevoked
 	}
-	revoked, err := s.rdb.HExists(ctx, setupRevokedKey(tenant), id).Result()
-	if err != nil {
+	var revoked *redis.BoolCmd
+	var ended *redis.IntCmd
+	if _, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		revoked = p.HExists(ctx, setupRevokedKey(tenant), id)
+		if session != "" {
+			ended = p.Exists(ctx, setupEndedKey(tenant, session))
+		}
+		return nil
+	}); err != nil {
 		return unavailable(fmt.Sprintf("check setup link of %q", tenant), err)
 	}
-	if revoked {
+	if revoked.Val() {
 		return ErrLinkRevoked
+	}
+	if ended != nil && ended.Val() > 0 {
+		return ErrSessionEnded
 	}
 	return nil
 }
@@ -277,7 +312,8 @@ func (s *SetupLinks) NewSession(ctx context.Context, link *SetupLink) (string, *
 }
 
 // Session checks a session cookie value for the tenant's page, with the
-// errors of Verify: a session ends when its link is revoked.
+// errors of Verify (a session ends when its link is revoked), and
+// ErrSessionEnded after its EndSession.
 func (s *SetupLinks) Session(ctx context.Context, tenant, cookie string) (*SetupSession, error) {
 	var cl sessionClaims
 	if !openClaims(s.sessionKey, setupSessionPrefix, maxSetupTokenLen, cookie, &cl) || cl.V != 1 || cl.ID == "" || cl.Link == "" {
@@ -289,10 +325,40 @@ func (s *SetupLinks) Session(ctx context.Context, tenant, cookie string) (*Setup
 	if s.now().Unix() >= cl.Expires {
 		return nil, ErrLinkExpired
 	}
-	if err := s.live(ctx, cl.Tenant, cl.TenantCreated, cl.Link); err != nil {
+	if !validSessionID(cl.ID) {
+		return nil, ErrLinkInvalid
+	}
+	if err := s.live(ctx, cl.Tenant, cl.TenantCreated, cl.Link, cl.ID); err != nil {
 		return nil, err
 	}
 	return &SetupSession{Tenant: cl.Tenant, LinkID: cl.Link, ID: cl.ID, IdP: cl.IdP, Expires: time.Unix(cl.Expires, 0).UTC()}, nil
+}
+
+// validSessionID accepts the ids NewSession draws (32 hex characters),
+// so a key name is never built of anything else.
+func validSessionID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+// EndSession ends the session on every API process (its logout): Session
+// refuses its cookie from now on with ErrSessionEnded. The mark lives as
+// long as the session would have (its expiry refuses it after that).
+func (s *SetupLinks) EndSession(ctx context.Context, sess *SetupSession) error {
+	left := sess.Expires.Sub(s.now())
+	if left <= 0 {
+		return nil // expired already
+	}
+	// Rounded up to the second: the mark outlives the session, never the
+	// other way round.
+	ttl := left.Truncate(time.Second) + time.Second
+	if err := s.rdb.Set(ctx, setupEndedKey(sess.Tenant, sess.ID), "1", ttl).Err(); err != nil {
+		return unavailable(fmt.Sprintf("end setup session of %q", sess.Tenant), err)
+	}
+	return nil
 }
 
 // CSRF is the anti-forgery token of the session's forms.
@@ -305,7 +371,8 @@ func (s *SetupLinks) CheckCSRF(sess *SetupSession, presented string) bool {
 	return hmac.Equal([]byte(s.CSRF(sess)), []byte(presented))
 }
 
-// List returns the tenant's links, newest first.
+// List returns the tenant's links, newest first; links more than a
+// minute past their expiry are not listed, and dropped on the way.
 func (s *SetupLinks) List(ctx context.Context, tenant string) ([]SetupLink, error) {
 	if !ValidID(tenant) {
 		return nil, fmt.Errorf("tenants: list setup links of %q: %w", truncate(tenant, 70), ErrNotFound)
@@ -314,14 +381,21 @@ func (s *SetupLinks) List(ctx context.Context, tenant string) ([]SetupLink, erro
 	if err != nil {
 		return nil, unavailable(fmt.Sprintf("list setup links of %q", tenant), err)
 	}
+	now := s.now()
 	out := make([]SetupLink, 0, len(all))
+	var gone []string
 	for id, raw := range all {
 		var l SetupLink
 		if err := json.Unmarshal([]byte(raw), &l); err != nil {
 			return nil, fmt.Errorf("tenants: list setup links of %q: decode %q: %w", tenant, id, err)
 		}
+		if pastGrace(l.Expires, now) {
+			gone = append(gone, id)
+			continue
+		}
 		out = append(out, l)
 	}
+	s.drop(ctx, tenant, gone)
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
 			return out[i].Created.After(out[j].Created)
@@ -331,10 +405,13 @@ func (s *SetupLinks) List(ctx context.Context, tenant string) ([]SetupLink, erro
 	return out, nil
 }
 
+// pastGrace says whether a link expiring at exp is pruned at now.
+func pastGrace(exp, now time.Time) bool { return !now.Before(exp.Add(pruneGrace)) }
+
 // Revoke revokes the tenant's link id: it no longer opens, and every
 // session it opened ends at its next request, on every API process.
 // ErrNotFound when the tenant has no such link; revoking twice is fine.
-// Links past their expiry are dropped from the lists on the way.
+// Links past their expiry are dropped on the way (pruneDue).
 func (s *SetupLinks) Revoke(ctx context.Context, tenant, id string) error {
 	op := fmt.Sprintf("revoke setup link %q of %q", truncate(id, 40), truncate(tenant, 70))
 	if !ValidID(tenant) || id == "" {
@@ -359,41 +436,51 @@ func (s *SetupLinks) Revoke(ctx context.Context, tenant, id string) error {
 	if _, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, setupRevokedKey(tenant), id, l.Expires.Unix())
 		p.HSet(ctx, setupLinksKey(tenant), id, rec)
+		// (Again, for a link made before the expiry index.)
+		p.ZAdd(ctx, setupExpiryKey(tenant), redis.Z{Score: float64(l.Expires.Unix()), Member: id})
 		return nil
 	}); err != nil {
 		return unavailable(op, err)
 	}
-	s.prune(ctx, tenant, now)
+	s.pruneDue(ctx, tenant, now)
 	return nil
 }
 
-// prune drops links past their expiry from both hashes (a revocation
-// need not outlive its link: the signature's expiry refuses it then).
-// Best effort: a failure leaves them for the next revocation.
-func (s *SetupLinks) prune(ctx context.Context, tenant string, now time.Time) {
-	all, err := s.rdb.HGetAll(ctx, setupLinksKey(tenant)).Result()
+// pruneDue drops up to pruneBatch links more than pruneGrace past their
+// expiry (a revocation need not outlive its link: the signature's expiry
+// refuses it then), found in the expiry index: the cost is bounded however
+// many links the tenant had. Best effort: a failure leaves them for the
+// next call.
+func (s *SetupLinks) pruneDue(ctx context.Context, tenant string, now time.Time) {
+	due, err := s.rdb.ZRangeByScore(ctx, setupExpiryKey(tenant), &redis.ZRangeBy{
+		Min: "-inf", Max: fmt.Sprint(now.Add(-pruneGrace).Unix()), Count: pruneBatch}).Result()
 	if err != nil {
 		return
 	}
-	var gone []string
-	for id, raw := range all {
-		var l SetupLink
-		if json.Unmarshal([]byte(raw), &l) == nil && !now.Before(l.Expires.Add(time.Minute)) {
-			gone = append(gone, id)
-		}
+	s.drop(ctx, tenant, due)
+}
+
+// drop removes links from the tenant's hashes and expiry index (best
+// effort).
+func (s *SetupLinks) drop(ctx context.Context, tenant string, ids []string) {
+	if len(ids) == 0 {
+		return
 	}
-	if len(gone) > 0 {
-		_, _ = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.HDel(ctx, setupRevokedKey(tenant), gone...)
-			p.HDel(ctx, setupLinksKey(tenant), gone...)
-			return nil
-		})
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
 	}
+	_, _ = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HDel(ctx, setupRevokedKey(tenant), ids...)
+		p.HDel(ctx, setupLinksKey(tenant), ids...)
+		p.ZRem(ctx, setupExpiryKey(tenant), members...)
+		return nil
+	})
 }
 
 // deleteTenantSetupLinks removes a tenant's links (with the tenant).
 func deleteTenantSetupLinks(ctx context.Context, rdb redis.UniversalClient, tenant string) error {
-	return rdb.Del(ctx, setupLinksKey(tenant), setupRevokedKey(tenant)).Err()
+	return rdb.Del(ctx, setupLinksKey(tenant), setupRevokedKey(tenant), setupExpiryKey(tenant)).Err()
 }
 
 // SetupOptions configure a tenant's setup page.

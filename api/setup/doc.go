@@ -7,6 +7,8 @@
 //
 // Routes (Mount):
 //
+//	GET  /setup/<tenant>               redirects to /setup/<tenant>/ (the
+//	                                    cookie's path)
 //	GET  /setup/<tenant>/open/<token>   the link: checked, exchanged for a
 //	                                    session cookie, then a redirect to
 //	                                    the page so the token leaves the URL
@@ -16,20 +18,25 @@
 //	GET  /setup/<tenant>/status         the status section alone (the script)
 //	POST /setup/<tenant>/keys           create a key (shown once)
 //	POST /setup/<tenant>/keys/<id>/revoke
-//	POST /setup/<tenant>/logout
+//	POST /setup/<tenant>/logout         ends the session on the server too
 //	GET  /setup-assets/setup.js|css
 //
 // A session grants only this page for one tenant: its cookie (HttpOnly,
 // Path=/setup/<tenant>/, SameSite=Lax; None and Partitioned when the
 // tenant lets another origin frame the page over https) holds a signed
-// session, never a key; it ends when the link expires or is revoked,
-// checked at every request. Every form carries a CSRF token bound to the
+// session, never a key; it ends when the link expires or is revoked, or
+// at its logout (recorded in Redis for the session's remaining life, so a
+// copy of the cookie is refused too), checked at every request. Every form carries a CSRF token bound to the
 // session, and a post whose Origin is another site's is refused. The
 // content security policy allows only the page's own script and style
 // sheet, and frame-ancestors only the tenant's setup.frame_ancestors
 // ('none' by default). A wrong link or forged cookie counts against the
-// client address in the operator's guess limiter (10 a minute). The page
-// shows the tenant's keys (prefix, created, last use and client), counts
+// client address in the operator's guess limiter (10 a minute); a blocked
+// address is refused before anything is read from Redis. A waiting page
+// reloads itself only without JavaScript (a meta refresh in <noscript>);
+// with it the script refreshes the status in place. The page shows the
+// tenant's keys (prefix, created, last use and client), the last request
+// and its credential (a key or an OAuth client), counts
 // of users and groups, and of the refused ones only the userName (or the
 // group's displayName) with the store's reason explained (explain.go).
 package setup

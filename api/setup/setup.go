@@ -37,8 +37,8 @@ const (
 	csrfField  = "csrf"
 	// failuresShown is how many of the latest failures the page lists.
 	failuresShown = 5
-	// refreshSeconds is how often a waiting page reloads itself (and the
-	// script refreshes the status).
+	// refreshSeconds is how often a waiting page reloads itself without
+	// scripting (and the script refreshes the status in place).
 	refreshSeconds = 5
 )
 
@@ -69,6 +69,9 @@ type Deps struct {
 	// guessing a link is as slow as guessing the operator token and both
 	// count together; or admin.NewGuessLimiter() without an operator.
 	Guesses *api.GuessLimiter
+	// OAuth, optional, are the tenant's OAuth clients: a request with
+	// one's access token counts as the IdP's last request too.
+	OAuth *tenants.OAuthClients
 }
 
 // Config configures the page.
@@ -115,9 +118,9 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 func (h *Handler) Mount(r gin.IRouter) {
 	r.GET(AssetsPath+":file", h.asset)
 	g := r.Group("/setup/:tenant", h.headers)
+	g.GET("", h.slash)
 	g.GET("/open/:token", h.open)
 	s := g.Group("", h.requireSession)
-	s.GET("", h.page)
 	s.GET("/", h.page)
 	s.GET("/status", h.statusFragment)
 	s.POST("/keys", h.createKey)
@@ -151,11 +154,21 @@ func (h *Handler) asset(c *gin.Context) {
 // own frame_ancestors, the Referer kept to this origin (not no-referrer
 // on the page: a form post would then send "Origin: null"; the link's
 // own answer, whose URL holds the token, sends none: open).
+//
+// An address that guessed too many links or cookies is refused here, before
+// the tenant is read: its requests cost no Redis round trip. (Its refusal is
+// not framed even for a tenant with frame_ancestors.)
 func (h *Handler) headers(c *gin.Context) {
 	hd := c.Writer.Header()
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "same-origin")
+	if left, blocked := h.deps.Guesses.Blocked(api.Peer(c.Request)); blocked {
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Content-Security-Policy", csp("'none'"))
+		h.tooMany(c, left)
+		return
+	}
 	ancestors := "'none'"
 	if t, err := h.deps.Tenants.Get(c.Request.Context(), c.Param("tenant")); err == nil && t.Setup != nil && len(t.Setup.FrameAncestors) > 0 {
 		ancestors = strings.Join(t.Setup.FrameAncestors, " ")
@@ -163,9 +176,25 @@ func (h *Handler) headers(c *gin.Context) {
 	} else {
 		hd.Set("X-Frame-Options", "DENY")
 	}
-	hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "+
-		"form-action 'self'; frame-ancestors "+ancestors+"; base-uri 'none'")
+	hd.Set("Content-Security-Policy", csp(ancestors))
 	c.Next()
+}
+
+// csp is the pages' Content-Security-Policy with those frame ancestors.
+func csp(ancestors string) string {
+	return "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+		"form-action 'self'; frame-ancestors " + ancestors + "; base-uri 'none'"
+}
+
+// slash sends /setup/<tenant> to /setup/<tenant>/ (with its query): the
+// session cookie's path is the latter, which the browser does not send to
+// the former.
+func (h *Handler) slash(c *gin.Context) {
+	target := PagePath(c.Param("tenant"))
+	if q := c.Request.URL.RawQuery; q != "" {
+		target += "?" + q
+	}
+	c.Redirect(http.StatusMovedPermanently, target)
 }
 
 const (
@@ -199,11 +228,7 @@ func (h *Handler) setCookie(c *gin.Context, tenant, value string, maxAge int) {
 func (h *Handler) open(c *gin.Context) {
 	ctx, tenant := c.Request.Context(), c.Param("tenant")
 	c.Header("Referrer-Policy", "no-referrer")
-	peer := api.Peer(c.Request)
-	if left, blocked := h.deps.Guesses.Blocked(peer); blocked {
-		h.tooMany(c, left)
-		return
-	}
+	peer := api.Peer(c.Request) // not blocked: headers refused that
 	link, err := h.deps.Links.Verify(ctx, tenant, c.Param("token"))
 	if err != nil {
 		if errors.Is(err, tenants.ErrLinkInvalid) {
@@ -238,16 +263,16 @@ func (h *Handler) requireSession(c *gin.Context) {
 			What: "Open the link again. If it no longer works, ask the company that sent it to you for a new setup link."})
 		return
 	}
-	if left, blocked := h.deps.Guesses.Blocked(peer); blocked {
-		h.tooMany(c, left)
-		return
-	}
 	sess, err := h.deps.Links.Session(ctx, tenant, v)
 	if err != nil {
-		if errors.Is(err, tenants.ErrLinkInvalid) {
+		switch {
+		case errors.Is(err, tenants.ErrLinkInvalid):
 			// A forged or foreign cookie goes; an expired or revoked
 			// session's stays, so that a reload still says why.
 			h.deps.Guesses.Fail(peer)
+			h.setCookie(c, tenant, "", -1)
+		case errors.Is(err, tenants.ErrSessionEnded):
+			// Logged out (a replayed cookie, or another tab's logout).
 			h.setCookie(c, tenant, "", -1)
 		}
 		h.refuse(c, err)
@@ -308,6 +333,10 @@ func (h *Handler) refuse(c *gin.Context, err error) {
 		h.refusePage(c, http.StatusGone, refusal{Title: "This setup link was withdrawn",
 			Why:  "The company that sent you this link has revoked it.",
 			What: "Ask them for a new setup link if you still need to change the provisioning setup."})
+	case errors.Is(err, tenants.ErrSessionEnded):
+		h.refusePage(c, http.StatusUnauthorized, refusal{Title: "You have left the setup page",
+			Why:  "Your session on this setup page was ended with “Leave this page”.",
+			What: "Open your setup link again to come back while it is valid."})
 	case errors.Is(err, tenants.ErrLinkOtherTenant):
 		h.refusePage(c, http.StatusNotFound, refusal{Title: "This link is for another setup page",
 			Why:  "The setup link you opened does not belong to this address.",
@@ -430,7 +459,15 @@ func (h *Handler) revokeKey(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, PagePath(tenant)+"?"+q.Encode())
 }
 
+// logout ends the session on the server (a copy of the cookie no longer
+// opens the page, on any process) and clears the cookie.
 func (h *Handler) logout(c *gin.Context) {
+	sess := sessionOf(c)
+	if err := h.deps.Links.EndSession(c.Request.Context(), sess); err != nil {
+		h.refuse(c, err) // the session goes on: say so, keep the cookie
+		return
+	}
+	h.log.InfoContext(c.Request.Context(), "setup session ended", "tenant", sess.Tenant, "link", sess.LinkID)
 	h.setCookie(c, c.Param("tenant"), "", -1)
 	h.refusePage(c, http.StatusOK, refusal{Title: "You have left the setup page",
 		Why:  "Your session on this setup page has ended.",
@@ -467,7 +504,18 @@ func (h *Handler) view(c *gin.Context, idp string) (*pageView, error) {
 	}
 	for _, k := range keys {
 		if k.LastUsed.After(v.LastRequest) {
-			v.LastRequest, v.LastClient = k.LastUsed, k.LastClient
+			v.LastRequest, v.LastClient, v.LastCredential = k.LastUsed, k.LastClient, "key “"+k.Name+"”"
+		}
+	}
+	if h.deps.OAuth != nil {
+		clients, err := h.deps.OAuth.List(ctx, t.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, oc := range clients {
+			if oc.LastUsed.After(v.LastRequest) {
+				v.LastRequest, v.LastClient, v.LastCredential = oc.LastUsed, oc.LastClient, "OAuth client “"+oc.Name+"”"
+			}
 		}
 	}
 	if !v.LastRequest.IsZero() {
@@ -548,8 +596,9 @@ type pageView struct {
 	Tenant, Name, IdP, CSRF, Path, BaseURL string
 	Expires                                time.Time
 	Error, Notice                          string
-	// Refresh, when > 0, reloads the page every Refresh seconds (a meta
-	// refresh: works without JavaScript) while no request has arrived.
+	// Refresh, when > 0, reloads the page every Refresh seconds while no
+	// request has arrived: a meta refresh in <noscript>, so only without
+	// JavaScript (setup.js refreshes the status in place instead).
 	Refresh int
 	NewKey  *newKey
 	Keys    []tenants.Key
@@ -558,8 +607,11 @@ type pageView struct {
 	UsersInStore, GroupsInStore int
 	LastRequest                 time.Time
 	LastClient, LastClientName  string
-	LastAgo                     string
-	Failures                    []failure
+	// LastCredential names the credential of the last request: key “…”
+	// or OAuth client “…”.
+	LastCredential string
+	LastAgo        string
+	Failures       []failure
 
 	Groups       bool
 	Disabled     bool

@@ -238,6 +238,7 @@ func (a *app) close() {
 	a.stores.Close()
 	a.enqueuer.Close()
 	a.keys.Wait()
+	a.oauth.Wait()
 	a.rdb.Close()
 }
 

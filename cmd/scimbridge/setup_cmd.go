@@ -55,7 +55,7 @@ func (a *app) mountSetup(r *gin.Engine) {
 		guesses = op.GuessLimiter()
 	}
 	h, err := setup.New(setup.Config{PublicURL: a.cfg.PublicURL, Logger: a.log},
-		setup.Deps{Links: links, Tenants: a.registry, Keys: a.keys, Status: a.operator(), Guesses: guesses})
+		setup.Deps{Links: links, Tenants: a.registry, Keys: a.keys, Status: a.operator(), Guesses: guesses, OAuth: a.oauth})
 	if err != nil {
 		a.log.Error("setup page off", "err", err)
 		return

@@ -97,8 +97,12 @@ func TestSetupLinksRefused(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(page, `id="okta-steps"`) || strings.Contains(page, token) {
 		t.Fatalf("page: %d\n%s", resp.StatusCode, page)
 	}
-	if !strings.Contains(page, `<meta http-equiv="refresh" content="5">`) || !strings.Contains(page, "Waiting for the first request") {
-		t.Errorf("the waiting page does not refresh itself:\n%s", page)
+	// Without JavaScript it reloads itself; with it, never (the refresh
+	// is in <noscript>; setup.js refreshes the status in place).
+	head, _, _ := strings.Cut(page, "</head>")
+	if !strings.Contains(head, `<noscript><meta http-equiv="refresh" content="5"></noscript>`) || strings.Count(page, `http-equiv="refresh"`) != 1 ||
+		!strings.Contains(page, "Waiting for the first request") {
+		t.Errorf("the waiting page does not refresh itself (only) without JavaScript:\n%s", page)
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
 	for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
@@ -353,5 +357,58 @@ func TestSetupPageEntraAndFraming(t *testing.T) {
 	}
 	if resp, _ := setupGet(t, c, ts.url+"/setup-assets/../main.go"); resp.StatusCode == 200 {
 		t.Error("an asset path outside the two files answered 200")
+	}
+}
+
+// An IdP using OAuth (Entra's client credentials) is seen on the setup
+// page: its first SCIM request with an access token ends the waiting, and
+// the page names the OAuth client as the credential used.
+func TestSetupPageShowsOAuthRequest(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	ten, _ := adminSQLiteTenant(t, "setup-oauth")
+	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
+	ctx := context.Background()
+	link, _ := createSetupLink(t, ts, "setup-oauth", map[string]any{"idp": "entra"})
+	c := browserish(t)
+	if resp, _ := setupGet(t, c, link); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("open: %d", resp.StatusCode)
+	}
+	if _, page := setupGet(t, c, ts.url+"/setup/setup-oauth/?idp=entra"); !strings.Contains(page, "Waiting for the first request") {
+		t.Fatalf("not waiting before any request:\n%s", page)
+	}
+	secret, client, err := ts.app.oauth.Create(ctx, "setup-oauth", "Entra provisioning")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.PostForm(ts.url+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {client.ID}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || tok.AccessToken == "" {
+		t.Fatalf("token: %d %v", resp.StatusCode, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, ts.url+"/scim/setup-oauth/v2/Users?count=1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	req.Header.Set("User-Agent", "Microsoft.Azure.ActiveDirectory.Provisioning/1.0")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("SCIM request with the token: %d", resp.StatusCode)
+	}
+	ts.app.oauth.Wait() // the sampled last-use write
+	_, page := setupGet(t, c, ts.url+"/setup/setup-oauth/status?idp=entra")
+	if strings.Contains(page, "Waiting for the first request") ||
+		between(page, `<span id="last-client">`, `</span>`) != "Microsoft Entra ID" ||
+		between(page, `<span id="last-credential">`, `</span>`) != "OAuth client “Entra provisioning”" {
+		t.Fatalf("after the OAuth client's request the status is:\n%s", page)
 	}
 }

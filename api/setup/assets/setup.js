@@ -1,6 +1,8 @@
 // The setup page's small helpers, all optional: the page works without
-// them (the values are in read-only fields, a waiting page reloads itself
-// with a meta refresh).
+// them (the values are in read-only fields; without scripting a waiting
+// page reloads itself: its meta refresh is in a <noscript>, which browsers
+// apply only with scripting off, so with this script the page never
+// reloads and what the admin types stays).
 "use strict";
 (function () {
   function wireCopy(root) {
@@ -16,13 +18,11 @@
       });
     });
   }
-  // Refresh the status section in place (no reload: a key shown once stays
-  // on screen). The meta refresh is then not needed.
+  // Refresh the status section in place (no reload: a key shown once, a
+  // name being typed and the focus stay).
   function pollStatus() {
     var s = document.getElementById("status");
     if (!s || !s.dataset.refresh || !window.fetch) { return; }
-    var meta = document.querySelector('meta[http-equiv="refresh"]');
-    if (meta) { meta.remove(); }
     setInterval(function () {
       var cur = document.getElementById("status");
       fetch(cur.dataset.refresh, { credentials: "same-origin", headers: { "Accept": "text/html" } })
