@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/queue"
 )
 
 // The ledger's side of webhooks (webhooks.go): a tenant's endpoints and,
@@ -58,6 +60,61 @@ func (l *Ledger) putEndpoint(ctx context.Context, tenant string, e *storedEndpoi
 		return redisErr("put endpoint", err)
 	}
 	return nil
+}
+
+// swapEndpointScript writes an endpoint only if it is still stored as the
+// caller read it (ARGV[2]): 1 written, 0 changed meanwhile (or deleted).
+// A re-sent call after a timeout finds its own write and answers 0; the
+// caller then reads again and finds its change made.
+var swapEndpointScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`)
+
+// maxEndpointSwaps bounds updateEndpoint's read-change-write rounds.
+const maxEndpointSwaps = 20
+
+// updateEndpoint changes the stored endpoint id with change, applied to
+// the copy as stored now (never to an older copy a caller read before),
+// and writes it only if nobody wrote it meanwhile: an operator's change
+// (rotation, disable) made while a delivery run holds its own copy is
+// kept, the run's change (its failing period, a disable) applied on top.
+// change returns false to write nothing. It returns the endpoint as
+// stored after the change.
+func (l *Ledger) updateEndpoint(ctx context.Context, tenant, id string, change func(*storedEndpoint) bool) (*storedEndpoint, error) {
+	key := endpointsKey(tenant)
+	for range maxEndpointSwaps {
+		old, err := l.rdb.HGet(ctx, key, id).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("sync: webhook endpoint %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return nil, redisErr("get endpoint", err)
+		}
+		var e storedEndpoint
+		if err := json.Unmarshal([]byte(old), &e); err != nil {
+			return nil, fmt.Errorf("sync: decode endpoint %s: %w", id, err)
+		}
+		if !change(&e) {
+			return &e, nil
+		}
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return nil, fmt.Errorf("sync: encode endpoint: %w", err)
+		}
+		if string(b) == old {
+			return &e, nil
+		}
+		n, err := swapEndpointScript.Run(ctx, l.rdb, []string{key}, id, old, b).Int()
+		if err != nil {
+			return nil, redisErr("put endpoint", err)
+		}
+		if n == 1 {
+			return &e, nil
+		}
+	}
+	return nil, fmt.Errorf("sync: webhook endpoint %s: %w: changed by others %d times in a row", id, queue.ErrBusy, maxEndpointSwaps)
 }
 
 // createEndpoint stores a new endpoint whose cursor starts at the

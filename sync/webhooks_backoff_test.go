@@ -1,0 +1,171 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/internal/testsupport"
+	"github.com/scimbridge/scimbridge/queue"
+)
+
+// queueEnqueuer queues delivery runs on a test's own queue.
+type queueEnqueuer struct {
+	enq  *queue.Enqueuer
+	name string
+}
+
+func (q queueEnqueuer) EnqueueWebhook(ctx context.Context, p queue.Webhook, salt string, timeout time.Duration) error {
+	return q.enq.EnqueueWebhookOn(ctx, q.name, p, salt, timeout)
+}
+
+// webhookWorker runs w's deliveries on a real asynq server, on a queue of
+// the test's own (in the queue tests' database). A failed run's retry is
+// an hour away: the test runs it when it wants (RunTask), so each attempt
+// is one the test scheduled. It returns the inspector and the queue name.
+func webhookWorker(t *testing.T, w *Webhooks) (*asynq.Inspector, string) {
+	t.Helper()
+	c := testsupport.Redis(t, func(o *redis.Options) { o.DB = testsupport.DBQueue })
+	o := c.Options()
+	opt := asynq.RedisClientOpt{Addr: o.Addr, Password: o.Password, DB: o.DB}
+	insp := asynq.NewInspector(opt)
+	t.Cleanup(func() { _ = insp.Close() })
+	var rb [6]byte
+	_, _ = rand.Read(rb[:])
+	name := "whtest-" + hex.EncodeToString(rb[:])
+	enq := queue.NewEnqueuer(asynq.NewClient(opt), 3, time.Minute)
+	t.Cleanup(func() { _ = enq.Close() })
+	w.Enqueuer = queueEnqueuer{enq: enq, name: name}
+	cfg := queue.WebhookServerConfig(2)
+	cfg.Queues = map[string]int{name: 1}
+	cfg.LogLevel = asynq.FatalLevel
+	cfg.RetryDelayFunc = func(n int, err error, tk *asynq.Task) time.Duration {
+		if errors.Is(err, queue.ErrBusy) {
+			return 10 * time.Millisecond
+		}
+		return time.Hour
+	}
+	srv := asynq.NewServer(opt, cfg)
+	mux := asynq.NewServeMux()
+	w.Register(mux)
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		srv.Shutdown()
+		_ = insp.DeleteQueue(name, true)
+	})
+	return insp, name
+}
+
+// waitFor polls cond until it holds (the test fails after a minute).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func queueCounts(t *testing.T, insp *asynq.Inspector, name string) *asynq.QueueInfo {
+	t.Helper()
+	qi, err := insp.GetQueueInfo(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return qi
+}
+
+// A receiver that always fails is tried once per scheduled attempt of the
+// endpoint's one pending run: new events (kicks) and sweeps while it
+// backs off queue no other task and send nothing; when the retry comes
+// (and the receiver is back) every event goes, in order; after that a new
+// event is a new run.
+func TestWebhookBackoffOnePendingRun(t *testing.T) {
+	t.Parallel()
+	b, w := webhookSetup(t)
+	ctx := context.Background()
+	insp, name := webhookWorker(t, w)
+	rcv := newReceiver(t)
+	secret, _ := addEndpoint(t, w, b.tenant, rcv.srv.URL)
+	rcv.secret = []string{secret}
+	rcv.mu.Lock()
+	rcv.status = 500
+	rcv.mu.Unlock()
+	newEvent := func(i int) {
+		t.Helper()
+		if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"bo%d@example.com"}`, i)), nil); err != nil {
+			t.Fatal(err)
+		}
+		drainAll(t, b)
+		w.Kick(ctx, b.tenant)
+	}
+	inRetry := func(requests int) func() bool {
+		return func() bool {
+			qi := queueCounts(t, insp, name)
+			return rcv.requests() == requests && qi.Retry == 1 && qi.Active == 0
+		}
+	}
+	newEvent(0)
+	waitFor(t, "the first attempt, failed", inRetry(1))
+	for attempt := 1; attempt <= 3; attempt++ {
+		for i := range 4 {
+			newEvent(attempt*10 + i)
+			w.Sweep(ctx, []string{b.tenant})
+		}
+		qi := queueCounts(t, insp, name)
+		if n := qi.Pending + qi.Active + qi.Scheduled + qi.Retry + qi.Completed + qi.Archived; n != 1 || qi.Retry != 1 {
+			t.Fatalf("attempt %d: kicks and sweeps while backing off: %d tasks (%+v), want the one waiting for its retry", attempt, n, qi)
+		}
+		if got := rcv.requests(); got != attempt {
+			t.Fatalf("attempt %d: the receiver was tried %d times, want %d (once per scheduled attempt)", attempt, got, attempt)
+		}
+		retries, err := insp.ListRetryTasks(name)
+		if err != nil || len(retries) != 1 {
+			t.Fatalf("retry tasks %v %v", retries, err)
+		}
+		if attempt == 3 {
+			rcv.mu.Lock()
+			rcv.status = 0 // back: the next attempt delivers
+			rcv.mu.Unlock()
+			if err := insp.RunTask(name, retries[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the run to catch up", func() bool {
+				qi := queueCounts(t, insp, name)
+				return qi.Completed == 1 && qi.Pending+qi.Active+qi.Retry == 0
+			})
+			break
+		}
+		if err := insp.RunTask(name, retries[0].ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the scheduled attempt, failed", inRetry(attempt+1))
+	}
+	rcv.check()
+	feed, err := b.ledger.Events(ctx, b.tenant, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rcv.acknowledged()
+	if len(got) != len(feed) || len(feed) != 13 || rcv.requests() != 3+len(feed) {
+		t.Fatalf("acknowledged %d of %d events in %d requests", len(got), len(feed), rcv.requests())
+	}
+	for i := range got {
+		if got[i].ID != feed[i].ID {
+			t.Fatalf("event %d: delivered %s, feed %s", i, got[i].ID, feed[i].ID)
+		}
+	}
+	// Caught up, the run's task id is spent: a new event is a new run.
+	newEvent(99)
+	waitFor(t, "the new event delivered", func() bool { return len(rcv.acknowledged()) == 14 })
+}
