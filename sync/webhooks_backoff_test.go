@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,4 +171,75 @@ func TestWebhookBackoffOnePendingRun(t *testing.T) {
 	// Caught up, the run's task id is spent: a new event is a new run.
 	newEvent(99)
 	waitFor(t, "the new event delivered", func() bool { return len(rcv.acknowledged()) == 14 })
+}
+
+// An operator's rotation and disable made while a run waits on the
+// receiver stand after the run records its outcome (a failure's failing
+// period, a 410's disable): the run writes only the fields it owns, on
+// the endpoint as stored now.
+func TestWebhookRunKeepsOperatorChanges(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		status  int
+		disable bool
+	}{
+		{"failure, rotated and disabled", http.StatusInternalServerError, true},
+		{"410, rotated", http.StatusGone, false},
+		{"410, rotated and disabled", http.StatusGone, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, w := webhookSetup(t)
+			ctx := context.Background()
+			arrived, release := make(chan struct{}, 1), make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+				arrived <- struct{}{}
+				<-release
+				rw.WriteHeader(tc.status)
+			}))
+			t.Cleanup(srv.Close)
+			_, ep := addEndpoint(t, w, b.tenant, srv.URL)
+			if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"lost@example.com"}`), nil); err != nil {
+				t.Fatal(err)
+			}
+			drainAll(t, b)
+			done := make(chan error, 1)
+			go func() { done <- w.Deliver(ctx, b.tenant, ep.ID) }()
+			<-arrived
+			secret, _, err := w.RotateSecret(ctx, b.tenant, ep.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.disable {
+				off := false
+				if _, err := w.UpdateEndpoint(ctx, b.tenant, ep.ID, EndpointInput{Enabled: &off}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(release)
+			err = <-done
+			if err != nil { // the endpoint is disabled either way: the run ends
+				t.Fatalf("run: %v", err)
+			}
+			e, err := b.ledger.getEndpoint(ctx, b.tenant, ep.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(e.Secrets) != 1 {
+				t.Fatalf("%d secrets, want the rotated one only", len(e.Secrets))
+			}
+			if s, err := w.Sealer.Open(e.Secrets[0].Sealed, b.tenant+"/webhook/"+ep.ID); err != nil || s != secret {
+				t.Fatalf("the stored secret is not the rotated one (%v): the run wrote back its old copy", err)
+			}
+			switch {
+			case tc.disable && (e.Enabled || e.DisabledReason != ""):
+				t.Fatalf("operator's disable not kept: enabled %v, reason %q", e.Enabled, e.DisabledReason)
+			case !tc.disable && (e.Enabled || !strings.Contains(e.DisabledReason, "410")):
+				t.Fatalf("410 did not disable: enabled %v, reason %q", e.Enabled, e.DisabledReason)
+			case tc.status == http.StatusInternalServerError && e.FailingSince == nil:
+				t.Fatal("the run's failing period not recorded")
+			}
+		})
+	}
 }
