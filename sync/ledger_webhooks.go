@@ -234,7 +234,32 @@ func (l *Ledger) leaseEndpoint(ctx context.Context, tenant, id string, ttl time.
 	}, true, nil
 }
 
-// queueReplay adds stream ids to the endpoint's replay list.
+// onceLua makes a script act once per call: KEYS[1] is the call's own
+// key (onceKey), holding the first run's answer for onceTTL, which a call
+// go-redis sends again after a read timeout gets instead of acting again.
+// The script's work sets result (a string or a number).
+const onceLua = `
+local done = redis.call('GET', KEYS[1])
+if done then return done end
+local result = 1
+`
+
+// onceEnd ends a onceLua script: the answer recorded, and returned.
+const onceEnd = `
+redis.call('SET', KEYS[1], result, 'EX', 600)
+return result
+`
+
+// onceKey is a new call's key for onceLua (an endpoint's keys' slot).
+func onceKey(tenant, id string) string { return endpointKey(tenant, "once", id) + ":" + newID() }
+
+// queueReplayScript: KEYS 1 once, 2 replay list; ARGV the stream ids.
+var queueReplayScript = redis.NewScript(onceLua + `
+redis.call('RPUSH', KEYS[2], unpack(ARGV))
+` + onceEnd)
+
+// queueReplay adds stream ids to the endpoint's replay list (once per
+// call).
 func (l *Ledger) queueReplay(ctx context.Context, tenant, id string, cursors []string) error {
 	if len(cursors) == 0 {
 		return nil
@@ -243,7 +268,7 @@ func (l *Ledger) queueReplay(ctx context.Context, tenant, id string, cursors []s
 	for i, c := range cursors {
 		args[i] = c
 	}
-	if err := l.rdb.RPush(ctx, endpointKey(tenant, "replay", id), args...).Err(); err != nil {
+	if err := queueReplayScript.Run(ctx, l.rdb, []string{onceKey(tenant, id), endpointKey(tenant, "replay", id)}, args...).Err(); err != nil {
 		return redisErr("queue replay", err)
 	}
 	return nil
@@ -294,19 +319,25 @@ func (l *Ledger) attempts(ctx context.Context, tenant, id string) (map[string]in
 	return out, nil
 }
 
-// failedAttempt counts a failed attempt and logs it; it returns the
-// event's failed attempts so far.
+// failedAttemptScript: KEYS 1 once, 2 attempts, 3 log; ARGV 1 event id,
+// 2 log entry, 3 log length. Returns the event's failed attempts.
+var failedAttemptScript = redis.NewScript(onceLua + `
+result = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('LPUSH', KEYS[3], ARGV[2])
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+` + onceEnd)
+
+// failedAttempt counts a failed attempt and logs it (once per call); it
+// returns the event's failed attempts so far.
 func (l *Ledger) failedAttempt(ctx context.Context, tenant, id string, d Delivery) (int64, error) {
 	b, _ := json.Marshal(d)
-	k := endpointKey(tenant, "log", id)
-	pipe := l.rdb.Pipeline()
-	n := pipe.HIncrBy(ctx, endpointKey(tenant, "att", id), d.Event, 1)
-	pipe.LPush(ctx, k, b)
-	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
-	if _, err := pipe.Exec(ctx); err != nil {
+	n, err := failedAttemptScript.Run(ctx, l.rdb,
+		[]string{onceKey(tenant, id), endpointKey(tenant, "att", id), endpointKey(tenant, "log", id)},
+		d.Event, b, deliveryLogLength).Int64()
+	if err != nil {
 		return d.Attempt, redisErr("delivery log", err)
 	}
-	return n.Val(), nil
+	return n, nil
 }
 
 // recordAcks writes a run's acknowledged deliveries (the log entries,
@@ -340,21 +371,31 @@ func (l *Ledger) recordAcks(ctx context.Context, tenant, id string, a *acks) err
 	return nil
 }
 
-// delivered records an acknowledged replay in one round trip: the log
-// entry, the replay popped, and the event's failed attempts forgotten.
+// deliveredScript: KEYS 1 once, 2 log, 3 replay list, 4 attempts; ARGV
+// 1 log entry, 2 log length, 3 "1": pop the replay, 4 event id whose
+// failed attempts are forgotten ("" none).
+var deliveredScript = redis.NewScript(onceLua + `
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+if ARGV[3] == '1' then redis.call('LPOP', KEYS[3]) end
+if ARGV[4] ~= '' then redis.call('HDEL', KEYS[4], ARGV[4]) end
+` + onceEnd)
+
+// delivered records an acknowledged replay in one round trip, once per
+// call (a call sent again pops no second replay): the log entry, the
+// replay popped, and the event's failed attempts forgotten.
 func (l *Ledger) delivered(ctx context.Context, tenant, id string, d Delivery, replay, failedBefore bool) error {
 	b, _ := json.Marshal(d)
-	k := endpointKey(tenant, "log", id)
-	pipe := l.rdb.Pipeline()
-	pipe.LPush(ctx, k, b)
-	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	pop, forget := "0", ""
 	if replay {
-		pipe.LPop(ctx, endpointKey(tenant, "replay", id))
+		pop = "1"
 	}
 	if failedBefore {
-		pipe.HDel(ctx, endpointKey(tenant, "att", id), d.Event)
+		forget = d.Event
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := deliveredScript.Run(ctx, l.rdb,
+		[]string{onceKey(tenant, id), endpointKey(tenant, "log", id), endpointKey(tenant, "replay", id), endpointKey(tenant, "att", id)},
+		b, deliveryLogLength, pop, forget).Err(); err != nil {
 		return redisErr("delivered", err)
 	}
 	return nil
