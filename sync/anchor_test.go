@@ -157,11 +157,17 @@ func TestApplyTakesADeletedUsersAnchor(t *testing.T) {
 	}
 }
 
-// A drain batch emits events only for the users whose applied mark
-// succeeded: B's apply over A's row is refused and adds no event (its
+// An apply (a task's, a drain batch's) emits events only for the users
+// whose applied mark succeeded: B's apply over A's row is refused and adds no event (its
 // journal kept); when B's retry is marked, its user.created comes, once,
 // after A's events.
-func TestDrainEmitsNoEventForARefusedMark(t *testing.T) {
+func TestApplyEmitsNoEventForARefusedMark(t *testing.T) {
+	for _, path := range []string{"task", "drain"} {
+		t.Run(path, func(t *testing.T) { testNoEventForARefusedMark(t, path) })
+	}
+}
+
+func testNoEventForARefusedMark(t *testing.T, path string) {
 	t.Parallel()
 	b := eventSetup(t)
 	ctx := context.Background()
@@ -169,6 +175,9 @@ func TestDrainEmitsNoEventForARefusedMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	apply := func(id string) error {
+		if path == "task" {
+			return b.rec.ReconcileUser(ctx, b.tenant, id)
+		}
 		busy := map[string]bool{}
 		err := b.rec.drainBatch(ctx, b.tenant, []string{id}, busy)
 		if len(busy) > 0 {
