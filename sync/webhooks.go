@@ -816,7 +816,7 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 	now := time.Now()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
-		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+err.Error())
+		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+deliveryError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "scimbridge-webhooks/1")
@@ -973,8 +973,8 @@ func (w *Webhooks) observeBacklog(ctx context.Context, tenant string, e *storedE
 	w.Metrics.oldest(tenant, e.ID, age)
 }
 
-// deliveryError is a transport error as the log shows it (no URL query:
-// it may carry a token).
+// deliveryError is a transport or request error as the log and the
+// console show it: without the URL (its query may carry a token).
 func deliveryError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {

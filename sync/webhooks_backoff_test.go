@@ -243,3 +243,34 @@ func TestWebhookRunKeepsOperatorChanges(t *testing.T) {
 		})
 	}
 }
+
+// An endpoint whose stored URL makes no request is disabled with a reason
+// that does not repeat the URL (its query may carry a token).
+func TestWebhookBadURLReasonHidesTheQuery(t *testing.T) {
+	t.Parallel()
+	b, w := webhookSetup(t)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	_, ep := addEndpoint(t, w, b.tenant, rcv.srv.URL)
+	// Stored as an older release might have let it in.
+	if _, err := b.ledger.updateEndpoint(ctx, b.tenant, ep.ID, func(e *storedEndpoint) bool {
+		e.URL = "http://bad host.example/hook?token=s3cr3t-t0ken"
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"badurl@example.com"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	drainAll(t, b)
+	if err := w.Deliver(ctx, b.tenant, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	e, err := w.GetEndpoint(ctx, b.tenant, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Enabled || !strings.Contains(e.DisabledReason, "does not make a request") || strings.Contains(e.DisabledReason, "s3cr3t") {
+		t.Fatalf("enabled %v, reason %q", e.Enabled, e.DisabledReason)
+	}
+}
