@@ -147,6 +147,9 @@ type Ledger struct {
 	eventRetention time.Duration
 	// onEvents, when set, is told of a tenant's new events (OnEvents).
 	onEvents func(ctx context.Context, tenant string)
+	// acks caches, per tenant, whether an endpoint takes *.acknowledged
+	// events (ledger_ack.go).
+	acks ackCache
 }
 
 // NewLedger returns a Ledger. sealer may be nil: then passwords are

@@ -96,6 +96,7 @@ func (l *Ledger) updateEndpoint(ctx context.Context, tenant, id string, change f
 		if err := json.Unmarshal([]byte(old), &e); err != nil {
 			return nil, fmt.Errorf("sync: decode endpoint %s: %w", id, err)
 		}
+		acks := e.wantsAcks()
 		if !change(&e) {
 			return &e, nil
 		}
@@ -111,6 +112,9 @@ func (l *Ledger) updateEndpoint(ctx context.Context, tenant, id string, change f
 			return nil, redisErr("put endpoint", err)
 		}
 		if n == 1 {
+			if e.wantsAcks() != acks {
+				return &e, l.refreshAcks(ctx, tenant)
+			}
 			return &e, nil
 		}
 	}
@@ -129,7 +133,13 @@ func (l *Ledger) createEndpoint(ctx context.Context, tenant string, e *storedEnd
 	if err := l.rdb.Set(ctx, endpointKey(tenant, "cur", e.ID), start, 0).Err(); err != nil {
 		return redisErr("endpoint cursor", err)
 	}
-	return l.putEndpoint(ctx, tenant, e)
+	if err := l.putEndpoint(ctx, tenant, e); err != nil {
+		return err
+	}
+	if e.wantsAcks() {
+		return l.refreshAcks(ctx, tenant)
+	}
+	return nil
 }
 
 func (l *Ledger) getEndpoint(ctx context.Context, tenant, id string) (*storedEndpoint, error) {
@@ -179,7 +189,7 @@ func (l *Ledger) deleteEndpoint(ctx context.Context, tenant, id string) error {
 	if err := l.rdb.Del(ctx, ks...).Err(); err != nil {
 		return redisErr("delete endpoint", err)
 	}
-	return nil
+	return l.refreshAcks(ctx, tenant)
 }
 
 func (l *Ledger) endpointCursor(ctx context.Context, tenant, id string) (string, error) {

@@ -72,7 +72,15 @@ type Endpoint struct {
 
 // wants reports whether the endpoint takes events of type typ.
 func (e *Endpoint) wants(typ string) bool {
+	if slices.Contains(AckEventTypes, typ) {
+		return slices.Contains(e.Types, typ) // only when asked for
+	}
 	return len(e.Types) == 0 || slices.Contains(e.Types, typ)
+}
+
+// wantsAcks reports whether the endpoint takes a *.acknowledged type.
+func (e *Endpoint) wantsAcks() bool {
+	return e.Enabled && slices.ContainsFunc(e.Types, func(t string) bool { return slices.Contains(AckEventTypes, t) })
 }
 
 // Delivery is one attempt, as the delivery log keeps it.
@@ -182,8 +190,9 @@ func (w *Webhooks) CheckURL(raw string) error {
 
 func checkTypes(types []string) error {
 	for _, t := range types {
-		if !slices.Contains(EventTypes, t) {
-			return scim.BadRequest(scim.ScimTypeInvalidValue, "unknown event type %q (known: %s)", t, strings.Join(EventTypes, ", "))
+		if !slices.Contains(EventTypes, t) && !slices.Contains(AckEventTypes, t) {
+			return scim.BadRequest(scim.ScimTypeInvalidValue, "unknown event type %q (known: %s; only when listed: %s)", t,
+				strings.Join(EventTypes, ", "), strings.Join(AckEventTypes, ", "))
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +273,70 @@ func TestWebhookBadURLReasonHidesTheQuery(t *testing.T) {
 	}
 	if e.Enabled || !strings.Contains(e.DisabledReason, "does not make a request") || strings.Contains(e.DisabledReason, "s3cr3t") {
 		t.Fatalf("enabled %v, reason %q", e.Enabled, e.DisabledReason)
+	}
+}
+
+// *.acknowledged events: an endpoint that lists user.acknowledged gets it
+// when the front door acknowledges (before the store holds the write),
+// then the user.created of the apply, in order through its runs; an
+// endpoint taking every type gets neither ack; with no endpoint listing
+// one, no ack event is recorded.
+func TestWebhookAcknowledgedEvents(t *testing.T) {
+	t.Parallel()
+	b, w := webhookSetup(t)
+	ctx := context.Background()
+	if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"noack@example.com"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	all := newReceiver(t)
+	drainAll(t, b)
+	sa, epAll := addEndpoint(t, w, b.tenant, all.srv.URL)
+	all.secret = []string{sa}
+	if evs, _ := b.ledger.Events(ctx, b.tenant, "", 100); typeCount(evs, EventUserAcknowledged) != 0 {
+		t.Fatalf("ack events with no endpoint listing them: %v", eventTypes(evs))
+	}
+	early := newReceiver(t)
+	se, epEarly := addEndpoint(t, w, b.tenant, early.srv.URL, EventUserAcknowledged, EventUserCreated)
+	early.secret = []string{se}
+	r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"ack@example.com"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Acknowledged, not applied yet: the early endpoint already hears of it.
+	if err := w.Deliver(ctx, b.tenant, epEarly.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := early.acknowledged()
+	if tys := eventTypes(got); !slices.Equal(tys, []string{EventUserAcknowledged}) || got[0].Data.ID != r.ID || got[0].Data.Version != 1 ||
+		got[0].AcknowledgedAt == nil || len(got[0].Data.Resource) == 0 {
+		t.Fatalf("before the apply: %+v", got)
+	}
+	drainAll(t, b)
+	for _, ep := range []string{epEarly.ID, epAll.ID} {
+		if err := w.Deliver(ctx, b.tenant, ep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	early.check()
+	all.check()
+	if tys := eventTypes(early.acknowledged()); !slices.Equal(tys, []string{EventUserAcknowledged, EventUserCreated}) {
+		t.Fatalf("early endpoint got %v", tys)
+	}
+	if tys := eventTypes(all.acknowledged()); !slices.Equal(tys, []string{EventUserCreated}) {
+		t.Fatalf("an endpoint taking every type got %v, want no ack", tys)
+	}
+	if got := early.acknowledged(); got[1].Data.Sequence <= got[0].Data.Sequence {
+		t.Fatalf("sequences %d, %d", got[0].Data.Sequence, got[1].Data.Sequence)
+	}
+	// The endpoint no longer listing it: no more ack events.
+	types := []string{EventUserCreated}
+	if _, err := w.UpdateEndpoint(ctx, b.tenant, epEarly.ID, EndpointInput{Types: &types}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"late@example.com"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := b.ledger.Events(ctx, b.tenant, "", 100); typeCount(evs, EventUserAcknowledged) != 1 {
+		t.Fatalf("events %v, want the one ack", eventTypes(evs))
 	}
 }
