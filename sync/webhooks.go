@@ -132,6 +132,9 @@ type Webhooks struct {
 
 	once   gosync.Once
 	client *http.Client
+	// resolver, when set, resolves the names of endpoint URLs (tests:
+	// a name that resolves to a denied address).
+	resolver *net.Resolver
 }
 
 func (w *Webhooks) logger() *slog.Logger {
@@ -152,9 +155,13 @@ func (w *Webhooks) runBudget() time.Duration {
 // no redirects.
 func (w *Webhooks) httpClient() *http.Client {
 	w.once.Do(func() {
+		d := w.Policy.Dialer(w.Timeout)
+		if w.resolver != nil {
+			d.Resolver = w.resolver
+		}
 		tr := &http.Transport{
 			Proxy:                 nil, // a proxy would connect where the policy cannot see
-			DialContext:           w.Policy.Dialer(w.Timeout).DialContext,
+			DialContext:           d.DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   2,
