@@ -25,7 +25,9 @@ import (
 // secrets are sealed), and sb:{tenant}:wh:<what>:<endpoint> for cur
 // (string), lease (string), gen (counter), replay (list of stream ids),
 // att (hash: event id → attempts), log (list of Delivery JSON, newest
-// first, deliveryLogLength kept).
+// first, deliveryLogLength kept), once:<call id> (a write's answer, kept
+// 10 minutes: onceLua); sb:{tenant}:wh:ack exists while an enabled
+// endpoint takes *.acknowledged events (ledger_ack.go).
 
 // deliveryLogLength is how many deliveries each endpoint's log keeps.
 const deliveryLogLength = 100
