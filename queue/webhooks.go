@@ -57,17 +57,23 @@ func ParseWebhook(t *asynq.Task) (Webhook, error) {
 }
 
 // EnqueueWebhook queues a delivery run of an endpoint. salt makes the
-// task id: one task per salt (the stream id of the newest event, so a run
-// is queued for every batch of new events, and duplicates of the same
-// batch are one task). timeout bounds one run.
+// task id: one task per salt (the endpoint's run generation, so an
+// endpoint has one pending run, kicks while it is queued, running or
+// waiting for its retry being that run). timeout bounds one run.
 func (e *Enqueuer) EnqueueWebhook(ctx context.Context, p Webhook, salt string, timeout time.Duration) error {
+	return e.EnqueueWebhookOn(ctx, QueueWebhooks, p, salt, timeout)
+}
+
+// EnqueueWebhookOn is EnqueueWebhook on the queue named queueName (tests
+// use a queue of their own).
+func (e *Enqueuer) EnqueueWebhookOn(ctx context.Context, queueName string, p Webhook, salt string, timeout time.Duration) error {
 	t, err := NewWebhookTask(p)
 	if err != nil {
 		return err
 	}
 	id := "wh:" + p.Tenant + ":" + p.Endpoint + ":" + salt
 	_, err = e.client.EnqueueContext(ctx, t,
-		asynq.Queue(QueueWebhooks),
+		asynq.Queue(queueName),
 		asynq.TaskID(id),
 		asynq.MaxRetry(WebhookMaxRetry),
 		asynq.Timeout(timeout),

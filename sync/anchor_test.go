@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/scimbridge/scimbridge/adapters"
@@ -153,5 +154,81 @@ func TestApplyTakesADeletedUsersAnchor(t *testing.T) {
 	rb, _ := b.ledger.GetUser(ctx, b.tenant, bu.ID)
 	if rb.Anchor != ra.Anchor || rb.State() != StateApplied || rb.WaitsFor != "" {
 		t.Fatalf("B %+v", rb)
+	}
+}
+
+// An apply (a task's, a drain batch's) emits events only for the users
+// whose applied mark succeeded: B's apply over A's row is refused and adds no event (its
+// journal kept); when B's retry is marked, its user.created comes, once,
+// after A's events.
+func TestApplyEmitsNoEventForARefusedMark(t *testing.T) {
+	for _, path := range []string{"task", "drain"} {
+		t.Run(path, func(t *testing.T) { testNoEventForARefusedMark(t, path) })
+	}
+}
+
+func testNoEventForARefusedMark(t *testing.T, path string) {
+	t.Parallel()
+	b := eventSetup(t)
+	ctx := context.Background()
+	if err := b.ledger.loadDrainScripts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apply := func(id string) error {
+		if path == "task" {
+			return b.rec.ReconcileUser(ctx, b.tenant, id)
+		}
+		busy := map[string]bool{}
+		err := b.rec.drainBatch(ctx, b.tenant, []string{id}, busy)
+		if len(busy) > 0 {
+			t.Fatalf("busy: %v", busy)
+		}
+		return err
+	}
+	events := func(id string) []string {
+		t.Helper()
+		evs, err := b.ledger.Events(ctx, b.tenant, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			if id == "" || e.Data.ID == id {
+				out = append(out, e.Type)
+			}
+		}
+		return out
+	}
+	a, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"bob","name":{"givenName":"Bob","familyName":"A"}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.svc.PatchUser(ctx, b.tenant, a.ID, patch(t, `{"Operations":[{"op":"replace","path":"userName","value":"alice"}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	bu, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"bob","name":{"givenName":"Bob","familyName":"B"}}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(bu.ID); !errors.Is(err, errAnchorHeld) {
+		t.Fatalf("B's apply over A's row: %v, want errAnchorHeld", err)
+	}
+	if got := events(bu.ID); len(got) != 0 {
+		t.Fatalf("events of B's refused apply: %v, want none", got)
+	}
+	if err := apply(a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(bu.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := events(bu.ID); !slices.Equal(got, []string{EventUserCreated}) {
+		t.Fatalf("B's events %v, want one user.created", got)
+	}
+	if got := events(""); !slices.Equal(got, []string{EventUserCreated, EventUserUpdated, EventUserCreated}) {
+		t.Fatalf("events %v", got)
 	}
 }

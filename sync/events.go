@@ -47,7 +47,18 @@ const (
 	EventGroupMembersAdded   = "group.members_added"
 	EventGroupMembersRemoved = "group.members_removed"
 	EventSyncFailed          = "sync.failed"
+
+	// The *.acknowledged events come when the front door acknowledges a
+	// write, before the store holds it, for an application that wants
+	// the earliest signal: only to endpoints that list them (AckEventTypes;
+	// an endpoint taking every type does not take these).
+	EventUserAcknowledged  = "user.acknowledged"
+	EventGroupAcknowledged = "group.acknowledged"
 )
+
+// AckEventTypes are the event types an endpoint takes only when it lists
+// them.
+var AckEventTypes = []string{EventUserAcknowledged, EventGroupAcknowledged}
 
 // EventTypes are every event type, for validating an endpoint's filter.
 var EventTypes = []string{

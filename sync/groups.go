@@ -68,6 +68,7 @@ func (s *Service) groupWritten(ctx context.Context, queueName string, r *Record)
 }
 
 func (s *Service) enqueueGroup(ctx context.Context, queueName string, r *Record) {
+	s.acknowledged(ctx, queue.KindGroup, r)
 	if s.Enqueuer == nil {
 		return
 	}

@@ -147,6 +147,9 @@ type Ledger struct {
 	eventRetention time.Duration
 	// onEvents, when set, is told of a tenant's new events (OnEvents).
 	onEvents func(ctx context.Context, tenant string)
+	// acks caches, per tenant, whether an endpoint takes *.acknowledged
+	// events (ledger_ack.go).
+	acks ackCache
 }
 
 // NewLedger returns a Ledger. sealer may be nil: then passwords are
@@ -628,21 +631,42 @@ func (l *Ledger) MarkApplied(ctx context.Context, tenant, id string, version int
 // markApplied records the apply and, with a held lease, gives the lease
 // back in the same round trip.
 func (l *Ledger) markApplied(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64, h *heldLease) (err error) {
+	return l.markAppliedEmit(ctx, tenant, id, version, anchor, passwordVersion, h, nil)
+}
+
+// markAppliedEmit is markApplied that also emits ev's events (nil: none)
+// in the same script, only when the mark is not refused.
+func (l *Ledger) markAppliedEmit(ctx context.Context, tenant, id string, version int64, anchor string, passwordVersion int64, h *heldLease, ev *emitted) (err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.mark_applied", tenant, attribute.String("scimbridge.kind", "User"))
 	defer endSpan(span, &err)
 	k := userKeys(tenant)
 	keys := []string{k.rec(id), k.dirty(), k.idxAnchor(), k.failed()}
 	args := []any{id, version, anchor, passwordVersion}
+	script := appliedScript
+	if ev != nil && l.EventsEnabled() {
+		script = appliedEmitScript
+		keys = append(keys, eventStream(tenant), k.journal(id), k.pending(id))
+		args = append(args, l.minID(), newID(), ev.resource)
+	}
 	if h != nil {
 		keys = append(keys, h.key)
 		args = append(args, h.token)
 	}
-	res, err := appliedScript.Run(ctx, l.rdb, keys, args...).Result()
+	res, err := script.Run(ctx, l.rdb, keys, args...).Result()
 	if err != nil {
 		return redisErr("mark applied", err)
 	}
 	if h != nil {
 		h.released = true
+	}
+	if script == appliedEmitScript {
+		r, _ := res.([]any)
+		if len(r) == 2 {
+			res = r[0]
+			if n, ok := r[1].(int64); ok && n > 0 && l.onEvents != nil {
+				l.onEvents(ctx, tenant)
+			}
+		}
 	}
 	if other, ok := res.(string); ok {
 		return fmt.Errorf("%w: user %s holds anchor %s (user %s stays pending)", errAnchorHeld, other, anchor, id)

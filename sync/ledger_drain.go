@@ -63,7 +63,7 @@ func (l *Ledger) backlogHead(ctx context.Context, tenant string, n int) ([]strin
 // loadDrainScripts loads the scripts markBatch runs by hash, so its
 // pipeline needs no fallback to EVAL.
 func (l *Ledger) loadDrainScripts(ctx context.Context) error {
-	for _, s := range []*redis.Script{appliedManyScript, releaseScript, leaseLoadManyScript, emitScript} {
+	for _, s := range []*redis.Script{appliedManyScript, markEmitManyScript, releaseScript, leaseLoadManyScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return redisErr("load scripts", err)
 		}
@@ -161,6 +161,28 @@ type applyMark struct {
 	rec *Record
 }
 
+// markEmitManyScript is appliedManyScript with the events of each user
+// marked (emitLua): a user whose mark is refused emits nothing.
+//
+// KEYS: 1 dirty, 2 idx anchor, 3 failed, 4 stream, then per user 4: rec,
+// lease, journal, pending (none for users: emitLua's members).
+// ARGV: 1 lease token, 2 MINID ("" none), 3 the call's id, then per user
+// 6: id, version, anchor, pwv, "1" to emit its events, its resource JSON.
+// Returns {refused (user, other user)..., events added, last event id}.
+var markEmitManyScript = redis.NewScript(markAppliedLua + emitLua + `
+local refused = {}
+for i = 5, #KEYS, 4 do
+  local j = 4 + (i - 5) / 4 * 6
+  local r = mark(KEYS[i], KEYS[1], KEYS[2], KEYS[3], KEYS[i+1], ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3], ARGV[1])
+  if type(r) == 'string' then
+    refused[#refused+1] = ARGV[j]; refused[#refused+1] = r
+  elseif ARGV[j+4] == '1' then
+    emitResource(KEYS[4], ARGV[2], ARGV[3], KEYS[i+2], KEYS[i+3], 'User', ARGV[j], tonumber(ARGV[j+1]), ARGV[j+2], ARGV[j+5], '')
+  end
+end
+return {refused, emitCount, emitLast}
+`)
+
 // markBatch records a batch's applies (each releasing its lease) and
 // releases the leases of the other held users, in one round trip. The
 // scripts must be loaded (loadDrainScripts). refused maps the users whose
@@ -176,16 +198,13 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 	k := userKeys(tenant)
 	marked := map[string]bool{}
 	pipe := l.rdb.Pipeline()
-	// The batch's events first (the store holds these versions now): the
-	// pipeline runs in order, so a crash after them re-applies and finds
-	// no journal entry left to emit twice.
-	var emit *redis.Cmd
-	if evs := batchEmitted(done); l.EventsEnabled() && len(evs) > 0 {
-		ks, args := l.emitArgs(tenant, evs)
-		emit = pipe.EvalSha(ctx, emitScript.Hash(), ks, args...)
-	}
+	// The marks and the events of the users marked, in one script: a user
+	// whose mark is refused (its anchor is another user's) emits nothing
+	// yet (its journal is kept for the apply that is marked), and a crash
+	// cannot come between a mark and its events.
+	emitting := l.EventsEnabled() && len(batchEmitted(done)) > 0
 	var marks *redis.Cmd
-	if len(done) > 0 {
+	if len(done) > 0 && !emitting {
 		keys := make([]string, 3, 3+2*len(done))
 		keys[0], keys[1], keys[2] = k.dirty(), k.idxAnchor(), k.failed()
 		args := make([]any, 1, 1+4*len(done))
@@ -196,6 +215,22 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 			args = append(args, m.id, m.version, m.anchor, m.pwv)
 		}
 		marks = pipe.EvalSha(ctx, appliedManyScript.Hash(), keys, args...)
+	} else if len(done) > 0 {
+		keys := make([]string, 4, 4+4*len(done))
+		keys[0], keys[1], keys[2], keys[3] = k.dirty(), k.idxAnchor(), k.failed(), eventStream(tenant)
+		args := make([]any, 3, 3+6*len(done))
+		args[0], args[1], args[2] = token, l.minID(), newID()
+		for _, m := range done {
+			marked[m.id] = true
+			keys = append(keys, k.rec(m.id), k.lease(m.id), k.journal(m.id), k.pending(m.id))
+			emit, res := "0", []byte(nil)
+			if m.rec != nil && m.version > 0 {
+				e := userEmitted(m.rec, m.anchor)
+				emit, res = "1", e.resource
+			}
+			args = append(args, m.id, m.version, m.anchor, m.pwv, emit, res)
+		}
+		marks = pipe.EvalSha(ctx, markEmitManyScript.Hash(), keys, args...)
 	}
 	for _, id := range held {
 		if !marked[id] {
@@ -205,11 +240,21 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("mark batch applied", err)
 	}
-	if emit != nil {
-		l.eventsAdded(ctx, tenant, emit)
-	}
 	if marks != nil {
-		r, _ := marks.StringSlice()
+		res, _ := marks.Slice()
+		var r []string
+		if emitting { // {refused, events added, last event id}
+			if len(res) == 3 {
+				if rs, ok := res[0].([]any); ok {
+					r = replyStrings(rs)
+				}
+				if n, ok := res[1].(int64); ok && n > 0 && l.onEvents != nil {
+					l.onEvents(ctx, tenant)
+				}
+			}
+		} else {
+			r = replyStrings(res)
+		}
 		for i := 0; i+1 < len(r); i += 2 {
 			if refused == nil {
 				refused = map[string]string{}

@@ -72,15 +72,14 @@ func groupEmitted(r *Record, anchor string, applied map[string]string) emitted {
 	if !r.Deleted {
 		e.resource, _ = scim.AppendJSON(make([]byte, 0, 256), scim.RenderGroup(r.ID, r.Attrs, r.Meta("Group")))
 	}
-	for u, change := range applied {
-		if strings.HasPrefix(change, "+") {
-			e.added = append(e.added, u)
-		} else {
-			e.remove = append(e.remove, u)
-		}
+	users := make([]string, 0, len(applied))
+	for u := range applied {
+		users = append(users, u)
 	}
-	sort.Strings(e.added)
-	sort.Strings(e.remove)
+	sort.Strings(users)
+	for _, u := range users {
+		e.members = append(e.members, u+"="+applied[u])
+	}
 	return e
 }
 
@@ -141,32 +140,33 @@ local function journal(key, version, entry)
 end
 `
 
-// emitScript turns journal entries into stream entries once the store
-// holds a version (run after the store's apply, before the applied mark:
-// a crash between the two re-applies and finds nothing left to emit).
+// emitLua turns a resource's journal entries into stream entries once
+// the store holds a version (run after the store's apply, in the script
+// that marks it applied or before that mark: a crash between the two
+// re-applies and finds nothing left to emit). Each journal entry is
+// deleted as it is emitted, so a re-run (or a call go-redis sends again
+// after a read timeout) emits nothing twice.
 //
-// KEYS: 1 stream, then one journal per resource.
-// ARGV: 1 MINID for trimming ("" none), then per resource 7 values: kind,
-// id, applied version, anchor, resource JSON ("" none), members added
-// (comma-separated, "" none), members removed.
-// Returns {number of events added, id of the last one or ""}.
-var emitScript = redis.NewScript(`
-local stream, minid = KEYS[1], ARGV[1]
-local count, last = 0, ''
-local function add(j, f)
+// A group's membership changes (members: "user=+n,user=-n", the pending
+// hash's values) are emitted each once: a change still pending is cleared
+// from the pending hash as it is emitted (the store holds it; the mark
+// that follows finds it gone, and a re-run after a crash before that mark
+// does not find it to emit again), and the call's id (call) is recorded
+// in the journal ("ecall"), so the same call sent again after a read
+// timeout emits no member event twice.
+const emitLua = `
+local emitCount, emitLast = 0, ''
+local function emitAdd(stream, minid, j, f)
   local n = redis.call('HINCRBY', j, 'n', 1)
   f[#f+1] = 'n'; f[#f+1] = n
   if minid ~= '' then
-    last = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(f))
+    emitLast = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(f))
   else
-    last = redis.call('XADD', stream, '*', unpack(f))
+    emitLast = redis.call('XADD', stream, '*', unpack(f))
   end
-  count = count + 1
+  emitCount = emitCount + 1
 end
-for r = 2, #KEYS do
-  local j = KEYS[r]
-  local b = 2 + (r - 2) * 7
-  local kind, id, applied, anchor, res, madd, mrem = ARGV[b], ARGV[b+1], tonumber(ARGV[b+2]), ARGV[b+3], ARGV[b+4], ARGV[b+5], ARGV[b+6]
+local function emitResource(stream, minid, call, j, pend, kind, id, applied, anchor, res, members)
   local h = redis.call('HGETALL', j)
   local vs, entries = {}, {}
   for i = 1, #h, 2 do
@@ -182,38 +182,78 @@ for r = 2, #KEYS do
         if anchor ~= '' then f[#f+1] = 'anchor'; f[#f+1] = anchor end
         if type(t.c) == 'table' and #t.c > 0 then f[#f+1] = 'changed'; f[#f+1] = table.concat(t.c, ',') end
         if res ~= '' and not string.find(typ, 'deleted', 1, true) then f[#f+1] = 'res'; f[#f+1] = res end
-        add(j, f)
+        emitAdd(stream, minid, j, f)
       end
     end
     redis.call('HDEL', j, entries[v][1])
   end
-  if madd ~= '' then add(j, {'type', 'group.members_added', 'kind', kind, 'rid', id, 'v', applied, 'members', madd}) end
-  if mrem ~= '' then add(j, {'type', 'group.members_removed', 'kind', kind, 'rid', id, 'v', applied, 'members', mrem}) end
+  if members == '' or redis.call('HGET', j, 'ecall') == call then return end
+  local adds, rems = {}, {}
+  for pair in string.gmatch(members, '[^,]+') do
+    local u, c = string.match(pair, '^(.+)=([+-]%d+)$')
+    if u then
+      if redis.call('HGET', pend, u) == c then redis.call('HDEL', pend, u) end
+      if string.sub(c, 1, 1) == '+' then adds[#adds+1] = u else rems[#rems+1] = u end
+    end
+  end
+  redis.call('HSET', j, 'ecall', call)
+  if #adds > 0 then emitAdd(stream, minid, j, {'type', 'group.members_added', 'kind', kind, 'rid', id, 'v', applied, 'members', table.concat(adds, ',')}) end
+  if #rems > 0 then emitAdd(stream, minid, j, {'type', 'group.members_removed', 'kind', kind, 'rid', id, 'v', applied, 'members', table.concat(rems, ',')}) end
 end
-return {count, last}
+`
+
+// emitScript runs emitLua for resources.
+//
+// KEYS: 1 stream, then per resource 2: its journal, its pending members
+// hash (a user's: a key that does not exist).
+// ARGV: 1 MINID for trimming ("" none), 2 the call's id (new for each
+// call, the same when go-redis sends it again), then per resource 6 values: kind,
+// id, applied version, anchor, resource JSON ("" none), members
+// ("user=+n,user=-n", "" none).
+// Returns {number of events added, id of the last one or ""}.
+var emitScript = redis.NewScript(emitLua + `
+for r = 2, #KEYS, 2 do
+  local b = 3 + (r - 2) / 2 * 6
+  emitResource(KEYS[1], ARGV[1], ARGV[2], KEYS[r], KEYS[r+1], ARGV[b], ARGV[b+1], tonumber(ARGV[b+2]), ARGV[b+3], ARGV[b+4], ARGV[b+5])
+end
+return {emitCount, emitLast}
 `)
 
-// failedEventScript appends a sync.failed event.
+// failedEventScript appends a sync.failed event, once per call: ARGV[6]
+// is the call's id, recorded in the journal with the event's stream id,
+// so a call go-redis sends again after a read timeout returns the first
+// one's event instead of adding another.
 //
 // KEYS: 1 stream, 2 journal. ARGV: 1 MINID ("" none), 2 kind, 3 id,
-// 4 version, 5 reason.
+// 4 version, 5 reason, 6 call id.
 var failedEventScript = redis.NewScript(`
+local prev = redis.call('HMGET', KEYS[2], 'fcall', 'fev')
+if prev[1] == ARGV[6] and prev[2] then return prev[2] end
 local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
 local f = {'type', 'sync.failed', 'kind', ARGV[2], 'rid', ARGV[3], 'v', ARGV[4], 'reason', ARGV[5], 'n', n}
+local id
 if ARGV[1] ~= '' then
-  return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(f))
+  id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(f))
+else
+  id = redis.call('XADD', KEYS[1], '*', unpack(f))
 end
-return redis.call('XADD', KEYS[1], '*', unpack(f))
+redis.call('HSET', KEYS[2], 'fcall', ARGV[6], 'fev', id)
+return id
 `)
 
 // emitted is one resource a store apply brought to a version.
 type emitted struct {
-	kind, id      string
-	version       int64
-	anchor        string
-	resource      []byte // the resource as the SCIM API shows it
-	added, remove []string
+	kind, id string
+	version  int64
+	anchor   string
+	resource []byte // the resource as the SCIM API shows it
+	// members are the membership changes applied ("user=+n" added,
+	// "user=-n" removed: the pending hash's values), sorted by user.
+	members []string
 }
+
+// memberArg is members as emitLua takes them.
+func (e *emitted) memberArg() string { return strings.Join(e.members, ",") }
 
 // minID is the stream id before which entries are trimmed ("" when events
 // are kept without a bound, which SetEventRetention never sets).
@@ -228,16 +268,15 @@ func (l *Ledger) minID() string {
 func (l *Ledger) emitArgs(tenant string, rs []emitted) ([]string, []any) {
 	ks := make([]string, 1, 1+len(rs))
 	ks[0] = eventStream(tenant)
-	args := make([]any, 1, 1+7*len(rs))
-	args[0] = l.minID()
+	args := make([]any, 2, 2+6*len(rs))
+	args[0], args[1] = l.minID(), newID()
 	for _, r := range rs {
 		k := userKeys(tenant)
 		if r.kind == queue.KindGroup {
 			k = groupKeys(tenant)
 		}
-		ks = append(ks, k.journal(r.id))
-		args = append(args, r.kind, r.id, r.version, r.anchor, r.resource,
-			strings.Join(r.added, ","), strings.Join(r.remove, ","))
+		ks = append(ks, k.journal(r.id), k.pending(r.id))
+		args = append(args, r.kind, r.id, r.version, r.anchor, r.resource, r.memberArg())
 	}
 	return ks, args
 }
@@ -263,7 +302,7 @@ func (l *Ledger) emitFailed(ctx context.Context, k keys, id string, version int6
 		return "", nil
 	}
 	last, err := failedEventScript.Run(ctx, l.rdb, []string{eventStream(k.tenant), k.journal(id)},
-		l.minID(), kindName(k), id, version, reason).Text()
+		l.minID(), kindName(k), id, version, reason, newID()).Text()
 	if err != nil {
 		return "", redisErr("emit sync.failed", err)
 	}

@@ -231,6 +231,23 @@ var appliedScript = redis.NewScript(markAppliedLua + `
 return mark(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 `)
 
+// appliedEmitScript is appliedScript that emits the user's events
+// (emitLua) when the mark is not refused, in the same script.
+//
+// KEYS: 1 rec, 2 dirty, 3 idx anchor, 4 failed, 5 stream, 6 journal,
+// 7 pending (none for a user), [8 lease]
+// ARGV: 1 id, 2 applied version, 3 anchor, 4 password version, 5 MINID
+// ("" none), 6 the call's id, 7 the resource JSON ("" none), [8 lease
+// token]
+// Returns {the mark's answer, events added}.
+var appliedEmitScript = redis.NewScript(markAppliedLua + emitLua + `
+local r = mark(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[8], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[8])
+if type(r) ~= 'string' then
+  emitResource(KEYS[5], ARGV[5], ARGV[6], KEYS[6], KEYS[7], 'User', ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[7], '')
+end
+return {r, emitCount}
+`)
+
 // appliedManyScript is appliedScript for a drain's batch, in one call: the
 // marks of n users, each releasing its lease.
 //

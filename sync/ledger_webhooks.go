@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scimbridge/scimbridge/queue"
 )
 
 // The ledger's side of webhooks (webhooks.go): a tenant's endpoints and,
@@ -23,7 +25,9 @@ import (
 // secrets are sealed), and sb:{tenant}:wh:<what>:<endpoint> for cur
 // (string), lease (string), gen (counter), replay (list of stream ids),
 // att (hash: event id → attempts), log (list of Delivery JSON, newest
-// first, deliveryLogLength kept).
+// first, deliveryLogLength kept), once:<call id> (a write's answer, kept
+// 10 minutes: onceLua); sb:{tenant}:wh:ack exists while an enabled
+// endpoint takes *.acknowledged events (ledger_ack.go).
 
 // deliveryLogLength is how many deliveries each endpoint's log keeps.
 const deliveryLogLength = 100
@@ -60,6 +64,65 @@ func (l *Ledger) putEndpoint(ctx context.Context, tenant string, e *storedEndpoi
 	return nil
 }
 
+// swapEndpointScript writes an endpoint only if it is still stored as the
+// caller read it (ARGV[2]): 1 written, 0 changed meanwhile (or deleted).
+// A re-sent call after a timeout finds its own write and answers 0; the
+// caller then reads again and finds its change made.
+var swapEndpointScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`)
+
+// maxEndpointSwaps bounds updateEndpoint's read-change-write rounds.
+const maxEndpointSwaps = 20
+
+// updateEndpoint changes the stored endpoint id with change, applied to
+// the copy as stored now (never to an older copy a caller read before),
+// and writes it only if nobody wrote it meanwhile: an operator's change
+// (rotation, disable) made while a delivery run holds its own copy is
+// kept, the run's change (its failing period, a disable) applied on top.
+// change returns false to write nothing. It returns the endpoint as
+// stored after the change.
+func (l *Ledger) updateEndpoint(ctx context.Context, tenant, id string, change func(*storedEndpoint) bool) (*storedEndpoint, error) {
+	key := endpointsKey(tenant)
+	for range maxEndpointSwaps {
+		old, err := l.rdb.HGet(ctx, key, id).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("sync: webhook endpoint %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return nil, redisErr("get endpoint", err)
+		}
+		var e storedEndpoint
+		if err := json.Unmarshal([]byte(old), &e); err != nil {
+			return nil, fmt.Errorf("sync: decode endpoint %s: %w", id, err)
+		}
+		acks := e.wantsAcks()
+		if !change(&e) {
+			return &e, nil
+		}
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return nil, fmt.Errorf("sync: encode endpoint: %w", err)
+		}
+		if string(b) == old {
+			return &e, nil
+		}
+		n, err := swapEndpointScript.Run(ctx, l.rdb, []string{key}, id, old, b).Int()
+		if err != nil {
+			return nil, redisErr("put endpoint", err)
+		}
+		if n == 1 {
+			if e.wantsAcks() != acks {
+				return &e, l.refreshAcks(ctx, tenant)
+			}
+			return &e, nil
+		}
+	}
+	return nil, fmt.Errorf("sync: webhook endpoint %s: %w: changed by others %d times in a row", id, queue.ErrBusy, maxEndpointSwaps)
+}
+
 // createEndpoint stores a new endpoint whose cursor starts at the
 // stream's newest event (it receives what happens from now on).
 func (l *Ledger) createEndpoint(ctx context.Context, tenant string, e *storedEndpoint) error {
@@ -72,7 +135,13 @@ func (l *Ledger) createEndpoint(ctx context.Context, tenant string, e *storedEnd
 	if err := l.rdb.Set(ctx, endpointKey(tenant, "cur", e.ID), start, 0).Err(); err != nil {
 		return redisErr("endpoint cursor", err)
 	}
-	return l.putEndpoint(ctx, tenant, e)
+	if err := l.putEndpoint(ctx, tenant, e); err != nil {
+		return err
+	}
+	if e.wantsAcks() {
+		return l.refreshAcks(ctx, tenant)
+	}
+	return nil
 }
 
 func (l *Ledger) getEndpoint(ctx context.Context, tenant, id string) (*storedEndpoint, error) {
@@ -122,7 +191,7 @@ func (l *Ledger) deleteEndpoint(ctx context.Context, tenant, id string) error {
 	if err := l.rdb.Del(ctx, ks...).Err(); err != nil {
 		return redisErr("delete endpoint", err)
 	}
-	return nil
+	return l.refreshAcks(ctx, tenant)
 }
 
 func (l *Ledger) endpointCursor(ctx context.Context, tenant, id string) (string, error) {
@@ -177,7 +246,32 @@ func (l *Ledger) leaseEndpoint(ctx context.Context, tenant, id string, ttl time.
 	}, true, nil
 }
 
-// queueReplay adds stream ids to the endpoint's replay list.
+// onceLua makes a script act once per call: KEYS[1] is the call's own
+// key (onceKey), holding the first run's answer for onceTTL, which a call
+// go-redis sends again after a read timeout gets instead of acting again.
+// The script's work sets result (a string or a number).
+const onceLua = `
+local done = redis.call('GET', KEYS[1])
+if done then return done end
+local result = 1
+`
+
+// onceEnd ends a onceLua script: the answer recorded, and returned.
+const onceEnd = `
+redis.call('SET', KEYS[1], result, 'EX', 600)
+return result
+`
+
+// onceKey is a new call's key for onceLua (an endpoint's keys' slot).
+func onceKey(tenant, id string) string { return endpointKey(tenant, "once", id) + ":" + newID() }
+
+// queueReplayScript: KEYS 1 once, 2 replay list; ARGV the stream ids.
+var queueReplayScript = redis.NewScript(onceLua + `
+redis.call('RPUSH', KEYS[2], unpack(ARGV))
+` + onceEnd)
+
+// queueReplay adds stream ids to the endpoint's replay list (once per
+// call).
 func (l *Ledger) queueReplay(ctx context.Context, tenant, id string, cursors []string) error {
 	if len(cursors) == 0 {
 		return nil
@@ -186,7 +280,7 @@ func (l *Ledger) queueReplay(ctx context.Context, tenant, id string, cursors []s
 	for i, c := range cursors {
 		args[i] = c
 	}
-	if err := l.rdb.RPush(ctx, endpointKey(tenant, "replay", id), args...).Err(); err != nil {
+	if err := queueReplayScript.Run(ctx, l.rdb, []string{onceKey(tenant, id), endpointKey(tenant, "replay", id)}, args...).Err(); err != nil {
 		return redisErr("queue replay", err)
 	}
 	return nil
@@ -237,19 +331,25 @@ func (l *Ledger) attempts(ctx context.Context, tenant, id string) (map[string]in
 	return out, nil
 }
 
-// failedAttempt counts a failed attempt and logs it; it returns the
-// event's failed attempts so far.
+// failedAttemptScript: KEYS 1 once, 2 attempts, 3 log; ARGV 1 event id,
+// 2 log entry, 3 log length. Returns the event's failed attempts.
+var failedAttemptScript = redis.NewScript(onceLua + `
+result = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+redis.call('LPUSH', KEYS[3], ARGV[2])
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+` + onceEnd)
+
+// failedAttempt counts a failed attempt and logs it (once per call); it
+// returns the event's failed attempts so far.
 func (l *Ledger) failedAttempt(ctx context.Context, tenant, id string, d Delivery) (int64, error) {
 	b, _ := json.Marshal(d)
-	k := endpointKey(tenant, "log", id)
-	pipe := l.rdb.Pipeline()
-	n := pipe.HIncrBy(ctx, endpointKey(tenant, "att", id), d.Event, 1)
-	pipe.LPush(ctx, k, b)
-	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
-	if _, err := pipe.Exec(ctx); err != nil {
+	n, err := failedAttemptScript.Run(ctx, l.rdb,
+		[]string{onceKey(tenant, id), endpointKey(tenant, "att", id), endpointKey(tenant, "log", id)},
+		d.Event, b, deliveryLogLength).Int64()
+	if err != nil {
 		return d.Attempt, redisErr("delivery log", err)
 	}
-	return n.Val(), nil
+	return n, nil
 }
 
 // recordAcks writes a run's acknowledged deliveries (the log entries,
@@ -283,21 +383,31 @@ func (l *Ledger) recordAcks(ctx context.Context, tenant, id string, a *acks) err
 	return nil
 }
 
-// delivered records an acknowledged replay in one round trip: the log
-// entry, the replay popped, and the event's failed attempts forgotten.
+// deliveredScript: KEYS 1 once, 2 log, 3 replay list, 4 attempts; ARGV
+// 1 log entry, 2 log length, 3 "1": pop the replay, 4 event id whose
+// failed attempts are forgotten ("" none).
+var deliveredScript = redis.NewScript(onceLua + `
+redis.call('LPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[2]) - 1)
+if ARGV[3] == '1' then redis.call('LPOP', KEYS[3]) end
+if ARGV[4] ~= '' then redis.call('HDEL', KEYS[4], ARGV[4]) end
+` + onceEnd)
+
+// delivered records an acknowledged replay in one round trip, once per
+// call (a call sent again pops no second replay): the log entry, the
+// replay popped, and the event's failed attempts forgotten.
 func (l *Ledger) delivered(ctx context.Context, tenant, id string, d Delivery, replay, failedBefore bool) error {
 	b, _ := json.Marshal(d)
-	k := endpointKey(tenant, "log", id)
-	pipe := l.rdb.Pipeline()
-	pipe.LPush(ctx, k, b)
-	pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	pop, forget := "0", ""
 	if replay {
-		pipe.LPop(ctx, endpointKey(tenant, "replay", id))
+		pop = "1"
 	}
 	if failedBefore {
-		pipe.HDel(ctx, endpointKey(tenant, "att", id), d.Event)
+		forget = d.Event
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := deliveredScript.Run(ctx, l.rdb,
+		[]string{onceKey(tenant, id), endpointKey(tenant, "log", id), endpointKey(tenant, "replay", id), endpointKey(tenant, "att", id)},
+		b, deliveryLogLength, pop, forget).Err(); err != nil {
 		return redisErr("delivered", err)
 	}
 	return nil

@@ -199,10 +199,9 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 	if r.sealedPassword != "" {
 		pwv = r.passwordVersion
 	}
-	if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{userEmitted(r, anchor)}); err != nil {
-		return err
-	}
-	if err := rc.Ledger.markApplied(ctx, tenant, id, r.Version, anchor, pwv, lease); err != nil {
+	// The mark and its events in one script: a refused mark emits none.
+	ev := userEmitted(r, anchor)
+	if err := rc.Ledger.markAppliedEmit(ctx, tenant, id, r.Version, anchor, pwv, lease, &ev); err != nil {
 		return err
 	}
 	rc.Metrics.applied(tenant, queue.KindUser, r.Modified)

@@ -263,10 +263,20 @@ func (s *Service) GetUser(ctx context.Context, tenant, id string) (*Record, erro
 	return s.Ledger.GetUser(ctx, tenant, id)
 }
 
+// acknowledged appends r's *.acknowledged event when an endpoint takes
+// them; a failure is logged (the write stands, and its other events come
+// with the apply).
+func (s *Service) acknowledged(ctx context.Context, kind string, r *Record) {
+	if err := s.Ledger.emitAcknowledged(ctx, kind, r); err != nil {
+		s.logger().WarnContext(ctx, "acknowledged event not added", "tenant", r.Tenant, "id", r.ID, "version", r.Version, "err", err)
+	}
+}
+
 // enqueue queues the reconcile of r. A failure is logged, not returned:
 // the resource is already marked dirty in the same atomic step as its
 // desired state, and the sweeper re-enqueues it.
 func (s *Service) enqueue(ctx context.Context, queueName string, r *Record) {
+	s.acknowledged(ctx, queue.KindUser, r)
 	if s.Enqueuer == nil {
 		return
 	}

@@ -72,7 +72,15 @@ type Endpoint struct {
 
 // wants reports whether the endpoint takes events of type typ.
 func (e *Endpoint) wants(typ string) bool {
+	if slices.Contains(AckEventTypes, typ) {
+		return slices.Contains(e.Types, typ) // only when asked for
+	}
 	return len(e.Types) == 0 || slices.Contains(e.Types, typ)
+}
+
+// wantsAcks reports whether the endpoint takes a *.acknowledged type.
+func (e *Endpoint) wantsAcks() bool {
+	return e.Enabled && slices.ContainsFunc(e.Types, func(t string) bool { return slices.Contains(AckEventTypes, t) })
 }
 
 // Delivery is one attempt, as the delivery log keeps it.
@@ -124,6 +132,9 @@ type Webhooks struct {
 
 	once   gosync.Once
 	client *http.Client
+	// resolver, when set, resolves the names of endpoint URLs (tests:
+	// a name that resolves to a denied address).
+	resolver *net.Resolver
 }
 
 func (w *Webhooks) logger() *slog.Logger {
@@ -144,9 +155,13 @@ func (w *Webhooks) runBudget() time.Duration {
 // no redirects.
 func (w *Webhooks) httpClient() *http.Client {
 	w.once.Do(func() {
+		d := w.Policy.Dialer(w.Timeout)
+		if w.resolver != nil {
+			d.Resolver = w.resolver
+		}
 		tr := &http.Transport{
 			Proxy:                 nil, // a proxy would connect where the policy cannot see
-			DialContext:           w.Policy.Dialer(w.Timeout).DialContext,
+			DialContext:           d.DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          100,
 			MaxIdleConnsPerHost:   2,
@@ -182,8 +197,9 @@ func (w *Webhooks) CheckURL(raw string) error {
 
 func checkTypes(types []string) error {
 	for _, t := range types {
-		if !slices.Contains(EventTypes, t) {
-			return scim.BadRequest(scim.ScimTypeInvalidValue, "unknown event type %q (known: %s)", t, strings.Join(EventTypes, ", "))
+		if !slices.Contains(EventTypes, t) && !slices.Contains(AckEventTypes, t) {
+			return scim.BadRequest(scim.ScimTypeInvalidValue, "unknown event type %q (known: %s; only when listed: %s)", t,
+				strings.Join(EventTypes, ", "), strings.Join(AckEventTypes, ", "))
 		}
 	}
 	return nil
@@ -298,29 +314,36 @@ func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in Endpoin
 		}
 		return e.view(now), nil
 	}
-	if in.Types != nil {
-		e.Types = *in.Types
-	} else {
-		e.Types = nil
-	}
-	if in.Enabled != nil && *in.Enabled != e.Enabled {
-		e.Enabled = *in.Enabled
-		if e.Enabled {
-			e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
+	var sealErr error
+	e, err = w.Ledger.updateEndpoint(ctx, tenant, e.ID, func(e *storedEndpoint) bool {
+		if in.Types != nil {
+			e.Types = *in.Types
+		} else {
+			e.Types = nil
 		}
-	}
-	current := false
-	if len(e.Secrets) > 0 {
-		if s, err := w.Sealer.Open(e.Secrets[0].Sealed, tenant+"/webhook/"+e.ID); err == nil && s == secret {
-			current = true
+		if in.Enabled != nil && *in.Enabled != e.Enabled {
+			e.Enabled = *in.Enabled
+			if e.Enabled {
+				e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
+			}
 		}
-	}
-	if !current {
-		if e.Secrets, err = seal(e.ID); err != nil {
-			return nil, err
+		current := false
+		if len(e.Secrets) > 0 {
+			if s, err := w.Sealer.Open(e.Secrets[0].Sealed, tenant+"/webhook/"+e.ID); err == nil && s == secret {
+				current = true
+			}
 		}
+		if !current {
+			if e.Secrets, sealErr = seal(e.ID); sealErr != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = sealErr
 	}
-	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	return e.view(now), nil
@@ -352,29 +375,32 @@ func (w *Webhooks) GetEndpoint(ctx context.Context, tenant, id string) (*Endpoin
 // enable clears the reason scimbridge disabled it for, and its failing
 // period.
 func (w *Webhooks) UpdateEndpoint(ctx context.Context, tenant, id string, in EndpointInput) (*Endpoint, error) {
-	e, err := w.Ledger.getEndpoint(ctx, tenant, id)
-	if err != nil {
-		return nil, err
-	}
 	if in.URL != nil {
 		if err := w.CheckURL(*in.URL); err != nil {
 			return nil, err
 		}
-		e.URL = *in.URL
 	}
 	if in.Types != nil {
 		if err := checkTypes(*in.Types); err != nil {
 			return nil, err
 		}
-		e.Types = *in.Types
 	}
-	if in.Enabled != nil {
-		e.Enabled = *in.Enabled
-		if e.Enabled {
-			e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
+	e, err := w.Ledger.updateEndpoint(ctx, tenant, id, func(e *storedEndpoint) bool {
+		if in.URL != nil {
+			e.URL = *in.URL
 		}
-	}
-	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+		if in.Types != nil {
+			e.Types = *in.Types
+		}
+		if in.Enabled != nil {
+			e.Enabled = *in.Enabled
+			if e.Enabled {
+				e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
+			}
+		}
+		return true
+	})
+	if err != nil {
 		return nil, err
 	}
 	if e.Enabled {
@@ -394,32 +420,37 @@ func (w *Webhooks) RotateSecret(ctx context.Context, tenant, id string, overlap 
 	if w.Sealer == nil {
 		return "", nil, errNoWebhookKey
 	}
-	e, err := w.Ledger.getEndpoint(ctx, tenant, id)
-	if err != nil {
+	if _, err := w.Ledger.getEndpoint(ctx, tenant, id); err != nil {
 		return "", nil, err
 	}
 	now := w.Ledger.now().UTC()
 	end := now.Add(overlap)
-	var keep []sealedSecret
-	for _, s := range e.Secrets {
-		if s.Expires != nil && !s.Expires.After(now) {
-			continue // expired already: dropped
-		}
-		if overlap <= 0 {
-			continue
-		}
-		if s.Expires == nil || s.Expires.After(end) {
-			s.Expires = &end
-		}
-		keep = append(keep, s)
-	}
 	secret := newWebhookSecret()
-	sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+e.ID)
+	sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+id)
 	if err != nil {
 		return "", nil, err
 	}
-	e.Secrets = append([]sealedSecret{{Sealed: sealed, Created: now}}, keep...)
-	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+	e, err := w.Ledger.updateEndpoint(ctx, tenant, id, func(e *storedEndpoint) bool {
+		if len(e.Secrets) > 0 && e.Secrets[0].Sealed == sealed {
+			return false // made already (a re-sent write)
+		}
+		var keep []sealedSecret
+		for _, s := range e.Secrets {
+			if s.Expires != nil && !s.Expires.After(now) {
+				continue // expired already: dropped
+			}
+			if overlap <= 0 {
+				continue
+			}
+			if s.Expires == nil || s.Expires.After(end) {
+				s.Expires = &end
+			}
+			keep = append(keep, s)
+		}
+		e.Secrets = append([]sealedSecret{{Sealed: sealed, Created: now}}, keep...)
+		return true
+	})
+	if err != nil {
 		return "", nil, err
 	}
 	return secret, e.view(now), nil
@@ -518,9 +549,15 @@ func (w *Webhooks) ReplaySelected(ctx context.Context, tenant string, sel Replay
 }
 
 // Kick queues a delivery run for each enabled endpoint of the tenant (the
-// Ledger's OnEvents hook). A run takes the events present when it starts;
-// it bumps the endpoint's generation first, so an event added after that
-// is kicked with a new task id, and one added before is the run's.
+// Ledger's OnEvents hook), with the endpoint's generation as task id: one
+// pending run per endpoint. While a run is queued, running, or waiting
+// for its retry after a failure (the endpoint backing off), a kick is the
+// same task (asynq refuses the duplicate id), so a down receiver is tried
+// on the run's backoff only, and the events added meanwhile go with that
+// run, in order. A run bumps the generation when it ends for good (caught
+// up, the endpoint disabled or gone, its retries used up), then looks at
+// the stream once more: an event added before the bump is that run's,
+// one added after is kicked with the new id.
 func (w *Webhooks) Kick(ctx context.Context, tenant string) {
 	if w.Enqueuer == nil {
 		return
@@ -608,9 +645,65 @@ func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 		return queue.ErrBusy
 	}
 	defer release()
-	if err := l.nextEndpointGeneration(ctx, tenant, id); err != nil {
+	err = w.deliverRun(ctx, tenant, id)
+	if err != nil && !errors.Is(err, asynq.SkipRetry) && !lastRetry(ctx, err) {
+		return err // retried as this task: the endpoint's one pending run
+	}
+	// The run ends for good: the next kick is a new task.
+	if gerr := l.nextEndpointGeneration(ctx, tenant, id); gerr != nil {
+		return gerr
+	}
+	if err != nil {
 		return err
 	}
+	// An event added before the bump was kicked with this task's id
+	// (refused as a duplicate): a run with the new id takes it.
+	more, err := w.pending(ctx, tenant, id)
+	if err != nil { // not retried (this task is no longer the pending run): the sweeper kicks it
+		w.logger().WarnContext(ctx, "webhook endpoint not checked for new events; the sweeper will", "tenant", tenant, "endpoint", id, "err", err)
+		return nil
+	}
+	if more {
+		w.kickEndpoint(ctx, tenant, id)
+	}
+	return nil
+}
+
+// lastRetry reports whether err ends the task for good: the task's last
+// retry failed (asynq archives it).
+func lastRetry(ctx context.Context, err error) bool {
+	if errors.Is(err, queue.ErrBusy) {
+		return false // not a failure: retried without counting
+	}
+	n, ok1 := asynq.GetRetryCount(ctx)
+	m, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= m
+}
+
+// pending reports whether the endpoint, enabled, has events after its
+// cursor or replays queued.
+func (w *Webhooks) pending(ctx context.Context, tenant, id string) (bool, error) {
+	e, err := w.Ledger.getEndpoint(ctx, tenant, id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil || !e.Enabled {
+		return false, err
+	}
+	if ev, err := w.Ledger.nextReplay(ctx, tenant, id); err != nil || ev != nil {
+		return ev != nil, err
+	}
+	cur, err := w.Ledger.endpointCursor(ctx, tenant, id)
+	if err != nil {
+		return false, err
+	}
+	evs, err := w.Ledger.Events(ctx, tenant, cur, 1)
+	return len(evs) > 0, err
+}
+
+// deliverRun is one run of Deliver, under the endpoint's lease.
+func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
+	l := w.Ledger
 	e, err := l.getEndpoint(ctx, tenant, id)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -739,7 +832,7 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 	now := time.Now()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
-		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+err.Error())
+		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+deliveryError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "scimbridge-webhooks/1")
@@ -785,8 +878,13 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 			return false, err
 		}
 		if e.FailingSince != nil {
-			e.FailingSince = nil
-			if err := l.putEndpoint(ctx, tenant, e); err != nil {
+			if err := w.runUpdate(ctx, tenant, e, func(f *storedEndpoint) bool {
+				if f.FailingSince == nil {
+					return false
+				}
+				f.FailingSince = nil
+				return true
+			}); err != nil {
 				return false, err
 			}
 		}
@@ -805,13 +903,20 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 	if outcome == "gone" {
 		return false, w.disable(ctx, tenant, e, "the receiver answered 410 Gone")
 	}
-	if e.FailingSince == nil {
-		t := now.UTC()
-		e.FailingSince = &t
-		if err := l.putEndpoint(ctx, tenant, e); err != nil {
-			return false, err
+	if err := w.runUpdate(ctx, tenant, e, func(f *storedEndpoint) bool {
+		if f.FailingSince != nil {
+			return false
 		}
-	} else if w.DisableAfter > 0 && now.Sub(*e.FailingSince) > w.DisableAfter {
+		t := now.UTC()
+		f.FailingSince = &t
+		return true
+	}); err != nil {
+		return false, err
+	}
+	if !e.Enabled {
+		return false, nil // disabled by the operator meanwhile
+	}
+	if w.DisableAfter > 0 && now.Sub(*e.FailingSince) > w.DisableAfter {
 		return false, w.disable(ctx, tenant, e, fmt.Sprintf("failing since %s (more than %s)", e.FailingSince.Format(time.RFC3339), w.DisableAfter))
 	}
 	if d.Error != "" {
@@ -824,12 +929,43 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 // console shows the reason).
 func (w *Webhooks) disable(ctx context.Context, tenant string, e *storedEndpoint, reason string) error {
 	now := time.Now().UTC()
-	e.Enabled, e.DisabledReason, e.DisabledAt = false, reason, &now
-	if err := w.Ledger.putEndpoint(ctx, tenant, e); err != nil {
+	url, done := e.URL, false
+	if err := w.runUpdate(ctx, tenant, e, func(f *storedEndpoint) bool {
+		// Only the endpoint this run sent to: not one the operator
+		// disabled, or pointed elsewhere, meanwhile.
+		if !f.Enabled || f.URL != url {
+			return false
+		}
+		f.Enabled, f.DisabledReason, f.DisabledAt = false, reason, &now
+		done = true
+		return true
+	}); err != nil {
 		return err
+	}
+	if !done {
+		return nil
 	}
 	w.logger().ErrorContext(ctx, "webhook endpoint disabled", "tenant", tenant, "endpoint", e.ID, "reason", reason)
 	w.Metrics.disabled(tenant, e.ID)
+	return nil
+}
+
+// runUpdate changes the fields a delivery run owns (its failing period, a
+// disable) on the endpoint as stored now, never writing back the run's
+// older copy e (whose secrets, URL or enabled flag an operator may have
+// changed meanwhile); e's run-visible fields are refreshed from the
+// result: Enabled (a run stops when the operator disabled the endpoint),
+// FailingSince, the disable fields. A deleted endpoint is disabled in e.
+func (w *Webhooks) runUpdate(ctx context.Context, tenant string, e *storedEndpoint, change func(*storedEndpoint) bool) error {
+	f, err := w.Ledger.updateEndpoint(ctx, tenant, e.ID, change)
+	if errors.Is(err, ErrNotFound) {
+		e.Enabled = false
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	e.Enabled, e.FailingSince, e.DisabledReason, e.DisabledAt = f.Enabled, f.FailingSince, f.DisabledReason, f.DisabledAt
 	return nil
 }
 
@@ -853,8 +989,8 @@ func (w *Webhooks) observeBacklog(ctx context.Context, tenant string, e *storedE
 	w.Metrics.oldest(tenant, e.ID, age)
 }
 
-// deliveryError is a transport error as the log shows it (no URL query:
-// it may carry a token).
+// deliveryError is a transport or request error as the log and the
+// console show it: without the URL (its query may carry a token).
 func deliveryError(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {

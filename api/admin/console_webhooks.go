@@ -45,7 +45,7 @@ func (h *Handler) webhooksView(ctx context.Context, tenant string) (*webhooksVie
 	if err != nil {
 		return nil, err
 	}
-	v := &webhooksView{Types: strings.Join(syncsvc.EventTypes, ", ")}
+	v := &webhooksView{Types: strings.Join(syncsvc.EventTypes, ", ") + " (only when listed: " + strings.Join(syncsvc.AckEventTypes, ", ") + ")"}
 	for _, e := range list {
 		ds, err := h.deps.Webhooks.Deliveries(ctx, tenant, e.ID, consoleDeliveries)
 		if err != nil {
