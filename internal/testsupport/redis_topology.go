@@ -157,11 +157,16 @@ func (s *RedisServer) Restart() {
 // its first sync it refuses reads (replica-serve-stale-data no), as a
 // production replica should: a client still dialling the old primary's
 // address gets an error and retries, not an empty dataset (which would
-// make every API key unknown: 401s).
+// make every API key unknown: 401s). It is never a candidate for
+// promotion (replica-priority 0): it comes back empty, and a sentinel that
+// saw the new primary miss its pings for a second under load promoted it
+// before its first sync (a CI run: every key gone, 401s, 64 acknowledged
+// writes lost). A production replica restarts with its own data; one that
+// does not must be kept out of elections the same way until it has synced.
 func (s *RedisServer) RestartReplicaOf(primary string) {
 	s.tb.Helper()
 	host, port, _ := net.SplitHostPort(primary)
-	s.args = append(s.args, "--replicaof", host, port, "--replica-serve-stale-data", "no")
+	s.args = append(s.args, "--replicaof", host, port, "--replica-serve-stale-data", "no", "--replica-priority", "0")
 	s.Restart()
 }
 
