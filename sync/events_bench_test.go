@@ -250,3 +250,95 @@ func BenchmarkDeliver(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/event")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*n), "cpu-µs/event")
 }
+
+// BenchmarkDeliveryKeepsUp: does one endpoint's delivery keep up with the
+// drain? A 10,000-user push is acknowledged first; then the drain runs
+// while delivery runs go on beside it (one after another, as the kicked
+// delivery task would: each run delivers from the cursor to the stream's
+// end), to a loopback receiver in a process of its own. Reported: the
+// drain's wall time, the time until the receiver had every event, and
+// their ratio (1.0: the last event was delivered the moment the drain
+// ended; the tail is the delivery lag of the push's last event).
+//
+//	go test -run '^$' -bench DeliveryKeepsUp -benchtime 3x ./sync
+func BenchmarkDeliveryKeepsUp(b *testing.B) {
+	const users = 10000
+	rdb := testRedis(b)
+	ctx := context.Background()
+	url := startReceiverProcess(b)
+	var drains, totals []float64
+	for b.Loop() {
+		b.StopTimer()
+		tenant := testTenant(b, rdb)
+		l := NewLedger(rdb, nil)
+		l.SetEventRetention(time.Hour)
+		st := newSQLiteFixture(b, tenant)
+		svc := &Service{Ledger: l, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout}
+		rec := &Reconciler{Ledger: l, Stores: st, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}
+		w := &Webhooks{Ledger: l, Sealer: testSealer(b), Timeout: 5 * time.Second, RunBudget: time.Hour}
+		_, ep, err := w.CreateEndpoint(ctx, tenant, EndpointInput{URL: &url})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range users {
+			a := map[string]any{"userName": fmt.Sprintf("k%05d@example.com", i), "externalId": fmt.Sprintf("00u%d", i),
+				"name": map[string]any{"givenName": "G", "familyName": "F"}, "active": true}
+			if _, err := svc.CreateUser(ctx, tenant, a, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		start := time.Now()
+		drained := make(chan time.Duration, 1)
+		go func() {
+			for run := 1; ; run++ {
+				err := rec.DrainUsers(ctx, tenant)
+				if errors.Is(err, queue.ErrBusy) && run < 100 {
+					continue
+				}
+				if err != nil {
+					b.Error(err)
+				}
+				drained <- time.Since(start)
+				return
+			}
+		}()
+		var drain time.Duration
+		done := false
+		for {
+			if err := w.Deliver(ctx, tenant, ep.ID); err != nil {
+				b.Fatal(err)
+			}
+			if !done {
+				select {
+				case drain = <-drained:
+					done = true
+				default:
+					time.Sleep(5 * time.Millisecond) // caught up: wait for more, as a kick would
+					continue
+				}
+			}
+			cur, err := l.endpointCursor(ctx, tenant, ep.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if s, _ := l.EventStreamStats(ctx, tenant); done && s.Length == users && cur == s.Last {
+				break
+			}
+		}
+		total := time.Since(start)
+		b.StopTimer()
+		drains = append(drains, drain.Seconds())
+		totals = append(totals, total.Seconds())
+		b.StartTimer()
+	}
+	med := func(xs []float64) float64 {
+		s := slices.Clone(xs)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	b.ReportMetric(med(drains), "drain-s")
+	b.ReportMetric(med(totals), "delivered-s")
+	b.ReportMetric(med(totals)/med(drains), "ratio-delivered/drain")
+	b.Logf("drain s %v, all delivered s %v", drains, totals)
+}
