@@ -69,8 +69,11 @@ type Deps struct {
 	// guessing a link is as slow as guessing the operator token and both
 	// count together; or admin.NewGuessLimiter() without an operator.
 	Guesses *api.GuessLimiter
-	// OAuth, optional, are the tenant's OAuth clients: a request with
-	// one's access token counts as the IdP's last request too.
+	// OAuth, optional, are the tenant's OAuth clients: listed (and
+	// revocable) beside the keys, and a request with one's access token
+	// counts as the IdP's last request too. When set, the steps name the
+	// token endpoint (api.TokenPath): the server serves it whenever it
+	// serves this page (both need secrets.key_file).
 	OAuth *tenants.OAuthClients
 }
 
