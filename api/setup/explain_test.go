@@ -140,3 +140,26 @@ func TestGroupAttributesOfTheMapping(t *testing.T) {
 		t.Fatalf("other client:\n got %s\nwant %s", got, want)
 	}
 }
+
+// The page shows the group list for a tenant that keeps groups, and says
+// that it keeps none otherwise (rendered as the fixtures of the contrast
+// test: Okta with groups, Entra and another client without).
+func TestGroupAttributesOnThePage(t *testing.T) {
+	pages := pageFixtures(t)
+	okta := between(pages["okta-full"], `<table id="group-attributes">`, `</table>`)
+	for _, want := range []string{"Okta (Push Groups)", "<td>Group name</td><td><code>displayName</code></td><td>Group name (the pushed group&#39;s name)</td>",
+		"<code>externalId</code></td><td>not sent by Okta", "<code>members</code></td><td>the pushed group&#39;s members"} {
+		if !strings.Contains(okta, want) {
+			t.Errorf("Okta's group attributes lack %q:\n%s", want, okta)
+		}
+	}
+	if strings.Contains(pages["okta-full"], `id="no-groups"`) {
+		t.Error("a tenant with groups is told it keeps none")
+	}
+	for page, want := range map[string]string{"entra-waiting": "disable group provisioning", "other": "accepted but not kept"} {
+		got := between(pages[page], `<p id="no-groups">`, `</p>`)
+		if !strings.Contains(got, "does not keep groups") || !strings.Contains(got, want) || strings.Contains(pages[page], `id="group-attributes"`) {
+			t.Errorf("%s: %q", page, got)
+		}
+	}
+}
