@@ -3,7 +3,9 @@ package setup
 // The style sheet's accessibility: text colours against the backgrounds
 // they are shown on have a WCAG 2 contrast ratio of at least 4.5:1, and
 // every focusable kind of element gets a visible focus outline (3:1
-// against the page, WCAG 1.4.11).
+// against the page, WCAG 1.4.11). These check the style sheet's rules one
+// by one; contrast_test.go checks every text colour and background of the
+// rendered pages, nested ones included.
 
 import (
 	"math"

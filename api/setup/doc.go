@@ -13,11 +13,14 @@
 //	                                    session cookie, then a redirect to
 //	                                    the page so the token leaves the URL
 //	GET  /setup/<tenant>/               the page: choose the IdP, create
-//	                                    and revoke keys, the IdP's steps,
-//	                                    the attributes the store uses, status
+//	                                    and revoke keys, the tenant's OAuth
+//	                                    clients (revoke), the IdP's steps,
+//	                                    the user and group attributes the
+//	                                    store uses, status
 //	GET  /setup/<tenant>/status         the status section alone (the script)
 //	POST /setup/<tenant>/keys           create a key (shown once)
 //	POST /setup/<tenant>/keys/<id>/revoke
+//	POST /setup/<tenant>/oauth-clients/<client id>/revoke
 //	POST /setup/<tenant>/logout         ends the session on the server too
 //	GET  /setup-assets/setup.js|css
 //
@@ -35,7 +38,12 @@
 // address is refused before anything is read from Redis. A waiting page
 // reloads itself only without JavaScript (a meta refresh in <noscript>);
 // with it the script refreshes the status in place. The page shows the
-// tenant's keys (prefix, created, last use and client), the last request
+// tenant's keys (prefix, created, last use and client) and OAuth clients
+// (id, created, last use and client; created by the operator, whose
+// answer is the only time a secret is shown, so the page never shows
+// one), the attributes of users and of groups the tenant's mapping
+// keeps (or that it keeps no groups) with the chosen IdP's name for
+// each, the last request
 // and its credential (a key or an OAuth client), counts
 // of users and groups, and of the refused ones only the userName (or the
 // group's displayName) with the store's reason explained (explain.go).

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/scimbridge/scimbridge/adapters"
 	"github.com/scimbridge/scimbridge/queue"
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
@@ -106,6 +107,48 @@ func attributesOf(t *tenants.Tenant, idp string) []attributeRow {
 	sort.Strings(rest)
 	for _, p := range rest {
 		rows = append(rows, attributeRow{SCIM: p, Label: label(p)})
+	}
+	return rows
+}
+
+// The group attributes a tenant's mapping may name (adapters.GroupPath*),
+// then members, which every group mapping keeps (a SQL membership table,
+// an LDAP member attribute), with each provider's default: Okta's Push
+// Groups sends the group's name and its members (no externalId: groups
+// are matched by name); Entra ID's default group mappings send
+// displayName, objectId as externalId, and members.
+var knownGroupAttributes = []knownAttribute{
+	{adapters.GroupPathDisplayName, "Group name", "Group name (the pushed group's name)", "displayName"},
+	{adapters.GroupPathExternalID, "External ID", "not sent by Okta (groups are matched by name)", "objectId"},
+	{adapters.GroupPathID, "SCIM id", "set by the application", "set by the application"},
+	{"members", "Members", "the pushed group's members (people assigned to the app)", "members"},
+}
+
+// groupAttributesOf lists the group attributes the tenant's group mapping
+// uses, and members; none when the tenant maps no groups (the page then
+// says groups are not kept).
+func groupAttributesOf(t *tenants.Tenant, idp string) []attributeRow {
+	g := t.Store.Groups
+	if g == nil {
+		return nil
+	}
+	var rows []attributeRow
+	for _, a := range knownGroupAttributes {
+		mapped := a.path == "members"
+		for p := range g.Attributes {
+			mapped = mapped || strings.EqualFold(strings.TrimPrefix(strings.ToLower(p), "urn:ietf:params:scim:schemas:core:2.0:group:"), strings.ToLower(a.path))
+		}
+		if !mapped {
+			continue
+		}
+		src := a.okta
+		switch idp {
+		case tenants.IdPEntra:
+			src = a.entra
+		case tenants.IdPOther:
+			src = ""
+		}
+		rows = append(rows, attributeRow{SCIM: a.path, Label: a.label, Source: src})
 	}
 	return rows
 }

@@ -108,3 +108,58 @@ func TestReasonIsScrubbed(t *testing.T) {
 		t.Errorf("too much cut: %s", got)
 	}
 }
+
+// The group attributes listed are the tenant's group mapping's, and
+// members; none for a tenant that maps no groups.
+func TestGroupAttributesOfTheMapping(t *testing.T) {
+	tn := explainTenant()
+	if rows := groupAttributesOf(tn, tenants.IdPEntra); len(rows) != 0 {
+		t.Fatalf("a tenant without groups lists group attributes: %v", rows)
+	}
+	tn.Store.Groups = &adapters.GroupMapping{Table: "app.teams", Key: "id",
+		Attributes: map[string]string{"urn:ietf:params:scim:schemas:core:2.0:Group:displayName": "title"},
+		Members:    &adapters.MembersMapping{Table: "app.team_members", GroupColumn: "team_id", UserColumn: "account_id"}}
+	rowsOf := func(idp string) string {
+		var got []string
+		for _, r := range groupAttributesOf(tn, idp) {
+			got = append(got, r.SCIM+"="+r.Source)
+		}
+		return strings.Join(got, "|")
+	}
+	if got, want := rowsOf(tenants.IdPEntra), "displayName=displayName|members=members"; got != want {
+		t.Fatalf("Entra, displayName only:\n got %s\nwant %s", got, want)
+	}
+	tn.Store.Groups.Attributes["externalId"] = "ext"
+	if got, want := rowsOf(tenants.IdPEntra), "displayName=displayName|externalId=objectId|members=members"; got != want {
+		t.Fatalf("Entra, with externalId:\n got %s\nwant %s", got, want)
+	}
+	if got := rowsOf(tenants.IdPOkta); !strings.Contains(got, "externalId=not sent by Okta") || !strings.Contains(got, "members=the pushed group's members") {
+		t.Fatalf("Okta: %s", got)
+	}
+	if got, want := rowsOf(tenants.IdPOther), "displayName=|externalId=|members="; got != want {
+		t.Fatalf("other client:\n got %s\nwant %s", got, want)
+	}
+}
+
+// The page shows the group list for a tenant that keeps groups, and says
+// that it keeps none otherwise (rendered as the fixtures of the contrast
+// test: Okta with groups, Entra and another client without).
+func TestGroupAttributesOnThePage(t *testing.T) {
+	pages := pageFixtures(t)
+	okta := between(pages["okta-full"], `<table id="group-attributes">`, `</table>`)
+	for _, want := range []string{"Okta (Push Groups)", "<td>Group name</td><td><code>displayName</code></td><td>Group name (the pushed group&#39;s name)</td>",
+		"<code>externalId</code></td><td>not sent by Okta", "<code>members</code></td><td>the pushed group&#39;s members"} {
+		if !strings.Contains(okta, want) {
+			t.Errorf("Okta's group attributes lack %q:\n%s", want, okta)
+		}
+	}
+	if strings.Contains(pages["okta-full"], `id="no-groups"`) {
+		t.Error("a tenant with groups is told it keeps none")
+	}
+	for page, want := range map[string]string{"entra-waiting": "disable group provisioning", "other": "accepted but not kept"} {
+		got := between(pages[page], `<p id="no-groups">`, `</p>`)
+		if !strings.Contains(got, "does not keep groups") || !strings.Contains(got, want) || strings.Contains(pages[page], `id="group-attributes"`) {
+			t.Errorf("%s: %q", page, got)
+		}
+	}
+}

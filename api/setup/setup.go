@@ -69,8 +69,11 @@ type Deps struct {
 	// guessing a link is as slow as guessing the operator token and both
 	// count together; or admin.NewGuessLimiter() without an operator.
 	Guesses *api.GuessLimiter
-	// OAuth, optional, are the tenant's OAuth clients: a request with
-	// one's access token counts as the IdP's last request too.
+	// OAuth, optional, are the tenant's OAuth clients: listed (and
+	// revocable) beside the keys, and a request with one's access token
+	// counts as the IdP's last request too. When set, the steps name the
+	// token endpoint (api.TokenPath): the server serves it whenever it
+	// serves this page (both need secrets.key_file).
 	OAuth *tenants.OAuthClients
 }
 
@@ -100,7 +103,16 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	pages, err := template.New("pages").Funcs(template.FuncMap{
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	return &Handler{cfg: cfg, deps: deps, log: cfg.Logger, pages: pages}, nil
+}
+
+// parsePages parses the page templates.
+func parsePages() (*template.Template, error) {
+	return template.New("pages").Funcs(template.FuncMap{
 		"when": func(t time.Time) string {
 			if t.IsZero() {
 				return "never"
@@ -108,10 +120,6 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
 	}).ParseFS(templateFiles, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
-	return &Handler{cfg: cfg, deps: deps, log: cfg.Logger, pages: pages}, nil
 }
 
 // Mount adds the setup pages to r.
@@ -125,6 +133,7 @@ func (h *Handler) Mount(r gin.IRouter) {
 	s.GET("/status", h.statusFragment)
 	s.POST("/keys", h.createKey)
 	s.POST("/keys/:key/revoke", h.revokeKey)
+	s.POST("/oauth-clients/:client/revoke", h.revokeOAuthClient)
 	s.POST("/logout", h.logout)
 }
 
@@ -394,6 +403,8 @@ func (h *Handler) page(c *gin.Context) {
 	switch c.Query("notice") {
 	case "revoked":
 		v.Notice = "Key revoked: your identity provider's requests with it are refused from now on."
+	case "oauth-revoked":
+		v.Notice = "OAuth client revoked: it gets no more access tokens, and the ones it has are refused from now on."
 	}
 	h.render(c, http.StatusOK, "page.html", v)
 }
@@ -459,6 +470,34 @@ func (h *Handler) revokeKey(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, PagePath(tenant)+"?"+q.Encode())
 }
 
+// revokeOAuthClient revokes one of the tenant's OAuth clients, by its id
+// (never by name: the form posts the id). Without OAuth (no Deps.OAuth)
+// there is nothing to revoke.
+func (h *Handler) revokeOAuthClient(c *gin.Context) {
+	ctx, tenant := c.Request.Context(), c.Param("tenant")
+	id := c.Param("client")
+	if h.deps.OAuth == nil || tenants.ClientTenant(id) != tenant {
+		h.refusePage(c, http.StatusNotFound, refusal{Title: "No such OAuth client",
+			Why: "That OAuth client does not exist.", What: "Go back to the setup page and reload it."})
+		return
+	}
+	if err := h.deps.OAuth.Revoke(ctx, tenant, id); err != nil {
+		if errors.Is(err, tenants.ErrNotFound) {
+			h.refusePage(c, http.StatusNotFound, refusal{Title: "No such OAuth client",
+				Why: "That OAuth client does not exist.", What: "Go back to the setup page and reload it."})
+			return
+		}
+		h.refuse(c, err)
+		return
+	}
+	h.log.InfoContext(ctx, "setup page revoked an OAuth client", "tenant", tenant, "client", id, "link", sessionOf(c).LinkID)
+	q := url.Values{"notice": {"oauth-revoked"}}
+	if idp := c.PostForm("idp"); tenants.ValidIdP(idp) && idp != "" {
+		q.Set("idp", idp)
+	}
+	c.Redirect(http.StatusSeeOther, PagePath(tenant)+"?"+q.Encode())
+}
+
 // logout ends the session on the server (a copy of the cookie no longer
 // opens the page, on any process) and clears the cookie.
 func (h *Handler) logout(c *gin.Context) {
@@ -501,6 +540,7 @@ func (h *Handler) view(c *gin.Context, idp string) (*pageView, error) {
 		Path: PagePath(t.ID), BaseURL: h.baseURL(c, t.ID), Expires: sess.Expires,
 		Keys: keys, Summary: sum, Groups: t.Store.Groups != nil, Disabled: t.Disabled,
 		Attributes: attributesOf(t, idp), Deactivation: t.Store.Users.Active != nil,
+		GroupAttributes: groupAttributesOf(t, idp),
 	}
 	for _, k := range keys {
 		if k.LastUsed.After(v.LastRequest) {
@@ -512,6 +552,8 @@ func (h *Handler) view(c *gin.Context, idp string) (*pageView, error) {
 		if err != nil {
 			return nil, err
 		}
+		v.OAuth, v.OAuthClients = true, clients
+		v.TokenURL = strings.TrimSuffix(v.BaseURL, "/scim/"+t.ID+"/v2") + api.TokenPath
 		for _, oc := range clients {
 			if oc.LastUsed.After(v.LastRequest) {
 				v.LastRequest, v.LastClient, v.LastCredential = oc.LastUsed, oc.LastClient, "OAuth client “"+oc.Name+"”"
@@ -602,6 +644,13 @@ type pageView struct {
 	Refresh int
 	NewKey  *newKey
 	Keys    []tenants.Key
+	// OAuth says the server issues OAuth access tokens (Deps.OAuth), at
+	// TokenURL; OAuthClients are the tenant's clients (their secrets are
+	// never stored, so never shown: only when they are created, by the
+	// operator).
+	OAuth        bool
+	TokenURL     string
+	OAuthClients []tenants.OAuthClient
 
 	Summary                     *syncsvc.Summary
 	UsersInStore, GroupsInStore int
@@ -617,6 +666,9 @@ type pageView struct {
 	Disabled     bool
 	Deactivation bool
 	Attributes   []attributeRow
+	// GroupAttributes: the group attributes the store keeps (with
+	// members); empty when Groups is false.
+	GroupAttributes []attributeRow
 }
 
 type newKey struct {

@@ -144,6 +144,10 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 	if strings.Contains(attrs, "Job title") {
 		t.Errorf("the attribute list names an attribute the store does not map: %s", attrs)
 	}
+	// This store keeps no groups: the page says so instead of a list.
+	if got := text("#no-groups"); !strings.Contains(got, "does not keep groups") || !strings.Contains(got, "do not push any") {
+		t.Errorf("the group attributes of a store without groups: %q", got)
+	}
 	// Every field has a label.
 	unlabelled, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll("input:not([type=hidden])")].filter(i => i.labels.length === 0 && !i.getAttribute("aria-label")).length`))
 	if err != nil || unlabelled != 0 {
@@ -185,6 +189,11 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 	}
 	if got := text(`tr.key[data-name="Okta production"] .key-status`); got != "active" {
 		t.Fatalf("the new key is listed as %q", got)
+	}
+	// The credentials screenshot (the README's) shows this key only, live:
+	// no other key, no key revoked before the shot (it is revoked in step 6).
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#keys tr.key").length`)); err != nil || n != 1 {
+		t.Fatalf("the credentials step lists %d keys, want the new one only (%v)", n, err)
 	}
 	shot("key")
 	part("credentials", "#step-credentials")

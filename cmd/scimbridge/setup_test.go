@@ -336,10 +336,20 @@ func TestSetupPageEntraAndFraming(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("page: %d\n%s", resp.StatusCode, page)
 	}
-	for _, want := range []string{`id="entra-steps"`, "Enterprise applications", "Tenant URL", "Secret Token", "Test Connection", "Mappings", "Scope", "Provision Microsoft Entra ID Groups", "surname", "userPrincipalName"} {
+	for _, want := range []string{`id="entra-steps"`, "Enterprise applications", "Tenant URL", "Secret Token", "Test Connection", "Mappings", "Scope", "Provision Microsoft Entra ID Groups", "surname", "userPrincipalName",
+		"OAuth2 Client Credentials Grant", `<code id="token-url">` + ts.url + `/oauth/token</code>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("Entra's page lacks %q", want)
 		}
+	}
+	// The token endpoint the steps name is served.
+	tok, err := http.Post(ts.url+"/oauth/token", "application/x-www-form-urlencoded", strings.NewReader("grant_type=client_credentials"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.Body.Close()
+	if tok.StatusCode == http.StatusNotFound {
+		t.Error("the page names a token endpoint the server does not serve")
 	}
 	csp := resp.Header.Get("Content-Security-Policy")
 	if !strings.Contains(csp, "frame-ancestors https://app.example.com https://*.example.org;") || resp.Header.Get("X-Frame-Options") != "" {
