@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -340,6 +341,95 @@ func (l *Ledger) Events(ctx context.Context, tenant, after string, limit int) ([
 		start = "(" + after
 	}
 	return l.eventRange(ctx, tenant, start, "+", limit)
+}
+
+// EventFilter selects events of the feed (zero: every event).
+type EventFilter struct {
+	// Types are the event types wanted (none: every type); a type that is
+	// not one of EventTypes or AckEventTypes is refused.
+	Types []string
+	// ResourceID is the SCIM id of the one resource wanted ("" any).
+	ResourceID string
+}
+
+func (f EventFilter) empty() bool { return len(f.Types) == 0 && f.ResourceID == "" }
+
+// check refuses an unknown event type or an id no resource has.
+func (f EventFilter) check() error {
+	if err := checkTypes(f.Types); err != nil {
+		return err
+	}
+	if len(f.ResourceID) > maxEventResourceID {
+		return scim.BadRequest(scim.ScimTypeInvalidValue, "resource_id is longer than %d characters", maxEventResourceID)
+	}
+	return nil
+}
+
+func (f EventFilter) match(e *Event) bool {
+	return (len(f.Types) == 0 || slices.Contains(f.Types, e.Type)) && (f.ResourceID == "" || f.ResourceID == e.Data.ID)
+}
+
+// maxEventResourceID bounds the resource_id filter (a SCIM id of ours is
+// a UUID; an adopted one the store's, short too).
+const maxEventResourceID = 1024
+
+// eventsScanFactor bounds the work of one filtered page: at most this many
+// stream entries per event asked for (limit) are read, and at most
+// eventsScanMax in all, whatever matches.
+const (
+	eventsScanFactor = 10
+	eventsScanMax    = 10_000
+)
+
+// EventPage returns up to limit of the tenant's events after the cursor
+// after ("" from the oldest kept) that f selects, oldest first, and the
+// cursor to continue from. Events f skips are read past: next is the last
+// event returned when the page is full, else the last entry read (so a
+// consumer polling with a filter never reads the skipped events again),
+// and after itself when nothing was read. A filtered page reads at most
+// eventsScanFactor × limit entries (eventsScanMax in all): it may come
+// back short, or empty with next moved on, before the stream's end.
+func (l *Ledger) EventPage(ctx context.Context, tenant, after string, limit int, f EventFilter) (evs []Event, next string, err error) {
+	if err := f.check(); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	next = after
+	if f.empty() {
+		if evs, err = l.Events(ctx, tenant, after, limit); err != nil {
+			return nil, "", err
+		}
+		if len(evs) > 0 {
+			next = evs[len(evs)-1].Cursor
+		}
+		return evs, next, nil
+	}
+	budget := min(eventsScanFactor*limit, eventsScanMax)
+	chunk := min(max(limit, 100), 1000)
+	evs = []Event{}
+	for budget > 0 {
+		n := min(chunk, budget)
+		read, err := l.Events(ctx, tenant, next, n)
+		if err != nil {
+			return nil, "", err
+		}
+		budget -= len(read)
+		for i := range read {
+			next = read[i].Cursor
+			if f.match(&read[i]) {
+				evs = append(evs, read[i])
+				if len(evs) == limit {
+					return evs, next, nil
+				}
+			}
+		}
+		if len(read) < n {
+			break // the stream's end
+		}
+	}
+	return evs, next, nil
 }
 
 // EventsBetween returns up to limit of the tenant's events whose time is

@@ -132,13 +132,7 @@ func typesHint() string {
 
 // formTypes reads a comma-separated types field ("" is every type).
 func formTypes(s string) []string {
-	types := []string{}
-	for _, t := range strings.Split(s, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			types = append(types, t)
-		}
-	}
-	return types
+	return append([]string{}, splitList(s)...)
 }
 
 func (h *Handler) consoleEndpointPage(c *gin.Context) {

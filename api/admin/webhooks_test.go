@@ -1,8 +1,10 @@
 package admin
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 	"github.com/scimbridge/scimbridge/tenants"
@@ -285,5 +288,53 @@ func TestConsoleWebhookEditAndDelete(t *testing.T) {
 	}
 	if w := send("GET", page, nil); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "No such webhook endpoint.") {
 		t.Fatalf("deleted endpoint's page: %d %s", w.Code, w.Body)
+	}
+}
+
+// The feed's types= and resource_id= filters: only the events asked for,
+// next_cursor past the ones skipped, and an unknown type is a 400 that
+// names it.
+func TestAdminAPIEventsFilter(t *testing.T) {
+	rdb := testRedis(t)
+	b := setupAdmin(t, rdb)
+	webhookHandler(t, &b, true)
+	base := "/admin/v1/tenants/" + b.tenant + "/events"
+	// Three events as the ledger's emit script leaves them.
+	stream := "sb:{" + b.tenant + "}:events"
+	t.Cleanup(func() { rdb.Del(context.Background(), stream) })
+	for i, f := range [][]any{
+		{"type", "user.created", "kind", "User", "rid", "u1", "v", "1", "n", "1"},
+		{"type", "user.updated", "kind", "User", "rid", "u1", "v", "2", "n", "2", "changed", "displayName"},
+		{"type", "user.created", "kind", "User", "rid", "u2", "v", "1", "n", "1"},
+	} {
+		if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: stream, ID: fmt.Sprintf("1000-%d", i+1), Values: f}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(q string) (int, EventsPage, string) {
+		w := b.do("GET", base+q, "")
+		var p EventsPage
+		_ = json.Unmarshal(w.Body.Bytes(), &p)
+		return w.Code, p, w.Body.String()
+	}
+	code, p, body := get("?types=user.updated")
+	if code != 200 || len(p.Events) != 1 || p.Events[0].Type != "user.updated" || p.NextCursor != "1000-3" {
+		t.Fatalf("types=user.updated: %d %s", code, body)
+	}
+	code, p, body = get("?types=user.created&limit=1&after=1000-1")
+	if code != 200 || len(p.Events) != 1 || p.Events[0].Data.ID != "u2" || p.NextCursor != "1000-3" {
+		t.Fatalf("user.created after 1000-1: %d %s", code, body)
+	}
+	code, p, body = get("?resource_id=u1&types=user.created,%20user.updated")
+	if code != 200 || len(p.Events) != 2 || p.NextCursor != "1000-3" {
+		t.Fatalf("resource_id=u1: %d %s", code, body)
+	}
+	code, p, body = get("?types=user.deleted&after=1000-3")
+	if code != 200 || len(p.Events) != 0 || p.NextCursor != "1000-3" || !strings.Contains(body, `"events":[]`) {
+		t.Fatalf("nothing after the end: %d %s", code, body)
+	}
+	code, _, body = get("?types=user.created,user.nope")
+	if code != http.StatusBadRequest || !strings.Contains(body, `user.nope`) {
+		t.Fatalf("an unknown type: %d %s", code, body)
 	}
 }

@@ -354,9 +354,16 @@ func TestWebhookWorkerKilledMidDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("events list: %v", err)
 	}
-	var evs []syncsvc.Event
-	if err := json.Unmarshal(out, &evs); err != nil {
+	var page struct {
+		Events     []syncsvc.Event `json:"events"`
+		NextCursor string          `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(out, &page); err != nil {
 		t.Fatal(err)
+	}
+	evs := page.Events
+	if len(evs) > 0 && page.NextCursor != evs[len(evs)-1].Cursor {
+		t.Fatalf("next_cursor %q, want the last event's %q", page.NextCursor, evs[len(evs)-1].Cursor)
 	}
 	got := rcv.events()
 	rcv.mu.Lock()
