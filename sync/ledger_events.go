@@ -27,8 +27,9 @@ import (
 // (SCIM id), n (per-resource sequence), v (version), at (acknowledged, unix
 // ms), anchor, changed (comma-separated attribute names), members
 // (comma-separated user ids), reason (sync.failed), res (the resource as
-// the SCIM API shows it, JSON). No password is ever in a record's doc, so
-// none is in an event.
+// the SCIM API shows it, JSON: render.go), mo (the number of members a
+// group's res does not list, when it has more than EventMembersMax). No
+// password is ever in a record's doc, so none is in an event.
 
 func (k keys) journal(id string) string { return k.prefix() + "j:" + id }
 
@@ -57,21 +58,32 @@ func (l *Ledger) eventsAdded(ctx context.Context, tenant string, cmd *redis.Cmd)
 	}
 }
 
-// userEmitted is what the apply of r (with the store's anchor) emits.
-func userEmitted(r *Record, anchor string) emitted {
+// userEmitted is what the apply of r (with the store's anchor) emits; the
+// resource is rendered only when events are recorded.
+func (l *Ledger) userEmitted(r *Record, anchor string) emitted {
 	e := emitted{kind: queue.KindUser, id: r.ID, version: r.Version, anchor: anchor}
-	if !r.Deleted {
-		e.resource, _ = scim.AppendJSON(make([]byte, 0, 512), scim.RenderUser(r.ID, r.Attrs, r.Meta("User")))
+	if !r.Deleted && l.EventsEnabled() {
+		e.resource, _ = scim.AppendJSON(make([]byte, 0, 512), UserResource(r, l.eventBase(r.Tenant)))
 	}
 	return e
 }
 
-// groupEmitted is what the apply of group r emits: its attribute changes
-// and the member changes applied (user id → "+n" added, "-n" removed).
-func groupEmitted(r *Record, anchor string, applied map[string]string) emitted {
+// groupEmitted is what the apply of group r emits: its attribute changes,
+// with the group as the SCIM API shows it (its members read now, at most
+// EventMembersMax: render.go), and the member changes applied (user id →
+// "+n" added, "-n" removed).
+func (l *Ledger) groupEmitted(ctx context.Context, r *Record, anchor string, applied map[string]string) (emitted, error) {
 	e := emitted{kind: queue.KindGroup, id: r.ID, version: r.Version, anchor: anchor}
+	if !l.EventsEnabled() {
+		return e, nil
+	}
 	if !r.Deleted {
-		e.resource, _ = scim.AppendJSON(make([]byte, 0, 256), scim.RenderGroup(r.ID, r.Attrs, r.Meta("Group")))
+		members, omitted, err := l.eventMembers(ctx, r.Tenant, r.ID)
+		if err != nil {
+			return e, err
+		}
+		e.resource, _ = scim.AppendJSON(make([]byte, 0, 256+130*len(members)), GroupResource(r, members, l.eventBase(r.Tenant)))
+		e.membersOmitted = omitted
 	}
 	users := make([]string, 0, len(applied))
 	for u := range applied {
@@ -81,18 +93,17 @@ func groupEmitted(r *Record, anchor string, applied map[string]string) emitted {
 	for _, u := range users {
 		e.members = append(e.members, u+"="+applied[u])
 	}
-	return e
+	return e, nil
 }
 
-// batchEmitted is what a drain batch's marks emit.
-func batchEmitted(done []applyMark) []emitted {
-	var out []emitted
+// emitsAny reports whether a drain batch's marks emit events.
+func emitsAny(done []applyMark) bool {
 	for _, m := range done {
 		if m.rec != nil && m.version > 0 {
-			out = append(out, userEmitted(m.rec, m.anchor))
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // userJournalEntry is the journal entry of a user write ("" none).
@@ -167,7 +178,7 @@ local function emitAdd(stream, minid, j, f)
   end
   emitCount = emitCount + 1
 end
-local function emitResource(stream, minid, call, j, pend, kind, id, applied, anchor, res, members)
+local function emitResource(stream, minid, call, j, pend, kind, id, applied, anchor, res, members, omitted)
   local h = redis.call('HGETALL', j)
   local vs, entries = {}, {}
   for i = 1, #h, 2 do
@@ -182,7 +193,10 @@ local function emitResource(stream, minid, call, j, pend, kind, id, applied, anc
         local f = {'type', typ, 'kind', kind, 'rid', id, 'v', v, 'at', tostring(t.at or '')}
         if anchor ~= '' then f[#f+1] = 'anchor'; f[#f+1] = anchor end
         if type(t.c) == 'table' and #t.c > 0 then f[#f+1] = 'changed'; f[#f+1] = table.concat(t.c, ',') end
-        if res ~= '' and not string.find(typ, 'deleted', 1, true) then f[#f+1] = 'res'; f[#f+1] = res end
+        if res ~= '' and not string.find(typ, 'deleted', 1, true) then
+          f[#f+1] = 'res'; f[#f+1] = res
+          if omitted and omitted ~= '' and omitted ~= '0' then f[#f+1] = 'mo'; f[#f+1] = omitted end
+        end
         emitAdd(stream, minid, j, f)
       end
     end
@@ -208,14 +222,15 @@ end
 // KEYS: 1 stream, then per resource 2: its journal, its pending members
 // hash (a user's: a key that does not exist).
 // ARGV: 1 MINID for trimming ("" none), 2 the call's id (new for each
-// call, the same when go-redis sends it again), then per resource 6 values: kind,
+// call, the same when go-redis sends it again), then per resource 7 values: kind,
 // id, applied version, anchor, resource JSON ("" none), members
-// ("user=+n,user=-n", "" none).
+// ("user=+n,user=-n", "" none), the number of members the resource does
+// not list ("0": it lists them all; the "mo" field of its events).
 // Returns {number of events added, id of the last one or ""}.
 var emitScript = redis.NewScript(emitLua + `
 for r = 2, #KEYS, 2 do
-  local b = 3 + (r - 2) / 2 * 6
-  emitResource(KEYS[1], ARGV[1], ARGV[2], KEYS[r], KEYS[r+1], ARGV[b], ARGV[b+1], tonumber(ARGV[b+2]), ARGV[b+3], ARGV[b+4], ARGV[b+5])
+  local b = 3 + (r - 2) / 2 * 7
+  emitResource(KEYS[1], ARGV[1], ARGV[2], KEYS[r], KEYS[r+1], ARGV[b], ARGV[b+1], tonumber(ARGV[b+2]), ARGV[b+3], ARGV[b+4], ARGV[b+5], ARGV[b+6])
 end
 return {emitCount, emitLast}
 `)
@@ -248,6 +263,9 @@ type emitted struct {
 	version  int64
 	anchor   string
 	resource []byte // the resource as the SCIM API shows it
+	// membersOmitted is how many members a group's resource does not list
+	// (more than EventMembersMax; 0: it lists them all).
+	membersOmitted int64
 	// members are the membership changes applied ("user=+n" added,
 	// "user=-n" removed: the pending hash's values), sorted by user.
 	members []string
@@ -269,7 +287,7 @@ func (l *Ledger) minID() string {
 func (l *Ledger) emitArgs(tenant string, rs []emitted) ([]string, []any) {
 	ks := make([]string, 1, 1+len(rs))
 	ks[0] = eventStream(tenant)
-	args := make([]any, 2, 2+6*len(rs))
+	args := make([]any, 2, 2+7*len(rs))
 	args[0], args[1] = l.minID(), newID()
 	for _, r := range rs {
 		k := userKeys(tenant)
@@ -277,7 +295,7 @@ func (l *Ledger) emitArgs(tenant string, rs []emitted) ([]string, []any) {
 			k = groupKeys(tenant)
 		}
 		ks = append(ks, k.journal(r.id), k.pending(r.id))
-		args = append(args, r.kind, r.id, r.version, r.anchor, r.resource, r.memberArg())
+		args = append(args, r.kind, r.id, r.version, r.anchor, r.resource, r.memberArg(), r.membersOmitted)
 	}
 	return ks, args
 }
