@@ -133,4 +133,3 @@ func TestEventResourceAsTheAPIShowsIt(t *testing.T) {
 		t.Fatalf("the event as sent: %s", raw)
 	}
 }
-
