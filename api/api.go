@@ -251,5 +251,5 @@ func (s *server) baseURL(c *gin.Context) string {
 	if public == "" {
 		public = "http://" + c.Request.Host
 	}
-	return public + "/scim/" + tenantOf(c) + "/v2"
+	return syncsvc.TenantBaseURL(public, tenantOf(c))
 }

@@ -1,6 +1,10 @@
 package api
 
-import "github.com/gin-gonic/gin"
+import (
+	"github.com/gin-gonic/gin"
+
+	syncsvc "github.com/scimbridge/scimbridge/sync"
+)
 
 // TenantBaseURL is a tenant's SCIM Base URL as the operator surfaces show
 // it (the admin console, the setup page): under publicURL when it is set,
@@ -13,5 +17,5 @@ func TenantBaseURL(c *gin.Context, publicURL, tenant string) string {
 		}
 		publicURL = scheme + "://" + c.Request.Host
 	}
-	return publicURL + "/scim/" + tenant + "/v2"
+	return syncsvc.TenantBaseURL(publicURL, tenant)
 }

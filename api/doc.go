@@ -8,7 +8,9 @@
 // interfaces Users, Tenants and Keys. Handlers are thin: they translate HTTP
 // (content types, body limits, ETags, query parameters, error statuses) to
 // service calls and back; parsing and validation live in package scim, state
-// in package sync.
+// in package sync, and a resource's document (meta.location, a group's
+// members with $ref) in sync.UserResource / sync.GroupResource, which
+// events share, before this package's attribute projection.
 //
 // Every request runs against its tenant's scim.SchemaSet (core, enterprise
 // and the tenant's custom extension), which also answers /Schemas and

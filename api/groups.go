@@ -10,28 +10,13 @@ import (
 	syncsvc "github.com/scimbridge/scimbridge/sync"
 )
 
-const resourceTypeGroup = "Group"
+const resourceTypeGroup = syncsvc.ResourceTypeGroup
 
 // renderGroup renders rec with the member user ids (nil when members were
-// not loaded: the projection drops them), projected by pr. Each member is
-// {value, $ref, type: "User"}; display is not kept by the ledger, so it is
-// not returned.
+// not loaded: the projection drops them), projected by pr: the rendering
+// events use too (sync.GroupResource).
 func (s *server) renderGroup(c *gin.Context, rec *syncsvc.Record, members []string, pr projection) map[string]any {
-	a := rec.Attrs.Clone()
-	if a == nil {
-		a = scim.Attrs{}
-	}
-	list := make([]scim.Member, 0, len(members))
-	users := s.baseURL(c) + "/Users/"
-	for _, id := range members {
-		list = append(list, scim.Member{Value: id, Ref: users + id, Type: "User"})
-	}
-	if v := scim.MembersAttr(list); v != nil {
-		a["members"] = v
-	} else {
-		delete(a, "members")
-	}
-	return pr.apply(schemasOf(c), scim.RenderGroup(rec.ID, a, s.resourceMeta(c, s.groupKind(), rec)))
+	return pr.apply(schemasOf(c), syncsvc.GroupResource(rec, members, s.baseURL(c)))
 }
 
 // writeGroup answers status with the group and its ETag; members are read

@@ -13,21 +13,20 @@ import (
 // resourceKind is what the handlers shared by /Users and /Groups need to
 // know about one resource type.
 type resourceKind struct {
-	name     string // meta.resourceType and the 404 detail: "User", "Group"
-	endpoint string // the collection below the base URL: "/Users", "/Groups"
+	name string // meta.resourceType and the 404 detail: "User", "Group"
 	// get reads the current record, for If-Match tags that need it and GET.
 	get func(ctx context.Context, tenant, id string) (*syncsvc.Record, error)
 }
 
 func (s *server) userKind() resourceKind {
-	return resourceKind{name: resourceTypeUser, endpoint: "/Users",
+	return resourceKind{name: resourceTypeUser,
 		get: func(ctx context.Context, tenant, id string) (*syncsvc.Record, error) {
 			return s.deps.Users.GetUser(ctx, tenant, id)
 		}}
 }
 
 func (s *server) groupKind() resourceKind {
-	return resourceKind{name: resourceTypeGroup, endpoint: "/Groups",
+	return resourceKind{name: resourceTypeGroup,
 		get: func(ctx context.Context, tenant, id string) (*syncsvc.Record, error) {
 			return s.deps.Groups.GetGroup(ctx, tenant, id)
 		}}
@@ -44,18 +43,7 @@ func (k resourceKind) notFound(err error, id string) error {
 
 // location is the URL of the resource id.
 func (s *server) location(c *gin.Context, k resourceKind, id string) string {
-	return s.baseURL(c) + k.endpoint + "/" + id
-}
-
-// resourceMeta is the meta attribute of rec.
-func (s *server) resourceMeta(c *gin.Context, k resourceKind, rec *syncsvc.Record) scim.Meta {
-	return scim.Meta{
-		ResourceType: k.name,
-		Created:      rec.Created,
-		LastModified: rec.Modified,
-		Version:      etag(rec.Version),
-		Location:     s.location(c, k, rec.ID),
-	}
+	return syncsvc.ResourceLocation(s.baseURL(c), k.name, id)
 }
 
 // answerListFrom answers GET /Users or /Groups (read is queryListRequest)

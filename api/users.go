@@ -16,7 +16,7 @@ import (
 // odd ids are answered 404 here.
 const maxIDLen = 256
 
-const resourceTypeUser = "User"
+const resourceTypeUser = syncsvc.ResourceTypeUser
 
 // resourceID returns the :id path parameter, or a 404 SCIM error when it
 // cannot be the id of any resource (so the service never sees it).
@@ -40,10 +40,10 @@ func truncateID(id string) string {
 	return id
 }
 
-// renderUser renders rec, projected by pr.
+// renderUser renders rec, projected by pr: the rendering events use too
+// (sync.UserResource).
 func (s *server) renderUser(c *gin.Context, rec *syncsvc.Record, pr projection) map[string]any {
-	rendered := scim.RenderUser(rec.ID, rec.Attrs, s.resourceMeta(c, s.userKind(), rec))
-	return pr.apply(schemasOf(c), rendered)
+	return pr.apply(schemasOf(c), syncsvc.UserResource(rec, s.baseURL(c)))
 }
 
 // writeUser answers status with the user (projected by the request's

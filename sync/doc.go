@@ -30,7 +30,10 @@
 //
 // After the store's apply and before the applied mark, the transitions the
 // front door journaled for the versions applied become events on the
-// tenant's stream (events.go, ledger_events.go); the worker's webhook
+// tenant's stream (events.go, ledger_events.go), each with its resource
+// rendered as GET /Users/{id} or /Groups/{id} shows it (render.go; a
+// group's members up to EventMembersMax); the feed is read whole or
+// filtered by type and resource (Ledger.EventPage); the worker's webhook
 // deliveries (webhooks.go, on a queue and server of their own) walk that
 // stream per endpoint, signed per Standard Webhooks (webhook_sign.go).
 //
@@ -49,6 +52,9 @@
 //	                        a tenant's ledger to a checksummed file and back
 //	                        (ledger_recover.go, ledger_backup.go)
 //	events.go               event types, the transition a write journals, the feed's Event
+//	render.go               a resource as the SCIM API shows it (UserResource,
+//	                        GroupResource, meta.location under TenantBaseURL): the
+//	                        one rendering of the front door, the filters and events
 //	webhooks.go             endpoints, delivery runs, replay (webhook_sign.go: signatures,
 //	                        webhook_metrics.go: their series)
 //	metrics.go              Prometheus series and spans

@@ -192,9 +192,14 @@ type EventData struct {
 	Members []string `json:"members,omitempty"`
 	// Reason is a sync.failed's store reason (as the admin API shows it).
 	Reason string `json:"reason,omitempty"`
-	// Resource is the resource as the SCIM API shows it (no password):
-	// the state the store holds after the apply; absent for deletes.
+	// Resource is the resource as the SCIM API shows it (GET /Users/{id},
+	// /Groups/{id}: UserResource, GroupResource; no password): the state
+	// after the apply; absent for deletes. A group's lists its members, up
+	// to EventMembersMax.
 	Resource json.RawMessage `json:"resource,omitempty"`
+	// MembersOmitted is, for a group with more than EventMembersMax
+	// members, how many it has: its Resource then lists none.
+	MembersOmitted int64 `json:"members_omitted,omitempty"`
 }
 
 // eventID derives an event's id from what identifies it.
@@ -229,5 +234,6 @@ func eventFromFields(tenant, cursor string, f map[string]any) Event {
 	if r := s("res"); r != "" && json.Valid([]byte(r)) {
 		e.Data.Resource = json.RawMessage(r)
 	}
+	e.Data.MembersOmitted = i("mo")
 	return e
 }

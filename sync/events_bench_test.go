@@ -76,6 +76,7 @@ func pushOnce(b *testing.B, ctx context.Context, rdb redis.UniversalClient, user
 	l := NewLedger(rdb, nil)
 	if variant != "off" {
 		l.SetEventRetention(time.Hour)
+		l.SetPublicURL("https://scim.example.com") // meta.location, as in production
 	}
 	st := newSQLiteFixture(b, tenant)
 	svc := &Service{Ledger: l, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout}

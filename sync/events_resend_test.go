@@ -103,8 +103,12 @@ func TestGroupMemberEventsOnceAfterResendAndCrash(t *testing.T) {
 		t.Fatalf("pending %v %v", pending, err)
 	}
 	proxy, slow := slowLedger(t)
+	ev, err := b.ledger.groupEmitted(ctx, r, r.Anchor, pending)
+	if err != nil {
+		t.Fatal(err)
+	}
 	resent(t, proxy, slow, emitScript, func() error {
-		return slow.emitEvents(ctx, b.tenant, []emitted{groupEmitted(r, r.Anchor, pending)})
+		return slow.emitEvents(ctx, b.tenant, []emitted{ev})
 	})
 	// The task is redelivered: the whole run again.
 	run()

@@ -205,26 +205,6 @@ func dedupe(ids []string) []string {
 	return out
 }
 
-// RenderGroup builds the SCIM object of a group for filter matching and
-// sorting (no location); members as given (nil: none rendered).
-func RenderGroup(r *Record, members []string) map[string]any {
-	a := r.Attrs
-	if members != nil {
-		a = r.Attrs.Clone()
-		if a == nil {
-			a = scim.Attrs{}
-		}
-		ms := make([]scim.Member, len(members))
-		for i, m := range members {
-			ms[i] = scim.Member{Value: m}
-		}
-		if v := scim.MembersAttr(ms); v != nil {
-			a["members"] = v
-		}
-	}
-	return scim.RenderGroup(r.ID, a, r.Meta("Group"))
-}
-
 // SearchGroups lists groups matching q.
 func (s *Service) SearchGroups(ctx context.Context, tenant string, q Query) (*GroupPage, error) {
 	if q.StartIndex < 1 {
@@ -268,11 +248,11 @@ func (s *Service) SearchGroups(ctx context.Context, tenant string, q Query) (*Gr
 				}
 				members[r.ID] = ms
 			}
-			if q.Filter == nil || q.Filter.Match(RenderGroup(r, ms)) {
+			if q.Filter == nil || q.Filter.Match(GroupResource(r, ms, "")) {
 				matched = append(matched, r)
 			}
 		}
-		sortRecords(matched, q, func(r *Record) map[string]any { return RenderGroup(r, nil) })
+		sortRecords(matched, q, func(r *Record) map[string]any { return GroupResource(r, nil, "") })
 		total = len(matched)
 		lo := min(q.StartIndex-1, total)
 		hi := min(lo+max(q.Count, 0), total)
@@ -517,7 +497,7 @@ func (s *Service) SearchUsers(ctx context.Context, tenant string, q Query) ([]*R
 			all = append(all, recs...)
 		}
 	}
-	sortRecords(all, q, Render)
+	sortRecords(all, q, func(r *Record) map[string]any { return UserResource(r, "") })
 	total := len(all)
 	lo := min(q.StartIndex-1, total)
 	hi := min(lo+max(q.Count, 0), total)

@@ -101,7 +101,8 @@ func (r *Record) State() string {
 	return StatePending
 }
 
-// Meta is the record's SCIM meta (without location).
+// Meta is the record's SCIM meta (without location: UserResource and
+// GroupResource add it).
 func (r *Record) Meta(resourceType string) scim.Meta {
 	return scim.Meta{
 		ResourceType: resourceType,
@@ -145,6 +146,9 @@ type Ledger struct {
 	// eventRetention is how long events stay in a tenant's stream; 0:
 	// no events are recorded (ledger_events.go).
 	eventRetention time.Duration
+	// publicURL is the server's public URL, for the meta.location of the
+	// resources events show ("" none: SetPublicURL, render.go).
+	publicURL string
 	// onEvents, when set, is told of a tenant's new events (OnEvents).
 	onEvents func(ctx context.Context, tenant string)
 	// acks caches, per tenant, whether an endpoint takes *.acknowledged

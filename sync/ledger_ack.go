@@ -87,13 +87,15 @@ func (l *Ledger) refreshAcks(ctx context.Context, tenant string) error {
 //
 // KEYS: 1 stream, 2 the resource's journal. ARGV: 1 MINID ("" none),
 // 2 type, 3 kind, 4 id, 5 version, 6 acknowledged at (ms), 7 resource
-// JSON ("" none), 8 the call's id.
+// JSON ("" none), 8 the call's id, 9 the members the resource does not
+// list ("0" none: ledger_events.go's "mo").
 var ackEventScript = redis.NewScript(`
 local prev = redis.call('HMGET', KEYS[2], 'acall', 'aev')
 if prev[1] == ARGV[8] and prev[2] then return prev[2] end
 local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
 local f = {'type', ARGV[2], 'kind', ARGV[3], 'rid', ARGV[4], 'v', ARGV[5], 'at', ARGV[6]}
 if ARGV[7] ~= '' then f[#f+1] = 'res'; f[#f+1] = ARGV[7] end
+if ARGV[9] and ARGV[9] ~= '' and ARGV[9] ~= '0' then f[#f+1] = 'mo'; f[#f+1] = ARGV[9] end
 f[#f+1] = 'n'; f[#f+1] = n
 local id
 if ARGV[1] ~= '' then
@@ -114,12 +116,19 @@ func (l *Ledger) emitAcknowledged(ctx context.Context, kind string, r *Record) e
 	if want, err := l.acksWanted(ctx, r.Tenant); err != nil || !want {
 		return err
 	}
-	k, typ, ev := userKeys(r.Tenant), EventUserAcknowledged, userEmitted(r, "")
+	k, typ := userKeys(r.Tenant), EventUserAcknowledged
+	var ev emitted
 	if kind == queue.KindGroup {
-		k, typ, ev = groupKeys(r.Tenant), EventGroupAcknowledged, groupEmitted(r, "", nil)
+		k, typ = groupKeys(r.Tenant), EventGroupAcknowledged
+		var err error
+		if ev, err = l.groupEmitted(ctx, r, "", nil); err != nil {
+			return err
+		}
+	} else {
+		ev = l.userEmitted(r, "")
 	}
 	if err := ackEventScript.Run(ctx, l.rdb, []string{eventStream(r.Tenant), k.journal(r.ID)},
-		l.minID(), typ, kind, r.ID, r.Version, strconv.FormatInt(l.now().UnixMilli(), 10), ev.resource, newID()).Err(); err != nil {
+		l.minID(), typ, kind, r.ID, r.Version, strconv.FormatInt(l.now().UnixMilli(), 10), ev.resource, newID(), ev.membersOmitted).Err(); err != nil {
 		return redisErr("acknowledged event", err)
 	}
 	if l.onEvents != nil {

@@ -202,7 +202,7 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 	// whose mark is refused (its anchor is another user's) emits nothing
 	// yet (its journal is kept for the apply that is marked), and a crash
 	// cannot come between a mark and its events.
-	emitting := l.EventsEnabled() && len(batchEmitted(done)) > 0
+	emitting := l.EventsEnabled() && emitsAny(done)
 	var marks *redis.Cmd
 	if len(done) > 0 && !emitting {
 		keys := make([]string, 3, 3+2*len(done))
@@ -225,7 +225,7 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 			keys = append(keys, k.rec(m.id), k.lease(m.id), k.journal(m.id), k.pending(m.id))
 			emit, res := "0", []byte(nil)
 			if m.rec != nil && m.version > 0 {
-				e := userEmitted(m.rec, m.anchor)
+				e := l.userEmitted(m.rec, m.anchor)
 				emit, res = "1", e.resource
 			}
 			args = append(args, m.id, m.version, m.anchor, m.pwv, emit, res)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,8 +27,9 @@ import (
 // (SCIM id), n (per-resource sequence), v (version), at (acknowledged, unix
 // ms), anchor, changed (comma-separated attribute names), members
 // (comma-separated user ids), reason (sync.failed), res (the resource as
-// the SCIM API shows it, JSON). No password is ever in a record's doc, so
-// none is in an event.
+// the SCIM API shows it, JSON: render.go), mo (the number of members a
+// group's res does not list, when it has more than EventMembersMax). No
+// password is ever in a record's doc, so none is in an event.
 
 func (k keys) journal(id string) string { return k.prefix() + "j:" + id }
 
@@ -56,21 +58,32 @@ func (l *Ledger) eventsAdded(ctx context.Context, tenant string, cmd *redis.Cmd)
 	}
 }
 
-// userEmitted is what the apply of r (with the store's anchor) emits.
-func userEmitted(r *Record, anchor string) emitted {
+// userEmitted is what the apply of r (with the store's anchor) emits; the
+// resource is rendered only when events are recorded.
+func (l *Ledger) userEmitted(r *Record, anchor string) emitted {
 	e := emitted{kind: queue.KindUser, id: r.ID, version: r.Version, anchor: anchor}
-	if !r.Deleted {
-		e.resource, _ = scim.AppendJSON(make([]byte, 0, 512), scim.RenderUser(r.ID, r.Attrs, r.Meta("User")))
+	if !r.Deleted && l.EventsEnabled() {
+		e.resource, _ = scim.AppendJSON(make([]byte, 0, 512), UserResource(r, l.eventBase(r.Tenant)))
 	}
 	return e
 }
 
-// groupEmitted is what the apply of group r emits: its attribute changes
-// and the member changes applied (user id → "+n" added, "-n" removed).
-func groupEmitted(r *Record, anchor string, applied map[string]string) emitted {
+// groupEmitted is what the apply of group r emits: its attribute changes,
+// with the group as the SCIM API shows it (its members read now, at most
+// EventMembersMax: render.go), and the member changes applied (user id →
+// "+n" added, "-n" removed).
+func (l *Ledger) groupEmitted(ctx context.Context, r *Record, anchor string, applied map[string]string) (emitted, error) {
 	e := emitted{kind: queue.KindGroup, id: r.ID, version: r.Version, anchor: anchor}
+	if !l.EventsEnabled() {
+		return e, nil
+	}
 	if !r.Deleted {
-		e.resource, _ = scim.AppendJSON(make([]byte, 0, 256), scim.RenderGroup(r.ID, r.Attrs, r.Meta("Group")))
+		members, omitted, err := l.eventMembers(ctx, r.Tenant, r.ID)
+		if err != nil {
+			return e, err
+		}
+		e.resource, _ = scim.AppendJSON(make([]byte, 0, 256+130*len(members)), GroupResource(r, members, l.eventBase(r.Tenant)))
+		e.membersOmitted = omitted
 	}
 	users := make([]string, 0, len(applied))
 	for u := range applied {
@@ -80,18 +93,17 @@ func groupEmitted(r *Record, anchor string, applied map[string]string) emitted {
 	for _, u := range users {
 		e.members = append(e.members, u+"="+applied[u])
 	}
-	return e
+	return e, nil
 }
 
-// batchEmitted is what a drain batch's marks emit.
-func batchEmitted(done []applyMark) []emitted {
-	var out []emitted
+// emitsAny reports whether a drain batch's marks emit events.
+func emitsAny(done []applyMark) bool {
 	for _, m := range done {
 		if m.rec != nil && m.version > 0 {
-			out = append(out, userEmitted(m.rec, m.anchor))
+			return true
 		}
 	}
-	return out
+	return false
 }
 
 // userJournalEntry is the journal entry of a user write ("" none).
@@ -166,7 +178,7 @@ local function emitAdd(stream, minid, j, f)
   end
   emitCount = emitCount + 1
 end
-local function emitResource(stream, minid, call, j, pend, kind, id, applied, anchor, res, members)
+local function emitResource(stream, minid, call, j, pend, kind, id, applied, anchor, res, members, omitted)
   local h = redis.call('HGETALL', j)
   local vs, entries = {}, {}
   for i = 1, #h, 2 do
@@ -181,7 +193,10 @@ local function emitResource(stream, minid, call, j, pend, kind, id, applied, anc
         local f = {'type', typ, 'kind', kind, 'rid', id, 'v', v, 'at', tostring(t.at or '')}
         if anchor ~= '' then f[#f+1] = 'anchor'; f[#f+1] = anchor end
         if type(t.c) == 'table' and #t.c > 0 then f[#f+1] = 'changed'; f[#f+1] = table.concat(t.c, ',') end
-        if res ~= '' and not string.find(typ, 'deleted', 1, true) then f[#f+1] = 'res'; f[#f+1] = res end
+        if res ~= '' and not string.find(typ, 'deleted', 1, true) then
+          f[#f+1] = 'res'; f[#f+1] = res
+          if omitted and omitted ~= '' and omitted ~= '0' then f[#f+1] = 'mo'; f[#f+1] = omitted end
+        end
         emitAdd(stream, minid, j, f)
       end
     end
@@ -207,14 +222,15 @@ end
 // KEYS: 1 stream, then per resource 2: its journal, its pending members
 // hash (a user's: a key that does not exist).
 // ARGV: 1 MINID for trimming ("" none), 2 the call's id (new for each
-// call, the same when go-redis sends it again), then per resource 6 values: kind,
+// call, the same when go-redis sends it again), then per resource 7 values: kind,
 // id, applied version, anchor, resource JSON ("" none), members
-// ("user=+n,user=-n", "" none).
+// ("user=+n,user=-n", "" none), the number of members the resource does
+// not list ("0": it lists them all; the "mo" field of its events).
 // Returns {number of events added, id of the last one or ""}.
 var emitScript = redis.NewScript(emitLua + `
 for r = 2, #KEYS, 2 do
-  local b = 3 + (r - 2) / 2 * 6
-  emitResource(KEYS[1], ARGV[1], ARGV[2], KEYS[r], KEYS[r+1], ARGV[b], ARGV[b+1], tonumber(ARGV[b+2]), ARGV[b+3], ARGV[b+4], ARGV[b+5])
+  local b = 3 + (r - 2) / 2 * 7
+  emitResource(KEYS[1], ARGV[1], ARGV[2], KEYS[r], KEYS[r+1], ARGV[b], ARGV[b+1], tonumber(ARGV[b+2]), ARGV[b+3], ARGV[b+4], ARGV[b+5], ARGV[b+6])
 end
 return {emitCount, emitLast}
 `)
@@ -247,6 +263,9 @@ type emitted struct {
 	version  int64
 	anchor   string
 	resource []byte // the resource as the SCIM API shows it
+	// membersOmitted is how many members a group's resource does not list
+	// (more than EventMembersMax; 0: it lists them all).
+	membersOmitted int64
 	// members are the membership changes applied ("user=+n" added,
 	// "user=-n" removed: the pending hash's values), sorted by user.
 	members []string
@@ -268,7 +287,7 @@ func (l *Ledger) minID() string {
 func (l *Ledger) emitArgs(tenant string, rs []emitted) ([]string, []any) {
 	ks := make([]string, 1, 1+len(rs))
 	ks[0] = eventStream(tenant)
-	args := make([]any, 2, 2+6*len(rs))
+	args := make([]any, 2, 2+7*len(rs))
 	args[0], args[1] = l.minID(), newID()
 	for _, r := range rs {
 		k := userKeys(tenant)
@@ -276,7 +295,7 @@ func (l *Ledger) emitArgs(tenant string, rs []emitted) ([]string, []any) {
 			k = groupKeys(tenant)
 		}
 		ks = append(ks, k.journal(r.id), k.pending(r.id))
-		args = append(args, r.kind, r.id, r.version, r.anchor, r.resource, r.memberArg())
+		args = append(args, r.kind, r.id, r.version, r.anchor, r.resource, r.memberArg(), r.membersOmitted)
 	}
 	return ks, args
 }
@@ -340,6 +359,95 @@ func (l *Ledger) Events(ctx context.Context, tenant, after string, limit int) ([
 		start = "(" + after
 	}
 	return l.eventRange(ctx, tenant, start, "+", limit)
+}
+
+// EventFilter selects events of the feed (zero: every event).
+type EventFilter struct {
+	// Types are the event types wanted (none: every type); a type that is
+	// not one of EventTypes or AckEventTypes is refused.
+	Types []string
+	// ResourceID is the SCIM id of the one resource wanted ("" any).
+	ResourceID string
+}
+
+func (f EventFilter) empty() bool { return len(f.Types) == 0 && f.ResourceID == "" }
+
+// check refuses an unknown event type or an id no resource has.
+func (f EventFilter) check() error {
+	if err := checkTypes(f.Types); err != nil {
+		return err
+	}
+	if len(f.ResourceID) > maxEventResourceID {
+		return scim.BadRequest(scim.ScimTypeInvalidValue, "resource_id is longer than %d characters", maxEventResourceID)
+	}
+	return nil
+}
+
+func (f EventFilter) match(e *Event) bool {
+	return (len(f.Types) == 0 || slices.Contains(f.Types, e.Type)) && (f.ResourceID == "" || f.ResourceID == e.Data.ID)
+}
+
+// maxEventResourceID bounds the resource_id filter (a SCIM id of ours is
+// a UUID; an adopted one the store's, short too).
+const maxEventResourceID = 1024
+
+// eventsScanFactor bounds the work of one filtered page: at most this many
+// stream entries per event asked for (limit) are read, and at most
+// eventsScanMax in all, whatever matches.
+const (
+	eventsScanFactor = 10
+	eventsScanMax    = 10_000
+)
+
+// EventPage returns up to limit of the tenant's events after the cursor
+// after ("" from the oldest kept) that f selects, oldest first, and the
+// cursor to continue from. Events f skips are read past: next is the last
+// event returned when the page is full, else the last entry read (so a
+// consumer polling with a filter never reads the skipped events again),
+// and after itself when nothing was read. A filtered page reads at most
+// eventsScanFactor × limit entries (eventsScanMax in all): it may come
+// back short, or empty with next moved on, before the stream's end.
+func (l *Ledger) EventPage(ctx context.Context, tenant, after string, limit int, f EventFilter) (evs []Event, next string, err error) {
+	if err := f.check(); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	next = after
+	if f.empty() {
+		if evs, err = l.Events(ctx, tenant, after, limit); err != nil {
+			return nil, "", err
+		}
+		if len(evs) > 0 {
+			next = evs[len(evs)-1].Cursor
+		}
+		return evs, next, nil
+	}
+	budget := min(eventsScanFactor*limit, eventsScanMax)
+	chunk := min(max(limit, 100), 1000)
+	evs = []Event{}
+	for budget > 0 {
+		n := min(chunk, budget)
+		read, err := l.Events(ctx, tenant, next, n)
+		if err != nil {
+			return nil, "", err
+		}
+		budget -= len(read)
+		for i := range read {
+			next = read[i].Cursor
+			if f.match(&read[i]) {
+				evs = append(evs, read[i])
+				if len(evs) == limit {
+					return evs, next, nil
+				}
+			}
+		}
+		if len(read) < n {
+			break // the stream's end
+		}
+	}
+	return evs, next, nil
 }
 
 // EventsBetween returns up to limit of the tenant's events whose time is

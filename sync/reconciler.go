@@ -200,12 +200,24 @@ func (rc *Reconciler) ReconcileUser(ctx context.Context, tenant, id string) erro
 		pwv = r.passwordVersion
 	}
 	// The mark and its events in one script: a refused mark emits none.
-	ev := userEmitted(r, anchor)
+	ev := rc.Ledger.userEmitted(r, anchor)
 	if err := rc.Ledger.markAppliedEmit(ctx, tenant, id, r.Version, anchor, pwv, lease, &ev); err != nil {
 		return err
 	}
 	rc.Metrics.applied(tenant, queue.KindUser, r.Modified)
 	return nil
+}
+
+// emitGroup emits the events of group r's apply (Ledger.groupEmitted).
+func (rc *Reconciler) emitGroup(ctx context.Context, tenant string, r *Record, anchor string, applied map[string]string) error {
+	if !rc.Ledger.EventsEnabled() {
+		return nil
+	}
+	ev, err := rc.Ledger.groupEmitted(ctx, r, anchor, applied)
+	if err != nil {
+		return err
+	}
+	return rc.Ledger.emitEvents(ctx, tenant, []emitted{ev})
 }
 
 // memberBatch bounds the members sent to the store in one call.
@@ -258,7 +270,7 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 	}
 	if !mapped {
 		// Groups of this tenant live in the ledger only.
-		if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{groupEmitted(r, r.Anchor, pending)}); err != nil {
+		if err := rc.emitGroup(ctx, tenant, r, r.Anchor, pending); err != nil {
 			return err
 		}
 		return rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, "", pending)
@@ -278,7 +290,7 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 		if err := gs.RemoveGroup(sctx, g); err != nil {
 			return rc.fail(ctx, k, r, err)
 		}
-		if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{groupEmitted(r, r.Anchor, nil)}); err != nil {
+		if err := rc.emitGroup(ctx, tenant, r, r.Anchor, nil); err != nil {
 			return err
 		}
 		return rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, "", nil)
@@ -324,7 +336,7 @@ func (rc *Reconciler) ReconcileGroup(ctx context.Context, tenant, id string) err
 			return rc.fail(ctx, k, r, err)
 		}
 	}
-	if err := rc.Ledger.emitEvents(ctx, tenant, []emitted{groupEmitted(r, anchor, applied)}); err != nil {
+	if err := rc.emitGroup(ctx, tenant, r, anchor, applied); err != nil {
 		return err
 	}
 	if err := rc.Ledger.markGroupApplied(ctx, tenant, id, r.Version, anchor, applied); err != nil {

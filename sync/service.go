@@ -329,11 +329,6 @@ func (s *Service) rememberDrain(tenant, queueName, gen string) {
 	s.queued[[2]string{tenant, queueName}] = queuedDrain{gen: gen, at: time.Now()}
 }
 
-// Render builds the SCIM object of r used for filter matching (no location).
-func Render(r *Record) map[string]any {
-	return scim.RenderUser(r.ID, r.Attrs, r.Meta("User"))
-}
-
 // scanBatch is how many records a filter scan reads per round trip.
 const scanBatch = 500
 
@@ -401,7 +396,7 @@ func (s *Service) matchUsers(ctx context.Context, tenant string, f *scim.Filter)
 	}
 	out := candidates[:0:0]
 	for _, r := range candidates {
-		if f.Match(Render(r)) {
+		if f.Match(UserResource(r, "")) {
 			out = append(out, r)
 		}
 	}

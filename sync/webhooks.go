@@ -461,6 +461,12 @@ func (w *Webhooks) Events(ctx context.Context, tenant, after string, limit int) 
 	return w.Ledger.Events(ctx, tenant, after, limit)
 }
 
+// EventPage is the events feed filtered by f, with the cursor to continue
+// from (Ledger.EventPage).
+func (w *Webhooks) EventPage(ctx context.Context, tenant, after string, limit int, f EventFilter) ([]Event, string, error) {
+	return w.Ledger.EventPage(ctx, tenant, after, limit, f)
+}
+
 // Deliveries is an endpoint's delivery log, newest first.
 func (w *Webhooks) Deliveries(ctx context.Context, tenant, id string, limit int) ([]Delivery, error) {
 	if _, err := w.Ledger.getEndpoint(ctx, tenant, id); err != nil {

@@ -165,6 +165,8 @@ type view struct {
 	Setup *setupLinksView
 	// Webhooks is nil without Deps.Webhooks; then no section.
 	Webhooks *webhooksView
+	// Endpoint is the webhook endpoint's own page (webhook.html).
+	Endpoint *endpointPage
 	Failed   []syncsvc.ResourceStatus
 	Pending  []syncsvc.ResourceStatus
 	Job      *syncsvc.JobStatus
@@ -296,6 +298,8 @@ func (h *Handler) tenantPage(c *gin.Context) {
 		v.Notice = "OAuth client revoked: its tokens no longer work."
 	case "webhook-updated":
 		v.Notice = "Webhook endpoint updated."
+	case "webhook-deleted":
+		v.Notice = "Webhook endpoint deleted, with its delivery log; it gets no more deliveries."
 	case "replayed":
 		users, _ := strconv.Atoi(c.Query("users"))
 		groups, _ := strconv.Atoi(c.Query("groups"))

@@ -17,7 +17,12 @@ import (
 // The console's webhooks section of a tenant's page: each endpoint with
 // its state (a disabled endpoint shows why: 410, or failing too long),
 // its latest deliveries, enable/disable and rotate buttons, and a form to
-// add one; a new or rotated signing secret is shown once.
+// add one; a new or rotated signing secret is shown once. Each endpoint's
+// own page (webhook.html) edits its URL and event types (the URL through
+// the same checks as a creation: Webhooks.UpdateEndpoint) and deletes it,
+// which needs its confirm box ticked: the same operations as PATCH and
+// DELETE /admin/v1/tenants/{t}/webhooks/{ep} and `scimbridge webhook
+// update|delete`.
 
 // consoleDeliveries is how many deliveries the page shows per endpoint.
 const consoleDeliveries = 5
@@ -45,7 +50,7 @@ func (h *Handler) webhooksView(ctx context.Context, tenant string) (*webhooksVie
 	if err != nil {
 		return nil, err
 	}
-	v := &webhooksView{Types: strings.Join(syncsvc.EventTypes, ", ") + " (only when listed: " + strings.Join(syncsvc.AckEventTypes, ", ") + ")"}
+	v := &webhooksView{Types: typesHint()}
 	for _, e := range list {
 		ds, err := h.deps.Webhooks.Deliveries(ctx, tenant, e.ID, consoleDeliveries)
 		if err != nil {
@@ -61,6 +66,114 @@ func (h *Handler) mountConsoleWebhooks(auth gin.IRouter) {
 	auth.POST("/tenants/:tenant/webhooks/:endpoint/enable", h.consoleSetEndpoint(true))
 	auth.POST("/tenants/:tenant/webhooks/:endpoint/disable", h.consoleSetEndpoint(false))
 	auth.POST("/tenants/:tenant/webhooks/:endpoint/rotate", h.consoleRotateEndpoint)
+	auth.GET("/tenants/:tenant/webhooks/:endpoint", h.consoleEndpointPage)
+	auth.POST("/tenants/:tenant/webhooks/:endpoint", h.consoleEditEndpoint)
+	auth.POST("/tenants/:tenant/webhooks/:endpoint/delete", h.consoleDeleteEndpoint)
+}
+
+// endpointPage is what webhook.html shows: the endpoint, its latest
+// deliveries, and the edit form's values (the endpoint's, or what a
+// refused form sent, so the operator can correct it).
+type endpointPage struct {
+	*syncsvc.Endpoint
+	Deliveries []syncsvc.Delivery
+	FormURL    string
+	FormTypes  string
+	TypesHint  string
+}
+
+// renderEndpointPage shows the endpoint's page with status; formErr (a
+// refused edit or delete) is shown above it, and url/types (when not nil)
+// replace the form's values.
+func (h *Handler) renderEndpointPage(c *gin.Context, status int, formErr error, formURL, formTypes *string) {
+	ctx, id := c.Request.Context(), c.Param("tenant")
+	t, err := h.deps.Tenants.Get(ctx, id)
+	if err != nil {
+		h.consoleError(c, err)
+		return
+	}
+	e, err := h.deps.Webhooks.GetEndpoint(ctx, id, c.Param("endpoint"))
+	if err == nil {
+		var ds []syncsvc.Delivery
+		if ds, err = h.deps.Webhooks.Deliveries(ctx, id, e.ID, consoleDeliveries); err == nil {
+			p := &endpointPage{Endpoint: e, Deliveries: ds, FormURL: e.URL, FormTypes: strings.Join(e.Types, ", "),
+				TypesHint: typesHint()}
+			if formURL != nil {
+				p.FormURL = *formURL
+			}
+			if formTypes != nil {
+				p.FormTypes = *formTypes
+			}
+			v := view{Title: e.ID + " · " + t.ID, Tenant: t, Endpoint: p}
+			if formErr != nil {
+				v.Error = formErr.Error()
+			}
+			h.render(c, status, "webhook.html", v)
+			return
+		}
+	}
+	h.endpointError(c, err)
+}
+
+// endpointError shows an error that is not the form's: no such endpoint
+// (404), or the tenant page's errors.
+func (h *Handler) endpointError(c *gin.Context, err error) {
+	if errors.Is(err, syncsvc.ErrNotFound) {
+		h.render(c, http.StatusNotFound, "tenants.html", view{Title: "Error", Error: "No such webhook endpoint."})
+		return
+	}
+	h.consoleError(c, err)
+}
+
+// typesHint lists the event types an endpoint can take.
+func typesHint() string {
+	return strings.Join(syncsvc.EventTypes, ", ") + " (only when listed: " + strings.Join(syncsvc.AckEventTypes, ", ") + ")"
+}
+
+// formTypes reads a comma-separated types field ("" is every type).
+func formTypes(s string) []string {
+	return append([]string{}, splitList(s)...)
+}
+
+func (h *Handler) consoleEndpointPage(c *gin.Context) {
+	h.renderEndpointPage(c, http.StatusOK, nil, nil, nil)
+}
+
+// consoleEditEndpoint sets the endpoint's URL and event types from the
+// page's form (an empty types field: every type); a refused value shows
+// the page again with the error and the values sent, nothing changed.
+func (h *Handler) consoleEditEndpoint(c *gin.Context) {
+	id := c.Param("tenant")
+	u, ts := strings.TrimSpace(c.PostForm("url")), strings.TrimSpace(c.PostForm("types"))
+	types := formTypes(ts)
+	_, err := h.deps.Webhooks.UpdateEndpoint(c.Request.Context(), id, c.Param("endpoint"), syncsvc.EndpointInput{URL: &u, Types: &types})
+	if err != nil {
+		if s := statusOf(c, err); s < 500 && !errors.Is(err, syncsvc.ErrNotFound) {
+			h.renderEndpointPage(c, s, err, &u, &ts)
+			return
+		}
+		h.endpointError(c, err)
+		return
+	}
+	h.redirectTenant(c, id, url.Values{"notice": {"webhook-updated"}})
+}
+
+// errNotConfirmed: a delete form sent without its confirm box ticked.
+var errNotConfirmed = errors.New("nothing deleted: tick the box to confirm the deletion")
+
+// consoleDeleteEndpoint deletes the endpoint once the form's confirm box
+// is ticked; without it the page is shown again, nothing deleted.
+func (h *Handler) consoleDeleteEndpoint(c *gin.Context) {
+	id := c.Param("tenant")
+	if c.PostForm("confirm") != "yes" {
+		h.renderEndpointPage(c, http.StatusBadRequest, errNotConfirmed, nil, nil)
+		return
+	}
+	if err := h.deps.Webhooks.DeleteEndpoint(c.Request.Context(), id, c.Param("endpoint")); err != nil {
+		h.endpointError(c, err)
+		return
+	}
+	h.redirectTenant(c, id, url.Values{"notice": {"webhook-deleted"}})
 }
 
 // consoleSecret renders the tenant page with a new secret, or the form's

@@ -3,8 +3,11 @@
 // console_oauth.go), setup links for the customer's setup page
 // (setuplinks.go; the page itself is package api/setup), each resource's
 // sync state, replay, full import and drift jobs, mapping preview, recover
-// and backup (recover.go; restore is the CLI's)) and a small server-rendered
-// console under /console, both behind the operator token.
+// and backup (recover.go; restore is the CLI's), the events feed (filtered by
+// types= and resource_id=) and webhook endpoints (webhooks.go)) and a small
+// server-rendered console under /console (webhook endpoints: added, edited,
+// enabled, rotated and, once confirmed, deleted: console_webhooks.go), both
+// behind the operator token.
 //
 // Operator (operator.go) is the one authentication of the operator for
 // every operator surface of a process: the admin API, the console's login,

@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -13,6 +14,8 @@ import (
 // The tenants' events feed and webhook endpoints (sync/webhooks.go):
 //
 //	GET    /tenants/{t}/events?after=<cursor>&limit=N   the feed, oldest first; next_cursor continues
+//	       [&types=user.created,user.deactivated]       only these types (an unknown one: 400)
+//	       [&resource_id=<SCIM id>]                     only this resource's events
 //	POST   /tenants/{t}/events/replay                   {"event_id"} or {"from","to"}, optional "endpoint"
 //	GET    /tenants/{t}/webhooks                        the endpoints (no secrets)
 //	POST   /tenants/{t}/webhooks                        {"url","event_types","enabled"}: the secret is in this answer only
@@ -40,8 +43,10 @@ func (h *Handler) mountWebhooks(v1 gin.IRouter) {
 // EventsPage is one page of the feed.
 type EventsPage struct {
 	Events []syncsvc.Event `json:"events"`
-	// NextCursor is ?after= for the next page (the last event's cursor,
-	// or the request's own when the page is empty).
+	// NextCursor is ?after= for the next page: the last event's cursor,
+	// or, when a filter skipped events after it, the last one read (a
+	// filtered page may be empty with NextCursor moved on: read on), or
+	// the request's own when nothing was read.
 	NextCursor string `json:"next_cursor"`
 }
 
@@ -59,17 +64,24 @@ func (h *Handler) listEvents(c *gin.Context) {
 		}
 		limit = n
 	}
-	after := c.Query("after")
-	evs, err := h.deps.Webhooks.Events(c.Request.Context(), t.ID, after, limit)
+	f := syncsvc.EventFilter{Types: splitList(c.Query("types")), ResourceID: c.Query("resource_id")}
+	evs, next, err := h.deps.Webhooks.EventPage(c.Request.Context(), t.ID, c.Query("after"), limit, f)
 	if err != nil {
 		h.fail(c, err)
 		return
 	}
-	next := after
-	if len(evs) > 0 {
-		next = evs[len(evs)-1].Cursor
-	}
 	c.JSON(http.StatusOK, EventsPage{Events: evs, NextCursor: next})
+}
+
+// splitList splits a comma-separated query value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (h *Handler) replayEvents(c *gin.Context) {

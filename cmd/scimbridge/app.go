@@ -123,6 +123,7 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.ledger.RequireReplicas(cfg.Redis.MinReplicas, cfg.Redis.ReplicaTimeout)
 	if cfg.Events.Enabled != nil && *cfg.Events.Enabled {
 		a.ledger.SetEventRetention(cfg.Events.Retention)
+		a.ledger.SetPublicURL(cfg.PublicURL) // events' meta.location, as the API shows it
 	}
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout).

@@ -60,7 +60,8 @@ type invocation struct {
 	from, to string // events replay --from/--to (RFC 3339)
 	endpoint string // --endpoint
 	url      string // webhook create/update --url
-	types    string // webhook create/update --types (comma-separated)
+	types    string // webhook create/update, events list --types (comma-separated)
+	resource string // events list --resource-id
 	enabled  string // webhook update --enabled true|false
 	overlap  string // webhook rotate --overlap
 
@@ -172,7 +173,7 @@ func cliCommands() []command {
 	noWaitFlag := boolFlag("no-wait", "start the job and return (then: scimbridge job --id ID)", func(in *invocation) *bool { return &in.noWait })
 	tenantFileFlag := stringFlag("file", "F", "the tenant, YAML or JSON (- for standard input)", "", fileField).
 		need("(- for standard input)")
-	typesFlag := stringFlag("types", "T1,T2", "event types sent (comma-separated; unset: all)", "", func(in *invocation) *string { return &in.types })
+	typesFlag := stringFlag("types", "T1,T2", "event types sent (comma-separated, or all; create unset: all)", "", func(in *invocation) *string { return &in.types })
 	endpointFlag := func(required bool) flagSpec {
 		f := stringFlag("endpoint", "ID", "the webhook endpoint id (ep_...)", "", func(in *invocation) *string { return &in.endpoint })
 		if required {
@@ -290,10 +291,15 @@ func cliCommands() []command {
 				jsonFlag),
 			run: runRestore},
 
-		{name: "events list", summary: "a tenant's events feed, oldest first (then --after the last cursor)",
+		{name: "events list", summary: "a tenant's events feed, oldest first (then --after the next cursor)",
+			doc: "With --types or --resource-id the events skipped are read past, at most 10 per event asked\n" +
+				"for: the page can be short, or empty, before the feed's end. Continue with --after the cursor\n" +
+				"printed last (\"next cursor\"; in --json, next_cursor).",
 			flags: connect(tenantFlag,
 				stringFlag("after", "CURSOR", "continue after this cursor (unset: the oldest kept)", "", func(in *invocation) *string { return &in.after }),
 				intFlag("count", "N", "events (1 to 1000)", 100, func(in *invocation) *int { return &in.count }),
+				stringFlag("types", "T1,T2", "only events of these types (comma-separated)", "", func(in *invocation) *string { return &in.types }),
+				stringFlag("resource-id", "ID", "only events of this resource (its SCIM id)", "", func(in *invocation) *string { return &in.resource }),
 				jsonFlag),
 			run: runEvents},
 		{name: "events replay", summary: "send events again to the webhook endpoints (one event, or a time range)",

@@ -109,6 +109,10 @@ type serverOptions struct {
 	// caches turns on the key and OAuth client caches (api.key_cache_ttl)
 	// and their watchers, as `scimbridge api` does.
 	caches bool
+	// publicURL sets public_url to the server's own address (as the
+	// default does in production), so events show the meta.location the
+	// API shows; without it the API derives it from each request's Host.
+	publicURL bool
 }
 
 // startTestServer is the one test server of the package: it wires cfg
@@ -117,7 +121,11 @@ type serverOptions struct {
 // it all at cleanup (or at ts.stop).
 func startTestServer(t testing.TB, cfg *Config, opts serverOptions) *testServer {
 	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
 	cfg.PublicURL = "" // derive from each request's Host
+	if opts.publicURL {
+		cfg.PublicURL = "http://" + srv.Listener.Addr().String()
+	}
 	logger := testsupport.Logger()
 	if opts.logs != nil {
 		logger = slog.New(newCorrelatingHandler(slog.NewJSONHandler(opts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
@@ -129,6 +137,7 @@ func startTestServer(t testing.TB, cfg *Config, opts serverOptions) *testServer 
 	a, err := newApp(ctx, cfg, logger)
 	if err != nil {
 		cancel()
+		srv.Close()
 		t.Fatal(err)
 	}
 	if opts.factories != nil {
@@ -140,6 +149,7 @@ func startTestServer(t testing.TB, cfg *Config, opts serverOptions) *testServer 
 	if err := a.seedTenants(ctx); err != nil {
 		cancel()
 		a.close()
+		srv.Close()
 		t.Fatal(err)
 	}
 	if opts.caches {
@@ -152,7 +162,8 @@ func startTestServer(t testing.TB, cfg *Config, opts serverOptions) *testServer 
 	if opts.full {
 		handler = a.handler()
 	}
-	srv := httptest.NewServer(handler)
+	srv.Config.Handler = handler
+	srv.Start()
 	done := make(chan struct{})
 	go func() { _ = a.runWorker(ctx); close(done) }()
 	ts := &testServer{app: a, url: srv.URL}

@@ -34,19 +34,26 @@ func runEvents(ctx context.Context, in *invocation) error {
 	out := cliOutput{w: in.stdout, json: in.json}
 	switch in.name {
 	case "events list":
-		evs, err := a.webhooks.Events(ctx, in.tenant, in.after, in.count)
+		f := syncsvc.EventFilter{Types: splitTypes(in.types), ResourceID: in.resource}
+		evs, next, err := a.webhooks.EventPage(ctx, in.tenant, in.after, in.count, f)
 		if err != nil {
 			return err
 		}
 		if out.json {
-			return out.encode(evs)
+			return out.encode(map[string]any{"events": evs, "next_cursor": next})
 		}
 		tw := out.table("CURSOR\tTIME\tTYPE\tRESOURCE\tSEQ\tID")
 		for _, e := range evs {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%d\t%s\n", e.Cursor, e.Time.Format(time.RFC3339), printable(e.Type),
 				printable(e.Data.ResourceType), printable(e.Data.ID), e.Data.Sequence, e.ID)
 		}
-		return tw.Flush()
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		if next != "" {
+			fmt.Fprintf(in.stdout, "next cursor: %s\n", printable(next))
+		}
+		return nil
 	case "events replay":
 		evs, n, err := a.webhooks.ReplaySelected(ctx, in.tenant, sel)
 		if err != nil {
@@ -56,6 +63,17 @@ func runEvents(ctx context.Context, in *invocation) error {
 			"%d event(s), %d delivery(ies) queued; a worker sends them\n", len(evs), n)
 	}
 	return fmt.Errorf("events: unknown command %q", in.name)
+}
+
+// splitTypes splits a comma-separated --types, dropping empty items.
+func splitTypes(s string) []string {
+	var out []string
+	for _, t := range strings.Split(s, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // replaySelection reads --event or --from/--to.
@@ -91,9 +109,11 @@ func runWebhook(ctx context.Context, in *invocation) error {
 		input.URL = &in.url
 	}
 	if in.types != "" {
-		ts := strings.Split(in.types, ",")
-		for i := range ts {
-			ts[i] = strings.TrimSpace(ts[i])
+		ts := []string{} // "all": every type
+		if strings.TrimSpace(in.types) != "all" {
+			if ts = splitTypes(in.types); len(ts) == 0 {
+				return &usageError{cmd: in.name, err: fmt.Errorf("--types must name event types, or be all")}
+			}
 		}
 		input.Types = &ts
 	}

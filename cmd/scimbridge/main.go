@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	syncsvc "github.com/scimbridge/scimbridge/sync"
 )
 
 func main() {
@@ -230,5 +232,5 @@ func adminApp(ctx context.Context, cf commonFlags) (*app, func(), error) {
 
 // baseURL is a tenant's SCIM Base URL.
 func baseURL(publicURL, tenant string) string {
-	return publicURL + "/scim/" + tenant + "/v2"
+	return syncsvc.TenantBaseURL(publicURL, tenant)
 }

@@ -354,9 +354,16 @@ func TestWebhookWorkerKilledMidDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatalf("events list: %v", err)
 	}
-	var evs []syncsvc.Event
-	if err := json.Unmarshal(out, &evs); err != nil {
+	var page struct {
+		Events     []syncsvc.Event `json:"events"`
+		NextCursor string          `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(out, &page); err != nil {
 		t.Fatal(err)
+	}
+	evs := page.Events
+	if len(evs) > 0 && page.NextCursor != evs[len(evs)-1].Cursor {
+		t.Fatalf("next_cursor %q, want the last event's %q", page.NextCursor, evs[len(evs)-1].Cursor)
 	}
 	got := rcv.events()
 	rcv.mu.Lock()
@@ -420,5 +427,98 @@ func TestWebhookEndpointsFromConfig(t *testing.T) {
 	defer rcv.mu.Unlock()
 	if len(rcv.bad) > 0 || len(rcv.got) != 2 {
 		t.Fatalf("%d delivered, signatures: %v", len(rcv.got), rcv.bad)
+	}
+}
+
+// The resource a webhook delivers is the document the SCIM API answers
+// to GET /Users/{id} and GET /Groups/{id}: the same attributes, meta
+// (location under public_url, version, times) and a group's members
+// (value, $ref, type). The feed's types= filter returns only the group's
+// events.
+func TestWebhookResourceIsWhatTheAPIShows(t *testing.T) {
+	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
+	const tenant = "res-co"
+	cfg := testConfig(t, redisAddr, sqliteTenant(t, tenant))
+	ts := startTestServer(t, cfg, serverOptions{publicURL: true})
+	rcv := newHookReceiver(t)
+	rcv.subscribe(t, ts.app, tenant)
+	c := &scimClient{t: t, base: ts.url + "/scim/" + tenant + "/v2", auth: "Bearer " + newKey(t, ts.app, tenant)}
+	status, u := c.do("POST", "/Users", map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": "res@example.com", "displayName": "Res Ource",
+		"emails": []map[string]any{{"type": "work", "value": "res@example.com", "primary": true}},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("POST /Users: %d %v", status, u)
+	}
+	uid, _ := u["id"].(string)
+	status, g := c.do("POST", "/Groups", map[string]any{
+		"schemas":     []string{"urn:ietf:params:scim:schemas:core:2.0:Group"},
+		"displayName": "Resourceful", "members": []map[string]any{{"value": uid}},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("POST /Groups: %d %v", status, g)
+	}
+	gid, _ := g["id"].(string)
+	waitDelivered(t, ts.app, tenant, rcv, 3)
+	delivered := map[string]map[string]any{}
+	for _, e := range rcv.events() {
+		if e.Data.Resource == nil {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(e.Data.Resource, &m); err != nil {
+			t.Fatal(err)
+		}
+		delivered[e.Type] = m
+	}
+	for _, x := range []struct{ typ, path string }{
+		{syncsvc.EventUserCreated, "/Users/" + uid},
+		{syncsvc.EventGroupCreated, "/Groups/" + gid},
+	} {
+		status, got := c.do("GET", x.path, nil)
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", x.path, status, got)
+		}
+		ev, ok := delivered[x.typ]
+		if !ok {
+			t.Fatalf("no %s delivered with a resource", x.typ)
+		}
+		a, _ := json.Marshal(ev)
+		b, _ := json.Marshal(got)
+		if string(a) != string(b) {
+			t.Fatalf("%s delivered\n%s\nGET %s answers\n%s", x.typ, a, x.path, b)
+		}
+		meta, _ := got["meta"].(map[string]any)
+		if meta["location"] != c.base+x.path {
+			t.Fatalf("GET %s: meta.location %v", x.path, meta["location"])
+		}
+	}
+	if ms, _ := delivered[syncsvc.EventGroupCreated]["members"].([]any); len(ms) != 1 {
+		t.Fatalf("group.created members: %v", ms)
+	}
+	evs, next, err := ts.app.webhooks.EventPage(context.Background(), tenant, "", 10,
+		syncsvc.EventFilter{Types: []string{syncsvc.EventGroupCreated, syncsvc.EventGroupMembersAdded}})
+	all := feed(t, ts.app, tenant)
+	if err != nil || len(evs) != 2 || evs[0].Type != syncsvc.EventGroupCreated || evs[1].Data.ID != gid || next != all[len(all)-1].Cursor {
+		t.Fatalf("the feed filtered to group events: %d events, next %q (the feed ends at %q) %v", len(evs), next, all[len(all)-1].Cursor, err)
+	}
+	// The CLI's events list takes the same filter.
+	cfgPath := writeAdminConfig(t, redisAddr, cfg)
+	var out, errOut strings.Builder
+	if err := run([]string{"events", "list", "--tenant", tenant, "--types", "group.created", "--json", "--config", cfgPath}, &out, &errOut); err != nil {
+		t.Fatalf("events list --types: %v\n%s", err, errOut.String())
+	}
+	var page struct {
+		Events     []syncsvc.Event `json:"events"`
+		NextCursor string          `json:"next_cursor"`
+	}
+	if err := json.Unmarshal([]byte(out.String()), &page); err != nil || len(page.Events) != 1 || page.Events[0].Type != syncsvc.EventGroupCreated ||
+		page.NextCursor != all[len(all)-1].Cursor {
+		t.Fatalf("events list --types group.created: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := run([]string{"events", "list", "--tenant", tenant, "--types", "group.created,user.nope", "--config", cfgPath}, &out, &errOut); err == nil || !strings.Contains(err.Error(), "user.nope") {
+		t.Fatalf("events list with an unknown type: %v", err)
 	}
 }
