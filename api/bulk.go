@@ -119,9 +119,9 @@ func (s *server) bulkOperation(c *gin.Context, op scim.BulkOperation, created ma
 	if err != nil {
 		return fail(err)
 	}
-	collection := "/Users/"
+	resourceType := syncsvc.ResourceTypeUser
 	if target.groups {
-		collection = "/Groups/"
+		resourceType = syncsvc.ResourceTypeGroup
 	}
 	switch op.Method {
 	case http.MethodDelete:
@@ -135,7 +135,7 @@ func (s *server) bulkOperation(c *gin.Context, op scim.BulkOperation, created ma
 		r.Status = http.StatusOK
 	}
 	if rec != nil {
-		r.Location = s.baseURL(c) + collection + rec.ID
+		r.Location = syncsvc.ResourceLocation(s.baseURL(c), resourceType, rec.ID)
 		r.Version = etag(rec.Version)
 	}
 	return r
