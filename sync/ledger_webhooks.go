@@ -51,6 +51,10 @@ type sealedSecret struct {
 type storedEndpoint struct {
 	Endpoint
 	Secrets []sealedSecret `json:"secrets"`
+	// ConfigDigest is the Sealer's digest of the configuration file's
+	// entry last applied to the endpoint (EnsureEndpoint; "" for one made
+	// through the API or CLI): an unchanged entry is not applied again.
+	ConfigDigest string `json:"config_digest,omitempty"`
 }
 
 func (l *Ledger) putEndpoint(ctx context.Context, tenant string, e *storedEndpoint) error {
