@@ -132,8 +132,8 @@ type Webhooks struct {
 	// slot is a lease in Redis as long as the endpoint's: a killed
 	// worker's slot expires.
 	TenantConcurrency int
-	Logger    *slog.Logger
-	Metrics   *WebhookMetrics
+	Logger            *slog.Logger
+	Metrics           *WebhookMetrics
 	// Stopping, when set, is closed when the worker begins to shut down:
 	// a run sends no further event, and a request in flight is cut; the
 	// event stays undelivered (not a failed attempt) for the next worker.

@@ -87,6 +87,9 @@ type Config struct {
 		// Concurrency is how many deliveries one worker runs at once, on
 		// a server of their own (default 16).
 		Concurrency int `yaml:"concurrency"`
+		// TenantConcurrency bounds one tenant's delivery runs at once,
+		// across every worker (default 4; kept below Concurrency).
+		TenantConcurrency int `yaml:"tenant_concurrency"`
 		// Timeout bounds one delivery request (default 10s).
 		Timeout time.Duration `yaml:"timeout"`
 		// DisableAfter: an endpoint failing this long is disabled
