@@ -84,9 +84,9 @@ func TestWebhookTenantCapLeavesWorkersToOthers(t *testing.T) {
 	webhookWorkerN(t, w, 3)
 
 	var (
-		mu                             gosync.Mutex
+		mu                            gosync.Mutex
 		inflight, maxInflight, cutOff int
-		acked                          = map[string]int{}
+		acked                         = map[string]int{}
 	)
 	release := make(chan struct{})
 	released := gosync.OnceFunc(func() { close(release) })
