@@ -242,3 +242,126 @@ func TestWebhookTenantCapRefusalAndExpiredSlots(t *testing.T) {
 	}
 	release()
 }
+
+// The oldest-undelivered gauge comes from sweeps too: an endpoint no run
+// has visited (its runs stopped) shows its backlog's age; a run that
+// catches up sets 0; a disabled endpoint's series is removed. A replay's
+// delivery is counted as a delivery but not as lag.
+func TestWebhookBacklogGaugeFromSweepAndReplayNotLag(t *testing.T) {
+	t.Parallel()
+	b, w := webhookSetup(t)
+	reg := prometheus.NewRegistry()
+	w.Metrics = NewWebhookMetrics(reg)
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	secret, ep := addEndpoint(t, w, b.tenant, rcv.srv.URL)
+	rcv.secret = []string{secret}
+	// An event an hour old that no run has delivered.
+	old := time.Now().Add(-time.Hour)
+	addStreamEvent(t, b.ledger.rdb, b.tenant, strconv.FormatInt(old.UnixMilli(), 10)+"-0", "u1", 1)
+	labels := map[string]string{"tenant": b.tenant, "endpoint": ep.ID}
+	if _, found := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels); found {
+		t.Fatal("gauge set before any run or sweep")
+	}
+	w.Sweep(ctx, []string{b.tenant})
+	if age, found := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels); !found || age < time.Hour.Seconds() {
+		t.Fatalf("after a sweep: gauge %v (found %v), want the hour-old event's age", age, found)
+	}
+	if rcv.requests() != 0 {
+		t.Fatal("the sweep delivered (it only kicks, and there is no queue here)")
+	}
+	// A run delivers it: caught up, one lag sample (about an hour).
+	if err := w.Deliver(ctx, b.tenant, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if age, _ := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels); age != 0 {
+		t.Fatalf("after catching up: gauge %v", age)
+	}
+	lag := map[string]string{"tenant": b.tenant}
+	if n, _ := metricValue(t, reg, "scimbridge_webhook_delivery_lag_seconds", lag); n != 1 {
+		t.Fatalf("%v lag samples, want 1", n)
+	}
+	// Replayed (as `scimbridge events replay` does): delivered again, not lag.
+	feed, err := b.ledger.Events(ctx, b.tenant, "", 10)
+	if err != nil || len(feed) != 1 {
+		t.Fatalf("feed %v %v", feed, err)
+	}
+	if _, n, err := w.ReplaySelected(ctx, b.tenant, ReplaySelection{EventID: feed[0].ID}); err != nil || n != 1 {
+		t.Fatalf("replay: %d %v", n, err)
+	}
+	if err := w.Deliver(ctx, b.tenant, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.acknowledged(); len(got) != 2 || got[1].ID != feed[0].ID {
+		t.Fatalf("acknowledged %v", eventTypes(got))
+	}
+	rcv.check()
+	if n, _ := metricValue(t, reg, "scimbridge_webhook_deliveries_total", map[string]string{"tenant": b.tenant, "outcome": "success"}); n != 2 {
+		t.Fatalf("%v successful deliveries counted, want 2", n)
+	}
+	if n, _ := metricValue(t, reg, "scimbridge_webhook_delivery_lag_seconds", lag); n != 1 {
+		t.Fatalf("%v lag samples after the replay, want still 1", n)
+	}
+	// Caught up, a sweep keeps 0; disabled, the series goes.
+	w.Sweep(ctx, []string{b.tenant})
+	if age, found := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels); !found || age != 0 {
+		t.Fatalf("caught up, after a sweep: gauge %v (found %v)", age, found)
+	}
+	off := false
+	if _, err := w.UpdateEndpoint(ctx, b.tenant, ep.ID, EndpointInput{Enabled: &off}); err != nil {
+		t.Fatal(err)
+	}
+	addStreamEvent(t, b.ledger.rdb, b.tenant, "*", "u2", 1)
+	w.Sweep(ctx, []string{b.tenant})
+	if v, found := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels); found {
+		t.Fatalf("a disabled endpoint's gauge is still there (%v)", v)
+	}
+}
+
+// A tenant that no longer receives changes still loses its events older
+// than the retention: the sweeper trims every tenant's stream exactly
+// (the approximate trim on append would remove none of a few entries,
+// and appends no longer come). A recent event stays; a tenant without a
+// stream is fine.
+func TestSweeperTrimsIdleTenantsEvents(t *testing.T) {
+	t.Parallel()
+	b := eventSetup(t) // retention: 1 h
+	ctx := context.Background()
+	rdb := b.ledger.rdb
+	idle, none := testTenant(t, rdb), testTenant(t, rdb)
+	ms := func(d time.Duration) string { return strconv.FormatInt(time.Now().Add(-d).UnixMilli(), 10) + "-0" }
+	// b.tenant: two old events and a recent one; idle: old events only.
+	addStreamEvent(t, rdb, b.tenant, ms(3*time.Hour), "u1", 1)
+	addStreamEvent(t, rdb, b.tenant, ms(2*time.Hour), "u2", 1)
+	recent := addStreamEvent(t, rdb, b.tenant, ms(time.Minute), "u3", 1)
+	for i := range 3 {
+		addStreamEvent(t, rdb, idle, ms(time.Duration(5-i)*time.Hour), "u"+strconv.Itoa(i), 1)
+	}
+	sw := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant, idle, none}, Interval: testSweepInterval, Grace: time.Hour}
+	// The sweep lock is shared with other tests' sweeps: take it fresh
+	// until this test's sweep is the one that ran.
+	for try := 0; ; try++ {
+		rdb.Del(ctx, "sb:sweeper:lock")
+		if _, err := sw.SweepOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := rdb.XLen(ctx, eventStream(idle)).Result(); n == 0 || try == 20 {
+			break
+		}
+	}
+	if n, err := rdb.XLen(ctx, eventStream(idle)).Result(); err != nil || n != 0 {
+		t.Fatalf("idle tenant: %d events left (%v), want none older than the retention", n, err)
+	}
+	evs, err := b.ledger.Events(ctx, b.tenant, "", 10)
+	if err != nil || len(evs) != 1 || evs[0].Cursor != recent {
+		t.Fatalf("tenant with a recent event: %v %v, want only %s", evs, err, recent)
+	}
+	if n, _ := rdb.Exists(ctx, eventStream(none)).Result(); n != 0 {
+		t.Fatal("a stream was made for a tenant without events")
+	}
+	// Events off: nothing is trimmed.
+	b.ledger.SetEventRetention(0)
+	if n, err := b.ledger.TrimEvents(ctx, []string{b.tenant}); err != nil || n != 0 {
+		t.Fatalf("trim with events off: %d %v", n, err)
+	}
+}
