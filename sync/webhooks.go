@@ -281,13 +281,14 @@ const RotationOverlap = 24 * time.Hour
 // from it), and a restart with the same entry changes nothing, so an
 // endpoint scimbridge disabled (410 Gone, failing too long) or an operator
 // changed through the API stays as it is. A changed entry is applied: its
-// event types, its enabled flag when it has one (true re-enables the
-// endpoint), and a new secret as a rotation: the new one signs first, the
-// ones it replaces keep signing for RotationOverlap, as
-// RotateSecret(RotationOverlap) does. With no endpoint for the URL, one is
-// made. An endpoint made before digests were kept (none stored) takes the
-// entry, but is not re-enabled if scimbridge disabled it (its entry may
-// not have changed).
+// event types, its enabled flag (unset: true; enabled re-enables a
+// disabled endpoint, whoever disabled it), and a new secret as a
+// rotation: the new one signs first, the ones it replaces keep signing
+// for RotationOverlap, as RotateSecret(RotationOverlap) does. With no
+// endpoint for the URL, one is made. An endpoint stored without a digest
+// (made before digests were kept, or through the API at the entry's URL)
+// takes the entry but is not enabled by it: whether its entry changed
+// cannot be told.
 func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in EndpointInput, secret string) (*Endpoint, error) {
 	if w.Sealer == nil {
 		return nil, errNoWebhookKey
@@ -357,14 +358,14 @@ func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in Endpoin
 		} else {
 			e.Types = nil
 		}
-		if in.Enabled != nil && *in.Enabled != e.Enabled {
-			switch {
-			case !*in.Enabled:
-				e.Enabled = false
-			case known || e.DisabledReason == "":
-				e.Enabled = true
-				e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
-			}
+		enabled := in.Enabled == nil || *in.Enabled // unset: true
+		switch {
+		case enabled == e.Enabled:
+		case !enabled:
+			e.Enabled = false
+		case known: // not for an endpoint without a digest: see above
+			e.Enabled = true
+			e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
 		}
 		if !w.signsFirst(tenant, e, secret) {
 			e.Secrets = w.rotated(tenant, e, sealedSecret{Sealed: sealed, Created: now}, secret, now, RotationOverlap)
@@ -389,10 +390,7 @@ func configEntry(tenant string, in EndpointInput, secret string) string {
 		slices.Sort(ts)
 		types = strings.Join(ts, ",")
 	}
-	enabled := "unset"
-	if in.Enabled != nil {
-		enabled = strconv.FormatBool(*in.Enabled)
-	}
+	enabled := strconv.FormatBool(in.Enabled == nil || *in.Enabled)
 	return strings.Join([]string{"webhooks.endpoints[] v1", tenant, *in.URL, types, enabled, secret}, "\x00")
 }
 
