@@ -210,7 +210,10 @@ func (a *app) seedTenants(ctx context.Context) error {
 	return a.seedWebhooks(ctx)
 }
 
-// seedWebhooks makes or updates the configuration's webhook endpoints.
+// seedWebhooks makes the configuration's webhook endpoints, and applies
+// an entry that changed since it was last applied (EnsureEndpoint: an
+// unchanged entry leaves the endpoint as scimbridge or an operator set
+// it; a new secret_file content is a rotation with the usual overlap).
 func (a *app) seedWebhooks(ctx context.Context) error {
 	for i, e := range a.cfg.Webhooks.Endpoints {
 		b, err := os.ReadFile(e.SecretFile)

@@ -95,8 +95,10 @@ type Config struct {
 		// DisableAfter: an endpoint failing this long is disabled
 		// (default 120h).
 		DisableAfter time.Duration `yaml:"disable_after"`
-		// Endpoints are made or updated at start (seedWebhooks), like
-		// tenants[]; endpoints added through the API or CLI are kept.
+		// Endpoints are made at start (seedWebhooks), like tenants[], and
+		// an entry is applied again only when it changed (a digest of it
+		// is kept with the endpoint); endpoints added through the API or
+		// CLI are kept.
 		Endpoints []WebhookEndpointConfig `yaml:"endpoints"`
 	} `yaml:"webhooks"`
 	Log struct {

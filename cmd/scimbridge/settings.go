@@ -275,7 +275,7 @@ var settings = []setting{
 				c.Events.Enabled = &on
 			}
 		}},
-	durationSetting("events.retention", "SCIMBRIDGE_EVENTS_RETENTION", 168*time.Hour, "how long a tenant's events stay in its stream (the feed, replays); older ones are trimmed",
+	durationSetting("events.retention", "SCIMBRIDGE_EVENTS_RETENTION", 168*time.Hour, "how long a tenant's events stay in its stream (the feed, replays); older ones are trimmed as events are added, and by every sweep (a tenant with no new changes too)",
 		func(c *Config) *time.Duration { return &c.Events.Retention }),
 	intSetting("webhooks.concurrency", "SCIMBRIDGE_WEBHOOKS_CONCURRENCY", 16, "webhook deliveries one worker runs at once, on an asynq server of their own (a slow receiver never holds a provisioning worker)",
 		func(c *Config) *int { return &c.Webhooks.Concurrency }),
@@ -359,7 +359,7 @@ var settings = []setting{
 		meaning: "file holding the operator token",
 		fromEnv: func(c *Config, v string) error { c.Admin.TokenFile = v; return nil }},
 	{key: "tenants[]", def: "none", meaning: "tenants created or updated at start (see the examples)"},
-	{key: "webhooks.endpoints[]", def: "none", meaning: "webhook endpoints created or updated at start: `tenant`, `url`, `event_types` (unset: all), `enabled`, `secret_file` (a `whsec_<base64>` secret the operator makes); needs `secrets.key_file`"},
+	{key: "webhooks.endpoints[]", def: "none", meaning: "webhook endpoints created at start, and updated when their entry changed (a restart with the same entry keeps an endpoint scimbridge disabled, disabled; a new secret is a rotation, the old one signing 24 h more): `tenant`, `url`, `event_types` (unset: all), `enabled` (unset: true), `secret_file` (a `whsec_<base64>` secret the operator makes); needs `secrets.key_file`"},
 }
 
 // applyEnv applies the table's environment overrides.
