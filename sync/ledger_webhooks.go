@@ -27,7 +27,9 @@ import (
 // att (hash: event id → attempts), log (list of Delivery JSON, newest
 // first, deliveryLogLength kept), once:<call id> (a write's answer, kept
 // 10 minutes: onceLua); sb:{tenant}:wh:ack exists while an enabled
-// endpoint takes *.acknowledged events (ledger_ack.go).
+// endpoint takes *.acknowledged events (ledger_ack.go);
+// sb:{tenant}:wh:slots holds the tenant's delivery runs going now
+// (ledger_slots.go: webhooks.tenant_concurrency).
 
 // deliveryLogLength is how many deliveries each endpoint's log keeps.
 const deliveryLogLength = 100
