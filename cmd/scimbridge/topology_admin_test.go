@@ -238,6 +238,10 @@ func testEveryAdminCommand(t *testing.T, topo testsupport.RedisTopology) {
 		return &scimClient{t: t, base: ts.url + "/scim/" + tenant + "/v2", auth: "Bearer " + auth}
 	}
 	seedKey := newKey(t, ts.app, tenant)
+	// What another process reads now (the service's registry caches a
+	// tenant for a while).
+	rdb := topo.Client(t)
+	registry := func() *tenants.Registry { return tenants.NewRegistry(rdb) }
 	file := func(name string, v any) string {
 		var b []byte
 		switch v := v.(type) {
@@ -299,17 +303,17 @@ func testEveryAdminCommand(t *testing.T, topo testsupport.RedisTopology) {
 			}
 		}},
 		{args: fixed("tenant", "create", "--file", otherFile), check: func(out, _ string) {
-			if _, err := ts.app.registry.Get(ctx, other.ID); err != nil || !strings.Contains(out, "created tenant "+other.ID) {
+			if _, err := registry().Get(ctx, other.ID); err != nil || !strings.Contains(out, "created tenant "+other.ID) {
 				t.Errorf("tenant create: %v\n%s", err, out)
 			}
 		}},
 		{args: fixed("tenant", "update", "--file", renamedFile), check: func(out, _ string) {
-			if got, err := ts.app.registry.Get(ctx, other.ID); err != nil || got.Name != renamed.Name || !strings.Contains(out, "updated tenant") {
+			if got, err := registry().Get(ctx, other.ID); err != nil || got.Name != renamed.Name || !strings.Contains(out, "updated tenant") {
 				t.Errorf("tenant update: %+v %v\n%s", got, err, out)
 			}
 		}},
 		{args: fixed("tenant", "disable", "--tenant", other.ID), check: func(out, _ string) {
-			if got, err := ts.app.registry.Get(ctx, other.ID); err != nil || !got.Disabled {
+			if got, err := registry().Get(ctx, other.ID); err != nil || !got.Disabled {
 				t.Errorf("tenant disable: %+v %v\n%s", got, err, out)
 			}
 		}},
@@ -324,8 +328,14 @@ func testEveryAdminCommand(t *testing.T, topo testsupport.RedisTopology) {
 			}
 		}},
 		{args: fixed("tenant", "enable", "--tenant", other.ID), check: func(out, _ string) {
-			if got, err := ts.app.registry.Get(ctx, other.ID); err != nil || got.Disabled {
+			if got, err := registry().Get(ctx, other.ID); err != nil || got.Disabled {
 				t.Errorf("tenant enable: %+v %v\n%s", got, err, out)
+			}
+		}},
+		// First: a SCIM list adopts the store's rows too.
+		{args: fixed("import", "--tenant", tenant), check: func(out, _ string) {
+			if !strings.Contains(out, "done; 2 store entries seen, 2 users adopted") {
+				t.Errorf("import:\n%s", out)
 			}
 		}},
 		{args: fixed("key", "create", "--tenant", tenant, "--name", "okta", "--json"), check: func(out, _ string) {
@@ -348,11 +358,6 @@ func testEveryAdminCommand(t *testing.T, topo testsupport.RedisTopology) {
 		{args: fixed("preview", "--tenant", tenant, "--file", userFile), check: func(out, _ string) {
 			if !strings.Contains(out, "username") || !strings.Contains(out, "jane@example.com") || !strings.Contains(out, "nickName") {
 				t.Errorf("preview:\n%s", out)
-			}
-		}},
-		{args: fixed("import", "--tenant", tenant), check: func(out, _ string) {
-			if !strings.Contains(out, "done; 2 store entries seen, 2 users adopted") {
-				t.Errorf("import:\n%s", out)
 			}
 		}},
 		{before: func() {
@@ -657,9 +662,13 @@ func testSweeperRequeuesLostJobs(t *testing.T, topo testsupport.RedisTopology) {
 	insp := asynq.NewInspector(a.asynqOpt)
 	defer insp.Close()
 	lost := 0
-	for q := range queue.Queues(cfg.Redis.QueueShards) {
+	queues, err := insp.Queues()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queues {
 		n, err := insp.DeleteAllPendingTasks(q)
-		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		if err != nil {
 			t.Fatalf("delete the tasks of %s: %v", q, err)
 		}
 		lost += n
