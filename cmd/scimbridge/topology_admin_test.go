@@ -777,9 +777,11 @@ func testKeyRevocationAcrossProcesses(t *testing.T, topo testsupport.RedisTopolo
 		if status := get(revoker, plain); status != 401 {
 			t.Fatalf("%s: the revoking process answers %d with the revoked key", round, status)
 		}
+		revoked := time.Now()
 		testsupport.WaitFor(t, round+": the other process refuses the revoked key", 30*time.Second, func() bool {
 			return get(other, plain) == 401
 		})
+		t.Logf("%s: the other process refused the revoked key %v after the revocation", round, time.Since(revoked).Round(time.Microsecond))
 	}
 	revoke("before", procs[1], procs[0])
 	if failover != nil {
