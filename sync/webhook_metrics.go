@@ -1,6 +1,7 @@
 package sync
 
 import (
+	stdsync "sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +15,9 @@ type WebhookMetrics struct {
 	oldestAge  *prometheus.GaugeVec
 	disables   *prometheus.CounterVec
 	throttled  *prometheus.CounterVec
+
+	mu    stdsync.Mutex
+	shown map[[2]string]bool // {tenant, endpoint} of the oldestAge series this process set
 }
 
 // NewWebhookMetrics creates the series and registers them on reg:
@@ -65,6 +69,12 @@ func (m *WebhookMetrics) lag(tenant string, event time.Time) {
 
 func (m *WebhookMetrics) oldest(tenant, endpoint string, age float64) {
 	if m != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.shown == nil {
+			m.shown = map[[2]string]bool{}
+		}
+		m.shown[[2]string{tenant, endpoint}] = true
 		m.oldestAge.WithLabelValues(tenant, endpoint).Set(age)
 	}
 }
@@ -78,7 +88,27 @@ func (m *WebhookMetrics) disabled(tenant, endpoint string) {
 // forget removes the endpoint's gauge (the endpoint is disabled).
 func (m *WebhookMetrics) forget(tenant, endpoint string) {
 	if m != nil {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		delete(m.shown, [2]string{tenant, endpoint})
 		m.oldestAge.DeleteLabelValues(tenant, endpoint)
+	}
+}
+
+// retain removes the gauges of tenant's endpoints that are not in live
+// (deleted, or disabled, since this process set them): a sweep read the
+// tenant's endpoints, and live holds its enabled ones.
+func (m *WebhookMetrics) retain(tenant string, live map[string]bool) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.shown {
+		if k[0] == tenant && !live[k[1]] {
+			delete(m.shown, k)
+			m.oldestAge.DeleteLabelValues(k[0], k[1])
+		}
 	}
 }
 

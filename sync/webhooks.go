@@ -670,7 +670,17 @@ func (w *Webhooks) kickEndpoint(ctx context.Context, tenant, id string) {
 func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
 	for _, t := range tenantIDs {
 		eps, err := w.Ledger.listEndpoints(ctx, t)
-		if err != nil || len(eps) == 0 {
+		if err != nil {
+			continue
+		}
+		live := make(map[string]bool, len(eps))
+		for _, e := range eps {
+			if e.Enabled {
+				live[e.ID] = true
+			}
+		}
+		w.Metrics.retain(t, live) // a deleted or disabled endpoint's gauge goes
+		if len(live) == 0 {
 			continue
 		}
 		st, err := w.Ledger.EventStreamStats(ctx, t)
@@ -679,7 +689,6 @@ func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
 		}
 		for _, e := range eps {
 			if !e.Enabled {
-				w.Metrics.forget(t, e.ID)
 				continue
 			}
 			cur, err := w.Ledger.endpointCursor(ctx, t, e.ID)

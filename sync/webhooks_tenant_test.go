@@ -316,6 +316,24 @@ func TestWebhookBacklogGaugeFromSweepAndReplayNotLag(t *testing.T) {
 	if v, found := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels); found {
 		t.Fatalf("a disabled endpoint's gauge is still there (%v)", v)
 	}
+	// Deleted (by another process: this one's series is only learnt of by
+	// its sweep), the series goes too, and so does the last one of a tenant
+	// left with no endpoint.
+	_, ep2 := addEndpoint(t, w, b.tenant, rcv.srv.URL+"/two")
+	labels2 := map[string]string{"tenant": b.tenant, "endpoint": ep2.ID}
+	w.Sweep(ctx, []string{b.tenant})
+	if _, found := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels2); !found {
+		t.Fatal("the second endpoint has no gauge after a sweep")
+	}
+	for _, id := range []string{ep.ID, ep2.ID} {
+		if err := w.DeleteEndpoint(ctx, b.tenant, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Sweep(ctx, []string{b.tenant})
+	if v, found := metricValue(t, reg, "scimbridge_webhook_oldest_undelivered_seconds", labels2); found {
+		t.Fatalf("a deleted endpoint's gauge is still there (%v)", v)
+	}
 }
 
 // A tenant that no longer receives changes still loses its events older
