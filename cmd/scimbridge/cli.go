@@ -221,7 +221,7 @@ func cliCommands() []command {
 		{name: "tenant show", summary: "one tenant (YAML, or JSON with --json)", flags: connect(tenantFlag, jsonFlag), run: runAdmin},
 		{name: "tenant create", summary: "add a tenant from a file", flags: connect(tenantFileFlag, jsonFlag), run: runAdmin},
 		{name: "tenant update", summary: "replace a tenant from a file", flags: connect(tenantFileFlag, jsonFlag), run: runAdmin},
-		{name: "tenant disable", summary: "refuse a tenant's SCIM requests (it gets no store)", flags: connect(tenantFlag, jsonFlag), run: runAdmin},
+		{name: "tenant disable", summary: "refuse a tenant's SCIM requests (it gets no store; running API processes see it within 2 s, their tenant cache)", flags: connect(tenantFlag, jsonFlag), run: runAdmin},
 		{name: "tenant enable", summary: "undo tenant disable", flags: connect(tenantFlag, jsonFlag), run: runAdmin},
 		{name: "tenant setup-link", summary: "a link to the tenant's setup page, for the customer's admin",
 			doc: "The page walks the customer's IT admin through provisioning from Okta or Entra ID (keys,\n" +
