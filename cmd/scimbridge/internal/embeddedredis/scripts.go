@@ -21,7 +21,7 @@ package embeddedredis
 //     tables per call, the globals are guarded as in miniredis (a script
 //     cannot create one), and after each call everything reachable from the
 //     state's globals, registry and built-in metatables is compared with how
-//     it was prepared (pristine); a script that changed anything (assigned an
+//     it was prepared (pristine, about 300 slots); a script that changed anything (assigned an
 //     existing global, changed a library table, ...) or raised an error
 //     costs the state, and the next call prepares a new one.
 //   - Same replies and errors as miniredis's runner (tests compare them).
@@ -271,9 +271,146 @@ func (r *scriptRunner) call(args []string) (interface{}, error) {
 type luaState struct {
 	l       *lua.LState
 	convert *lua.LFunction // Lua value -> luaReply, run protected
-	// prepared is every slot reachable from the roots, with its value.
-	prepared map[luaSlot]lua.LValue
-	seen     map[lua.LValue]struct{}
+	// roots are the state's globals, registry, environment and built-in
+	// metatables; tables, funcs and userdata everything reachable from
+	// them, as prepared. A script can only reach something new through a
+	// slot of one of these, so checking them (not walking again) is
+	// enough to see any change.
+	roots    []lua.LValue
+	tables   []preparedTable
+	funcs    []preparedFunc
+	userdata []preparedUserData
+}
+
+type preparedTable struct {
+	t       *lua.LTable
+	entries map[lua.LValue]lua.LValue
+	mt      lua.LValue
+}
+
+type preparedFunc struct {
+	f        *lua.LFunction
+	env      *lua.LTable
+	upvalues []lua.LValue
+}
+
+type preparedUserData struct {
+	u   *lua.LUserData
+	env *lua.LTable
+	mt  lua.LValue
+}
+
+// rootValues is the state's roots, in a fixed order.
+func rootValues(l *lua.LState, dst []lua.LValue) []lua.LValue {
+	dst = append(dst[:0], l.G.Global, l.G.Registry, l.Env,
+		l.GetMetatable(lua.LNil), l.GetMetatable(lua.LTrue), l.GetMetatable(lua.LNumber(0)),
+		l.GetMetatable(lua.LString("")), l.GetMetatable(l))
+	if fn, ok := l.G.Global.RawGetString("tostring").(*lua.LFunction); ok {
+		dst = append(dst, l.GetMetatable(fn))
+	}
+	return dst
+}
+
+// record notes the state as it is now: what pristine compares with.
+func (st *luaState) record() {
+	st.roots = rootValues(st.l, nil)
+	seen := map[lua.LValue]bool{}
+	var visit func(v lua.LValue)
+	visit = func(v lua.LValue) {
+		switch t := v.(type) {
+		case *lua.LTable:
+			if seen[t] {
+				return
+			}
+			seen[t] = true
+			pt := preparedTable{t: t, entries: map[lua.LValue]lua.LValue{}, mt: t.Metatable}
+			t.ForEach(func(k, x lua.LValue) { pt.entries[k] = x })
+			st.tables = append(st.tables, pt)
+			for k, x := range pt.entries {
+				visit(k)
+				visit(x)
+			}
+			visit(t.Metatable)
+		case *lua.LFunction:
+			if seen[t] {
+				return
+			}
+			seen[t] = true
+			pf := preparedFunc{f: t, env: t.Env}
+			for _, uv := range t.Upvalues {
+				pf.upvalues = append(pf.upvalues, uv.Value())
+			}
+			st.funcs = append(st.funcs, pf)
+			if t.Env != nil {
+				visit(t.Env)
+			}
+			for _, x := range pf.upvalues {
+				visit(x)
+			}
+		case *lua.LUserData:
+			if seen[t] {
+				return
+			}
+			seen[t] = true
+			st.userdata = append(st.userdata, preparedUserData{u: t, env: t.Env, mt: t.Metatable})
+			if t.Env != nil {
+				visit(t.Env)
+			}
+			visit(t.Metatable)
+		}
+	}
+	for _, r := range st.roots {
+		visit(r)
+	}
+}
+
+// pristine reports whether the state is as recorded: the same roots, and
+// every recorded table, function and userdata holding what it held.
+func (st *luaState) pristine() bool {
+	var buf [12]lua.LValue
+	now := rootValues(st.l, buf[:0])
+	if len(now) != len(st.roots) {
+		return false
+	}
+	for i, r := range now {
+		if r != st.roots[i] {
+			return false
+		}
+	}
+	for i := range st.tables {
+		pt := &st.tables[i]
+		if pt.t.Metatable != pt.mt {
+			return false
+		}
+		n, same := 0, true
+		pt.t.ForEach(func(k, x lua.LValue) {
+			n++
+			if same {
+				was, ok := pt.entries[k]
+				same = ok && was == x
+			}
+		})
+		if !same || n != len(pt.entries) {
+			return false
+		}
+	}
+	for i := range st.funcs {
+		pf := &st.funcs[i]
+		if pf.f.Env != pf.env || len(pf.f.Upvalues) != len(pf.upvalues) {
+			return false
+		}
+		for j, uv := range pf.f.Upvalues {
+			if uv.Value() != pf.upvalues[j] {
+				return false
+			}
+		}
+	}
+	for _, pu := range st.userdata {
+		if pu.u.Env != pu.env || pu.u.Metatable != pu.mt {
+			return false
+		}
+	}
+	return true
 }
 
 // guardGlobals makes creating a global, or reading one that does not
@@ -362,131 +499,13 @@ func (r *scriptRunner) prepare() *luaState {
 	l.Push(l.NewFunctionFromProto(guard.proto))
 	l.Call(0, 0)
 
-	st := &luaState{l: l, prepared: map[luaSlot]lua.LValue{}, seen: map[lua.LValue]struct{}{}}
+	st := &luaState{l: l}
 	st.convert = l.NewFunction(func(l *lua.LState) int {
 		r.reply = toReply(l, l.Get(1))
 		return 0
 	})
-	st.walk(func(s luaSlot, v lua.LValue) bool { st.prepared[s] = v; return true })
+	st.record()
 	return st
-}
-
-// luaSlot names one place a value is kept: a table's key, a function's
-// upvalue (key: its index) or environment, a metatable.
-type luaSlot struct {
-	owner lua.LValue
-	key   lua.LValue
-}
-
-// slotMark keys the slots that are not table entries.
-type slotMark string
-
-func (m slotMark) String() string        { return string(m) }
-func (m slotMark) Type() lua.LValueType { return lua.LTNil }
-
-const (
-	markRoot      slotMark = "root"
-	markMetatable slotMark = "metatable"
-	markEnv       slotMark = "env"
-)
-
-// walk calls visit for every slot reachable from the state's globals,
-// registry, environment and built-in metatables, until it returns false.
-func (st *luaState) walk(visit func(luaSlot, lua.LValue) bool) bool {
-	clear(st.seen)
-	l := st.l
-	var fn *lua.LFunction
-	if g, ok := l.GetGlobal("tostring").(*lua.LFunction); ok {
-		fn = g
-	}
-	roots := []struct {
-		name string
-		v    lua.LValue
-	}{
-		{"globals", l.G.Global},
-		{"registry", l.G.Registry},
-		{"env", l.Env},
-		{"mt-nil", l.GetMetatable(lua.LNil)},
-		{"mt-bool", l.GetMetatable(lua.LTrue)},
-		{"mt-number", l.GetMetatable(lua.LNumber(0))},
-		{"mt-string", l.GetMetatable(lua.LString(""))},
-		{"mt-thread", l.GetMetatable(l)},
-	}
-	if fn != nil {
-		roots = append(roots, struct {
-			name string
-			v    lua.LValue
-		}{"mt-function", l.GetMetatable(fn)})
-	}
-	for _, root := range roots {
-		if !st.value(luaSlot{markRoot, lua.LString(root.name)}, root.v, visit) {
-			return false
-		}
-	}
-	return true
-}
-
-func (st *luaState) value(s luaSlot, v lua.LValue, visit func(luaSlot, lua.LValue) bool) bool {
-	if v == nil {
-		v = lua.LNil
-	}
-	return visit(s, v) && st.descend(v, visit)
-}
-
-// descend walks the slots inside v, once per walk.
-func (st *luaState) descend(v lua.LValue, visit func(luaSlot, lua.LValue) bool) bool {
-	switch t := v.(type) {
-	case *lua.LTable:
-		if _, ok := st.seen[t]; ok {
-			return true
-		}
-		st.seen[t] = struct{}{}
-		ok := true
-		t.ForEach(func(k, x lua.LValue) {
-			ok = ok && st.value(luaSlot{t, k}, x, visit) && st.descend(k, visit)
-		})
-		return ok && st.value(luaSlot{t, markMetatable}, t.Metatable, visit)
-	case *lua.LFunction:
-		if _, ok := st.seen[t]; ok {
-			return true
-		}
-		st.seen[t] = struct{}{}
-		var env lua.LValue = lua.LNil
-		if t.Env != nil {
-			env = t.Env
-		}
-		if !st.value(luaSlot{t, markEnv}, env, visit) {
-			return false
-		}
-		for i, uv := range t.Upvalues {
-			if !st.value(luaSlot{t, lua.LNumber(i)}, uv.Value(), visit) {
-				return false
-			}
-		}
-	case *lua.LUserData:
-		if _, ok := st.seen[t]; ok {
-			return true
-		}
-		st.seen[t] = struct{}{}
-		var env lua.LValue = lua.LNil
-		if t.Env != nil {
-			env = t.Env
-		}
-		return st.value(luaSlot{t, markEnv}, env, visit) && st.value(luaSlot{t, markMetatable}, t.Metatable, visit)
-	}
-	return true
-}
-
-// pristine reports whether every slot reachable now holds what it held
-// when the state was prepared, and no slot was added.
-func (st *luaState) pristine() bool {
-	n := 0
-	same := st.walk(func(s luaSlot, v lua.LValue) bool {
-		n++
-		was, ok := st.prepared[s]
-		return ok && was == v
-	})
-	return same && n == len(st.prepared)
 }
 
 // luaCall is redis.call (raise: true) and redis.pcall: run a command as

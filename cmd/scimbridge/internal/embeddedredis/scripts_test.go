@@ -268,3 +268,21 @@ func readJournalCommands(dir string) (string, error) {
 	}
 	return strings.Join(names, " "), nil
 }
+
+// BenchmarkScriptStatePristine is the check run after every script call
+// that the state is as prepared.
+func BenchmarkScriptStatePristine(b *testing.B) {
+	r := &scriptRunner{}
+	st := r.prepare()
+	defer st.l.Close()
+	slots := len(st.funcs)
+	for _, t := range st.tables {
+		slots += len(t.entries)
+	}
+	b.ReportMetric(float64(slots), "slots")
+	for range b.N {
+		if !st.pristine() {
+			b.Fatal("not pristine")
+		}
+	}
+}
