@@ -10,6 +10,7 @@
 // queue.go).
 // Webhook deliveries (webhooks.go) have a task kind, a queue, a backoff of
 // more than 24 hours and an asynq server configuration of their own, so a
-// slow receiver never holds a provisioning worker.
+// slow receiver never holds a provisioning worker; a run over its tenant's
+// delivery cap (ErrWebhookTenantBusy) is retried in 1-2 s, not a failure.
 // Payloads carry identifiers only: never attributes, passwords or keys.
 package queue

@@ -210,3 +210,23 @@ func TestQueuesSpreadOverShards(t *testing.T) {
 		t.Errorf("400 tenants used %d of 8 queues: %v", len(used), used)
 	}
 }
+
+// A delivery run over its tenant's cap is busy (not a failure) and comes
+// back in 1-2 s; other busy runs sooner; a failed delivery backs off.
+func TestWebhookRetryDelayTenantBusy(t *testing.T) {
+	cfg := WebhookServerConfig(4)
+	if cfg.IsFailure(ErrWebhookTenantBusy) || cfg.IsFailure(fmt.Errorf("wrapped: %w", ErrWebhookTenantBusy)) {
+		t.Fatal("a run over its tenant's cap counted as a failure")
+	}
+	for range 100 {
+		if d := WebhookRetryDelay(7, ErrWebhookTenantBusy, nil); d < time.Second || d > 2*time.Second {
+			t.Fatalf("tenant busy: retry in %v, want 1-2 s", d)
+		}
+		if d := WebhookRetryDelay(7, ErrBusy, nil); d >= 300*time.Millisecond {
+			t.Fatalf("busy: retry in %v", d)
+		}
+		if d := WebhookRetryDelay(0, errors.New("500"), nil); d < 2500*time.Millisecond || d > 5*time.Second {
+			t.Fatalf("failed: retry in %v", d)
+		}
+	}
+}

@@ -15,7 +15,9 @@ import (
 // their own (WebhookServerConfig, its own concurrency): a slow or failing
 // receiver holds webhook workers only, never a provisioning worker, and
 // one endpoint holds at most one of them at a time (the delivery task
-// takes the endpoint's lease; sync/webhooks.go).
+// takes the endpoint's lease; sync/webhooks.go); one tenant holds at most
+// webhooks.tenant_concurrency of them, across every worker (a run over
+// the cap goes back to the queue: ErrWebhookTenantBusy).
 
 // TypeWebhook delivers an endpoint's pending events, in order, from the
 // endpoint's cursor. Persisted in Redis: never rename.
@@ -85,11 +87,21 @@ func (e *Enqueuer) EnqueueWebhookOn(ctx context.Context, queueName string, p Web
 	return nil
 }
 
+// ErrWebhookTenantBusy is returned by a delivery run whose tenant has
+// webhooks.tenant_concurrency runs going already: the run is not started,
+// and is retried in 1-2 s without counting as a failure (it is an
+// ErrBusy). Its tenant's runs are waiting on receivers (up to
+// webhooks.timeout each), so a quicker retry would only poll.
+var ErrWebhookTenantBusy = fmt.Errorf("%w: the tenant's webhook deliveries are at webhooks.tenant_concurrency", ErrBusy)
+
 // WebhookRetryDelay is the backoff between attempts of a delivery: busy
 // (the endpoint's lease is taken, or the run used up its budget) retries
-// in 100-300 ms; a failed delivery doubles from 5 s up to 1 h, with
-// jitter on the upper half.
+// in 100-300 ms, a run over its tenant's cap in 1-2 s; a failed delivery
+// doubles from 5 s up to 1 h, with jitter on the upper half.
 func WebhookRetryDelay(n int, err error, t *asynq.Task) time.Duration {
+	if errors.Is(err, ErrWebhookTenantBusy) {
+		return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
+	}
 	if errors.Is(err, ErrBusy) {
 		return 100*time.Millisecond + time.Duration(rand.Int64N(int64(200*time.Millisecond)))
 	}

@@ -35,7 +35,10 @@
 // group's members up to EventMembersMax); the feed is read whole or
 // filtered by type and resource (Ledger.EventPage); the worker's webhook
 // deliveries (webhooks.go, on a queue and server of their own) walk that
-// stream per endpoint, signed per Standard Webhooks (webhook_sign.go).
+// stream per endpoint, signed per Standard Webhooks (webhook_sign.go), at
+// most Webhooks.TenantConcurrency runs of one tenant at a time across the
+// workers (slots in Redis, ledger_slots.go). The sweeper trims every
+// tenant's stream to the retention (an idle tenant's too).
 //
 // Files, by topic:
 //
@@ -44,7 +47,8 @@
 //	failure.go              what a failed apply means for the task and the resource
 //	stop.go                 a drain stops for the worker's shutdown (rest left dirty)
 //	limiter.go              per-tenant store concurrency across workers
-//	sweeper.go              re-queues resources left dirty (a lost task, a crash)
+//	sweeper.go              re-queues resources left dirty (a lost task, a crash),
+//	                        trims the events streams
 //	status.go, replay.go,   the operator's views and actions (sync.Admin)
 //	jobs.go, drift.go
 //	recover.go, backup.go   disaster recovery: a lost ledger rebuilt from

@@ -515,3 +515,37 @@ func (l *Ledger) EventStreamStats(ctx context.Context, tenant string) (EventStat
 	}
 	return st, nil
 }
+
+// trimBatch is how many tenants' streams one TrimEvents round trip trims.
+const trimBatch = 500
+
+// TrimEvents removes the events older than the retention from the
+// tenants' streams: exactly (XTRIM MINID without ~), so a tenant that no
+// longer receives changes loses its old events too (the trim on append,
+// approximate, removes only whole stream nodes, and only when something
+// is appended). The sweeper calls it every sweep; a tenant without a
+// stream costs a no-op command in a pipeline of trimBatch. It returns how
+// many events were removed.
+func (l *Ledger) TrimEvents(ctx context.Context, tenantIDs []string) (int64, error) {
+	minID := l.minID()
+	if minID == "" {
+		return 0, nil
+	}
+	var removed int64
+	for len(tenantIDs) > 0 {
+		batch := tenantIDs[:min(trimBatch, len(tenantIDs))]
+		tenantIDs = tenantIDs[len(batch):]
+		pipe := l.rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(batch))
+		for i, t := range batch {
+			cmds[i] = pipe.XTrimMinID(ctx, eventStream(t), minID)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return removed, redisErr("trim events", err)
+		}
+		for _, c := range cmds {
+			removed += c.Val()
+		}
+	}
+	return removed, nil
+}

@@ -9,13 +9,18 @@ import (
 )
 
 // The worker's shared locks in Redis: each tenant's apply slots
-// (TenantLimiter) and the sweeper's lock (Sweeper).
+// (TenantLimiter), its webhook delivery slots (Webhooks.TenantConcurrency)
+// and the sweeper's lock (Sweeper).
 
 // releaseTimeout bounds the give-back of a lease or a slot, which runs
 // even when the apply's context has ended.
 const releaseTimeout = 5 * time.Second
 
 func slotsKey(tenant string) string { return "sb:{" + tenant + "}:slots" }
+
+// webhookSlotsKey holds the tenant's delivery runs (zset token → expiry
+// ms), in the tenant's hash slot like its other keys.
+func webhookSlotsKey(tenant string) string { return "sb:{" + tenant + "}:wh:slots" }
 
 // acquireSlotScript takes a slot if fewer than the limit are held.
 // KEYS: 1 slots (zset token → expiry ms). ARGV: 1 now ms, 2 ttl ms, 3 limit, 4 token.
@@ -32,9 +37,20 @@ return 1
 // takeSlot takes one of the tenant's limit slots for ttl, across every
 // process. ok is false when all are held; release gives the slot back.
 func (l *Ledger) takeSlot(ctx context.Context, tenant string, limit int, ttl time.Duration) (release func(), ok bool, err error) {
+	return l.takeSlotOf(ctx, slotsKey(tenant), limit, ttl)
+}
+
+// takeWebhookSlot takes one of the tenant's limit delivery-run slots for
+// ttl, across every process (as takeSlot: a killed worker's slot expires).
+func (l *Ledger) takeWebhookSlot(ctx context.Context, tenant string, limit int, ttl time.Duration) (release func(), ok bool, err error) {
+	return l.takeSlotOf(ctx, webhookSlotsKey(tenant), limit, ttl)
+}
+
+// takeSlotOf takes one of limit slots of the zset key for ttl.
+func (l *Ledger) takeSlotOf(ctx context.Context, key string, limit int, ttl time.Duration) (release func(), ok bool, err error) {
 	token := newID()
 	now := time.Now().UnixMilli()
-	n, err := acquireSlotScript.Run(ctx, l.rdb, []string{slotsKey(tenant)},
+	n, err := acquireSlotScript.Run(ctx, l.rdb, []string{key},
 		now, ttl.Milliseconds(), limit, token).Int()
 	if err != nil {
 		return nil, false, redisErr("tenant slot", err)
@@ -45,7 +61,7 @@ func (l *Ledger) takeSlot(ctx context.Context, tenant string, limit int, ttl tim
 	return func() {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
-		l.rdb.ZRem(ctx, slotsKey(tenant), token)
+		l.rdb.ZRem(ctx, key, token)
 	}, true, nil
 }
 

@@ -27,7 +27,9 @@ import (
 // att (hash: event id → attempts), log (list of Delivery JSON, newest
 // first, deliveryLogLength kept), once:<call id> (a write's answer, kept
 // 10 minutes: onceLua); sb:{tenant}:wh:ack exists while an enabled
-// endpoint takes *.acknowledged events (ledger_ack.go).
+// endpoint takes *.acknowledged events (ledger_ack.go);
+// sb:{tenant}:wh:slots holds the tenant's delivery runs going now
+// (ledger_slots.go: webhooks.tenant_concurrency).
 
 // deliveryLogLength is how many deliveries each endpoint's log keeps.
 const deliveryLogLength = 100
@@ -51,6 +53,10 @@ type sealedSecret struct {
 type storedEndpoint struct {
 	Endpoint
 	Secrets []sealedSecret `json:"secrets"`
+	// ConfigDigest is the Sealer's digest of the configuration file's
+	// entry last applied to the endpoint (EnsureEndpoint; "" for one made
+	// through the API or CLI): an unchanged entry is not applied again.
+	ConfigDigest string `json:"config_digest,omitempty"`
 }
 
 func (l *Ledger) putEndpoint(ctx context.Context, tenant string, e *storedEndpoint) error {

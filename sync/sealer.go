@@ -3,7 +3,9 @@ package sync
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -17,6 +19,8 @@ var ErrNoSealer = errors.New("sync: no secret key configured (secrets.key_file)"
 // enter Redis, with AES-256-GCM under an operator-held key.
 type Sealer struct {
 	aead cipher.AEAD
+	// digestKey keys Digest: derived from the key, never the key itself.
+	digestKey []byte
 }
 
 // NewSealer builds a Sealer from a 32-byte key.
@@ -32,7 +36,23 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sync: secret key: %w", err)
 	}
-	return &Sealer{aead: aead}, nil
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("scimbridge sealer digest v1"))
+	return &Sealer{aead: aead, digestKey: m.Sum(nil)}, nil
+}
+
+// Digest returns a keyed digest of msg (HMAC-SHA256 under a key derived
+// from the sealer's): equal messages have equal digests, so it tells
+// whether a value changed without keeping the value, and without the key
+// a digest cannot be checked against guesses (a weak secret in msg stays
+// unguessable from Redis).
+func (s *Sealer) Digest(msg string) (string, error) {
+	if s == nil {
+		return "", ErrNoSealer
+	}
+	m := hmac.New(sha256.New, s.digestKey)
+	m.Write([]byte(msg))
+	return base64.RawStdEncoding.EncodeToString(m.Sum(nil)), nil
 }
 
 // Seal encrypts plaintext; aad binds the result to its resource so a sealed

@@ -20,8 +20,11 @@ type TenantLister interface {
 const sweepBatch = 1000
 
 // Sweeper re-enqueues resources that stayed dirty past Grace: a crash
-// between the ledger write and the enqueue, a lost or archived task. Several
-// workers may run one; a lock in the ledger lets one sweep per interval.
+// between the ledger write and the enqueue, a lost or archived task; and
+// it trims every tenant's events stream to the retention (Ledger.TrimEvents),
+// so a tenant that stopped receiving changes loses its old events too.
+// Several workers may run one; a lock in the ledger lets one sweep per
+// interval.
 //
 // Required: Ledger, Enqueuer, Tenants, Interval and Grace (there are no
 // defaults: see required.go). Check reports the missing ones; Run panics
@@ -107,6 +110,10 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
+	}
+	// After the re-enqueues, which matter more.
+	if _, err := s.Ledger.TrimEvents(ctx, tenants); err != nil {
+		return total, err
 	}
 	return total, nil
 }

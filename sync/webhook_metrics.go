@@ -13,14 +13,16 @@ type WebhookMetrics struct {
 	lagSeconds *prometheus.HistogramVec
 	oldestAge  *prometheus.GaugeVec
 	disables   *prometheus.CounterVec
+	throttled  *prometheus.CounterVec
 }
 
 // NewWebhookMetrics creates the series and registers them on reg:
 //
 //	scimbridge_webhook_deliveries_total{tenant,endpoint,outcome}   outcome: success|failed|gone|refused (host policy)
-//	scimbridge_webhook_delivery_lag_seconds{tenant}                event (store applied) to the receiver's 2xx
-//	scimbridge_webhook_oldest_undelivered_seconds{tenant,endpoint} age of the endpoint's oldest event not yet acknowledged (0: caught up)
+//	scimbridge_webhook_delivery_lag_seconds{tenant}                event (store applied) to the receiver's 2xx; replays are not lag
+//	scimbridge_webhook_oldest_undelivered_seconds{tenant,endpoint} age of the enabled endpoint's oldest event not yet acknowledged (0: caught up), set by runs and sweeps
 //	scimbridge_webhook_endpoints_disabled_total{tenant,endpoint}   endpoints scimbridge disabled (410, failing too long)
+//	scimbridge_webhook_tenant_throttled_total{tenant}              delivery runs put back: the tenant had webhooks.tenant_concurrency going
 func NewWebhookMetrics(reg prometheus.Registerer) *WebhookMetrics {
 	m := &WebhookMetrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -29,19 +31,23 @@ func NewWebhookMetrics(reg prometheus.Registerer) *WebhookMetrics {
 		}, []string{"tenant", "endpoint", "outcome"}),
 		lagSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scimbridge_webhook_delivery_lag_seconds",
-			Help:    "Time from an event (the store reflecting a change) to its acknowledged delivery.",
+			Help:    "Time from an event (the store reflecting a change) to its acknowledged delivery (replays are not counted).",
 			Buckets: []float64{.01, .05, .1, .5, 1, 5, 30, 60, 300, 3600, 21600, 86400},
 		}, []string{"tenant"}),
 		oldestAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scimbridge_webhook_oldest_undelivered_seconds",
-			Help: "Age of the oldest event an endpoint has not acknowledged yet, as of its last delivery run (0: caught up).",
+			Help: "Age of the oldest event an enabled endpoint has not acknowledged yet, as of its last delivery run or sweep (0: caught up).",
 		}, []string{"tenant", "endpoint"}),
 		disables: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scimbridge_webhook_endpoints_disabled_total",
 			Help: "Webhook endpoints scimbridge disabled: a 410 Gone, or failing longer than webhooks.disable_after.",
 		}, []string{"tenant", "endpoint"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scimbridge_webhook_tenant_throttled_total",
+			Help: "Webhook delivery runs not started because their tenant had webhooks.tenant_concurrency runs going (retried shortly, not a failure).",
+		}, []string{"tenant"}),
 	}
-	reg.MustRegister(m.deliveries, m.lagSeconds, m.oldestAge, m.disables)
+	reg.MustRegister(m.deliveries, m.lagSeconds, m.oldestAge, m.disables, m.throttled)
 	return m
 }
 
@@ -66,5 +72,18 @@ func (m *WebhookMetrics) oldest(tenant, endpoint string, age float64) {
 func (m *WebhookMetrics) disabled(tenant, endpoint string) {
 	if m != nil {
 		m.disables.WithLabelValues(tenant, endpoint).Inc()
+	}
+}
+
+// forget removes the endpoint's gauge (the endpoint is disabled).
+func (m *WebhookMetrics) forget(tenant, endpoint string) {
+	if m != nil {
+		m.oldestAge.DeleteLabelValues(tenant, endpoint)
+	}
+}
+
+func (m *WebhookMetrics) throttle(tenant string) {
+	if m != nil {
+		m.throttled.WithLabelValues(tenant).Inc()
 	}
 }

@@ -123,8 +123,17 @@ type Webhooks struct {
 	// run (unset: 3 × Timeout, at least 5 s). The endpoint's lease is
 	// RunBudget + 3 × Timeout: a killed worker's endpoint waits that long.
 	RunBudget time.Duration
-	Logger    *slog.Logger
-	Metrics   *WebhookMetrics
+	// TenantConcurrency bounds the delivery runs of one tenant going at
+	// once, across every worker (webhooks.tenant_concurrency; <= 0: no
+	// bound): a tenant whose receivers all hang holds that many delivery
+	// workers, never all of them. A run over the cap is not started: it
+	// goes back to the queue (queue.ErrWebhookTenantBusy: no failure
+	// counted, the endpoint's one pending run kept, so its order too). A
+	// slot is a lease in Redis as long as the endpoint's: a killed
+	// worker's slot expires.
+	TenantConcurrency int
+	Logger            *slog.Logger
+	Metrics           *WebhookMetrics
 	// Stopping, when set, is closed when the worker begins to shut down:
 	// a run sends no further event, and a request in flight is cut; the
 	// event stays undelivered (not a failed attempt) for the next worker.
@@ -258,12 +267,28 @@ func (w *Webhooks) CreateEndpoint(ctx context.Context, tenant string, in Endpoin
 	return secret, e.view(w.Ledger.now()), nil
 }
 
-// EnsureEndpoint makes the tenant's endpoint for in.URL match in (the
-// configuration file's webhooks.endpoints): created with secret (an
-// operator-made whsec_ secret, from a file) when there is none for that
-// URL, else its event types and enabled flag set and, when secret is not
-// one it signs with, secret made its current one (without overlap: the
-// file is the truth). It returns the endpoint.
+// RotationOverlap is how long the secrets a rotation replaces keep
+// signing when the operator names no overlap: a rotation from the console
+// or from a changed secret_file of the configuration file.
+const RotationOverlap = 24 * time.Hour
+
+// EnsureEndpoint makes the tenant's endpoint for in.URL match in and
+// secret, an entry of the configuration file's webhooks.endpoints (secret:
+// an operator-made whsec_ secret, from the entry's file), and returns it.
+//
+// An entry is applied once: the endpoint keeps a digest of it (URL, event
+// types, enabled, secret; keyed by the Sealer, so no secret is guessable
+// from it), and a restart with the same entry changes nothing, so an
+// endpoint scimbridge disabled (410 Gone, failing too long) or an operator
+// changed through the API stays as it is. A changed entry is applied: its
+// event types, its enabled flag (unset: true; enabled re-enables a
+// disabled endpoint, whoever disabled it), and a new secret as a
+// rotation: the new one signs first, the ones it replaces keep signing
+// for RotationOverlap, as RotateSecret(RotationOverlap) does. With no
+// endpoint for the URL, one is made. An endpoint stored without a digest
+// (made before digests were kept, or through the API at the entry's URL)
+// takes the entry but is not enabled by it: whether its entry changed
+// cannot be told.
 func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in EndpointInput, secret string) (*Endpoint, error) {
 	if w.Sealer == nil {
 		return nil, errNoWebhookKey
@@ -282,6 +307,10 @@ func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in Endpoin
 			return nil, err
 		}
 	}
+	digest, err := w.Sealer.Digest(configEntry(tenant, in, secret))
+	if err != nil {
+		return nil, err
+	}
 	list, err := w.Ledger.listEndpoints(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -294,59 +323,111 @@ func (w *Webhooks) EnsureEndpoint(ctx context.Context, tenant string, in Endpoin
 		}
 	}
 	now := w.Ledger.now().UTC()
-	seal := func(id string) ([]sealedSecret, error) {
-		sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+id)
-		return []sealedSecret{{Sealed: sealed, Created: now}}, err
+	if e != nil && e.ConfigDigest == digest {
+		return e.view(now), nil // the entry as applied before
+	}
+	id := "ep_" + strings.ReplaceAll(newID(), "-", "")[:20]
+	if e != nil {
+		id = e.ID
+	}
+	sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+id)
+	if err != nil {
+		return nil, err
 	}
 	if e == nil {
-		e = &storedEndpoint{Endpoint: Endpoint{ID: "ep_" + strings.ReplaceAll(newID(), "-", "")[:20], URL: *in.URL, Enabled: true, Created: now}}
+		e = &storedEndpoint{Endpoint: Endpoint{ID: id, URL: *in.URL, Enabled: true, Created: now},
+			Secrets: []sealedSecret{{Sealed: sealed, Created: now}}, ConfigDigest: digest}
 		if in.Types != nil {
 			e.Types = *in.Types
 		}
 		if in.Enabled != nil {
 			e.Enabled = *in.Enabled
 		}
-		if e.Secrets, err = seal(e.ID); err != nil {
-			return nil, err
-		}
 		if err := w.Ledger.createEndpoint(ctx, tenant, e); err != nil {
 			return nil, err
 		}
 		return e.view(now), nil
 	}
-	var sealErr error
-	e, err = w.Ledger.updateEndpoint(ctx, tenant, e.ID, func(e *storedEndpoint) bool {
+	e, err = w.Ledger.updateEndpoint(ctx, tenant, id, func(e *storedEndpoint) bool {
+		if e.ConfigDigest == digest {
+			return false // applied meanwhile (another process starting)
+		}
+		known := e.ConfigDigest != ""
 		if in.Types != nil {
 			e.Types = *in.Types
 		} else {
 			e.Types = nil
 		}
-		if in.Enabled != nil && *in.Enabled != e.Enabled {
-			e.Enabled = *in.Enabled
-			if e.Enabled {
-				e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
-			}
+		enabled := in.Enabled == nil || *in.Enabled // unset: true
+		switch {
+		case enabled == e.Enabled:
+		case !enabled:
+			e.Enabled = false
+		case known: // not for an endpoint without a digest: see above
+			e.Enabled = true
+			e.DisabledReason, e.DisabledAt, e.FailingSince = "", nil, nil
 		}
-		current := false
-		if len(e.Secrets) > 0 {
-			if s, err := w.Sealer.Open(e.Secrets[0].Sealed, tenant+"/webhook/"+e.ID); err == nil && s == secret {
-				current = true
-			}
+		if !w.signsFirst(tenant, e, secret) {
+			e.Secrets = w.rotated(tenant, e, sealedSecret{Sealed: sealed, Created: now}, secret, now, RotationOverlap)
 		}
-		if !current {
-			if e.Secrets, sealErr = seal(e.ID); sealErr != nil {
-				return false
-			}
-		}
+		e.ConfigDigest = digest
 		return true
 	})
-	if err == nil {
-		err = sealErr
-	}
 	if err != nil {
 		return nil, err
 	}
+	if e.Enabled {
+		w.kickEndpoint(ctx, tenant, e.ID)
+	}
 	return e.view(now), nil
+}
+
+// configEntry is what EnsureEndpoint's digest covers, in one string.
+func configEntry(tenant string, in EndpointInput, secret string) string {
+	types := "*" // all
+	if in.Types != nil {
+		ts := slices.Clone(*in.Types)
+		slices.Sort(ts)
+		types = strings.Join(ts, ",")
+	}
+	enabled := strconv.FormatBool(in.Enabled == nil || *in.Enabled)
+	return strings.Join([]string{"webhooks.endpoints[] v1", tenant, *in.URL, types, enabled, secret}, "\x00")
+}
+
+// signsFirst reports whether secret is the endpoint's current secret.
+func (w *Webhooks) signsFirst(tenant string, e *storedEndpoint, secret string) bool {
+	if len(e.Secrets) == 0 {
+		return false
+	}
+	s, err := w.Sealer.Open(e.Secrets[0].Sealed, tenant+"/webhook/"+e.ID)
+	return err == nil && s == secret
+}
+
+// rotated is e's secrets after a rotation to first (sealed; secret in
+// clear, "" when new): first signs first, and each secret it replaces
+// keeps signing until now+overlap (or its own earlier end), none with an
+// overlap <= 0. A secret that has expired, that is secret itself (a file
+// put back to an earlier secret), or that this process cannot open (it
+// could not sign) is dropped.
+func (w *Webhooks) rotated(tenant string, e *storedEndpoint, first sealedSecret, secret string, now time.Time, overlap time.Duration) []sealedSecret {
+	end := now.Add(overlap)
+	out := []sealedSecret{first}
+	if overlap <= 0 {
+		return out
+	}
+	for _, s := range e.Secrets {
+		if s.Expires != nil && !s.Expires.After(now) {
+			continue
+		}
+		if clear, err := w.Sealer.Open(s.Sealed, tenant+"/webhook/"+e.ID); err != nil || (secret != "" && clear == secret) {
+			continue
+		}
+		if s.Expires == nil || s.Expires.After(end) {
+			s.Expires = &end
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // Endpoints lists a tenant's endpoints.
@@ -424,7 +505,6 @@ func (w *Webhooks) RotateSecret(ctx context.Context, tenant, id string, overlap 
 		return "", nil, err
 	}
 	now := w.Ledger.now().UTC()
-	end := now.Add(overlap)
 	secret := newWebhookSecret()
 	sealed, err := w.Sealer.Seal(secret, tenant+"/webhook/"+id)
 	if err != nil {
@@ -434,20 +514,7 @@ func (w *Webhooks) RotateSecret(ctx context.Context, tenant, id string, overlap 
 		if len(e.Secrets) > 0 && e.Secrets[0].Sealed == sealed {
 			return false // made already (a re-sent write)
 		}
-		var keep []sealedSecret
-		for _, s := range e.Secrets {
-			if s.Expires != nil && !s.Expires.After(now) {
-				continue // expired already: dropped
-			}
-			if overlap <= 0 {
-				continue
-			}
-			if s.Expires == nil || s.Expires.After(end) {
-				s.Expires = &end
-			}
-			keep = append(keep, s)
-		}
-		e.Secrets = append([]sealedSecret{{Sealed: sealed, Created: now}}, keep...)
+		e.Secrets = w.rotated(tenant, e, sealedSecret{Sealed: sealed, Created: now}, "", now, overlap)
 		return true
 	})
 	if err != nil {
@@ -595,7 +662,11 @@ func (w *Webhooks) kickEndpoint(ctx context.Context, tenant, id string) {
 
 // Sweep kicks every enabled endpoint of the tenants that has events it
 // has not acknowledged (a run lost with a killed worker, a task archived
-// after its retries): the worker calls it every sweeper.interval.
+// after its retries): the worker calls it every sweeper.interval. It sets
+// each enabled endpoint's oldest-undelivered gauge too, so an endpoint
+// whose runs stopped shows its backlog growing; a disabled endpoint's
+// series is removed (scimbridge_webhook_endpoints_disabled_total tells of
+// the disables scimbridge made).
 func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
 	for _, t := range tenantIDs {
 		eps, err := w.Ledger.listEndpoints(ctx, t)
@@ -608,12 +679,19 @@ func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
 		}
 		for _, e := range eps {
 			if !e.Enabled {
+				w.Metrics.forget(t, e.ID)
 				continue
 			}
 			cur, err := w.Ledger.endpointCursor(ctx, t, e.ID)
-			if err == nil && st.Last != "" && cur != st.Last {
-				w.kickEndpoint(ctx, t, e.ID)
+			if err != nil {
+				continue
 			}
+			if st.Last == "" || cur == st.Last {
+				w.Metrics.oldest(t, e.ID, 0) // caught up
+				continue
+			}
+			w.observeBacklogFrom(ctx, t, e.ID, cur)
+			w.kickEndpoint(ctx, t, e.ID)
 		}
 	}
 }
@@ -651,6 +729,17 @@ func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 		return queue.ErrBusy
 	}
 	defer release()
+	if w.TenantConcurrency > 0 {
+		releaseSlot, ok, err := l.takeWebhookSlot(ctx, tenant, w.TenantConcurrency, w.runBudget()+3*w.Timeout)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			w.Metrics.throttle(tenant)
+			return queue.ErrWebhookTenantBusy
+		}
+		defer releaseSlot()
+	}
 	err = w.deliverRun(ctx, tenant, id)
 	if err != nil && !errors.Is(err, asynq.SkipRetry) && !lastRetry(ctx, err) {
 		return err // retried as this task: the endpoint's one pending run
@@ -872,7 +961,9 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 	d.LatencyMS = time.Since(now).Milliseconds()
 	w.Metrics.delivered(tenant, e.ID, outcome)
 	if outcome == "success" {
-		w.Metrics.lag(tenant, ev.Time)
+		if !replay { // a replay re-sends on request: its age is not lag
+			w.Metrics.lag(tenant, ev.Time)
+		}
 		_, failedBefore := attempts[ev.ID]
 		delete(attempts, ev.ID)
 		if a != nil {
@@ -975,7 +1066,8 @@ func (w *Webhooks) runUpdate(ctx context.Context, tenant string, e *storedEndpoi
 	return nil
 }
 
-// observeBacklog sets the endpoint's oldest-undelivered gauge.
+// observeBacklog sets the endpoint's oldest-undelivered gauge (a run's
+// end).
 func (w *Webhooks) observeBacklog(ctx context.Context, tenant string, e *storedEndpoint) {
 	if w.Metrics == nil {
 		return
@@ -984,15 +1076,24 @@ func (w *Webhooks) observeBacklog(ctx context.Context, tenant string, e *storedE
 	if err != nil {
 		return
 	}
+	w.observeBacklogFrom(ctx, tenant, e.ID, cur)
+}
+
+// observeBacklogFrom sets the gauge of the endpoint whose cursor is cur:
+// the age of the first event after it (0: none).
+func (w *Webhooks) observeBacklogFrom(ctx context.Context, tenant, id, cur string) {
+	if w.Metrics == nil {
+		return
+	}
 	evs, err := w.Ledger.Events(ctx, tenant, cur, 1)
 	if err != nil {
 		return
 	}
 	age := 0.0
 	if len(evs) == 1 {
-		age = time.Since(evs[0].Time).Seconds()
+		age = max(time.Since(evs[0].Time).Seconds(), 0)
 	}
-	w.Metrics.oldest(tenant, e.ID, age)
+	w.Metrics.oldest(tenant, id, age)
 }
 
 // deliveryError is a transport or request error as the log and the

@@ -36,6 +36,12 @@ func (q queueEnqueuer) EnqueueWebhook(ctx context.Context, p queue.Webhook, salt
 // is one the test scheduled. It returns the inspector and the queue name.
 func webhookWorker(t *testing.T, w *Webhooks) (*asynq.Inspector, string) {
 	t.Helper()
+	return webhookWorkerN(t, w, 2)
+}
+
+// webhookWorkerN is webhookWorker with concurrency delivery workers.
+func webhookWorkerN(t *testing.T, w *Webhooks, concurrency int) (*asynq.Inspector, string) {
+	t.Helper()
 	c := testsupport.Redis(t, func(o *redis.Options) { o.DB = testsupport.DBQueue })
 	o := c.Options()
 	opt := asynq.RedisClientOpt{Addr: o.Addr, Password: o.Password, DB: o.DB}
@@ -47,7 +53,7 @@ func webhookWorker(t *testing.T, w *Webhooks) (*asynq.Inspector, string) {
 	enq := queue.NewEnqueuer(asynq.NewClient(opt), 3, time.Minute)
 	t.Cleanup(func() { _ = enq.Close() })
 	w.Enqueuer = queueEnqueuer{enq: enq, name: name}
-	cfg := queue.WebhookServerConfig(2)
+	cfg := queue.WebhookServerConfig(concurrency)
 	cfg.Queues = map[string]int{name: 1}
 	cfg.LogLevel = asynq.FatalLevel
 	cfg.RetryDelayFunc = func(n int, err error, tk *asynq.Task) time.Duration {

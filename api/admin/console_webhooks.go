@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -29,7 +28,7 @@ const consoleDeliveries = 5
 
 // consoleRotateOverlap is how long a secret rotated from the console
 // keeps signing beside the new one.
-const consoleRotateOverlap = 24 * time.Hour
+const consoleRotateOverlap = syncsvc.RotationOverlap
 
 type webhooksView struct {
 	Endpoints []endpointRow

@@ -129,7 +129,8 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout).
 		WithShards(cfg.Redis.QueueShards)
 	a.webhooks = &syncsvc.Webhooks{Ledger: a.ledger, Sealer: sealer, Enqueuer: a.enqueuer, Policy: policy,
-		Timeout: cfg.Webhooks.Timeout, DisableAfter: cfg.Webhooks.DisableAfter, Logger: log}
+		Timeout: cfg.Webhooks.Timeout, DisableAfter: cfg.Webhooks.DisableAfter, TenantConcurrency: cfg.Webhooks.TenantConcurrency,
+		Logger: log}
 	a.service = &syncsvc.Service{Ledger: a.ledger, Enqueuer: a.enqueuer, Stores: a.stores,
 		Groups: a.registry, Unique: a.registry, Logger: log, Coalesce: cfg.Worker.Coalesce != nil && *cfg.Worker.Coalesce,
 		StoreTimeout: cfg.API.StoreLookupTimeout, ImportInterval: cfg.API.ImportInterval}
@@ -210,7 +211,10 @@ func (a *app) seedTenants(ctx context.Context) error {
 	return a.seedWebhooks(ctx)
 }
 
-// seedWebhooks makes or updates the configuration's webhook endpoints.
+// seedWebhooks makes the configuration's webhook endpoints, and applies
+// an entry that changed since it was last applied (EnsureEndpoint: an
+// unchanged entry leaves the endpoint as scimbridge or an operator set
+// it; a new secret_file content is a rotation with the usual overlap).
 func (a *app) seedWebhooks(ctx context.Context) error {
 	for i, e := range a.cfg.Webhooks.Endpoints {
 		b, err := os.ReadFile(e.SecretFile)
@@ -353,7 +357,8 @@ func (a *app) runWorker(ctx context.Context) error {
 		srv.Shutdown()
 		return fmt.Errorf("worker: webhook deliveries: %w", err)
 	}
-	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency, "webhook_concurrency", a.cfg.Webhooks.Concurrency)
+	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency, "webhook_concurrency", a.cfg.Webhooks.Concurrency,
+		"webhook_tenant_concurrency", a.cfg.Webhooks.TenantConcurrency)
 	sw := &syncsvc.Sweeper{Ledger: a.ledger, Enqueuer: a.enqueuer, Tenants: a.registry,
 		Logger: a.log, Interval: a.cfg.Sweeper.Interval, Grace: a.cfg.Sweeper.Grace}
 	swCtx, stopSweeper := context.WithCancel(ctx)

@@ -87,13 +87,18 @@ type Config struct {
 		// Concurrency is how many deliveries one worker runs at once, on
 		// a server of their own (default 16).
 		Concurrency int `yaml:"concurrency"`
+		// TenantConcurrency bounds one tenant's delivery runs at once,
+		// across every worker (default 4; kept below Concurrency).
+		TenantConcurrency int `yaml:"tenant_concurrency"`
 		// Timeout bounds one delivery request (default 10s).
 		Timeout time.Duration `yaml:"timeout"`
 		// DisableAfter: an endpoint failing this long is disabled
 		// (default 120h).
 		DisableAfter time.Duration `yaml:"disable_after"`
-		// Endpoints are made or updated at start (seedWebhooks), like
-		// tenants[]; endpoints added through the API or CLI are kept.
+		// Endpoints are made at start (seedWebhooks), like tenants[], and
+		// an entry is applied again only when it changed (a digest of it
+		// is kept with the endpoint); endpoints added through the API or
+		// CLI are kept.
 		Endpoints []WebhookEndpointConfig `yaml:"endpoints"`
 	} `yaml:"webhooks"`
 	Log struct {

@@ -275,10 +275,11 @@ var settings = []setting{
 				c.Events.Enabled = &on
 			}
 		}},
-	durationSetting("events.retention", "SCIMBRIDGE_EVENTS_RETENTION", 168*time.Hour, "how long a tenant's events stay in its stream (the feed, replays); older ones are trimmed",
+	durationSetting("events.retention", "SCIMBRIDGE_EVENTS_RETENTION", 168*time.Hour, "how long a tenant's events stay in its stream (the feed, replays); older ones are trimmed as events are added, and by every sweep (a tenant with no new changes too)",
 		func(c *Config) *time.Duration { return &c.Events.Retention }),
 	intSetting("webhooks.concurrency", "SCIMBRIDGE_WEBHOOKS_CONCURRENCY", 16, "webhook deliveries one worker runs at once, on an asynq server of their own (a slow receiver never holds a provisioning worker)",
 		func(c *Config) *int { return &c.Webhooks.Concurrency }),
+	webhookTenantConcurrency(),
 	durationSetting("webhooks.timeout", "SCIMBRIDGE_WEBHOOKS_TIMEOUT", 10*time.Second, "bound on one webhook delivery request",
 		func(c *Config) *time.Duration { return &c.Webhooks.Timeout }),
 	durationSetting("webhooks.disable_after", "SCIMBRIDGE_WEBHOOKS_DISABLE_AFTER", 120*time.Hour, "a webhook endpoint failing this long is disabled (log, metric, console)",
@@ -358,7 +359,7 @@ var settings = []setting{
 		meaning: "file holding the operator token",
 		fromEnv: func(c *Config, v string) error { c.Admin.TokenFile = v; return nil }},
 	{key: "tenants[]", def: "none", meaning: "tenants created or updated at start (see the examples)"},
-	{key: "webhooks.endpoints[]", def: "none", meaning: "webhook endpoints created or updated at start: `tenant`, `url`, `event_types` (unset: all), `enabled`, `secret_file` (a `whsec_<base64>` secret the operator makes); needs `secrets.key_file`"},
+	{key: "webhooks.endpoints[]", def: "none", meaning: "webhook endpoints created at start, and updated when their entry changed (a restart with the same entry keeps an endpoint scimbridge disabled, disabled; a new secret is a rotation, the old one signing 24 h more): `tenant`, `url`, `event_types` (unset: all), `enabled` (unset: true), `secret_file` (a `whsec_<base64>` secret the operator makes); needs `secrets.key_file`"},
 }
 
 // applyEnv applies the table's environment overrides.
@@ -376,6 +377,28 @@ func (c *Config) applyEnv() error {
 		}
 	}
 	return nil
+}
+
+// defaultWebhookTenantConcurrency is webhooks.tenant_concurrency's default.
+const defaultWebhookTenantConcurrency = 4
+
+// webhookTenantConcurrency is the row of webhooks.tenant_concurrency: kept
+// below webhooks.concurrency (the row before it), so a tenant whose
+// receivers all hang leaves delivery workers to the others.
+func webhookTenantConcurrency() setting {
+	s := intSetting("webhooks.tenant_concurrency", "SCIMBRIDGE_WEBHOOKS_TENANT_CONCURRENCY", defaultWebhookTenantConcurrency,
+		"delivery runs of one tenant going at once, across every worker: a run over it waits (retried in 1-2 s, not a failure), so one tenant's hanging receivers hold at most this many delivery workers; below `webhooks.concurrency` (a larger value is lowered to it minus 1, at least 1)",
+		func(c *Config) *int { return &c.Webhooks.TenantConcurrency })
+	s.fill = func(c *Config) {
+		w := &c.Webhooks
+		if w.TenantConcurrency <= 0 {
+			w.TenantConcurrency = defaultWebhookTenantConcurrency
+		}
+		if w.TenantConcurrency >= w.Concurrency {
+			w.TenantConcurrency = max(w.Concurrency-1, 1)
+		}
+	}
+	return s
 }
 
 // applySets applies `--set key=value` arguments (after the file and the

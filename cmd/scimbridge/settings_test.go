@@ -94,6 +94,41 @@ func TestSettingsDefaultsAndEnvironment(t *testing.T) {
 	}
 }
 
+// webhooks.tenant_concurrency defaults to 4 and stays below
+// webhooks.concurrency (lowered to it minus 1, at least 1), from the file
+// or the environment.
+func TestWebhookTenantConcurrencyBelowConcurrency(t *testing.T) {
+	for _, tc := range []struct {
+		name                   string
+		concurrency, tenantCap int
+		env                    string
+		want                   int
+	}{
+		{"defaults", 0, 0, "", 4},
+		{"set below", 16, 8, "", 8},
+		{"set equal", 16, 16, "", 15},
+		{"set above", 8, 50, "", 7},
+		{"default above a small concurrency", 3, 0, "", 2},
+		{"concurrency 1", 1, 0, "", 1},
+		{"from the environment, above", 6, 0, "9", 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("SCIMBRIDGE_WEBHOOKS_TENANT_CONCURRENCY", tc.env)
+			var c Config
+			c.Webhooks.Concurrency, c.Webhooks.TenantConcurrency = tc.concurrency, tc.tenantCap
+			if tc.env != "" {
+				if err := c.applyEnv(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.applyDefaults()
+			if c.Webhooks.TenantConcurrency != tc.want {
+				t.Fatalf("webhooks.tenant_concurrency %d (webhooks.concurrency %d), want %d", c.Webhooks.TenantConcurrency, c.Webhooks.Concurrency, tc.want)
+			}
+		})
+	}
+}
+
 // referenceTable renders the table as the README's configuration
 // reference (Markdown).
 func referenceTable() string {

@@ -149,18 +149,25 @@ func testOperatorSurfaces(t *testing.T, topo testsupport.RedisTopology) {
 }
 
 // writeTopologyConfig writes the configuration file an operator's
-// commands read: cfg's Redis topology and tenants.
+// commands read: cfg's Redis topology, secrets key and tenants, with
+// https://scim.example.com as the public URL.
 func writeTopologyConfig(t *testing.T, cfg *Config) string {
 	t.Helper()
 	type file struct {
-		Redis   map[string]any `yaml:"redis"`
-		Log     any            `yaml:"log"`
-		Tenants any            `yaml:"tenants"`
+		PublicURL string         `yaml:"public_url"`
+		Redis     map[string]any `yaml:"redis"`
+		Secrets   map[string]any `yaml:"secrets"`
+		Log       any            `yaml:"log"`
+		Tenants   any            `yaml:"tenants"`
 	}
 	r := map[string]any{"mode": cfg.Redis.Mode, "addr": cfg.Redis.Addr, "db": cfg.Redis.DB,
 		"sentinel": map[string]any{"master": cfg.Redis.Sentinel.Master, "addrs": cfg.Redis.Sentinel.Addrs},
 		"cluster":  map[string]any{"addrs": cfg.Redis.Cluster.Addrs}}
-	b, err := yaml.Marshal(file{Redis: r, Log: map[string]string{"level": "warn"}, Tenants: cfg.Tenants})
+	// The service's secrets key (sealed passwords, webhook secrets, setup
+	// links), as an operator's commands share it with the processes.
+	b, err := yaml.Marshal(file{PublicURL: "https://scim.example.com", Redis: r,
+		Secrets: map[string]any{"key_file": cfg.Secrets.KeyFile},
+		Log:     map[string]string{"level": "warn"}, Tenants: cfg.Tenants})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,9 @@ type hookReceiver struct {
 	secret string
 	// hold, when set, makes each request wait for it to close (or 30 s)
 	// before answering; holding counts requests waiting now.
-	hold    chan struct{}
+	hold chan struct{}
+	// gone, when set, answers every request 410 Gone.
+	gone    bool
 	mu      gosync.Mutex
 	holding int
 	got     []syncsvc.Event
@@ -64,6 +66,10 @@ func (r *hookReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gone {
+		w.WriteHeader(http.StatusGone)
+		return
+	}
 	wh, err := standardwebhooks.NewWebhook(r.secret)
 	if err == nil {
 		err = wh.Verify(body, req.Header)
@@ -380,8 +386,12 @@ func TestWebhookWorkerKilledMidDelivery(t *testing.T) {
 }
 
 // webhooks.endpoints[] in the configuration file makes the endpoint at
-// start with the operator's secret, and a restart with another secret
-// and other types updates it (no second endpoint).
+// start with the operator's secret; a restart with another secret and
+// other types updates it (no second endpoint), the new secret a rotation:
+// the old one keeps signing during the overlap (a receiver still on it
+// verifies), then the new one does. An endpoint scimbridge disabled (the
+// receiver answered 410) stays disabled across a restart with the same
+// entry, and is enabled again by a restart with a changed one.
 func TestWebhookEndpointsFromConfig(t *testing.T) {
 	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	dsn, table, _ := e2ePostgres(t)
@@ -393,17 +403,34 @@ func TestWebhookEndpointsFromConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	setReceiver := func(secret string, gone bool) {
+		rcv.mu.Lock()
+		rcv.secret, rcv.gone = secret, gone
+		rcv.mu.Unlock()
+	}
+	endpoint := func(a *app) *syncsvc.Endpoint {
+		t.Helper()
+		eps, err := a.webhooks.Endpoints(context.Background(), "yaml-co")
+		if err != nil || len(eps) != 1 {
+			t.Fatalf("endpoints: %+v %v", eps, err)
+		}
+		return eps[0]
+	}
 	first := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	write(first)
 	cfg := testConfig(t, redisAddr, postgresTenant("yaml-co", dsn, table))
 	cfg.Webhooks.Endpoints = []WebhookEndpointConfig{{Tenant: "yaml-co", URL: rcv.srv.URL + "/h", SecretFile: secretFile,
 		EventTypes: []string{"user.created"}}}
 	ts := startTestServer(t, cfg, serverOptions{})
-	rcv.secret = first
+	setReceiver(first, false)
 	c := &scimClient{t: t, base: ts.url + "/scim/yaml-co/v2", auth: "Bearer " + newKey(t, ts.app, "yaml-co")}
-	if status, body := c.do("POST", "/Users", map[string]any{"userName": "yaml@example.com"}); status != 201 {
-		t.Fatalf("POST: %d %v", status, body)
+	post := func(user string) {
+		t.Helper()
+		if status, body := c.do("POST", "/Users", map[string]any{"userName": user}); status != 201 {
+			t.Fatalf("POST: %d %v", status, body)
+		}
 	}
+	post("yaml@example.com")
 	waitDelivered(t, ts.app, "yaml-co", rcv, 1)
 	ts.stop()
 
@@ -411,21 +438,41 @@ func TestWebhookEndpointsFromConfig(t *testing.T) {
 	write(second)
 	cfg.Webhooks.Endpoints[0].EventTypes = nil
 	ts = startTestServer(t, cfg, serverOptions{})
-	eps, err := ts.app.webhooks.Endpoints(context.Background(), "yaml-co")
-	if err != nil || len(eps) != 1 || len(eps[0].Types) != 0 || eps[0].SecretsActive != 1 {
-		t.Fatalf("endpoints after the restart: %+v %v", eps, err)
+	if e := endpoint(ts.app); len(e.Types) != 0 || e.SecretsActive != 2 {
+		t.Fatalf("after the restart: %+v, want every type and two secrets signing (the rotation's overlap)", e)
 	}
-	rcv.mu.Lock()
-	rcv.secret = second
-	rcv.mu.Unlock()
-	c = &scimClient{t: t, base: ts.url + "/scim/yaml-co/v2", auth: c.auth}
-	if status, body := c.do("POST", "/Users", map[string]any{"userName": "yaml2@example.com"}); status != 201 {
-		t.Fatalf("POST: %d %v", status, body)
-	}
+	c.base = ts.url + "/scim/yaml-co/v2"
+	post("yaml2@example.com") // the receiver still has the old secret
 	waitDelivered(t, ts.app, "yaml-co", rcv, 2)
+	setReceiver(second, false) // and now the new one
+	post("yaml3@example.com")
+	waitDelivered(t, ts.app, "yaml-co", rcv, 3)
+
+	// The receiver answers 410: scimbridge disables the endpoint; the
+	// same entry at the next start leaves it disabled.
+	setReceiver(second, true)
+	post("gone@example.com")
+	waitStore(t, "the endpoint disabled by the 410", func() bool { return !endpoint(ts.app).Enabled })
+	ts.stop()
+	ts = startTestServer(t, cfg, serverOptions{})
+	if e := endpoint(ts.app); e.Enabled || !strings.Contains(e.DisabledReason, "410") {
+		t.Fatalf("a restart with the same entry: %+v, want it still disabled by the 410", e)
+	}
+	ts.stop()
+	// A changed entry is applied: enabled again, and the event the 410
+	// refused is delivered.
+	cfg.Webhooks.Endpoints[0].EventTypes = []string{"user.created", "user.deleted"}
+	setReceiver(second, false)
+	ts = startTestServer(t, cfg, serverOptions{})
+	if e := endpoint(ts.app); !e.Enabled || e.DisabledReason != "" || e.SecretsActive != 2 {
+		t.Fatalf("a restart with a changed entry: %+v, want it enabled, its secrets as they were", e)
+	}
+	c.base = ts.url + "/scim/yaml-co/v2"
+	post("back@example.com")
+	waitDelivered(t, ts.app, "yaml-co", rcv, 5)
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
-	if len(rcv.bad) > 0 || len(rcv.got) != 2 {
+	if len(rcv.bad) > 0 || len(rcv.got) != 5 {
 		t.Fatalf("%d delivered, signatures: %v", len(rcv.got), rcv.bad)
 	}
 }
