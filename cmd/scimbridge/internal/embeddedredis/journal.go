@@ -116,7 +116,7 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 	srv := e.srv
 	switch {
 	case cmd == "SELECT":
-		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 {
+		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 && len(args) == 1 {
 			if st.multi {
 				st.queuedOther = true // takes effect at EXEC; not followed
 				st.dbUnsure = true
@@ -241,7 +241,7 @@ func (e *Server) journalInner(cmd string, args []string) {
 	srv := e.srv
 	switch {
 	case cmd == "SELECT":
-		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 {
+		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 && len(args) == 1 {
 			e.scriptDB = n
 		}
 	case notData[cmd] || cmd == "EXEC" || cmd == "MULTI" || cmd == "DISCARD" ||

@@ -46,6 +46,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -110,7 +111,7 @@ func newScriptRunner(m *miniredis.Miniredis, srv *server.Server) (*scriptRunner,
 		return nil, fmt.Errorf("embedded redis: could not capture the script context")
 	}
 	r.nestedSHA = sha1Hex(captureScript)
-	r.internal = server.NewPeer(bufio.NewWriter(&bytes.Buffer{}))
+	r.internal = server.NewPeer(bufio.NewWriter(io.Discard))
 	return r, nil
 }
 

@@ -286,3 +286,28 @@ func BenchmarkScriptStatePristine(b *testing.B) {
 		}
 	}
 }
+
+// A SELECT miniredis refuses (an extra argument) changes neither the
+// database a script runs in nor the one its writes are journaled for.
+func TestEmbeddedScriptAfterRefusedSelect(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := startEmbeddedForTest(t, t.TempDir())
+	c := clientForTest(t, e.Addr(), 0)
+	conn := c.Conn()
+	defer conn.Close()
+	if err := conn.Do(ctx, "SELECT", "3", "extra").Err(); err == nil {
+		t.Fatal("SELECT with an extra argument: no error")
+	}
+	mustRedis(t, conn.Eval(ctx, "return redis.call('SET', 'where', 'db0')", nil).Err())
+	if v, err := c.Get(ctx, "where").Result(); err != nil || v != "db0" {
+		t.Fatalf("db 0 'where' = %q, %v", v, err)
+	}
+	crashed := crashCopy(t, e)
+	r, err := Start(crashed)
+	mustRedis(t, err)
+	defer r.Close()
+	if v, err := clientForTest(t, r.Addr(), 0).Get(ctx, "where").Result(); err != nil || v != "db0" {
+		t.Fatalf("after replay: db 0 'where' = %q, %v", v, err)
+	}
+}
