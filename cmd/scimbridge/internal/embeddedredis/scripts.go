@@ -21,7 +21,7 @@ package embeddedredis
 //     tables per call, the globals are guarded as in miniredis (a script
 //     cannot create one), and after each call everything reachable from the
 //     state's globals, registry and built-in metatables is compared with how
-//     it was prepared (pristine, about 300 slots); a script that changed anything (assigned an
+//     it was prepared (pristine: about 270 slots, 9 µs); a script that changed anything (assigned an
 //     existing global, changed a library table, ...) or raised an error
 //     costs the state, and the next call prepares a new one.
 //   - Same replies and errors as miniredis's runner (tests compare them).
