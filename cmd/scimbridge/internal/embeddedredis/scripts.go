@@ -12,7 +12,7 @@ package embeddedredis
 //   - Atomic as in miniredis: the script runs under miniredis's own lock
 //     (Miniredis embeds its mutex), so no other command runs meanwhile; its
 //     redis.call()s run with a script context miniredis made (captured once
-//     at start, see captureScriptContext), which tells miniredis's commands
+//     at start by newScriptRunner), which tells miniredis's commands
 //     the lock is already held, as for its own scripts. Only one script runs
 //     at a time, so one state is the whole pool.
 //   - Journaled as before: the redis.call()s reach the hook as calls from a
@@ -21,9 +21,10 @@ package embeddedredis
 //     tables per call, the globals are guarded as in miniredis (a script
 //     cannot create one), and after each call everything reachable from the
 //     state's globals, registry and built-in metatables is compared with how
-//     it was prepared (pristine: about 270 slots, 9 µs); a script that changed anything (assigned an
-//     existing global, changed a library table, ...) or raised an error
-//     costs the state, and the next call prepares a new one.
+//     it was prepared (pristine: about 270 slots, 9 µs); a script that
+//     changed anything (assigned an existing global, changed a library
+//     table, ...) or raised an error costs the state, and the next call
+//     prepares a new one.
 //   - Same replies and errors as miniredis's runner (tests compare them).
 //     Whatever this runner does not handle goes to miniredis's own EVAL /
 //     EVALSHA, which gives the exact error: bad argument counts or numkeys, a
@@ -31,7 +32,7 @@ package embeddedredis
 //     subscribe mode or whose database the hook cannot follow (SELECT inside
 //     MULTI), and EVAL queued in MULTI. Differences, all on paths the
 //     ledger never takes: a script returning a function or userdata gets
-//     nil where miniredis panics; a "%" in a script's error text is kept
+//     nil where miniredis panics (ending the process); a "%" in a script's error text is kept
 //     where miniredis's formatting garbles it; redis.setresp() has no
 //     effect (in miniredis it only leaks into the connection after an error).
 //

@@ -311,3 +311,24 @@ func TestEmbeddedScriptAfterRefusedSelect(t *testing.T) {
 		t.Fatalf("after replay: db 0 'where' = %q, %v", v, err)
 	}
 }
+
+// Where miniredis's own runner ends the process (a result it cannot
+// convert, a table whose __index raises while it is read), this one
+// replies and goes on.
+func TestEmbeddedScriptOddResults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := startEmbeddedForTest(t, t.TempDir())
+	c := clientForTest(t, e.Addr(), 0)
+	v, err := c.Eval(ctx, "return {1, print, 'x'}", nil).Result()
+	if err != nil || !reflect.DeepEqual(v, []any{int64(1), nil, "x"}) {
+		t.Fatalf("function in the result: %#v, %v; want [1 nil x]", v, err)
+	}
+	err = c.Eval(ctx, "return setmetatable({}, {__index = function() error('no such index') end})", nil).Err()
+	if err == nil || !strings.Contains(err.Error(), "no such index") {
+		t.Fatalf("raising __index: %v, want its error", err)
+	}
+	if v, err := c.Eval(ctx, "return 'still here'", nil).Text(); err != nil || v != "still here" {
+		t.Fatalf("next script: %q, %v", v, err)
+	}
+}
