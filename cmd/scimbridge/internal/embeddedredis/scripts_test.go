@@ -133,8 +133,10 @@ func runScriptCases(t *testing.T, addr string, protocol int) []scriptOutcome {
 // gives, leaves the same data, and nothing one script does to its state
 // reaches the next.
 func TestEmbeddedScriptsMatchMiniredis(t *testing.T) {
+	t.Parallel()
 	for _, protocol := range []int{2, 3} {
 		t.Run(fmt.Sprintf("resp%d", protocol), func(t *testing.T) {
+			t.Parallel()
 			m := miniredis.RunT(t)
 			want := runScriptCases(t, m.Addr(), protocol)
 
