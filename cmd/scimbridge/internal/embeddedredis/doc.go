@@ -20,6 +20,12 @@
 // miniredis's ClockTTL does, which made every command cost a sort of all
 // keys.
 //
+// Lua scripts (EVAL, EVALSHA: the whole ledger) run on one gopher-lua state
+// prepared once (scripts.go), not on the fresh state with its libraries
+// that miniredis builds per call; atomic under miniredis's lock, journaled
+// as before, with miniredis's replies and errors, and a state a script
+// changed is replaced before the next call.
+//
 // A second scimbridge process (an admin subcommand) finds the running
 // server through the address file it writes (ReadAddr). There is no
 // password (it listens on loopback only; the files are readable by their

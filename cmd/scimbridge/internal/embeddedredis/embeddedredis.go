@@ -65,6 +65,9 @@ type Server struct {
 	// so an XADD's id can be fixed before it runs (under jmu).
 	streamLast map[streamRef]streamID
 	peers      sync.Map
+	// scripts runs EVAL and EVALSHA on a prepared Lua state (scripts.go);
+	// used under jmu.
+	scripts *scriptRunner
 
 	// Owned by the flusher (and by Close once it stopped).
 	gen          int64 // generation of the snapshot on disk
@@ -133,6 +136,10 @@ func Start(dir string) (*Server, error) {
 	if _, err := e.replayJournal(gen, follows); err != nil {
 		return fail(err)
 	}
+	if e.scripts, err = newScriptRunner(server, e.srv); err != nil {
+		return fail(err)
+	}
+	e.peers.Store(e.scripts.internal, &peerState{dispatching: true})
 	// From here on every write goes through the journal.
 	server.Server().SetPreHook(e.preHook)
 	if err := e.compact(); err != nil && !errors.Is(err, ErrUnsupportedType) {

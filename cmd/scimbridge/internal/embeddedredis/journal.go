@@ -60,6 +60,11 @@ type peerState struct {
 	multi       bool
 	queued      []journalRecord
 	queuedOther bool // a queued command the journal cannot replay exactly
+	// subscribed: the connection entered subscribe mode; dbUnsure: a SELECT
+	// ran inside MULTI, so db may be wrong. Either leaves its scripts to
+	// miniredis's own runner (scripts.go).
+	subscribed bool
+	dbUnsure   bool
 }
 
 type journalRecord struct {
@@ -111,9 +116,10 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 	srv := e.srv
 	switch {
 	case cmd == "SELECT":
-		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 {
+		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 && len(args) == 1 {
 			if st.multi {
 				st.queuedOther = true // takes effect at EXEC; not followed
+				st.dbUnsure = true
 			} else {
 				st.db = n
 			}
@@ -131,6 +137,11 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 		}
 		e.exec(c, st, cmd, args)
 		return true
+	case cmd == "SUBSCRIBE" || cmd == "PSUBSCRIBE" || cmd == "SSUBSCRIBE":
+		st.subscribed = true
+		return false
+	case cmd == "SCRIPT":
+		return e.scriptCommand(c, st, args)
 	case notData[cmd] || !srv.IsRegisteredCommand(cmd) || srv.IsReadOnlyCommand(cmd):
 		return false
 	case st.multi:
@@ -153,6 +164,9 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 	switch {
 	case cmd == "EVAL" || cmd == "EVALSHA":
 		e.scriptDB = st.db
+		if !st.subscribed && !st.dbUnsure && e.scripts.run(c, st.db, cmd, args) {
+			return true
+		}
 	case notReplayable[cmd] || (cmd == "XADD" && !e.pinXAdd(st.db, args, time.Now())):
 		e.needFull = true
 	default:
@@ -160,6 +174,28 @@ func (e *Server) preHook(c *server.Peer, cmd string, args ...string) bool {
 	}
 	e.dispatch(c, st, cmd, args)
 	return true
+}
+
+// scriptCommand keeps the script runner's cache within miniredis's
+// registry (scripts.go): SCRIPT FLUSH empties it first, a SCRIPT LOAD that
+// miniredis ran adds to it. miniredis runs the command either way.
+func (e *Server) scriptCommand(c *server.Peer, st *peerState, args []string) bool {
+	sub := strings.ToUpper(firstArg(args))
+	switch {
+	case sub == "FLUSH":
+		e.jmu.Lock()
+		e.scripts.flushed()
+		e.jmu.Unlock()
+	case sub == "LOAD" && len(args) == 2 && !st.multi && !st.subscribed:
+		// Outside MULTI and subscribe mode (and with no password, which
+		// the embedded server never has), a LOAD succeeds when it parses.
+		e.dispatch(c, st, "SCRIPT", args)
+		e.jmu.Lock()
+		e.scripts.loaded(args[1])
+		e.jmu.Unlock()
+		return true
+	}
+	return false
 }
 
 // dispatch runs a command on c through miniredis, past this hook.
@@ -205,7 +241,7 @@ func (e *Server) journalInner(cmd string, args []string) {
 	srv := e.srv
 	switch {
 	case cmd == "SELECT":
-		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 {
+		if n, err := strconv.Atoi(firstArg(args)); err == nil && n >= 0 && len(args) == 1 {
 			e.scriptDB = n
 		}
 	case notData[cmd] || cmd == "EXEC" || cmd == "MULTI" || cmd == "DISCARD" ||
