@@ -85,16 +85,6 @@ func (m *WebhookMetrics) disabled(tenant, endpoint string) {
 	}
 }
 
-// forget removes the endpoint's gauge (the endpoint is disabled).
-func (m *WebhookMetrics) forget(tenant, endpoint string) {
-	if m != nil {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		delete(m.shown, [2]string{tenant, endpoint})
-		m.oldestAge.DeleteLabelValues(tenant, endpoint)
-	}
-}
-
 // retain removes the gauges of tenant's endpoints that are not in live
 // (deleted, or disabled, since this process set them): a sweep read the
 // tenant's endpoints, and live holds its enabled ones.
