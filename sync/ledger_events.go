@@ -152,6 +152,24 @@ local function journal(key, version, entry)
 end
 `
 
+// emitAddLua is how every script appends an event: emitAdd(stream,
+// minid, j, f) numbers the fields f from the resource's journal j (its
+// "n"), appends them to the stream, trimmed to minid ("" none), and
+// counts the event (emitCount; emitLast is its stream id).
+const emitAddLua = `
+local emitCount, emitLast = 0, ''
+local function emitAdd(stream, minid, j, f)
+  local n = redis.call('HINCRBY', j, 'n', 1)
+  f[#f+1] = 'n'; f[#f+1] = n
+  if minid ~= '' then
+    emitLast = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(f))
+  else
+    emitLast = redis.call('XADD', stream, '*', unpack(f))
+  end
+  emitCount = emitCount + 1
+end
+`
+
 // emitLua turns a resource's journal entries into stream entries once
 // the store holds a version (run after the store's apply, in the script
 // that marks it applied or before that mark: a crash between the two
@@ -166,18 +184,7 @@ end
 // does not find it to emit again), and the call's id (call) is recorded
 // in the journal ("ecall"), so the same call sent again after a read
 // timeout emits no member event twice.
-const emitLua = `
-local emitCount, emitLast = 0, ''
-local function emitAdd(stream, minid, j, f)
-  local n = redis.call('HINCRBY', j, 'n', 1)
-  f[#f+1] = 'n'; f[#f+1] = n
-  if minid ~= '' then
-    emitLast = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(f))
-  else
-    emitLast = redis.call('XADD', stream, '*', unpack(f))
-  end
-  emitCount = emitCount + 1
-end
+const emitLua = emitAddLua + `
 local function emitResource(stream, minid, call, j, pend, kind, id, applied, anchor, res, members, omitted)
   local h = redis.call('HGETALL', j)
   local vs, entries = {}, {}
@@ -242,19 +249,12 @@ return {emitCount, emitLast}
 //
 // KEYS: 1 stream, 2 journal. ARGV: 1 MINID ("" none), 2 kind, 3 id,
 // 4 version, 5 reason, 6 call id.
-var failedEventScript = redis.NewScript(`
+var failedEventScript = redis.NewScript(emitAddLua + `
 local prev = redis.call('HMGET', KEYS[2], 'fcall', 'fev')
 if prev[1] == ARGV[6] and prev[2] then return prev[2] end
-local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-local f = {'type', 'sync.failed', 'kind', ARGV[2], 'rid', ARGV[3], 'v', ARGV[4], 'reason', ARGV[5], 'n', n}
-local id
-if ARGV[1] ~= '' then
-  id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(f))
-else
-  id = redis.call('XADD', KEYS[1], '*', unpack(f))
-end
-redis.call('HSET', KEYS[2], 'fcall', ARGV[6], 'fev', id)
-return id
+emitAdd(KEYS[1], ARGV[1], KEYS[2], {'type', 'sync.failed', 'kind', ARGV[2], 'rid', ARGV[3], 'v', ARGV[4], 'reason', ARGV[5]})
+redis.call('HSET', KEYS[2], 'fcall', ARGV[6], 'fev', emitLast)
+return emitLast
 `)
 
 // emitted is one resource a store apply brought to a version.
