@@ -108,40 +108,36 @@ func emitsAny(done []applyMark) bool {
 
 // userJournalEntry is the journal entry of a user write ("" none).
 func (l *Ledger) userJournalEntry(mode putMode, prev, next scim.Attrs, at time.Time) string {
-	if !l.EventsEnabled() {
-		return ""
-	}
-	switch mode {
-	case modeCreate:
-		return userTransition(nil, next, at).encode()
-	case modeDelete:
-		return userTransition(map[string]any{}, nil, at).encode()
-	case modeUpdate:
-		if prev == nil { // a caller that did not read the state it wrote over
-			return Transition{Types: []string{EventUserUpdated}, At: at.UnixMilli()}.encode()
-		}
-		return userTransition(prev, next, at).encode()
-	}
-	return "" // adopt: the store had it already; nothing changed there
+	return l.journalEntry(mode, prev, next, at, userTransition, EventUserUpdated)
 }
 
-// groupJournalEntry is userJournalEntry for a group's attributes.
+// groupJournalEntry is userJournalEntry for a group's attributes (a
+// write of members only journals nothing: their events come from the
+// apply).
 func (l *Ledger) groupJournalEntry(mode putMode, prev, next scim.Attrs, at time.Time) string {
+	return l.journalEntry(mode, prev, next, at, groupTransition, EventGroupUpdated)
+}
+
+// journalEntry is the journal entry of a write in mode, its transition
+// from transition (userTransition, groupTransition); an update over a
+// state the caller did not read is journaled as updated.
+func (l *Ledger) journalEntry(mode putMode, prev, next scim.Attrs, at time.Time,
+	transition func(prev, next map[string]any, at time.Time) Transition, updated string) string {
 	if !l.EventsEnabled() {
 		return ""
 	}
 	switch mode {
 	case modeCreate:
-		return groupTransition(nil, next, at).encode()
+		return transition(nil, next, at).encode()
 	case modeDelete:
-		return groupTransition(map[string]any{}, nil, at).encode()
+		return transition(map[string]any{}, nil, at).encode()
 	case modeUpdate:
-		if prev == nil {
-			return Transition{Types: []string{EventGroupUpdated}, At: at.UnixMilli()}.encode()
+		if prev == nil { // a caller that did not read the state it wrote over
+			return Transition{Types: []string{updated}, At: at.UnixMilli()}.encode()
 		}
-		return groupTransition(prev, next, at).encode()
+		return transition(prev, next, at).encode()
 	}
-	return "" // members only (events from the apply), adopt
+	return "" // adopt (the store had it already: nothing changed there), a group's members only
 }
 
 // journalLua is the write scripts' part: journal(key, version, entry)
