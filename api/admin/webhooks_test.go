@@ -5,17 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
 	syncsvc "github.com/scimbridge/scimbridge/sync"
@@ -41,18 +37,7 @@ func webhookHandler(t *testing.T, b *adminBundle, withKey bool) *Operator {
 			t.Fatal(err)
 		}
 	}
-	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{
-		Operator: op, Tenants: reg, Keys: tenants.NewKeyStore(rdb),
-		Admin: &syncsvc.Admin{Ledger: ledger, Tenants: reg}, Webhooks: w,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.router = gin.New()
-	h.Mount(b.router)
-	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
-		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
-	}
+	b.remount(t, rdb, "", Deps{Operator: op, Tenants: reg, Admin: &syncsvc.Admin{Ledger: ledger, Tenants: reg}, Webhooks: w})
 	return op
 }
 
@@ -136,14 +121,7 @@ func TestConsoleWebhooks(t *testing.T) {
 		t.Fatal("no session")
 	}
 	page := "/console/tenants/" + b.tenant
-	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
-		w := httptest.NewRecorder()
-		b.router.ServeHTTP(w, req)
-		return w
-	}
+	send := b.consoleForm(cookie)
 	if w := send("GET", page, nil); w.Code != 200 || !strings.Contains(w.Body.String(), "No webhook endpoints yet.") {
 		t.Fatalf("tenant page: %d %s", w.Code, w.Body)
 	}
@@ -181,14 +159,7 @@ func TestConsoleWebhookEditAndDelete(t *testing.T) {
 		t.Fatal("no session")
 	}
 	csrf := op.csrfToken(s)
-	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
-		w := httptest.NewRecorder()
-		b.router.ServeHTTP(w, req)
-		return w
-	}
+	send := b.consoleForm(cookie)
 	api := "/admin/v1/tenants/" + b.tenant + "/webhooks"
 	w := b.do("POST", api, `{"url":"https://app.example/h","event_types":["user.created"]}`)
 	var created struct {
