@@ -91,6 +91,18 @@ func (b *adminBundle) remount(t *testing.T, rdb redis.UniversalClient, publicURL
 	}
 }
 
+// consoleSession opens a console session of op: its sender of forms
+// (consoleForm) and its CSRF token.
+func (b adminBundle) consoleSession(t *testing.T, op *Operator) (func(method, path string, form url.Values) *httptest.ResponseRecorder, string) {
+	t.Helper()
+	cookie := op.newSession()
+	s, ok := op.session(cookie)
+	if !ok {
+		t.Fatal("no session")
+	}
+	return b.consoleForm(cookie), op.csrfToken(s)
+}
+
 // consoleForm returns a sender of console requests (a form body, when
 // given) in the console session cookie.
 func (b adminBundle) consoleForm(cookie string) func(method, path string, form url.Values) *httptest.ResponseRecorder {

@@ -115,29 +115,24 @@ func TestAdminAPIWebhooksNeedAKey(t *testing.T) {
 func TestConsoleWebhooks(t *testing.T) {
 	b := setupAdmin(t, testRedis(t))
 	op := webhookHandler(t, &b, true)
-	cookie := op.newSession()
-	s, ok := op.session(cookie)
-	if !ok {
-		t.Fatal("no session")
-	}
+	send, csrf := b.consoleSession(t, op)
 	page := "/console/tenants/" + b.tenant
-	send := b.consoleForm(cookie)
 	if w := send("GET", page, nil); w.Code != 200 || !strings.Contains(w.Body.String(), "No webhook endpoints yet.") {
 		t.Fatalf("tenant page: %d %s", w.Code, w.Body)
 	}
 	if w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}}); w.Code != http.StatusForbidden {
 		t.Fatalf("without the CSRF token: %d", w.Code)
 	}
-	if w := send("POST", page+"/webhooks", url.Values{"url": {"http://169.254.169.254/"}, csrfField: {op.csrfToken(s)}}); w.Code != http.StatusBadRequest {
+	if w := send("POST", page+"/webhooks", url.Values{"url": {"http://169.254.169.254/"}, csrfField: {csrf}}); w.Code != http.StatusBadRequest {
 		t.Fatalf("a metadata URL: %d", w.Code)
 	}
-	w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}, "types": {"user.created, user.deleted"}, csrfField: {op.csrfToken(s)}})
+	w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}, "types": {"user.created, user.deleted"}, csrfField: {csrf}})
 	secret := regexp.MustCompile(`<code id="webhook-secret">(whsec_[^<]+)</code>`).FindStringSubmatch(w.Body.String())
 	ep := regexp.MustCompile(`data-id="(ep_[a-f0-9]+)"`).FindStringSubmatch(w.Body.String())
 	if w.Code != 200 || secret == nil || ep == nil {
 		t.Fatalf("create: %d %s", w.Code, w.Body)
 	}
-	if w := send("POST", page+"/webhooks/"+ep[1]+"/disable", url.Values{csrfField: {op.csrfToken(s)}}); w.Code != http.StatusSeeOther {
+	if w := send("POST", page+"/webhooks/"+ep[1]+"/disable", url.Values{csrfField: {csrf}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("disable: %d", w.Code)
 	}
 	w = send("GET", page, nil)
@@ -153,13 +148,7 @@ func TestConsoleWebhooks(t *testing.T) {
 func TestConsoleWebhookEditAndDelete(t *testing.T) {
 	b := setupAdmin(t, testRedis(t))
 	op := webhookHandler(t, &b, true)
-	cookie := op.newSession()
-	s, ok := op.session(cookie)
-	if !ok {
-		t.Fatal("no session")
-	}
-	csrf := op.csrfToken(s)
-	send := b.consoleForm(cookie)
+	send, csrf := b.consoleSession(t, op)
 	api := "/admin/v1/tenants/" + b.tenant + "/webhooks"
 	w := b.do("POST", api, `{"url":"https://app.example/h","event_types":["user.created"]}`)
 	var created struct {
