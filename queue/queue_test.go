@@ -215,6 +215,9 @@ func TestQueuesSpreadOverShards(t *testing.T) {
 // back in 1-2 s; other busy runs sooner; a failed delivery backs off.
 func TestWebhookRetryDelayTenantBusy(t *testing.T) {
 	cfg := WebhookServerConfig(4)
+	if cfg.Concurrency != 4 || len(cfg.Queues) != 1 || cfg.Queues[QueueWebhooks] != 1 {
+		t.Fatalf("webhook server: concurrency %d, queues %v; want 4 on the webhooks queue alone", cfg.Concurrency, cfg.Queues)
+	}
 	if cfg.IsFailure(ErrWebhookTenantBusy) || cfg.IsFailure(fmt.Errorf("wrapped: %w", ErrWebhookTenantBusy)) {
 		t.Fatal("a run over its tenant's cap counted as a failure")
 	}

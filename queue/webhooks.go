@@ -117,19 +117,12 @@ func WebhookRetryDelay(n int, err error, t *asynq.Task) time.Duration {
 }
 
 // WebhookServerConfig is the asynq server of webhook deliveries: only the
-// webhooks queue, concurrency deliveries at once.
+// webhooks queue, concurrency deliveries at once, WebhookRetryDelay's
+// backoff; otherwise ServerConfig's (contention not a failure, the poll
+// intervals, which the process's worker settings replace, the janitor).
 func WebhookServerConfig(concurrency int) asynq.Config {
-	return asynq.Config{
-		Concurrency:              concurrency,
-		Queues:                   map[string]int{QueueWebhooks: 1},
-		RetryDelayFunc:           WebhookRetryDelay,
-		IsFailure:                isFailure,
-		ShutdownTimeout:          20 * time.Second,
-		TaskCheckInterval:        100 * time.Millisecond,
-		DelayedTaskCheckInterval: 200 * time.Millisecond,
-		// As ServerConfig: the process's worker.poll_interval and
-		// worker.retry_check_interval replace the two above; only imports
-		// keep completed tasks, so the janitor need not look every 8 s.
-		JanitorInterval: time.Minute,
-	}
+	cfg := ServerConfig(concurrency, 1)
+	cfg.Queues = map[string]int{QueueWebhooks: 1}
+	cfg.RetryDelayFunc = WebhookRetryDelay
+	return cfg
 }

@@ -3,7 +3,6 @@ package sync
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,8 +17,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/scimbridge/scimbridge/queue"
 )
 
 // BenchmarkPushEvents: the CPU cost of events on a 10,000-user push
@@ -78,19 +75,14 @@ func BenchmarkPushEvents(b *testing.B) {
 // pushOnce runs one push in a fresh tenant and returns the CPU per user
 // (this process and Redis) and, with events, the stream's bytes per event.
 func pushOnce(b *testing.B, ctx context.Context, rdb redis.UniversalClient, users int, variant, url string) (float64, float64) {
-	tenant := testTenant(b, rdb)
-	l := NewLedger(rdb, nil)
+	tenant, l, svc, rec := benchTenant(b, rdb, variant != "off")
 	if variant != "off" {
-		l.SetEventRetention(time.Hour)
 		l.SetPublicURL("https://scim.example.com") // meta.location, as in production
 	}
-	st := newSQLiteFixture(b, tenant)
-	svc := &Service{Ledger: l, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout}
-	rec := &Reconciler{Ledger: l, Stores: st, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}
 	var w *Webhooks
 	var ep *Endpoint
 	if variant == "endpoint" {
-		w = &Webhooks{Ledger: l, Sealer: testSealer(b), Timeout: 5 * time.Second, RunBudget: time.Hour}
+		w = benchWebhooks(b, l)
 		var err error
 		if _, ep, err = w.CreateEndpoint(ctx, tenant, EndpointInput{URL: &url}); err != nil {
 			b.Fatal(err)
@@ -108,15 +100,8 @@ func pushOnce(b *testing.B, ctx context.Context, rdb redis.UniversalClient, user
 			b.Fatal(err)
 		}
 	}
-	for run := 1; ; run++ {
-		err := rec.DrainUsers(ctx, tenant)
-		if errors.Is(err, queue.ErrBusy) && run < 100 {
-			continue
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		break
+	if err := drainRuns(ctx, rec, tenant, 100); err != nil {
+		b.Fatal(err)
 	}
 	if w != nil {
 		if err := w.Deliver(ctx, tenant, ep.ID); err != nil {
@@ -141,6 +126,26 @@ func pushOnce(b *testing.B, ctx context.Context, rdb redis.UniversalClient, user
 		}
 	}
 	return cpu.Seconds() * 1e6 / float64(users), perEvent
+}
+
+// benchTenant is a benchmark's fresh tenant on a SQLite store: its ledger
+// (keeping events an hour when events), and the service and reconciler
+// over them, with no enqueuer (the benchmark drains).
+func benchTenant(b *testing.B, rdb redis.UniversalClient, events bool) (string, *Ledger, *Service, *Reconciler) {
+	tenant := testTenant(b, rdb)
+	l := NewLedger(rdb, nil)
+	if events {
+		l.SetEventRetention(time.Hour)
+	}
+	st := newSQLiteFixture(b, tenant)
+	return tenant, l,
+		&Service{Ledger: l, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout},
+		&Reconciler{Ledger: l, Stores: st, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}
+}
+
+// benchWebhooks delivers l's events with a run budget no benchmark reaches.
+func benchWebhooks(b *testing.B, l *Ledger) *Webhooks {
+	return &Webhooks{Ledger: l, Sealer: testSealer(b), Timeout: 5 * time.Second, RunBudget: time.Hour}
 }
 
 // startReceiverProcess runs TestBenchReceiverProcess in a child process
@@ -212,12 +217,7 @@ func BenchmarkDeliver(b *testing.B) {
 	rdb := testRedis(b)
 	ctx := context.Background()
 	url := startReceiverProcess(b)
-	tenant := testTenant(b, rdb)
-	l := NewLedger(rdb, nil)
-	l.SetEventRetention(time.Hour)
-	st := newSQLiteFixture(b, tenant)
-	svc := &Service{Ledger: l, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout}
-	rec := &Reconciler{Ledger: l, Stores: st, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}
+	tenant, l, svc, rec := benchTenant(b, rdb, true)
 	const n = 2000
 	for i := range n {
 		a := map[string]any{"userName": fmt.Sprintf("d%05d@example.com", i), "name": map[string]any{"givenName": "G", "familyName": "F"}}
@@ -225,17 +225,10 @@ func BenchmarkDeliver(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for run := 1; ; run++ {
-		err := rec.DrainUsers(ctx, tenant)
-		if errors.Is(err, queue.ErrBusy) && run < 100 {
-			continue
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		break
+	if err := drainRuns(ctx, rec, tenant, 100); err != nil {
+		b.Fatal(err)
 	}
-	w := &Webhooks{Ledger: l, Sealer: testSealer(b), Timeout: 5 * time.Second, RunBudget: time.Hour}
+	w := benchWebhooks(b, l)
 	var cpu time.Duration
 	b.ResetTimer()
 	for b.Loop() {
@@ -278,13 +271,8 @@ func BenchmarkDeliveryKeepsUp(b *testing.B) {
 	var drains, totals []float64
 	for b.Loop() {
 		b.StopTimer()
-		tenant := testTenant(b, rdb)
-		l := NewLedger(rdb, nil)
-		l.SetEventRetention(time.Hour)
-		st := newSQLiteFixture(b, tenant)
-		svc := &Service{Ledger: l, Stores: st, ImportInterval: testImportInterval, StoreTimeout: testLookupTimeout}
-		rec := &Reconciler{Ledger: l, Stores: st, LeaseTTL: testLeaseTTL, StoreTimeout: testStoreTimeout}
-		w := &Webhooks{Ledger: l, Sealer: testSealer(b), Timeout: 5 * time.Second, RunBudget: time.Hour}
+		tenant, l, svc, rec := benchTenant(b, rdb, true)
+		w := benchWebhooks(b, l)
 		_, ep, err := w.CreateEndpoint(ctx, tenant, EndpointInput{URL: &url})
 		if err != nil {
 			b.Fatal(err)
@@ -300,17 +288,10 @@ func BenchmarkDeliveryKeepsUp(b *testing.B) {
 		start := time.Now()
 		drained := make(chan time.Duration, 1)
 		go func() {
-			for run := 1; ; run++ {
-				err := rec.DrainUsers(ctx, tenant)
-				if errors.Is(err, queue.ErrBusy) && run < 100 {
-					continue
-				}
-				if err != nil {
-					b.Error(err)
-				}
-				drained <- time.Since(start)
-				return
+			if err := drainRuns(ctx, rec, tenant, 100); err != nil {
+				b.Error(err)
 			}
+			drained <- time.Since(start)
 		}()
 		var drain time.Duration
 		done := false

@@ -14,18 +14,11 @@ import (
 	"github.com/scimbridge/scimbridge/scim"
 )
 
-// slowLedger is a ledger whose Redis replies can be held back past its
-// client's read timeout (300 ms), so go-redis sends a call again after
-// Redis ran it: the proxy and the ledger, events kept for an hour.
+// slowLedger is a ledger on slowRedis: the proxy and the ledger, events
+// kept for an hour.
 func slowLedger(t *testing.T) (*testsupport.DelayProxy, *Ledger) {
 	t.Helper()
-	proxy := testsupport.StartDelayProxy(t, testsupport.RedisAddr())
-	o := testsupport.RedisOptions()
-	o.Addr = proxy.Addr
-	o.ReadTimeout = 300 * time.Millisecond
-	o.DisableIdentity = true
-	slow := redis.NewClient(o)
-	t.Cleanup(func() { _ = slow.Close() })
+	proxy, slow := slowRedis(t)
 	l := NewLedger(slow, nil)
 	l.SetEventRetention(time.Hour)
 	return proxy, l

@@ -20,20 +20,6 @@ func eventSetup(t *testing.T) *bundle {
 	return b
 }
 
-func drainAll(t *testing.T, b *bundle) {
-	t.Helper()
-	for run := 1; ; run++ {
-		err := b.rec.DrainUsers(context.Background(), b.tenant)
-		if errors.Is(err, queue.ErrBusy) && run < 20 {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-}
-
 func eventTypes(evs []Event) []string {
 	out := make([]string, len(evs))
 	for i, e := range evs {

@@ -512,6 +512,25 @@ func (l *Ledger) knownAnchors(ctx context.Context, k keys, anchors []string) (ma
 	return out, nil
 }
 
+// idsByAnchor maps store anchors of one kind to the ledger ids holding
+// them (unknown ones omitted); op names the read in an error.
+func (l *Ledger) idsByAnchor(ctx context.Context, k keys, anchors []string, op string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(anchors) == 0 {
+		return out, nil
+	}
+	vals, err := l.rdb.HMGet(ctx, k.idxAnchor(), anchors...).Result()
+	if err != nil {
+		return nil, redisErr(op, err)
+	}
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			out[anchors[i]] = s
+		}
+	}
+	return out, nil
+}
+
 // GetUser returns a live user.
 func (l *Ledger) GetUser(ctx context.Context, tenant, id string) (*Record, error) {
 	r, err := l.getUserAny(ctx, tenant, id)

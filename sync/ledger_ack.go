@@ -89,22 +89,15 @@ func (l *Ledger) refreshAcks(ctx context.Context, tenant string) error {
 // 2 type, 3 kind, 4 id, 5 version, 6 acknowledged at (ms), 7 resource
 // JSON ("" none), 8 the call's id, 9 the members the resource does not
 // list ("0" none: ledger_events.go's "mo").
-var ackEventScript = redis.NewScript(`
+var ackEventScript = redis.NewScript(emitAddLua + `
 local prev = redis.call('HMGET', KEYS[2], 'acall', 'aev')
 if prev[1] == ARGV[8] and prev[2] then return prev[2] end
-local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
 local f = {'type', ARGV[2], 'kind', ARGV[3], 'rid', ARGV[4], 'v', ARGV[5], 'at', ARGV[6]}
 if ARGV[7] ~= '' then f[#f+1] = 'res'; f[#f+1] = ARGV[7] end
 if ARGV[9] and ARGV[9] ~= '' and ARGV[9] ~= '0' then f[#f+1] = 'mo'; f[#f+1] = ARGV[9] end
-f[#f+1] = 'n'; f[#f+1] = n
-local id
-if ARGV[1] ~= '' then
-  id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(f))
-else
-  id = redis.call('XADD', KEYS[1], '*', unpack(f))
-end
-redis.call('HSET', KEYS[2], 'acall', ARGV[8], 'aev', id)
-return id
+emitAdd(KEYS[1], ARGV[1], KEYS[2], f)
+redis.call('HSET', KEYS[2], 'acall', ARGV[8], 'aev', emitLast)
+return emitLast
 `)
 
 // emitAcknowledged appends r's *.acknowledged event when an endpoint of

@@ -282,18 +282,5 @@ func (l *Ledger) regroup(ctx context.Context, tenant, id string, adds, removes [
 // knownGroupOwners maps store group anchors to ledger group ids (unknown
 // ones omitted).
 func (l *Ledger) knownGroupOwners(ctx context.Context, tenant string, anchors []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(anchors) == 0 {
-		return out, nil
-	}
-	vals, err := l.rdb.HMGet(ctx, groupKeys(tenant).idxAnchor(), anchors...).Result()
-	if err != nil {
-		return nil, redisErr("groups by anchor", err)
-	}
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
-			out[anchors[i]] = s
-		}
-	}
-	return out, nil
+	return l.idsByAnchor(ctx, groupKeys(tenant), anchors, "groups by anchor")
 }

@@ -72,6 +72,21 @@ func TestRedisErrorsClassifiedByType(t *testing.T) {
 	}
 }
 
+// slowRedis is a client of the test Redis through a proxy that can hold
+// its replies back past the client's read timeout (300 ms), so go-redis
+// sends a call again after Redis ran it.
+func slowRedis(t *testing.T) (*testsupport.DelayProxy, *redis.Client) {
+	t.Helper()
+	proxy := testsupport.StartDelayProxy(t, testsupport.RedisAddr())
+	o := testsupport.RedisOptions()
+	o.Addr = proxy.Addr
+	o.ReadTimeout = 300 * time.Millisecond
+	o.DisableIdentity = true
+	slow := redis.NewClient(o)
+	t.Cleanup(func() { _ = slow.Close() })
+	return proxy, slow
+}
+
 // A reply that comes back after the client's read timeout makes go-redis
 // send the same write script again, on another connection, after Redis ran
 // it once. The request id recorded on the record (Replays, ledger_lua.go)
@@ -81,13 +96,7 @@ func TestWriteScriptResentAfterTimeoutActsOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	direct := testRedis(t)
-	proxy := testsupport.StartDelayProxy(t, testsupport.RedisAddr())
-	o := testsupport.RedisOptions()
-	o.Addr = proxy.Addr
-	o.ReadTimeout = 300 * time.Millisecond
-	o.DisableIdentity = true
-	slow := redis.NewClient(o)
-	t.Cleanup(func() { _ = slow.Close() })
+	proxy, slow := slowRedis(t)
 	tenant := testTenant(t, direct)
 	l := NewLedger(slow, nil)
 
@@ -190,13 +199,7 @@ func TestRetryFailedResentAfterTimeoutAnswersOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	direct := testRedis(t)
-	proxy := testsupport.StartDelayProxy(t, testsupport.RedisAddr())
-	o := testsupport.RedisOptions()
-	o.Addr = proxy.Addr
-	o.ReadTimeout = 300 * time.Millisecond
-	o.DisableIdentity = true
-	slow := redis.NewClient(o)
-	t.Cleanup(func() { _ = slow.Close() })
+	proxy, slow := slowRedis(t)
 	tenant := testTenant(t, direct)
 	l, d := NewLedger(slow, nil), NewLedger(direct, nil)
 	k := userKeys(tenant)

@@ -108,40 +108,36 @@ func emitsAny(done []applyMark) bool {
 
 // userJournalEntry is the journal entry of a user write ("" none).
 func (l *Ledger) userJournalEntry(mode putMode, prev, next scim.Attrs, at time.Time) string {
-	if !l.EventsEnabled() {
-		return ""
-	}
-	switch mode {
-	case modeCreate:
-		return userTransition(nil, next, at).encode()
-	case modeDelete:
-		return userTransition(map[string]any{}, nil, at).encode()
-	case modeUpdate:
-		if prev == nil { // a caller that did not read the state it wrote over
-			return Transition{Types: []string{EventUserUpdated}, At: at.UnixMilli()}.encode()
-		}
-		return userTransition(prev, next, at).encode()
-	}
-	return "" // adopt: the store had it already; nothing changed there
+	return l.journalEntry(mode, prev, next, at, userTransition, EventUserUpdated)
 }
 
-// groupJournalEntry is userJournalEntry for a group's attributes.
+// groupJournalEntry is userJournalEntry for a group's attributes (a
+// write of members only journals nothing: their events come from the
+// apply).
 func (l *Ledger) groupJournalEntry(mode putMode, prev, next scim.Attrs, at time.Time) string {
+	return l.journalEntry(mode, prev, next, at, groupTransition, EventGroupUpdated)
+}
+
+// journalEntry is the journal entry of a write in mode, its transition
+// from transition (userTransition, groupTransition); an update over a
+// state the caller did not read is journaled as updated.
+func (l *Ledger) journalEntry(mode putMode, prev, next scim.Attrs, at time.Time,
+	transition func(prev, next map[string]any, at time.Time) Transition, updated string) string {
 	if !l.EventsEnabled() {
 		return ""
 	}
 	switch mode {
 	case modeCreate:
-		return groupTransition(nil, next, at).encode()
+		return transition(nil, next, at).encode()
 	case modeDelete:
-		return groupTransition(map[string]any{}, nil, at).encode()
+		return transition(map[string]any{}, nil, at).encode()
 	case modeUpdate:
-		if prev == nil {
-			return Transition{Types: []string{EventGroupUpdated}, At: at.UnixMilli()}.encode()
+		if prev == nil { // a caller that did not read the state it wrote over
+			return Transition{Types: []string{updated}, At: at.UnixMilli()}.encode()
 		}
-		return groupTransition(prev, next, at).encode()
+		return transition(prev, next, at).encode()
 	}
-	return "" // members only (events from the apply), adopt
+	return "" // adopt (the store had it already: nothing changed there), a group's members only
 }
 
 // journalLua is the write scripts' part: journal(key, version, entry)
@@ -149,6 +145,24 @@ func (l *Ledger) groupJournalEntry(mode putMode, prev, next scim.Attrs, at time.
 const journalLua = `
 local function journal(key, version, entry)
   if entry and entry ~= '' then redis.call('HSET', key, version, entry) end
+end
+`
+
+// emitAddLua is how every script appends an event: emitAdd(stream,
+// minid, j, f) numbers the fields f from the resource's journal j (its
+// "n"), appends them to the stream, trimmed to minid ("" none), and
+// counts the event (emitCount; emitLast is its stream id).
+const emitAddLua = `
+local emitCount, emitLast = 0, ''
+local function emitAdd(stream, minid, j, f)
+  local n = redis.call('HINCRBY', j, 'n', 1)
+  f[#f+1] = 'n'; f[#f+1] = n
+  if minid ~= '' then
+    emitLast = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(f))
+  else
+    emitLast = redis.call('XADD', stream, '*', unpack(f))
+  end
+  emitCount = emitCount + 1
 end
 `
 
@@ -166,18 +180,7 @@ end
 // does not find it to emit again), and the call's id (call) is recorded
 // in the journal ("ecall"), so the same call sent again after a read
 // timeout emits no member event twice.
-const emitLua = `
-local emitCount, emitLast = 0, ''
-local function emitAdd(stream, minid, j, f)
-  local n = redis.call('HINCRBY', j, 'n', 1)
-  f[#f+1] = 'n'; f[#f+1] = n
-  if minid ~= '' then
-    emitLast = redis.call('XADD', stream, 'MINID', '~', minid, '*', unpack(f))
-  else
-    emitLast = redis.call('XADD', stream, '*', unpack(f))
-  end
-  emitCount = emitCount + 1
-end
+const emitLua = emitAddLua + `
 local function emitResource(stream, minid, call, j, pend, kind, id, applied, anchor, res, members, omitted)
   local h = redis.call('HGETALL', j)
   local vs, entries = {}, {}
@@ -242,19 +245,12 @@ return {emitCount, emitLast}
 //
 // KEYS: 1 stream, 2 journal. ARGV: 1 MINID ("" none), 2 kind, 3 id,
 // 4 version, 5 reason, 6 call id.
-var failedEventScript = redis.NewScript(`
+var failedEventScript = redis.NewScript(emitAddLua + `
 local prev = redis.call('HMGET', KEYS[2], 'fcall', 'fev')
 if prev[1] == ARGV[6] and prev[2] then return prev[2] end
-local n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-local f = {'type', 'sync.failed', 'kind', ARGV[2], 'rid', ARGV[3], 'v', ARGV[4], 'reason', ARGV[5], 'n', n}
-local id
-if ARGV[1] ~= '' then
-  id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', unpack(f))
-else
-  id = redis.call('XADD', KEYS[1], '*', unpack(f))
-end
-redis.call('HSET', KEYS[2], 'fcall', ARGV[6], 'fev', id)
-return id
+emitAdd(KEYS[1], ARGV[1], KEYS[2], {'type', 'sync.failed', 'kind', ARGV[2], 'rid', ARGV[3], 'v', ARGV[4], 'reason', ARGV[5]})
+redis.call('HSET', KEYS[2], 'fcall', ARGV[6], 'fev', emitLast)
+return emitLast
 `)
 
 // emitted is one resource a store apply brought to a version.

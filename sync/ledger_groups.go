@@ -219,20 +219,7 @@ func (l *Ledger) userAnchors(ctx context.Context, tenant string, ids []string) (
 
 // userIDsByAnchor maps store user anchors to ledger user ids (unknown ones omitted).
 func (l *Ledger) userIDsByAnchor(ctx context.Context, tenant string, anchors []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(anchors) == 0 {
-		return out, nil
-	}
-	vals, err := l.rdb.HMGet(ctx, userKeys(tenant).idxAnchor(), anchors...).Result()
-	if err != nil {
-		return nil, redisErr("users by anchor", err)
-	}
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
-			out[anchors[i]] = s
-		}
-	}
-	return out, nil
+	return l.idsByAnchor(ctx, userKeys(tenant), anchors, "users by anchor")
 }
 
 // CountGroups returns the number of live groups.

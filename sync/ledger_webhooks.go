@@ -93,27 +93,20 @@ const maxEndpointSwaps = 20
 func (l *Ledger) updateEndpoint(ctx context.Context, tenant, id string, change func(*storedEndpoint) bool) (*storedEndpoint, error) {
 	key := endpointsKey(tenant)
 	for range maxEndpointSwaps {
-		old, err := l.rdb.HGet(ctx, key, id).Result()
-		if errors.Is(err, redis.Nil) {
-			return nil, fmt.Errorf("sync: webhook endpoint %s: %w", id, ErrNotFound)
-		}
+		e, old, err := l.readEndpoint(ctx, tenant, id)
 		if err != nil {
-			return nil, redisErr("get endpoint", err)
-		}
-		var e storedEndpoint
-		if err := json.Unmarshal([]byte(old), &e); err != nil {
-			return nil, fmt.Errorf("sync: decode endpoint %s: %w", id, err)
+			return nil, err
 		}
 		acks := e.wantsAcks()
-		if !change(&e) {
-			return &e, nil
+		if !change(e) {
+			return e, nil
 		}
-		b, err := json.Marshal(&e)
+		b, err := json.Marshal(e)
 		if err != nil {
 			return nil, fmt.Errorf("sync: encode endpoint: %w", err)
 		}
 		if string(b) == old {
-			return &e, nil
+			return e, nil
 		}
 		n, err := swapEndpointScript.Run(ctx, l.rdb, []string{key}, id, old, b).Int()
 		if err != nil {
@@ -121,9 +114,9 @@ func (l *Ledger) updateEndpoint(ctx context.Context, tenant, id string, change f
 		}
 		if n == 1 {
 			if e.wantsAcks() != acks {
-				return &e, l.refreshAcks(ctx, tenant)
+				return e, l.refreshAcks(ctx, tenant)
 			}
-			return &e, nil
+			return e, nil
 		}
 	}
 	return nil, fmt.Errorf("sync: webhook endpoint %s: %w: changed by others %d times in a row", id, queue.ErrBusy, maxEndpointSwaps)
@@ -151,18 +144,25 @@ func (l *Ledger) createEndpoint(ctx context.Context, tenant string, e *storedEnd
 }
 
 func (l *Ledger) getEndpoint(ctx context.Context, tenant, id string) (*storedEndpoint, error) {
+	e, _, err := l.readEndpoint(ctx, tenant, id)
+	return e, err
+}
+
+// readEndpoint is getEndpoint with the JSON it decoded, as stored
+// (updateEndpoint swaps it only if it is still that).
+func (l *Ledger) readEndpoint(ctx context.Context, tenant, id string) (*storedEndpoint, string, error) {
 	s, err := l.rdb.HGet(ctx, endpointsKey(tenant), id).Result()
 	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("sync: webhook endpoint %s: %w", id, ErrNotFound)
+		return nil, "", fmt.Errorf("sync: webhook endpoint %s: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return nil, redisErr("get endpoint", err)
+		return nil, "", redisErr("get endpoint", err)
 	}
 	var e storedEndpoint
 	if err := json.Unmarshal([]byte(s), &e); err != nil {
-		return nil, fmt.Errorf("sync: decode endpoint %s: %w", id, err)
+		return nil, "", fmt.Errorf("sync: decode endpoint %s: %w", id, err)
 	}
-	return &e, nil
+	return &e, s, nil
 }
 
 func (l *Ledger) listEndpoints(ctx context.Context, tenant string) ([]*storedEndpoint, error) {

@@ -22,12 +22,13 @@ import (
 // not marked is applied again later: an apply is idempotent (invariants 2, 3).
 
 // stopping reports whether the worker has begun to shut down.
-func (rc *Reconciler) stopping() bool {
-	if rc.Stopping == nil {
-		return false
-	}
+func (rc *Reconciler) stopping() bool { return closed(rc.Stopping) }
+
+// closed reports whether a worker's Stopping channel is closed (a nil one
+// never is).
+func closed(stopping <-chan struct{}) bool {
 	select {
-	case <-rc.Stopping:
+	case <-stopping:
 		return true
 	default:
 		return false

@@ -105,17 +105,7 @@ func TestDrainStopsOnShutdownLeavingTheRestDirty(t *testing.T) {
 	if rows := b.store.rows(t); len(rows) != drainBatch {
 		t.Fatalf("a drain during shutdown applied: %d rows", len(rows))
 	}
-	// The next worker drains the rest.
-	for run := 1; ; run++ {
-		err := b.rec.DrainUsers(ctx, b.tenant)
-		if errors.Is(err, queue.ErrBusy) && run < 20 {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		break
-	}
+	drainAll(t, b) // the next worker drains the rest
 	if rows := b.store.rows(t); len(rows) != n {
 		t.Fatalf("%d rows after the next worker's drain, want %d", len(rows), n)
 	}

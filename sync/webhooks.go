@@ -1138,17 +1138,7 @@ func printableText(b []byte) string {
 }
 
 // stopping reports whether the worker has begun to shut down.
-func (w *Webhooks) stopping() bool {
-	if w.Stopping == nil {
-		return false
-	}
-	select {
-	case <-w.Stopping:
-		return true
-	default:
-		return false
-	}
-}
+func (w *Webhooks) stopping() bool { return closed(w.Stopping) }
 
 // requestContext is ctx, cancelled too when the worker begins to shut
 // down, so a hanging receiver does not hold the shutdown up.

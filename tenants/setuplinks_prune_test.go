@@ -160,9 +160,7 @@ func TestOAuthLastRequestIsSampled(t *testing.T) {
 	reg := NewRegistry(rdb)
 	a := newTenantID(t, rdb)
 	putTenant(t, reg, a)
-	counted := testRedis(t)
-	hook := &commandCounter{n: map[string]int{}}
-	counted.AddHook(hook)
+	counted, hook := countedRedis(t)
 	clients := NewOAuthClients(counted)
 	at := time.Now()
 	clients.now = func() time.Time { return at }

@@ -195,9 +195,7 @@ func TestKeyLastClientIsSampled(t *testing.T) {
 	reg := NewRegistry(rdb)
 	a := newTenantID(t, rdb)
 	putTenant(t, reg, a)
-	counted := testRedis(t)
-	hook := &commandCounter{n: map[string]int{}}
-	counted.AddHook(hook)
+	counted, hook := countedRedis(t)
 	ks := NewKeyStore(counted)
 	at := time.Now()
 	ks.now = func() time.Time { return at }
@@ -270,6 +268,15 @@ func TestFrameAncestorsValidation(t *testing.T) {
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "frame_ancestors") {
 		t.Fatalf("validate: %v", errs)
 	}
+}
+
+// countedRedis is a client of the test Redis whose commands hook counts.
+func countedRedis(t *testing.T) (redis.UniversalClient, *commandCounter) {
+	t.Helper()
+	rdb := testRedis(t)
+	hook := &commandCounter{n: map[string]int{}}
+	rdb.AddHook(hook)
+	return rdb, hook
 }
 
 // commandCounter counts the commands a client sends, by name.

@@ -155,6 +155,20 @@ func (h *Handler) tenantOf(c *gin.Context) (*tenants.Tenant, bool) {
 	return t, true
 }
 
+// tenantAndBody is tenantOf, then the JSON body (readJSON) decoded into
+// v: false when either failed, answered.
+func (h *Handler) tenantAndBody(c *gin.Context, v any) (*tenants.Tenant, bool) {
+	t, ok := h.tenantOf(c)
+	if !ok {
+		return nil, false
+	}
+	if err := readJSON(c, v); err != nil {
+		h.fail(c, err)
+		return nil, false
+	}
+	return t, true
+}
+
 // readJSON decodes a JSON body of at most 1 MiB; unknown fields are errors.
 func readJSON(c *gin.Context, v any) error {
 	dec := json.NewDecoder(io.LimitReader(c.Request.Body, 1<<20))
@@ -203,13 +217,9 @@ func (h *Handler) showTenant(c *gin.Context) {
 }
 
 func (h *Handler) updateTenant(c *gin.Context) {
-	cur, ok := h.tenantOf(c)
-	if !ok {
-		return
-	}
 	var t tenants.Tenant
-	if err := readJSON(c, &t); err != nil {
-		h.fail(c, err)
+	cur, ok := h.tenantAndBody(c, &t)
+	if !ok {
 		return
 	}
 	if t.ID != "" && t.ID != cur.ID {
@@ -275,15 +285,11 @@ type NewKey struct {
 }
 
 func (h *Handler) createKey(c *gin.Context) {
-	t, ok := h.tenantOf(c)
-	if !ok {
-		return
-	}
 	var body struct {
 		Name string `json:"name"`
 	}
-	if err := readJSON(c, &body); err != nil {
-		h.fail(c, err)
+	t, ok := h.tenantAndBody(c, &body)
+	if !ok {
 		return
 	}
 	plain, k, err := h.deps.Keys.Create(c.Request.Context(), t.ID, body.Name)

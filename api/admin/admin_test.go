@@ -72,12 +72,14 @@ func setupAdmin(t *testing.T, rdb redis.UniversalClient) adminBundle {
 
 // remount replaces the bundle's router with one of a handler on d (the
 // operator, the registry and what the test adds: OAuth clients, setup
-// links) plus a key store and a sync.Admin over rdb, under publicURL, and
-// creates the bundle's tenant through it.
+// links, webhooks) plus a key store and, unless d has one, a sync.Admin
+// over rdb, under publicURL, and creates the bundle's tenant through it.
 func (b *adminBundle) remount(t *testing.T, rdb redis.UniversalClient, publicURL string, d Deps) {
 	t.Helper()
 	d.Keys = tenants.NewKeyStore(rdb)
-	d.Admin = &syncsvc.Admin{Ledger: syncsvc.NewLedger(rdb, nil), Tenants: d.Tenants}
+	if d.Admin == nil {
+		d.Admin = &syncsvc.Admin{Ledger: syncsvc.NewLedger(rdb, nil), Tenants: d.Tenants}
+	}
 	h, err := New(Config{PublicURL: publicURL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, d)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +89,18 @@ func (b *adminBundle) remount(t *testing.T, rdb redis.UniversalClient, publicURL
 	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
 		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
 	}
+}
+
+// consoleSession opens a console session of op: its sender of forms
+// (consoleForm) and its CSRF token.
+func (b adminBundle) consoleSession(t *testing.T, op *Operator) (func(method, path string, form url.Values) *httptest.ResponseRecorder, string) {
+	t.Helper()
+	cookie := op.newSession()
+	s, ok := op.session(cookie)
+	if !ok {
+		t.Fatal("no session")
+	}
+	return b.consoleForm(cookie), op.csrfToken(s)
 }
 
 // consoleForm returns a sender of console requests (a form body, when

@@ -36,15 +36,11 @@ type NewOAuthClient struct {
 }
 
 func (h *Handler) createOAuthClient(c *gin.Context) {
-	t, ok := h.tenantOf(c)
-	if !ok {
-		return
-	}
 	var body struct {
 		Name string `json:"name"`
 	}
-	if err := readJSON(c, &body); err != nil {
-		h.fail(c, err)
+	t, ok := h.tenantAndBody(c, &body)
+	if !ok {
 		return
 	}
 	secret, client, err := h.deps.OAuth.Create(c.Request.Context(), t.ID, body.Name)

@@ -72,20 +72,15 @@ func TestConsoleOAuthClients(t *testing.T) {
 	reg := tenants.NewRegistry(rdb)
 	clients := tenants.NewOAuthClients(rdb)
 	b.remount(t, rdb, "", Deps{Operator: op, Tenants: reg, OAuth: clients})
-	cookie := op.newSession()
-	s, ok := op.session(cookie)
-	if !ok {
-		t.Fatal("no session")
-	}
+	send, csrf := b.consoleSession(t, op)
 	page := "/console/tenants/" + b.tenant
-	send := b.consoleForm(cookie)
 	if w := send("GET", page, nil); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "No OAuth clients yet.") {
 		t.Fatalf("tenant page: %d %s", w.Code, w.Body)
 	}
 	if w := send("POST", page+"/oauth-clients", url.Values{"name": {"entra"}}); w.Code != http.StatusForbidden {
 		t.Fatalf("create without the CSRF token: %d", w.Code)
 	}
-	w := send("POST", page+"/oauth-clients", url.Values{"name": {"entra"}, csrfField: {op.csrfToken(s)}})
+	w := send("POST", page+"/oauth-clients", url.Values{"name": {"entra"}, csrfField: {csrf}})
 	if w.Code != http.StatusOK {
 		t.Fatalf("create: %d %s", w.Code, w.Body)
 	}
@@ -100,7 +95,7 @@ func TestConsoleOAuthClients(t *testing.T) {
 	if w := send("GET", page, nil); strings.Contains(w.Body.String(), m[1]) || !strings.Contains(w.Body.String(), id[1]) {
 		t.Fatalf("the page after: the secret again, or no client:\n%s", w.Body)
 	}
-	w = send("POST", page+"/oauth-clients/"+id[1]+"/revoke", url.Values{csrfField: {op.csrfToken(s)}})
+	w = send("POST", page+"/oauth-clients/"+id[1]+"/revoke", url.Values{csrfField: {csrf}})
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("revoke: %d %s", w.Code, w.Body)
 	}

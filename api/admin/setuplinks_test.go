@@ -54,17 +54,15 @@ func TestSetupLinksConsoleAndAPI(t *testing.T) {
 	}
 
 	// The console: create (the URL shown once), list, revoke.
-	cookie := op.newSession()
-	s, _ := op.session(cookie)
+	send, csrf := b.consoleSession(t, op)
 	page := "/console/tenants/" + b.tenant
-	send := b.consoleForm(cookie)
 	if w := send("POST", page+"/setup-links", url.Values{"ttl": {"2h"}}); w.Code != http.StatusForbidden {
 		t.Fatalf("without the CSRF token: %d", w.Code)
 	}
-	if w := send("POST", page+"/setup-links", url.Values{"ttl": {"forever"}, csrfField: {op.csrfToken(s)}}); w.Code != http.StatusBadRequest {
+	if w := send("POST", page+"/setup-links", url.Values{"ttl": {"forever"}, csrfField: {csrf}}); w.Code != http.StatusBadRequest {
 		t.Fatalf("bad ttl: %d %s", w.Code, w.Body)
 	}
-	w = send("POST", page+"/setup-links", url.Values{"ttl": {"2h"}, "idp": {"okta"}, csrfField: {op.csrfToken(s)}})
+	w = send("POST", page+"/setup-links", url.Values{"ttl": {"2h"}, "idp": {"okta"}, csrfField: {csrf}})
 	m := regexp.MustCompile(`<code id="setup-link-url">([^<]+)</code>`).FindStringSubmatch(w.Body.String())
 	if w.Code != http.StatusOK || m == nil {
 		t.Fatalf("create in the console: %d\n%s", w.Code, w.Body)
@@ -77,7 +75,7 @@ func TestSetupLinksConsoleAndAPI(t *testing.T) {
 	if w := send("GET", page, nil); strings.Contains(w.Body.String(), token) || !strings.Contains(w.Body.String(), link.ID) {
 		t.Fatalf("the page after: the link again, or not listed:\n%s", w.Body)
 	}
-	if w := send("POST", page+"/setup-links/"+link.ID+"/revoke", url.Values{csrfField: {op.csrfToken(s)}}); w.Code != http.StatusSeeOther {
+	if w := send("POST", page+"/setup-links/"+link.ID+"/revoke", url.Values{csrfField: {csrf}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("revoke: %d %s", w.Code, w.Body)
 	}
 	if _, err := links.Verify(ctx, b.tenant, token); !errors.Is(err, tenants.ErrLinkRevoked) {

@@ -85,13 +85,9 @@ func splitList(s string) []string {
 }
 
 func (h *Handler) replayEvents(c *gin.Context) {
-	t, ok := h.tenantOf(c)
-	if !ok {
-		return
-	}
 	var sel syncsvc.ReplaySelection
-	if err := readJSON(c, &sel); err != nil {
-		h.fail(c, err)
+	t, ok := h.tenantAndBody(c, &sel)
+	if !ok {
 		return
 	}
 	evs, n, err := h.deps.Webhooks.ReplaySelected(c.Request.Context(), t.ID, sel)
@@ -123,13 +119,9 @@ type NewEndpoint struct {
 }
 
 func (h *Handler) createEndpoint(c *gin.Context) {
-	t, ok := h.tenantOf(c)
-	if !ok {
-		return
-	}
 	var in syncsvc.EndpointInput
-	if err := readJSON(c, &in); err != nil {
-		h.fail(c, err)
+	t, ok := h.tenantAndBody(c, &in)
+	if !ok {
 		return
 	}
 	secret, e, err := h.deps.Webhooks.CreateEndpoint(c.Request.Context(), t.ID, in)
@@ -154,13 +146,9 @@ func (h *Handler) showEndpoint(c *gin.Context) {
 }
 
 func (h *Handler) updateEndpoint(c *gin.Context) {
-	t, ok := h.tenantOf(c)
-	if !ok {
-		return
-	}
 	var in syncsvc.EndpointInput
-	if err := readJSON(c, &in); err != nil {
-		h.fail(c, err)
+	t, ok := h.tenantAndBody(c, &in)
+	if !ok {
 		return
 	}
 	e, err := h.deps.Webhooks.UpdateEndpoint(c.Request.Context(), t.ID, c.Param("endpoint"), in)

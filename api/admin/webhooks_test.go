@@ -5,17 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
 	syncsvc "github.com/scimbridge/scimbridge/sync"
@@ -41,18 +37,7 @@ func webhookHandler(t *testing.T, b *adminBundle, withKey bool) *Operator {
 			t.Fatal(err)
 		}
 	}
-	h, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, Deps{
-		Operator: op, Tenants: reg, Keys: tenants.NewKeyStore(rdb),
-		Admin: &syncsvc.Admin{Ledger: ledger, Tenants: reg}, Webhooks: w,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.router = gin.New()
-	h.Mount(b.router)
-	if w := b.do("POST", "/admin/v1/tenants", tenantBody(b.tenant)); w.Code != http.StatusCreated {
-		t.Fatalf("create tenant: %d %s", w.Code, w.Body)
-	}
+	b.remount(t, rdb, "", Deps{Operator: op, Tenants: reg, Admin: &syncsvc.Admin{Ledger: ledger, Tenants: reg}, Webhooks: w})
 	return op
 }
 
@@ -130,36 +115,24 @@ func TestAdminAPIWebhooksNeedAKey(t *testing.T) {
 func TestConsoleWebhooks(t *testing.T) {
 	b := setupAdmin(t, testRedis(t))
 	op := webhookHandler(t, &b, true)
-	cookie := op.newSession()
-	s, ok := op.session(cookie)
-	if !ok {
-		t.Fatal("no session")
-	}
+	send, csrf := b.consoleSession(t, op)
 	page := "/console/tenants/" + b.tenant
-	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
-		w := httptest.NewRecorder()
-		b.router.ServeHTTP(w, req)
-		return w
-	}
 	if w := send("GET", page, nil); w.Code != 200 || !strings.Contains(w.Body.String(), "No webhook endpoints yet.") {
 		t.Fatalf("tenant page: %d %s", w.Code, w.Body)
 	}
 	if w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}}); w.Code != http.StatusForbidden {
 		t.Fatalf("without the CSRF token: %d", w.Code)
 	}
-	if w := send("POST", page+"/webhooks", url.Values{"url": {"http://169.254.169.254/"}, csrfField: {op.csrfToken(s)}}); w.Code != http.StatusBadRequest {
+	if w := send("POST", page+"/webhooks", url.Values{"url": {"http://169.254.169.254/"}, csrfField: {csrf}}); w.Code != http.StatusBadRequest {
 		t.Fatalf("a metadata URL: %d", w.Code)
 	}
-	w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}, "types": {"user.created, user.deleted"}, csrfField: {op.csrfToken(s)}})
+	w := send("POST", page+"/webhooks", url.Values{"url": {"https://app.example/h"}, "types": {"user.created, user.deleted"}, csrfField: {csrf}})
 	secret := regexp.MustCompile(`<code id="webhook-secret">(whsec_[^<]+)</code>`).FindStringSubmatch(w.Body.String())
 	ep := regexp.MustCompile(`data-id="(ep_[a-f0-9]+)"`).FindStringSubmatch(w.Body.String())
 	if w.Code != 200 || secret == nil || ep == nil {
 		t.Fatalf("create: %d %s", w.Code, w.Body)
 	}
-	if w := send("POST", page+"/webhooks/"+ep[1]+"/disable", url.Values{csrfField: {op.csrfToken(s)}}); w.Code != http.StatusSeeOther {
+	if w := send("POST", page+"/webhooks/"+ep[1]+"/disable", url.Values{csrfField: {csrf}}); w.Code != http.StatusSeeOther {
 		t.Fatalf("disable: %d", w.Code)
 	}
 	w = send("GET", page, nil)
@@ -175,20 +148,7 @@ func TestConsoleWebhooks(t *testing.T) {
 func TestConsoleWebhookEditAndDelete(t *testing.T) {
 	b := setupAdmin(t, testRedis(t))
 	op := webhookHandler(t, &b, true)
-	cookie := op.newSession()
-	s, ok := op.session(cookie)
-	if !ok {
-		t.Fatal("no session")
-	}
-	csrf := op.csrfToken(s)
-	send := func(method, path string, form url.Values) *httptest.ResponseRecorder {
-		req := httptest.NewRequest(method, path, strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: cookie})
-		w := httptest.NewRecorder()
-		b.router.ServeHTTP(w, req)
-		return w
-	}
+	send, csrf := b.consoleSession(t, op)
 	api := "/admin/v1/tenants/" + b.tenant + "/webhooks"
 	w := b.do("POST", api, `{"url":"https://app.example/h","event_types":["user.created"]}`)
 	var created struct {

@@ -233,14 +233,7 @@ func TestOAuthRequestShownOnThePage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authed, err := e.tokens.Authenticate(ctx, oc.ID, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := e.tokens.Issue(ctx, authed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := e.accessToken(ctx, oc.ID, secret)
 	if _, page := e.get(c, PagePath(e.tenant)+"status?idp=entra"); !strings.Contains(page, "Waiting for the first request") {
 		t.Fatal("obtaining a token counted as a SCIM request")
 	}

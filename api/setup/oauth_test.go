@@ -26,6 +26,21 @@ func (e *pageEnv) post(c *http.Client, path string, form url.Values) (*http.Resp
 	return e.do(c, req)
 }
 
+// accessToken is an access token of the OAuth client id, issued for its
+// secret as /oauth/token would.
+func (e *pageEnv) accessToken(ctx context.Context, id, secret string) string {
+	e.t.Helper()
+	authed, err := e.tokens.Authenticate(ctx, id, secret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	token, _, err := e.tokens.Issue(ctx, authed)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return token
+}
+
 func TestOAuthClientsListedAndRevoked(t *testing.T) {
 	t.Parallel()
 	e := newPageEnv(t)
@@ -68,14 +83,7 @@ func TestOAuthClientsListedAndRevoked(t *testing.T) {
 	}
 
 	// Its token's request: last used, with the client.
-	authed, err := e.tokens.Authenticate(ctx, oc.ID, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, _, err := e.tokens.Issue(ctx, authed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	token := e.accessToken(ctx, oc.ID, secret)
 	if _, err := e.tokens.VerifyFrom(ctx, e.tenant, token, "Microsoft.Azure.ActiveDirectory.Provisioning/1.0"); err != nil {
 		t.Fatal(err)
 	}

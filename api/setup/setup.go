@@ -454,16 +454,29 @@ func (h *Handler) revokeKey(c *gin.Context) {
 		return
 	}
 	if err := h.deps.Keys.Revoke(ctx, tenant, id); err != nil {
-		if errors.Is(err, tenants.ErrNotFound) {
-			h.refusePage(c, http.StatusNotFound, refusal{Title: "No such key",
-				Why: "That key does not exist.", What: "Go back to the setup page and reload it."})
-			return
-		}
-		h.refuse(c, err)
+		h.refuseRevoke(c, "key", err)
 		return
 	}
 	h.log.InfoContext(ctx, "setup page revoked a key", "tenant", tenant, "key", id, "link", sessionOf(c).LinkID)
-	q := url.Values{"notice": {"revoked"}}
+	h.revoked(c, tenant, "revoked")
+}
+
+// refuseRevoke answers a revocation of a what ("key") that failed: one
+// that does not exist (or not for this tenant) gets its "No such" page,
+// another error the refusal of any request.
+func (h *Handler) refuseRevoke(c *gin.Context, what string, err error) {
+	if errors.Is(err, tenants.ErrNotFound) {
+		h.refusePage(c, http.StatusNotFound, refusal{Title: "No such " + what,
+			Why: "That " + what + " does not exist.", What: "Go back to the setup page and reload it."})
+		return
+	}
+	h.refuse(c, err)
+}
+
+// revoked sends the browser back to the page after a revocation, with
+// the notice to show and the form's IdP.
+func (h *Handler) revoked(c *gin.Context, tenant, notice string) {
+	q := url.Values{"notice": {notice}}
 	if idp := c.PostForm("idp"); tenants.ValidIdP(idp) && idp != "" {
 		q.Set("idp", idp)
 	}
@@ -477,25 +490,15 @@ func (h *Handler) revokeOAuthClient(c *gin.Context) {
 	ctx, tenant := c.Request.Context(), c.Param("tenant")
 	id := c.Param("client")
 	if h.deps.OAuth == nil || tenants.ClientTenant(id) != tenant {
-		h.refusePage(c, http.StatusNotFound, refusal{Title: "No such OAuth client",
-			Why: "That OAuth client does not exist.", What: "Go back to the setup page and reload it."})
+		h.refuseRevoke(c, "OAuth client", tenants.ErrNotFound)
 		return
 	}
 	if err := h.deps.OAuth.Revoke(ctx, tenant, id); err != nil {
-		if errors.Is(err, tenants.ErrNotFound) {
-			h.refusePage(c, http.StatusNotFound, refusal{Title: "No such OAuth client",
-				Why: "That OAuth client does not exist.", What: "Go back to the setup page and reload it."})
-			return
-		}
-		h.refuse(c, err)
+		h.refuseRevoke(c, "OAuth client", err)
 		return
 	}
 	h.log.InfoContext(ctx, "setup page revoked an OAuth client", "tenant", tenant, "client", id, "link", sessionOf(c).LinkID)
-	q := url.Values{"notice": {"oauth-revoked"}}
-	if idp := c.PostForm("idp"); tenants.ValidIdP(idp) && idp != "" {
-		q.Set("idp", idp)
-	}
-	c.Redirect(http.StatusSeeOther, PagePath(tenant)+"?"+q.Encode())
+	h.revoked(c, tenant, "oauth-revoked")
 }
 
 // logout ends the session on the server (a copy of the cookie no longer

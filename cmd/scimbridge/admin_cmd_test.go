@@ -21,8 +21,15 @@ func writeAdminConfig(t *testing.T, redisAddr string, cfg *Config) string {
 		Log     any         `yaml:"log"`
 		Tenants any         `yaml:"tenants"`
 	}
-	b, err := yaml.Marshal(file{Redis: RedisConfig{Addr: redisAddr, DB: e2eRedisDB},
+	return writeConfigFile(t, file{Redis: RedisConfig{Addr: redisAddr, DB: e2eRedisDB},
 		Log: map[string]string{"level": "warn"}, Tenants: cfg.Tenants})
+}
+
+// writeConfigFile writes v as a scimbridge.yaml of the test's own and
+// returns its path.
+func writeConfigFile(t *testing.T, v any) string {
+	t.Helper()
+	b, err := yaml.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}

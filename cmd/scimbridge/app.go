@@ -320,12 +320,7 @@ func (a *app) runAPI(ctx context.Context) error {
 // runWorker processes reconcile tasks and sweeps until ctx ends; in-flight
 // applies finish (or are handed back to the queue) before it returns.
 func (a *app) runWorker(ctx context.Context) error {
-	cfg := queue.ServerConfig(a.cfg.Worker.Concurrency, a.cfg.Redis.QueueShards)
-	cfg.TaskCheckInterval = a.cfg.Worker.PollInterval
-	cfg.DelayedTaskCheckInterval = a.cfg.Worker.RetryCheckInterval
-	cfg.Logger = asynqLogger{a.log}
-	cfg.LogLevel = asynq.WarnLevel
-	srv := asynq.NewServer(a.asynqOpt, cfg)
+	srv := a.asynqServer(queue.ServerConfig(a.cfg.Worker.Concurrency, a.cfg.Redis.QueueShards))
 	mux := asynq.NewServeMux()
 	rec := &syncsvc.Reconciler{Ledger: a.ledger, Stores: a.stores, Tenants: a.registry,
 		Groups: a.registry, Logger: a.log, Metrics: a.metrics.sync,
@@ -340,14 +335,9 @@ func (a *app) runWorker(ctx context.Context) error {
 	// server of their own: a slow receiver holds none of the applies.
 	a.ledger.OnEvents(a.webhooks.Kick)
 	a.webhooks.Stopping = ctx.Done() // SIGTERM cuts a delivery in flight (the event stays undelivered)
-	whCfg := queue.WebhookServerConfig(a.cfg.Webhooks.Concurrency)
 	// Deliveries poll at the worker's pace: an idle poll is a script call
 	// per queue, and a delivery waits for the event's apply anyway.
-	whCfg.TaskCheckInterval = a.cfg.Worker.PollInterval
-	whCfg.DelayedTaskCheckInterval = a.cfg.Worker.RetryCheckInterval
-	whCfg.Logger = asynqLogger{a.log}
-	whCfg.LogLevel = asynq.WarnLevel
-	whSrv := asynq.NewServer(a.asynqOpt, whCfg)
+	whSrv := a.asynqServer(queue.WebhookServerConfig(a.cfg.Webhooks.Concurrency))
 	whMux := asynq.NewServeMux()
 	a.webhooks.Register(whMux)
 	if err := srv.Start(mux); err != nil {
@@ -372,6 +362,17 @@ func (a *app) runWorker(ctx context.Context) error {
 	srv.Shutdown()
 	a.log.Info("worker stopped")
 	return nil
+}
+
+// asynqServer is an asynq server of cfg polling at the process's
+// worker.poll_interval and worker.retry_check_interval, logging its
+// warnings through the process's logger.
+func (a *app) asynqServer(cfg asynq.Config) *asynq.Server {
+	cfg.TaskCheckInterval = a.cfg.Worker.PollInterval
+	cfg.DelayedTaskCheckInterval = a.cfg.Worker.RetryCheckInterval
+	cfg.Logger = asynqLogger{a.log}
+	cfg.LogLevel = asynq.WarnLevel
+	return asynq.NewServer(a.asynqOpt, cfg)
 }
 
 // sweepWebhooks kicks, every sweeper.interval, the webhook endpoints

@@ -59,20 +59,27 @@ func newChromium(t *testing.T, browser string, more ...chromedp.ExecAllocatorOpt
 	return browserCtx
 }
 
+// startChromium is newChromium with the browser started (the first run
+// starts it, with no timeout: one would stop the browser) and a context
+// for the later steps that ends after timeout.
+func startChromium(t *testing.T, browser string, timeout time.Duration, more ...chromedp.ExecAllocatorOption) (browserCtx, ctx context.Context) {
+	t.Helper()
+	browserCtx = newChromium(t, browser, more...)
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(browserCtx, timeout)
+	t.Cleanup(cancel)
+	return browserCtx, ctx
+}
+
 func TestConsoleInChromium(t *testing.T) {
 	browser := chromiumPath(t)
 	redisAddr := testsupport.RedisDB(t, e2eRedisDB)
 	ten, _ := adminSQLiteTenant(t, "console-acme")
 	ts := startTestServer(t, withAdminToken(t, testConfig(t, redisAddr, ten)), serverOptions{})
 
-	browserCtx := newChromium(t, browser)
-	// The first run starts the browser: no timeout on it (it would stop
-	// the browser); later steps run under one.
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(browserCtx, 30*time.Second)
-	defer cancel()
+	browserCtx, ctx := startChromium(t, browser, 30*time.Second)
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))

@@ -44,12 +44,7 @@ func TestSetupPageJourneyInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	browserCtx := newChromium(t, browser, chromedp.WindowSize(1000, 900))
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(browserCtx, 90*time.Second)
-	defer cancel()
+	browserCtx, ctx := startChromium(t, browser, 90*time.Second, chromedp.WindowSize(1000, 900))
 	step := 0
 	shot := func(name string) {
 		t.Helper()

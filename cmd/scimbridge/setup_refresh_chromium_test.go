@@ -59,12 +59,7 @@ func TestSetupPageRefreshInChromium(t *testing.T) {
 
 	t.Run("with JavaScript", func(t *testing.T) {
 		link, _ := createSetupLink(t, ts, "refresh", map[string]any{"idp": "okta"})
-		browserCtx := newChromium(t, browser, chromedp.WindowSize(1000, 900))
-		if err := chromedp.Do(browserCtx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(browserCtx, 60*time.Second)
-		defer cancel()
+		_, ctx := startChromium(t, browser, 60*time.Second, chromedp.WindowSize(1000, 900))
 		if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS("#okta-steps"))); err != nil {
 			t.Fatal(err)
 		}
@@ -121,12 +116,7 @@ func TestSetupPageRefreshInChromium(t *testing.T) {
 
 	t.Run("without JavaScript", func(t *testing.T) {
 		link, _ := createSetupLink(t, ts, "refresh", map[string]any{"idp": "okta"})
-		browserCtx := newChromium(t, browser, chromedp.WindowSize(1000, 900))
-		if err := chromedp.Do(browserCtx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		ctx, cancel := context.WithTimeout(browserCtx, 60*time.Second)
-		defer cancel()
+		browserCtx, ctx := startChromium(t, browser, 60*time.Second, chromedp.WindowSize(1000, 900))
 		if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 			t.Fatal(err)
 		}

@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/scimbridge/scimbridge/internal/testsupport"
 	"github.com/scimbridge/scimbridge/queue"
@@ -165,15 +161,7 @@ func writeTopologyConfig(t *testing.T, cfg *Config) string {
 		"cluster":  map[string]any{"addrs": cfg.Redis.Cluster.Addrs}}
 	// The service's secrets key (sealed passwords, webhook secrets, setup
 	// links), as an operator's commands share it with the processes.
-	b, err := yaml.Marshal(file{PublicURL: "https://scim.example.com", Redis: r,
+	return writeConfigFile(t, file{PublicURL: "https://scim.example.com", Redis: r,
 		Secrets: map[string]any{"key_file": cfg.Secrets.KeyFile},
 		Log:     map[string]string{"level": "warn"}, Tenants: cfg.Tenants})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "scimbridge.yaml")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
