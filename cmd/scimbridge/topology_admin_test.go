@@ -428,9 +428,15 @@ func testEveryAdminCommand(t *testing.T, topo testsupport.RedisTopology) {
 			}
 		}},
 		{args: fixed("events", "list", "--tenant", tenant, "--json"), check: func(out, _ string) {
-			var evs []syncsvc.Event
-			decode(out, &evs)
-			for _, e := range evs {
+			var page struct {
+				Events     []syncsvc.Event `json:"events"`
+				NextCursor string          `json:"next_cursor"`
+			}
+			decode(out, &page)
+			if page.NextCursor == "" {
+				t.Errorf("events list: no next_cursor:\n%s", out)
+			}
+			for _, e := range page.Events {
 				if e.Type == syncsvc.EventUserCreated && e.Data.ID == bobID {
 					eventID = e.ID
 				}
