@@ -179,8 +179,8 @@ func (h *Handler) consoleDeleteEndpoint(c *gin.Context) {
 // error.
 func (h *Handler) consoleSecret(c *gin.Context, secret string, e *syncsvc.Endpoint, err error) {
 	ctx, id := c.Request.Context(), c.Param("tenant")
-	if err != nil && (statusOf(c, err) >= 500 || errors.Is(err, tenants.ErrNotFound)) {
-		h.consoleError(c, err)
+	if err != nil && (statusOf(c, err) >= 500 || errors.Is(err, tenants.ErrNotFound) || errors.Is(err, syncsvc.ErrNotFound)) {
+		h.endpointError(c, err)
 		return
 	}
 	v, verr := h.tenantView(ctx, id)
@@ -225,7 +225,7 @@ func (h *Handler) consoleSetEndpoint(enabled bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.Param("tenant")
 		if _, err := h.deps.Webhooks.UpdateEndpoint(c.Request.Context(), id, c.Param("endpoint"), syncsvc.EndpointInput{Enabled: &enabled}); err != nil {
-			h.consoleError(c, err)
+			h.endpointError(c, err)
 			return
 		}
 		h.redirectTenant(c, id, url.Values{"notice": {"webhook-updated"}})

@@ -249,6 +249,11 @@ func TestConsoleWebhookEditAndDelete(t *testing.T) {
 	if w := send("GET", page, nil); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "No such webhook endpoint.") {
 		t.Fatalf("deleted endpoint's page: %d %s", w.Code, w.Body)
 	}
+	for _, action := range []string{"enable", "disable", "rotate"} {
+		if w := send("POST", page+"/"+action, url.Values{csrfField: {csrf}}); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "No such webhook endpoint.") {
+			t.Fatalf("%s of a deleted endpoint: %d %s", action, w.Code, w.Body)
+		}
+	}
 }
 
 // The feed's types= and resource_id= filters: only the events asked for,
