@@ -206,10 +206,7 @@ func (h *Handler) consoleCreateEndpoint(c *gin.Context) {
 	u := strings.TrimSpace(c.PostForm("url"))
 	in := syncsvc.EndpointInput{URL: &u}
 	if ts := strings.TrimSpace(c.PostForm("types")); ts != "" {
-		types := strings.Split(ts, ",")
-		for i := range types {
-			types[i] = strings.TrimSpace(types[i])
-		}
+		types := formTypes(ts) // as the edit form reads it
 		in.Types = &types
 	}
 	secret, e, err := h.deps.Webhooks.CreateEndpoint(c.Request.Context(), id, in)
