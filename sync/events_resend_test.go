@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"testing"
@@ -189,5 +190,29 @@ func TestWebhookWritesOnceAfterResend(t *testing.T) {
 	}
 	if ex, _ := rdb.HExists(ctx, endpointKey(tenant, "att", ep), "evt_1").Result(); ex {
 		t.Fatal("the delivered event's failed attempts are still counted")
+	}
+	// A run's batch of acknowledgements: logged once, the cursor moved,
+	// the failed attempts of an event delivered after them forgotten.
+	if _, err := slow.failedAttempt(ctx, tenant, ep, Delivery{Event: "evt_3", Attempt: 1, Status: 500}); err != nil {
+		t.Fatal(err)
+	}
+	a := &acks{log: []Delivery{{Event: "evt_2", Attempt: 1, Status: 204}, {Event: "evt_3", Attempt: 2, Status: 204}}, cursor: "3-1", forget: []string{"evt_3"}}
+	resent(t, proxy, slow, recordAcksScript, func() error { return slow.recordAcks(ctx, tenant, ep, a) })
+	logged, _ := rdb.LRange(ctx, endpointKey(tenant, "log", ep), 0, -1).Result()
+	if len(logged) != 5 { // 2 before, evt_3's failed attempt, the batch's 2
+		t.Fatalf("delivery log has %d entries after the batch, want 5 (each delivery once)", len(logged))
+	}
+	var newest Delivery
+	if err := json.Unmarshal([]byte(logged[0]), &newest); err != nil || newest.Event != "evt_3" {
+		t.Fatalf("newest log entry %q (%v), want evt_3's", logged[0], err)
+	}
+	if cur, _ := rdb.Get(ctx, endpointKey(tenant, "cur", ep)).Result(); cur != "3-1" {
+		t.Fatalf("cursor %q, want 3-1", cur)
+	}
+	if ex, _ := rdb.HExists(ctx, endpointKey(tenant, "att", ep), "evt_3").Result(); ex {
+		t.Fatal("evt_3's failed attempts are still counted")
+	}
+	if len(a.log) != 0 || a.cursor != "" || len(a.forget) != 0 {
+		t.Fatalf("acks not emptied: %+v", a)
 	}
 }

@@ -358,31 +358,38 @@ func (l *Ledger) failedAttempt(ctx context.Context, tenant, id string, d Deliver
 	return n, nil
 }
 
+// recordAcksScript: KEYS 1 once, 2 log, 3 cursor, 4 attempts; ARGV 1 log
+// length, 2 cursor ("" unchanged), 3 n, then n log entries (oldest
+// first), then the event ids whose failed attempts are forgotten.
+var recordAcksScript = redis.NewScript(onceLua + `
+local n = tonumber(ARGV[3])
+if n > 0 then
+  redis.call('LPUSH', KEYS[2], unpack(ARGV, 4, 3 + n))
+  redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+end
+if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2]) end
+if #ARGV > 3 + n then redis.call('HDEL', KEYS[4], unpack(ARGV, 4 + n)) end
+` + onceEnd)
+
 // recordAcks writes a run's acknowledged deliveries (the log entries,
-// the cursor, the failed attempts forgotten) in one round trip, and
-// empties a.
+// the cursor, the failed attempts forgotten) in one round trip, once per
+// call (a call go-redis sends again logs no delivery twice), and empties
+// a.
 func (l *Ledger) recordAcks(ctx context.Context, tenant, id string, a *acks) error {
 	if len(a.log) == 0 && a.cursor == "" {
 		return nil
 	}
-	k := endpointKey(tenant, "log", id)
-	pipe := l.rdb.Pipeline()
-	if len(a.log) > 0 {
-		vals := make([]any, len(a.log))
-		for i, d := range a.log {
-			b, _ := json.Marshal(d)
-			vals[i] = b
-		}
-		pipe.LPush(ctx, k, vals...)
-		pipe.LTrim(ctx, k, 0, deliveryLogLength-1)
+	args := make([]any, 0, 3+len(a.log)+len(a.forget))
+	args = append(args, deliveryLogLength, a.cursor, len(a.log))
+	for _, d := range a.log {
+		b, _ := json.Marshal(d)
+		args = append(args, b)
 	}
-	if a.cursor != "" {
-		pipe.Set(ctx, endpointKey(tenant, "cur", id), a.cursor, 0)
+	for _, ev := range a.forget {
+		args = append(args, ev)
 	}
-	if len(a.forget) > 0 {
-		pipe.HDel(ctx, endpointKey(tenant, "att", id), a.forget...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	keys := []string{onceKey(tenant, id), endpointKey(tenant, "log", id), endpointKey(tenant, "cur", id), endpointKey(tenant, "att", id)}
+	if err := recordAcksScript.Run(ctx, l.rdb, keys, args...).Err(); err != nil {
 		return redisErr("record deliveries", err)
 	}
 	a.log, a.cursor, a.forget = a.log[:0], "", a.forget[:0]
