@@ -90,8 +90,8 @@ type runReport struct {
 	// windows up with the server's own timestamps (GC, compactions).
 	StartedAt    time.Time `json:"started_at"`
 	ThousandEnds []float64 `json:"thousand_ends_s,omitempty"`
-	RSSBeforeKB int64     `json:"server_rss_before_kb,omitempty"`
-	RSSAfterKB  int64     `json:"server_rss_after_kb,omitempty"`
+	RSSBeforeKB  int64     `json:"server_rss_before_kb,omitempty"`
+	RSSAfterKB   int64     `json:"server_rss_after_kb,omitempty"`
 }
 
 func ms(us int64) float64 { return float64(us) / 1000 }
