@@ -85,8 +85,13 @@ type runReport struct {
 	// thousand's rate ÷ the first's (1: no slowdown as data grows).
 	Thousands   []float64 `json:"per_thousand_ops_per_s,omitempty"`
 	LastVsFirst float64   `json:"last_vs_first_thousand,omitempty"`
-	RSSBeforeKB int64     `json:"server_rss_before_kb,omitempty"`
-	RSSAfterKB  int64     `json:"server_rss_after_kb,omitempty"`
+	// StartedAt is when the measured phase began and ThousandEnds the
+	// seconds from then to each thousand's last completion, to line the
+	// windows up with the server's own timestamps (GC, compactions).
+	StartedAt    time.Time `json:"started_at"`
+	ThousandEnds []float64 `json:"thousand_ends_s,omitempty"`
+	RSSBeforeKB  int64     `json:"server_rss_before_kb,omitempty"`
+	RSSAfterKB   int64     `json:"server_rss_after_kb,omitempty"`
 }
 
 func ms(us int64) float64 { return float64(us) / 1000 }
@@ -122,6 +127,10 @@ func buildReport(scenario string, targets, conc int, lr *loadResult) *runReport 
 		rep.ReqPerSec = float64(rep.Requests) / secs
 	}
 	rep.Thousands = perThousand(lr.Start, lr.Done)
+	rep.StartedAt = lr.Start
+	for i := 999; i < len(lr.Done); i += 1000 {
+		rep.ThousandEnds = append(rep.ThousandEnds, lr.Done[i].Sub(lr.Start).Seconds())
+	}
 	if n := len(rep.Thousands); n >= 2 && rep.Thousands[0] > 0 {
 		rep.LastVsFirst = rep.Thousands[n-1] / rep.Thousands[0]
 	}
@@ -164,6 +173,11 @@ func (r *runReport) writeTable(w io.Writer) {
 			parts[i] = strconv.FormatFloat(v, 'f', 0, 64)
 		}
 		fmt.Fprintf(w, "per 1,000 ops (ops/s): %s; last ÷ first = %.2f\n", strings.Join(parts, " "), r.LastVsFirst)
+		ends := make([]string, len(r.ThousandEnds))
+		for i, v := range r.ThousandEnds {
+			ends[i] = strconv.FormatFloat(v, 'f', 2, 64)
+		}
+		fmt.Fprintf(w, "thousands ended at (s after %s): %s\n", r.StartedAt.UTC().Format("15:04:05.000"), strings.Join(ends, " "))
 	}
 	if c := r.Converge; c != nil {
 		fmt.Fprintf(w, "convergence: %d resources written; ledger applied after %.3f s (%d pending, %d failed); store reflects %d marked writes after %.3f s (%d pending)\n",

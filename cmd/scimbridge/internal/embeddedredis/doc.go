@@ -7,8 +7,9 @@
 // write command run since that snapshot, in execution order (for a Lua
 // script, the writes it made; relative expiries written as deadlines). The
 // journal is appended and fsynced every second; a full snapshot is written
-// only at start, when the journal has grown larger than the snapshot, or
-// after a command the journal cannot replay exactly (journal.go). When the
+// only at start, when the journal has grown larger than the snapshot and
+// than 64 MiB, or after a command the journal cannot replay exactly
+// (journal.go). When the
 // journal outgrows the snapshot, the new snapshot is built off-line from
 // the two files in a shadow miniredis (shadow.go), so no write waits for
 // it; the snapshot records the journal position it holds. So the

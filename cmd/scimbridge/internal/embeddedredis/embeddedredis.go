@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -263,8 +264,10 @@ func (e *Server) compact() error {
 // does not hold are left out and reported with ErrUnsupportedType after
 // everything else was saved.
 func (e *Server) compactLocked() error {
+	began := time.Now()
 	e.jmu.Lock()
 	snap, skipped, err := readSnapshot(e.server)
+	held := time.Since(began)
 	if err == nil {
 		e.buf, e.pending, e.bufDB, e.needFull = nil, 0, 0, false
 		e.learnStreams(snap) // XADD ids can be pinned from now on (streams.go)
@@ -296,6 +299,8 @@ func (e *Server) compactLocked() error {
 		return e.failedJournal(err)
 	}
 	e.journal, e.journalBytes, e.lastErr = f, 0, nil
+	slog.Debug("embedded redis: compaction done", "generation", e.gen, "snapshot_bytes", len(data),
+		"writes_held", held, "took", time.Since(began))
 	if len(skipped) > 0 {
 		return fmt.Errorf("%w: %s", ErrUnsupportedType, strings.Join(skipped, ", "))
 	}

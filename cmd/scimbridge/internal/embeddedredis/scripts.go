@@ -80,6 +80,11 @@ type scriptRunner struct {
 	sha     string
 	callBuf bytes.Buffer
 	reply   luaReply
+	// callW and callR carry every redis.call()'s command reply through
+	// callBuf. Kept, not made per call: two 4 KiB buffers per redis.call
+	// were most of what a push allocated (so most of its GC).
+	callW *bufio.Writer
+	callR *bufio.Reader
 }
 
 type luaScript struct {
@@ -252,15 +257,21 @@ func (r *scriptRunner) discard() {
 // returns its reply, parsed. miniredis's lock held.
 func (r *scriptRunner) call(args []string) (interface{}, error) {
 	r.callBuf.Reset()
-	w := bufio.NewWriter(&r.callBuf)
-	p := server.NewPeer(w)
+	if r.callW == nil {
+		r.callW, r.callR = bufio.NewWriter(&r.callBuf), bufio.NewReader(&r.callBuf)
+	}
+	// A fresh peer per call, as miniredis makes for a redis.call(); it
+	// does not outlive the call (a script cannot block or subscribe).
+	r.callW.Reset(&r.callBuf)
+	p := server.NewPeer(r.callW)
 	p.Ctx = r.nested
 	r.srv.Dispatch(p, args)
-	_ = w.Flush()
+	_ = r.callW.Flush()
 	if strings.EqualFold(args[0], "SELECT") {
 		r.nestedDB = -1 // a script's own SELECT: set it again for the next
 	}
-	v, err := server.ParseReply(bufio.NewReader(&r.callBuf))
+	r.callR.Reset(&r.callBuf)
+	v, err := server.ParseReply(r.callR)
 	if err != nil && r.sha != "" && strings.Contains(err.Error(), r.nestedSHA) {
 		// miniredis names the script in some errors: this one, not the
 		// capture script whose context it runs with.

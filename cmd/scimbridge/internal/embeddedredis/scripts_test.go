@@ -45,6 +45,9 @@ var scriptCases = []scriptCase{
 	{"status_reply", "return redis.status_reply('PONGX')", []any{0}, false},
 	{"keys and argv", "return {KEYS[1], KEYS[2], ARGV[1], #KEYS, #ARGV}", []any{2, "k1", "k2", "a1", "a2"}, false},
 	{"set and get", "redis.call('SET', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1])", []any{1, "s", "value"}, false},
+	// Replies larger than the runner's kept 4 KiB buffers, between small
+	// ones: each call's reply is its own (scripts.go, call).
+	{"replies past the call buffers", "redis.call('SET', 'big', string.rep('b', 9000)); redis.call('RPUSH', 'bl', string.rep('x', 5000), 'y', string.rep('z', 4096)); local a = redis.call('GET', 'big'); local p = redis.call('PING'); local l = redis.call('LRANGE', 'bl', 0, -1); return {#a, string.sub(a, 8999), p.ok, #l[1], l[2], #l[3], redis.call('STRLEN', 'big')}", []any{0}, false},
 	{"get missing is false", "return {redis.call('GET', 'missing') == false, type(redis.call('GET', 'missing'))}", []any{0}, false},
 	{"get missing returned", "return redis.call('GET', 'missing')", []any{0}, false},
 	{"status from call", "return redis.call('SET', 'st', 'v')", []any{0}, false},

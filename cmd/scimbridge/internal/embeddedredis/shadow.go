@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -50,7 +51,10 @@ func (e *Server) startShadow(db int) {
 	e.shadowDone.Add(1)
 	go func() {
 		defer e.shadowDone.Done()
+		began := time.Now()
+		slog.Debug("embedded redis: off-line compaction started", "generation", cut.pos.Gen+1, "journal_bytes", cut.pos.Offset)
 		data, err := buildShadowSnapshot(e.dir, cut.pos, &e.closing)
+		built := time.Since(began)
 		e.saveMu.Lock()
 		defer e.saveMu.Unlock()
 		e.shadow = nil
@@ -63,7 +67,10 @@ func (e *Server) startShadow(db int) {
 		}
 		if err := e.installShadow(cut.pos, data); err != nil {
 			e.lastErr = err
+			return
 		}
+		slog.Debug("embedded redis: off-line compaction done", "generation", cut.pos.Gen+1,
+			"snapshot_bytes", len(data), "build", built, "took", time.Since(began))
 	}()
 }
 
