@@ -3,7 +3,6 @@ package sync
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -822,6 +821,10 @@ func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
 	if err != nil {
 		return queue.Permanent(err)
 	}
+	run := &deliveryRun{sign: newSigner(keys)}
+	var cancel context.CancelFunc
+	run.reqCtx, cancel = w.requestContext(ctx) // one per run, not per event
+	defer cancel()
 	start := time.Now()
 	defer w.observeBacklog(ctx, tenant, e)
 	attempts, err := l.attempts(ctx, tenant, id)
@@ -837,7 +840,7 @@ func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
 		if ev == nil {
 			break
 		}
-		if done, err := w.send(ctx, tenant, e, keys, ev, true, attempts, nil); err != nil || !done {
+		if done, err := w.send(ctx, run, tenant, e, ev, true, attempts, nil); err != nil || !done {
 			return err
 		}
 	}
@@ -866,7 +869,7 @@ func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
 				a.cursor = ev.Cursor // skipped: passed with the next record
 				continue
 			}
-			done, err := w.send(ctx, tenant, e, keys, ev, false, attempts, a)
+			done, err := w.send(ctx, run, tenant, e, ev, false, attempts, a)
 			if err != nil || !done {
 				return err
 			}
@@ -887,6 +890,16 @@ type acks struct {
 	log    []Delivery
 	cursor string
 	forget []string // event ids whose failed attempts are forgotten
+}
+
+// deliveryRun is what a run's sends reuse from one event to the next.
+type deliveryRun struct {
+	// reqCtx is the run's context for its requests, cancelled too when
+	// the worker begins to shut down (a request in flight is cut).
+	reqCtx context.Context
+	sign   *signer
+	body   []byte
+	prefix [responsePrefix]byte
 }
 
 // signingKeys opens the endpoint's active secrets.
@@ -921,28 +934,30 @@ const responsePrefix = 256
 // entry); false with a nil error when the endpoint was disabled (410, or
 // failing too long); an error is retried. attempts are the endpoint's
 // failed attempts by event id (kept in Redis only for events that failed).
-func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, keys [][]byte, ev *Event, replay bool,
+func (w *Webhooks) send(ctx context.Context, run *deliveryRun, tenant string, e *storedEndpoint, ev *Event, replay bool,
 	attempts map[string]int64, a *acks) (done bool, err error) {
 	l := w.Ledger
-	body, err := json.Marshal(ev)
+	body, err := ev.appendJSON(run.body[:0])
 	if err != nil {
 		return false, queue.Permanent(fmt.Errorf("sync: encode event: %w", err))
 	}
+	run.body = body
 	if w.stopping() {
 		return false, w.stopRun(ctx, tenant, e, a)
 	}
-	rctx, cancel := w.requestContext(ctx)
-	defer cancel()
 	now := time.Now()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(run.reqCtx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
 		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+deliveryError(err))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "scimbridge-webhooks/1")
-	req.Header.Set("webhook-id", ev.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", signatureHeader(keys, ev.ID, now, body))
+	ts := now.Unix()
+	req.Header = http.Header{ // canonical keys, as Header.Set makes them
+		"Content-Type":      {"application/json"},
+		"User-Agent":        {"scimbridge-webhooks/1"},
+		"Webhook-Id":        {ev.ID},
+		"Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+		"Webhook-Signature": {run.sign.header(ev.ID, ts, body)},
+	}
 	resp, err := w.httpClient().Do(req)
 	if err != nil && w.stopping() {
 		return false, w.stopRun(ctx, tenant, e, a)
@@ -956,10 +971,10 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 		}
 	} else {
 		d.Status = resp.StatusCode
-		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, responsePrefix))
+		n, _ := io.ReadFull(resp.Body, run.prefix[:])
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
-		d.Response = printableText(prefix)
+		d.Response = printableText(run.prefix[:n])
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			outcome = "success"
