@@ -21,9 +21,11 @@ func TestEventAppendJSONIsMarshal(t *testing.T) {
 	}
 	local := time.FixedZone("x", 2*3600)
 	cases := map[string]func(e *Event){
-		"plain":             func(e *Event) {},
-		"no ack, no res":    func(e *Event) { e.AcknowledgedAt, e.Data.Resource = nil, nil },
-		"lists and reason":  func(e *Event) { e.Data.Changed, e.Data.Members, e.Data.Reason = []string{"name", "emails"}, []string{"u1", "u<2>"}, "store: \"down\"\n" },
+		"plain":          func(e *Event) {},
+		"no ack, no res": func(e *Event) { e.AcknowledgedAt, e.Data.Resource = nil, nil },
+		"lists and reason": func(e *Event) {
+			e.Data.Changed, e.Data.Members, e.Data.Reason = []string{"name", "emails"}, []string{"u1", "u<2>"}, "store: \"down\"\n"
+		},
 		"anchor, omitted":   func(e *Event) { e.Data.Anchor, e.Data.MembersOmitted = "cn=a&b,dc=x", 1234 },
 		"html in resource":  func(e *Event) { e.Data.Resource = json.RawMessage(`{"displayName":"R&D <team>"}`) },
 		"spaces in res":     func(e *Event) { e.Data.Resource = json.RawMessage("{ \"a\" : [1, 2],\n\"b\":\"x\" }") },
