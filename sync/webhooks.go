@@ -3,6 +3,7 @@ package sync
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -138,11 +139,14 @@ type Webhooks struct {
 	// event stays undelivered (not a failed attempt) for the next worker.
 	Stopping <-chan struct{}
 
-	once   gosync.Once
-	client *http.Client
+	once  gosync.Once
+	conns *webhookConns // webhook_conn.go
 	// resolver, when set, resolves the names of endpoint URLs (tests:
 	// a name that resolves to a denied address).
 	resolver *net.Resolver
+	// tlsConfig, when set, is the base HTTPS configuration (tests: their
+	// own roots).
+	tlsConfig *tls.Config
 }
 
 func (w *Webhooks) logger() *slog.Logger {
@@ -157,33 +161,6 @@ func (w *Webhooks) runBudget() time.Duration {
 		return w.RunBudget
 	}
 	return max(3*w.Timeout, 5*time.Second)
-}
-
-// httpClient is the delivery client: the host policy's dialer, no proxy,
-// no redirects.
-func (w *Webhooks) httpClient() *http.Client {
-	w.once.Do(func() {
-		d := w.Policy.Dialer(w.Timeout)
-		if w.resolver != nil {
-			d.Resolver = w.resolver
-		}
-		tr := &http.Transport{
-			Proxy:                 nil, // a proxy would connect where the policy cannot see
-			DialContext:           d.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   2,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   w.Timeout,
-			ResponseHeaderTimeout: w.Timeout,
-		}
-		w.client = &http.Client{
-			Transport:     tr,
-			Timeout:       w.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	})
-	return w.client
 }
 
 // CheckURL validates an endpoint URL: http or https, a host, no
@@ -825,6 +802,7 @@ func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
 	var cancel context.CancelFunc
 	run.reqCtx, cancel = w.requestContext(ctx) // one per run, not per event
 	defer cancel()
+	defer run.release(w.connections()) // before the cancel: kept for the next run
 	start := time.Now()
 	defer w.observeBacklog(ctx, tenant, e)
 	attempts, err := l.attempts(ctx, tenant, id)
@@ -900,6 +878,7 @@ type deliveryRun struct {
 	sign   *signer
 	body   []byte
 	prefix [responsePrefix]byte
+	conn   *webhookConn // the run's connection (webhook_conn.go)
 }
 
 // signingKeys opens the endpoint's active secrets.
@@ -958,7 +937,11 @@ func (w *Webhooks) send(ctx context.Context, run *deliveryRun, tenant string, e 
 		"Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
 		"Webhook-Signature": {run.sign.header(ev.ID, ts, body)},
 	}
-	resp, err := w.httpClient().Do(req)
+	var deadline time.Time
+	if w.Timeout > 0 {
+		deadline = now.Add(w.Timeout)
+	}
+	resp, err := w.post(run, req, deadline)
 	if err != nil && w.stopping() {
 		return false, w.stopRun(ctx, tenant, e, a)
 	}
@@ -971,9 +954,18 @@ func (w *Webhooks) send(ctx context.Context, run *deliveryRun, tenant string, e 
 		}
 	} else {
 		d.Status = resp.StatusCode
-		n, _ := io.ReadFull(resp.Body, run.prefix[:])
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
+		n, rerr := 0, error(nil)
+		for n < len(run.prefix) && rerr == nil {
+			var k int
+			k, rerr = resp.Body.Read(run.prefix[n:])
+			n += k
+		}
+		ended := rerr == io.EOF // the body's end; another error: cut short
+		if rerr == nil {
+			m, cerr := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10+1))
+			ended = cerr == nil && m <= 64<<10
+		}
+		run.answered(resp, ended)
 		d.Response = printableText(run.prefix[:n])
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
