@@ -42,7 +42,8 @@ import (
 //
 // Connections go through the operator's host policy (the one stores use:
 // checked on the resolved address at connect time), no proxy from the
-// environment, no redirect followed (a 3xx is a failed delivery).
+// environment, no redirect followed (a 3xx is a failed delivery); a run
+// sends on one kept-alive HTTP/1.1 connection (webhook_conn.go).
 
 // errNoWebhookKey: without secrets.key_file a signing secret could only be
 // kept in clear text, so no endpoint is made (a 400 that says why).
@@ -703,7 +704,8 @@ const deliverBatch = 100
 
 // Deliver runs the endpoint's deliveries: replays, then the stream from
 // the cursor, until caught up, a failure or the run's budget. Per event
-// it costs the POST and one Redis round trip (the cursor, the log entry).
+// it costs the POST; the cursor and the log entries are written once per
+// batch of events read (acks).
 func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 	l := w.Ledger
 	release, ok, err := l.leaseEndpoint(ctx, tenant, id, w.runBudget()+3*w.Timeout)
