@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	gosync "sync"
 	"syscall"
 	"time"
@@ -33,12 +34,14 @@ import (
 // HTTP. Answers are bounded: webhookAnswerMax bytes of status line,
 // headers and body read, past which the delivery fails.
 //
-// Between runs at most one idle connection per scheme and host is kept
-// (webhookIdleMax in all, for webhookIdleTimeout), watched by a goroutine
-// that drops it when the receiver closes it or sends anything unasked.
+// Between runs at most webhookIdlePerHost idle connections per scheme and
+// host are kept (webhookIdleMax in all, for webhookIdleTimeout: the
+// Transport's settings before), each watched by a goroutine that drops it
+// when the receiver closes it or sends anything unasked.
 
 const (
 	webhookIdleTimeout = 90 * time.Second
+	webhookIdlePerHost = 2
 	webhookIdleMax     = 100
 	webhookAnswerMax   = 1 << 20
 )
@@ -65,9 +68,10 @@ type webhookConns struct {
 	dialer *net.Dialer
 	// tls is the base HTTPS configuration (nil: the system roots; tests
 	// set their own roots).
-	tls  *tls.Config
-	mu   gosync.Mutex
-	idle map[string]*webhookConn
+	tls   *tls.Config
+	mu    gosync.Mutex
+	idle  map[string][]*webhookConn // by key, the most recent last
+	nIdle int
 }
 
 // connKey is the scheme and address req is sent to.
@@ -199,7 +203,7 @@ func (w *Webhooks) connections() *webhookConns {
 		if w.resolver != nil {
 			d.Resolver = w.resolver
 		}
-		w.conns = &webhookConns{dialer: d, tls: w.tlsConfig, idle: map[string]*webhookConn{}}
+		w.conns = &webhookConns{dialer: d, tls: w.tlsConfig, idle: map[string][]*webhookConn{}}
 	})
 	return w.conns
 }
@@ -234,36 +238,75 @@ func (p *webhookConns) dial(ctx context.Context, req *http.Request, key, addr st
 	return c, nil
 }
 
-// take returns the idle connection for key, if it is still good.
+// take returns an idle connection for key, if one is still good (the
+// most recent; one that is not is closed, and the next tried).
 func (p *webhookConns) take(key string) *webhookConn {
+	for {
+		c := p.pop(key)
+		if c == nil {
+			return nil
+		}
+		if c.good() {
+			return c
+		}
+	}
+}
+
+// pop removes the most recent idle connection for key.
+func (p *webhookConns) pop(key string) *webhookConn {
 	p.mu.Lock()
-	c := p.idle[key]
-	delete(p.idle, key)
-	p.mu.Unlock()
-	if c == nil {
+	defer p.mu.Unlock()
+	cs := p.idle[key]
+	if len(cs) == 0 {
 		return nil
 	}
-	_ = c.nc.SetReadDeadline(aLongTimeAgo) // ends the watcher's read
-	if err := <-c.watch; !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(c.since) > webhookIdleTimeout {
-		_ = c.nc.Close() // closed by the receiver, sent something, or too old
-		return nil
-	}
+	c := cs[len(cs)-1]
+	p.removeLocked(c)
 	return c
 }
 
-// put keeps c idle (closed when one is kept for its key already, or
-// webhookIdleMax are).
+// removeLocked takes c out of the idle connections (false: it was not).
+func (p *webhookConns) removeLocked(c *webhookConn) bool {
+	cs := p.idle[c.key]
+	i := slices.Index(cs, c)
+	if i < 0 {
+		return false
+	}
+	cs = slices.Delete(cs, i, i+1)
+	if len(cs) == 0 {
+		delete(p.idle, c.key)
+	} else {
+		p.idle[c.key] = cs
+	}
+	p.nIdle--
+	return true
+}
+
+// good ends the watch of a connection taken from the idle ones and
+// reports whether it can be used (else it is closed).
+func (c *webhookConn) good() bool {
+	_ = c.nc.SetReadDeadline(aLongTimeAgo) // ends the watcher's read
+	if err := <-c.watch; !errors.Is(err, os.ErrDeadlineExceeded) || time.Since(c.since) > webhookIdleTimeout {
+		_ = c.nc.Close() // closed by the receiver, sent something, or too old
+		return false
+	}
+	return true
+}
+
+// put keeps c idle (closed when webhookIdlePerHost are kept for its key
+// already, or webhookIdleMax in all).
 func (p *webhookConns) put(c *webhookConn) {
 	c.since, c.watch, c.lr.N = time.Now(), make(chan error, 1), 1
 	_ = c.nc.SetDeadline(time.Time{})
 	_ = c.nc.SetReadDeadline(c.since.Add(webhookIdleTimeout))
 	p.mu.Lock()
-	if p.idle[c.key] != nil || len(p.idle) >= webhookIdleMax {
+	if len(p.idle[c.key]) >= webhookIdlePerHost || p.nIdle >= webhookIdleMax {
 		p.mu.Unlock()
 		_ = c.nc.Close()
 		return
 	}
-	p.idle[c.key] = c
+	p.idle[c.key] = append(p.idle[c.key], c)
+	p.nIdle++
 	p.mu.Unlock()
 	go p.watchIdle(c)
 }
@@ -274,10 +317,7 @@ func (p *webhookConns) put(c *webhookConn) {
 func (p *webhookConns) watchIdle(c *webhookConn) {
 	_, err := c.br.Peek(1)
 	p.mu.Lock()
-	mine := p.idle[c.key] == c
-	if mine {
-		delete(p.idle, c.key)
-	}
+	mine := p.removeLocked(c) // still idle: not taken
 	p.mu.Unlock()
 	if mine {
 		_ = c.nc.Close()

@@ -1,10 +1,12 @@
 package sync
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -261,5 +263,47 @@ func TestWebhookHTTPSAndBoundedAnswers(t *testing.T) {
 		if timeout := strings.HasPrefix(log[0].Error, "timeout: "); timeout != (name == "no answer") {
 			t.Fatalf("%s: %q: want a timeout only when there is no answer", name, log[0].Error)
 		}
+	}
+}
+
+// The idle connections: at most webhookIdlePerHost per key (a further
+// one is closed), taken most recent first, and one whose receiver closed
+// it is not handed out.
+func TestWebhookIdleConnections(t *testing.T) {
+	p := &webhookConns{idle: map[string][]*webhookConn{}}
+	mk := func() (*webhookConn, net.Conn) {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		c := &webhookConn{key: "http://h:80", nc: a}
+		c.lr.R = a
+		c.br = bufio.NewReader(&c.lr)
+		return c, b
+	}
+	var peers []net.Conn
+	var conns []*webhookConn
+	for range webhookIdlePerHost + 1 {
+		c, peer := mk()
+		conns, peers = append(conns, c), append(peers, peer)
+		p.put(c)
+	}
+	// The one past the limit is closed: its peer reads the end.
+	if _, err := peers[webhookIdlePerHost].Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("the connection past %d idle ones: peer read %v, want it closed", webhookIdlePerHost, err)
+	}
+	peers[0].Close() // the receiver closes the oldest idle one
+	for i := webhookIdlePerHost - 1; i >= 0; i-- {
+		c := p.take("http://h:80")
+		if i == 0 {
+			if c != nil {
+				t.Fatal("a connection the receiver closed was handed out")
+			}
+			break
+		}
+		if c != conns[i] {
+			t.Fatalf("take: %p, want the most recent idle connection %p", c, conns[i])
+		}
+	}
+	if c := p.take("http://h:80"); c != nil || p.nIdle != 0 || len(p.idle) != 0 {
+		t.Fatalf("after taking them all: %v, %d idle %v", c, p.nIdle, p.idle)
 	}
 }
