@@ -60,7 +60,8 @@
 //	                        GroupResource, meta.location under TenantBaseURL): the
 //	                        one rendering of the front door, the filters and events
 //	webhooks.go             endpoints, delivery runs, replay (webhook_sign.go: signatures,
-//	                        webhook_metrics.go: their series)
+//	                        webhook_conn.go: the delivery connections, HTTP/1.1
+//	                        on the run's goroutine; webhook_metrics.go: their series)
 //	metrics.go              Prometheus series and spans
 //	required.go             how a missing setting is reported (no defaults here:
 //	                        cmd/scimbridge/settings.go holds them)

@@ -237,3 +237,127 @@ func eventFromFields(tenant, cursor string, f map[string]any) Event {
 	e.Data.MembersOmitted = i("mo")
 	return e
 }
+
+// appendJSON appends the event as json.Marshal encodes it, byte for byte
+// (the webhook body; TestEventAppendJSONIsMarshal), without reflection:
+// strings and the resource that need encoding/json's escaping or
+// compaction go through it, and so does the whole event when a time is
+// one MarshalJSON refuses. The Resource is valid JSON (eventFromFields
+// keeps only such).
+func (e *Event) appendJSON(dst []byte) ([]byte, error) {
+	if !jsonTime(e.Time) || (e.AcknowledgedAt != nil && !jsonTime(*e.AcknowledgedAt)) ||
+		(len(e.Data.Resource) > 0 && !compactJSON(e.Data.Resource)) {
+		b, err := json.Marshal(e)
+		return append(dst, b...), err
+	}
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, e.ID)
+	dst = append(dst, `,"cursor":`...)
+	dst = appendJSONString(dst, e.Cursor)
+	dst = append(dst, `,"tenant":`...)
+	dst = appendJSONString(dst, e.Tenant)
+	dst = append(dst, `,"type":`...)
+	dst = appendJSONString(dst, e.Type)
+	dst = append(dst, `,"time":"`...)
+	dst = append(e.Time.AppendFormat(dst, time.RFC3339Nano), '"')
+	if e.AcknowledgedAt != nil {
+		dst = append(dst, `,"acknowledged_at":"`...)
+		dst = append(e.AcknowledgedAt.AppendFormat(dst, time.RFC3339Nano), '"')
+	}
+	d := &e.Data
+	dst = append(dst, `,"data":{"resource_type":`...)
+	dst = appendJSONString(dst, d.ResourceType)
+	dst = append(dst, `,"id":`...)
+	dst = appendJSONString(dst, d.ID)
+	dst = append(dst, `,"sequence":`...)
+	dst = strconv.AppendInt(dst, d.Sequence, 10)
+	dst = append(dst, `,"version":`...)
+	dst = strconv.AppendInt(dst, d.Version, 10)
+	if d.Anchor != "" {
+		dst = append(dst, `,"anchor":`...)
+		dst = appendJSONString(dst, d.Anchor)
+	}
+	dst = appendJSONStrings(dst, `,"changed_attributes":`, d.Changed)
+	dst = appendJSONStrings(dst, `,"members":`, d.Members)
+	if d.Reason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = appendJSONString(dst, d.Reason)
+	}
+	if len(d.Resource) > 0 {
+		dst = append(dst, `,"resource":`...)
+		dst = append(dst, d.Resource...)
+	}
+	if d.MembersOmitted != 0 {
+		dst = append(dst, `,"members_omitted":`...)
+		dst = strconv.AppendInt(dst, d.MembersOmitted, 10)
+	}
+	return append(dst, "}}"...), nil
+}
+
+// jsonTime reports whether t is a time whose MarshalJSON is its RFC 3339
+// layout with nanoseconds: UTC (an event's times are), a four-digit year.
+func jsonTime(t time.Time) bool {
+	y := t.Year()
+	return t.Location() == time.UTC && y >= 0 && y <= 9999
+}
+
+// compactJSON reports whether encoding/json would copy the valid JSON raw
+// as it is: no whitespace outside strings, nothing it escapes for HTML
+// (<, >, &, U+2028, U+2029).
+func compactJSON(raw []byte) bool {
+	in, esc := false, false
+	for i, c := range raw {
+		switch {
+		case c == '<' || c == '>' || c == '&':
+			return false
+		case c == 0xe2 && i+2 < len(raw) && raw[i+1] == 0x80 && (raw[i+2] == 0xa8 || raw[i+2] == 0xa9):
+			return false
+		case in:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				in = false
+			}
+		case c == '"':
+			in = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return false
+		}
+	}
+	return true
+}
+
+// appendJSONString appends s quoted as encoding/json does: printable
+// ASCII without ", \, <, >, & as it is, anything else through it.
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendJSONStrings appends key and the list, unless it is empty
+// (omitempty).
+func appendJSONStrings(dst []byte, key string, xs []string) []byte {
+	if len(xs) == 0 {
+		return dst
+	}
+	dst = append(dst, key...)
+	for i, x := range xs {
+		if i == 0 {
+			dst = append(dst, '[')
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, x)
+	}
+	return append(dst, ']')
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -47,21 +48,51 @@ func secretKey(secret string) ([]byte, error) {
 
 // signature is one v1 signature of a delivery.
 func signature(key []byte, id string, ts time.Time, body []byte) string {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(id))
-	m.Write([]byte{'.'})
-	m.Write([]byte(strconv.FormatInt(ts.Unix(), 10)))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+	return signatureHeader([][]byte{key}, id, ts, body)
 }
 
 // signatureHeader is the webhook-signature value for keys (each active
 // secret signs).
 func signatureHeader(keys [][]byte, id string, ts time.Time, body []byte) string {
-	sigs := make([]string, len(keys))
+	return newSigner(keys).header(id, ts.Unix(), body)
+}
+
+// signer signs a run's deliveries: one HMAC per active secret, reset for
+// each message instead of made again (signatureHeader's bytes, fewer
+// allocations).
+type signer struct {
+	macs []hash.Hash
+	sum  []byte
+	out  []byte
+}
+
+func newSigner(keys [][]byte) *signer {
+	s := &signer{macs: make([]hash.Hash, len(keys))}
 	for i, k := range keys {
-		sigs[i] = signature(k, id, ts, body)
+		s.macs[i] = hmac.New(sha256.New, k)
 	}
-	return strings.Join(sigs, " ")
+	return s
+}
+
+// header is the webhook-signature value of one delivery: each key's
+// "v1," + base64 HMAC-SHA256 of id "." ts "." body, space-separated.
+func (s *signer) header(id string, ts int64, body []byte) string {
+	var tsb [20]byte
+	t := strconv.AppendInt(tsb[:0], ts, 10)
+	s.out = s.out[:0]
+	for i, m := range s.macs {
+		m.Reset()
+		m.Write([]byte(id))
+		m.Write([]byte{'.'})
+		m.Write(t)
+		m.Write([]byte{'.'})
+		m.Write(body)
+		s.sum = m.Sum(s.sum[:0])
+		if i > 0 {
+			s.out = append(s.out, ' ')
+		}
+		s.out = append(s.out, "v1,"...)
+		s.out = base64.StdEncoding.AppendEncode(s.out, s.sum)
+	}
+	return string(s.out)
 }

@@ -3,7 +3,7 @@ package sync
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -42,7 +42,8 @@ import (
 //
 // Connections go through the operator's host policy (the one stores use:
 // checked on the resolved address at connect time), no proxy from the
-// environment, no redirect followed (a 3xx is a failed delivery).
+// environment, no redirect followed (a 3xx is a failed delivery); a run
+// sends on one kept-alive HTTP/1.1 connection (webhook_conn.go).
 
 // errNoWebhookKey: without secrets.key_file a signing secret could only be
 // kept in clear text, so no endpoint is made (a 400 that says why).
@@ -139,11 +140,14 @@ type Webhooks struct {
 	// event stays undelivered (not a failed attempt) for the next worker.
 	Stopping <-chan struct{}
 
-	once   gosync.Once
-	client *http.Client
+	once  gosync.Once
+	conns *webhookConns // webhook_conn.go
 	// resolver, when set, resolves the names of endpoint URLs (tests:
 	// a name that resolves to a denied address).
 	resolver *net.Resolver
+	// tlsConfig, when set, is the base HTTPS configuration (tests: their
+	// own roots).
+	tlsConfig *tls.Config
 }
 
 func (w *Webhooks) logger() *slog.Logger {
@@ -158,33 +162,6 @@ func (w *Webhooks) runBudget() time.Duration {
 		return w.RunBudget
 	}
 	return max(3*w.Timeout, 5*time.Second)
-}
-
-// httpClient is the delivery client: the host policy's dialer, no proxy,
-// no redirects.
-func (w *Webhooks) httpClient() *http.Client {
-	w.once.Do(func() {
-		d := w.Policy.Dialer(w.Timeout)
-		if w.resolver != nil {
-			d.Resolver = w.resolver
-		}
-		tr := &http.Transport{
-			Proxy:                 nil, // a proxy would connect where the policy cannot see
-			DialContext:           d.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   2,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   w.Timeout,
-			ResponseHeaderTimeout: w.Timeout,
-		}
-		w.client = &http.Client{
-			Transport:     tr,
-			Timeout:       w.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
-	})
-	return w.client
 }
 
 // CheckURL validates an endpoint URL: http or https, a host, no
@@ -727,7 +704,8 @@ const deliverBatch = 100
 
 // Deliver runs the endpoint's deliveries: replays, then the stream from
 // the cursor, until caught up, a failure or the run's budget. Per event
-// it costs the POST and one Redis round trip (the cursor, the log entry).
+// it costs the POST; the cursor and the log entries are written once per
+// batch of events read (acks).
 func (w *Webhooks) Deliver(ctx context.Context, tenant, id string) error {
 	l := w.Ledger
 	release, ok, err := l.leaseEndpoint(ctx, tenant, id, w.runBudget()+3*w.Timeout)
@@ -822,6 +800,11 @@ func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
 	if err != nil {
 		return queue.Permanent(err)
 	}
+	run := &deliveryRun{sign: newSigner(keys)}
+	var cancel context.CancelFunc
+	run.reqCtx, cancel = w.requestContext(ctx) // one per run, not per event
+	defer cancel()
+	defer run.release(w.connections()) // before the cancel: kept for the next run
 	start := time.Now()
 	defer w.observeBacklog(ctx, tenant, e)
 	attempts, err := l.attempts(ctx, tenant, id)
@@ -837,7 +820,7 @@ func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
 		if ev == nil {
 			break
 		}
-		if done, err := w.send(ctx, tenant, e, keys, ev, true, attempts, nil); err != nil || !done {
+		if done, err := w.send(ctx, run, tenant, e, ev, true, attempts, nil); err != nil || !done {
 			return err
 		}
 	}
@@ -866,7 +849,7 @@ func (w *Webhooks) deliverRun(ctx context.Context, tenant, id string) error {
 				a.cursor = ev.Cursor // skipped: passed with the next record
 				continue
 			}
-			done, err := w.send(ctx, tenant, e, keys, ev, false, attempts, a)
+			done, err := w.send(ctx, run, tenant, e, ev, false, attempts, a)
 			if err != nil || !done {
 				return err
 			}
@@ -887,6 +870,17 @@ type acks struct {
 	log    []Delivery
 	cursor string
 	forget []string // event ids whose failed attempts are forgotten
+}
+
+// deliveryRun is what a run's sends reuse from one event to the next.
+type deliveryRun struct {
+	// reqCtx is the run's context for its requests, cancelled too when
+	// the worker begins to shut down (a request in flight is cut).
+	reqCtx context.Context
+	sign   *signer
+	body   []byte
+	prefix [responsePrefix]byte
+	conn   *webhookConn // the run's connection (webhook_conn.go)
 }
 
 // signingKeys opens the endpoint's active secrets.
@@ -921,29 +915,35 @@ const responsePrefix = 256
 // entry); false with a nil error when the endpoint was disabled (410, or
 // failing too long); an error is retried. attempts are the endpoint's
 // failed attempts by event id (kept in Redis only for events that failed).
-func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, keys [][]byte, ev *Event, replay bool,
+func (w *Webhooks) send(ctx context.Context, run *deliveryRun, tenant string, e *storedEndpoint, ev *Event, replay bool,
 	attempts map[string]int64, a *acks) (done bool, err error) {
 	l := w.Ledger
-	body, err := json.Marshal(ev)
+	body, err := ev.appendJSON(run.body[:0])
 	if err != nil {
 		return false, queue.Permanent(fmt.Errorf("sync: encode event: %w", err))
 	}
+	run.body = body
 	if w.stopping() {
 		return false, w.stopRun(ctx, tenant, e, a)
 	}
-	rctx, cancel := w.requestContext(ctx)
-	defer cancel()
 	now := time.Now()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, e.URL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(run.reqCtx, http.MethodPost, e.URL, bytes.NewReader(body))
 	if err != nil {
 		return false, w.disable(ctx, tenant, e, "the URL does not make a request: "+deliveryError(err))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "scimbridge-webhooks/1")
-	req.Header.Set("webhook-id", ev.ID)
-	req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set("webhook-signature", signatureHeader(keys, ev.ID, now, body))
-	resp, err := w.httpClient().Do(req)
+	ts := now.Unix()
+	req.Header = http.Header{ // canonical keys, as Header.Set makes them
+		"Content-Type":      {"application/json"},
+		"User-Agent":        {"scimbridge-webhooks/1"},
+		"Webhook-Id":        {ev.ID},
+		"Webhook-Timestamp": {strconv.FormatInt(ts, 10)},
+		"Webhook-Signature": {run.sign.header(ev.ID, ts, body)},
+	}
+	var deadline time.Time
+	if w.Timeout > 0 {
+		deadline = now.Add(w.Timeout)
+	}
+	resp, err := w.post(run, req, deadline)
 	if err != nil && w.stopping() {
 		return false, w.stopRun(ctx, tenant, e, a)
 	}
@@ -956,10 +956,19 @@ func (w *Webhooks) send(ctx context.Context, tenant string, e *storedEndpoint, k
 		}
 	} else {
 		d.Status = resp.StatusCode
-		prefix, _ := io.ReadAll(io.LimitReader(resp.Body, responsePrefix))
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		d.Response = printableText(prefix)
+		n, rerr := 0, error(nil)
+		for n < len(run.prefix) && rerr == nil {
+			var k int
+			k, rerr = resp.Body.Read(run.prefix[n:])
+			n += k
+		}
+		ended := rerr == io.EOF // the body's end; another error: cut short
+		if rerr == nil {
+			m, cerr := io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10+1))
+			ended = cerr == nil && m <= 64<<10
+		}
+		run.answered(resp, ended)
+		d.Response = printableText(run.prefix[:n])
 		switch {
 		case resp.StatusCode >= 200 && resp.StatusCode < 300:
 			outcome = "success"
