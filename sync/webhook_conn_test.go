@@ -307,3 +307,33 @@ func TestWebhookIdleConnections(t *testing.T) {
 		t.Fatalf("after taking them all: %v, %d idle %v", c, p.nIdle, p.idle)
 	}
 }
+
+// Over HTTPS too, the connection is kept between runs: the idle watcher's
+// read cut by a deadline leaves the TLS connection usable, and one the
+// receiver closed while idle is replaced, each event sent once.
+func TestWebhookHTTPSConnectionKeptAcrossRuns(t *testing.T) {
+	b, w := webhookSetup(t)
+	s := newConnServer(t, true)
+	w.tlsConfig = &tls.Config{RootCAs: s.srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}
+	_, ep := addEndpoint(t, w, b.tenant, s.srv.URL)
+	ctx := context.Background()
+	for run, n := range []int{3, 2, 2} {
+		addUsers(t, b, run*3, n)
+		time.Sleep(50 * time.Millisecond) // idle, watched, between runs
+		if err := w.Deliver(ctx, b.tenant, ep.ID); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+	}
+	if n := s.conns.Load(); n != 1 || len(s.requests()) != 7 {
+		t.Fatalf("%d TLS connections, %d requests: want one connection for three runs", n, len(s.requests()))
+	}
+	s.srv.CloseClientConnections()
+	addUsers(t, b, 20, 1)
+	if err := w.Deliver(ctx, b.tenant, ep.ID); err != nil {
+		t.Fatalf("after the receiver closed the idle TLS connection: %v", err)
+	}
+	if n := s.conns.Load(); n != 2 || len(s.requests()) != 8 {
+		t.Fatalf("%d TLS connections, %d requests: want a second connection, each event once", n, len(s.requests()))
+	}
+	checkLog(t, w, b, ep.ID, 8)
+}
