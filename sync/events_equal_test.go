@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -70,5 +71,24 @@ func TestJSONEqualMatchesDeepEqual(t *testing.T) {
 	}
 	if equal < 10_000 {
 		t.Fatalf("only %d equal pairs: the generator does not test equality", equal)
+	}
+}
+
+// decodeDoc gives what encoding/json gives a stored document, also for those
+// the request decoder refuses (it falls back to encoding/json).
+func TestDecodeDocIsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	docs := []string{
+		`{}`, `null`, `{"userName":"a@x.io","active":true,"emails":[{"value":"a@x.io","primary":true}],"n":1.5e3}`,
+		`{"a":"x\u0000y"}`, `{"a":1,"A":2}`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `{"x":{"y":[null,false,-0,1e-7,"\u00e9"]}}`,
+		`{"a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}`,
+	}
+	for _, d := range docs {
+		var want scim.Attrs
+		wantErr := json.Unmarshal([]byte(d), &want)
+		got, err := decodeDoc([]byte(d))
+		if (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: decodeDoc %#v, %v; encoding/json %#v, %v", d, got, err, want, wantErr)
+		}
 	}
 }

@@ -454,11 +454,25 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 		r.Dropped = DroppedMembers{Count: int(n), IDs: strings.Split(f["dropids"], "\n"), Version: num("dropv")}
 	}
 	if d := f["doc"]; d != "" {
-		if err := json.Unmarshal([]byte(d), &r.Attrs); err != nil {
+		a, err := decodeDoc([]byte(d))
+		if err != nil {
 			return nil, fmt.Errorf("sync: decode user %s: %w", id, err)
 		}
+		r.Attrs = a
 	}
 	return r, nil
+}
+
+// decodeDoc decodes a stored document into the values encoding/json gives
+// (scim.DecodeStored, or encoding/json itself for a document that one
+// refuses).
+func decodeDoc(doc []byte) (scim.Attrs, error) {
+	if m, ok := scim.DecodeStored(doc); ok {
+		return scim.Attrs(m), nil
+	}
+	var a scim.Attrs
+	err := json.Unmarshal(doc, &a)
+	return a, err
 }
 
 // CreateUser records a new user and marks it dirty. userName is unique

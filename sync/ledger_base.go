@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	gosync "sync"
 	"time"
@@ -95,9 +94,8 @@ func (c *baseCache) get(tenant, id string) (baseEntry, bool) {
 // remembered base only at that version. A read here is remembered.
 func (l *Ledger) userBase(ctx context.Context, tenant, id string, wantVersion int64) (*Record, string, error) {
 	if e, ok := l.bases.get(tenant, id); ok && (wantVersion == 0 || e.version == wantVersion) {
-		r := &Record{Tenant: tenant, ID: id, Version: e.version}
-		if err := json.Unmarshal(e.doc, &r.Attrs); err == nil {
-			return r, e.req, nil
+		if a, err := decodeDoc(e.doc); err == nil {
+			return &Record{Tenant: tenant, ID: id, Version: e.version, Attrs: a}, e.req, nil
 		}
 		l.bases.forget(tenant, id)
 	}
