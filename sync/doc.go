@@ -21,8 +21,12 @@
 // another live user is refused and the user stays dirty, errAnchorHeld:
 // with max_concurrency above 1 two drains can race on one userName). A
 // PATCH reads the record and writes it back through the same script (an
-// index is rewritten only when its value changed); a PUT without If-Match
-// is the script alone (it keeps the stored active). A failure's meaning comes from
+// index is rewritten only when its value changed), or, when this process
+// read or wrote the user in the last 10 s, starts from that state and the
+// script refuses the write if the record's last writing request is
+// another (ledger_base.go: one round trip instead of two); a PUT without
+// If-Match and with events off is the script alone (it keeps the stored
+// active), with events on it is a PATCH's read-modify-write. A failure's meaning comes from
 // adapters.Classify, and what happens next (record it on the resource and
 // stop, or retry) is decided in failure.go. Per-resource tasks (worker.coalesce
 // off, groups, the sweeper's re-queues) take the same steps one resource at a
@@ -71,7 +75,8 @@
 //	                        index, the opt-in Uniqueness, and the move of
 //	                        older ledgers' single-valued index;
 //	                        ledger_events.go: journals and event streams;
-//	                        ledger_webhooks.go: endpoints, cursors, logs)
+//	                        ledger_webhooks.go: endpoints, cursors, logs;
+//	                        ledger_base.go: the write bases a process keeps)
 //
 // Every ledger key of a tenant carries the {tenant} hash tag, so each script
 // touches one Redis Cluster slot (TestE2EOnRedisCluster runs the flows on a

@@ -148,7 +148,7 @@ func activeValue(a map[string]any) bool {
 func changedAttrs(a, b map[string]any) []string {
 	var out []string
 	for k, v := range a {
-		if w, ok := b[k]; !ok || !reflect.DeepEqual(v, w) {
+		if w, ok := b[k]; !ok || !jsonEqual(v, w) {
 			out = append(out, k)
 		}
 	}
@@ -159,6 +159,50 @@ func changedAttrs(a, b map[string]any) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// jsonEqual is reflect.DeepEqual for the values decoded JSON holds
+// (string, float64, bool, nil, map[string]any, []any), without reflection
+// (it was most of a journal entry's cost); any other type is left to
+// reflect.DeepEqual.
+func jsonEqual(a, b any) bool {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case nil:
+		return b == nil
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		if !ok || len(x) != len(y) || (x == nil) != (y == nil) {
+			return false
+		}
+		for k, v := range x {
+			w, ok := y[k]
+			if !ok || !jsonEqual(v, w) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) || (x == nil) != (y == nil) {
+			return false
+		}
+		for i := range x {
+			if !jsonEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return reflect.DeepEqual(a, b)
 }
 
 // Event is one entry of a tenant's events feed.

@@ -154,6 +154,9 @@ type Ledger struct {
 	// acks caches, per tenant, whether an endpoint takes *.acknowledged
 	// events (ledger_ack.go).
 	acks ackCache
+	// bases are the users this process last read or wrote, the base of
+	// its next read-modify-write (ledger_base.go).
+	bases baseCache
 }
 
 // NewLedger returns a Ledger. sealer may be nil: then passwords are
@@ -218,7 +221,14 @@ const (
 // or keepActive (a has no active: the stored one is kept, and set in the
 // returned record's Attrs); the returned record's priorActive is then the
 // stored active before the write.
-func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor, keep string, prev scim.Attrs) (_ *Record, err error) {
+func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor, keep string, prev scim.Attrs) (*Record, error) {
+	return l.putUserOn(ctx, tenant, u, id, mode, expect, a, password, anchor, keep, prev, "")
+}
+
+// putUserOn is putUser on top of the write whose request id is base (""
+// any: see ledger_base.go); a record written since answers errStaleBase.
+// A write that went through is remembered as the next write's base.
+func (l *Ledger) putUserOn(ctx context.Context, tenant string, u Uniqueness, id string, mode putMode, expect int64, a scim.Attrs, password *string, anchor, keep string, prev scim.Attrs, base string) (_ *Record, err error) {
 	ctx, span := startSpan(ctx, "sync.ledger.put_user", tenant, attribute.String("scimbridge.mode", string(mode)))
 	defer endSpan(span, &err)
 	if err := requestLive(ctx, "put user"); err != nil {
@@ -259,7 +269,7 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) (string, error) {
 		var err error
 		res, err = putScript.Run(ctx, c, append(k.putKeys(id), k.journal(id)),
-			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, keep, entry, mark).StringSlice()
+			string(mode), id, expect, doc, un, ext, ems, now, sealed, pwFlag, anchor, u.arg(), reqID, keep, entry, mark, base).StringSlice()
 		if err != nil {
 			return "", redisErr("put user", err)
 		}
@@ -278,6 +288,11 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 			return nil, err
 		}
 		r.drainGen = res[1]
+		if mode == modeUpdate && keep == "" {
+			l.bases.remember(tenant, id, r.Version, reqID, doc) // the stored doc is doc
+		} else {
+			l.bases.forget(tenant, id)
+		}
 		if keep != "" && len(res) > 2+len(putReplyFields) {
 			r.priorActive = res[2+len(putReplyFields)]
 			if keep == keepActive {
@@ -286,11 +301,16 @@ func (l *Ledger) putUser(ctx context.Context, tenant string, u Uniqueness, id st
 		}
 		return r, nil
 	case "notfound":
+		l.bases.forget(tenant, id)
 		return nil, fmt.Errorf("sync: user %s: %w", id, ErrNotFound)
 	case "exists":
 		return nil, fmt.Errorf("sync: user %s: id exists: %w", id, ErrUniqueness)
 	case "version":
+		l.bases.forget(tenant, id)
 		return nil, fmt.Errorf("sync: user %s is at version %s: %w", id, res[1], ErrVersionMismatch)
+	case "stale":
+		l.bases.forget(tenant, id)
+		return nil, fmt.Errorf("sync: user %s: %w", id, errStaleBase)
 	case "unique":
 		return nil, &UniquenessError{Attribute: res[1], ExistingID: res[2]}
 	case "adopted":
@@ -434,11 +454,25 @@ func recordFromFields(tenant, id string, f map[string]string) (*Record, error) {
 		r.Dropped = DroppedMembers{Count: int(n), IDs: strings.Split(f["dropids"], "\n"), Version: num("dropv")}
 	}
 	if d := f["doc"]; d != "" {
-		if err := json.Unmarshal([]byte(d), &r.Attrs); err != nil {
+		a, err := decodeDoc([]byte(d))
+		if err != nil {
 			return nil, fmt.Errorf("sync: decode user %s: %w", id, err)
 		}
+		r.Attrs = a
 	}
 	return r, nil
+}
+
+// decodeDoc decodes a stored document into the values encoding/json gives
+// (scim.DecodeStored, or encoding/json itself for a document that one
+// refuses).
+func decodeDoc(doc []byte) (scim.Attrs, error) {
+	if m, ok := scim.DecodeStored(doc); ok {
+		return scim.Attrs(m), nil
+	}
+	var a scim.Attrs
+	err := json.Unmarshal(doc, &a)
+	return a, err
 }
 
 // CreateUser records a new user and marks it dirty. userName is unique

@@ -42,7 +42,9 @@ import "github.com/redis/go-redis/v9"
 // stored active) or "k" (the doc has no active: keep the stored one), 15
 // the write's journal entry ("" none: see journalLua), 16 "1": a create
 // is marked unacknowledged (field unack, now) until replicas hold it
-// (redis.min_replicas, ledger_replicas.go)
+// (redis.min_replicas, ledger_replicas.go), 17 "" or the request id of
+// the write the caller's base state came from (ledger_base.go): a record
+// whose req differs was written since, and the write answers {"stale"}
 //
 // An index (userName, externalId, emails) is rewritten only when its
 // value changed: a PATCH of active touches none.
@@ -53,8 +55,9 @@ import "github.com/redis/go-redis/v9"
 // the caller's doc: sending it back would be a kilobyte for nothing), then
 // with ARGV[14] the stored active before the write ("true"/"false", none
 // when it had none); or
-// {"notfound"}, {"exists"}, {"version", current}, {"unique", attribute,
-// otherID}, {"adopted", id} (adopt of an anchor the ledger knows already).
+// {"notfound"}, {"exists"}, {"version", current}, {"stale"}, {"unique",
+// attribute, otherID}, {"adopted", id} (adopt of an anchor the ledger
+// knows already).
 var putScript = redis.NewScript(extLua + journalLua + `
 local rec = KEYS[1]
 local mode, id, expect = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -89,6 +92,7 @@ else
   if not live then return {'notfound'} end
   local cur = tonumber(o[3])
   if expect > 0 and cur ~= expect then return {'version', tostring(cur)} end
+  if ARGV[17] and ARGV[17] ~= '' and o[1] ~= ARGV[17] then return {'stale'} end
 end
 local un, ext, ems = ARGV[5], ARGV[6], ARGV[7]
 extMigrate(KEYS[11], KEYS[3])

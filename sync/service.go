@@ -220,7 +220,9 @@ func (s *Service) updateUser(ctx context.Context, tenant, id string, ifVersion i
 		return nil, err
 	}
 	for range maxCASRetries {
-		cur, err := s.Ledger.GetUser(ctx, tenant, id)
+		// The state this process last read or wrote, when it has it
+		// (ledger_base.go): the write is refused if anything wrote since.
+		cur, base, err := s.Ledger.userBase(ctx, tenant, id, ifVersion)
 		if err != nil {
 			return nil, err
 		}
@@ -228,11 +230,15 @@ func (s *Service) updateUser(ctx context.Context, tenant, id string, ifVersion i
 			return nil, fmt.Errorf("sync: user %s is at version %d: %w", id, cur.Version, ErrVersionMismatch)
 		}
 		a, pw, err := next(cur)
+		if err != nil && base != "" {
+			s.Ledger.bases.forget(tenant, id)
+			continue // a patch error on a remembered state: read it and apply again
+		}
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.Ledger.putUser(ctx, tenant, u, id, modeUpdate, cur.Version, a, pw, "", "", cur.Attrs)
-		if errors.Is(err, ErrVersionMismatch) && ifVersion == 0 {
+		r, err := s.Ledger.putUserOn(ctx, tenant, u, id, modeUpdate, cur.Version, a, pw, "", "", cur.Attrs, base)
+		if errors.Is(err, errStaleBase) || (errors.Is(err, ErrVersionMismatch) && ifVersion == 0) {
 			continue // a concurrent write won; redo on top of it
 		}
 		if err != nil {
@@ -259,8 +265,11 @@ func (s *Service) DeleteUser(ctx context.Context, tenant, id string, ifVersion i
 }
 
 // GetUser returns the user's record.
+// What it read is remembered as the base of this process's next write
+// of the user (ledger_base.go: an IdP often reads a user just before it
+// writes it).
 func (s *Service) GetUser(ctx context.Context, tenant, id string) (*Record, error) {
-	return s.Ledger.GetUser(ctx, tenant, id)
+	return s.Ledger.getUserRemembered(ctx, tenant, id)
 }
 
 // acknowledged appends r's *.acknowledged event when an endpoint takes
