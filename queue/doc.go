@@ -12,5 +12,9 @@
 // more than 24 hours and an asynq server configuration of their own, so a
 // slow receiver never holds a provisioning worker; a run over its tenant's
 // delivery cap (ErrWebhookTenantBusy) is retried in 1-2 s, not a failure.
+// Idle workers wait for a wake instead of polling (wake.go): every enqueue
+// that adds a task wakes this process's workers and, by pub/sub, every
+// other process's; a hook on the worker's asynq client holds asynq's own
+// idle dequeues and forwards until then.
 // Payloads carry identifiers only: never attributes, passwords or keys.
 package queue

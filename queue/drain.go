@@ -3,8 +3,6 @@ package queue
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 
 	"github.com/hibiken/asynq"
 )
@@ -48,11 +46,7 @@ func (e *Enqueuer) EnqueueDrain(ctx context.Context, queueName, tenant, gen stri
 	}
 	headers := map[string]string{}
 	injectHeaders(ctx, headers)
-	_, err = e.client.EnqueueContext(ctx, asynq.NewTaskWithHeaders(TypeDrain, b, headers),
+	return e.enqueue(ctx, asynq.NewTaskWithHeaders(TypeDrain, b, headers), "drain of "+tenant,
 		asynq.Queue(queueName), asynq.TaskID(DrainTaskID(tenant, queueName, gen)),
 		asynq.MaxRetry(e.maxRetry), asynq.Timeout(e.timeout))
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("queue: enqueue drain of %s: %w", tenant, err)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -61,15 +60,11 @@ func (e *Enqueuer) EnqueueJob(ctx context.Context, typ string, j Job) error {
 	if err != nil {
 		return err
 	}
-	_, err = e.client.EnqueueContext(ctx, t,
+	return e.enqueue(ctx, t, "job "+j.ID,
 		asynq.Queue(QueueImport),
 		asynq.TaskID("job:"+j.ID),
 		asynq.MaxRetry(0),
 		asynq.Timeout(JobTimeout),
 		asynq.Retention(24*time.Hour),
 	)
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("queue: enqueue job %s: %w", j.ID, err)
-	}
-	return nil
 }

@@ -184,6 +184,9 @@ type Enqueuer struct {
 	// shards is how many queues each sharded class is spread over
 	// (QueueName); 0 or 1: one.
 	shards int
+	// wake is told of every task added (WithWake; nil: workers find it
+	// at their next poll).
+	wake *Wake
 }
 
 // NewEnqueuer wraps an asynq client. maxRetry (worker.max_retry) and
@@ -204,6 +207,28 @@ func (e *Enqueuer) WithShards(shards int) *Enqueuer {
 	return e
 }
 
+// WithWake makes every enqueue that adds a task wake the idle workers
+// (wake.go). It returns e.
+func (e *Enqueuer) WithWake(w *Wake) *Enqueuer {
+	e.wake = w
+	return e
+}
+
+// enqueue adds t with opts; a task with the same id already queued,
+// scheduled, retrying or kept is success (what names the task in the
+// error). An added task wakes the idle workers.
+func (e *Enqueuer) enqueue(ctx context.Context, t *asynq.Task, what string, opts ...asynq.Option) error {
+	_, err := e.client.EnqueueContext(ctx, t, opts...)
+	switch {
+	case err == nil:
+		e.wake.Notify()
+		return nil
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return nil
+	}
+	return fmt.Errorf("queue: enqueue %s: %w", what, err)
+}
+
 // Enqueue queues p on the queue of class queueName for p's tenant
 // (QueueName). A task with the same id already queued,
 // scheduled or retrying is success: it will apply the latest state anyway.
@@ -215,16 +240,12 @@ func (e *Enqueuer) Enqueue(ctx context.Context, queueName string, p Reconcile, s
 	if err != nil {
 		return err
 	}
-	_, err = e.client.EnqueueContext(ctx, t,
+	return e.enqueue(ctx, t, p.TaskID(salt),
 		asynq.Queue(queueName),
 		asynq.TaskID(p.TaskID(salt)),
 		asynq.MaxRetry(e.maxRetry),
 		asynq.Timeout(e.timeout),
 	)
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("queue: enqueue %s: %w", p.TaskID(salt), err)
-	}
-	return nil
 }
 
 // Close closes the underlying client.
@@ -259,8 +280,8 @@ func ServerConfig(concurrency, shards int) asynq.Config {
 		TaskCheckInterval:        100 * time.Millisecond,
 		DelayedTaskCheckInterval: 200 * time.Millisecond,
 		// The process's settings (worker.poll_interval,
-		// worker.retry_check_interval) replace the two above: an idle
-		// poll costs a script call per queue, and idle matters too.
+		// worker.retry_check_interval) replace the two above; a worker
+		// with nothing to do waits for a wake instead (wake.go).
 		// Completed tasks are kept only by imports (24 h), so looking for
 		// expired ones every minute instead of every 8 s loses nothing.
 		JanitorInterval: time.Minute,

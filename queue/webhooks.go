@@ -74,17 +74,13 @@ func (e *Enqueuer) EnqueueWebhookOn(ctx context.Context, queueName string, p Web
 		return err
 	}
 	id := "wh:" + p.Tenant + ":" + p.Endpoint + ":" + salt
-	_, err = e.client.EnqueueContext(ctx, t,
+	return e.enqueue(ctx, t, id,
 		asynq.Queue(queueName),
 		asynq.TaskID(id),
 		asynq.MaxRetry(WebhookMaxRetry),
 		asynq.Timeout(timeout),
 		asynq.Retention(time.Minute), // the id is free again soon after
 	)
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("queue: enqueue %s: %w", id, err)
-	}
-	return nil
 }
 
 // ErrWebhookTenantBusy is returned by a delivery run whose tenant has

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
@@ -56,7 +57,10 @@ type app struct {
 	stores   *tenants.Stores
 	ledger   *syncsvc.Ledger
 	enqueuer *queue.Enqueuer
-	service  *syncsvc.Service
+	// wake tells idle workers, here and in other processes, that tasks
+	// were queued (queue/wake.go).
+	wake    *queue.Wake
+	service *syncsvc.Service
 	// webhooks are the tenants' endpoints and the deliveries of events.
 	webhooks *syncsvc.Webhooks
 	metrics  *appMetrics // telemetry.go
@@ -66,6 +70,14 @@ type app struct {
 	ops      operatorAuth // telemetry.go
 	setup    setupState   // setup_cmd.go
 	closers  []func()
+}
+
+// processID names this process in wake announcements (queue.Wake): random,
+// so a process can tell its own.
+func processID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // newApp connects to Redis and builds the services. It does not start
@@ -126,8 +138,14 @@ func newApp(ctx context.Context, cfg *Config, log *slog.Logger) (*app, error) {
 		a.ledger.SetPublicURL(cfg.PublicURL) // events' meta.location, as the API shows it
 	}
 	a.stores = tenants.NewStores(a.registry, storeFactories(policy), cfg.Stores.IdleClose)
+	a.wake = queue.NewWake(rdb, processID(), log)
+	wakeCtx, stopWake := context.WithCancel(context.Background())
+	wakeDone := make(chan struct{})
+	go func() { a.wake.Publish(wakeCtx); close(wakeDone) }()
+	// The last announcement goes out before the Redis client closes.
+	a.closers = append(a.closers, func() { stopWake(); <-wakeDone })
 	a.enqueuer = queue.NewEnqueuer(asynq.NewClient(a.asynqOpt), cfg.Worker.MaxRetry, cfg.Worker.TaskTimeout).
-		WithShards(cfg.Redis.QueueShards)
+		WithShards(cfg.Redis.QueueShards).WithWake(a.wake)
 	a.webhooks = &syncsvc.Webhooks{Ledger: a.ledger, Sealer: sealer, Enqueuer: a.enqueuer, Policy: policy,
 		Timeout: cfg.Webhooks.Timeout, DisableAfter: cfg.Webhooks.DisableAfter, TenantConcurrency: cfg.Webhooks.TenantConcurrency,
 		Logger: log}
@@ -341,10 +359,13 @@ func (a *app) runWorker(ctx context.Context) error {
 	whMux := asynq.NewServeMux()
 	a.webhooks.Register(whMux)
 	if err := srv.Start(mux); err != nil {
+		srv.stop()
+		whSrv.stop()
 		return fmt.Errorf("worker: %w", err)
 	}
 	if err := whSrv.Start(whMux); err != nil {
-		srv.Shutdown()
+		srv.stop()
+		whSrv.stop()
 		return fmt.Errorf("worker: webhook deliveries: %w", err)
 	}
 	a.log.Info("worker started", "concurrency", a.cfg.Worker.Concurrency, "webhook_concurrency", a.cfg.Webhooks.Concurrency,
@@ -355,24 +376,46 @@ func (a *app) runWorker(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { sw.Run(swCtx); close(done) }()
 	go a.sweepWebhooks(swCtx)
+	go a.wake.Listen(swCtx)
 	<-ctx.Done()
 	stopSweeper()
 	<-done
-	whSrv.Shutdown()
-	srv.Shutdown()
+	whSrv.stop()
+	srv.stop()
 	a.log.Info("worker stopped")
 	return nil
 }
 
 // asynqServer is an asynq server of cfg polling at the process's
-// worker.poll_interval and worker.retry_check_interval, logging its
-// warnings through the process's logger.
-func (a *app) asynqServer(cfg asynq.Config) *asynq.Server {
+// worker.poll_interval and worker.retry_check_interval, waiting for the
+// process's wakes when idle (queue/wake.go), logging its warnings through
+// the process's logger.
+func (a *app) asynqServer(cfg asynq.Config) workerServer {
 	cfg.TaskCheckInterval = a.cfg.Worker.PollInterval
 	cfg.DelayedTaskCheckInterval = a.cfg.Worker.RetryCheckInterval
 	cfg.Logger = asynqLogger{a.log}
 	cfg.LogLevel = asynq.WarnLevel
-	return asynq.NewServer(a.asynqOpt, cfg)
+	client := a.asynqOpt.MakeRedisClient().(redis.UniversalClient)
+	hook := a.wake.IdleHook(len(cfg.Queues), a.cfg.Worker.IdlePollInterval)
+	client.AddHook(hook)
+	return workerServer{Server: asynq.NewServerFromRedisClient(client, cfg), hook: hook, client: client}
+}
+
+// workerServer is an asynq server on a Redis client of its own, whose idle
+// polling waits for wakes.
+type workerServer struct {
+	*asynq.Server
+	hook   *queue.IdleHook
+	client redis.UniversalClient
+}
+
+// stop ends the server: no dequeue waits for a wake any more, in-flight
+// tasks finish or go back (asynq's Shutdown), the client closes. Safe on a
+// server that never started.
+func (s workerServer) stop() {
+	s.hook.Release()
+	s.Server.Shutdown()
+	s.client.Close()
 }
 
 // sweepWebhooks kicks, every sweeper.interval, the webhook endpoints

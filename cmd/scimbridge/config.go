@@ -59,9 +59,13 @@ type Config struct {
 		// max_concurrency waits in process for a turn before it goes back
 		// to the queue (default 2s).
 		SlotWait time.Duration `yaml:"slot_wait"`
-		// PollInterval is how often an idle worker looks for new tasks
-		// (asynq's TaskCheckInterval; default 500ms).
+		// PollInterval is how long a worker that found its queues empty
+		// sleeps before it looks again, or waits for a wake (asynq's
+		// TaskCheckInterval; default 100ms).
 		PollInterval time.Duration `yaml:"poll_interval"`
+		// IdlePollInterval is how often a worker that nothing woke looks
+		// at its queues anyway (queue/wake.go; default 5s).
+		IdlePollInterval time.Duration `yaml:"idle_poll_interval"`
 		// RetryCheckInterval is how often retries and scheduled tasks
 		// are moved to their queues (asynq's DelayedTaskCheckInterval;
 		// default 1s).
