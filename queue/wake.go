@@ -180,7 +180,7 @@ func (w *Wake) Listen(ctx context.Context) {
 // down: a dequeue waiting for a wake returns at once, and none waits after.
 func (w *Wake) IdleHook(queues int, idle time.Duration) *IdleHook {
 	return &IdleHook{w: w, queues: queues, idle: idle, activeWindow: activeWindow, release: make(chan struct{}),
-		empty: make(map[string]bool), forwarded: make(map[string]time.Time), active: time.Now()}
+		empty: make(map[string]bool), forwarded: make(map[string]time.Time)}
 }
 
 // IdleHook makes an asynq server's idle polling wait for wakes.
