@@ -142,6 +142,8 @@ type Webhooks struct {
 
 	once  gosync.Once
 	conns *webhookConns // webhook_conn.go
+	// swept is what Sweep knows of which tenants have endpoints.
+	swept sweptTenants
 	// resolver, when set, resolves the names of endpoint URLs (tests:
 	// a name that resolves to a denied address).
 	resolver *net.Resolver
@@ -639,15 +641,20 @@ func (w *Webhooks) kickEndpoint(ctx context.Context, tenant, id string) {
 
 // Sweep kicks every enabled endpoint of the tenants that has events it
 // has not acknowledged (a run lost with a killed worker, a task archived
-// after its retries): the worker calls it every sweeper.interval. It sets
+// after its retries): the worker calls it every sweeper.interval; a pass
+// reads every tenant's endpoints every webhookSweepFullEvery, and in
+// between only the tenants that had endpoints then. It sets
 // each enabled endpoint's oldest-undelivered gauge too, so an endpoint
 // whose runs stopped shows its backlog growing; a disabled endpoint's
 // series is removed (scimbridge_webhook_endpoints_disabled_total tells of
 // the disables scimbridge made).
 func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
+	tenantIDs, full := w.swept.pick(tenantIDs, time.Now())
+	var withEndpoints []string
 	for _, t := range tenantIDs {
 		eps, err := w.Ledger.listEndpoints(ctx, t)
 		if err != nil {
+			withEndpoints = append(withEndpoints, t) // unknown: look again
 			continue
 		}
 		live := make(map[string]bool, len(eps))
@@ -657,6 +664,9 @@ func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
 			}
 		}
 		w.Metrics.retain(t, live) // a deleted or disabled endpoint's gauge goes
+		if len(eps) > 0 {
+			withEndpoints = append(withEndpoints, t)
+		}
 		if len(live) == 0 {
 			continue
 		}
@@ -680,6 +690,53 @@ func (w *Webhooks) Sweep(ctx context.Context, tenantIDs []string) {
 			w.kickEndpoint(ctx, t, e.ID)
 		}
 	}
+	if full {
+		w.swept.record(withEndpoints)
+	}
+}
+
+// webhookSweepFullEvery is how often Sweep reads every tenant's endpoints;
+// in between it visits only the tenants that had endpoints at the last
+// full pass. An endpoint added meanwhile has its deliveries kicked by its
+// events as always; only a run of it lost with a killed worker waits for
+// the next full pass. (Reading every tenant's endpoints every
+// sweeper.interval, in every worker, was a third of an idle deployment's
+// Redis commands.)
+const webhookSweepFullEvery = 5 * time.Minute
+
+// sweptTenants is what Sweep knows of which tenants have endpoints.
+type sweptTenants struct {
+	mu    gosync.Mutex
+	at    time.Time // the last full pass; zero: none yet
+	known map[string]bool
+}
+
+// pick returns the tenants this pass visits, and whether it is a full one.
+func (s *sweptTenants) pick(all []string, now time.Time) ([]string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.at.IsZero() || now.Sub(s.at) >= webhookSweepFullEvery {
+		s.at = now
+		return all, true
+	}
+	var some []string
+	for _, t := range all {
+		if s.known[t] {
+			some = append(some, t)
+		}
+	}
+	return some, false
+}
+
+// record keeps, after a full pass, the tenants that had endpoints.
+func (s *sweptTenants) record(tenants []string) {
+	known := make(map[string]bool, len(tenants))
+	for _, t := range tenants {
+		known[t] = true
+	}
+	s.mu.Lock()
+	s.known = known
+	s.mu.Unlock()
 }
 
 // Register adds the delivery handler to mux.

@@ -383,3 +383,25 @@ func TestSweeperTrimsIdleTenantsEvents(t *testing.T) {
 		t.Fatalf("trim with events off: %d %v", n, err)
 	}
 }
+
+// A webhook sweep reads every tenant's endpoints on its first pass and
+// every webhookSweepFullEvery; in between it visits only the tenants that
+// had endpoints (or could not be read) at the last full pass.
+func TestWebhookSweepVisitsKnownTenantsBetweenFullPasses(t *testing.T) {
+	var s sweptTenants
+	all := []string{"a", "b", "c"}
+	t0 := time.Now()
+	got, full := s.pick(all, t0)
+	if !full || len(got) != 3 {
+		t.Fatalf("first pass: %v full=%v, want every tenant, full", got, full)
+	}
+	s.record([]string{"b"})
+	got, full = s.pick(all, t0.Add(time.Minute))
+	if full || len(got) != 1 || got[0] != "b" {
+		t.Fatalf("pass a minute later: %v full=%v, want [b], not full", got, full)
+	}
+	got, full = s.pick(all, t0.Add(webhookSweepFullEvery))
+	if !full || len(got) != 3 {
+		t.Fatalf("pass after %v: %v full=%v, want every tenant, full", webhookSweepFullEvery, got, full)
+	}
+}

@@ -277,7 +277,7 @@ var settings = []setting{
 				c.Events.Enabled = &on
 			}
 		}},
-	durationSetting("events.retention", "SCIMBRIDGE_EVENTS_RETENTION", 168*time.Hour, "how long a tenant's events stay in its stream (the feed, replays); older ones are trimmed as events are added, and by every sweep (a tenant with no new changes too)",
+	durationSetting("events.retention", "SCIMBRIDGE_EVENTS_RETENTION", 168*time.Hour, "how long a tenant's events stay in its stream (the feed, replays); older ones are trimmed as events are added, and by a sweep every 10 minutes (a tenant with no new changes too)",
 		func(c *Config) *time.Duration { return &c.Events.Retention }),
 	intSetting("webhooks.concurrency", "SCIMBRIDGE_WEBHOOKS_CONCURRENCY", 16, "webhook deliveries one worker runs at once, on an asynq server of their own (a slow receiver never holds a provisioning worker)",
 		func(c *Config) *int { return &c.Webhooks.Concurrency }),
