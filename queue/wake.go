@@ -24,7 +24,7 @@ package queue
 //     task recovered, a dashboard's "run now", a wake lost while the
 //     subscription was reconnecting; it re-subscribes and wakes itself);
 //   - the forwarder's calls run at worker.retry_check_interval while the
-//     process has been busy in the last activeWindow, and once per
+//     worker dequeued or forwarded a task in the last activeWindow, and once per
 //     worker.idle_poll_interval after that (a retry due later than that
 //     waited at least activeWindow already; it is moved at most one idle
 //     interval late). A forward that moved a task wakes the workers.
@@ -57,7 +57,7 @@ const (
 	// tells the workers as much.
 	wakeCoalesce = 20 * time.Millisecond
 	// activeWindow is how long after its last sign of work (a task
-	// dequeued, a task forwarded, a wake) a worker keeps forwarding
+	// dequeued or forwarded) a worker keeps forwarding
 	// retries at worker.retry_check_interval: lease-contention retries
 	// (100-300 ms) and the first failures' backoff (1 s, 2 s, ... 32 s)
 	// fall inside it.
@@ -197,9 +197,8 @@ type IdleHook struct {
 	// round: since the wake generation streak, with no task between.
 	empty  map[string]bool
 	streak uint64
-	// active is the last sign of work; seen the wake generation it saw.
+	// active is the last sign of work: a task dequeued or forwarded.
 	active    time.Time
-	seen      uint64
 	forwarded map[string]time.Time // last forward run per delayed key
 }
 
@@ -231,6 +230,9 @@ func (h *IdleHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			err := next(ctx, cmd)
 			if c, ok := cmd.(*redis.Cmd); ok && err == nil {
 				if n, _ := c.Int64(); n > 0 {
+					h.mu.Lock()
+					h.active = time.Now()
+					h.mu.Unlock()
 					h.w.bump() // tasks are pending now: wake the dequeues
 				}
 			}
@@ -290,13 +292,9 @@ func (h *IdleHook) afterDequeue(queue string, gen uint64, err error) {
 // "nothing moved" without asking Redis: only after activeWindow without
 // work, and then not more than once per idle interval.
 func (h *IdleHook) skipForward(key string) bool {
-	gen, _ := h.w.state()
 	now := time.Now()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if gen != h.seen {
-		h.seen, h.active = gen, now
-	}
 	select {
 	case <-h.release:
 		return false
