@@ -22,7 +22,7 @@ import (
 // testRedisOpt is the test Redis on this package's own database
 // (testsupport.DBQueue): asynq's list of queues is per database, and each
 // test uses a queue name of its own.
-func testRedisOpt(t *testing.T) asynq.RedisClientOpt {
+func testRedisOpt(t testing.TB) asynq.RedisClientOpt {
 	t.Helper()
 	c := testsupport.Redis(t, func(o *redis.Options) { o.DB = testsupport.DBQueue })
 	o := c.Options()
