@@ -269,14 +269,20 @@ func TestAsynqScriptRecognition(t *testing.T) {
 
 // BenchmarkIdlePickup: the time from an enqueue to its handler's start on
 // a worker that has been idle for 300 ms, with the wake (poll 100 ms,
-// idle poll 5 s) and with asynq's polling alone at 100 ms and at 500 ms
-// (the old default). Reported as ms/pickup (mean) and max-ms.
+// idle poll 5 s; "wake" in the same process, "wake-pubsub" from another
+// Wake through the channel) and with asynq's polling alone at 100 ms and
+// at 500 ms (the old default). Reported as ms/pickup (mean) and max-ms.
 func BenchmarkIdlePickup(b *testing.B) {
 	for _, v := range []struct {
-		name string
-		wake bool
-		poll time.Duration
-	}{{"wake", true, 100 * time.Millisecond}, {"poll100ms", false, 100 * time.Millisecond}, {"poll500ms", false, 500 * time.Millisecond}} {
+		name         string
+		wake, pubsub bool
+		poll         time.Duration
+	}{
+		{"wake", true, false, 100 * time.Millisecond},
+		{"wake-pubsub", true, true, 100 * time.Millisecond},
+		{"poll100ms", false, false, 100 * time.Millisecond},
+		{"poll500ms", false, false, 500 * time.Millisecond},
+	} {
 		b.Run(v.name, func(b *testing.B) {
 			opt := testRedisOpt(b)
 			insp := asynq.NewInspector(opt)
@@ -308,7 +314,18 @@ func BenchmarkIdlePickup(b *testing.B) {
 			}
 			defer func() { hook.Release(); srv.Shutdown() }()
 			enq := NewEnqueuer(asynq.NewClient(opt), 0, time.Minute)
-			if v.wake {
+			switch {
+			case v.pubsub:
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				_, subscribed := w.state()
+				go w.Listen(ctx)
+				<-subscribed
+				other := NewWake(pubsub, "other", nil)
+				other.channel = w.channel
+				go other.Publish(ctx)
+				enq.WithWake(other)
+			case v.wake:
 				enq.WithWake(w)
 			}
 			defer enq.Close()
