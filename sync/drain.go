@@ -29,6 +29,19 @@ const drainBatch = 200
 // drain task (continueDrain), queued for at once.
 const drainBudget = 10 * time.Second
 
+// drainLinger is how long a drain whose batch came out short waits before
+// it reads the backlog again, and how long it waits once more when it
+// finds the backlog empty before it ends. Writes that arrive while a push
+// goes on are then applied in batches of about what arrives in that time
+// (up to drainBatch) by one drain task, not by a drain task per handful
+// of users (each with its generation, tenant slot, backlog reads, task
+// bookkeeping and store transaction): with idle workers picking up a
+// queued drain within milliseconds, a 10,000-user push ran 316 drain
+// tasks, and took 15-20 % longer end to end, before this. A lone write is
+// applied as soon as its drain starts; only the worker slot is held a
+// little longer.
+const drainLinger = 100 * time.Millisecond
+
 // DrainEnqueuer queues the drain of a tenant's backlog (queue.Enqueuer).
 type DrainEnqueuer interface {
 	EnqueueDrain(ctx context.Context, queueName, tenant, gen string) error
@@ -98,6 +111,7 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 	}
 	start := time.Now()
 	busy := map[string]bool{}
+	lingered := false
 	for first := true; ; first = false {
 		if rc.stopping() {
 			return rc.stoppedDrain(ctx, tenant)
@@ -122,14 +136,35 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		}
 		busy = still
 		if len(todo) == 0 {
-			return nil // the rest is being applied by others
+			if lingered || first || time.Since(start) > budget {
+				return nil // done, or the rest is being applied by others
+			}
+			lingered = true // writes may still be arriving: look once more
+			rc.linger(ctx)
+			continue
 		}
+		lingered = false
 		if !first && time.Since(start) > budget {
 			return rc.continueDrain(ctx, q, tenant) // more to do, in another run
 		}
 		if err := rc.drainBatch(ctx, tenant, todo, busy); err != nil {
 			return rc.unlessStopping(ctx, tenant, err)
 		}
+		if len(todo) < drainBatch {
+			rc.linger(ctx) // let the next batch gather
+		}
+	}
+}
+
+// linger waits drainLinger, less if ctx ends or the worker stops (the
+// loop then sees it).
+func (rc *Reconciler) linger(ctx context.Context) {
+	t := time.NewTimer(drainLinger)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-rc.Stopping:
 	}
 }
 
