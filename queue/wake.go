@@ -27,7 +27,10 @@ package queue
 //     worker dequeued or forwarded a task in the last activeWindow, and once per
 //     worker.idle_poll_interval after that (a retry due later than that
 //     waited at least activeWindow already; it is moved at most one idle
-//     interval late). A forward that moved a task wakes the workers.
+//     interval and one retry check late). A forward that moved a task
+//     wakes the workers. Only a forward that succeeded counts, and the
+//     EVAL go-redis sends after NOSCRIPT (a Redis that lost its scripts)
+//     always goes through.
 //
 // Nothing here decides what runs or in which order, and no task can be
 // lost by it: the worst a missed wake costs is one idle interval of delay.
@@ -221,21 +224,22 @@ func (h *IdleHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			h.afterDequeue(key, gen, err)
 			return err
 		case scriptForward:
-			if h.skipForward(key) {
+			// Only EVALSHA is thinned: a plain EVAL is go-redis's retry
+			// after NOSCRIPT (a restarted or failed-over Redis lost its
+			// scripts), the one call that loads the script again.
+			if cmd.Name() == "evalsha" && h.skipForward(key) {
 				if c, ok := cmd.(*redis.Cmd); ok {
 					c.SetVal(int64(0))
 					return nil
 				}
 			}
 			err := next(ctx, cmd)
-			if c, ok := cmd.(*redis.Cmd); ok && err == nil {
-				if n, _ := c.Int64(); n > 0 {
-					h.mu.Lock()
-					h.active = time.Now()
-					h.mu.Unlock()
-					h.w.bump() // tasks are pending now: wake the dequeues
-				}
+			c, ok := cmd.(*redis.Cmd)
+			if !ok || err != nil {
+				return err
 			}
+			n, _ := c.Int64()
+			h.forwardDone(key, n)
 			return err
 		}
 		return next(ctx, cmd)
@@ -300,11 +304,23 @@ func (h *IdleHook) skipForward(key string) bool {
 		return false
 	default:
 	}
-	if now.Sub(h.active) >= h.activeWindow && now.Sub(h.forwarded[key]) < h.idle {
-		return true
-	}
+	return now.Sub(h.active) >= h.activeWindow && now.Sub(h.forwarded[key]) < h.idle
+}
+
+// forwardDone records a forward that ran (only one that succeeded counts:
+// a failed one is tried again at the next check); one that moved tasks is
+// work, and wakes the dequeues.
+func (h *IdleHook) forwardDone(key string, moved int64) {
+	now := time.Now()
+	h.mu.Lock()
 	h.forwarded[key] = now
-	return false
+	if moved > 0 {
+		h.active = now
+	}
+	h.mu.Unlock()
+	if moved > 0 {
+		h.w.bump()
+	}
 }
 
 type scriptKind int

@@ -349,3 +349,54 @@ func BenchmarkIdlePickup(b *testing.B) {
 		})
 	}
 }
+
+// A Redis that lost its scripts (restart, failover, SCRIPT FLUSH) answers
+// the forwarder's EVALSHA with NOSCRIPT, and go-redis sends EVAL, which
+// loads the script again: on an idle worker the EVAL must reach Redis (a
+// thinned EVAL would leave every retry stuck), the failed EVALSHA must not
+// count as a forward, and a forward that moved tasks wakes the dequeues.
+func TestIdleForwardAfterNoscriptReachesRedis(t *testing.T) {
+	w := NewWake(nil, "worker", nil)
+	h := w.IdleHook(1, time.Minute) // idle: no task seen, active window long past
+	var sent []string
+	process := h.ProcessHook(func(_ context.Context, cmd redis.Cmder) error {
+		sent = append(sent, cmd.Name())
+		c := cmd.(*redis.Cmd)
+		if cmd.Name() == "evalsha" {
+			err := errors.New("NOSCRIPT No matching script. Please use EVAL.")
+			c.SetErr(err)
+			return err
+		}
+		c.SetVal(int64(2)) // moved two retries
+		return nil
+	})
+	ctx := context.Background()
+	forward := func(name string) *redis.Cmd {
+		return redis.NewCmd(ctx, name, "x", 2, "asynq:{q}:retry", "asynq:{q}:pending", 1, "asynq:{q}:t:", 1, "asynq:{q}:g:")
+	}
+	gen, _ := w.state()
+	_ = process(ctx, forward("evalsha")) // first forward of the key: not thinned
+	_ = process(ctx, forward("eval"))
+	if len(sent) != 2 || sent[1] != "eval" {
+		t.Fatalf("calls that reached Redis: %v, want [evalsha eval]", sent)
+	}
+	if g, _ := w.state(); g == gen {
+		t.Error("a forward that moved tasks did not wake the dequeues")
+	}
+	// The EVAL succeeded and moved tasks: that is work, so the forwarder
+	// keeps its pace; once the worker is idle again, an EVALSHA within the
+	// idle interval of the last successful forward is thinned...
+	h.mu.Lock()
+	h.active = time.Time{}
+	h.mu.Unlock()
+	sent = nil
+	c := forward("evalsha")
+	if err := process(ctx, c); err != nil || len(sent) != 0 || c.Val() != int64(0) {
+		t.Fatalf("idle EVALSHA after a forward: sent %v, val %v, err %v; want thinned (0, not sent)", sent, c.Val(), err)
+	}
+	// ... but never a plain EVAL.
+	_ = process(ctx, forward("eval"))
+	if len(sent) != 1 {
+		t.Fatalf("a plain EVAL was thinned: sent %v", sent)
+	}
+}
