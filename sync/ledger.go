@@ -157,6 +157,9 @@ type Ledger struct {
 	// bases are the users this process last read or wrote, the base of
 	// its next read-modify-write (ledger_base.go).
 	bases baseCache
+	// touches are this process's records in the sweep index
+	// (ledger_sweep.go).
+	touches sweepTouches
 }
 
 // NewLedger returns a Ledger. sealer may be nil: then passwords are
@@ -266,6 +269,7 @@ func (l *Ledger) putUserOn(ctx context.Context, tenant string, u Uniqueness, id 
 	if mode == modeCreate && l.minReplicas > 0 {
 		mark = "1"
 	}
+	l.touchSweep(ctx, tenant) // before the write: see ledger_sweep.go
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) (string, error) {
 		var err error
 		res, err = putScript.Run(ctx, c, append(k.putKeys(id), k.journal(id)),

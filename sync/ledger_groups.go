@@ -97,6 +97,7 @@ func (l *Ledger) putGroup(ctx context.Context, tenant string, u Uniqueness, id s
 		args = append(args, u)
 	}
 	var res []string
+	l.touchSweep(ctx, k.tenant) // before the write: see ledger_sweep.go
 	err = l.writeReplicated(ctx, k.rec(id), func(c redis.Scripter) (string, error) {
 		var err error
 		if res, err = putGroupScript.Run(ctx, c, append(k.groupPutKeys(id), k.journal(id)), args...).StringSlice(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite"
 
 	"github.com/scimbridge/scimbridge/adapters"
@@ -408,5 +409,106 @@ func TestReconcilePasswordUnreadableIsRecorded(t *testing.T) {
 	}
 	if rows := b.store.rows(t); len(rows) != 0 {
 		t.Fatalf("applied without its password: %+v", rows)
+	}
+}
+
+// sweepUntilRan runs sw until its own pass ran (the sweep lock is shared
+// with other tests' sweeps) and returns what that pass re-enqueued.
+func sweepUntilRan(t *testing.T, sw *Sweeper, want func(n int) bool) int {
+	t.Helper()
+	ctx := context.Background()
+	for try := 0; ; try++ {
+		sw.Ledger.rdb.Del(ctx, "sb:sweeper:lock")
+		n, err := sw.SweepOnce(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want(n) || try == 20 {
+			return n
+		}
+	}
+}
+
+// A front-door write records its tenant in the sweep index before it
+// writes, and a pass between full passes reads the index's tenants only:
+// a lost enqueue is found although the tenant list it was given is empty.
+// A tenant stays in the index while it is dirty, leaves it once clean and
+// quiet (only if its record was not renewed), and a full pass puts a
+// tenant it finds dirty back in.
+func TestSweepIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	rdb := b.ledger.rdb
+	b.enq.fail = errors.New("redis went away")
+	r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"indexed@example.com"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.enq.fail = nil
+	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
+		t.Fatalf("the write did not record its tenant in the sweep index: %v", err)
+	}
+	mine := func() []queue.Reconcile {
+		var out []queue.Reconcile
+		for _, task := range b.enq.take() {
+			if task.Tenant == b.tenant {
+				out = append(out, task)
+			}
+		}
+		return out
+	}
+	// Not a full pass (one ran "just now"), and a tenant list without the
+	// tenant: only the index can lead the sweeper to it.
+	sw := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{}, Interval: testSweepInterval, Grace: 1, full: time.Now()}
+	sweepUntilRan(t, sw, func(n int) bool { return n > 0 })
+	if got := mine(); len(got) != 1 || got[0].ID != r.ID {
+		t.Fatalf("a pass between full passes re-enqueued %+v, want the lost user", got)
+	}
+
+	// Quiet for longer than sweepIndexKeep but still dirty: stays.
+	old := float64(time.Now().Add(-2 * sweepIndexKeep).UnixMilli())
+	rdb.ZAdd(ctx, sweepIndexKey, redis.Z{Score: old, Member: b.tenant})
+	sweepUntilRan(t, sw, func(n int) bool { return n > 0 })
+	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
+		t.Fatal("a dirty tenant left the sweep index")
+	}
+	for _, task := range mine() {
+		if err := b.deliver(t, task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Clean now, but its record renewed since the pass read it: stays.
+	if err := b.ledger.leaveSweepIndex(ctx, b.tenant, old-1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
+		t.Fatal("a tenant whose record was renewed left the sweep index")
+	}
+	// Clean and quiet: leaves.
+	sweepUntilRan(t, sw, func(int) bool {
+		_, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result()
+		return err == redis.Nil
+	})
+	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != redis.Nil {
+		t.Fatalf("a clean, quiet tenant stayed in the sweep index (%v)", err)
+	}
+
+	// Dirty but not in the index (a dirty mark the front door did not
+	// make): a full pass finds it and puts it in the index.
+	b.enq.fail = errors.New("redis went away")
+	r2, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"unindexed@example.com"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.enq.fail = nil
+	rdb.ZRem(ctx, sweepIndexKey, b.tenant)
+	full := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant}, Interval: testSweepInterval, Grace: 1}
+	sweepUntilRan(t, full, func(n int) bool { return n > 0 })
+	if got := mine(); len(got) != 1 || got[0].ID != r2.ID {
+		t.Fatalf("the full pass re-enqueued %+v, want the unindexed user", got)
+	}
+	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
+		t.Fatal("the full pass did not put the dirty tenant in the sweep index")
 	}
 }

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"log/slog"
+	"sort"
 	"strconv"
 	"time"
 
@@ -15,22 +16,17 @@ type TenantLister interface {
 	TenantIDs(ctx context.Context) ([]string, error)
 }
 
-// eventsTrimEvery is how often a sweeper trims every tenant's events
-// stream. Tenants that receive changes trim as they append; this is for
-// the ones that stopped, and retention is hours to days, so minutes more
-// cost nothing, whereas one XTRIM per tenant per pass was a third of an
-// idle deployment's Redis commands.
-const eventsTrimEvery = 10 * time.Minute
-
 // sweepBatch bounds the resources re-enqueued per tenant and kind per
 // sweep (the rest waits for the next sweep).
 const sweepBatch = 1000
 
 // Sweeper re-enqueues resources that stayed dirty past Grace: a crash
-// between the ledger write and the enqueue, a lost or archived task; and
-// it trims every tenant's events stream to the retention (Ledger.TrimEvents,
-// every eventsTrimEvery), so a tenant that stopped receiving changes loses
-// its old events too.
+// between the ledger write and the enqueue, a lost or archived task (a
+// pass reads the tenants of the sweep index, and every tenant every
+// sweepFullEvery: ledger_sweep.go); and
+// on its passes over every tenant it trims every events stream to the
+// retention (Ledger.TrimEvents), so a tenant that stopped receiving
+// changes loses its old events too.
 // Several workers may run one; a lock in the ledger lets one sweep per
 // interval.
 //
@@ -48,7 +44,7 @@ type Sweeper struct {
 	// (required).
 	Grace time.Duration
 
-	trimmed time.Time // the last events trim (eventsTrimEvery)
+	full time.Time // the last pass over every tenant (sweepFullEvery)
 }
 
 // Check reports the required settings that are unset.
@@ -100,11 +96,26 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	if !ok {
 		return 0, nil
 	}
-	tenants, err := s.Tenants.TenantIDs(ctx)
+	now := time.Now()
+	// The tenants written lately, and the ones left dirty; every
+	// sweepFullEvery, every tenant (ledger_sweep.go).
+	index, err := s.Ledger.sweepIndex(ctx)
 	if err != nil {
 		return 0, err
 	}
-	now := time.Now()
+	full := s.full.IsZero() || now.Sub(s.full) >= sweepFullEvery
+	var tenants []string
+	if full {
+		if tenants, err = s.Tenants.TenantIDs(ctx); err != nil {
+			return 0, err
+		}
+	} else {
+		tenants = make([]string, 0, len(index))
+		for t := range index {
+			tenants = append(tenants, t)
+		}
+		sort.Strings(tenants)
+	}
 	// The salt changes once per grace period, so a resource is re-enqueued
 	// at most once per period even if its earlier task was archived.
 	salt := "sw" + strconv.FormatInt(now.UnixMilli()/max(grace.Milliseconds(), 1), 10)
@@ -115,19 +126,39 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		n, err = s.sweepKind(ctx, groupKeys(tenant), now.Add(-grace), sweepBatch, salt)
-		total += n
+		m, err := s.sweepKind(ctx, groupKeys(tenant), now.Add(-grace), sweepBatch, salt)
+		total += m
 		if err != nil {
 			return total, err
 		}
+		if _, indexed := index[tenant]; !indexed && n+m > 0 {
+			// Found by the full pass: looked at every pass until clean.
+			if err := s.Ledger.indexSweep(ctx, tenant); err != nil {
+				return total, err
+			}
+		}
 	}
-	// After the re-enqueues, which matter more.
-	if now.Sub(s.trimmed) >= eventsTrimEvery {
-		if _, err := s.Ledger.TrimEvents(ctx, tenants); err != nil {
+	// Tenants quiet for sweepIndexKeep leave the index once clean.
+	for tenant, score := range index {
+		if now.Sub(time.UnixMilli(int64(score))) < sweepIndexKeep {
+			continue
+		}
+		if err := s.Ledger.leaveSweepIndex(ctx, tenant, score); err != nil {
 			return total, err
 		}
-		s.trimmed = now
 	}
+	if !full {
+		return total, nil
+	}
+	// Every tenant's events stream, on full passes only: tenants that
+	// receive changes trim as they append; this is for the ones that
+	// stopped, and retention is hours to days (one XTRIM per tenant per
+	// pass was a third of an idle deployment's Redis commands). After the
+	// re-enqueues, which matter more.
+	if _, err := s.Ledger.TrimEvents(ctx, tenants); err != nil {
+		return total, err
+	}
+	s.full = now
 	return total, nil
 }
 

@@ -1,0 +1,128 @@
+package sync
+
+// Which tenants a sweeper pass reads is decided in this file.
+//
+// A pass used to read both dirty lists of every tenant: two commands per
+// tenant per pass, for ever (100 idle tenants: a third of an idle
+// deployment's Redis commands; 10,000: 667 a second). Now a front-door
+// write first records its tenant in the sweep index (sweepIndexKey, a
+// sorted set scored by the time of the record), at most once per
+// sweepTouchEvery per tenant and process, before the write: a crash between
+// the write and its enqueue, the case the sweeper exists for, leaves the
+// tenant in the index. A pass reads the tenants of the index; every
+// sweepFullEvery it reads every tenant (the backstop for dirty marks the
+// front door did not make: an operator's replay, a restore, a recover, and
+// for a record that failed), and puts the ones it finds dirty in the index.
+//
+// A tenant leaves the index when a pass finds both its dirty lists empty
+// and its record older than sweepIndexKeep, and the record has not been
+// renewed meanwhile (a script compares the score). A write that came
+// after the record without renewing it came within sweepTouchEvery of it,
+// so minutes before that look, which therefore saw its dirty mark unless
+// it was already applied. (Scores are the writers' clocks: this holds
+// while clocks agree within sweepIndexKeep - sweepTouchEvery; the full
+// pass covers the rest.)
+
+import (
+	"context"
+	"strconv"
+	gosync "sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	// sweepIndexKey is the sweep index (no hash tag: a key of its own).
+	sweepIndexKey = "sb:sweeper:tenants"
+	// sweepTouchEvery bounds the index records of one process: one per
+	// tenant per minute, whatever the write rate.
+	sweepTouchEvery = time.Minute
+	// sweepIndexKeep is how long a tenant stays in the index after its
+	// last record, dirty or not.
+	sweepIndexKeep = 5 * time.Minute
+	// sweepFullEvery is how often a sweeper reads every tenant.
+	sweepFullEvery = 10 * time.Minute
+)
+
+// sweepTouches is when this process last recorded each tenant.
+type sweepTouches struct {
+	mu gosync.Mutex
+	at map[string]time.Time
+}
+
+// touchSweep records tenant in the sweep index before a front-door write
+// (see the top of this file). A failure is not the write's: the next
+// write tries again, and the full pass is the backstop.
+func (l *Ledger) touchSweep(ctx context.Context, tenant string) {
+	now := l.now()
+	t := &l.touches
+	t.mu.Lock()
+	if last, ok := t.at[tenant]; ok && now.Sub(last) < sweepTouchEvery {
+		t.mu.Unlock()
+		return
+	}
+	if t.at == nil {
+		t.at = map[string]time.Time{}
+	}
+	t.at[tenant] = now
+	t.mu.Unlock()
+	err := l.rdb.ZAdd(ctx, sweepIndexKey, redis.Z{Score: float64(now.UnixMilli()), Member: tenant}).Err()
+	if err != nil {
+		t.mu.Lock()
+		delete(t.at, tenant)
+		t.mu.Unlock()
+	}
+}
+
+// sweepIndex returns the tenants in the sweep index and their records'
+// scores.
+func (l *Ledger) sweepIndex(ctx context.Context) (map[string]float64, error) {
+	zs, err := l.rdb.ZRangeWithScores(ctx, sweepIndexKey, 0, -1).Result()
+	if err != nil {
+		return nil, redisErr("sweep index", err)
+	}
+	out := make(map[string]float64, len(zs))
+	for _, z := range zs {
+		if m, ok := z.Member.(string); ok {
+			out[m] = z.Score
+		}
+	}
+	return out, nil
+}
+
+// indexSweep puts a tenant a full pass found dirty in the sweep index (a
+// record already there stays as it is).
+func (l *Ledger) indexSweep(ctx context.Context, tenant string) error {
+	if err := l.rdb.ZAddNX(ctx, sweepIndexKey, redis.Z{Score: float64(l.now().UnixMilli()), Member: tenant}).Err(); err != nil {
+		return redisErr("sweep index", err)
+	}
+	return nil
+}
+
+// leaveSweepIndexLua removes ARGV[1] from the index if its score is still
+// ARGV[2]. KEYS: 1 the index.
+var leaveSweepIndexLua = redis.NewScript(`
+local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) == tonumber(ARGV[2]) then
+  return redis.call('ZREM', KEYS[1], ARGV[1])
+end
+return 0`)
+
+// leaveSweepIndex takes tenant out of the index when both its dirty lists
+// are empty and its record is still the one scored score.
+func (l *Ledger) leaveSweepIndex(ctx context.Context, tenant string, score float64) error {
+	pipe := l.rdb.Pipeline()
+	users := pipe.ZCard(ctx, userKeys(tenant).dirty())
+	groups := pipe.ZCard(ctx, groupKeys(tenant).dirty())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return redisErr("sweep index", err)
+	}
+	if users.Val()+groups.Val() > 0 {
+		return nil
+	}
+	if err := leaveSweepIndexLua.Run(ctx, l.rdb, []string{sweepIndexKey}, tenant, strconv.FormatFloat(score, 'f', -1, 64)).Err(); err != nil {
+		return redisErr("sweep index", err)
+	}
+	return nil
+}
