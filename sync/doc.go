@@ -52,7 +52,9 @@
 //	stop.go                 a drain stops for the worker's shutdown (rest left dirty)
 //	limiter.go              per-tenant store concurrency across workers
 //	sweeper.go              re-queues resources left dirty (a lost task, a crash),
-//	                        trims the events streams
+//	                        trims the events streams; which tenants a pass reads:
+//	                        the sweep index of recently written and dirty tenants,
+//	                        every tenant every 10 minutes (ledger_sweep.go)
 //	status.go, replay.go,   the operator's views and actions (sync.Admin)
 //	jobs.go, drift.go
 //	recover.go, backup.go   disaster recovery: a lost ledger rebuilt from
