@@ -225,8 +225,12 @@ func TestEmbeddedRedisJournalWorkIsBoundedByWrites(t *testing.T) {
 		mustRedis(t, e.flush())
 		e.waitCompaction() // off-line (shadow.go); its Wait orders e.gen's write before this read
 	}
-	if size := fileSize(t, filepath.Join(e.dir, JournalFile)); size != int64(len(journalHeader(e.gen))) {
-		t.Errorf("journal after compaction holds %d bytes, want just its header", size)
+	// The compaction may have begun inside the last round (the engine's
+	// own once-a-second flush can start it): the new journal then holds
+	// the rest of that round, never more than one round's writes.
+	const roundBytes = 3000 * (100 + 30)
+	if size := fileSize(t, filepath.Join(e.dir, JournalFile)); size > int64(len(journalHeader(e.gen)))+roundBytes {
+		t.Errorf("journal after compaction holds %d bytes, want its header and at most the last round's writes", size)
 	}
 	r := startEmbeddedForTest(t, crashCopy(t, e))
 	if n, err := clientForTest(t, r.Addr(), 0).DBSize(ctx).Result(); err != nil || n != 3000+1+3000 {
