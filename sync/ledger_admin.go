@@ -42,6 +42,7 @@ func (l *Ledger) RetryFailed(ctx context.Context, tenant, kind, id string) (int6
 	if err != nil {
 		return 0, err
 	}
+	l.touchSweep(ctx, tenant) // before the write: see ledger_sweep.go
 	v, err := retryFailedScript.Run(ctx, l.rdb, []string{k.rec(id), k.failed(), k.dirty()}, id, l.now().UnixMilli(), newID()).Int64()
 	if err != nil {
 		return 0, redisErr("retry failed", err)
@@ -69,6 +70,7 @@ return v
 // returns the version to enqueue, or 0 when the user is gone.
 func (l *Ledger) MarkForReapply(ctx context.Context, tenant, id string) (int64, error) {
 	k := userKeys(tenant)
+	l.touchSweep(ctx, tenant) // before the write: see ledger_sweep.go
 	v, err := reapplyScript.Run(ctx, l.rdb, []string{k.rec(id), k.dirty()}, id, l.now().UnixMilli()).Int64()
 	if err != nil {
 		return 0, redisErr("mark for reapply", err)

@@ -139,6 +139,7 @@ func splitLines(s string) []string {
 // pending) and the failed index. The creation counters are raised to the
 // largest seq and change number written.
 func (l *Ledger) writeRecords(ctx context.Context, k keys, recs []backupRecord) error {
+	l.touchSweep(ctx, k.tenant) // before the write: see ledger_sweep.go
 	now := float64(l.now().UnixMilli())
 	var maxSeq, maxChange int64
 	pipe := l.rdb.TxPipeline()
@@ -264,6 +265,7 @@ return v
 // regroup runs regroupScript for one group.
 func (l *Ledger) regroup(ctx context.Context, tenant, id string, adds, removes []string) (int64, error) {
 	k := groupKeys(tenant)
+	l.touchSweep(ctx, tenant) // before the write: see ledger_sweep.go
 	args := make([]any, 0, 3+len(adds)+len(removes))
 	args = append(args, id, l.now().UnixMilli(), len(adds))
 	for _, u := range adds {

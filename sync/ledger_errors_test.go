@@ -214,6 +214,7 @@ func TestRetryFailedResentAfterTimeoutAnswersOnce(t *testing.T) {
 	if err := retryFailedScript.Load(ctx, slow).Err(); err != nil {
 		t.Fatal(err)
 	}
+	l.touchSweep(ctx, tenant) // recorded now, so the delay below falls on the replay
 	before := proxy.SentCount(retryFailedScript.Hash())
 	proxy.DelayNext(1, time.Second)
 	v, err := l.RetryFailed(ctx, tenant, "User", r.ID)

@@ -4,15 +4,16 @@ package sync
 //
 // A pass used to read both dirty lists of every tenant: two commands per
 // tenant per pass, for ever (100 idle tenants: a third of an idle
-// deployment's Redis commands; 10,000: 667 a second). Now a front-door
-// write first records its tenant in the sweep index (sweepIndexKey, a
-// sorted set scored by the time of the record), at most once per
-// sweepTouchEvery per tenant and process, before the write: a crash between
-// the write and its enqueue, the case the sweeper exists for, leaves the
-// tenant in the index. A pass reads the tenants of the index; every
-// sweepFullEvery it reads every tenant (the backstop for dirty marks the
-// front door did not make: an operator's replay, a restore, a recover, and
-// for a record that failed), and puts the ones it finds dirty in the index.
+// deployment's Redis commands; 10,000: 667 a second). Now a write that
+// marks resources dirty (the front door's, an operator's replay, a drift
+// repair, a restore) first records its tenant in the sweep index
+// (sweepIndexKey, a sorted set scored by the time of the record), at most
+// once per sweepTouchEvery per tenant and process once Redis confirmed it,
+// before the write: a crash between the write and its enqueue, the case
+// the sweeper exists for, leaves the tenant in the index. A pass reads the
+// tenants of the index; every sweepFullEvery it reads every tenant (the
+// backstop: a record that failed or was lost with a failover, a recover),
+// puts the ones it finds dirty in the index and takes deleted tenants out.
 //
 // A tenant leaves the index when a pass finds both its dirty lists empty
 // and its record older than sweepIndexKeep, and the record has not been
@@ -38,6 +39,10 @@ const (
 	// sweepTouchEvery bounds the index records of one process: one per
 	// tenant per minute, whatever the write rate.
 	sweepTouchEvery = time.Minute
+	// sweepTouchTimeout bounds a record's round trip; sweepTouchRetry is
+	// how soon after a failed one a write records again.
+	sweepTouchTimeout = 250 * time.Millisecond
+	sweepTouchRetry   = 5 * time.Second
 	// sweepIndexKeep is how long a tenant stays in the index after its
 	// last record, dirty or not.
 	sweepIndexKeep = 5 * time.Minute
@@ -51,28 +56,35 @@ type sweepTouches struct {
 	at map[string]time.Time
 }
 
-// touchSweep records tenant in the sweep index before a front-door write
-// (see the top of this file). A failure is not the write's: the next
-// write tries again, and the full pass is the backstop.
+// touchSweep records tenant in the sweep index before a write that marks
+// resources dirty (see the top of this file). Only a record Redis
+// confirmed stops the next ones: writers that come while one is on its way
+// record too. A failure is not the write's (the full pass is the
+// backstop); the record is tried again by writes after sweepTouchRetry,
+// and a record never holds a write up for more than sweepTouchTimeout.
 func (l *Ledger) touchSweep(ctx context.Context, tenant string) {
 	now := l.now()
 	t := &l.touches
 	t.mu.Lock()
-	if last, ok := t.at[tenant]; ok && now.Sub(last) < sweepTouchEvery {
-		t.mu.Unlock()
+	last, ok := t.at[tenant]
+	t.mu.Unlock()
+	if ok && now.Sub(last) < sweepTouchEvery {
 		return
 	}
+	tctx, cancel := context.WithTimeout(ctx, sweepTouchTimeout)
+	defer cancel()
+	err := l.rdb.ZAdd(tctx, sweepIndexKey, redis.Z{Score: float64(now.UnixMilli()), Member: tenant}).Err()
+	if err != nil {
+		now = now.Add(sweepTouchRetry - sweepTouchEvery) // try again soon, not at every write
+	}
+	t.mu.Lock()
 	if t.at == nil {
 		t.at = map[string]time.Time{}
 	}
-	t.at[tenant] = now
-	t.mu.Unlock()
-	err := l.rdb.ZAdd(ctx, sweepIndexKey, redis.Z{Score: float64(now.UnixMilli()), Member: tenant}).Err()
-	if err != nil {
-		t.mu.Lock()
-		delete(t.at, tenant)
-		t.mu.Unlock()
+	if now.After(t.at[tenant]) {
+		t.at[tenant] = now
 	}
+	t.mu.Unlock()
 }
 
 // sweepIndex returns the tenants in the sweep index and their records'
@@ -121,6 +133,12 @@ func (l *Ledger) leaveSweepIndex(ctx context.Context, tenant string, score float
 	if users.Val()+groups.Val() > 0 {
 		return nil
 	}
+	return l.dropSweepIndex(ctx, tenant, score)
+}
+
+// dropSweepIndex takes tenant out of the index if its record is still the
+// one scored score (a deleted tenant's; leaveSweepIndex's, once clean).
+func (l *Ledger) dropSweepIndex(ctx context.Context, tenant string, score float64) error {
 	if err := leaveSweepIndexLua.Run(ctx, l.rdb, []string{sweepIndexKey}, tenant, strconv.FormatFloat(score, 'f', -1, 64)).Err(); err != nil {
 		return redisErr("sweep index", err)
 	}

@@ -434,9 +434,10 @@ func sweepUntilRan(t *testing.T, sw *Sweeper, want func(n int) bool) int {
 // a lost enqueue is found although the tenant list it was given is empty.
 // A tenant stays in the index while it is dirty, leaves it once clean and
 // quiet (only if its record was not renewed), and a full pass puts a
-// tenant it finds dirty back in.
+// tenant it finds dirty back in and takes out tenants no longer listed.
+// Not parallel: a full pass takes every unlisted tenant out of the index,
+// other tests' too.
 func TestSweepIndex(t *testing.T) {
-	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
 	rdb := b.ledger.rdb
@@ -503,6 +504,8 @@ func TestSweepIndex(t *testing.T) {
 	}
 	b.enq.fail = nil
 	rdb.ZRem(ctx, sweepIndexKey, b.tenant)
+	gone := "deleted-" + b.tenant // indexed, no longer listed
+	rdb.ZAdd(ctx, sweepIndexKey, redis.Z{Score: float64(time.Now().UnixMilli()), Member: gone})
 	full := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant}, Interval: testSweepInterval, Grace: 1}
 	sweepUntilRan(t, full, func(n int) bool { return n > 0 })
 	if got := mine(); len(got) != 1 || got[0].ID != r2.ID {
@@ -510,5 +513,8 @@ func TestSweepIndex(t *testing.T) {
 	}
 	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
 		t.Fatal("the full pass did not put the dirty tenant in the sweep index")
+	}
+	if _, err := rdb.ZScore(ctx, sweepIndexKey, gone).Result(); err != redis.Nil {
+		t.Fatalf("a tenant no longer listed stayed in the sweep index after a full pass (%v)", err)
 	}
 }

@@ -138,8 +138,21 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 			}
 		}
 	}
-	// Tenants quiet for sweepIndexKeep leave the index once clean.
+	// Tenants quiet for sweepIndexKeep leave the index once clean, and a
+	// full pass takes out the ones no longer listed (deleted).
+	listed := map[string]bool{}
+	if full {
+		for _, t := range tenants {
+			listed[t] = true
+		}
+	}
 	for tenant, score := range index {
+		if full && !listed[tenant] {
+			if err := s.Ledger.dropSweepIndex(ctx, tenant, score); err != nil {
+				return total, err
+			}
+			continue
+		}
 		if now.Sub(time.UnixMilli(int64(score))) < sweepIndexKeep {
 			continue
 		}
