@@ -46,8 +46,12 @@ const (
 	// sweepIndexKeep is how long a tenant stays in the index after its
 	// last record, dirty or not.
 	sweepIndexKeep = 5 * time.Minute
-	// sweepFullEvery is how often a sweeper reads every tenant.
+	// sweepFullEvery is how often a sweeper reads every tenant: one
+	// pass in that time across all the workers (sweepFullKey), besides each
+	// process's first.
 	sweepFullEvery = 10 * time.Minute
+	// sweepFullKey is held for sweepFullEvery by the last full pass.
+	sweepFullKey = "sb:sweeper:full"
 )
 
 // sweepTouches is when this process last recorded each tenant.
@@ -85,6 +89,24 @@ func (l *Ledger) touchSweep(ctx context.Context, tenant string) {
 		t.at[tenant] = now
 	}
 	t.mu.Unlock()
+}
+
+// claimFullSweep reports whether this pass is the full pass of the
+// current sweepFullEvery, taking it if so; first (a process's first pass,
+// always full) takes it whether or not another process holds it.
+func (l *Ledger) claimFullSweep(ctx context.Context, first bool) (bool, error) {
+	var ok bool
+	var err error
+	if first {
+		err = l.rdb.Set(ctx, sweepFullKey, "1", sweepFullEvery).Err()
+		ok = err == nil
+	} else {
+		ok, err = l.rdb.SetNX(ctx, sweepFullKey, "1", sweepFullEvery).Result()
+	}
+	if err != nil {
+		return false, redisErr("sweep index", err)
+	}
+	return ok, nil
 }
 
 // sweepIndex returns the tenants in the sweep index and their records'

@@ -518,3 +518,43 @@ func TestSweepIndex(t *testing.T) {
 		t.Fatalf("a tenant no longer listed stayed in the sweep index after a full pass (%v)", err)
 	}
 }
+
+// One full pass per sweepFullEvery across the workers: a process whose
+// full pass is due does none while another's holds the claim, and does
+// one once the claim is free. Not parallel: it holds the shared claim.
+func TestSweepFullPassIsSharedByTheWorkers(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	rdb := b.ledger.rdb
+	b.enq.fail = errors.New("redis went away")
+	r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"shared@example.com"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.enq.fail = nil
+	rdb.ZRem(ctx, sweepIndexKey, b.tenant) // only a full pass can find it
+	mine := func() []queue.Reconcile {
+		var out []queue.Reconcile
+		for _, task := range b.enq.take() {
+			if task.Tenant == b.tenant {
+				out = append(out, task)
+			}
+		}
+		return out
+	}
+	// Another worker's full pass holds the claim.
+	if ok, err := b.ledger.claimFullSweep(ctx, true); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	due := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant}, Interval: testSweepInterval, Grace: 1,
+		full: time.Now().Add(-2 * sweepFullEvery)}
+	sweepUntilRan(t, due, func(int) bool { return true })
+	if got := mine(); len(got) != 0 {
+		t.Fatalf("a due full pass ran while another worker's held the claim: re-enqueued %+v", got)
+	}
+	rdb.Del(ctx, sweepFullKey) // that claim expired
+	sweepUntilRan(t, due, func(n int) bool { return n > 0 })
+	if got := mine(); len(got) != 1 || got[0].ID != r.ID {
+		t.Fatalf("the full pass, once the claim was free, re-enqueued %+v, want the unindexed user", got)
+	}
+}

@@ -103,7 +103,12 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	full := s.full.IsZero() || now.Sub(s.full) >= sweepFullEvery
+	full := false
+	if first := s.full.IsZero(); first || now.Sub(s.full) >= sweepFullEvery {
+		if full, err = s.Ledger.claimFullSweep(ctx, first); err != nil {
+			return 0, err
+		}
+	}
 	var tenants []string
 	if full {
 		if tenants, err = s.Tenants.TenantIDs(ctx); err != nil {
