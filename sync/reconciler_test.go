@@ -429,6 +429,31 @@ func sweepUntilRan(t *testing.T, sw *Sweeper, want func(n int) bool) int {
 	}
 }
 
+// createLost creates a user whose enqueue fails (the process died between
+// the ledger write and the enqueue).
+func (b *bundle) createLost(t *testing.T, userName string) *Record {
+	t.Helper()
+	b.enq.fail = errors.New("redis went away")
+	defer func() { b.enq.fail = nil }()
+	r, err := b.svc.CreateUser(context.Background(), b.tenant, parseUser(t, `{"userName":"`+userName+`"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// tenantTasks takes the queued tasks and returns the test tenant's (the
+// sweeps of the shared database queue other tests' too).
+func (b *bundle) tenantTasks() []queue.Reconcile {
+	var out []queue.Reconcile
+	for _, task := range b.enq.take() {
+		if task.Tenant == b.tenant {
+			out = append(out, task)
+		}
+	}
+	return out
+}
+
 // A front-door write records its tenant in the sweep index before it
 // writes, and a pass between full passes reads the index's tenants only:
 // a lost enqueue is found although the tenant list it was given is empty.
@@ -441,29 +466,15 @@ func TestSweepIndex(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	rdb := b.ledger.rdb
-	b.enq.fail = errors.New("redis went away")
-	r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"indexed@example.com"}`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.enq.fail = nil
+	r := b.createLost(t, "indexed@example.com")
 	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
 		t.Fatalf("the write did not record its tenant in the sweep index: %v", err)
-	}
-	mine := func() []queue.Reconcile {
-		var out []queue.Reconcile
-		for _, task := range b.enq.take() {
-			if task.Tenant == b.tenant {
-				out = append(out, task)
-			}
-		}
-		return out
 	}
 	// Not a full pass (one ran "just now"), and a tenant list without the
 	// tenant: only the index can lead the sweeper to it.
 	sw := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{}, Interval: testSweepInterval, Grace: 1, full: time.Now()}
 	sweepUntilRan(t, sw, func(n int) bool { return n > 0 })
-	if got := mine(); len(got) != 1 || got[0].ID != r.ID {
+	if got := b.tenantTasks(); len(got) != 1 || got[0].ID != r.ID {
 		t.Fatalf("a pass between full passes re-enqueued %+v, want the lost user", got)
 	}
 
@@ -474,7 +485,7 @@ func TestSweepIndex(t *testing.T) {
 	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
 		t.Fatal("a dirty tenant left the sweep index")
 	}
-	for _, task := range mine() {
+	for _, task := range b.tenantTasks() {
 		if err := b.deliver(t, task); err != nil {
 			t.Fatal(err)
 		}
@@ -497,18 +508,13 @@ func TestSweepIndex(t *testing.T) {
 
 	// Dirty but not in the index (a dirty mark the front door did not
 	// make): a full pass finds it and puts it in the index.
-	b.enq.fail = errors.New("redis went away")
-	r2, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"unindexed@example.com"}`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.enq.fail = nil
+	r2 := b.createLost(t, "unindexed@example.com")
 	rdb.ZRem(ctx, sweepIndexKey, b.tenant)
 	gone := "deleted-" + b.tenant // indexed, no longer listed
 	rdb.ZAdd(ctx, sweepIndexKey, redis.Z{Score: float64(time.Now().UnixMilli()), Member: gone})
 	full := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant}, Interval: testSweepInterval, Grace: 1}
 	sweepUntilRan(t, full, func(n int) bool { return n > 0 })
-	if got := mine(); len(got) != 1 || got[0].ID != r2.ID {
+	if got := b.tenantTasks(); len(got) != 1 || got[0].ID != r2.ID {
 		t.Fatalf("the full pass re-enqueued %+v, want the unindexed user", got)
 	}
 	if _, err := rdb.ZScore(ctx, sweepIndexKey, b.tenant).Result(); err != nil {
@@ -526,22 +532,8 @@ func TestSweepFullPassIsSharedByTheWorkers(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	rdb := b.ledger.rdb
-	b.enq.fail = errors.New("redis went away")
-	r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, `{"userName":"shared@example.com"}`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.enq.fail = nil
+	r := b.createLost(t, "shared@example.com")
 	rdb.ZRem(ctx, sweepIndexKey, b.tenant) // only a full pass can find it
-	mine := func() []queue.Reconcile {
-		var out []queue.Reconcile
-		for _, task := range b.enq.take() {
-			if task.Tenant == b.tenant {
-				out = append(out, task)
-			}
-		}
-		return out
-	}
 	// Another worker's full pass holds the claim.
 	if ok, err := b.ledger.claimFullSweep(ctx, true); err != nil || !ok {
 		t.Fatalf("claim: %v %v", ok, err)
@@ -549,12 +541,12 @@ func TestSweepFullPassIsSharedByTheWorkers(t *testing.T) {
 	due := &Sweeper{Ledger: b.ledger, Enqueuer: b.enq, Tenants: staticTenants{b.tenant}, Interval: testSweepInterval, Grace: 1,
 		full: time.Now().Add(-2 * sweepFullEvery)}
 	sweepUntilRan(t, due, func(int) bool { return true })
-	if got := mine(); len(got) != 0 {
+	if got := b.tenantTasks(); len(got) != 0 {
 		t.Fatalf("a due full pass ran while another worker's held the claim: re-enqueued %+v", got)
 	}
 	rdb.Del(ctx, sweepFullKey) // that claim expired
 	sweepUntilRan(t, due, func(n int) bool { return n > 0 })
-	if got := mine(); len(got) != 1 || got[0].ID != r.ID {
+	if got := b.tenantTasks(); len(got) != 1 || got[0].ID != r.ID {
 		t.Fatalf("the full pass, once the claim was free, re-enqueued %+v, want the unindexed user", got)
 	}
 }
