@@ -11,9 +11,10 @@
 // and queues the tenant's drain (Service.enqueue → queue.Enqueuer.EnqueueDrain);
 // the answer is the record as the ledger now holds it. In the worker, asynq
 // hands the task to Reconciler.ProcessDrain (drain.go): DrainUsers takes a
-// tenant slot (limiter.go), reads the backlog's head (Ledger.backlogHead) and,
-// per batch, leases and loads its users in one script call
-// (Ledger.leaseBatch, ledger_drain.go), gets the tenant's store from the pool
+// tenant slot (limiter.go) and, per batch, claims up to drainBatch of the
+// oldest dirty users no other apply holds, leasing and loading them in one
+// script call (Ledger.claimBatch, ledger_drain.go: concurrent drains of a
+// tenant take different users), gets the tenant's store from the pool
 // (tenants.Stores) and applies the batch in one store transaction
 // (adapters.BatchStore.ApplyUsers, e.g. adapters/sqlstore/batch.go: the
 // INSERT), then marks the applied versions and releases the leases in one

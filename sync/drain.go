@@ -110,33 +110,23 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 		budget = rc.drainBudget
 	}
 	start := time.Now()
-	busy := map[string]bool{}
 	lingered := false
 	for first := true; ; first = false {
 		if rc.stopping() {
 			return rc.stoppedDrain(ctx, tenant)
 		}
-		ids, err := l.backlogHead(ctx, tenant, drainBatch+len(busy))
+		if !first && time.Since(start) > budget {
+			if n, err := l.Backlog(ctx, tenant); err == nil && n == 0 {
+				return nil
+			}
+			return rc.continueDrain(ctx, q, tenant) // more to do, in another run
+		}
+		token, claimed, err := l.claimBatch(ctx, tenant, drainBatch, rc.leaseTTL())
 		if err != nil {
 			return err
 		}
-		// Forget busy users that left the backlog's head (another drain
-		// applied them), so the next read stays about one batch long
-		// instead of growing with everything the other drains did. A
-		// user dropped here by mistake is only leased again and found busy.
-		still := make(map[string]bool, len(busy))
-		todo := ids[:0]
-		for _, id := range ids {
-			switch {
-			case busy[id]:
-				still[id] = true
-			case len(todo) < drainBatch:
-				todo = append(todo, id)
-			}
-		}
-		busy = still
-		if len(todo) == 0 {
-			if lingered || first || time.Since(start) > budget {
+		if len(claimed) == 0 {
+			if lingered || first {
 				return nil // done, or the rest is being applied by others
 			}
 			lingered = true // writes may still be arriving: look once more
@@ -144,13 +134,10 @@ func (rc *Reconciler) DrainUsers(ctx context.Context, tenant string) error {
 			continue
 		}
 		lingered = false
-		if !first && time.Since(start) > budget {
-			return rc.continueDrain(ctx, q, tenant) // more to do, in another run
-		}
-		if err := rc.drainBatch(ctx, tenant, todo, busy); err != nil {
+		if err := rc.drainBatch(ctx, tenant, token, claimed); err != nil {
 			return rc.unlessStopping(ctx, tenant, err)
 		}
-		if len(todo) < drainBatch {
+		if len(claimed) < drainBatch {
 			rc.linger(ctx) // let the next batch gather
 		}
 	}
@@ -189,14 +176,9 @@ func (rc *Reconciler) continueDrain(ctx context.Context, q, tenant string) error
 	return nil
 }
 
-// drainBatch applies one batch of users; the ones another apply holds are
-// added to busy.
-func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []string, busy map[string]bool) error {
+// drainBatch applies one claimed batch of users (their leases hold token).
+func (rc *Reconciler) drainBatch(ctx context.Context, tenant, token string, claimed []claimedUser) error {
 	l := rc.Ledger
-	token, leased, err := l.leaseBatch(ctx, tenant, ids, rc.leaseTTL())
-	if err != nil {
-		return err
-	}
 	type item struct {
 		r   *Record
 		pwv int64
@@ -207,22 +189,15 @@ func (rc *Reconciler) drainBatch(ctx context.Context, tenant string, ids []strin
 		done     []applyMark
 		failures []error
 	)
-	for i, u := range leased {
-		switch u.state {
-		case batchClean:
-			continue // applied by another drain meanwhile: nothing to do
-		case batchBusy:
-			busy[ids[i]] = true
-			continue
-		}
-		held = append(held, ids[i])
+	for _, u := range claimed {
+		held = append(held, u.id)
 		r := u.rec
 		switch {
 		case u.err != nil:
 			failures = append(failures, u.err)
 			continue
 		case r == nil:
-			done = append(done, applyMark{id: ids[i]}) // gone: clears the dirty mark
+			done = append(done, applyMark{id: u.id}) // gone: clears the dirty mark
 			continue
 		case r.Applied >= r.Version:
 			done = append(done, applyMark{id: r.ID, version: r.Applied})

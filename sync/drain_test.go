@@ -260,54 +260,81 @@ func TestWritesQueueEachDrainGenerationOnce(t *testing.T) {
 	}
 }
 
-// TestDrainLeaseSkipsUsersNoLongerDirty: a drain that read the backlog
-// before another drain applied some of its users neither leases nor loads
-// them again (leaseLoadManyScript answers "clean"), while a dirty user is
-// leased and loaded and a leased one is busy.
-func TestDrainLeaseSkipsUsersNoLongerDirty(t *testing.T) {
+// TestDrainClaimSkipsHeldUsers: a drain's claim takes dirty users oldest
+// first, up to its size, skips the users another apply holds (so
+// concurrent drains take different users) and users no longer dirty,
+// loads what it takes (nothing for a user whose record is gone), and a
+// resend of the same claim (same token) takes the same users again.
+func TestDrainClaimSkipsHeldUsers(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	var ids []string
-	for i := range 3 {
-		r, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"c%d@example.com"}`, i)), nil)
-		if err != nil {
+	for i := range 6 {
+		if _, err := b.svc.CreateUser(ctx, b.tenant, parseUser(t, fmt.Sprintf(`{"userName":"c%d@example.com"}`, i)), nil); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, r.ID)
 	}
 	k := userKeys(b.tenant)
 	rdb := b.ledger.rdb
-	// ids[0] was applied meanwhile (no longer dirty); ids[2] is leased by
-	// another drain.
-	if err := rdb.ZRem(ctx, k.dirty(), ids[0]).Err(); err != nil {
+	// Oldest first: the dirty set's order.
+	order, err := rdb.ZRange(ctx, k.dirty(), 0, -1).Result()
+	if err != nil || len(order) != 6 {
+		t.Fatalf("dirty set %v, %v", order, err)
+	}
+	// order[0] was applied meanwhile (no longer dirty), order[1] is held by
+	// another drain, order[3]'s record is gone.
+	if err := rdb.ZRem(ctx, k.dirty(), order[0]).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := rdb.Set(ctx, k.lease(ids[2]), "other", time.Minute).Err(); err != nil {
+	if err := rdb.Set(ctx, k.lease(order[1]), "other", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{k.dirty()}
-	args := []any{"token", int64(60000)}
-	for _, id := range ids {
-		keys = append(keys, k.lease(id), k.rec(id))
-		args = append(args, id)
-	}
-	res, err := leaseLoadManyScript.Run(ctx, rdb, keys, args...).Slice()
-	if err != nil {
+	if err := rdb.Del(ctx, k.rec(order[3])).Err(); err != nil {
 		t.Fatal(err)
 	}
-	first := func(x any) any { l, _ := x.([]any); return l[0] }
-	if len(res) != 3 || first(res[0]) != "clean" || first(res[1]) != "ok" || first(res[2]) != "busy" {
-		t.Fatalf("replies %v, want clean, ok, busy", res)
+	claim := func(token string, n int) []claimedUser {
+		t.Helper()
+		res, err := claimScript.Run(ctx, rdb, []string{k.dirty()}, token, int64(60000), n, k.prefix(), claimScanMax).Slice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []claimedUser
+		for i := 0; i+1 < len(res); i += 2 {
+			u := claimedUser{id: res[i].(string)}
+			if kv := replyStrings(res[i+1].([]any)); len(kv) > 0 {
+				u.rec, u.err = decodeRecord(b.tenant, u.id, kv)
+			}
+			out = append(out, u)
+		}
+		return out
 	}
-	if len(res[1].([]any)) < 3 {
-		t.Fatalf("the dirty user's record was not loaded: %v", res[1])
+	got := claim("token", 3)
+	if len(got) != 3 || got[0].id != order[2] || got[1].id != order[3] || got[2].id != order[4] {
+		t.Fatalf("claimed %v, want %v (oldest dirty and not held, three)", got, order[2:5])
 	}
-	if n, _ := rdb.Exists(ctx, k.lease(ids[0])).Result(); n != 0 {
+	if got[0].rec == nil || got[0].rec.ID != order[2] || got[1].rec != nil {
+		t.Fatalf("loads: %+v, %+v; want the record, then none (gone)", got[0].rec, got[1].rec)
+	}
+	for _, u := range got {
+		if v, _ := rdb.Get(ctx, k.lease(u.id)).Result(); v != "token" {
+			t.Fatalf("lease of %s holds %q", u.id, v)
+		}
+	}
+	if v, _ := rdb.Get(ctx, k.lease(order[1])).Result(); v != "other" {
+		t.Fatalf("the held user's lease now holds %q", v)
+	}
+	if n, _ := rdb.Exists(ctx, k.lease(order[0])).Result(); n != 0 {
 		t.Fatal("a user that is no longer dirty was leased")
 	}
-	if v, _ := rdb.Get(ctx, k.lease(ids[1])).Result(); v != "token" {
-		t.Fatalf("dirty user's lease holds %q", v)
+	// A resend takes the same users; another drain takes the rest only.
+	if again := claim("token", 3); len(again) != 3 || again[0].id != order[2] || again[2].id != order[4] {
+		t.Fatalf("resend claimed %v, want the same three", again)
+	}
+	if other := claim("second", 3); len(other) != 1 || other[0].id != order[5] {
+		t.Fatalf("another drain claimed %v, want only %s", other, order[5])
+	}
+	if none := claim("third", 3); len(none) != 0 {
+		t.Fatalf("a third drain claimed %v, want none (all held)", none)
 	}
 }
 

@@ -51,19 +51,15 @@ func (l *Ledger) Backlog(ctx context.Context, tenant string) (int64, error) {
 	return n, nil
 }
 
-// backlogHead returns the ids of the tenant's n oldest dirty users.
-func (l *Ledger) backlogHead(ctx context.Context, tenant string, n int) ([]string, error) {
-	ids, err := l.rdb.ZRange(ctx, userKeys(tenant).dirty(), 0, int64(n-1)).Result()
-	if err != nil {
-		return nil, redisErr("dirty users", err)
-	}
-	return ids, nil
-}
+// claimScanMax bounds how many of the backlog's oldest users one claim
+// looks at (the ones other applies hold are skipped): a few drains'
+// batches, so a claim stays a short script even behind every other drain.
+const claimScanMax = 20 * drainBatch
 
 // loadDrainScripts loads the scripts markBatch runs by hash, so its
 // pipeline needs no fallback to EVAL.
 func (l *Ledger) loadDrainScripts(ctx context.Context) error {
-	for _, s := range []*redis.Script{appliedManyScript, markEmitManyScript, releaseScript, leaseLoadManyScript} {
+	for _, s := range []*redis.Script{appliedManyScript, markEmitManyScript, releaseScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return redisErr("load scripts", err)
 		}
@@ -71,81 +67,76 @@ func (l *Ledger) loadDrainScripts(ctx context.Context) error {
 	return nil
 }
 
-// leaseLoadManyScript takes the leases of several users and returns their
-// records, in one round trip. A user that is no longer dirty (another
-// drain applied it since this one read the backlog) is skipped without a
-// lease or a load: its next write makes it dirty again and queues a drain.
-// KEYS: 1 dirty, then lease1, rec1, lease2, rec2, ...
-// ARGV: 1 token, 2 ttl ms, then id1, id2, ...
-// Returns, per user, {"busy"}, {"clean"} or {"ok", fields...}. A lease
-// holding the token already is ours (a resend of this call).
-var leaseLoadManyScript = redis.NewScript(`
-local out = {}
-for i = 2, #KEYS, 2 do
-  if not redis.call('ZSCORE', KEYS[1], ARGV[2 + i / 2]) then
-    out[#out+1] = {'clean'}
-  elseif redis.call('GET', KEYS[i]) == ARGV[1] or redis.call('SET', KEYS[i], ARGV[1], 'NX', 'PX', ARGV[2]) then
-    local r = redis.call('HGETALL', KEYS[i+1])
-    table.insert(r, 1, 'ok')
-    out[#out+1] = r
-  else
-    out[#out+1] = {'busy'}
+// claimScript takes the leases of up to n of the tenant's dirty users,
+// oldest first, skipping the ones another apply holds, and returns their
+// records, in one call. Concurrent drains of one tenant (max_concurrency
+// above 1) thus take different users: when each drain read the backlog's
+// head and leased what it read, every drain tried the users the others
+// held (at 8 drains, about five lease attempts per user applied; 40 % of
+// Redis's CPU in a drain went to them). The leases of a chunk of the
+// backlog are read with one MGET, so a held user costs next to nothing to
+// skip (a push's backlog head is mostly other drains' batches). A lease
+// already holding the token
+// is ours (a resend of this call) and is taken again. The lease and record
+// keys are built from the users' key prefix: they are in the tenant's hash
+// slot, as the dirty set is.
+//
+// KEYS: 1 dirty. ARGV: 1 token, 2 ttl ms, 3 n, 4 the users' key prefix
+// (keys.prefix), 5 how many users to look at at most.
+// Returns {id1, fields1, id2, fields2, ...} (no fields: the record is gone).
+var claimScript = redis.NewScript(`
+local n, max = tonumber(ARGV[3]), tonumber(ARGV[5])
+local out, got, from = {}, 0, 0
+while got < n and from < max do
+  local ids = redis.call('ZRANGE', KEYS[1], from, from + n - 1)
+  if #ids == 0 then break end
+  local leases = {}
+  for i, id in ipairs(ids) do leases[i] = ARGV[4] .. 'lease:' .. id end
+  local held = redis.call('MGET', unpack(leases))
+  for i, id in ipairs(ids) do
+    if held[i] == ARGV[1] or (not held[i] and redis.call('SET', leases[i], ARGV[1], 'NX', 'PX', ARGV[2])) then
+      out[#out+1] = id
+      out[#out+1] = redis.call('HGETALL', ARGV[4] .. 'r:' .. id)
+      got = got + 1
+      if got == n then break end
+    end
   end
+  if #ids < n then break end
+  from = from + n
 end
 return out
 `)
 
-// Lease states of a batch's users (leaseBatch).
-const (
-	batchClean = iota // no longer dirty: neither leased nor loaded
-	batchBusy         // another apply holds the lease
-	batchHeld         // leased (and loaded) by this batch
-)
-
-// batchUser is one user of a leased batch.
-type batchUser struct {
-	state int
-	// rec is the loaded record of a held user; nil when the user is gone.
+// claimedUser is one user of a claimed batch: leased by the batch.
+type claimedUser struct {
+	id string
+	// rec is the loaded record; nil when the user is gone.
 	rec *Record
-	// err is the record's decoding error (the user is held).
+	// err is the record's decoding error.
 	err error
 }
 
-// leaseBatch takes the leases of a batch of the tenant's dirty users for
-// ttl and loads the records of those it gets, in one round trip. Every
-// lease of the batch holds the returned token (markBatch gives them back).
-func (l *Ledger) leaseBatch(ctx context.Context, tenant string, ids []string, ttl time.Duration) (string, []batchUser, error) {
+// claimBatch takes the leases of up to n of the tenant's dirty users for
+// ttl, oldest first, skipping the ones another apply holds, and loads
+// their records, in one round trip (claimScript). Every lease of the batch
+// holds the returned token (markBatch gives them back). No users: the
+// backlog is empty, or every user in it is being applied by others.
+func (l *Ledger) claimBatch(ctx context.Context, tenant string, n int, ttl time.Duration) (string, []claimedUser, error) {
 	k := userKeys(tenant)
 	token := newID()
-	keys := make([]string, 1, 1+2*len(ids))
-	keys[0] = k.dirty()
-	args := make([]any, 2, 2+len(ids))
-	args[0], args[1] = token, ttl.Milliseconds()
-	for _, id := range ids {
-		keys = append(keys, k.lease(id), k.rec(id))
-		args = append(args, id)
-	}
-	res, err := leaseLoadManyScript.Run(ctx, l.rdb, keys, args...).Slice()
+	res, err := claimScript.Run(ctx, l.rdb, []string{k.dirty()}, token, ttl.Milliseconds(), n, k.prefix(), claimScanMax).Slice()
 	if err != nil {
-		return "", nil, redisErr("lease batch", err)
+		return "", nil, redisErr("claim batch", err)
 	}
-	out := make([]batchUser, len(ids))
-	for i, x := range res {
-		if i >= len(ids) {
-			break
+	out := make([]claimedUser, 0, len(res)/2)
+	for i := 0; i+1 < len(res); i += 2 {
+		id, _ := res[i].(string)
+		u := claimedUser{id: id}
+		fields, _ := res[i+1].([]any)
+		if kv := replyStrings(fields); len(kv) > 0 {
+			u.rec, u.err = decodeRecord(tenant, id, kv)
 		}
-		fields, _ := x.([]any)
-		switch {
-		case len(fields) > 0 && fields[0] == "clean":
-			out[i].state = batchClean
-		case len(fields) == 0 || fields[0] != "ok":
-			out[i].state = batchBusy
-		default:
-			out[i].state = batchHeld
-			if kv := replyStrings(fields[1:]); len(kv) > 0 {
-				out[i].rec, out[i].err = decodeRecord(tenant, ids[i], kv)
-			}
-		}
+		out = append(out, u)
 	}
 	return token, out, nil
 }
