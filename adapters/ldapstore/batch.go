@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/go-ldap/ldap/v3"
@@ -127,34 +128,40 @@ func (s *Store) applyAnchoredRun(ctx context.Context, run []pendingCreate, ancho
 		if err != nil {
 			return err
 		}
+		w := newWriter()
 		looked := false // a user of the run was looked up by userName
 		for k := range run {
 			p := &run[k]
 			e := found[k]
-			var err error
-			if e == nil || looked {
-				// That user may adopt (and write) an entry by its userName,
-				// which may be a later user's: from here on each user is
-				// read at its turn, as one by one.
-				looked = true
-				e, err = s.findUser(c, p.anchor, p.d.attrs[userNameAttr])
-			}
-			switch {
-			case err != nil:
-			case e == nil:
-				anchors[p.i], err = s.createUser(c, p.d, p.password)
-			default:
-				anchors[p.i], err = s.updateUser(c, e, p.d, p.password)
-			}
-			if err != nil {
-				anchors[p.i] = ""
-				if isConnectionError(err) {
-					return err
+			if e != nil && !looked {
+				keys := s.writeKeys(rdnKey(e.DN), p.d)
+				if s.renames(e, p.d) {
+					keys = []string{""} // a rename runs alone (writer.go)
 				}
-				errs[p.i] = translate("apply user", err)
+				w.write(keys, func() error {
+					a, err := s.updateUser(c, e, p.d, p.password)
+					return settle(p, a, err, anchors, errs)
+				})
+				continue
 			}
+			// That user may adopt (and write) an entry by its userName,
+			// which may be a later user's: from here on each user is read
+			// at its turn, as one by one, with nothing else in flight.
+			looked = true
+			w.alone(func() error {
+				e, err := s.findUser(c, p.anchor, p.d.attrs[userNameAttr])
+				var a string
+				switch {
+				case err != nil:
+				case e == nil:
+					a, err = s.createUser(c, p.d, p.password)
+				default:
+					a, err = s.updateUser(c, e, p.d, p.password)
+				}
+				return settle(p, a, err, anchors, errs)
+			})
 		}
-		return nil
+		return w.finish()
 	})
 	if err != nil {
 		for _, p := range run {
@@ -163,6 +170,21 @@ func (s *Store) applyAnchoredRun(ctx context.Context, run []pendingCreate, ancho
 			}
 		}
 	}
+}
+
+// settle records a user's write: its anchor, or its error. A connection
+// error is not recorded (the user gets the run's error) but returned, so
+// the writer stops.
+func settle(p *pendingCreate, anchor string, err error, anchors []string, errs []error) error {
+	if err != nil {
+		if isConnectionError(err) {
+			return err
+		}
+		errs[p.i] = translate("apply user", err)
+		return nil
+	}
+	anchors[p.i] = anchor
+	return nil
 }
 
 // findByAnchors returns, for each user of the run, the one entry its
@@ -231,26 +253,40 @@ func (s *Store) applyRun(ctx context.Context, run []pendingCreate, anchors []str
 		if err != nil {
 			return err
 		}
+		w := newWriter()
+		var mu sync.Mutex
 		var added []*pendingCreate
 		for k := range run {
 			p := &run[k]
-			var err error
 			switch len(found[k]) {
 			case 0:
-				if p.dn, err = s.addUser(c, p.d, p.password); err == nil {
-					added = append(added, p)
-				}
+				w.write(s.writeKeys("\x00"+foldKey(p.d.rdnValue), p.d), func() error {
+					dn, err := s.addUser(c, p.d, p.password)
+					if err == nil {
+						mu.Lock()
+						p.dn = dn
+						added = append(added, p)
+						mu.Unlock()
+						return nil
+					}
+					return settle(p, "", err, anchors, errs)
+				})
 			case 1:
-				anchors[p.i], err = s.updateUser(c, found[k][0], p.d, p.password)
-			default:
-				err = fmt.Errorf("%w: %w: %d entries match the userName", adapters.ErrRejected, adapters.ErrAlreadyExists, len(found[k]))
-			}
-			if err != nil {
-				if isConnectionError(err) {
-					return err
+				e := found[k][0]
+				keys := s.writeKeys(rdnKey(e.DN), p.d)
+				if s.renames(e, p.d) {
+					keys = []string{""}
 				}
-				errs[p.i] = translate("apply user", err)
+				w.write(keys, func() error {
+					a, err := s.updateUser(c, e, p.d, p.password)
+					return settle(p, a, err, anchors, errs)
+				})
+			default:
+				errs[p.i] = translate("apply user", fmt.Errorf("%w: %w: %d entries match the userName", adapters.ErrRejected, adapters.ErrAlreadyExists, len(found[k])))
 			}
+		}
+		if err := w.finish(); err != nil {
+			return err
 		}
 		return s.readAnchors(c, added, anchors, errs)
 	})

@@ -29,6 +29,9 @@ type Store struct {
 	url      string
 	secure   bool // ldaps:// or StartTLS
 	pool     *pool
+	// identifying are the attributes mapped from SCIM identifiers (the
+	// writer's keys, writer.go).
+	identifying []string
 }
 
 var (
@@ -74,6 +77,8 @@ func open(tenantID string, cfg adapters.Config, policy *adapters.HostPolicy) (*S
 		opts:     opts,
 		url:      rawURL,
 		secure:   strings.EqualFold(u.Scheme, "ldaps") || opts.StartTLS,
+
+		identifying: identifyingAttributes(cfg.Users),
 	}
 	if opts.InsecureSkipVerify {
 		slog.Warn("ldapstore: TLS certificate verification is off (insecure_skip_verify); use only in tests", "tenant", tenantID)
