@@ -22,5 +22,6 @@
 // hashed userPassword, AD unicodePwd), groups.go (groups and membership),
 // ad.go (objectGUID and unicodePwd encodings), batch.go (ApplyUsers: a
 // drain's batch in runs whose lookups are merged, 50 userNames or anchors
-// a search, in the order given).
+// a search, in the order given), writer.go (a run's writes, up to 8 in
+// flight on its connection, in order wherever order can matter).
 package ldapstore
