@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"testing"
@@ -46,6 +47,7 @@ var batchCases = []testCase{
 	{"BatchColumnSets", testBatchColumnSets},
 	{"BatchAnchoredMatchesOneByOne", testBatchAnchoredMatchesOneByOne},
 	{"BatchTwiceIsNoop", testBatchTwice},
+	{"BatchValueHandedOver", testBatchValueHandedOver},
 	{"BatchEmpty", testBatchEmpty},
 	{"BatchUnavailable", testBatchUnavailable},
 }
@@ -458,6 +460,47 @@ func testBatchTwice(t *testing.T, h Harness) {
 		if after, _ := bd.Get(t, anchors[i]); !reflect.DeepEqual(after, before[anchors[i]]) {
 			t.Fatalf("user %d: entry changed by the same batch again:\nbefore %v\nafter  %v", i, before[anchors[i]], after)
 		}
+	}
+	mustCount(t, bd, len(users))
+}
+
+// testBatchValueHandedOver: in one batch of updates, each of many users
+// gives up its email (which the store keeps unique) to the user after it:
+// as one by one, the giver's write lands first and every user is applied
+// (a store that writes a batch's users concurrently must keep each taker
+// behind its giver).
+func testBatchValueHandedOver(t *testing.T, h Harness) {
+	s, bd := h.New(t, Options{})
+	ctx := ctxFor(t)
+	const pairs = 30
+	var users []adapters.User
+	for i := range 2 * pairs {
+		users = append(users, FullUser(fmt.Sprintf("h%03d@example.com", i), "d-hand"))
+	}
+	anchors, errs := asBatch(t, s).ApplyUsers(ctx, users)
+	for i := range users {
+		if errs[i] != nil {
+			t.Fatalf("create %d: %v", i, errs[i])
+		}
+		users[i].Anchor = anchors[i]
+	}
+	// User 2k moves to a new email; user 2k+1, later in the batch, takes
+	// the one 2k gave up.
+	mail := func(u adapters.User) any { return u.Attrs["emails"] }
+	for k := range pairs {
+		giver, taker := users[2*k], users[2*k+1]
+		taker.Attrs = maps.Clone(taker.Attrs)
+		taker.Attrs["emails"] = mail(giver)
+		giver.Attrs = maps.Clone(giver.Attrs)
+		giver.Attrs["emails"] = []any{map[string]any{"type": "work", "value": fmt.Sprintf("moved.%d@example.com", k), "primary": true}}
+		users[2*k], users[2*k+1] = giver, taker
+	}
+	anchors, errs = asBatch(t, s).ApplyUsers(ctx, users)
+	for i := range users {
+		if errs[i] != nil || anchors[i] != users[i].Anchor {
+			t.Fatalf("user %d: anchor %q (was %q), err %v; want the email handed over as one by one", i, anchors[i], users[i].Anchor, errs[i])
+		}
+		checkEntry(t, bd, anchors[i], expected(users[i]))
 	}
 	mustCount(t, bd, len(users))
 }

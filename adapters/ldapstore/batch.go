@@ -134,7 +134,7 @@ func (s *Store) applyAnchoredRun(ctx context.Context, run []pendingCreate, ancho
 			p := &run[k]
 			e := found[k]
 			if e != nil && !looked {
-				keys := s.writeKeys(rdnKey(e.DN), p.d)
+				keys := s.writeKeys(rdnKey(e.DN), p.d, e)
 				if s.renames(e, p.d) {
 					keys = []string{""} // a rename runs alone (writer.go)
 				}
@@ -260,7 +260,7 @@ func (s *Store) applyRun(ctx context.Context, run []pendingCreate, anchors []str
 			p := &run[k]
 			switch len(found[k]) {
 			case 0:
-				w.write(s.writeKeys("\x00"+foldKey(p.d.rdnValue), p.d), func() error {
+				w.write(s.writeKeys("\x00"+foldKey(p.d.rdnValue), p.d, nil), func() error {
 					dn, err := s.addUser(c, p.d, p.password)
 					if err == nil {
 						mu.Lock()
@@ -273,7 +273,7 @@ func (s *Store) applyRun(ctx context.Context, run []pendingCreate, anchors []str
 				})
 			case 1:
 				e := found[k][0]
-				keys := s.writeKeys(rdnKey(e.DN), p.d)
+				keys := s.writeKeys(rdnKey(e.DN), p.d, e)
 				if s.renames(e, p.d) {
 					keys = []string{""}
 				}

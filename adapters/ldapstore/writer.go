@@ -1,6 +1,7 @@
 package ldapstore
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -41,8 +42,9 @@ import (
 //     identifier (say telephoneNumber) is the one case where two users of
 //     one batch claiming one value may see the later one win.
 //
-// A connection error stops the writer: writes not yet sent are not sent,
-// and their users get the run's error, as one by one.
+// A connection error (or a panic in a write) stops the writer: writes not
+// yet sent are not sent, and their users get the run's error, as one by
+// one.
 
 // writeDepth is how many writes of one run a connection carries at once.
 const writeDepth = 8
@@ -71,14 +73,23 @@ func rdnKey(dn string) string {
 	return "\x00" + foldKey(rdn.Attributes[0].Value)
 }
 
-// writeKeys are the keys of a write of the user d to the entry whose RDN
-// key is rdn: rdn and the values d gives the attributes mapped from SCIM
-// identifiers.
-func (s *Store) writeKeys(rdn string, d desired) []string {
+// writeKeys are the keys of a write of the user d to the entry e (nil for
+// an add) whose RDN key is rdn: rdn, the values d gives the attributes
+// mapped from SCIM identifiers, and the values e holds in them now. The
+// values held count too: a user giving up a value and a later user of the
+// batch taking it share the key, so the taker's write waits for the
+// giver's (a directory that keeps the value unique would refuse it
+// otherwise, for good: ErrAlreadyExists).
+func (s *Store) writeKeys(rdn string, d desired, e *ldap.Entry) []string {
 	keys := []string{rdn}
 	for _, attr := range s.identifying {
 		if v, ok := d.attrs[attr].(string); ok && v != "" {
 			keys = append(keys, attr+"\x00"+foldKey(v))
+		}
+		if e != nil {
+			for _, v := range e.GetEqualFoldAttributeValues(attr) {
+				keys = append(keys, attr+"\x00"+foldKey(v))
+			}
 		}
 	}
 	return keys
@@ -117,6 +128,10 @@ func (w *writer) write(keys []string, f func() error) {
 		return
 	}
 	w.slots <- struct{}{}
+	if w.err() != nil { // broke while this write waited for a slot
+		<-w.slots
+		return
+	}
 	w.mu.Lock()
 	for _, k := range keys {
 		w.keys[k] = true
@@ -125,7 +140,7 @@ func (w *writer) write(keys []string, f func() error) {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		err := f()
+		err := guarded(f)
 		w.mu.Lock()
 		for _, k := range keys {
 			delete(w.keys, k)
@@ -136,6 +151,18 @@ func (w *writer) write(keys []string, f func() error) {
 		w.mu.Unlock()
 		<-w.slots
 	}()
+}
+
+// guarded runs f; a panic in f (it runs on a goroutine of its own, out of
+// reach of asynq's recovery) becomes an error that stops the writer, so
+// the run's users not yet settled get the run's error and are retried.
+func guarded(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("ldapstore: a write panicked: %v", r)
+		}
+	}()
+	return f()
 }
 
 // alone runs f after every write in flight, with nothing else in flight.

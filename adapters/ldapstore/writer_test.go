@@ -92,4 +92,12 @@ func TestWriterOrder(t *testing.T) {
 	if err := w.finish(); !errors.Is(err, broken) || ran {
 		t.Fatalf("after a connection error: finish %v, a later write ran %v", err, ran)
 	}
+
+	// A panic in a write stops the writer with an error (it does not take
+	// the worker down).
+	w = newWriter()
+	w.write([]string{"r"}, func() error { panic("boom") })
+	if err := w.finish(); err == nil {
+		t.Fatal("a write that panicked left no error")
+	}
 }
