@@ -294,7 +294,7 @@ func TestDrainClaimSkipsHeldUsers(t *testing.T) {
 	}
 	claim := func(token string, n int) []claimedUser {
 		t.Helper()
-		res, err := claimScript.Run(ctx, rdb, []string{k.dirty()}, token, int64(60000), n, k.prefix(), claimScanMax).Slice()
+		res, err := claimScript.Run(ctx, rdb, []string{k.dirty(), k.claim(token)}, token, int64(60000), n, k.prefix(), claimScanMax).Slice()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,9 +326,16 @@ func TestDrainClaimSkipsHeldUsers(t *testing.T) {
 	if n, _ := rdb.Exists(ctx, k.lease(order[0])).Result(); n != 0 {
 		t.Fatal("a user that is no longer dirty was leased")
 	}
-	// A resend takes the same users; another drain takes the rest only.
-	if again := claim("token", 3); len(again) != 3 || again[0].id != order[2] || again[2].id != order[4] {
+	// A resend takes the same users, even once an older user was freed
+	// meanwhile; another drain takes the rest only.
+	if err := rdb.Del(ctx, k.lease(order[1])).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if again := claim("token", 3); len(again) != 3 || again[0].id != order[2] || again[1].id != order[3] || again[2].id != order[4] {
 		t.Fatalf("resend claimed %v, want the same three", again)
+	}
+	if err := rdb.Set(ctx, k.lease(order[1]), "other", time.Minute).Err(); err != nil {
+		t.Fatal(err)
 	}
 	if other := claim("second", 3); len(other) != 1 || other[0].id != order[5] {
 		t.Fatalf("another drain claimed %v, want only %s", other, order[5])

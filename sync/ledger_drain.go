@@ -19,6 +19,9 @@ import (
 
 func (k keys) drainGen() string { return k.prefix() + "drain" }
 
+// claim is the record of the users a drain's claim took (claimScript).
+func (k keys) claim(token string) string { return k.prefix() + "claim:" + token }
+
 // DrainGeneration returns the tenant's current drain generation: a drain
 // queued with it runs after every write made before this call.
 func (l *Ledger) DrainGeneration(ctx context.Context, tenant string) (string, error) {
@@ -75,35 +78,53 @@ func (l *Ledger) loadDrainScripts(ctx context.Context) error {
 // held (at 8 drains, about five lease attempts per user applied; 40 % of
 // Redis's CPU in a drain went to them). The leases of a chunk of the
 // backlog are read with one MGET, so a held user costs next to nothing to
-// skip (a push's backlog head is mostly other drains' batches). A lease
-// already holding the token
-// is ours (a resend of this call) and is taken again. The lease and record
-// keys are built from the users' key prefix: they are in the tenant's hash
-// slot, as the dirty set is.
+// skip (a push's backlog head is mostly other drains' batches).
 //
-// KEYS: 1 dirty. ARGV: 1 token, 2 ttl ms, 3 n, 4 the users' key prefix
-// (keys.prefix), 5 how many users to look at at most.
+// The ids claimed are recorded under the claim's token (KEYS[2], for the
+// lease's ttl; markBatch deletes it): a resend of this call (go-redis
+// sends it again after a read timeout, with the same token) returns the
+// same users, those whose lease still holds the token, instead of
+// scanning again (it could take users freed since and leave some of its
+// own leased but unreturned until their ttl). The lease and record keys
+// are built from the users' key prefix: they are in the tenant's hash
+// slot, as the declared keys are (while that slot migrates between
+// Cluster nodes a claim fails and the drain is retried).
+//
+// KEYS: 1 dirty, 2 the claim's record. ARGV: 1 token, 2 ttl ms, 3 n, 4
+// the users' key prefix (keys.prefix), 5 how many users to look at at most.
 // Returns {id1, fields1, id2, fields2, ...} (no fields: the record is gone).
 var claimScript = redis.NewScript(`
 local n, max = tonumber(ARGV[3]), tonumber(ARGV[5])
-local out, got, from = {}, 0, 0
-while got < n and from < max do
-  local ids = redis.call('ZRANGE', KEYS[1], from, from + n - 1)
-  if #ids == 0 then break end
+local out, ids = {}, {}
+local function take(id)
+  ids[#ids+1] = id
+  out[#out+1] = id
+  out[#out+1] = redis.call('HGETALL', ARGV[4] .. 'r:' .. id)
+end
+local prior = redis.call('GET', KEYS[2])
+if prior then
+  for id in string.gmatch(prior, '[^\n]+') do
+    if redis.call('GET', ARGV[4] .. 'lease:' .. id) == ARGV[1] then take(id) end
+  end
+  return out
+end
+local from = 0
+while #ids < n and from < max do
+  local batch = redis.call('ZRANGE', KEYS[1], from, from + n - 1)
+  if #batch == 0 then break end
   local leases = {}
-  for i, id in ipairs(ids) do leases[i] = ARGV[4] .. 'lease:' .. id end
+  for i, id in ipairs(batch) do leases[i] = ARGV[4] .. 'lease:' .. id end
   local held = redis.call('MGET', unpack(leases))
-  for i, id in ipairs(ids) do
+  for i, id in ipairs(batch) do
     if held[i] == ARGV[1] or (not held[i] and redis.call('SET', leases[i], ARGV[1], 'NX', 'PX', ARGV[2])) then
-      out[#out+1] = id
-      out[#out+1] = redis.call('HGETALL', ARGV[4] .. 'r:' .. id)
-      got = got + 1
-      if got == n then break end
+      take(id)
+      if #ids == n then break end
     end
   end
-  if #ids < n then break end
+  if #batch < n then break end
   from = from + n
 end
+if #ids > 0 then redis.call('SET', KEYS[2], table.concat(ids, '\n'), 'PX', ARGV[2]) end
 return out
 `)
 
@@ -124,7 +145,7 @@ type claimedUser struct {
 func (l *Ledger) claimBatch(ctx context.Context, tenant string, n int, ttl time.Duration) (string, []claimedUser, error) {
 	k := userKeys(tenant)
 	token := newID()
-	res, err := claimScript.Run(ctx, l.rdb, []string{k.dirty()}, token, ttl.Milliseconds(), n, k.prefix(), claimScanMax).Slice()
+	res, err := claimScript.Run(ctx, l.rdb, []string{k.dirty(), k.claim(token)}, token, ttl.Milliseconds(), n, k.prefix(), claimScanMax).Slice()
 	if err != nil {
 		return "", nil, redisErr("claim batch", err)
 	}
@@ -227,6 +248,9 @@ func (l *Ledger) markBatch(ctx context.Context, tenant, token string, done []app
 		if !marked[id] {
 			pipe.EvalSha(ctx, releaseScript.Hash(), []string{k.lease(id)}, token)
 		}
+	}
+	if len(held) > 0 {
+		pipe.Del(ctx, k.claim(token))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, redisErr("mark batch applied", err)
