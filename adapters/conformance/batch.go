@@ -438,13 +438,7 @@ func testBatchTwice(t *testing.T, h Harness) {
 	for i := range batchChunk {
 		users = append(users, FullUser(fmt.Sprintf("u%03d@example.com", i), "d-many"))
 	}
-	anchors, errs := asBatch(t, s).ApplyUsers(ctx, users)
-	for i := range users {
-		if errs[i] != nil {
-			t.Fatalf("user %d: %v", i, errs[i])
-		}
-		users[i].Anchor = anchors[i]
-	}
+	anchors := mustApplyAll(t, s, users)
 	if anchors[0] != carol {
 		t.Fatalf("carol: anchor %q, want the customer's entry %q", anchors[0], carol)
 	}
@@ -477,13 +471,7 @@ func testBatchValueHandedOver(t *testing.T, h Harness) {
 	for i := range 2 * pairs {
 		users = append(users, FullUser(fmt.Sprintf("h%03d@example.com", i), "d-hand"))
 	}
-	anchors, errs := asBatch(t, s).ApplyUsers(ctx, users)
-	for i := range users {
-		if errs[i] != nil {
-			t.Fatalf("create %d: %v", i, errs[i])
-		}
-		users[i].Anchor = anchors[i]
-	}
+	mustApplyAll(t, s, users)
 	// User 2k moves to a new email; user 2k+1, later in the batch, takes
 	// the one 2k gave up.
 	mail := func(u adapters.User) any { return u.Attrs["emails"] }
@@ -495,7 +483,7 @@ func testBatchValueHandedOver(t *testing.T, h Harness) {
 		giver.Attrs["emails"] = []any{map[string]any{"type": "work", "value": fmt.Sprintf("moved.%d@example.com", k), "primary": true}}
 		users[2*k], users[2*k+1] = giver, taker
 	}
-	anchors, errs = asBatch(t, s).ApplyUsers(ctx, users)
+	anchors, errs := asBatch(t, s).ApplyUsers(ctx, users)
 	for i := range users {
 		if errs[i] != nil || anchors[i] != users[i].Anchor {
 			t.Fatalf("user %d: anchor %q (was %q), err %v; want the email handed over as one by one", i, anchors[i], users[i].Anchor, errs[i])
@@ -503,6 +491,20 @@ func testBatchValueHandedOver(t *testing.T, h Harness) {
 		checkEntry(t, bd, anchors[i], expected(users[i]))
 	}
 	mustCount(t, bd, len(users))
+}
+
+// mustApplyAll applies users as one batch, fails the test on any user's
+// error, and sets each user's Anchor to the one returned (also returned).
+func mustApplyAll(t *testing.T, s adapters.Store, users []adapters.User) []string {
+	t.Helper()
+	anchors, errs := asBatch(t, s).ApplyUsers(ctxFor(t), users)
+	for i := range users {
+		if errs[i] != nil {
+			t.Fatalf("user %d: %v", i, errs[i])
+		}
+		users[i].Anchor = anchors[i]
+	}
+	return anchors
 }
 
 func testBatchEmpty(t *testing.T, h Harness) {

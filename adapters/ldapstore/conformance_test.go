@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -162,7 +163,7 @@ func (b *backdoor) userFilter() string {
 
 func (b *backdoor) entry(tb testing.TB, anchor string) *ldap.Entry {
 	tb.Helper()
-	res, err := b.conn.Search(ldap.NewSearchRequest(b.people(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+	res, err := searchPatiently(b.conn, ldap.NewSearchRequest(b.people(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(&"+b.userFilter()+"(entryUUID="+ldap.EscapeFilter(anchor)+"))", []string{"*", "entryUUID", "pwdAccountLockedTime"}, nil))
 	if err != nil {
 		tb.Fatalf("backdoor search: %v", err)
@@ -232,7 +233,7 @@ func (b *backdoor) Insert(tb testing.TB, fields map[string]string) string {
 	if err := b.conn.Add(r); err != nil {
 		tb.Fatalf("backdoor insert: %v", err)
 	}
-	res, err := b.conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"entryUUID"}, nil))
+	res, err := searchPatiently(b.conn, ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"entryUUID"}, nil))
 	if err != nil || len(res.Entries) != 1 {
 		tb.Fatalf("backdoor read back: %v", err)
 	}
@@ -263,9 +264,24 @@ func (b *backdoor) Delete(tb testing.TB, anchor string) {
 
 func (b *backdoor) Count(tb testing.TB) int {
 	tb.Helper()
-	res, err := b.conn.Search(ldap.NewSearchRequest(b.people(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, b.userFilter(), []string{"1.1"}, nil))
+	res, err := searchPatiently(b.conn, ldap.NewSearchRequest(b.people(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, b.userFilter(), []string{"1.1"}, nil))
 	if err != nil {
 		tb.Fatalf("backdoor count: %v", err)
 	}
 	return len(res.Entries)
+}
+
+// searchPatiently is conn.Search, tried again while slapd answers Busy:
+// a search that meets a pause of slapd's thread pool (a cn=config change,
+// which the tests make as they add tenant OUs to the uniqueness overlay)
+// is cut short with LDAP_BUSY, to be tried again.
+func searchPatiently(conn *ldap.Conn, req *ldap.SearchRequest) (*ldap.SearchResult, error) {
+	for try := 0; ; try++ {
+		res, err := conn.Search(req)
+		if try < 50 && ldap.IsErrorWithCode(err, ldap.LDAPResultBusy) {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		return res, err
+	}
 }

@@ -98,7 +98,7 @@ func (b *groupBackdoor) memberAttr() string {
 
 func (b *groupBackdoor) entry(tb testing.TB, anchor string) *ldap.Entry {
 	tb.Helper()
-	res, err := b.conn.Search(ldap.NewSearchRequest(b.base(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+	res, err := searchPatiently(b.conn, ldap.NewSearchRequest(b.base(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(&(objectClass="+b.gv.class+")(entryUUID="+ldap.EscapeFilter(anchor)+"))", []string{"*", "entryUUID"}, nil))
 	if err != nil {
 		tb.Fatalf("group backdoor search: %v", err)
@@ -137,7 +137,7 @@ func (b *groupBackdoor) Insert(tb testing.TB, fields map[string]string) string {
 	if err := b.conn.Add(r); err != nil {
 		tb.Fatalf("group backdoor insert: %v", err)
 	}
-	res, err := b.conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"entryUUID"}, nil))
+	res, err := searchPatiently(b.conn, ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"entryUUID"}, nil))
 	if err != nil || len(res.Entries) != 1 {
 		tb.Fatalf("group backdoor read back: %v", err)
 	}
@@ -168,7 +168,7 @@ func (b *groupBackdoor) Delete(tb testing.TB, anchor string) {
 
 func (b *groupBackdoor) Count(tb testing.TB) int {
 	tb.Helper()
-	res, err := b.conn.Search(ldap.NewSearchRequest(b.base(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, "(objectClass="+b.gv.class+")", []string{"1.1"}, nil))
+	res, err := searchPatiently(b.conn, ldap.NewSearchRequest(b.base(), ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, "(objectClass="+b.gv.class+")", []string{"1.1"}, nil))
 	if err != nil {
 		tb.Fatalf("group backdoor count: %v", err)
 	}
@@ -188,7 +188,7 @@ func (b *groupBackdoor) Members(tb testing.TB, groupAnchor string) []string {
 		if !strings.HasSuffix(strings.ToLower(dn), strings.ToLower(b.users.people())) {
 			continue
 		}
-		res, err := b.conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"entryUUID"}, nil))
+		res, err := searchPatiently(b.conn, ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"entryUUID"}, nil))
 		if err != nil {
 			tb.Fatalf("group backdoor member %s: %v", dn, err)
 		}
