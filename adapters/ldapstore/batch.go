@@ -134,11 +134,7 @@ func (s *Store) applyAnchoredRun(ctx context.Context, run []pendingCreate, ancho
 			p := &run[k]
 			e := found[k]
 			if e != nil && !looked {
-				keys := s.writeKeys(rdnKey(e.DN), p.d, e)
-				if s.renames(e, p.d) {
-					keys = []string{""} // a rename runs alone (writer.go)
-				}
-				w.write(keys, func() error {
+				w.write(s.updateKeys(e, p.d), func() error {
 					a, err := s.updateUser(c, e, p.d, p.password)
 					return settle(p, a, err, anchors, errs)
 				})
@@ -273,11 +269,7 @@ func (s *Store) applyRun(ctx context.Context, run []pendingCreate, anchors []str
 				})
 			case 1:
 				e := found[k][0]
-				keys := s.writeKeys(rdnKey(e.DN), p.d, e)
-				if s.renames(e, p.d) {
-					keys = []string{""}
-				}
-				w.write(keys, func() error {
+				w.write(s.updateKeys(e, p.d), func() error {
 					a, err := s.updateUser(c, e, p.d, p.password)
 					return settle(p, a, err, anchors, errs)
 				})

@@ -195,6 +195,15 @@ func (w *writer) finish() error {
 	return w.err()
 }
 
+// updateKeys are the keys of an update of the entry e to the user d (a
+// rename runs alone: "").
+func (s *Store) updateKeys(e *ldap.Entry, d desired) []string {
+	if s.renames(e, d) {
+		return []string{""}
+	}
+	return s.writeKeys(rdnKey(e.DN), d, e)
+}
+
 // renames reports whether updateUser would rename e: its RDN is the user
 // RDN attribute and its value is not the user's (a move alone keeps it).
 func (s *Store) renames(e *ldap.Entry, d desired) bool {
