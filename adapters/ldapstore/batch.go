@@ -256,7 +256,7 @@ func (s *Store) applyRun(ctx context.Context, run []pendingCreate, anchors []str
 			p := &run[k]
 			switch len(found[k]) {
 			case 0:
-				w.write(s.writeKeys("\x00"+foldKey(p.d.rdnValue), p.d, nil), func() error {
+				w.write(s.writeKeys(rdnValueKey(p.d.rdnValue), p.d, nil), func() error {
 					dn, err := s.addUser(c, p.d, p.password)
 					if err == nil {
 						mu.Lock()

@@ -70,8 +70,12 @@ func rdnKey(dn string) string {
 	if err != nil || len(rdn.Attributes) == 0 {
 		return ""
 	}
-	return "\x00" + foldKey(rdn.Attributes[0].Value)
+	return rdnValueKey(rdn.Attributes[0].Value)
 }
+
+// rdnValueKey is the key of an RDN value: the key of an add (its entry's
+// RDN value) and of a write to an existing entry (rdnKey) must agree.
+func rdnValueKey(v string) string { return "\x00" + foldKey(v) }
 
 // writeKeys are the keys of a write of the user d to the entry e (nil for
 // an add) whose RDN key is rdn: rdn, the values d gives the attributes
